@@ -1,0 +1,266 @@
+//! urbantwin's HTTP server (axum): the NGSI-LD API under `/ngsi-ld/v1`, `/health` and `/version`. Handlers translate
+//! HTTP to model and store calls and back; the NGSI-LD semantics live in `twin-model`, persistence in `twin-store`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use twin_model::{ErrorKind, Provenance};
+use twin_store::Store;
+
+pub mod batch;
+pub mod contexts;
+pub mod entities;
+pub mod error;
+pub mod ld;
+pub mod notify;
+pub mod params;
+pub mod subscriptions;
+pub mod temporal;
+pub mod types;
+
+pub use error::{ApiError, ApiResult};
+
+/// Settings of the API server.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The base URL clients reach this server at (used in Link headers and Location URLs of hosted contexts).
+    pub public_url: String,
+    /// Fetch @context URLs that are neither built in, registered nor preloaded.
+    pub allow_remote_contexts: bool,
+    pub remote_context_timeout: Duration,
+    pub remote_context_max_bytes: usize,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// Page size when `limit` is not given, and the largest allowed.
+    pub default_limit: usize,
+    pub max_limit: usize,
+    /// Notification delivery: timeout per attempt and attempts before giving up.
+    pub notification_timeout: Duration,
+    pub notification_attempts: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            public_url: "http://127.0.0.1:1026".into(),
+            allow_remote_contexts: false,
+            remote_context_timeout: Duration::from_secs(5),
+            remote_context_max_bytes: 1 << 20,
+            max_body_bytes: 8 << 20,
+            default_limit: 20,
+            max_limit: 1000,
+            notification_timeout: Duration::from_secs(10),
+            notification_attempts: 8,
+        }
+    }
+}
+
+/// What every handler shares.
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub config: ApiConfig,
+    pub contexts: ld::ContextCache,
+    pub http: reqwest::Client,
+    pub started: Instant,
+}
+
+pub type SharedState = Arc<AppState>;
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> SharedState {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("urbantwin/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Arc::new(AppState {
+            store,
+            config,
+            contexts: ld::ContextCache::default(),
+            http,
+            started: Instant::now(),
+        })
+    }
+}
+
+/// Who wrote a value, from the request (later: the authenticated account or API key).
+pub fn provenance(headers: &HeaderMap, channel: &str) -> Provenance {
+    let source = headers
+        .get("x-urbantwin-source")
+        .or_else(|| headers.get(header::USER_AGENT))
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect());
+    let dataset = headers
+        .get("x-urbantwin-dataset")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    Provenance {
+        dataset,
+        source,
+        channel: Some(channel.to_string()),
+    }
+}
+
+/// Parses a JSON request body with a precise error.
+pub fn parse_body(body: &Bytes) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Err(ApiError::invalid("the request body is empty"));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the request body is not valid JSON: {e}")))
+}
+
+/// A JSON response with the content type and context the client asked for.
+pub fn json_response(
+    status: StatusCode,
+    body: Value,
+    accept: ld::Accept,
+    rc: &ld::RequestContext,
+) -> Response {
+    let mut headers = HeaderMap::new();
+    let body = match accept {
+        ld::Accept::JsonLd => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/ld+json"),
+            );
+            with_context(body, rc.body_context())
+        }
+        ld::Accept::GeoJson => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/geo+json"),
+            );
+            headers.insert(header::LINK, rc.link_header());
+            body
+        }
+        ld::Accept::Json => {
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            headers.insert(header::LINK, rc.link_header());
+            body
+        }
+    };
+    (status, headers, body.to_string()).into_response()
+}
+
+fn with_context(body: Value, ctx: Value) -> Value {
+    match body {
+        Value::Object(mut m) => {
+            m.insert("@context".into(), ctx);
+            Value::Object(m)
+        }
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|i| with_context(i, ctx.clone()))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+async fn health(State(state): State<SharedState>) -> Response {
+    match state.store.get("urn:ngsi-ld:urbantwin:health-probe").await {
+        Ok(_) => Json(json!({"status": "ok", "uptimeSeconds": state.started.elapsed().as_secs()}))
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable", "detail": e.detail})),
+        )
+            .into_response(),
+    }
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({
+        "name": "urbantwin",
+        "version": env!("CARGO_PKG_VERSION"),
+        "ngsiLd": {"specification": "ETSI GS CIM 009", "versions": ["1.8.1", "1.9.1"], "coreContext": twin_model::context::CORE_CONTEXT_URL},
+    }))
+}
+
+async fn fallback() -> ApiError {
+    ApiError::new(
+        ErrorKind::ResourceNotFound,
+        "no such resource in this API; see /ngsi-ld/v1 endpoints in docs/api.md",
+    )
+}
+
+/// The whole HTTP application.
+pub fn router(state: SharedState) -> Router {
+    let limit = state.config.max_body_bytes;
+    let ngsi = Router::new()
+        .merge(entities::routes())
+        .merge(batch::routes())
+        .merge(types::routes())
+        .merge(contexts::routes())
+        .merge(temporal::routes())
+        .merge(subscriptions::routes());
+    Router::new()
+        .nest("/ngsi-ld/v1", ngsi)
+        .route("/health", get(health))
+        .route("/version", get(version))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::map_response(body_limit_problem))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Turns axum's plain-text 413 into a ProblemDetails body.
+async fn body_limit_problem(resp: Response) -> Response {
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE
+        && resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            != Some("application/json")
+    {
+        return ApiError::new(
+            ErrorKind::PayloadTooLarge,
+            "the request body is larger than the server accepts",
+        )
+        .into_response();
+    }
+    resp
+}
+
+/// Runs the server until `shutdown` resolves, then finishes in-flight requests. Starts the notification worker.
+pub async fn serve(
+    state: SharedState,
+    addr: SocketAddr,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    serve_listener(state, listener, shutdown).await
+}
+
+/// As [`serve`], on a listener already bound (tests bind port 0).
+pub async fn serve_listener(
+    state: SharedState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let worker = tokio::spawn(notify::run(state.clone()));
+    tracing::info!(addr = %listener.local_addr()?, "urbantwin listening");
+    let app = router(state);
+    let r = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    worker.abort();
+    r
+}

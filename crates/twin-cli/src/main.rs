@@ -1,0 +1,293 @@
+//! The `urbantwin` command: `serve` runs the hub on a store, `demo` runs it with the bundled city loaded, `bench`
+//! measures it. Configuration comes from flags, then `URBANTWIN_*` environment variables, then a TOML file.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+use twin_api::{ApiConfig, AppState};
+use twin_store::{SqliteStore, Store, StoredContext};
+
+mod bench;
+mod demo;
+
+#[derive(Parser)]
+#[command(
+    name = "urbantwin",
+    version,
+    about = "urbantwin: an open-source local digital twin for cities"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the NGSI-LD hub and the twin's API on a store.
+    Serve(ServeArgs),
+    /// Run the demo twin: a store in ./urbantwin-demo.db with the bundled city data loaded, then serve it.
+    Demo(ServeArgs),
+    /// Measure the hub (prints a table; see docs/benchmarks.md).
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Clone, Default)]
+pub struct ServeArgs {
+    /// The store: a SQLite file path (default ./urbantwin.db).
+    #[arg(long, env = "URBANTWIN_DB")]
+    db: Option<String>,
+    /// Address to listen on (default 127.0.0.1:1026).
+    #[arg(long, env = "URBANTWIN_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// A TOML configuration file (keys as the long flags, with underscores).
+    #[arg(long, env = "URBANTWIN_CONFIG")]
+    config: Option<PathBuf>,
+    /// The URL clients reach this server at (default http://LISTEN).
+    #[arg(long, env = "URBANTWIN_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Fetch @context URLs that are not built in, registered or preloaded (off by default: no network at run time).
+    #[arg(long, env = "URBANTWIN_ALLOW_REMOTE_CONTEXTS")]
+    allow_remote_contexts: Option<bool>,
+    /// Preload a context document under its URL: URL=FILE (repeatable).
+    #[arg(long = "preload-context", value_name = "URL=FILE")]
+    preload_context: Vec<String>,
+    /// Largest request body in bytes (default 8 MiB).
+    #[arg(long, env = "URBANTWIN_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Largest page size a query may ask for (default 1000).
+    #[arg(long, env = "URBANTWIN_MAX_LIMIT")]
+    max_limit: Option<usize>,
+    /// Log format: text or json (level from RUST_LOG, default info).
+    #[arg(long, env = "URBANTWIN_LOG_FORMAT")]
+    log_format: Option<String>,
+}
+
+/// The TOML configuration file.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    db: Option<String>,
+    listen: Option<SocketAddr>,
+    public_url: Option<String>,
+    allow_remote_contexts: Option<bool>,
+    #[serde(default)]
+    preload_context: Vec<String>,
+    max_body_bytes: Option<usize>,
+    max_limit: Option<usize>,
+    log_format: Option<String>,
+}
+
+/// Settings after flags, environment and file are merged.
+pub struct Settings {
+    pub db: String,
+    pub listen: SocketAddr,
+    pub api: ApiConfig,
+    pub preload: Vec<(String, PathBuf)>,
+    pub log_json: bool,
+}
+
+impl ServeArgs {
+    fn settings(&self, default_db: &str) -> Result<Settings> {
+        let file: FileConfig = match &self.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("invalid configuration file {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 1026)));
+        let mut api = ApiConfig {
+            public_url: self
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .unwrap_or_else(|| format!("http://{listen}")),
+            allow_remote_contexts: self
+                .allow_remote_contexts
+                .or(file.allow_remote_contexts)
+                .unwrap_or(false),
+            ..ApiConfig::default()
+        };
+        if let Some(n) = self.max_body_bytes.or(file.max_body_bytes) {
+            api.max_body_bytes = n;
+        }
+        if let Some(n) = self.max_limit.or(file.max_limit) {
+            api.max_limit = n;
+        }
+        let mut preload = Vec::new();
+        for spec in self
+            .preload_context
+            .iter()
+            .chain(file.preload_context.iter())
+        {
+            let Some((url, path)) = spec.split_once('=') else {
+                bail!("--preload-context takes URL=FILE, got {spec:?}");
+            };
+            preload.push((url.to_string(), PathBuf::from(path)));
+        }
+        let log_format = self
+            .log_format
+            .clone()
+            .or(file.log_format)
+            .unwrap_or_else(|| "text".into());
+        if !matches!(log_format.as_str(), "text" | "json") {
+            bail!("log format must be text or json, not {log_format:?}");
+        }
+        Ok(Settings {
+            db: self
+                .db
+                .clone()
+                .or(file.db)
+                .unwrap_or_else(|| default_db.to_string()),
+            listen,
+            api,
+            preload,
+            log_json: log_format == "json",
+        })
+    }
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+/// Opens the store named by `db`.
+pub fn open_store(db: &str) -> Result<Arc<dyn Store>> {
+    if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        bail!("the PostgreSQL backend is not in this build yet; use a SQLite file path");
+    }
+    let path = db.strip_prefix("sqlite://").unwrap_or(db);
+    Ok(Arc::new(
+        SqliteStore::open(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+    ))
+}
+
+async fn preload_contexts(store: &Arc<dyn Store>, preload: &[(String, PathBuf)]) -> Result<()> {
+    for (url, path) in preload {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read context file {}", path.display()))?;
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        if doc.get("@context").is_none() {
+            bail!("{} has no @context member", path.display());
+        }
+        if let Err(twin_model::context::ContextError::Invalid(m)) =
+            twin_model::Context::build(&doc["@context"], &|_| None)
+        {
+            bail!("{} is not a valid JSON-LD context: {m}", path.display());
+        }
+        store
+            .put_context(StoredContext {
+                id: twin_api::ld::context_id_for(url),
+                url: url.clone(),
+                kind: "Cached".into(),
+                document: doc,
+                created_at: chrono::Utc::now(),
+                last_usage: None,
+                number_of_hits: 0,
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(%url, file = %path.display(), "preloaded @context");
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+/// Starts the server with the given settings and store until a shutdown signal.
+pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()> {
+    preload_contexts(&store, &settings.preload).await?;
+    if store
+        .get_dataset(twin_model::dataset::DEFAULT_DATASET)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .is_none()
+    {
+        let mut d = twin_model::Dataset::default_dataset();
+        d.created_at = Some(chrono::Utc::now());
+        store
+            .put_dataset(d)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let state = AppState::new(store, settings.api);
+    twin_api::serve(state, settings.listen, shutdown_signal())
+        .await
+        .with_context(|| format!("cannot serve on {}", settings.listen))?;
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Command::Serve(args) => {
+            let s = args.settings("./urbantwin.db")?;
+            init_logging(s.log_json);
+            let store = open_store(&s.db)?;
+            tracing::info!(db = %s.db, "store opened");
+            rt.block_on(run_server(s, store))
+        }
+        Command::Demo(args) => {
+            let s = args.settings("./urbantwin-demo.db")?;
+            init_logging(s.log_json);
+            let store = open_store(&s.db)?;
+            rt.block_on(async {
+                let n = demo::load(&store).await?;
+                tracing::info!(entities = n, db = %s.db, "demo data loaded");
+                println!("urbantwin demo: {n} entities loaded; NGSI-LD API at http://{}/ngsi-ld/v1/entities?type=Building", s.listen);
+                run_server(s, store).await
+            })
+        }
+        Command::Bench(args) => rt.block_on(bench::run(args)),
+    }
+    .map_err(|e| {
+        eprintln!("urbantwin: {e:#}");
+        e
+    })?;
+    // let background tasks wind down
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}

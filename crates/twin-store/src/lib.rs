@@ -1,0 +1,382 @@
+//! urbantwin's storage: the [`Store`] trait that every part of the twin reads and writes through, and its embedded
+//! SQLite backend (WAL, group commit, every acknowledged write durable). A PostgreSQL backend implements the same trait.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use twin_model::geoquery::GeoQuery;
+use twin_model::query::{Query, ScopeQuery, TypeExpr};
+use twin_model::{Attribute, Dataset, Entity, NgsiError};
+
+pub mod sqlite;
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = NgsiError> = std::result::Result<T, E>;
+
+/// A change to one entity, computed by the caller from the current state (None = the entity does not exist).
+/// It returns the attribute instances it wrote, as `(expanded name, datasetId)`, which the store records as temporal
+/// instances, or an error that leaves the entity unchanged.
+pub type EntityChange = Box<dyn FnOnce(Option<Entity>) -> Result<ChangeOutcome> + Send>;
+
+/// What an [`EntityChange`] decided.
+#[derive(Debug)]
+pub enum ChangeOutcome {
+    /// Write this entity (created when it did not exist); `written` lists the attribute instances that changed;
+    /// `removed` the attribute instances deleted.
+    Put {
+        entity: Entity,
+        written: Vec<(String, Option<String>)>,
+        removed: Vec<String>,
+        result: Value,
+    },
+    /// Delete the entity.
+    Delete,
+    /// Nothing to write; `result` is handed back to the caller.
+    Nothing { result: Value },
+}
+
+/// What happened to an entity in one committed write, as recorded for subscriptions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub seq: i64,
+    pub entity_id: String,
+    pub trigger: Trigger,
+    /// Expanded names of the attributes written or removed.
+    pub attributes: Vec<String>,
+    /// The entity after the change (before it, for deletions).
+    pub entity: Entity,
+    pub at: DateTime<Utc>,
+}
+
+/// Why a change happened, in the terms of NGSI-LD notification triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Trigger {
+    EntityCreated,
+    EntityUpdated,
+    EntityDeleted,
+}
+
+/// The result of one write: the entity after it (None when deleted or unchanged) and what the change function said.
+#[derive(Debug, Clone)]
+pub struct WriteResult {
+    pub created: bool,
+    pub entity: Option<Entity>,
+    pub result: Value,
+}
+
+/// A query over current entities. Every filter present must hold.
+#[derive(Debug, Clone, Default)]
+pub struct EntityQuery {
+    pub ids: Option<Vec<String>>,
+    pub id_pattern: Option<regex::Regex>,
+    pub types: Option<TypeExpr>,
+    /// Entities that have at least one of these attributes (expanded names).
+    pub attrs: Option<Vec<String>>,
+    pub q: Option<Query>,
+    pub scope_q: Option<ScopeQuery>,
+    pub geo: Option<GeoQuery>,
+    pub limit: usize,
+    pub offset: usize,
+    pub count: bool,
+}
+
+/// One page of query results.
+#[derive(Debug, Clone, Default)]
+pub struct QueryPage {
+    pub entities: Vec<Entity>,
+    /// Total number of matches when counting was asked for.
+    pub count: Option<u64>,
+}
+
+/// An entity type with how many entities have it and which attributes they carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypeInfo {
+    pub type_name: String,
+    pub entity_count: u64,
+    /// attribute (expanded) → kinds seen (Property, Relationship...)
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+/// An attribute name with the types of entities that carry it and how many.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttributeInfo {
+    pub name: String,
+    pub attribute_count: u64,
+    pub kinds: Vec<String>,
+    pub type_names: Vec<String>,
+}
+
+/// The time relation of a temporal query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeRel {
+    Before(DateTime<Utc>),
+    After(DateTime<Utc>),
+    Between(DateTime<Utc>, DateTime<Utc>),
+}
+
+/// Which time property temporal queries order and filter by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeProperty {
+    #[default]
+    ObservedAt,
+    CreatedAt,
+    ModifiedAt,
+}
+
+/// A query over temporal instances of entities.
+#[derive(Debug, Clone, Default)]
+pub struct TemporalQuery {
+    pub entities: EntityQuery,
+    pub timerel: Option<TimeRel>,
+    pub timeproperty: TimeProperty,
+    /// Attribute names (expanded) to return (None = all).
+    pub attrs: Option<Vec<String>>,
+    /// Most recent N instances per attribute.
+    pub last_n: Option<usize>,
+    /// Per attribute, at most this many instances (the server's page size).
+    pub instance_limit: usize,
+}
+
+/// The history of one entity: its types and, per attribute, its instances in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemporalEntity {
+    pub id: String,
+    pub types: Vec<String>,
+    pub scopes: Vec<String>,
+    pub attrs: BTreeMap<String, Vec<Attribute>>,
+}
+
+/// An aggregation function of NGSI-LD temporal queries (`aggrMethods`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AggrMethod {
+    TotalCount,
+    DistinctCount,
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Stddev,
+    Sumsq,
+}
+
+impl AggrMethod {
+    pub const ALL: [AggrMethod; 8] = [
+        AggrMethod::TotalCount,
+        AggrMethod::DistinctCount,
+        AggrMethod::Sum,
+        AggrMethod::Avg,
+        AggrMethod::Min,
+        AggrMethod::Max,
+        AggrMethod::Stddev,
+        AggrMethod::Sumsq,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AggrMethod::TotalCount => "totalCount",
+            AggrMethod::DistinctCount => "distinctCount",
+            AggrMethod::Sum => "sum",
+            AggrMethod::Avg => "avg",
+            AggrMethod::Min => "min",
+            AggrMethod::Max => "max",
+            AggrMethod::Stddev => "stddev",
+            AggrMethod::Sumsq => "sumsq",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AggrMethod> {
+        AggrMethod::ALL.into_iter().find(|m| m.name() == s)
+    }
+}
+
+/// What to aggregate: the methods and the period length (None = one period over the whole range).
+#[derive(Debug, Clone)]
+pub struct Aggregation {
+    pub methods: Vec<AggrMethod>,
+    pub period: Option<twin_model::duration::Duration>,
+}
+
+/// One aggregated period: `[value, startAt, endAt]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregatedValue {
+    pub value: Value,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Aggregation results of one entity: attribute → method → periods.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregatedEntity {
+    pub id: String,
+    pub types: Vec<String>,
+    pub attrs: BTreeMap<String, BTreeMap<AggrMethod, Vec<AggregatedValue>>>,
+}
+
+impl PartialOrd for AggrMethod {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AggrMethod {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (*self as u8).cmp(&(*other as u8))
+    }
+}
+
+/// A registered JSON-LD context (`/jsonldContexts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredContext {
+    pub id: String,
+    /// The URL clients name it by.
+    pub url: String,
+    /// `Hosted` (registered by a client), `Cached` (fetched or preloaded for a remote URL), `ImplicitlyCreated`.
+    pub kind: String,
+    pub document: Value,
+    pub created_at: DateTime<Utc>,
+    pub last_usage: Option<DateTime<Utc>>,
+    pub number_of_hits: u64,
+}
+
+/// A subscription as stored: its id, its document (expanded form chosen by the subscription module) and its
+/// delivery status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredSubscription {
+    pub id: String,
+    pub document: Value,
+    pub status: DeliveryStatus,
+}
+
+/// Delivery statistics of a subscription.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryStatus {
+    pub times_sent: u64,
+    pub times_failed: u64,
+    pub last_notification: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+}
+
+/// A notification waiting to be delivered (the outbox).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingDelivery {
+    pub id: i64,
+    pub subscription_id: String,
+    pub payload: Value,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// The storage interface. Every method is atomic: it either happens entirely or not at all, and returns only once
+/// the change is durable.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies a change to one entity atomically (read, decide, write, record temporal instances and the change
+    /// journal entry, in one transaction).
+    async fn write(&self, id: &str, change: EntityChange) -> Result<WriteResult>;
+
+    /// Applies many changes in one durable transaction; each succeeds or fails on its own.
+    async fn write_batch(
+        &self,
+        changes: Vec<(String, EntityChange)>,
+    ) -> Result<Vec<Result<WriteResult>>>;
+
+    async fn get(&self, id: &str) -> Result<Option<Entity>>;
+
+    async fn query(&self, q: &EntityQuery) -> Result<QueryPage>;
+
+    async fn types(&self) -> Result<Vec<TypeInfo>>;
+
+    async fn attributes(&self) -> Result<Vec<AttributeInfo>>;
+
+    // --- temporal ---
+    async fn temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>>;
+
+    /// Adds instances to an entity's history without changing its current state (`/temporal/entities`).
+    /// Creates the temporal entity with `types` when it has no history.
+    async fn temporal_append(
+        &self,
+        id: &str,
+        types: Option<Vec<String>>,
+        scopes: Vec<String>,
+        attrs: BTreeMap<String, Vec<Attribute>>,
+    ) -> Result<bool>;
+
+    /// Aggregates the numeric (and, for counts, any) instances of the selected entities' attributes into periods.
+    async fn temporal_aggregate(
+        &self,
+        q: &TemporalQuery,
+        a: &Aggregation,
+    ) -> Result<Vec<AggregatedEntity>>;
+
+    /// Deletes the history of an entity, of one attribute (optionally one datasetId), or one instance.
+    async fn temporal_delete(
+        &self,
+        id: &str,
+        attr: Option<&str>,
+        dataset_id: Option<&str>,
+        instance_id: Option<&str>,
+    ) -> Result<()>;
+
+    /// Replaces one temporal instance's value.
+    async fn temporal_modify_instance(
+        &self,
+        id: &str,
+        attr: &str,
+        instance_id: &str,
+        value: Attribute,
+    ) -> Result<()>;
+
+    // --- contexts ---
+    async fn put_context(&self, c: StoredContext) -> Result<()>;
+    async fn get_context(&self, id_or_url: &str) -> Result<Option<StoredContext>>;
+    async fn list_contexts(&self) -> Result<Vec<StoredContext>>;
+    async fn delete_context(&self, id: &str) -> Result<bool>;
+
+    // --- datasets ---
+    async fn put_dataset(&self, d: Dataset) -> Result<()>;
+    async fn get_dataset(&self, id: &str) -> Result<Option<Dataset>>;
+    async fn list_datasets(&self) -> Result<Vec<Dataset>>;
+
+    // --- subscriptions and their delivery ---
+    async fn put_subscription(&self, s: StoredSubscription, create: bool) -> Result<()>;
+    async fn get_subscription(&self, id: &str) -> Result<Option<StoredSubscription>>;
+    async fn list_subscriptions(&self) -> Result<Vec<StoredSubscription>>;
+    async fn delete_subscription(&self, id: &str) -> Result<bool>;
+    /// Changes committed since `after_seq` (oldest first), recorded while at least one subscription exists.
+    async fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<ChangeRecord>>;
+    /// Atomically: enqueue deliveries and forget the changes up to `upto_seq`.
+    async fn enqueue_deliveries(
+        &self,
+        upto_seq: i64,
+        deliveries: Vec<(String, Value)>,
+    ) -> Result<()>;
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>>;
+    /// Records the outcome of a delivery attempt: success removes it, failure reschedules it (or drops it after
+    /// the last attempt, when `retry_at` is None), and the subscription's status is updated in the same transaction.
+    async fn finish_delivery(
+        &self,
+        delivery_id: i64,
+        subscription_id: &str,
+        at: DateTime<Utc>,
+        error: Option<String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()>;
+    /// Woken after every commit that recorded changes or deliveries.
+    fn change_signal(&self) -> Arc<tokio::sync::Notify>;
+
+    /// Checks the store's integrity (used after crashes and in tests).
+    async fn check_integrity(&self) -> Result<()>;
+}

@@ -1,0 +1,1920 @@
+//! The embedded SQLite backend: one file, WAL, `synchronous=FULL`, a single writer thread that group-commits
+//! concurrent writes (each in its own savepoint) and acknowledges them only after the commit is on disk.
+//!
+//! Entities are stored whole (JSON of [`Entity`]) next to three indexes the query planner uses to narrow the
+//! candidates before the exact evaluator in `twin-model` decides: entity types, an R-tree of GeoProperty bounding
+//! boxes, and scalar attribute values (for `q`). Temporal instances live in their own table, indexed for time-range
+//! scans and aggregation.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::Value;
+use tokio::sync::{oneshot, Notify};
+use twin_model::entity::AttrKind;
+use twin_model::geoquery::{geojson_bbox, GeoRel};
+use twin_model::query::{CmpOp, Literal, QValue, Query};
+use twin_model::{Attribute, Dataset, Entity, NgsiError};
+
+use crate::*;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const MIGRATION_1: &str = r#"
+CREATE TABLE IF NOT EXISTS entities (
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL,
+    dataset TEXT,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS entity_types (
+    type TEXT NOT NULL,
+    rid INTEGER NOT NULL,
+    PRIMARY KEY (type, rid)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entity_types_rid ON entity_types(rid);
+CREATE VIRTUAL TABLE IF NOT EXISTS entity_geo USING rtree(gid, min_x, max_x, min_y, max_y, +rid INTEGER, +attr TEXT);
+CREATE TABLE IF NOT EXISTS entity_geo_map (gid INTEGER PRIMARY KEY, rid INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS entity_geo_map_rid ON entity_geo_map(rid);
+CREATE TABLE IF NOT EXISTS attr_values (
+    rid INTEGER NOT NULL,
+    attr TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    num REAL,
+    str TEXT
+);
+CREATE INDEX IF NOT EXISTS attr_values_num ON attr_values(attr, num);
+CREATE INDEX IF NOT EXISTS attr_values_str ON attr_values(attr, str);
+CREATE INDEX IF NOT EXISTS attr_values_rid ON attr_values(rid);
+CREATE TABLE IF NOT EXISTS temporal_entities (
+    id TEXT PRIMARY KEY,
+    types TEXT NOT NULL,
+    scopes TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS temporal (
+    entity TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    dataset_id TEXT,
+    instance_id TEXT NOT NULL UNIQUE,
+    ts INTEGER NOT NULL,
+    sys_ms INTEGER NOT NULL,
+    num REAL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS temporal_ts ON temporal(entity, attr, ts, num);
+CREATE INDEX IF NOT EXISTS temporal_sys ON temporal(entity, attr, sys_ms);
+CREATE TABLE IF NOT EXISTS contexts (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS datasets (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    status TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    subscription TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries(next_ms);
+"#;
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+fn db_err(e: impl std::fmt::Display) -> NgsiError {
+    NgsiError::internal(format!("storage: {e}"))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(db_err)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(db_err)
+}
+
+/// What a job did inside its savepoint, and how to tell its caller once the commit is known.
+struct JobOutcome {
+    ok: bool,
+    notify: bool,
+    done: Box<dyn FnOnce(Result<()>) + Send>,
+}
+
+type Job = Box<dyn FnOnce(&Connection, &WriterState) -> JobOutcome + Send>;
+
+/// State the writer thread shares with jobs.
+struct WriterState {
+    /// Record entity changes for subscriptions.
+    journal: Arc<AtomicBool>,
+}
+
+/// The SQLite store. Cheap to clone through `Arc`.
+pub struct SqliteStore {
+    path: PathBuf,
+    jobs: Mutex<mpsc::Sender<Job>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    journal: Arc<AtomicBool>,
+    signal: Arc<Notify>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when needed) the store at `path`, runs migrations and starts the writer thread.
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| db_err(format!("cannot create {}: {e}", dir.display())))?;
+            }
+        }
+        let conn = Connection::open(&path)
+            .map_err(|e| db_err(format!("cannot open {}: {e}", path.display())))?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;
+             PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+        )
+        .map_err(db_err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(db_err)?;
+        if version > SCHEMA_VERSION {
+            return Err(db_err(format!(
+                "{} was written by a newer urbantwin (schema {version}, this one knows {SCHEMA_VERSION})",
+                path.display()
+            )));
+        }
+        if version < 1 {
+            conn.execute_batch(&format!(
+                "BEGIN; {MIGRATION_1} PRAGMA user_version=1; COMMIT;"
+            ))
+            .map_err(db_err)?;
+        }
+        let journal = Arc::new(AtomicBool::new(false));
+        let has_subs: i64 = conn
+            .query_row("SELECT count(*) FROM subscriptions", [], |r| r.get(0))
+            .map_err(db_err)?;
+        journal.store(has_subs > 0, Ordering::SeqCst);
+        let signal = Arc::new(Notify::new());
+        let (tx, rx) = mpsc::channel::<Job>();
+        let state = WriterState {
+            journal: journal.clone(),
+        };
+        let sig = signal.clone();
+        std::thread::Builder::new()
+            .name("urbantwin-sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx, state, sig))
+            .map_err(db_err)?;
+        Ok(SqliteStore {
+            path,
+            jobs: Mutex::new(tx),
+            readers: Arc::new(Mutex::new(Vec::new())),
+            journal,
+            signal,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` as one job of the writer (in a savepoint of a group commit) and returns once it is durable.
+    async fn write_job<R: Send + 'static>(
+        &self,
+        notify: bool,
+        f: impl FnOnce(&Connection, &WriterState) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (tx, rx) = oneshot::channel::<Result<R>>();
+        let job: Job = Box::new(move |conn, state| {
+            let r = f(conn, state);
+            let ok = r.is_ok();
+            JobOutcome {
+                ok,
+                notify,
+                done: Box::new(move |commit| {
+                    let _ = tx.send(match commit {
+                        Ok(()) => r,
+                        Err(e) => Err(e),
+                    });
+                }),
+            }
+        });
+        self.jobs
+            .lock()
+            .map_err(|_| db_err("writer lock poisoned"))?
+            .send(job)
+            .map_err(|_| db_err("the writer thread has stopped"))?;
+        rx.await
+            .map_err(|_| db_err("the writer thread dropped a job"))?
+    }
+
+    /// Runs a read on a pooled read-only connection, off the async runtime.
+    async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let readers = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match readers
+                .lock()
+                .map_err(|_| db_err("reader pool poisoned"))?
+                .pop()
+            {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                            | OpenFlags::SQLITE_OPEN_URI,
+                    )
+                    .map_err(db_err)?;
+                    c.execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-32768;")
+                        .map_err(db_err)?;
+                    c
+                }
+            };
+            let r = f(&conn);
+            if let Ok(mut pool) = readers.lock() {
+                if pool.len() < 8 {
+                    pool.push(conn);
+                }
+            }
+            r
+        })
+        .await
+        .map_err(db_err)?
+    }
+}
+
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Job>,
+    state: WriterState,
+    signal: Arc<Notify>,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < 512 {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let begin = conn.execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = begin {
+            for job in batch {
+                // run nothing; tell everyone
+                let _ = job;
+                let _ = &e;
+            }
+            tracing::error!("cannot begin a transaction: {e}");
+            continue;
+        }
+        for job in batch {
+            if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+                tracing::error!("savepoint failed: {e}");
+            }
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn, &state)));
+            let out = match out {
+                Ok(o) => o,
+                Err(_) => JobOutcome {
+                    ok: false,
+                    notify: false,
+                    done: Box::new(|_| {}),
+                },
+            };
+            let end = if out.ok {
+                "RELEASE job"
+            } else {
+                "ROLLBACK TO job; RELEASE job"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!("savepoint end failed: {e}");
+            }
+            outcomes.push(out);
+        }
+        let commit = match conn.execute_batch("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(db_err(format!("commit failed: {e}")))
+            }
+        };
+        let mut wake = false;
+        for o in outcomes {
+            wake |= o.ok && o.notify;
+            (o.done)(commit.clone());
+        }
+        if wake && commit.is_ok() {
+            signal.notify_one();
+        }
+        let _ = &mut conn;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// entity rows and their indexes
+
+fn load_entity(conn: &Connection, id: &str) -> Result<Option<Entity>> {
+    let doc: Option<String> = conn
+        .query_row("SELECT doc FROM entities WHERE id=?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(db_err)?;
+    doc.map(|d| from_json(&d)).transpose()
+}
+
+fn index_values(attr: &Attribute, mut push: impl FnMut(Option<f64>, Option<&str>)) {
+    fn scalar(v: &Value, push: &mut dyn FnMut(Option<f64>, Option<&str>)) {
+        match v {
+            Value::Number(n) => push(n.as_f64(), None),
+            Value::String(s) => push(None, Some(s.as_str())),
+            Value::Bool(b) => push(
+                Some(if *b { 1.0 } else { 0.0 }),
+                Some(if *b { "true" } else { "false" }),
+            ),
+            _ => {}
+        }
+    }
+    let mut any = false;
+    let mut p = |n: Option<f64>, s: Option<&str>| {
+        any = true;
+        push(n, s)
+    };
+    match attr.kind {
+        AttrKind::Property
+        | AttrKind::Relationship
+        | AttrKind::VocabProperty
+        | AttrKind::ListProperty
+        | AttrKind::ListRelationship => match &attr.value {
+            Value::Array(items) => items.iter().take(64).for_each(|i| scalar(i, &mut p)),
+            Value::Object(o) => {
+                if let Some(v) = o.get("@value") {
+                    scalar(v, &mut p)
+                }
+            }
+            v => scalar(v, &mut p),
+        },
+        AttrKind::LanguageProperty => {
+            if let Some(m) = attr.value.as_object() {
+                for v in m.values().take(64) {
+                    scalar(v, &mut p)
+                }
+            }
+        }
+        AttrKind::GeoProperty | AttrKind::JsonProperty => {}
+    }
+    if !any {
+        push(None, None);
+    }
+}
+
+/// Writes the entity row and refreshes its indexes; returns the row id.
+fn put_entity_row(conn: &Connection, e: &Entity) -> Result<i64> {
+    let doc = to_json(e)?;
+    let modified = e.modified_at.map(ms).unwrap_or(0);
+    let rid: i64 = conn
+        .prepare_cached(
+            "INSERT INTO entities(id, doc, dataset, modified_ms) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, dataset=excluded.dataset, modified_ms=excluded.modified_ms
+             RETURNING rid",
+        )
+        .map_err(db_err)?
+        .query_row(params![e.id, doc, e.dataset, modified], |r| r.get(0))
+        .map_err(db_err)?;
+    clear_indexes(conn, rid)?;
+    let mut ins_type = conn
+        .prepare_cached("INSERT OR IGNORE INTO entity_types(type, rid) VALUES (?1, ?2)")
+        .map_err(db_err)?;
+    for t in &e.types {
+        ins_type.execute(params![t, rid]).map_err(db_err)?;
+    }
+    let mut ins_val = conn
+        .prepare_cached(
+            "INSERT INTO attr_values(rid, attr, kind, num, str) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .map_err(db_err)?;
+    let mut ins_geo = conn
+        .prepare_cached("INSERT INTO entity_geo(min_x, max_x, min_y, max_y, rid, attr) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .map_err(db_err)?;
+    let mut ins_geo_map = conn
+        .prepare_cached("INSERT INTO entity_geo_map(gid, rid) VALUES (?1, ?2)")
+        .map_err(db_err)?;
+    for (name, instances) in &e.attrs {
+        for a in instances {
+            let kind = a.kind.as_str();
+            let mut err = None;
+            index_values(a, |n, s| {
+                if err.is_none() {
+                    if let Err(e) = ins_val.execute(params![rid, name, kind, n, s]) {
+                        err = Some(e);
+                    }
+                }
+            });
+            if let Some(e) = err {
+                return Err(db_err(e));
+            }
+            if a.kind == AttrKind::GeoProperty {
+                if let Some([x0, y0, x1, y1]) = geojson_bbox(&a.value) {
+                    ins_geo
+                        .execute(params![x0, x1, y0, y1, rid, name])
+                        .map_err(db_err)?;
+                    let gid = conn.last_insert_rowid();
+                    ins_geo_map.execute(params![gid, rid]).map_err(db_err)?;
+                }
+            }
+        }
+    }
+    Ok(rid)
+}
+
+fn clear_indexes(conn: &Connection, rid: i64) -> Result<()> {
+    conn.prepare_cached("DELETE FROM entity_types WHERE rid=?1")
+        .map_err(db_err)?
+        .execute([rid])
+        .map_err(db_err)?;
+    conn.prepare_cached("DELETE FROM attr_values WHERE rid=?1")
+        .map_err(db_err)?
+        .execute([rid])
+        .map_err(db_err)?;
+    conn.prepare_cached(
+        "DELETE FROM entity_geo WHERE gid IN (SELECT gid FROM entity_geo_map WHERE rid=?1)",
+    )
+    .map_err(db_err)?
+    .execute([rid])
+    .map_err(db_err)?;
+    conn.prepare_cached("DELETE FROM entity_geo_map WHERE rid=?1")
+        .map_err(db_err)?
+        .execute([rid])
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn delete_entity_row(conn: &Connection, id: &str) -> Result<()> {
+    let rid: Option<i64> = conn
+        .query_row("SELECT rid FROM entities WHERE id=?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(db_err)?;
+    if let Some(rid) = rid {
+        clear_indexes(conn, rid)?;
+        conn.execute("DELETE FROM entities WHERE rid=?1", [rid])
+            .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+fn numeric_of(a: &Attribute) -> Option<f64> {
+    match &a.value {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        Value::Object(o) => o.get("@value").and_then(Value::as_f64),
+        _ => None,
+    }
+}
+
+fn record_temporal_entity(
+    conn: &Connection,
+    id: &str,
+    types: &[String],
+    scopes: &[String],
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO temporal_entities(id, types, scopes) VALUES (?1, ?2, ?3)
+         ON CONFLICT(id) DO UPDATE SET types=excluded.types, scopes=excluded.scopes",
+    )
+    .map_err(db_err)?
+    .execute(params![id, to_json(&types)?, to_json(&scopes)?])
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn record_instance(conn: &Connection, entity: &str, attr: &str, a: &Attribute) -> Result<String> {
+    let mut inst = a.clone();
+    let instance_id = inst
+        .instance_id
+        .clone()
+        .unwrap_or_else(|| format!("urn:ngsi-ld:attribute:instance:{}", uuid::Uuid::new_v4()));
+    inst.instance_id = Some(instance_id.clone());
+    let sys = inst
+        .modified_at
+        .or(inst.created_at)
+        .map(ms)
+        .unwrap_or_else(|| ms(Utc::now()));
+    let ts = inst.observed_at.map(ms).unwrap_or(sys);
+    conn.prepare_cached(
+        "INSERT INTO temporal(entity, attr, dataset_id, instance_id, ts, sys_ms, num, doc) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+    )
+    .map_err(db_err)?
+    .execute(params![entity, attr, inst.dataset_id, instance_id, ts, sys, numeric_of(&inst), to_json(&inst)?])
+    .map_err(db_err)?;
+    Ok(instance_id)
+}
+
+/// Applies one entity change inside the current transaction.
+fn apply_change(
+    conn: &Connection,
+    state: &WriterState,
+    id: &str,
+    change: EntityChange,
+) -> Result<(WriteResult, bool)> {
+    let before = load_entity(conn, id)?;
+    let existed = before.is_some();
+    let before_copy = if state.journal.load(Ordering::Relaxed) {
+        before.clone()
+    } else {
+        None
+    };
+    let outcome = change(before)?;
+    let now = Utc::now();
+    match outcome {
+        ChangeOutcome::Nothing { result } => Ok((
+            WriteResult {
+                created: false,
+                entity: None,
+                result,
+            },
+            false,
+        )),
+        ChangeOutcome::Delete => {
+            if !existed {
+                return Err(NgsiError::not_found(format!("entity {id} does not exist")));
+            }
+            delete_entity_row(conn, id)?;
+            if let Some(b) = before_copy {
+                journal(
+                    conn,
+                    id,
+                    Trigger::EntityDeleted,
+                    b.attrs.keys().cloned().collect(),
+                    b,
+                    now,
+                )?;
+            }
+            Ok((
+                WriteResult {
+                    created: false,
+                    entity: None,
+                    result: Value::Null,
+                },
+                true,
+            ))
+        }
+        ChangeOutcome::Put {
+            entity,
+            written,
+            removed,
+            result,
+        } => {
+            if entity.id != id {
+                return Err(NgsiError::bad_data(format!(
+                    "entity id {} does not match {id}",
+                    entity.id
+                )));
+            }
+            put_entity_row(conn, &entity)?;
+            if !written.is_empty() {
+                record_temporal_entity(conn, &entity.id, &entity.types, &entity.scopes)?;
+            }
+            for (name, ds) in &written {
+                if let Some(a) = entity.instance(name, ds.as_deref()) {
+                    record_instance(conn, &entity.id, name, a)?;
+                }
+            }
+            if state.journal.load(Ordering::Relaxed) {
+                let trigger = if existed {
+                    Trigger::EntityUpdated
+                } else {
+                    Trigger::EntityCreated
+                };
+                let mut attrs: Vec<String> = written.iter().map(|(n, _)| n.clone()).collect();
+                attrs.extend(removed.iter().cloned());
+                attrs.sort();
+                attrs.dedup();
+                journal(conn, id, trigger, attrs, entity.clone(), now)?;
+            }
+            Ok((
+                WriteResult {
+                    created: !existed,
+                    entity: Some(entity),
+                    result,
+                },
+                true,
+            ))
+        }
+    }
+}
+
+fn journal(
+    conn: &Connection,
+    id: &str,
+    trigger: Trigger,
+    attributes: Vec<String>,
+    entity: Entity,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let rec = ChangeRecord {
+        seq: 0,
+        entity_id: id.to_string(),
+        trigger,
+        attributes,
+        entity,
+        at,
+    };
+    conn.prepare_cached("INSERT INTO changes(doc) VALUES (?1)")
+        .map_err(db_err)?
+        .execute([to_json(&rec)?])
+        .map_err(db_err)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// query planning: SQL narrows the candidates, the model's evaluators decide
+
+struct Plan {
+    sql: String,
+    args: Vec<rusqlite::types::Value>,
+    /// true when SQL alone decides (no exact evaluation needed): counting can be done in SQL
+    exact: bool,
+}
+
+fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<String> {
+    use rusqlite::types::Value as V;
+    match q {
+        Query::And(items) => {
+            let parts: Vec<String> = items.iter().filter_map(|i| q_prefilter(i, args)).collect();
+            if parts.is_empty() {
+                None
+            } else {
+                Some(format!("({})", parts.join(" AND ")))
+            }
+        }
+        Query::Or(items) => {
+            let mut parts = Vec::new();
+            for i in items {
+                parts.push(q_prefilter(i, args)?);
+            }
+            Some(format!("({})", parts.join(" OR ")))
+        }
+        Query::Term(t) => {
+            if !t.path.sub_path.is_empty() || !t.path.compound.is_empty() || t.negated {
+                return None;
+            }
+            let attr = t.path.attr.clone();
+            let sub = |cond: &str, args: &mut Vec<V>, vals: Vec<V>| {
+                args.push(V::Text(attr.clone()));
+                args.extend(vals);
+                format!("e.rid IN (SELECT rid FROM attr_values WHERE attr=? AND {cond})")
+            };
+            match &t.op {
+                None => Some(sub("1", args, vec![])),
+                Some((op, value)) => {
+                    let num = |v: &Literal| match v {
+                        Literal::Number(n) => Some(*n),
+                        _ => None,
+                    };
+                    let text = |v: &Literal| match v {
+                        Literal::Text {
+                            text,
+                            temporal: None,
+                        } => Some(text.clone()),
+                        Literal::Bool(b) => Some(b.to_string()),
+                        _ => None,
+                    };
+                    match (op, value) {
+                        (CmpOp::Eq, QValue::List(items)) => {
+                            let mut conds = Vec::new();
+                            let mut vals = Vec::new();
+                            for i in items {
+                                if let Some(n) = num(i) {
+                                    conds.push("num=?");
+                                    vals.push(V::Real(n));
+                                } else if let Some(s) = text(i) {
+                                    conds.push("str=?");
+                                    vals.push(V::Text(s));
+                                } else {
+                                    return None;
+                                }
+                            }
+                            Some(sub(&format!("({})", conds.join(" OR ")), args, vals))
+                        }
+                        (CmpOp::Eq, QValue::Range(a, b)) => match (num(a), num(b)) {
+                            (Some(a), Some(b)) => Some(sub(
+                                "num BETWEEN ? AND ?",
+                                args,
+                                vec![V::Real(a), V::Real(b)],
+                            )),
+                            _ => Some(sub("1", args, vec![])),
+                        },
+                        (CmpOp::Eq, QValue::One(v)) => {
+                            if let Some(n) = num(v) {
+                                Some(sub("num=?", args, vec![V::Real(n)]))
+                            } else if let Some(s) = text(v) {
+                                Some(sub("str=?", args, vec![V::Text(s)]))
+                            } else {
+                                Some(sub("1", args, vec![]))
+                            }
+                        }
+                        (CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le, QValue::One(v)) => {
+                            let Some(n) = num(v) else {
+                                return Some(sub("1", args, vec![]));
+                            };
+                            let o = match op {
+                                CmpOp::Gt => ">",
+                                CmpOp::Ge => ">=",
+                                CmpOp::Lt => "<",
+                                _ => "<=",
+                            };
+                            Some(sub(&format!("num{o}?"), args, vec![V::Real(n)]))
+                        }
+                        // != and patterns need the attribute to exist
+                        _ => Some(sub("1", args, vec![])),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn plan(q: &EntityQuery) -> Plan {
+    use rusqlite::types::Value as V;
+    let mut conds: Vec<String> = Vec::new();
+    let mut args: Vec<V> = Vec::new();
+    let mut exact = true;
+    if let Some(ids) = &q.ids {
+        conds.push(format!("e.id IN ({})", vec!["?"; ids.len()].join(",")));
+        args.extend(ids.iter().map(|i| V::Text(i.clone())));
+    }
+    if q.id_pattern.is_some() {
+        exact = false;
+    }
+    if let Some(t) = &q.types {
+        match t.as_any_of() {
+            Some(list) => {
+                conds.push(format!(
+                    "e.rid IN (SELECT rid FROM entity_types WHERE type IN ({}))",
+                    vec!["?"; list.len()].join(",")
+                ));
+                args.extend(list.iter().map(|s| V::Text(s.to_string())));
+            }
+            None => exact = false,
+        }
+    }
+    if let Some(attrs) = &q.attrs {
+        conds.push(format!(
+            "e.rid IN (SELECT rid FROM attr_values WHERE attr IN ({}))",
+            vec!["?"; attrs.len()].join(",")
+        ));
+        args.extend(attrs.iter().map(|s| V::Text(s.clone())));
+    }
+    if let Some(qq) = &q.q {
+        exact = false;
+        if let Some(c) = q_prefilter(qq, &mut args) {
+            conds.push(c);
+        }
+    }
+    if q.scope_q.is_some() {
+        exact = false;
+    }
+    if let Some(g) = &q.geo {
+        exact = false;
+        if !matches!(g.georel, GeoRel::Disjoint) {
+            if let Some([x0, y0, x1, y1]) = g.search_window() {
+                conds.push(
+                    "e.rid IN (SELECT rid FROM entity_geo WHERE max_x>=? AND min_x<=? AND max_y>=? AND min_y<=? AND attr=?)"
+                        .into(),
+                );
+                args.extend([
+                    V::Real(x0),
+                    V::Real(x1),
+                    V::Real(y0),
+                    V::Real(y1),
+                    V::Text(g.geoproperty.clone()),
+                ]);
+            }
+        }
+    }
+    let where_ = if conds.is_empty() {
+        "1".to_string()
+    } else {
+        conds.join(" AND ")
+    };
+    Plan {
+        sql: where_,
+        args,
+        exact,
+    }
+}
+
+fn exact_match(q: &EntityQuery, e: &Entity) -> bool {
+    if let Some(p) = &q.id_pattern {
+        if !p.is_match(&e.id) {
+            return false;
+        }
+    }
+    if let Some(t) = &q.types {
+        if !t.matches(&e.types) {
+            return false;
+        }
+    }
+    if let Some(qq) = &q.q {
+        if !qq.matches(e) {
+            return false;
+        }
+    }
+    if let Some(s) = &q.scope_q {
+        if !s.matches(&e.scopes) {
+            return false;
+        }
+    }
+    if let Some(g) = &q.geo {
+        if !g.matches(e) {
+            return false;
+        }
+    }
+    true
+}
+
+fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
+    let p = plan(q);
+    let mut page = QueryPage::default();
+    if p.exact {
+        if q.count {
+            let n: i64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM entities e WHERE {}", p.sql),
+                    rusqlite::params_from_iter(p.args.iter()),
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            page.count = Some(n as u64);
+        }
+        if q.limit == 0 {
+            return Ok(page);
+        }
+        let mut args = p.args.clone();
+        args.push(rusqlite::types::Value::Integer(q.limit as i64));
+        args.push(rusqlite::types::Value::Integer(q.offset as i64));
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT e.doc FROM entities e WHERE {} ORDER BY e.id LIMIT ? OFFSET ?",
+                p.sql
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(db_err)?;
+        for row in rows {
+            page.entities.push(from_json(&row.map_err(db_err)?)?);
+        }
+        return Ok(page);
+    }
+    let mut stmt = conn
+        .prepare(&format!(
+            "SELECT e.doc FROM entities e WHERE {} ORDER BY e.id",
+            p.sql
+        ))
+        .map_err(db_err)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(p.args.iter()))
+        .map_err(db_err)?;
+    let mut matched = 0usize;
+    while let Some(row) = rows.next().map_err(db_err)? {
+        let doc: String = row.get(0).map_err(db_err)?;
+        let e: Entity = from_json(&doc)?;
+        if !exact_match(q, &e) {
+            continue;
+        }
+        if matched >= q.offset && page.entities.len() < q.limit {
+            page.entities.push(e);
+        }
+        matched += 1;
+        if !q.count && page.entities.len() >= q.limit {
+            break;
+        }
+    }
+    if q.count {
+        page.count = Some(matched as u64);
+    }
+    Ok(page)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// temporal
+
+fn temporal_entities_for(
+    conn: &Connection,
+    q: &TemporalQuery,
+) -> Result<Vec<(String, Vec<String>, Vec<String>)>> {
+    // candidates: temporal entities, filtered by ids / types / pattern / scope; q and geo act on the current state
+    let eq = &q.entities;
+    let mut out = Vec::new();
+    let mut sql = "SELECT id, types, scopes FROM temporal_entities".to_string();
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    if let Some(ids) = &eq.ids {
+        sql.push_str(&format!(
+            " WHERE id IN ({})",
+            vec!["?"; ids.len()].join(",")
+        ));
+        args.extend(ids.iter().map(|i| rusqlite::types::Value::Text(i.clone())));
+    }
+    sql.push_str(" ORDER BY id");
+    let mut stmt = conn.prepare(&sql).map_err(db_err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .map_err(db_err)?;
+    let needs_current = eq.q.is_some() || eq.geo.is_some();
+    for row in rows {
+        let (id, types, scopes) = row.map_err(db_err)?;
+        let types: Vec<String> = from_json(&types)?;
+        let scopes: Vec<String> = from_json(&scopes)?;
+        if let Some(t) = &eq.types {
+            if !t.matches(&types) {
+                continue;
+            }
+        }
+        if let Some(p) = &eq.id_pattern {
+            if !p.is_match(&id) {
+                continue;
+            }
+        }
+        if let Some(s) = &eq.scope_q {
+            if !s.matches(&scopes) {
+                continue;
+            }
+        }
+        if needs_current {
+            match load_entity(conn, &id)? {
+                Some(e) => {
+                    if eq.q.as_ref().is_some_and(|qq| !qq.matches(&e))
+                        || eq.geo.as_ref().is_some_and(|g| !g.matches(&e))
+                    {
+                        continue;
+                    }
+                }
+                None => continue,
+            }
+        }
+        out.push((id, types, scopes));
+    }
+    Ok(out)
+}
+
+fn run_temporal_query(conn: &Connection, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
+    let ents = temporal_entities_for(conn, q)?;
+    let col = match q.timeproperty {
+        TimeProperty::ObservedAt => "ts",
+        _ => "sys_ms",
+    };
+    let mut result = Vec::new();
+    let offset = q.entities.offset;
+    let limit = if q.entities.limit == 0 {
+        usize::MAX
+    } else {
+        q.entities.limit
+    };
+    for (id, types, scopes) in ents.into_iter().skip(offset) {
+        if result.len() >= limit {
+            break;
+        }
+        let attrs: Vec<String> = match &q.attrs {
+            Some(a) => a.clone(),
+            None => {
+                let mut stmt = conn
+                    .prepare_cached("SELECT DISTINCT attr FROM temporal WHERE entity=?1")
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map([&id], |r| r.get::<_, String>(0))
+                    .map_err(db_err)?;
+                rows.collect::<std::result::Result<_, _>>()
+                    .map_err(db_err)?
+            }
+        };
+        let mut map = BTreeMap::new();
+        for attr in attrs {
+            let (cond, a1, a2) = match q.timerel {
+                None => ("1".to_string(), 0, 0),
+                Some(TimeRel::Before(t)) => (format!("{col} < ?3"), ms(t), 0),
+                Some(TimeRel::After(t)) => (format!("{col} >= ?3"), ms(t), 0),
+                Some(TimeRel::Between(a, b)) => {
+                    (format!("{col} >= ?3 AND {col} < ?4"), ms(a), ms(b))
+                }
+            };
+            let per_attr = q.last_n.unwrap_or(q.instance_limit.max(1));
+            let order = if q.last_n.is_some() { "DESC" } else { "ASC" };
+            let sql = format!(
+                "SELECT doc FROM temporal WHERE entity=?1 AND attr=?2 AND {cond} AND (?3 IS NOT NULL) AND (?4 IS NOT NULL)
+                 ORDER BY {col} {order}, rowid {order} LIMIT {per_attr}"
+            );
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![id, attr, a1, a2], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            let mut instances: Vec<Attribute> = Vec::new();
+            for r in rows {
+                instances.push(from_json(&r.map_err(db_err)?)?);
+            }
+            if q.last_n.is_some() {
+                instances.reverse();
+            }
+            if !instances.is_empty() {
+                map.insert(attr, instances);
+            }
+        }
+        if map.is_empty() && (q.timerel.is_some() || q.attrs.is_some()) && q.entities.ids.is_none()
+        {
+            continue;
+        }
+        result.push(TemporalEntity {
+            id,
+            types,
+            scopes,
+            attrs: map,
+        });
+    }
+    Ok(result)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+fn row_context(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
+    r.get(0)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn write(&self, id: &str, change: EntityChange) -> Result<WriteResult> {
+        let id = id.to_string();
+        let (r, notify) = self
+            .write_job(true, move |conn, state| {
+                apply_change(conn, state, &id, change)
+            })
+            .await
+            .map(|(r, n)| (r, n))?;
+        let _ = notify;
+        Ok(r)
+    }
+
+    async fn write_batch(
+        &self,
+        changes: Vec<(String, EntityChange)>,
+    ) -> Result<Vec<Result<WriteResult>>> {
+        self.write_job(true, move |conn, state| {
+            let mut out = Vec::with_capacity(changes.len());
+            let mut seen = HashSet::new();
+            for (id, change) in changes {
+                let _ = seen.insert(id.clone());
+                conn.execute_batch("SAVEPOINT item").map_err(db_err)?;
+                match apply_change(conn, state, &id, change) {
+                    Ok((r, _)) => {
+                        conn.execute_batch("RELEASE item").map_err(db_err)?;
+                        out.push(Ok(r));
+                    }
+                    Err(e) => {
+                        conn.execute_batch("ROLLBACK TO item; RELEASE item")
+                            .map_err(db_err)?;
+                        out.push(Err(e));
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Entity>> {
+        let id = id.to_string();
+        self.read(move |c| load_entity(c, &id)).await
+    }
+
+    async fn query(&self, q: &EntityQuery) -> Result<QueryPage> {
+        let q = q.clone();
+        self.read(move |c| run_query(c, &q)).await
+    }
+
+    async fn types(&self) -> Result<Vec<TypeInfo>> {
+        self.read(|c| {
+            let mut out: BTreeMap<String, TypeInfo> = BTreeMap::new();
+            let mut stmt = c.prepare("SELECT type, count(*) FROM entity_types GROUP BY type").map_err(db_err)?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_err)?;
+            for r in rows {
+                let (t, n) = r.map_err(db_err)?;
+                out.insert(t.clone(), TypeInfo { type_name: t, entity_count: n as u64, attributes: BTreeMap::new() });
+            }
+            let mut stmt = c
+                .prepare(
+                    "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.rid = t.rid",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .map_err(db_err)?;
+            for r in rows {
+                let (t, a, k) = r.map_err(db_err)?;
+                if let Some(info) = out.get_mut(&t) {
+                    let kinds = info.attributes.entry(a).or_default();
+                    if !kinds.contains(&k) {
+                        kinds.push(k);
+                    }
+                }
+            }
+            Ok(out.into_values().collect())
+        })
+        .await
+    }
+
+    async fn attributes(&self) -> Result<Vec<AttributeInfo>> {
+        self.read(|c| {
+            let mut out: BTreeMap<String, AttributeInfo> = BTreeMap::new();
+            let mut stmt = c.prepare("SELECT attr, count(DISTINCT rid) FROM attr_values GROUP BY attr").map_err(db_err)?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_err)?;
+            for r in rows {
+                let (a, n) = r.map_err(db_err)?;
+                out.insert(
+                    a.clone(),
+                    AttributeInfo { name: a, attribute_count: n as u64, kinds: vec![], type_names: vec![] },
+                );
+            }
+            let mut stmt = c
+                .prepare("SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.rid = t.rid")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+                .map_err(db_err)?;
+            for r in rows {
+                let (a, k, t) = r.map_err(db_err)?;
+                if let Some(info) = out.get_mut(&a) {
+                    if !info.kinds.contains(&k) {
+                        info.kinds.push(k);
+                    }
+                    if !info.type_names.contains(&t) {
+                        info.type_names.push(t);
+                    }
+                }
+            }
+            Ok(out.into_values().collect())
+        })
+        .await
+    }
+
+    async fn temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
+        let q = q.clone();
+        self.read(move |c| run_temporal_query(c, &q)).await
+    }
+
+    async fn temporal_aggregate(
+        &self,
+        q: &TemporalQuery,
+        a: &Aggregation,
+    ) -> Result<Vec<AggregatedEntity>> {
+        let (q, a) = (q.clone(), a.clone());
+        self.read(move |c| run_aggregate(c, &q, &a)).await
+    }
+
+    async fn temporal_append(
+        &self,
+        id: &str,
+        types: Option<Vec<String>>,
+        scopes: Vec<String>,
+        attrs: BTreeMap<String, Vec<Attribute>>,
+    ) -> Result<bool> {
+        let id = id.to_string();
+        self.write_job(false, move |conn, _| {
+            let existing: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT types, scopes FROM temporal_entities WHERE id=?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let created = existing.is_none();
+            let (types, scopes) = match (existing, types) {
+                (None, None) => {
+                    return Err(NgsiError::bad_data(format!(
+                        "temporal entity {id} does not exist and no type was given"
+                    )))
+                }
+                (None, Some(t)) => (t, scopes),
+                (Some((old_t, old_s)), t) => {
+                    let mut all: Vec<String> = from_json(&old_t)?;
+                    for x in t.unwrap_or_default() {
+                        if !all.contains(&x) {
+                            all.push(x);
+                        }
+                    }
+                    let s = if scopes.is_empty() {
+                        from_json(&old_s)?
+                    } else {
+                        scopes
+                    };
+                    (all, s)
+                }
+            };
+            record_temporal_entity(conn, &id, &types, &scopes)?;
+            for (name, instances) in &attrs {
+                for a in instances {
+                    record_instance(conn, &id, name, a)?;
+                }
+            }
+            Ok(created)
+        })
+        .await
+    }
+
+    async fn temporal_delete(
+        &self,
+        id: &str,
+        attr: Option<&str>,
+        dataset_id: Option<&str>,
+        instance_id: Option<&str>,
+    ) -> Result<()> {
+        let (id, attr, ds, inst) = (
+            id.to_string(),
+            attr.map(String::from),
+            dataset_id.map(String::from),
+            instance_id.map(String::from),
+        );
+        self.write_job(false, move |conn, _| {
+            let exists: bool = conn
+                .query_row("SELECT 1 FROM temporal_entities WHERE id=?1", [&id], |_| {
+                    Ok(true)
+                })
+                .optional()
+                .map_err(db_err)?
+                .unwrap_or(false);
+            if !exists {
+                return Err(NgsiError::not_found(format!(
+                    "temporal entity {id} does not exist"
+                )));
+            }
+            let n = match (&attr, &inst) {
+                (None, _) => {
+                    conn.execute("DELETE FROM temporal WHERE entity=?1", [&id])
+                        .map_err(db_err)?;
+                    conn.execute("DELETE FROM temporal_entities WHERE id=?1", [&id])
+                        .map_err(db_err)?
+                }
+                (Some(a), Some(i)) => conn
+                    .execute(
+                        "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND instance_id=?3",
+                        params![id, a, i],
+                    )
+                    .map_err(db_err)?,
+                (Some(a), None) => match &ds {
+                    Some(d) => conn
+                        .execute(
+                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND dataset_id=?3",
+                            params![id, a, d],
+                        )
+                        .map_err(db_err)?,
+                    None => conn
+                        .execute(
+                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2",
+                            params![id, a],
+                        )
+                        .map_err(db_err)?,
+                },
+            };
+            if n == 0 {
+                return Err(NgsiError::not_found(format!(
+                    "nothing to delete in the history of {id}"
+                )));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn temporal_modify_instance(
+        &self,
+        id: &str,
+        attr: &str,
+        instance_id: &str,
+        value: Attribute,
+    ) -> Result<()> {
+        let (id, attr, inst) = (id.to_string(), attr.to_string(), instance_id.to_string());
+        self.write_job(false, move |conn, _| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM temporal WHERE entity=?1 AND attr=?2 AND instance_id=?3",
+                    params![id, attr, inst],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let Some(doc) = doc else {
+                return Err(NgsiError::not_found(format!(
+                    "instance {inst} of {attr} of {id} does not exist"
+                )));
+            };
+            let old: Attribute = from_json(&doc)?;
+            let mut new = value;
+            new.instance_id = Some(inst.clone());
+            new.created_at = old.created_at;
+            new.dataset_id = new.dataset_id.or(old.dataset_id);
+            new.observed_at = new.observed_at.or(old.observed_at);
+            let sys = new.modified_at.map(ms).unwrap_or_else(|| ms(Utc::now()));
+            let ts = new.observed_at.map(ms).unwrap_or(sys);
+            conn.execute(
+                "UPDATE temporal SET doc=?1, num=?2, ts=?3, sys_ms=?4 WHERE instance_id=?5",
+                params![to_json(&new)?, numeric_of(&new), ts, sys, inst],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_context(&self, c: StoredContext) -> Result<()> {
+        self.write_job(false, move |conn, _| {
+            conn.execute(
+                "INSERT INTO contexts(id, url, doc) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET url=excluded.url, doc=excluded.doc",
+                params![c.id, c.url, to_json(&c)?],
+            )
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    NgsiError::exists(format!(
+                        "a context with URL {} is already registered",
+                        c.url
+                    ))
+                }
+                e => db_err(e),
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_context(&self, id_or_url: &str) -> Result<Option<StoredContext>> {
+        let key = id_or_url.to_string();
+        self.read(move |c| {
+            let doc: Option<String> = c
+                .query_row(
+                    "SELECT doc FROM contexts WHERE id=?1 OR url=?1",
+                    [&key],
+                    row_context,
+                )
+                .optional()
+                .map_err(db_err)?;
+            doc.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_contexts(&self) -> Result<Vec<StoredContext>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT doc FROM contexts ORDER BY id")
+                .map_err(db_err)?;
+            let rows = stmt.query_map([], row_context).map_err(db_err)?;
+            rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+        })
+        .await
+    }
+
+    async fn delete_context(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write_job(false, move |conn, _| {
+            Ok(conn
+                .execute("DELETE FROM contexts WHERE id=?1 OR url=?1", [&id])
+                .map_err(db_err)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn put_dataset(&self, d: Dataset) -> Result<()> {
+        self.write_job(false, move |conn, _| {
+            conn.execute(
+                "INSERT INTO datasets(id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc=excluded.doc",
+                params![d.id, to_json(&d)?],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_dataset(&self, id: &str) -> Result<Option<Dataset>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let doc: Option<String> = c
+                .query_row("SELECT doc FROM datasets WHERE id=?1", [&id], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            doc.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_datasets(&self) -> Result<Vec<Dataset>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT doc FROM datasets ORDER BY id")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(db_err)?;
+            rows.map(|r| from_json(&r.map_err(db_err)?)).collect()
+        })
+        .await
+    }
+
+    async fn put_subscription(&self, s: StoredSubscription, create: bool) -> Result<()> {
+        let journal = self.journal.clone();
+        self.write_job(false, move |conn, _| {
+            let exists: bool = conn
+                .query_row("SELECT 1 FROM subscriptions WHERE id=?1", [&s.id], |_| {
+                    Ok(true)
+                })
+                .optional()
+                .map_err(db_err)?
+                .unwrap_or(false);
+            if create && exists {
+                return Err(NgsiError::exists(format!(
+                    "subscription {} already exists",
+                    s.id
+                )));
+            }
+            if !create && !exists {
+                return Err(NgsiError::not_found(format!(
+                    "subscription {} does not exist",
+                    s.id
+                )));
+            }
+            conn.execute(
+                "INSERT INTO subscriptions(id, doc, status) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, status=excluded.status",
+                params![s.id, to_json(&s.document)?, to_json(&s.status)?],
+            )
+            .map_err(db_err)?;
+            journal.store(true, Ordering::SeqCst);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_subscription(&self, id: &str) -> Result<Option<StoredSubscription>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let row: Option<(String, String)> = c
+                .query_row(
+                    "SELECT doc, status FROM subscriptions WHERE id=?1",
+                    [&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            row.map(|(d, s)| {
+                Ok(StoredSubscription {
+                    id: id.clone(),
+                    document: from_json(&d)?,
+                    status: from_json(&s)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_subscriptions(&self) -> Result<Vec<StoredSubscription>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT id, doc, status FROM subscriptions ORDER BY id")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            rows.map(|r| {
+                let (id, d, s) = r.map_err(db_err)?;
+                Ok(StoredSubscription {
+                    id,
+                    document: from_json(&d)?,
+                    status: from_json(&s)?,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        let journal = self.journal.clone();
+        self.write_job(false, move |conn, _| {
+            let n = conn
+                .execute("DELETE FROM subscriptions WHERE id=?1", [&id])
+                .map_err(db_err)?;
+            conn.execute("DELETE FROM deliveries WHERE subscription=?1", [&id])
+                .map_err(db_err)?;
+            let left: i64 = conn
+                .query_row("SELECT count(*) FROM subscriptions", [], |r| r.get(0))
+                .map_err(db_err)?;
+            if left == 0 {
+                journal.store(false, Ordering::SeqCst);
+                conn.execute("DELETE FROM changes", []).map_err(db_err)?;
+            }
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<ChangeRecord>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare("SELECT seq, doc FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![after_seq, limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db_err)?;
+            rows.map(|r| {
+                let (seq, doc) = r.map_err(db_err)?;
+                let mut rec: ChangeRecord = from_json(&doc)?;
+                rec.seq = seq;
+                Ok(rec)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn enqueue_deliveries(
+        &self,
+        upto_seq: i64,
+        deliveries: Vec<(String, Value)>,
+    ) -> Result<()> {
+        self.write_job(true, move |conn, _| {
+            let now = ms(Utc::now());
+            for (sub, payload) in &deliveries {
+                conn.prepare_cached(
+                    "INSERT INTO deliveries(subscription, payload, next_ms) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db_err)?
+                .execute(params![sub, to_json(payload)?, now])
+                .map_err(db_err)?;
+            }
+            conn.execute("DELETE FROM changes WHERE seq <= ?1", [upto_seq])
+                .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, subscription, payload, attempts, next_ms FROM deliveries WHERE next_ms <= ?1 ORDER BY id LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![ms(now), limit as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, i64>(4)?))
+                })
+                .map_err(db_err)?;
+            rows.map(|r| {
+                let (id, sub, payload, attempts, next) = r.map_err(db_err)?;
+                Ok(PendingDelivery {
+                    id,
+                    subscription_id: sub,
+                    payload: from_json(&payload)?,
+                    attempts: attempts as u32,
+                    next_attempt_at: from_ms(next),
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        delivery_id: i64,
+        subscription_id: &str,
+        at: DateTime<Utc>,
+        error: Option<String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let sub = subscription_id.to_string();
+        self.write_job(false, move |conn, _| {
+            match (&error, retry_at) {
+                (Some(_), Some(t)) => {
+                    conn.execute(
+                        "UPDATE deliveries SET attempts = attempts + 1, next_ms = ?1 WHERE id = ?2",
+                        params![ms(t), delivery_id],
+                    )
+                    .map_err(db_err)?;
+                }
+                _ => {
+                    conn.execute("DELETE FROM deliveries WHERE id = ?1", [delivery_id])
+                        .map_err(db_err)?;
+                }
+            }
+            let status: Option<String> = conn
+                .query_row(
+                    "SELECT status FROM subscriptions WHERE id=?1",
+                    [&sub],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            if let Some(s) = status {
+                let mut st: DeliveryStatus = from_json(&s)?;
+                st.last_notification = Some(at);
+                match &error {
+                    None => {
+                        st.times_sent += 1;
+                        st.last_success = Some(at);
+                    }
+                    Some(e) => {
+                        st.times_failed += 1;
+                        st.last_failure = Some(at);
+                        st.last_error = Some(e.clone());
+                    }
+                }
+                conn.execute(
+                    "UPDATE subscriptions SET status=?1 WHERE id=?2",
+                    params![to_json(&st)?, sub],
+                )
+                .map_err(db_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn change_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    async fn check_integrity(&self) -> Result<()> {
+        self.read(|c| {
+            let r: String = c
+                .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+                .map_err(db_err)?;
+            if r != "ok" {
+                return Err(db_err(format!("integrity check failed: {r}")));
+            }
+            // every entity row parses and has its type index
+            let mut stmt = c.prepare("SELECT rid, doc FROM entities").map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(db_err)?;
+            for r in rows {
+                let (rid, doc) = r.map_err(db_err)?;
+                let e: Entity = from_json(&doc)?;
+                let n: i64 = c
+                    .query_row(
+                        "SELECT count(*) FROM entity_types WHERE rid=?1",
+                        [rid],
+                        |r| r.get(0),
+                    )
+                    .map_err(db_err)?;
+                if n as usize != e.types.len() {
+                    return Err(db_err(format!(
+                        "entity {} has {} types but {n} type index rows",
+                        e.id,
+                        e.types.len()
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// temporal aggregation
+
+#[derive(Default, Clone)]
+struct Acc {
+    count: u64,
+    n: u64,
+    sum: f64,
+    sumsq: f64,
+    min: Option<f64>,
+    max: Option<f64>,
+    distinct: HashSet<String>,
+}
+
+impl Acc {
+    fn value(&self, m: AggrMethod) -> Value {
+        let num = |x: f64| {
+            serde_json::Number::from_f64(x)
+                .map(Value::Number)
+                .unwrap_or(Value::Null)
+        };
+        match m {
+            AggrMethod::TotalCount => Value::from(self.count),
+            AggrMethod::DistinctCount => Value::from(self.distinct.len() as u64),
+            AggrMethod::Sum => num(self.sum),
+            AggrMethod::Sumsq => num(self.sumsq),
+            AggrMethod::Avg if self.n > 0 => num(self.sum / self.n as f64),
+            AggrMethod::Min => self.min.map(num).unwrap_or(Value::Null),
+            AggrMethod::Max => self.max.map(num).unwrap_or(Value::Null),
+            AggrMethod::Stddev if self.n > 1 => {
+                // sample standard deviation, as PostgreSQL's stddev (and so Mintaka) computes it
+                let n = self.n as f64;
+                let var = ((self.sumsq - self.sum * self.sum / n) / (n - 1.0)).max(0.0);
+                num(var.sqrt())
+            }
+            AggrMethod::Stddev if self.n == 1 => num(0.0),
+            _ => Value::Null,
+        }
+    }
+}
+
+fn run_aggregate(
+    conn: &Connection,
+    q: &TemporalQuery,
+    a: &Aggregation,
+) -> Result<Vec<AggregatedEntity>> {
+    let ents = temporal_entities_for(conn, q)?;
+    let col = match q.timeproperty {
+        TimeProperty::ObservedAt => "ts",
+        _ => "sys_ms",
+    };
+    let (lo, hi) = match q.timerel {
+        None => (i64::MIN, i64::MAX),
+        Some(TimeRel::Before(t)) => (i64::MIN, ms(t)),
+        Some(TimeRel::After(t)) => (ms(t), i64::MAX),
+        Some(TimeRel::Between(x, y)) => (ms(x), ms(y)),
+    };
+    let want_distinct = a.methods.contains(&AggrMethod::DistinctCount);
+    let mut out = Vec::new();
+    let offset = q.entities.offset;
+    let limit = if q.entities.limit == 0 {
+        usize::MAX
+    } else {
+        q.entities.limit
+    };
+    for (id, types, _) in ents.into_iter().skip(offset).take(limit) {
+        let attrs: Vec<String> = match &q.attrs {
+            Some(x) => x.clone(),
+            None => {
+                let mut stmt = conn
+                    .prepare_cached("SELECT DISTINCT attr FROM temporal WHERE entity=?1")
+                    .map_err(db_err)?;
+                let rows = stmt
+                    .query_map([&id], |r| r.get::<_, String>(0))
+                    .map_err(db_err)?;
+                rows.collect::<std::result::Result<_, _>>()
+                    .map_err(db_err)?
+            }
+        };
+        let mut amap = BTreeMap::new();
+        for attr in attrs {
+            // the first period starts at the query's start, or at the first instance
+            let first: Option<i64> = conn
+                .query_row(
+                    &format!("SELECT min({col}) FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4"),
+                    params![id, attr, lo, hi],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            let Some(first) = first else { continue };
+            let last: i64 = conn
+                .query_row(
+                    &format!("SELECT max({col}) FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4"),
+                    params![id, attr, lo, hi],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            let start = if lo == i64::MIN { first } else { lo };
+            let overall_end = if hi == i64::MAX { last + 1 } else { hi };
+            // period boundaries
+            let bounds: Vec<i64> = match &a.period {
+                None => vec![start, overall_end],
+                Some(p) if p.is_zero() => vec![start, overall_end],
+                Some(p) => {
+                    let mut b = vec![start];
+                    let mut t = from_ms(start);
+                    while *b.last().unwrap_or(&i64::MAX) < overall_end && b.len() < 1_000_000 {
+                        t = p.add_to(t);
+                        let next = ms(t);
+                        if next <= *b.last().unwrap_or(&i64::MIN) {
+                            break;
+                        }
+                        b.push(next);
+                    }
+                    b
+                }
+            };
+            let mut accs: BTreeMap<usize, Acc> = BTreeMap::new();
+            let sql = if want_distinct {
+                format!(
+                    "SELECT {col}, num, CASE WHEN num IS NULL THEN json_extract(doc, '$.value') ELSE NULL END FROM temporal
+                     WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
+                )
+            } else {
+                format!(
+                    "SELECT {col}, num, NULL FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
+                )
+            };
+            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
+            let mut rows = stmt.query(params![id, attr, lo, hi]).map_err(db_err)?;
+            let mut bucket = 0usize;
+            while let Some(r) = rows.next().map_err(db_err)? {
+                let t: i64 = r.get(0).map_err(db_err)?;
+                while bucket + 1 < bounds.len() && t >= bounds[bucket + 1] {
+                    bucket += 1;
+                }
+                if bucket + 1 >= bounds.len() {
+                    break;
+                }
+                let acc = accs.entry(bucket).or_default();
+                acc.count += 1;
+                let num: Option<f64> = r.get(1).map_err(db_err)?;
+                if let Some(x) = num {
+                    acc.n += 1;
+                    acc.sum += x;
+                    acc.sumsq += x * x;
+                    acc.min = Some(acc.min.map_or(x, |m| m.min(x)));
+                    acc.max = Some(acc.max.map_or(x, |m| m.max(x)));
+                }
+                if want_distinct {
+                    let key = match num {
+                        Some(x) => format!("n{x}"),
+                        None => format!(
+                            "v{}",
+                            r.get::<_, Option<String>>(2)
+                                .ok()
+                                .flatten()
+                                .unwrap_or_default()
+                        ),
+                    };
+                    acc.distinct.insert(key);
+                }
+            }
+            let mut mmap = BTreeMap::new();
+            for &m in &a.methods {
+                let periods: Vec<AggregatedValue> = accs
+                    .iter()
+                    .map(|(b, acc)| AggregatedValue {
+                        value: acc.value(m),
+                        start: from_ms(bounds[*b]),
+                        end: from_ms(bounds[*b + 1]),
+                    })
+                    .collect();
+                mmap.insert(m, periods);
+            }
+            amap.insert(attr, mmap);
+        }
+        out.push(AggregatedEntity {
+            id,
+            types,
+            attrs: amap,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,179 @@
+//! Test harness: the real server on a loopback port over a real SQLite file, and a reqwest client.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use twin_api::{ApiConfig, AppState};
+use twin_store::{SqliteStore, Store};
+
+pub const CORE: &str = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld";
+
+pub struct Server {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Server::start_with(ApiConfig::default(), None).await
+    }
+
+    /// Starts a server; `dir` reuses a store directory (restart tests).
+    pub async fn start_with(mut config: ApiConfig, dir: Option<tempfile::TempDir>) -> Server {
+        let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("twin.db")).expect("open store"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        config.public_url = format!("http://{addr}");
+        let state = AppState::new(store.clone(), config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let handle = tokio::spawn(async move {
+            twin_api::serve_listener(state, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("serve");
+        });
+        Server {
+            base: format!("http://{addr}/ngsi-ld/v1"),
+            http: reqwest::Client::new(),
+            store,
+            dir,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        }
+    }
+
+    /// Stops the server and hands back its store directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("twin.db")
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_ld(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("Content-Type", "application/ld+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .patch(self.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let r = self.get(path).await;
+        let status = r.status();
+        let text = r.text().await.expect("body");
+        assert_eq!(status, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).expect("json")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Link header value for a context URL.
+    pub fn link(url: &str) -> String {
+        format!(
+            "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
+        )
+    }
+}
+
+/// Asserts a ProblemDetails response of the given status and NGSI-LD error type.
+pub async fn assert_problem(r: reqwest::Response, status: u16, kind: &str) -> Value {
+    let s = r.status().as_u16();
+    let text = r.text().await.expect("body");
+    assert_eq!(s, status, "expected {status} {kind}, got {s}: {text}");
+    let v: Value = serde_json::from_str(&text)
+        .unwrap_or_else(|_| panic!("ProblemDetails JSON expected: {text}"));
+    assert_eq!(
+        v["type"],
+        format!("https://uri.etsi.org/ngsi-ld/errors/{kind}"),
+        "{text}"
+    );
+    assert_eq!(v["status"], status, "{text}");
+    assert!(
+        v["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{text}"
+    );
+    v
+}
+
+/// The shared reference data directory, when present (always in CI).
+pub fn shared_data() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    if p.is_dir() {
+        Some(p)
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "CI=true but the shared data directory {} is missing",
+            p.display()
+        );
+    } else {
+        eprintln!("skipping: shared data directory {} not found", p.display());
+        None
+    }
+}

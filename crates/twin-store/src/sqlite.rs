@@ -675,9 +675,17 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
             }
         }
         Query::Or(items) => {
+            // all-or-nothing: one branch that SQL cannot narrow makes the whole disjunction unnarrowable
+            let mark = args.len();
             let mut parts = Vec::new();
             for i in items {
-                parts.push(q_prefilter(i, args)?);
+                match q_prefilter(i, args) {
+                    Some(p) => parts.push(p),
+                    None => {
+                        args.truncate(mark);
+                        return None;
+                    }
+                }
             }
             Some(format!("({})", parts.join(" OR ")))
         }

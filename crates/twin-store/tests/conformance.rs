@@ -1,0 +1,509 @@
+//! The store conformance suite: every backend must pass it. Each check takes a `Store` and exercises one part of
+//! the contract (atomic writes, batches with per-item failure, query planning against brute force, temporal
+//! instances and aggregation, contexts, datasets, subscriptions with their durable outbox).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+use twin_model::context::Context;
+use twin_model::ngsi::parse_entity;
+use twin_model::query::{parse_q, parse_types};
+use twin_model::{Attribute, Dataset, Entity, ErrorKind, NgsiError, Provenance};
+use twin_store::*;
+
+fn open() -> (tempfile::TempDir, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
+    (dir, store)
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+}
+
+fn entity(doc: Value) -> Entity {
+    parse_entity(&doc, &Context::core(), t0(), &Provenance::default()).unwrap()
+}
+
+fn put(e: Entity) -> EntityChange {
+    Box::new(move |cur| {
+        if cur.is_some() {
+            return Err(NgsiError::exists("exists"));
+        }
+        let written = e
+            .attrs
+            .iter()
+            .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
+            .collect();
+        Ok(ChangeOutcome::Put {
+            entity: e,
+            written,
+            removed: vec![],
+            result: Value::Null,
+        })
+    })
+}
+
+const V: &str = "https://uri.etsi.org/ngsi-ld/default-context/";
+
+#[tokio::test]
+async fn writes_are_atomic_and_durable() {
+    let (dir, s) = open();
+    let e = entity(json!({"id": "urn:x:1", "type": "T", "a": 1}));
+    let w = s.write("urn:x:1", put(e.clone())).await.unwrap();
+    assert!(w.created);
+    assert_eq!(s.get("urn:x:1").await.unwrap().unwrap(), e);
+    let err = s.write("urn:x:1", put(e.clone())).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    // a failing change leaves the entity as it was
+    let err = s
+        .write("urn:x:1", Box::new(|_| Err(NgsiError::bad_data("no"))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadRequestData);
+    assert_eq!(s.get("urn:x:1").await.unwrap().unwrap(), e);
+    // a change with a mismatched id is refused
+    let other = entity(json!({"id": "urn:x:2", "type": "T"}));
+    assert!(s
+        .write(
+            "urn:x:1",
+            Box::new(move |_| Ok(ChangeOutcome::Put {
+                entity: other,
+                written: vec![],
+                removed: vec![],
+                result: Value::Null
+            }))
+        )
+        .await
+        .is_err());
+    // delete
+    s.write("urn:x:1", Box::new(|_| Ok(ChangeOutcome::Delete)))
+        .await
+        .unwrap();
+    assert!(s.get("urn:x:1").await.unwrap().is_none());
+    assert_eq!(
+        s.write("urn:x:1", Box::new(|_| Ok(ChangeOutcome::Delete)))
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::ResourceNotFound
+    );
+    // durable across reopen
+    s.write(
+        "urn:x:3",
+        put(entity(json!({"id": "urn:x:3", "type": "T"}))),
+    )
+    .await
+    .unwrap();
+    drop(s);
+    let s2 = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    assert!(s2.get("urn:x:3").await.unwrap().is_some());
+    s2.check_integrity().await.unwrap();
+}
+
+#[tokio::test]
+async fn batches_fail_per_item_and_concurrent_writes_all_land() {
+    let (_d, s) = open();
+    let changes: Vec<(String, EntityChange)> = (0..10)
+        .map(|i| {
+            let id = format!("urn:x:{i}");
+            let e = entity(json!({"id": id, "type": "T", "n": i}));
+            let c: EntityChange = if i == 4 {
+                Box::new(|_| Err(NgsiError::bad_data("item 4 is bad")))
+            } else {
+                put(e)
+            };
+            (id, c)
+        })
+        .collect();
+    let r = s.write_batch(changes).await.unwrap();
+    assert_eq!(r.iter().filter(|x| x.is_ok()).count(), 9);
+    assert!(r[4].is_err());
+    assert!(s.get("urn:x:4").await.unwrap().is_none());
+    assert!(s.get("urn:x:5").await.unwrap().is_some());
+
+    let mut tasks = Vec::new();
+    for i in 100..300 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("urn:x:{i}");
+            s.write(
+                &id.clone(),
+                put(entity(json!({"id": id, "type": "C", "n": i}))),
+            )
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let page = s
+        .query(&EntityQuery {
+            types: Some(parse_types(&format!("{V}C")).unwrap()),
+            count: true,
+            limit: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.count, Some(200));
+}
+
+/// Deterministic pseudo-random numbers for the query property test.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[tokio::test]
+async fn planned_queries_equal_brute_force() {
+    let (_d, s) = open();
+    let mut rng = Lcg(42);
+    let mut all = Vec::new();
+    let changes: Vec<(String, EntityChange)> = (0..400)
+        .map(|i| {
+            let id = format!("urn:ngsi-ld:E:{i:04}");
+            let ty = ["A", "B", "C"][(i % 3) as usize];
+            let mut doc = json!({"id": id, "type": ty,
+                "location": {"type": "Point", "coordinates": [24.9 + rng.below(100) as f64 * 0.001, 60.1 + rng.below(100) as f64 * 0.001]}});
+            if rng.below(4) > 0 {
+                doc["n"] = json!(rng.below(50));
+            }
+            if rng.below(3) > 0 {
+                let colour = ["red", "green", "blue"][rng.below(3) as usize];
+                doc["s"] = json!(colour);
+            }
+            if rng.below(5) == 0 {
+                doc["list"] = json!([rng.below(10), rng.below(10)]);
+            }
+            if rng.below(4) == 0 {
+                doc["flag"] = json!(rng.below(2) == 0);
+            }
+            if rng.below(3) == 0 {
+                doc["r"] = json!({"type": "Relationship", "object": format!("urn:ngsi-ld:R:{}", rng.below(5))});
+            }
+            let e = entity(doc);
+            all.push(e.clone());
+            (id, put(e))
+        })
+        .collect();
+    for r in s.write_batch(changes).await.unwrap() {
+        r.unwrap();
+    }
+    let ctx = Context::core();
+    let terms = [
+        "n>25",
+        "n<=10",
+        "n==7",
+        "n==3,9,27",
+        "n==10..20",
+        "n!=5",
+        "s==\"red\"",
+        "s!=\"blue\"",
+        "s~=^gr",
+        "s!~=e",
+        "list==3",
+        "list>8",
+        "flag==true",
+        "flag!=true",
+        "r==urn:ngsi-ld:R:2",
+        "n",
+        "s",
+        "list",
+        "!n",
+        "nothing",
+        "n==\"7\"",
+        "s>\"green\"",
+    ];
+    let types = ["A", "B", "A,C", "A|B|C"];
+    for round in 0..300 {
+        let a = terms[rng.below(terms.len() as u64) as usize];
+        let b = terms[rng.below(terms.len() as u64) as usize];
+        let c = terms[rng.below(terms.len() as u64) as usize];
+        let q = match round % 4 {
+            0 => a.to_string(),
+            1 => format!("{a};{b}"),
+            2 => format!("{a}|{b}"),
+            _ => format!("({a}|{b});{c}"),
+        };
+        let mut qq = parse_q(&q).unwrap();
+        qq.expand_names(&|n| ctx.expand(n));
+        let mut te = parse_types(types[rng.below(4) as usize]).unwrap();
+        te.expand_names(&|n| ctx.expand(n));
+        let with_geo = round % 5 == 0;
+        let mut geo = twin_model::geoquery::GeoQuery::parse(
+            "near;maxDistance==2000",
+            "Point",
+            "[24.95,60.15]",
+            None,
+        )
+        .unwrap();
+        geo.expand_names(&|n| ctx.expand(n));
+        let eq = EntityQuery {
+            types: Some(te.clone()),
+            q: Some(qq.clone()),
+            geo: if with_geo { Some(geo.clone()) } else { None },
+            limit: 1000,
+            count: true,
+            ..Default::default()
+        };
+        let page = s.query(&eq).await.unwrap();
+        let expected: Vec<&str> = all
+            .iter()
+            .filter(|e| te.matches(&e.types) && qq.matches(e) && (!with_geo || geo.matches(e)))
+            .map(|e| e.id.as_str())
+            .collect();
+        let got: Vec<&str> = page.entities.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(got, expected, "q={q}");
+        assert_eq!(page.count, Some(expected.len() as u64), "q={q}");
+        // paging returns the same sequence
+        let second = s
+            .query(&EntityQuery {
+                limit: 3,
+                offset: 2,
+                count: false,
+                ..eq.clone()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<&str> = second.entities.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            expected.iter().skip(2).take(3).copied().collect::<Vec<_>>(),
+            "q={q} paged"
+        );
+    }
+}
+
+fn inst(v: f64, at: DateTime<Utc>) -> Attribute {
+    let mut a = Attribute::property(json!(v));
+    a.observed_at = Some(at);
+    a.modified_at = Some(at);
+    a
+}
+
+#[tokio::test]
+async fn temporal_instances_and_aggregation() {
+    let (_d, s) = open();
+    let name = format!("{V}v");
+    let mut attrs = BTreeMap::new();
+    // 24 hourly values, then values on Jan 31, Feb 29 and Mar 1 for calendar-month periods
+    let mut list: Vec<Attribute> = (0..24)
+        .map(|h| inst(h as f64, t0() + Duration::hours(h)))
+        .collect();
+    list.push(inst(
+        100.0,
+        Utc.with_ymd_and_hms(2024, 1, 31, 12, 0, 0).unwrap(),
+    ));
+    list.push(inst(
+        200.0,
+        Utc.with_ymd_and_hms(2024, 2, 29, 12, 0, 0).unwrap(),
+    ));
+    list.push(inst(
+        300.0,
+        Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap(),
+    ));
+    attrs.insert(name.clone(), list);
+    assert!(s
+        .temporal_append("urn:x:t", Some(vec![format!("{V}T")]), vec![], attrs)
+        .await
+        .unwrap());
+    let q = TemporalQuery {
+        entities: EntityQuery {
+            ids: Some(vec!["urn:x:t".into()]),
+            ..Default::default()
+        },
+        instance_limit: 1000,
+        ..Default::default()
+    };
+    let r = s.temporal_query(&q).await.unwrap();
+    assert_eq!(r[0].attrs[&name].len(), 27);
+    let last = s
+        .temporal_query(&TemporalQuery {
+            last_n: Some(2),
+            ..q.clone()
+        })
+        .await
+        .unwrap();
+    let vals: Vec<&Value> = last[0].attrs[&name].iter().map(|a| &a.value).collect();
+    assert_eq!(vals, vec![&json!(200.0), &json!(300.0)]);
+    let between = TemporalQuery {
+        timerel: Some(TimeRel::Between(t0(), t0() + Duration::hours(6))),
+        ..q.clone()
+    };
+    assert_eq!(
+        s.temporal_query(&between).await.unwrap()[0].attrs[&name].len(),
+        6
+    );
+
+    let months = Aggregation {
+        methods: vec![AggrMethod::TotalCount, AggrMethod::Max],
+        period: Some(twin_model::duration::Duration::parse("P1M").unwrap()),
+    };
+    let agg = s.temporal_aggregate(&q, &months).await.unwrap();
+    let counts: Vec<(Value, DateTime<Utc>)> = agg[0].attrs[&name][&AggrMethod::TotalCount]
+        .iter()
+        .map(|p| (p.value.clone(), p.start))
+        .collect();
+    assert_eq!(
+        counts,
+        vec![
+            (json!(25), t0()),
+            (json!(1), Utc.with_ymd_and_hms(2024, 2, 1, 0, 0, 0).unwrap()),
+            (json!(1), Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap())
+        ]
+    );
+    assert_eq!(agg[0].attrs[&name][&AggrMethod::Max][0].value, json!(100.0));
+    let hours = Aggregation {
+        methods: vec![AggrMethod::Avg],
+        period: Some(twin_model::duration::Duration::parse("PT6H").unwrap()),
+    };
+    let agg = s.temporal_aggregate(&between, &hours).await.unwrap();
+    assert_eq!(agg[0].attrs[&name][&AggrMethod::Avg][0].value, json!(2.5));
+
+    s.temporal_delete("urn:x:t", Some(&name), None, None)
+        .await
+        .unwrap();
+    assert!(s.temporal_query(&q).await.unwrap()[0].attrs.is_empty());
+    s.temporal_delete("urn:x:t", None, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.temporal_delete("urn:x:t", None, None, None)
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::ResourceNotFound
+    );
+}
+
+#[tokio::test]
+async fn contexts_datasets_and_the_subscription_outbox() {
+    let (_d, s) = open();
+    let c = StoredContext {
+        id: "c1".into(),
+        url: "http://example.org/c1".into(),
+        kind: "Hosted".into(),
+        document: json!({"@context": {"a": "http://x/a"}}),
+        created_at: t0(),
+        last_usage: None,
+        number_of_hits: 0,
+    };
+    s.put_context(c.clone()).await.unwrap();
+    assert_eq!(
+        s.get_context("http://example.org/c1")
+            .await
+            .unwrap()
+            .unwrap(),
+        c
+    );
+    assert_eq!(s.get_context("c1").await.unwrap().unwrap(), c);
+    let dup = StoredContext {
+        id: "c2".into(),
+        ..c.clone()
+    };
+    assert_eq!(
+        s.put_context(dup).await.unwrap_err().kind,
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(s.list_contexts().await.unwrap().len(), 1);
+    assert!(s.delete_context("c1").await.unwrap());
+    assert!(!s.delete_context("c1").await.unwrap());
+
+    let d = Dataset::default_dataset();
+    s.put_dataset(d.clone()).await.unwrap();
+    assert_eq!(s.get_dataset(&d.id).await.unwrap().unwrap(), d);
+    assert_eq!(s.list_datasets().await.unwrap().len(), 1);
+
+    // no subscription: changes are not journaled
+    s.write(
+        "urn:x:1",
+        put(entity(json!({"id": "urn:x:1", "type": "T"}))),
+    )
+    .await
+    .unwrap();
+    assert!(s.changes_since(0, 10).await.unwrap().is_empty());
+    let sub = StoredSubscription {
+        id: "urn:ngsi-ld:Subscription:1".into(),
+        document: json!({"type": "Subscription"}),
+        status: DeliveryStatus::default(),
+    };
+    s.put_subscription(sub.clone(), true).await.unwrap();
+    assert_eq!(
+        s.put_subscription(sub.clone(), true)
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::AlreadyExists
+    );
+    s.write(
+        "urn:x:2",
+        put(entity(json!({"id": "urn:x:2", "type": "T", "a": 1}))),
+    )
+    .await
+    .unwrap();
+    let ch = s.changes_since(0, 10).await.unwrap();
+    assert_eq!(ch.len(), 1);
+    assert_eq!(
+        (ch[0].trigger, ch[0].entity.id.as_str()),
+        (Trigger::EntityCreated, "urn:x:2")
+    );
+    assert_eq!(ch[0].attributes, vec![format!("{V}a")]);
+    s.enqueue_deliveries(ch[0].seq, vec![(sub.id.clone(), json!({"n": 1}))])
+        .await
+        .unwrap();
+    assert!(s.changes_since(0, 10).await.unwrap().is_empty());
+    let due = s.due_deliveries(Utc::now(), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    // a failure reschedules; a success removes and counts
+    s.finish_delivery(
+        due[0].id,
+        &sub.id,
+        Utc::now(),
+        Some("refused".into()),
+        Some(Utc::now() + Duration::hours(1)),
+    )
+    .await
+    .unwrap();
+    assert!(s.due_deliveries(Utc::now(), 10).await.unwrap().is_empty());
+    let later = s
+        .due_deliveries(Utc::now() + Duration::hours(2), 10)
+        .await
+        .unwrap();
+    assert_eq!(later[0].attempts, 1);
+    s.finish_delivery(due[0].id, &sub.id, Utc::now(), None, None)
+        .await
+        .unwrap();
+    assert!(s
+        .due_deliveries(Utc::now() + Duration::hours(2), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let st = s.get_subscription(&sub.id).await.unwrap().unwrap().status;
+    assert_eq!(
+        (st.times_sent, st.times_failed, st.last_error.as_deref()),
+        (1, 1, Some("refused"))
+    );
+    assert!(s.delete_subscription(&sub.id).await.unwrap());
+    s.write(
+        "urn:x:3",
+        put(entity(json!({"id": "urn:x:3", "type": "T"}))),
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.changes_since(0, 10).await.unwrap().is_empty(),
+        "journal stops with the last subscription"
+    );
+}

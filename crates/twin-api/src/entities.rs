@@ -89,7 +89,7 @@ pub async fn resolve_dataset(state: &SharedState, prov: &mut Provenance) -> ApiR
         Some(d) => {
             if state.store.get_dataset(d).await?.is_none() {
                 return Err(ApiError::bad_data(format!(
-                    "dataset {d} does not exist; create it first (POST /api/datasets)"
+                    "dataset {d} does not exist; create it first with POST /api/datasets"
                 )));
             }
         }

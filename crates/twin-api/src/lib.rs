@@ -17,6 +17,7 @@ use twin_store::Store;
 
 pub mod batch;
 pub mod contexts;
+pub mod datasets;
 pub mod entities;
 pub mod error;
 pub mod ld;
@@ -209,13 +210,30 @@ pub fn router(state: SharedState) -> Router {
         .merge(subscriptions::routes());
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
+        .nest("/api", datasets::routes())
         .route("/health", get(health))
         .route("/version", get(version))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn(reject_tenants))
         .layer(axum::middleware::map_response(body_limit_problem))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Tenants (`NGSILD-Tenant`) come with accounts and organisations; until then a request naming one is refused
+/// rather than silently written into the default tenant.
+async fn reject_tenants(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if let Some(t) = req.headers().get("NGSILD-Tenant") {
+        if !t.as_bytes().is_empty() {
+            return ApiError::new(
+                ErrorKind::NoMultiTenantSupport,
+                "this broker serves a single tenant; send requests without the NGSILD-Tenant header",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// Turns axum's plain-text 413 into a ProblemDetails body.

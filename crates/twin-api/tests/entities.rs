@@ -973,3 +973,76 @@ async fn data_survives_a_restart() {
     assert_eq!(ids(&s, "type=TrafficFlowObserved").await.len(), 20);
     s.store.check_integrity().await.unwrap();
 }
+
+#[tokio::test]
+async fn datasets_provenance_and_tenants() {
+    let s = Server::start().await;
+    let root = s.base.trim_end_matches("/ngsi-ld/v1").to_string();
+    let d = json!({"id": "urn:ngsi-ld:Dataset:meters", "title": "Smart meters", "owner": "utility", "licence": "CC-BY-4.0",
+                   "read": {"kind": "registered"}, "write": {"kind": "private"}});
+    let post = |body: Value| {
+        s.http
+            .post(format!("{root}/api/datasets"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+    };
+    assert_eq!(post(d.clone()).await.unwrap().status(), 201);
+    assert_problem(post(d.clone()).await.unwrap(), 409, "AlreadyExists").await;
+    assert_problem(
+        post(json!({"id": "urn:x", "title": "", "owner": "o", "licence": "l"}))
+            .await
+            .unwrap(),
+        400,
+        "BadRequestData",
+    )
+    .await;
+    let got: Value = s
+        .http
+        .get(format!("{root}/api/datasets/urn:ngsi-ld:Dataset:meters"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["licence"], "CC-BY-4.0");
+
+    let r = s
+        .http
+        .post(s.url("/entities"))
+        .header("Content-Type", "application/json")
+        .header("X-Urbantwin-Dataset", "urn:ngsi-ld:Dataset:meters")
+        .header("X-Urbantwin-Source", "meter-gateway-7")
+        .body(json!({"id": "urn:ngsi-ld:Meter:1", "type": "Meter", "kwh": 12.5}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let e = s
+        .get_json("/entities/urn:ngsi-ld:Meter:1?options=provenance")
+        .await;
+    assert_eq!(
+        e["kwh"]["provenance"],
+        json!({"dataset": "urn:ngsi-ld:Dataset:meters", "source": "meter-gateway-7", "channel": "ngsi-ld"})
+    );
+    let r = s
+        .http
+        .post(s.url("/entities"))
+        .header("Content-Type", "application/json")
+        .header("X-Urbantwin-Dataset", "urn:ngsi-ld:Dataset:unknown")
+        .body(json!({"id": "urn:ngsi-ld:Meter:2", "type": "Meter"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 400, "BadRequestData").await;
+
+    let r = s
+        .http
+        .get(s.url("/entities?type=Meter"))
+        .header("NGSILD-Tenant", "city2")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, 501, "NoMultiTenantSupport").await;
+}

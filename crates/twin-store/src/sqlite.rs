@@ -272,12 +272,7 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(
-    mut conn: Connection,
-    rx: mpsc::Receiver<Job>,
-    state: WriterState,
-    signal: Arc<Notify>,
-) {
+fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, state: WriterState, signal: Arc<Notify>) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < 512 {
@@ -287,13 +282,8 @@ fn writer_loop(
             }
         }
         let mut outcomes = Vec::with_capacity(batch.len());
-        let begin = conn.execute_batch("BEGIN IMMEDIATE");
-        if let Err(e) = begin {
-            for job in batch {
-                // run nothing; tell everyone
-                let _ = job;
-                let _ = &e;
-            }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            // dropping the jobs drops their reply channels: each caller gets an error, nothing was written
             tracing::error!("cannot begin a transaction: {e}");
             continue;
         }
@@ -335,7 +325,6 @@ fn writer_loop(
         if wake && commit.is_ok() {
             signal.notify_one();
         }
-        let _ = &mut conn;
     }
 }
 
@@ -1086,13 +1075,11 @@ fn row_context(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
 impl Store for SqliteStore {
     async fn write(&self, id: &str, change: EntityChange) -> Result<WriteResult> {
         let id = id.to_string();
-        let (r, notify) = self
+        let (r, _) = self
             .write_job(true, move |conn, state| {
                 apply_change(conn, state, &id, change)
             })
-            .await
-            .map(|(r, n)| (r, n))?;
-        let _ = notify;
+            .await?;
         Ok(r)
     }
 

@@ -930,8 +930,10 @@ async fn contexts_expand_and_compact_between_clients() {
 
 #[tokio::test]
 async fn body_limit_health_and_version() {
-    let mut config = twin_api::ApiConfig::default();
-    config.max_body_bytes = 2048;
+    let config = twin_api::ApiConfig {
+        max_body_bytes: 2048,
+        ..Default::default()
+    };
     let s = Server::start_with(config, None).await;
     let big = json!({"id": "urn:x:big", "type": "T", "blob": "x".repeat(5000)});
     assert_problem(s.post("/entities", &big).await, 413, "PayloadTooLarge").await;

@@ -926,10 +926,13 @@ fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
 // ---------------------------------------------------------------------------------------------------------------
 // temporal
 
+/// A temporal entity's id, types and scopes.
+type TemporalHead = (String, Vec<String>, Vec<String>);
+
 fn temporal_entities_for(
     conn: &Connection,
     q: &TemporalQuery,
-) -> Result<Vec<(String, Vec<String>, Vec<String>)>> {
+) -> Result<Vec<TemporalHead>> {
     // candidates: temporal entities, filtered by ids / types / pattern / scope; q and geo act on the current state
     let eq = &q.entities;
     let mut out = Vec::new();

@@ -66,7 +66,8 @@ impl RequestContext {
 /// Active contexts by the canonical text of the user context, and fetched documents by URL.
 #[derive(Default)]
 pub struct ContextCache {
-    active: Mutex<HashMap<String, Arc<Context>>>,
+    /// user context text → (active context, URL naming it in responses)
+    active: Mutex<HashMap<String, (Arc<Context>, String)>>,
 }
 
 impl ContextCache {
@@ -251,23 +252,23 @@ pub async fn context_for(state: &AppState, user: &Value) -> ApiResult<RequestCon
         .lock()
         .ok()
         .and_then(|m| m.get(&key).cloned());
-    let ctx = match cached {
+    let (ctx, link_url) = match cached {
         Some(c) => c,
         None => {
-            let c = Arc::new(build(state, &user).await?);
+            let ctx = Arc::new(build(state, &user).await?);
+            let link_url = match &user {
+                Value::Null => CORE_CONTEXT_URL.to_string(),
+                Value::String(s) => s.clone(),
+                other => implicit_context_url(state, other).await?,
+            };
             if let Ok(mut m) = state.contexts.active.lock() {
                 if m.len() > 1000 {
                     m.clear();
                 }
-                m.insert(key, c.clone());
+                m.insert(key, (ctx.clone(), link_url.clone()));
             }
-            c
+            (ctx, link_url)
         }
-    };
-    let link_url = match &user {
-        Value::Null => CORE_CONTEXT_URL.to_string(),
-        Value::String(s) => s.clone(),
-        other => implicit_context_url(state, other).await?,
     };
     Ok(RequestContext {
         ctx,

@@ -49,6 +49,9 @@ pub struct ChangeRecord {
     pub attributes: Vec<String>,
     /// The entity after the change (before it, for deletions).
     pub entity: Entity,
+    /// The entity before the change, for updates (lets notifications show previous values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Entity>,
     pub at: DateTime<Utc>,
 }
 
@@ -347,6 +350,8 @@ pub trait Store: Send + Sync + 'static {
     async fn list_datasets(&self) -> Result<Vec<Dataset>>;
 
     // --- subscriptions and their delivery ---
+    /// Creates a subscription (`create`, with its status), or replaces the document of an existing one while keeping
+    /// its delivery status, which only [`Store::finish_delivery`] changes (so no concurrent delivery is lost).
     async fn put_subscription(&self, s: StoredSubscription, create: bool) -> Result<()>;
     async fn get_subscription(&self, id: &str) -> Result<Option<StoredSubscription>>;
     async fn list_subscriptions(&self) -> Result<Vec<StoredSubscription>>;

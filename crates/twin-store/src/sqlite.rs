@@ -562,6 +562,7 @@ fn apply_change(
                     Trigger::EntityDeleted,
                     b.attrs.keys().cloned().collect(),
                     b,
+                    None,
                     now,
                 )?;
             }
@@ -605,7 +606,7 @@ fn apply_change(
                 attrs.extend(removed.iter().cloned());
                 attrs.sort();
                 attrs.dedup();
-                journal(conn, id, trigger, attrs, entity.clone(), now)?;
+                journal(conn, id, trigger, attrs, entity.clone(), before_copy, now)?;
             }
             Ok((
                 WriteResult {
@@ -625,6 +626,7 @@ fn journal(
     trigger: Trigger,
     attributes: Vec<String>,
     entity: Entity,
+    previous: Option<Entity>,
     at: DateTime<Utc>,
 ) -> Result<()> {
     let rec = ChangeRecord {
@@ -633,6 +635,7 @@ fn journal(
         trigger,
         attributes,
         entity,
+        previous,
         at,
     };
     conn.prepare_cached("INSERT INTO changes(doc) VALUES (?1)")
@@ -929,10 +932,7 @@ fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
 /// A temporal entity's id, types and scopes.
 type TemporalHead = (String, Vec<String>, Vec<String>);
 
-fn temporal_entities_for(
-    conn: &Connection,
-    q: &TemporalQuery,
-) -> Result<Vec<TemporalHead>> {
+fn temporal_entities_for(conn: &Connection, q: &TemporalQuery) -> Result<Vec<TemporalHead>> {
     // candidates: temporal entities, filtered by ids / types / pattern / scope; q and geo act on the current state
     let eq = &q.entities;
     let mut out = Vec::new();
@@ -1477,11 +1477,17 @@ impl Store for SqliteStore {
                     s.id
                 )));
             }
-            conn.execute(
-                "INSERT INTO subscriptions(id, doc, status) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, status=excluded.status",
-                params![s.id, to_json(&s.document)?, to_json(&s.status)?],
-            )
+            if create {
+                conn.execute(
+                    "INSERT INTO subscriptions(id, doc, status) VALUES (?1, ?2, ?3)",
+                    params![s.id, to_json(&s.document)?, to_json(&s.status)?],
+                )
+            } else {
+                conn.execute(
+                    "UPDATE subscriptions SET doc=?1 WHERE id=?2",
+                    params![to_json(&s.document)?, s.id],
+                )
+            }
             .map_err(db_err)?;
             journal.store(true, Ordering::SeqCst);
             Ok(())

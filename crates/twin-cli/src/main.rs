@@ -291,3 +291,62 @@ fn main() -> Result<()> {
     rt.shutdown_timeout(Duration::from_secs(2));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_defaults_fill_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("urbantwin.toml");
+        std::fs::write(
+            &file,
+            "db = \"file.db\"\nlisten = \"127.0.0.1:2000\"\nmax_limit = 50\npreload_context = [\"http://x/c=ctx.jsonld\"]\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            db: Some("flag.db".into()),
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let s = args.settings("default.db").unwrap();
+        assert_eq!(s.db, "flag.db");
+        assert_eq!(s.listen, "127.0.0.1:2000".parse().unwrap());
+        assert_eq!(s.api.max_limit, 50);
+        assert_eq!(s.api.public_url, "http://127.0.0.1:2000");
+        assert!(!s.api.allow_remote_contexts);
+        assert_eq!(
+            s.preload,
+            vec![("http://x/c".to_string(), PathBuf::from("ctx.jsonld"))]
+        );
+        assert!(!s.log_json);
+
+        let s = ServeArgs::default().settings("default.db").unwrap();
+        assert_eq!((s.db.as_str(), s.listen.port()), ("default.db", 1026));
+    }
+
+    #[test]
+    fn bad_configuration_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "dbb = \"typo.db\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file),
+            ..Default::default()
+        };
+        let err = format!("{:#}", args.settings("x").err().unwrap());
+        assert!(err.contains("unknown field"), "{err}");
+        let args = ServeArgs {
+            preload_context: vec!["no-equals-sign".into()],
+            ..Default::default()
+        };
+        assert!(args.settings("x").is_err());
+        let args = ServeArgs {
+            log_format: Some("xml".into()),
+            ..Default::default()
+        };
+        assert!(args.settings("x").is_err());
+        assert!(open_store("postgres://localhost/twin").is_err());
+    }
+}

@@ -272,13 +272,17 @@ pub async fn serve_listener(
 ) -> std::io::Result<()> {
     let worker = tokio::spawn(notify::run(state.clone()));
     tracing::info!(addr = %listener.local_addr()?, "urbantwin listening");
-    let app = router(state);
-    let r = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    // clients such as ngsildclient post to `/entities/`: trailing slashes are trimmed before routing
+    let app = tower::Layer::layer(
+        &tower_http::normalize_path::NormalizePathLayer::trim_trailing_slash(),
+        router(state),
+    );
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(app);
+    let r = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     worker.abort();
     r
 }

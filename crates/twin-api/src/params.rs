@@ -1,5 +1,5 @@
-//! URL query parameters of the NGSI-LD API: strict parsing (unknown or repeated parameters are errors, `+` stays a
-//! plus sign as scope queries need) and the shared options (`options`, `format`, `limit`, `attrs`, `pick`...).
+//! URL query parameters of the NGSI-LD API: strict parsing (unknown or repeated parameters are errors, `+` is a
+//! space as in form encoding except in scope queries) and the shared options (`options`, `format`, `limit`, `attrs`, `pick`...).
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -28,7 +28,14 @@ impl Params {
                 .decode_utf8()
                 .map_err(|_| ApiError::bad_data("a query parameter name is not valid UTF-8"))?
                 .to_string();
-            let v = percent_decode_str(v)
+            // form encoding (what most HTTP clients send) writes a space as `+`; scope queries use `+` as their
+            // one-level wildcard, so there it stays a plus sign (send %2B for a literal plus elsewhere)
+            let v = if k == "scopeQ" {
+                v.to_string()
+            } else {
+                v.replace('+', " ")
+            };
+            let v = percent_decode_str(&v)
                 .decode_utf8()
                 .map_err(|_| {
                     ApiError::bad_data(format!("the value of parameter {k} is not valid UTF-8"))

@@ -266,12 +266,14 @@ impl Builder {
                 continue;
             }
             let full = self.expand_iri(iri);
+            // simple terms ending in a delimiter (`ngsi-ld`, `geojson`) serve as prefixes of compact IRIs
+            let prefix = flags == 0 && is_gen_delim_end(&full);
             self.terms.insert(
                 term.into(),
                 TermDef {
                     iri: full,
                     vocab: flags & VOCAB != 0,
-                    prefix: false,
+                    prefix,
                 },
             );
         }

@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS entity_types (
     rid INTEGER NOT NULL,
     PRIMARY KEY (type, rid)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS entity_types_rid ON entity_types(rid);
+CREATE INDEX IF NOT EXISTS entity_types_rid ON entity_types(rid, type);
 CREATE VIRTUAL TABLE IF NOT EXISTS entity_geo USING rtree(gid, min_x, max_x, min_y, max_y, +rid INTEGER, +attr TEXT);
 CREATE TABLE IF NOT EXISTS entity_geo_map (gid INTEGER PRIMARY KEY, rid INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS entity_geo_map_rid ON entity_geo_map(rid);
@@ -51,7 +51,7 @@ CREATE TABLE IF NOT EXISTS attr_values (
 );
 CREATE INDEX IF NOT EXISTS attr_values_num ON attr_values(attr, num);
 CREATE INDEX IF NOT EXISTS attr_values_str ON attr_values(attr, str);
-CREATE INDEX IF NOT EXISTS attr_values_rid ON attr_values(rid);
+CREATE INDEX IF NOT EXISTS attr_values_rid ON attr_values(rid, attr, num, str);
 CREATE TABLE IF NOT EXISTS temporal_entities (
     id TEXT PRIMARY KEY,
     types TEXT NOT NULL,
@@ -124,7 +124,16 @@ struct JobOutcome {
     done: Box<dyn FnOnce(Result<()>) + Send>,
 }
 
-type Job = Box<dyn FnOnce(&Connection, &WriterState) -> JobOutcome + Send>;
+/// The work of a job: runs inside the writer's transaction and says how to answer its caller.
+type JobFn = Box<dyn FnOnce(&Connection, &WriterState) -> JobOutcome + Send>;
+
+/// A unit of work for the writer thread.
+struct Job {
+    /// Runs in a transaction of its own instead of sharing a group commit (large batches: a savepoint around
+    /// thousands of statements makes SQLite's statement journal quadratic).
+    alone: bool,
+    run: JobFn,
+}
 
 /// State the writer thread shares with jobs.
 struct WriterState {
@@ -208,8 +217,18 @@ impl SqliteStore {
         notify: bool,
         f: impl FnOnce(&Connection, &WriterState) -> Result<R> + Send + 'static,
     ) -> Result<R> {
+        self.submit(false, notify, f).await
+    }
+
+    /// Hands `f` to the writer thread and waits for its durable outcome.
+    async fn submit<R: Send + 'static>(
+        &self,
+        alone: bool,
+        notify: bool,
+        f: impl FnOnce(&Connection, &WriterState) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
         let (tx, rx) = oneshot::channel::<Result<R>>();
-        let job: Job = Box::new(move |conn, state| {
+        let run = Box::new(move |conn: &Connection, state: &WriterState| {
             let r = f(conn, state);
             let ok = r.is_ok();
             JobOutcome {
@@ -223,6 +242,7 @@ impl SqliteStore {
                 }),
             }
         });
+        let job = Job { alone, run };
         self.jobs
             .lock()
             .map_err(|_| db_err("writer lock poisoned"))?
@@ -254,7 +274,9 @@ impl SqliteStore {
                             | OpenFlags::SQLITE_OPEN_URI,
                     )
                     .map_err(db_err)?;
-                    c.execute_batch("PRAGMA busy_timeout=10000; PRAGMA cache_size=-32768;")
+                    c.execute_batch(
+                        "PRAGMA busy_timeout=10000; PRAGMA cache_size=-32768; PRAGMA mmap_size=1073741824;",
+                    )
                         .map_err(db_err)?;
                     c
                 }
@@ -274,32 +296,54 @@ impl SqliteStore {
 
 fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, state: WriterState, signal: Arc<Notify>) {
     while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < 512 {
+        let mut pending = vec![first];
+        while pending.len() < 512 {
             match rx.try_recv() {
-                Ok(j) => batch.push(j),
+                Ok(j) => pending.push(j),
                 Err(_) => break,
             }
         }
-        let mut outcomes = Vec::with_capacity(batch.len());
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-            // dropping the jobs drops their reply channels: each caller gets an error, nothing was written
-            tracing::error!("cannot begin a transaction: {e}");
-            continue;
+        let mut group = Vec::new();
+        for job in pending {
+            if job.alone {
+                commit_group(&conn, &state, &signal, std::mem::take(&mut group));
+                commit_group(&conn, &state, &signal, vec![job]);
+            } else {
+                group.push(job);
+            }
         }
-        for job in batch {
+        commit_group(&conn, &state, &signal, group);
+    }
+}
+
+/// Runs jobs in one transaction and commits it; with several jobs each runs in a savepoint so that a failing one
+/// leaves the others' writes in place. Callers hear back only after the commit.
+fn commit_group(conn: &Connection, state: &WriterState, signal: &Notify, jobs: Vec<Job>) {
+    if jobs.is_empty() {
+        return;
+    }
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        // dropping the jobs drops their reply channels: each caller gets an error, nothing was written
+        tracing::error!("cannot begin a transaction: {e}");
+        return;
+    }
+    let savepoints = jobs.len() > 1;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut poisoned = false;
+    for job in jobs {
+        if savepoints {
             if let Err(e) = conn.execute_batch("SAVEPOINT job") {
                 tracing::error!("savepoint failed: {e}");
+                poisoned = true;
             }
-            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&conn, &state)));
-            let out = match out {
-                Ok(o) => o,
-                Err(_) => JobOutcome {
-                    ok: false,
-                    notify: false,
-                    done: Box::new(|_| {}),
-                },
-            };
+        }
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.run)(conn, state)))
+            .unwrap_or_else(|_| JobOutcome {
+                ok: false,
+                notify: false,
+                done: Box::new(|_| {}),
+            });
+        if savepoints {
             let end = if out.ok {
                 "RELEASE job"
             } else {
@@ -307,24 +351,38 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, state: WriterState, si
             };
             if let Err(e) = conn.execute_batch(end) {
                 tracing::error!("savepoint end failed: {e}");
+                poisoned = true;
             }
-            outcomes.push(out);
+        } else if !out.ok {
+            poisoned = true;
         }
-        let commit = match conn.execute_batch("COMMIT") {
+        outcomes.push(out);
+    }
+    let commit = if poisoned && !savepoints {
+        // a lone job failed: nothing of it may stay
+        let _ = conn.execute_batch("ROLLBACK");
+        Ok(())
+    } else if poisoned {
+        let _ = conn.execute_batch("ROLLBACK");
+        Err(db_err(
+            "a savepoint could not be managed; the transaction was rolled back",
+        ))
+    } else {
+        match conn.execute_batch("COMMIT") {
             Ok(()) => Ok(()),
             Err(e) => {
                 let _ = conn.execute_batch("ROLLBACK");
                 Err(db_err(format!("commit failed: {e}")))
             }
-        };
-        let mut wake = false;
-        for o in outcomes {
-            wake |= o.ok && o.notify;
-            (o.done)(commit.clone());
         }
-        if wake && commit.is_ok() {
-            signal.notify_one();
-        }
+    };
+    let mut wake = false;
+    for o in outcomes {
+        wake |= o.ok && o.notify;
+        (o.done)(commit.clone());
+    }
+    if wake && commit.is_ok() {
+        signal.notify_one();
     }
 }
 
@@ -332,11 +390,18 @@ fn writer_loop(conn: Connection, rx: mpsc::Receiver<Job>, state: WriterState, si
 // entity rows and their indexes
 
 fn load_entity(conn: &Connection, id: &str) -> Result<Option<Entity>> {
-    let doc: Option<String> = conn
-        .query_row("SELECT doc FROM entities WHERE id=?1", [id], |r| r.get(0))
+    Ok(load_entity_row(conn, id)?.map(|(_, e)| e))
+}
+
+/// The row id and the entity stored under `id`.
+fn load_entity_row(conn: &Connection, id: &str) -> Result<Option<(i64, Entity)>> {
+    let row: Option<(i64, String)> = conn
+        .prepare_cached("SELECT rid, doc FROM entities WHERE id=?1")
+        .map_err(db_err)?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()
         .map_err(db_err)?;
-    doc.map(|d| from_json(&d)).transpose()
+    row.map(|(rid, d)| Ok((rid, from_json(&d)?))).transpose()
 }
 
 fn index_values(attr: &Attribute, mut push: impl FnMut(Option<f64>, Option<&str>)) {
@@ -385,19 +450,31 @@ fn index_values(attr: &Attribute, mut push: impl FnMut(Option<f64>, Option<&str>
 }
 
 /// Writes the entity row and refreshes its indexes; returns the row id.
-fn put_entity_row(conn: &Connection, e: &Entity) -> Result<i64> {
+/// Writes the entity row (`existing`: its row id when it is already stored) and refreshes its indexes.
+fn put_entity_row(conn: &Connection, e: &Entity, existing: Option<i64>) -> Result<i64> {
     let doc = to_json(e)?;
     let modified = e.modified_at.map(ms).unwrap_or(0);
-    let rid: i64 = conn
-        .prepare_cached(
-            "INSERT INTO entities(id, doc, dataset, modified_ms) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, dataset=excluded.dataset, modified_ms=excluded.modified_ms
-             RETURNING rid",
-        )
-        .map_err(db_err)?
-        .query_row(params![e.id, doc, e.dataset, modified], |r| r.get(0))
-        .map_err(db_err)?;
-    clear_indexes(conn, rid)?;
+    let rid = match existing {
+        Some(rid) => {
+            conn.prepare_cached(
+                "UPDATE entities SET doc=?1, dataset=?2, modified_ms=?3 WHERE rid=?4",
+            )
+            .map_err(db_err)?
+            .execute(params![doc, e.dataset, modified, rid])
+            .map_err(db_err)?;
+            clear_indexes(conn, rid)?;
+            rid
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO entities(id, doc, dataset, modified_ms) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(db_err)?
+            .execute(params![e.id, doc, e.dataset, modified])
+            .map_err(db_err)?;
+            conn.last_insert_rowid()
+        }
+    };
     let mut ins_type = conn
         .prepare_cached("INSERT OR IGNORE INTO entity_types(type, rid) VALUES (?1, ?2)")
         .map_err(db_err)?;
@@ -525,14 +602,18 @@ fn record_instance(conn: &Connection, entity: &str, attr: &str, a: &Attribute) -
     Ok(instance_id)
 }
 
-/// Applies one entity change inside the current transaction.
+/// Applies one entity change inside the current transaction. The change function decides before anything is
+/// written, so an error it returns leaves the store untouched.
 fn apply_change(
     conn: &Connection,
     state: &WriterState,
     id: &str,
     change: EntityChange,
 ) -> Result<(WriteResult, bool)> {
-    let before = load_entity(conn, id)?;
+    let (rid, before) = match load_entity_row(conn, id)? {
+        Some((rid, e)) => (Some(rid), Some(e)),
+        None => (None, None),
+    };
     let existed = before.is_some();
     let before_copy = if state.journal.load(Ordering::Relaxed) {
         before.clone()
@@ -587,7 +668,7 @@ fn apply_change(
                     entity.id
                 )));
             }
-            put_entity_row(conn, &entity)?;
+            put_entity_row(conn, &entity, rid)?;
             if !written.is_empty() {
                 record_temporal_entity(conn, &entity.id, &entity.types, &entity.scopes)?;
             }
@@ -689,7 +770,7 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
             let sub = |cond: &str, args: &mut Vec<V>, vals: Vec<V>| {
                 args.push(V::Text(attr.clone()));
                 args.extend(vals);
-                format!("e.rid IN (SELECT rid FROM attr_values WHERE attr=? AND {cond})")
+                format!("EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=? AND {cond})")
             };
             match &t.op {
                 None => Some(sub("1", args, vec![])),
@@ -761,7 +842,11 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
     }
 }
 
-fn plan(q: &EntityQuery) -> Plan {
+/// Below this many entities of the asked types, the query starts from the type index; above it, it walks entities
+/// in id order and probes the type of each (no large candidate list, and paging stops after `limit` matches).
+const TYPE_DRIVEN_MAX: i64 = 2000;
+
+fn plan(conn: &Connection, q: &EntityQuery) -> Result<Plan> {
     use rusqlite::types::Value as V;
     let mut conds: Vec<String> = Vec::new();
     let mut args: Vec<V> = Vec::new();
@@ -776,10 +861,23 @@ fn plan(q: &EntityQuery) -> Plan {
     if let Some(t) = &q.types {
         match t.as_any_of() {
             Some(list) => {
-                conds.push(format!(
-                    "e.rid IN (SELECT rid FROM entity_types WHERE type IN ({}))",
-                    vec!["?"; list.len()].join(",")
-                ));
+                let marks = vec!["?"; list.len()].join(",");
+                let few: i64 = conn
+                    .prepare_cached(&format!(
+                        "SELECT count(*) FROM (SELECT 1 FROM entity_types WHERE type IN ({marks}) LIMIT {TYPE_DRIVEN_MAX})"
+                    ))
+                    .map_err(db_err)?
+                    .query_row(rusqlite::params_from_iter(list.iter()), |r| r.get(0))
+                    .map_err(db_err)?;
+                if few < TYPE_DRIVEN_MAX {
+                    conds.push(format!(
+                        "e.rid IN (SELECT rid FROM entity_types WHERE type IN ({marks}))"
+                    ));
+                } else {
+                    conds.push(format!(
+                        "EXISTS (SELECT 1 FROM entity_types t WHERE t.rid=e.rid AND t.type IN ({marks}))"
+                    ));
+                }
                 args.extend(list.iter().map(|s| V::Text(s.to_string())));
             }
             None => exact = false,
@@ -787,7 +885,7 @@ fn plan(q: &EntityQuery) -> Plan {
     }
     if let Some(attrs) = &q.attrs {
         conds.push(format!(
-            "e.rid IN (SELECT rid FROM attr_values WHERE attr IN ({}))",
+            "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr IN ({}))",
             vec!["?"; attrs.len()].join(",")
         ));
         args.extend(attrs.iter().map(|s| V::Text(s.clone())));
@@ -824,11 +922,11 @@ fn plan(q: &EntityQuery) -> Plan {
     } else {
         conds.join(" AND ")
     };
-    Plan {
+    Ok(Plan {
         sql: where_,
         args,
         exact,
-    }
+    })
 }
 
 fn exact_match(q: &EntityQuery, e: &Entity) -> bool {
@@ -861,7 +959,7 @@ fn exact_match(q: &EntityQuery, e: &Entity) -> bool {
 }
 
 fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
-    let p = plan(q);
+    let p = plan(conn, q)?;
     let mut page = QueryPage::default();
     if p.exact {
         if q.count {
@@ -896,18 +994,24 @@ fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
         }
         return Ok(page);
     }
+    // candidates in id order without their documents (sorting documents would copy them all), then each
+    // document fetched by row id only when the evaluator needs it
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT e.doc FROM entities e WHERE {} ORDER BY e.id",
+            "SELECT e.rid FROM entities e WHERE {} ORDER BY e.id",
             p.sql
         ))
         .map_err(db_err)?;
     let mut rows = stmt
         .query(rusqlite::params_from_iter(p.args.iter()))
         .map_err(db_err)?;
+    let mut fetch = conn
+        .prepare_cached("SELECT doc FROM entities WHERE rid=?1")
+        .map_err(db_err)?;
     let mut matched = 0usize;
     while let Some(row) = rows.next().map_err(db_err)? {
-        let doc: String = row.get(0).map_err(db_err)?;
+        let rid: i64 = row.get(0).map_err(db_err)?;
+        let doc: String = fetch.query_row([rid], |r| r.get(0)).map_err(db_err)?;
         let e: Entity = from_json(&doc)?;
         if !exact_match(q, &e) {
             continue;
@@ -1090,22 +1194,15 @@ impl Store for SqliteStore {
         &self,
         changes: Vec<(String, EntityChange)>,
     ) -> Result<Vec<Result<WriteResult>>> {
-        self.write_job(true, move |conn, state| {
+        // one transaction of its own; no savepoint per item: a change decides (and may fail) before it writes
+        // anything, so a refused item has written nothing, and a storage error fails the whole batch
+        self.submit(true, true, move |conn, state| {
             let mut out = Vec::with_capacity(changes.len());
-            let mut seen = HashSet::new();
             for (id, change) in changes {
-                let _ = seen.insert(id.clone());
-                conn.execute_batch("SAVEPOINT item").map_err(db_err)?;
                 match apply_change(conn, state, &id, change) {
-                    Ok((r, _)) => {
-                        conn.execute_batch("RELEASE item").map_err(db_err)?;
-                        out.push(Ok(r));
-                    }
-                    Err(e) => {
-                        conn.execute_batch("ROLLBACK TO item; RELEASE item")
-                            .map_err(db_err)?;
-                        out.push(Err(e));
-                    }
+                    Ok((r, _)) => out.push(Ok(r)),
+                    Err(e) if e.kind == twin_model::ErrorKind::InternalError => return Err(e),
+                    Err(e) => out.push(Err(e)),
                 }
             }
             Ok(out)

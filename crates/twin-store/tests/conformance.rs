@@ -507,3 +507,80 @@ async fn contexts_datasets_and_the_subscription_outbox() {
         "journal stops with the last subscription"
     );
 }
+
+#[tokio::test]
+async fn common_types_walk_entities_in_id_order() {
+    // more entities of one type than the planner starts from the type index for
+    let (_d, s) = open();
+    let mut all = Vec::new();
+    let changes: Vec<(String, EntityChange)> = (0..2600)
+        .map(|i| {
+            let id = format!("urn:ngsi-ld:Big:{i:05}");
+            let e = entity(json!({"id": id, "type": "Big", "n": i % 100, "s": if i % 7 == 0 { "a" } else { "b" }}));
+            all.push(e.clone());
+            (id, put(e))
+        })
+        .collect();
+    for r in s.write_batch(changes).await.unwrap() {
+        r.unwrap();
+    }
+    s.write(
+        "urn:ngsi-ld:Small:1",
+        put(entity(
+            json!({"id": "urn:ngsi-ld:Small:1", "type": "Small", "n": 99}),
+        )),
+    )
+    .await
+    .unwrap();
+    let ctx = Context::core();
+    for q in [
+        "n>95",
+        "n==3;s==\"a\"",
+        "n<2|s==\"z\"",
+        "!s",
+        "n==50..52;s==\"a\"",
+    ] {
+        let mut qq = parse_q(q).unwrap();
+        qq.expand_names(&|n| ctx.expand(n));
+        let mut te = parse_types("Big").unwrap();
+        te.expand_names(&|n| ctx.expand(n));
+        let expected: Vec<&str> = all
+            .iter()
+            .filter(|e| qq.matches(e))
+            .map(|e| e.id.as_str())
+            .collect();
+        let eq = EntityQuery {
+            types: Some(te),
+            q: Some(qq),
+            limit: 7,
+            offset: 5,
+            count: true,
+            ..Default::default()
+        };
+        let page = s.query(&eq).await.unwrap();
+        assert_eq!(page.count, Some(expected.len() as u64), "q={q}");
+        let got: Vec<&str> = page.entities.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(
+            got,
+            expected.iter().skip(5).take(7).copied().collect::<Vec<_>>(),
+            "q={q}"
+        );
+    }
+    let te = {
+        let mut t = parse_types("Big").unwrap();
+        t.expand_names(&|n| ctx.expand(n));
+        t
+    };
+    let page = s
+        .query(&EntityQuery {
+            types: Some(te),
+            limit: 3,
+            offset: 2598,
+            count: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.count, Some(2600));
+    assert_eq!(page.entities.len(), 2);
+}

@@ -39,36 +39,34 @@ CREATE TABLE IF NOT EXISTS entity_types (
     PRIMARY KEY (type, rid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entity_types_rid ON entity_types(rid, type);
-CREATE VIRTUAL TABLE IF NOT EXISTS entity_geo USING rtree(gid, min_x, max_x, min_y, max_y, +rid INTEGER, +attr TEXT);
-CREATE TABLE IF NOT EXISTS entity_geo_map (gid INTEGER PRIMARY KEY, rid INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS entity_geo_map_rid ON entity_geo_map(rid);
+-- gid = rid * 64 + k: an entity's boxes are one gid range, no mapping table needed
+CREATE VIRTUAL TABLE IF NOT EXISTS entity_geo USING rtree(gid, min_x, max_x, min_y, max_y, +attr TEXT);
+-- one row per (entity, attribute, scalar value): numbers as REAL, strings as TEXT (booleans both), and an empty
+-- BLOB for attributes without a scalar value; SQLite orders numbers < text < blobs, which the query planner uses
 CREATE TABLE IF NOT EXISTS attr_values (
     rid INTEGER NOT NULL,
     attr TEXT NOT NULL,
+    v NOT NULL,
     kind TEXT NOT NULL,
-    num REAL,
-    str TEXT
-);
-CREATE INDEX IF NOT EXISTS attr_values_num ON attr_values(attr, num);
-CREATE INDEX IF NOT EXISTS attr_values_str ON attr_values(attr, str);
-CREATE INDEX IF NOT EXISTS attr_values_rid ON attr_values(rid, attr, num, str);
+    PRIMARY KEY (rid, attr, v, kind)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS temporal_entities (
     id TEXT PRIMARY KEY,
     types TEXT NOT NULL,
     scopes TEXT NOT NULL
 ) WITHOUT ROWID;
+-- the row id is the instance id (urn:ngsi-ld:attribute:instance:ROWID); AUTOINCREMENT never reuses one
 CREATE TABLE IF NOT EXISTS temporal (
+    iid INTEGER PRIMARY KEY AUTOINCREMENT,
     entity TEXT NOT NULL,
     attr TEXT NOT NULL,
     dataset_id TEXT,
-    instance_id TEXT NOT NULL UNIQUE,
     ts INTEGER NOT NULL,
     sys_ms INTEGER NOT NULL,
     num REAL,
     doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS temporal_ts ON temporal(entity, attr, ts, num);
-CREATE INDEX IF NOT EXISTS temporal_sys ON temporal(entity, attr, sys_ms);
 CREATE TABLE IF NOT EXISTS contexts (
     id TEXT PRIMARY KEY,
     url TEXT NOT NULL UNIQUE,
@@ -164,7 +162,7 @@ impl SqliteStore {
             .map_err(|e| db_err(format!("cannot open {}: {e}", path.display())))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=10000;
-             PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;",
+             PRAGMA cache_size=-262144; PRAGMA temp_store=MEMORY;",
         )
         .map_err(db_err)?;
         let version: i64 = conn
@@ -404,53 +402,85 @@ fn load_entity_row(conn: &Connection, id: &str) -> Result<Option<(i64, Entity)>>
     row.map(|(rid, d)| Ok((rid, from_json(&d)?))).transpose()
 }
 
-fn index_values(attr: &Attribute, mut push: impl FnMut(Option<f64>, Option<&str>)) {
-    fn scalar(v: &Value, push: &mut dyn FnMut(Option<f64>, Option<&str>)) {
+/// Marker of an attribute that has no scalar value (GeoProperty, JsonProperty, compound values).
+const NO_SCALAR: &[u8] = b"";
+/// Marker of an attribute whose value the index cannot represent (too many or nested elements): every q term on
+/// it must go to the exact evaluator.
+const OPAQUE: &[u8] = b"\x01";
+/// Elements of an array value indexed one by one; longer arrays are marked opaque.
+const MAX_INDEXED_ELEMENTS: usize = 64;
+
+/// The values under which an attribute is indexed for `q` (see the `attr_values` table).
+fn index_values(attr: &Attribute, mut push: impl FnMut(rusqlite::types::Value)) {
+    use rusqlite::types::Value as V;
+    // false when the value holds something the index cannot represent
+    fn scalar(v: &Value, push: &mut dyn FnMut(V)) -> bool {
         match v {
-            Value::Number(n) => push(n.as_f64(), None),
-            Value::String(s) => push(None, Some(s.as_str())),
-            Value::Bool(b) => push(
-                Some(if *b { 1.0 } else { 0.0 }),
-                Some(if *b { "true" } else { "false" }),
-            ),
-            _ => {}
-        }
-    }
-    let mut any = false;
-    let mut p = |n: Option<f64>, s: Option<&str>| {
-        any = true;
-        push(n, s)
-    };
-    match attr.kind {
-        AttrKind::Property
-        | AttrKind::Relationship
-        | AttrKind::VocabProperty
-        | AttrKind::ListProperty
-        | AttrKind::ListRelationship => match &attr.value {
-            Value::Array(items) => items.iter().take(64).for_each(|i| scalar(i, &mut p)),
-            Value::Object(o) => {
-                if let Some(v) = o.get("@value") {
-                    scalar(v, &mut p)
-                }
+            Value::Number(n) => match n.as_f64() {
+                Some(x) => push(V::Real(x)),
+                None => return false,
+            },
+            Value::String(s) => push(V::Text(s.clone())),
+            Value::Bool(b) => {
+                push(V::Real(if *b { 1.0 } else { 0.0 }));
+                push(V::Text(b.to_string()));
             }
-            v => scalar(v, &mut p),
+            Value::Object(o) => match o.get("@value") {
+                Some(inner) if !inner.is_object() && !inner.is_array() => {
+                    return scalar(inner, push)
+                }
+                _ => return false,
+            },
+            Value::Null | Value::Array(_) => return false,
+        }
+        true
+    }
+    let mut rows = Vec::new();
+    let mut collect = |x: V| rows.push(x);
+    let representable = match attr.kind {
+        AttrKind::GeoProperty | AttrKind::JsonProperty => {
+            push(V::Blob(NO_SCALAR.to_vec()));
+            return;
+        }
+        AttrKind::LanguageProperty => match attr.value.as_object() {
+            Some(m) => m.values().all(|v| match v {
+                Value::Array(items) => {
+                    items.len() <= MAX_INDEXED_ELEMENTS
+                        && items.iter().all(|i| scalar(i, &mut collect))
+                }
+                other => scalar(other, &mut collect),
+            }),
+            None => false,
         },
-        AttrKind::LanguageProperty => {
-            if let Some(m) = attr.value.as_object() {
-                for v in m.values().take(64) {
-                    scalar(v, &mut p)
-                }
+        _ => match &attr.value {
+            Value::Array(items) => {
+                items.len() <= MAX_INDEXED_ELEMENTS && items.iter().all(|i| scalar(i, &mut collect))
             }
-        }
-        AttrKind::GeoProperty | AttrKind::JsonProperty => {}
+            Value::Object(o) if !o.contains_key("@value") => {
+                // a compound value: equality and comparisons never hold on it, paths into it are not indexed
+                push(V::Blob(NO_SCALAR.to_vec()));
+                return;
+            }
+            other => scalar(other, &mut collect),
+        },
+    };
+    if !representable {
+        push(V::Blob(OPAQUE.to_vec()));
+        return;
     }
-    if !any {
-        push(None, None);
+    if rows.is_empty() {
+        push(V::Blob(NO_SCALAR.to_vec()));
+    }
+    for r in rows {
+        push(r);
     }
 }
 
 /// Writes the entity row and refreshes its indexes; returns the row id.
 /// Writes the entity row (`existing`: its row id when it is already stored) and refreshes its indexes.
+/// GeoProperty instances one entity may have (each gets an R-tree box with gid = rid * this + k).
+const GEO_PER_ENTITY: i64 = 64;
+
 fn put_entity_row(conn: &Connection, e: &Entity, existing: Option<i64>) -> Result<i64> {
     let doc = to_json(e)?;
     let modified = e.modified_at.map(ms).unwrap_or(0);
@@ -483,22 +513,20 @@ fn put_entity_row(conn: &Connection, e: &Entity, existing: Option<i64>) -> Resul
     }
     let mut ins_val = conn
         .prepare_cached(
-            "INSERT INTO attr_values(rid, attr, kind, num, str) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT OR IGNORE INTO attr_values(rid, attr, v, kind) VALUES (?1, ?2, ?3, ?4)",
         )
         .map_err(db_err)?;
     let mut ins_geo = conn
-        .prepare_cached("INSERT INTO entity_geo(min_x, max_x, min_y, max_y, rid, attr) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .prepare_cached("INSERT INTO entity_geo(gid, min_x, max_x, min_y, max_y, attr) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .map_err(db_err)?;
-    let mut ins_geo_map = conn
-        .prepare_cached("INSERT INTO entity_geo_map(gid, rid) VALUES (?1, ?2)")
-        .map_err(db_err)?;
+    let mut boxes = 0i64;
     for (name, instances) in &e.attrs {
         for a in instances {
             let kind = a.kind.as_str();
             let mut err = None;
-            index_values(a, |n, s| {
+            index_values(a, |v| {
                 if err.is_none() {
-                    if let Err(e) = ins_val.execute(params![rid, name, kind, n, s]) {
+                    if let Err(e) = ins_val.execute(params![rid, name, v, kind]) {
                         err = Some(e);
                     }
                 }
@@ -508,11 +536,16 @@ fn put_entity_row(conn: &Connection, e: &Entity, existing: Option<i64>) -> Resul
             }
             if a.kind == AttrKind::GeoProperty {
                 if let Some([x0, y0, x1, y1]) = geojson_bbox(&a.value) {
+                    if boxes >= GEO_PER_ENTITY {
+                        return Err(NgsiError::bad_data(format!(
+                            "entity {} has more than {GEO_PER_ENTITY} GeoProperty instances",
+                            e.id
+                        )));
+                    }
                     ins_geo
-                        .execute(params![x0, x1, y0, y1, rid, name])
+                        .execute(params![rid * GEO_PER_ENTITY + boxes, x0, x1, y0, y1, name])
                         .map_err(db_err)?;
-                    let gid = conn.last_insert_rowid();
-                    ins_geo_map.execute(params![gid, rid]).map_err(db_err)?;
+                    boxes += 1;
                 }
             }
         }
@@ -529,15 +562,9 @@ fn clear_indexes(conn: &Connection, rid: i64) -> Result<()> {
         .map_err(db_err)?
         .execute([rid])
         .map_err(db_err)?;
-    conn.prepare_cached(
-        "DELETE FROM entity_geo WHERE gid IN (SELECT gid FROM entity_geo_map WHERE rid=?1)",
-    )
-    .map_err(db_err)?
-    .execute([rid])
-    .map_err(db_err)?;
-    conn.prepare_cached("DELETE FROM entity_geo_map WHERE rid=?1")
+    conn.prepare_cached("DELETE FROM entity_geo WHERE gid >= ?1 AND gid < ?2")
         .map_err(db_err)?
-        .execute([rid])
+        .execute([rid * GEO_PER_ENTITY, (rid + 1) * GEO_PER_ENTITY])
         .map_err(db_err)?;
     Ok(())
 }
@@ -570,23 +597,59 @@ fn record_temporal_entity(
     types: &[String],
     scopes: &[String],
 ) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO temporal_entities(id, types, scopes) VALUES (?1, ?2, ?3)
-         ON CONFLICT(id) DO UPDATE SET types=excluded.types, scopes=excluded.scopes",
-    )
-    .map_err(db_err)?
-    .execute(params![id, to_json(&types)?, to_json(&scopes)?])
-    .map_err(db_err)?;
+    let (types, scopes) = (to_json(&types)?, to_json(&scopes)?);
+    let current: Option<(String, String)> = conn
+        .prepare_cached("SELECT types, scopes FROM temporal_entities WHERE id=?1")
+        .map_err(db_err)?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(db_err)?;
+    match current {
+        Some((t, s)) if t == types && s == scopes => {}
+        Some(_) => {
+            conn.prepare_cached("UPDATE temporal_entities SET types=?2, scopes=?3 WHERE id=?1")
+                .map_err(db_err)?
+                .execute(params![id, types, scopes])
+                .map_err(db_err)?;
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO temporal_entities(id, types, scopes) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(db_err)?
+            .execute(params![id, types, scopes])
+            .map_err(db_err)?;
+        }
+    }
     Ok(())
+}
+
+/// The instance id of a temporal row.
+fn instance_id(iid: i64) -> String {
+    format!("{INSTANCE_PREFIX}{iid}")
+}
+
+/// The temporal row of an instance id (None when it is not one of ours).
+fn instance_rowid(instance: &str) -> Option<i64> {
+    instance.strip_prefix(INSTANCE_PREFIX)?.parse().ok()
+}
+
+const INSTANCE_PREFIX: &str = "urn:ngsi-ld:attribute:instance:";
+
+/// Reads a temporal row's attribute, with its instance id.
+fn temporal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String)> {
+    Ok((r.get(0)?, r.get(1)?))
+}
+
+fn instance_from_row((iid, doc): (i64, String)) -> Result<Attribute> {
+    let mut a: Attribute = from_json(&doc)?;
+    a.instance_id = Some(instance_id(iid));
+    Ok(a)
 }
 
 fn record_instance(conn: &Connection, entity: &str, attr: &str, a: &Attribute) -> Result<String> {
     let mut inst = a.clone();
-    let instance_id = inst
-        .instance_id
-        .clone()
-        .unwrap_or_else(|| format!("urn:ngsi-ld:attribute:instance:{}", uuid::Uuid::new_v4()));
-    inst.instance_id = Some(instance_id.clone());
+    inst.instance_id = None;
     let sys = inst
         .modified_at
         .or(inst.created_at)
@@ -594,12 +657,12 @@ fn record_instance(conn: &Connection, entity: &str, attr: &str, a: &Attribute) -
         .unwrap_or_else(|| ms(Utc::now()));
     let ts = inst.observed_at.map(ms).unwrap_or(sys);
     conn.prepare_cached(
-        "INSERT INTO temporal(entity, attr, dataset_id, instance_id, ts, sys_ms, num, doc) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+        "INSERT INTO temporal(entity, attr, dataset_id, ts, sys_ms, num, doc) VALUES (?1,?2,?3,?4,?5,?6,?7)",
     )
     .map_err(db_err)?
-    .execute(params![entity, attr, inst.dataset_id, instance_id, ts, sys, numeric_of(&inst), to_json(&inst)?])
+    .execute(params![entity, attr, inst.dataset_id, ts, sys, numeric_of(&inst), to_json(&inst)?])
     .map_err(db_err)?;
-    Ok(instance_id)
+    Ok(instance_id(conn.last_insert_rowid()))
 }
 
 /// Applies one entity change inside the current transaction. The change function decides before anything is
@@ -767,10 +830,18 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
                 return None;
             }
             let attr = t.path.attr.clone();
+            // values the index could not represent (OPAQUE) always pass to the exact evaluator
             let sub = |cond: &str, args: &mut Vec<V>, vals: Vec<V>| {
                 args.push(V::Text(attr.clone()));
                 args.extend(vals);
-                format!("EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=? AND {cond})")
+                if cond == "1" {
+                    "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=?)"
+                        .to_string()
+                } else {
+                    format!(
+                        "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=? AND ({cond} OR a.v=X'01'))"
+                    )
+                }
             };
             match &t.op {
                 None => Some(sub("1", args, vec![])),
@@ -793,10 +864,10 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
                             let mut vals = Vec::new();
                             for i in items {
                                 if let Some(n) = num(i) {
-                                    conds.push("num=?");
+                                    conds.push("a.v=?");
                                     vals.push(V::Real(n));
                                 } else if let Some(s) = text(i) {
-                                    conds.push("str=?");
+                                    conds.push("a.v=?");
                                     vals.push(V::Text(s));
                                 } else {
                                     return None;
@@ -806,7 +877,7 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
                         }
                         (CmpOp::Eq, QValue::Range(a, b)) => match (num(a), num(b)) {
                             (Some(a), Some(b)) => Some(sub(
-                                "num BETWEEN ? AND ?",
+                                "a.v BETWEEN ? AND ?",
                                 args,
                                 vec![V::Real(a), V::Real(b)],
                             )),
@@ -814,9 +885,9 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
                         },
                         (CmpOp::Eq, QValue::One(v)) => {
                             if let Some(n) = num(v) {
-                                Some(sub("num=?", args, vec![V::Real(n)]))
+                                Some(sub("a.v=?", args, vec![V::Real(n)]))
                             } else if let Some(s) = text(v) {
-                                Some(sub("str=?", args, vec![V::Text(s)]))
+                                Some(sub("a.v=?", args, vec![V::Text(s)]))
                             } else {
                                 Some(sub("1", args, vec![]))
                             }
@@ -825,13 +896,14 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
                             let Some(n) = num(v) else {
                                 return Some(sub("1", args, vec![]));
                             };
-                            let o = match op {
-                                CmpOp::Gt => ">",
-                                CmpOp::Ge => ">=",
-                                CmpOp::Lt => "<",
-                                _ => "<=",
+                            // numbers sort below text and blobs: `< ''` keeps a lower bound to numbers
+                            let cond = match op {
+                                CmpOp::Gt => "a.v > ? AND a.v < ''",
+                                CmpOp::Ge => "a.v >= ? AND a.v < ''",
+                                CmpOp::Lt => "a.v < ?",
+                                _ => "a.v <= ?",
                             };
-                            Some(sub(&format!("num{o}?"), args, vec![V::Real(n)]))
+                            Some(sub(cond, args, vec![V::Real(n)]))
                         }
                         // != and patterns need the attribute to exist
                         _ => Some(sub("1", args, vec![])),
@@ -903,10 +975,10 @@ fn plan(conn: &Connection, q: &EntityQuery) -> Result<Plan> {
         exact = false;
         if !matches!(g.georel, GeoRel::Disjoint) {
             if let Some([x0, y0, x1, y1]) = g.search_window() {
-                conds.push(
-                    "e.rid IN (SELECT rid FROM entity_geo WHERE max_x>=? AND min_x<=? AND max_y>=? AND min_y<=? AND attr=?)"
-                        .into(),
-                );
+                conds.push(format!(
+                    "e.rid IN (SELECT gid / {GEO_PER_ENTITY} FROM entity_geo \
+                     WHERE max_x>=? AND min_x<=? AND max_y>=? AND min_y<=? AND attr=?)"
+                ));
                 args.extend([
                     V::Real(x0),
                     V::Real(x1),
@@ -1140,16 +1212,16 @@ fn run_temporal_query(conn: &Connection, q: &TemporalQuery) -> Result<Vec<Tempor
             let per_attr = q.last_n.unwrap_or(q.instance_limit.max(1));
             let order = if q.last_n.is_some() { "DESC" } else { "ASC" };
             let sql = format!(
-                "SELECT doc FROM temporal WHERE entity=?1 AND attr=?2 AND {cond} AND (?3 IS NOT NULL) AND (?4 IS NOT NULL)
-                 ORDER BY {col} {order}, rowid {order} LIMIT {per_attr}"
+                "SELECT iid, doc FROM temporal WHERE entity=?1 AND attr=?2 AND {cond} AND (?3 IS NOT NULL) AND (?4 IS NOT NULL)
+                 ORDER BY {col} {order}, iid {order} LIMIT {per_attr}"
             );
             let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
             let rows = stmt
-                .query_map(params![id, attr, a1, a2], |r| r.get::<_, String>(0))
+                .query_map(params![id, attr, a1, a2], temporal_row)
                 .map_err(db_err)?;
             let mut instances: Vec<Attribute> = Vec::new();
             for r in rows {
-                instances.push(from_json(&r.map_err(db_err)?)?);
+                instances.push(instance_from_row(r.map_err(db_err)?)?);
             }
             if q.last_n.is_some() {
                 instances.reverse();
@@ -1383,12 +1455,15 @@ impl Store for SqliteStore {
                     conn.execute("DELETE FROM temporal_entities WHERE id=?1", [&id])
                         .map_err(db_err)?
                 }
-                (Some(a), Some(i)) => conn
-                    .execute(
-                        "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND instance_id=?3",
-                        params![id, a, i],
-                    )
-                    .map_err(db_err)?,
+                (Some(a), Some(i)) => match instance_rowid(i) {
+                    Some(iid) => conn
+                        .execute(
+                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND iid=?3",
+                            params![id, a, iid],
+                        )
+                        .map_err(db_err)?,
+                    None => 0,
+                },
                 (Some(a), None) => match &ds {
                     Some(d) => conn
                         .execute(
@@ -1423,10 +1498,11 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (id, attr, inst) = (id.to_string(), attr.to_string(), instance_id.to_string());
         self.write_job(false, move |conn, _| {
+            let iid = instance_rowid(&inst).unwrap_or(-1);
             let doc: Option<String> = conn
                 .query_row(
-                    "SELECT doc FROM temporal WHERE entity=?1 AND attr=?2 AND instance_id=?3",
-                    params![id, attr, inst],
+                    "SELECT doc FROM temporal WHERE entity=?1 AND attr=?2 AND iid=?3",
+                    params![id, attr, iid],
                     |r| r.get(0),
                 )
                 .optional()
@@ -1438,15 +1514,15 @@ impl Store for SqliteStore {
             };
             let old: Attribute = from_json(&doc)?;
             let mut new = value;
-            new.instance_id = Some(inst.clone());
+            new.instance_id = None;
             new.created_at = old.created_at;
             new.dataset_id = new.dataset_id.or(old.dataset_id);
             new.observed_at = new.observed_at.or(old.observed_at);
             let sys = new.modified_at.map(ms).unwrap_or_else(|| ms(Utc::now()));
             let ts = new.observed_at.map(ms).unwrap_or(sys);
             conn.execute(
-                "UPDATE temporal SET doc=?1, num=?2, ts=?3, sys_ms=?4 WHERE instance_id=?5",
-                params![to_json(&new)?, numeric_of(&new), ts, sys, inst],
+                "UPDATE temporal SET doc=?1, num=?2, ts=?3, sys_ms=?4 WHERE iid=?5",
+                params![to_json(&new)?, numeric_of(&new), ts, sys, iid],
             )
             .map_err(db_err)?;
             Ok(())

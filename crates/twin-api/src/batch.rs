@@ -9,11 +9,14 @@ use axum::routing::post;
 use axum::Router;
 use chrono::Utc;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use twin_model::geoquery::GeoQuery;
 use twin_model::ngsi::parse_entity;
 use twin_model::ops;
 use twin_model::query::{parse_q, parse_scope_q, parse_types, TypeExpr};
-use twin_model::NgsiError;
+
+use twin_model::context::Context;
+use twin_model::{NgsiError, Provenance};
 use twin_store::{ChangeOutcome, EntityChange, EntityQuery};
 
 use crate::entities::{read_body, render_many, resolve_dataset, written_all};
@@ -65,11 +68,10 @@ fn item_id(v: &Value) -> String {
         .to_string()
 }
 
-async fn run(state: SharedState, headers: HeaderMap, body: Bytes, op: Op) -> ApiResult<Response> {
-    let (v, rc) = read_body(&state, &headers, &body, false).await?;
-    let items = array(v)?;
-    let mut prov = provenance(&headers, "batch");
-    resolve_dataset(&state, &mut prov).await?;
+/// Parses and validates the items of a batch into changes; items that fail get their error.
+type Prepared = (Vec<Value>, Vec<(String, EntityChange)>);
+
+fn prepare(items: Vec<Value>, op: Op, ctx: &Arc<Context>, prov: &Provenance) -> Prepared {
     let now = Utc::now();
     let mut errors: Vec<Value> = Vec::new();
     let mut changes: Vec<(String, EntityChange)> = Vec::new();
@@ -84,7 +86,7 @@ async fn run(state: SharedState, headers: HeaderMap, body: Bytes, op: Op) -> Api
                     Ok(None)
                 }
             }
-            _ => parse_entity(&item, &rc.ctx, now, &prov).map(Some),
+            _ => parse_entity(&item, ctx, now, prov).map(Some),
         };
         let entity = match parsed {
             Ok(e) => e,
@@ -93,7 +95,7 @@ async fn run(state: SharedState, headers: HeaderMap, body: Bytes, op: Op) -> Api
                 continue;
             }
         };
-        let ctx = rc.ctx.clone();
+        let ctx = ctx.clone();
         let prov2 = prov.clone();
         let change: EntityChange = match (op, entity) {
             (Op::Create, Some(entity)) => Box::new(move |cur| {
@@ -187,6 +189,25 @@ async fn run(state: SharedState, headers: HeaderMap, body: Bytes, op: Op) -> Api
         };
         changes.push((id, change));
     }
+    (errors, changes)
+}
+
+async fn run(state: SharedState, headers: HeaderMap, body: Bytes, op: Op) -> ApiResult<Response> {
+    let (v, rc) = read_body(&state, &headers, &body, false).await?;
+    let items = array(v)?;
+    let mut prov = provenance(&headers, "batch");
+    resolve_dataset(&state, &mut prov).await?;
+    // parsing and validating thousands of entities is CPU work: off the async runtime
+    let ctx = rc.ctx.clone();
+    let (mut errors, changes) =
+        tokio::task::spawn_blocking(move || prepare(items, op, &ctx, &prov))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    twin_model::ErrorKind::InternalError,
+                    format!("batch preparation failed: {e}"),
+                )
+            })?;
     let ids: Vec<String> = changes.iter().map(|(i, _)| i.clone()).collect();
     let results = if changes.is_empty() {
         vec![]

@@ -613,6 +613,23 @@ fn point_of(e: &Value) -> Option<(f64, f64)> {
     Some((c.get(0)?.as_f64()?, c.get(1)?.as_f64()?))
 }
 
+/// The check every entity a query returns must pass.
+type Check = Box<dyn Fn(&Value) -> bool + Send + Sync>;
+
+/// One type+q query with random bounds, and the check every returned entity must pass.
+fn type_q_query(rng: &mut fastrand::Rng) -> (String, Check) {
+    let x = rng.u64(0..MAX_INTENSITY);
+    let k = rng.u64(1..=LANES);
+    let q = format!("intensity>{x};laneId=={k}");
+    let url = format!("/entities?type={TYPE}&q={}&limit={PAGE}", enc(&q));
+    let ok = move |e: &Value| {
+        e.get("type").and_then(Value::as_str) == Some(TYPE)
+            && num_of(e, "intensity").is_some_and(|v| v > x as f64)
+            && num_of(e, "laneId") == Some(k as f64)
+    };
+    (url, Box::new(ok))
+}
+
 /// Runs `make` (which builds one query and its check) by `concurrency` clients for the phase duration.
 /// Returns (requests, seconds, latencies ms, entities returned, empty results).
 async fn timed_queries<F>(
@@ -959,22 +976,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "3/5 type+q queries: {} clients for {} s",
         a.concurrency, a.duration_secs
     ));
-    let (nq, secs, lat, returned, empty) = timed_queries(&c, &s, "type+q query", |rng| {
-        let x = rng.u64(0..MAX_INTENSITY);
-        let k = rng.u64(1..=LANES);
-        let q = format!("intensity>{x};laneId=={k}");
-        let url = format!("/entities?type={TYPE}&q={}&limit={PAGE}", enc(&q));
-        let ok = move |e: &Value| {
-            e.get("type").and_then(Value::as_str) == Some(TYPE)
-                && num_of(e, "intensity").is_some_and(|v| v > x as f64)
-                && num_of(e, "laneId") == Some(k as f64)
-        };
-        (
-            url,
-            Box::new(ok) as Box<dyn Fn(&Value) -> bool + Send + Sync>,
-        )
-    })
-    .await;
+    let (nq, secs, lat, returned, empty) =
+        timed_queries(&c, &s, "type+q query", type_q_query).await;
     progress(format!(
         "  {nq} queries in {secs:.1} s = {:.0}/s; {returned} entities returned, {empty} empty results",
         nq as f64 / secs
@@ -995,8 +998,30 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     );
     latency_rows(
         &mut rows,
-        &format!("type+q latency ({n} entities)"),
+        &format!(
+            "type+q latency under load ({n} entities, {} clients)",
+            a.concurrency
+        ),
         lat,
+        None,
+    );
+    // the same queries one at a time: the latency of a query, without queueing behind 15 others on 2 cores
+    let one = Setup {
+        seed: s.seed ^ 1,
+        tag: s.tag.clone(),
+        concurrency: 1,
+        duration: s.duration,
+    };
+    let (_, _, lat1, returned1, _) =
+        timed_queries(&c, &one, "type+q query, 1 client", type_q_query).await;
+    if returned1 == 0 {
+        c.errors
+            .record("type+q queries (1 client) returned no entities at all".into());
+    }
+    latency_rows(
+        &mut rows,
+        &format!("type+q latency ({n} entities, 1 client)"),
+        lat1,
         Some(10.0),
     );
 

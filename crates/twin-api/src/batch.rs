@@ -409,7 +409,7 @@ async fn query_post(
             }
             if let Some(p) = sel.get("idPattern").and_then(Value::as_str) {
                 q.id_pattern = Some(
-                    regex::Regex::new(p)
+                    twin_model::query::compile_regex(p)
                         .map_err(|e| ApiError::bad_data(format!("invalid idPattern: {e}")))?,
                 );
             }

@@ -245,7 +245,7 @@ pub fn entity_query(
         q.ids = Some(ids);
     }
     if let Some(pat) = p.get("idPattern") {
-        q.id_pattern = Some(regex::Regex::new(pat).map_err(|e| {
+        q.id_pattern = Some(twin_model::query::compile_regex(pat).map_err(|e| {
             ApiError::bad_data(format!("idPattern is not a valid regular expression: {e}"))
         })?);
     }

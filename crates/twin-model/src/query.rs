@@ -670,22 +670,28 @@ fn parse_regex(c: &mut Cursor) -> Result<Regex, QueryError> {
     if pattern.is_empty() {
         return Err(c.expected_at(start, "a regular expression"));
     }
-    RegexBuilder::new(&pattern)
+    compile_regex(&pattern).map_err(|detail| {
+        c.error_at(
+            start,
+            &format!("invalid regular expression {pattern:?} ({detail})"),
+        )
+    })
+}
+
+/// Compiles a client's regular expression with bounded size (q patterns, idPattern); the error is the regex
+/// crate's own one-line reason.
+pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
+    RegexBuilder::new(pattern)
         .size_limit(REGEX_SIZE_LIMIT)
         .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| {
-            let detail = e
-                .to_string()
+            e.to_string()
                 .lines()
                 .last()
                 .unwrap_or_default()
                 .trim()
-                .to_string();
-            c.error_at(
-                start,
-                &format!("invalid regular expression {pattern:?} ({detail})"),
-            )
+                .to_string()
         })
 }
 

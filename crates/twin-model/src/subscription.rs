@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -25,9 +25,6 @@ pub const SUBSCRIPTION_ID_PREFIX: &str = "urn:ngsi-ld:Subscription:";
 pub const NOTIFICATION_ID_PREFIX: &str = "urn:ngsi-ld:Notification:";
 /// The NGSI-LD null, which deletes a member in a PATCH.
 const NGSI_NULL: &str = "urn:ngsi-ld:null";
-/// Largest compiled `idPattern`, in bytes.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
 /// Top-level members a subscription document may carry (read-only ones are accepted and ignored).
 const MEMBERS: &[&str] = &[
     "id",
@@ -467,22 +464,11 @@ fn attribute_list(v: &Value, what: &str, ctx: &Context) -> Result<Vec<String>> {
 }
 
 fn compile_regex(pattern: &str) -> Result<Regex> {
-    RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
-        .map_err(|e| {
-            let detail = e
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-                .to_string();
-            bad(format!(
-                "idPattern {pattern:?} is not a valid regular expression ({detail})"
-            ))
-        })
+    crate::query::compile_regex(pattern).map_err(|detail| {
+        bad(format!(
+            "idPattern {pattern:?} is not a valid regular expression ({detail})"
+        ))
+    })
 }
 
 /// Writes a type expression back as text (the inverse of `parse_types`), naming each type through `name`.

@@ -312,6 +312,16 @@ impl Worker {
                 continue;
             }
             self.periodic.insert(sub.id.clone(), now);
+            // at most one periodic notification waits per subscription: while an endpoint is down, intervals do
+            // not pile up deliveries (the next one carries the state of its own time anyway)
+            match self.state.store.pending_deliveries(&sub.id).await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(subscription = %sub.id, error = %e, "cannot read the outbox");
+                    continue;
+                }
+            }
             let entities = match self.current_entities(&sub).await {
                 Ok(e) => e,
                 Err(e) => {

@@ -765,3 +765,32 @@ async fn periodic_subscription_notifies_current_state() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_notifications_do_not_pile_up_while_the_endpoint_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("twin.db");
+    let s = start(&db).await;
+    let (endpoint, rx) = receiver().await;
+    rx.down.store(true, Ordering::SeqCst);
+    create_car(&s, "urn:ngsi-ld:Car:q1", 60.0).await;
+    let sub = create_subscription(
+        &s,
+        json!({"@context": subscriber_ctx(), "type": "Subscription", "entities": [{"type": "Car"}],
+               "timeInterval": 1, "notification": {"endpoint": {"uri": endpoint}}}),
+    )
+    .await;
+    // four intervals pass while every attempt fails
+    wait_for("a failed attempt", Duration::from_secs(10), async || {
+        rx.failures.load(Ordering::SeqCst) >= 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    s.stop().await;
+    let store = SqliteStore::open(&db).expect("reopen");
+    let waiting = store.pending_deliveries(&sub).await.unwrap();
+    assert_eq!(
+        waiting, 1,
+        "one periodic notification waits, not one per interval"
+    );
+}

@@ -364,6 +364,8 @@ pub trait Store: Send + Sync + 'static {
         upto_seq: i64,
         deliveries: Vec<(String, Value)>,
     ) -> Result<()>;
+    /// How many deliveries of a subscription wait in the outbox (due or scheduled for a retry).
+    async fn pending_deliveries(&self, subscription_id: &str) -> Result<u64>;
     async fn due_deliveries(
         &self,
         now: DateTime<Utc>,

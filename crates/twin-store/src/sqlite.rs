@@ -93,6 +93,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     next_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries(next_ms);
+CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries(subscription);
 "#;
 
 fn ms(t: DateTime<Utc>) -> i64 {
@@ -1778,6 +1779,21 @@ impl Store for SqliteStore {
             conn.execute("DELETE FROM changes WHERE seq <= ?1", [upto_seq])
                 .map_err(db_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn pending_deliveries(&self, subscription_id: &str) -> Result<u64> {
+        let sub = subscription_id.to_string();
+        self.read(move |c| {
+            let n: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM deliveries WHERE subscription=?1",
+                    [&sub],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            Ok(n as u64)
         })
         .await
     }

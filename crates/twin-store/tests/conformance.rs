@@ -478,6 +478,7 @@ async fn contexts_datasets_and_the_subscription_outbox() {
         .await
         .unwrap();
     assert!(s.changes_since(0, 10).await.unwrap().is_empty());
+    assert_eq!(s.pending_deliveries(&sub.id).await.unwrap(), 1);
     let due = s.due_deliveries(Utc::now(), 10).await.unwrap();
     assert_eq!(due.len(), 1);
     // a failure reschedules; a success removes and counts
@@ -499,6 +500,7 @@ async fn contexts_datasets_and_the_subscription_outbox() {
     s.finish_delivery(due[0].id, &sub.id, Utc::now(), None, None)
         .await
         .unwrap();
+    assert_eq!(s.pending_deliveries(&sub.id).await.unwrap(), 0);
     assert!(s
         .due_deliveries(Utc::now() + Duration::hours(2), 10)
         .await

@@ -1,5 +1,5 @@
 //! The demo twin's data: a handful of Smart Data Models entities in central Helsinki (buildings, air quality and
-//! traffic sensors, road segments, points of interest), shipped in the binary and loaded by upsert on start.
+//! traffic sensors, road segments, points of interest), shipped in the binary and created on start when missing.
 
 use std::sync::Arc;
 
@@ -16,7 +16,8 @@ pub const DEMO_ENTITIES: &str = include_str!("../demo/helsinki-centre.json");
 /// The dataset the demo entities belong to.
 pub const DEMO_DATASET: &str = "urn:ngsi-ld:Dataset:urbantwin-demo";
 
-/// Loads (or refreshes) the demo entities; returns how many.
+/// Loads the demo entities that are not in the store yet (changes made to them since are kept); returns how many
+/// demo entities there are.
 pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
     store
         .put_dataset(Dataset {
@@ -46,26 +47,21 @@ pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
         changes.push((
             id,
             Box::new(move |old| {
-                let (entity, written, removed) = match old {
-                    Some(o) => {
-                        let (n, r) = twin_model::ops::replace_entity(&o, e, Utc::now());
-                        (n, r.written, r.removed)
-                    }
-                    None => {
-                        let w = e
-                            .attrs
-                            .iter()
-                            .flat_map(|(n, l)| {
-                                l.iter().map(move |a| (n.clone(), a.dataset_id.clone()))
-                            })
-                            .collect();
-                        (e, w, vec![])
-                    }
-                };
+                if old.is_some() {
+                    // already loaded (and perhaps changed since): left as it is
+                    return Ok(ChangeOutcome::Nothing {
+                        result: serde_json::Value::Null,
+                    });
+                }
+                let written = e
+                    .attrs
+                    .iter()
+                    .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
+                    .collect();
                 Ok(ChangeOutcome::Put {
-                    entity,
+                    entity: e,
                     written,
-                    removed,
+                    removed: vec![],
                     result: serde_json::Value::Null,
                 })
             }),

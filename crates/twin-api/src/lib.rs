@@ -22,6 +22,7 @@ pub mod entities;
 pub mod error;
 pub mod ld;
 pub mod notify;
+pub mod ogc;
 pub mod params;
 pub mod subscriptions;
 pub mod temporal;
@@ -211,6 +212,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
         .nest("/api", datasets::routes())
+        .nest("/ogc", ogc::routes())
         .route("/health", get(health))
         .route("/version", get(version))
         .fallback(fallback)

@@ -14,6 +14,7 @@ use twin_store::{SqliteStore, Store, StoredContext};
 
 mod bench;
 mod demo;
+mod import;
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +33,8 @@ enum Command {
     Serve(ServeArgs),
     /// Run the demo twin: a store in ./urbantwin-demo.db with the bundled city data loaded, then serve it.
     Demo(ServeArgs),
+    /// Import a city data file into the store (one transaction: all or nothing).
+    Import(import::ImportArgs),
     /// Measure the hub (prints a table; see docs/benchmarks.md).
     Bench(bench::BenchArgs),
 }
@@ -257,12 +260,30 @@ pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()>
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .build()?;
-    match cli.command {
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("urbantwin: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let outcome = dispatch(cli.command, &rt);
+    // let background tasks wind down
+    rt.shutdown_timeout(Duration::from_secs(2));
+    if let Err(e) = outcome {
+        // one line for people; the exit status for scripts
+        eprintln!("urbantwin: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
+    match command {
         Command::Serve(args) => {
             let s = args.settings("./urbantwin.db")?;
             init_logging(s.log_json);
@@ -281,15 +302,12 @@ fn main() -> Result<()> {
                 run_server(s, store).await
             })
         }
+        Command::Import(args) => {
+            init_logging(false);
+            rt.block_on(import::run(args))
+        }
         Command::Bench(args) => rt.block_on(bench::run(args)),
     }
-    .map_err(|e| {
-        eprintln!("urbantwin: {e:#}");
-        e
-    })?;
-    // let background tasks wind down
-    rt.shutdown_timeout(Duration::from_secs(2));
-    Ok(())
 }
 
 #[cfg(test)]

@@ -57,7 +57,7 @@ pub struct CityJsonOptions {
 }
 
 /// What a read found.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct CityJsonSummary {
     /// The CityJSON version (`2.0`, `1.1`).
     pub version: String,

@@ -133,6 +133,68 @@ impl RoadLink {
     pub fn id(&self) -> String {
         format!("osm-way-{}-{}", self.way_id, self.seq)
     }
+
+    /// The link as a `RoadLink` entity, so the routable network lives in the store with the rest of the city:
+    /// end nodes, length, car free-flow speed and capacity per direction, access per mode and direction, the
+    /// geometry, and `refRoadSegment` to the way it belongs to.
+    pub fn to_entity(
+        &self,
+        now: DateTime<Utc>,
+        prov: &Provenance,
+    ) -> Result<Entity, twin_model::NgsiError> {
+        let p = |v: Value| json!({"type": "Property", "value": v});
+        let access = |a: Access| json!({"forward": a.forward, "backward": a.backward});
+        let mut m = Map::new();
+        m.insert(
+            "id".into(),
+            json!(format!("urn:ngsi-ld:RoadLink:{}", self.id())),
+        );
+        m.insert("type".into(), json!("RoadLink"));
+        m.insert("startNode".into(), p(json!(self.from_node)));
+        m.insert("endNode".into(), p(json!(self.to_node)));
+        m.insert(
+            "length".into(),
+            json!({"type": "Property", "value": self.length_m, "unitCode": "MTR"}),
+        );
+        m.insert("roadClass".into(), p(json!(self.highway)));
+        if let Some(n) = &self.name {
+            m.insert("name".into(), p(json!(n)));
+        }
+        m.insert("totalLaneNumber".into(), p(json!(self.lanes)));
+        m.insert("lanesForward".into(), p(json!(self.lanes_forward)));
+        m.insert("lanesBackward".into(), p(json!(self.lanes_backward)));
+        if let Some(v) = self.maxspeed_kmh {
+            m.insert(
+                "maximumAllowedSpeed".into(),
+                json!({"type": "Property", "value": v, "unitCode": "KMH"}),
+            );
+        }
+        m.insert(
+            "freeFlowSpeed".into(),
+            json!({"type": "Property", "value": self.free_flow_kmh, "unitCode": "KMH"}),
+        );
+        m.insert(
+            "capacityForward".into(),
+            json!({"type": "Property", "value": self.capacity_forward_vph, "unitCode": "E50"}),
+        );
+        m.insert(
+            "capacityBackward".into(),
+            json!({"type": "Property", "value": self.capacity_backward_vph, "unitCode": "E50"}),
+        );
+        m.insert("carAccess".into(), p(access(self.car)));
+        m.insert("walkAccess".into(), p(access(self.walk)));
+        m.insert("bikeAccess".into(), p(access(self.bike)));
+        m.insert(
+            "refRoadSegment".into(),
+            json!({"type": "Relationship", "object": format!("urn:ngsi-ld:RoadSegment:osm-way-{}", self.way_id)}),
+        );
+        let coords: Vec<Value> = self.coords.iter().map(|(x, y)| json!([x, y])).collect();
+        m.insert(
+            "location".into(),
+            json!({"type": "GeoProperty", "value": {"type": "LineString", "coordinates": coords}}),
+        );
+        twin_model::ngsi::parse_entity(&Value::Object(m), &Context::core(), now, prov)
+    }
 }
 
 /// What the reader hands to its sink.
@@ -145,7 +207,7 @@ pub enum OsmItem {
 }
 
 /// What one import read and produced.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct OsmSummary {
     pub format: Option<OsmFormat>,
     pub nodes_read: u64,

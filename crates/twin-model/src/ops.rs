@@ -185,6 +185,60 @@ pub fn replace_entity(old: &Entity, mut new: Entity, now: DateTime<Utc>) -> (Ent
     (new, r)
 }
 
+/// True when two attribute instances say the same thing (value and metadata), whatever their system times and
+/// provenance.
+pub fn same_content(a: &Attribute, b: &Attribute) -> bool {
+    a.kind == b.kind
+        && a.value == b.value
+        && a.dataset_id == b.dataset_id
+        && a.observed_at == b.observed_at
+        && a.unit_code == b.unit_code
+        && a.object_type == b.object_type
+        && a.sub.len() == b.sub.len()
+        && a.sub
+            .iter()
+            .all(|(k, x)| b.sub.get(k).is_some_and(|y| same_content(x, y)))
+}
+
+/// Re-import of an entity: the new state replaces the old one, but attribute instances whose content did not change
+/// keep their times and are not reported as written (so they add no history). None when nothing changed at all.
+pub fn reimport(old: &Entity, new: Entity, now: DateTime<Utc>) -> Option<(Entity, UpdateReport)> {
+    let (mut merged, _) = replace_entity(old, new, now);
+    let mut report = UpdateReport::default();
+    for (name, instances) in merged.attrs.iter_mut() {
+        for a in instances.iter_mut() {
+            match old.instance(name, a.dataset_id.as_deref()) {
+                Some(o) if same_content(o, a) => {
+                    a.created_at = o.created_at;
+                    a.modified_at = o.modified_at;
+                    a.provenance = o.provenance.clone();
+                }
+                _ => report.written.push((name.clone(), a.dataset_id.clone())),
+            }
+        }
+    }
+    for (name, instances) in &old.attrs {
+        let gone = match merged.attrs.get(name) {
+            None => true,
+            Some(now_list) => instances
+                .iter()
+                .any(|o| !now_list.iter().any(|a| a.dataset_id == o.dataset_id)),
+        };
+        if gone {
+            report.removed.push(name.clone());
+        }
+    }
+    if report.written.is_empty()
+        && report.removed.is_empty()
+        && old.types == merged.types
+        && old.scopes == merged.scopes
+    {
+        return None;
+    }
+    merged.modified_at = Some(now);
+    Some((merged, report))
+}
+
 fn touch(e: &mut Entity, r: &UpdateReport, now: DateTime<Utc>) {
     if !r.written.is_empty() || !r.removed.is_empty() {
         e.modified_at = Some(now);
@@ -527,5 +581,36 @@ mod tests {
         .is_err());
         delete_attribute(&mut e, B, None, false, now).unwrap();
         assert!(delete_attribute(&mut e, B, None, false, now).is_err());
+    }
+
+    #[test]
+    fn reimport_reports_only_what_changed() {
+        let old = entity();
+        let same = entity();
+        assert!(reimport(&old, same, t("2024-02-01T00:00:00Z")).is_none());
+        let changed = parse_entity(
+            &json!({"id": "urn:x:1", "type": "T", "a": 2, "b": {"type": "Property", "value": 2, "q": {"type": "Property", "value": "x"}}}),
+            &Context::core(),
+            t("2024-02-01T00:00:00Z"),
+            &Provenance::default(),
+        )
+        .unwrap();
+        let (e, r) = reimport(&old, changed, t("2024-02-01T00:00:00Z")).unwrap();
+        assert_eq!(r.written, vec![(A.to_string(), None)]);
+        assert_eq!(
+            e.attrs[B][0].modified_at,
+            Some(t("2024-01-01T00:00:00Z")),
+            "unchanged attribute keeps its time"
+        );
+        assert_eq!(e.attrs[A][0].created_at, Some(t("2024-01-01T00:00:00Z")));
+        let fewer = parse_entity(
+            &json!({"id": "urn:x:1", "type": "T", "a": 1}),
+            &Context::core(),
+            t("2024-02-01T00:00:00Z"),
+            &Provenance::default(),
+        )
+        .unwrap();
+        let (_, r) = reimport(&old, fewer, t("2024-02-01T00:00:00Z")).unwrap();
+        assert_eq!(r.removed, vec![B.to_string()]);
     }
 }

@@ -39,6 +39,22 @@ pub enum ChangeOutcome {
     Nothing { result: Value },
 }
 
+/// One message of a [`Store::write_stream`].
+pub enum StreamMsg {
+    Change(String, EntityChange),
+    Commit,
+    Abort(NgsiError),
+}
+
+/// What a committed stream did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StreamSummary {
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+}
+
 /// What happened to an entity in one committed write, as recorded for subscriptions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChangeRecord {
@@ -285,6 +301,12 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a change to one entity atomically (read, decide, write, record temporal instances and the change
     /// journal entry, in one transaction).
     async fn write(&self, id: &str, change: EntityChange) -> Result<WriteResult>;
+
+    /// Applies a stream of changes in ONE transaction, all or nothing (imports): it commits when `Commit` arrives;
+    /// an `Abort`, a change that fails, or a stream that ends without `Commit` leaves the store as it was. Other
+    /// writes wait while the stream runs.
+    async fn write_stream(&self, rx: std::sync::mpsc::Receiver<StreamMsg>)
+        -> Result<StreamSummary>;
 
     /// Applies many changes in one durable transaction; each succeeds or fails on its own.
     async fn write_batch(

@@ -1263,6 +1263,34 @@ impl Store for SqliteStore {
         Ok(r)
     }
 
+    async fn write_stream(&self, rx: mpsc::Receiver<StreamMsg>) -> Result<StreamSummary> {
+        self.submit(true, true, move |conn, state| {
+            let mut summary = StreamSummary::default();
+            loop {
+                match rx.recv() {
+                    Ok(StreamMsg::Change(id, change)) => {
+                        let (r, wrote) = apply_change(conn, state, &id, change)
+                            .map_err(|e| NgsiError::new(e.kind, format!("{id}: {}", e.detail)))?;
+                        match (wrote, r.created, r.entity.is_some()) {
+                            (false, _, _) => summary.unchanged += 1,
+                            (true, true, _) => summary.created += 1,
+                            (true, false, true) => summary.updated += 1,
+                            (true, false, false) => summary.deleted += 1,
+                        }
+                    }
+                    Ok(StreamMsg::Commit) => return Ok(summary),
+                    Ok(StreamMsg::Abort(e)) => return Err(e),
+                    Err(_) => {
+                        return Err(NgsiError::internal(
+                            "the stream ended without being committed",
+                        ))
+                    }
+                }
+            }
+        })
+        .await
+    }
+
     async fn write_batch(
         &self,
         changes: Vec<(String, EntityChange)>,

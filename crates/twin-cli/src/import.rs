@@ -23,6 +23,10 @@ pub enum Kind {
     Osm,
     /// CityJSON 1.1 / 2.0 or CityJSONSeq: buildings and building parts, transformed to WGS84.
     Cityjson,
+    /// GeoJSON FeatureCollection, Feature or GeoJSONSeq: one entity of the `--type` per feature.
+    Geojson,
+    /// CSV with lon/lat or WKT columns: one entity of the `--type` per row.
+    Csv,
 }
 
 #[derive(Args)]
@@ -47,6 +51,13 @@ pub struct ImportArgs {
     /// CityJSON: the CRS to assume when the file names none (e.g. EPSG:7415).
     #[arg(long)]
     pub crs: Option<String>,
+    /// GeoJSON, CSV: the NGSI-LD type of the entities (required for these kinds).
+    #[arg(long = "type", value_name = "NAME")]
+    pub entity_type: Option<String>,
+    /// GeoJSON: the property, CSV: the column that holds the entity id (default: the feature id, else the
+    /// feature index / row number).
+    #[arg(long = "id", value_name = "FIELD")]
+    pub id_field: Option<String>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -134,7 +145,16 @@ pub async fn run_import(
     let (kind_name, default_owner, default_licence) = match a.kind {
         Kind::Osm => ("osm", Some("OpenStreetMap contributors"), Some("ODbL-1.0")),
         Kind::Cityjson => ("cityjson", None, None),
+        Kind::Geojson => ("geojson", None, None),
+        Kind::Csv => ("csv", None, None),
     };
+    let needs_type = matches!(a.kind, Kind::Geojson | Kind::Csv);
+    if needs_type && a.entity_type.is_none() {
+        bail!("import {kind_name} needs the type of the entities: --type NAME (e.g. --type Tree)");
+    }
+    if !needs_type && (a.entity_type.is_some() || a.id_field.is_some()) {
+        bail!("--type and --id are for geojson and csv imports, not {kind_name}");
+    }
     let dataset_id = dataset_urn(
         a.dataset
             .as_deref()
@@ -200,6 +220,8 @@ pub async fn run_import(
     let file = a.file.clone();
     let kind = a.kind;
     let crs = a.crs.clone();
+    let entity_type = a.entity_type.clone().unwrap_or_default();
+    let id_field = a.id_field.clone();
     let ds = dataset_id.clone();
     let progress = bar.clone();
     let reader = std::thread::spawn(move || -> Result<serde_json::Value, ImportError> {
@@ -254,6 +276,25 @@ pub async fn run_import(
                     ..Default::default()
                 };
                 twin_import::cityjson::read_cityjson_with(&file, &opts, &mut send)
+                    .map(|s| serde_json::to_value(&s).unwrap_or_default())
+            }
+            Kind::Geojson => {
+                let opts = twin_import::geojson::GeoJsonOptions {
+                    entity_type,
+                    id_property: id_field,
+                    dataset: Some(ds.clone()),
+                };
+                twin_import::geojson::read_geojson(&file, &opts, &mut send)
+                    .map(|s| serde_json::to_value(&s).unwrap_or_default())
+            }
+            Kind::Csv => {
+                let opts = twin_import::csv::CsvOptions {
+                    entity_type,
+                    id_column: id_field,
+                    dataset: Some(ds.clone()),
+                    ..Default::default()
+                };
+                twin_import::csv::read_csv(&file, &opts, &mut send)
                     .map(|s| serde_json::to_value(&s).unwrap_or_default())
             }
         };

@@ -323,6 +323,8 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
                     owner: None,
                     licence: None,
                     crs: None,
+                    entity_type: None,
+                    id_field: None,
                     json: false,
                 };
                 let (summary, _) = import::run_import(store.clone(), &city, true).await?;

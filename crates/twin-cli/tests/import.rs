@@ -160,3 +160,106 @@ fn cityjson_import_needs_an_owner_and_transforms_coordinates() {
     assert!(ok, "{err}");
     assert_eq!(v["created"], 16);
 }
+
+#[test]
+fn geojson_and_csv_imports_are_idempotent_and_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("city.db");
+    let dbs = db.to_str().unwrap();
+    let geojson = dir.path().join("trees.geojson");
+    std::fs::write(
+        &geojson,
+        r#"{"type": "FeatureCollection", "features": [
+          {"type": "Feature", "id": "t1", "geometry": {"type": "Point", "coordinates": [24.94, 60.17]},
+           "properties": {"species": "Tilia × europaea", "height (m)": 12.5, "planted": null}},
+          {"type": "Feature", "id": "t2", "geometry": {"type": "Polygon",
+             "coordinates": [[[24.9, 60.1], [25.0, 60.1], [25.0, 60.2], [24.9, 60.1]]]},
+           "properties": {"species": "Betula"}},
+          {"type": "Feature", "id": "t3", "geometry": {"type": "MultiPolygon",
+             "coordinates": [[[[0, 0], [1, 0], [1, 1], [0, 0]]], [[[2, 2], [3, 2], [3, 3], [2, 2]]]]},
+           "properties": {}}]}"#,
+    )
+    .unwrap();
+    let owned = |kind: &'static str, file: &Path, extra: &[&'static str]| {
+        let mut args = vec![kind, file.to_str().unwrap(), "--db", dbs];
+        args.extend_from_slice(&["--owner", "City of Helsinki", "--licence", "CC-BY-4.0"]);
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| import(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // --type is required, and so are owner and licence
+    let (ok, _, err) = run(owned("geojson", &geojson, &[]));
+    assert!(!ok && err.contains("--type"), "{err}");
+    let (ok, _, err) = import(&[
+        "geojson",
+        geojson.to_str().unwrap(),
+        "--db",
+        dbs,
+        "--type",
+        "Tree",
+    ]);
+    assert!(!ok && err.contains("--owner"), "{err}");
+    let (ok, v, err) = run(owned("geojson", &geojson, &["--type", "Tree"]));
+    assert!(ok, "{err}");
+    assert_eq!(v["created"], 3, "{v}");
+    assert_eq!(count(&db, "Tree"), 3);
+    let (ok, v, err) = run(owned("geojson", &geojson, &["--type", "Tree"]));
+    assert!(ok, "{err}");
+    assert_eq!(
+        (v["created"].as_u64(), v["unchanged"].as_u64()),
+        (Some(0), Some(3)),
+        "{v}"
+    );
+
+    let csv = dir.path().join("lights.csv");
+    std::fs::write(
+        &csv,
+        "code,name,lng,lat,watts\nL1,\"Esplanadi, \"\"east\"\"\",24.95,60.167,40\nL2,Sörnäinen,24.96,60.18,\n",
+    )
+    .unwrap();
+    let (ok, v, err) = run(owned(
+        "csv",
+        &csv,
+        &["--type", "StreetLight", "--id", "code"],
+    ));
+    assert!(ok, "{err}");
+    assert_eq!(v["created"], 2, "{v}");
+    let (ok, v, err) = run(owned(
+        "csv",
+        &csv,
+        &["--type", "StreetLight", "--id", "code"],
+    ));
+    assert!(ok, "{err}");
+    assert_eq!(
+        (v["created"].as_u64(), v["unchanged"].as_u64()),
+        (Some(0), Some(2)),
+        "{v}"
+    );
+    assert_eq!(count(&db, "StreetLight"), 2);
+
+    // one bad row: nothing of the file is written, and the error names the line
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "code,lon,lat\nB1,24.9,60.1\nB2,24.9,60.2\nB3,24.9,north\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run(owned("csv", &bad, &["--type", "Bench", "--id", "code"]));
+    assert!(!ok, "a bad row must fail the import");
+    assert!(
+        err.contains("bad.csv") && err.contains("line 4") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(count(&db, "Bench"), 0);
+    let bad = dir.path().join("bad.geojson");
+    std::fs::write(
+        &bad,
+        r#"{"type": "FeatureCollection", "features": [
+          {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {}},
+          {"type": "Feature", "geometry": {"type": "Point", "coordinates": [200, 2]}, "properties": {}}]}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = run(owned("geojson", &bad, &["--type", "Bench"]));
+    assert!(!ok && err.contains("feature 1"), "{err}");
+    assert_eq!(count(&db, "Bench"), 0);
+}

@@ -2,7 +2,9 @@
 //! with errors that name the file, the place in it and the reason.
 
 pub mod cityjson;
+pub mod csv;
 pub mod error;
+pub mod geojson;
 pub mod osm;
 pub mod tntp;
 

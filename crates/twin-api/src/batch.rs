@@ -19,7 +19,7 @@ use twin_model::context::Context;
 use twin_model::{NgsiError, Provenance};
 use twin_store::{ChangeOutcome, EntityChange, EntityQuery};
 
-use crate::entities::{read_body, render_many, resolve_dataset, written_all};
+use crate::entities::{read_body, render_many, resolve_dataset};
 use crate::error::{problem_json, ApiError, ApiResult};
 use crate::ld;
 use crate::params::{self, Params};
@@ -105,7 +105,7 @@ fn prepare(items: Vec<Value>, op: Op, ctx: &Arc<Context>, prov: &Provenance) -> 
                         entity.id
                     )));
                 }
-                let written = written_all(&entity);
+                let written = ops::all_instances(&entity);
                 Ok(ChangeOutcome::Put {
                     entity,
                     written,
@@ -115,7 +115,7 @@ fn prepare(items: Vec<Value>, op: Op, ctx: &Arc<Context>, prov: &Provenance) -> 
             }),
             (Op::UpsertReplace, Some(entity)) => Box::new(move |cur| match cur {
                 None => {
-                    let written = written_all(&entity);
+                    let written = ops::all_instances(&entity);
                     Ok(ChangeOutcome::Put {
                         entity,
                         written,
@@ -135,7 +135,7 @@ fn prepare(items: Vec<Value>, op: Op, ctx: &Arc<Context>, prov: &Provenance) -> 
             }),
             (Op::UpsertUpdate, Some(entity)) => Box::new(move |cur| match cur {
                 None => {
-                    let written = written_all(&entity);
+                    let written = ops::all_instances(&entity);
                     Ok(ChangeOutcome::Put {
                         entity,
                         written,

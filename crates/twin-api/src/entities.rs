@@ -116,7 +116,7 @@ async fn create_entity(
                 entity.id
             )));
         }
-        let written = written_all(&entity);
+        let written = ops::all_instances(&entity);
         Ok(ChangeOutcome::Put {
             entity,
             written,
@@ -130,14 +130,6 @@ async fn create_entity(
         resp.headers_mut().insert(header::LOCATION, loc);
     }
     Ok(resp)
-}
-
-/// Every attribute instance of an entity, for recording its creation in the temporal store.
-pub fn written_all(e: &Entity) -> Vec<(String, Option<String>)> {
-    e.attrs
-        .iter()
-        .flat_map(|(n, list)| list.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
-        .collect()
 }
 
 async fn query_entities(

@@ -58,11 +58,7 @@ pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
                         result: serde_json::Value::Null,
                     });
                 }
-                let written = e
-                    .attrs
-                    .iter()
-                    .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
-                    .collect();
+                let written = twin_model::ops::all_instances(&e);
                 Ok(ChangeOutcome::Put {
                     entity: e,
                     written,

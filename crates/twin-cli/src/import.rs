@@ -87,11 +87,7 @@ fn import_change(e: Entity) -> EntityChange {
         let now = Utc::now();
         match old {
             None => {
-                let written = e
-                    .attrs
-                    .iter()
-                    .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
-                    .collect();
+                let written = twin_model::ops::all_instances(&e);
                 Ok(ChangeOutcome::Put {
                     entity: e,
                     written,

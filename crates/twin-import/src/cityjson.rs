@@ -30,8 +30,7 @@ mod geom;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -95,10 +94,8 @@ pub fn read_cityjson_with(
     options: &CityJsonOptions,
     sink: &mut dyn FnMut(Entity) -> Result<(), ImportError>,
 ) -> Result<CityJsonSummary, ImportError> {
-    let name = path.display().to_string();
-    let file =
-        File::open(path).map_err(|e| ImportError::file(&name, format!("cannot open: {e}")))?;
-    parse_cityjson(BufReader::new(file), &name, options, sink)
+    let (name, reader) = crate::error::open(path)?;
+    parse_cityjson(reader, &name, options, sink)
 }
 
 /// Reads CityJSON from `reader`. A first line that is a complete JSON object starts a CityJSONSeq stream (the

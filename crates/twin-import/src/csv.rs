@@ -2,8 +2,7 @@
 //! columns or a WKT column (POINT, LINESTRING, POLYGON); numbers become numbers, empty cells are skipped.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use serde_json::{json, Map, Value};
@@ -71,10 +70,8 @@ pub fn read_csv(
     options: &CsvOptions,
     sink: &mut dyn FnMut(Entity) -> Result<(), ImportError>,
 ) -> Result<CsvSummary, ImportError> {
-    let name = path.display().to_string();
-    let file =
-        File::open(path).map_err(|e| ImportError::file(&name, format!("cannot open: {e}")))?;
-    parse_csv(BufReader::new(file), &name, options, sink)
+    let (name, reader) = crate::error::open(path)?;
+    parse_csv(reader, &name, options, sink)
 }
 
 enum Geo {

@@ -31,6 +31,16 @@ impl ImportError {
     }
 }
 
+/// Opens a file for a reader: its display name (for errors) and a buffered reader, or an error naming it.
+pub fn open(
+    path: &std::path::Path,
+) -> Result<(String, std::io::BufReader<std::fs::File>), ImportError> {
+    let name = path.display().to_string();
+    let file = std::fs::File::open(path)
+        .map_err(|e| ImportError::file(&name, format!("cannot open: {e}")))?;
+    Ok((name, std::io::BufReader::new(file)))
+}
+
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.location.is_empty() {

@@ -2,8 +2,7 @@
 //! user names: id from the feature id, an id property or the index; geometry → `location`; properties → Properties.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
@@ -50,10 +49,8 @@ pub fn read_geojson(
     options: &GeoJsonOptions,
     sink: &mut dyn FnMut(Entity) -> Result<(), ImportError>,
 ) -> Result<GeoJsonSummary, ImportError> {
-    let name = path.display().to_string();
-    let file =
-        File::open(path).map_err(|e| ImportError::file(&name, format!("cannot open: {e}")))?;
-    parse_geojson(BufReader::new(file), &name, options, sink)
+    let (name, reader) = crate::error::open(path)?;
+    parse_geojson(reader, &name, options, sink)
 }
 
 /// Reads GeoJSON from `reader`. A first line that is a whole Feature object starts a GeoJSONSeq stream (one Feature

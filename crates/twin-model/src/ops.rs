@@ -26,6 +26,14 @@ pub struct UpdateReport {
     pub not_updated: Vec<(String, String)>,
 }
 
+/// Every attribute instance of an entity (what a creation writes).
+pub fn all_instances(e: &Entity) -> Vec<Written> {
+    e.attrs
+        .iter()
+        .flat_map(|(n, list)| list.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
+        .collect()
+}
+
 fn put_instance(e: &mut Entity, name: &str, mut a: Attribute, now: DateTime<Utc>) -> Written {
     let list = e.attrs.entry(name.to_string()).or_default();
     a.modified_at = Some(now);

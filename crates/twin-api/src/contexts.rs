@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -106,11 +106,7 @@ async fn create(
         })
         .await?;
     state.contexts.clear();
-    let mut resp = StatusCode::CREATED.into_response();
-    if let Ok(h) = HeaderValue::from_str(&url) {
-        resp.headers_mut().insert(header::LOCATION, h);
-    }
-    Ok(resp)
+    Ok(crate::created(&url))
 }
 
 async fn serve(

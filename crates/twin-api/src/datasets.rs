@@ -55,10 +55,7 @@ async fn create(
     d.created_at = Some(Utc::now());
     state.store.put_dataset(d.clone()).await?;
     let mut resp = json(StatusCode::CREATED, &d)?;
-    let loc = format!(
-        "/api/datasets/{}",
-        percent_encoding::utf8_percent_encode(&d.id, percent_encoding::NON_ALPHANUMERIC)
-    );
+    let loc = format!("/api/datasets/{}", crate::path_segment(&d.id));
     if let Ok(h) = HeaderValue::from_str(&loc) {
         resp.headers_mut().insert(header::LOCATION, h);
     }

@@ -75,10 +75,7 @@ pub async fn read_body(
 }
 
 fn entity_url(id: &str) -> String {
-    format!(
-        "/ngsi-ld/v1/entities/{}",
-        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-    )
+    format!("/ngsi-ld/v1/entities/{}", crate::path_segment(id))
 }
 
 /// Checks the dataset a write names exists, and stamps the entity with it (or the default dataset).
@@ -125,11 +122,7 @@ async fn create_entity(
         })
     });
     state.store.write(&id, change).await?;
-    let mut resp = StatusCode::CREATED.into_response();
-    if let Ok(loc) = HeaderValue::from_str(&entity_url(&id)) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(resp)
+    Ok(crate::created(&entity_url(&id)))
 }
 
 async fn query_entities(

@@ -156,6 +156,20 @@ pub fn json_response(
     (status, headers, body.to_string()).into_response()
 }
 
+/// `201 Created` with a `Location` header.
+pub fn created(location: &str) -> Response {
+    let mut resp = StatusCode::CREATED.into_response();
+    if let Ok(loc) = HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
+/// A path segment with every non-alphanumeric character percent-encoded (ids in Location headers).
+pub fn path_segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 fn with_context(body: Value, ctx: Value) -> Value {
     match body {
         Value::Object(mut m) => {

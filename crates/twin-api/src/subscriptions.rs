@@ -3,8 +3,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
@@ -46,10 +46,7 @@ pub fn delivery_info(s: &DeliveryStatus) -> DeliveryInfo {
 }
 
 fn subscription_url(id: &str) -> String {
-    format!(
-        "/ngsi-ld/v1/subscriptions/{}",
-        percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-    )
+    format!("/ngsi-ld/v1/subscriptions/{}", crate::path_segment(id))
 }
 
 fn check_id(id: &str) -> ApiResult<()> {
@@ -112,11 +109,7 @@ async fn create_subscription(
         )
         .await?;
     tracing::info!(subscription = %id, endpoint = %sub.notification.endpoint.uri, "subscription created");
-    let mut resp = StatusCode::CREATED.into_response();
-    if let Ok(loc) = HeaderValue::from_str(&subscription_url(&id)) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(resp)
+    Ok(crate::created(&subscription_url(&id)))
 }
 
 async fn query_subscriptions(

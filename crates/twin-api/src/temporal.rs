@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::Router;
@@ -139,15 +139,10 @@ async fn create_or_append(
         .temporal_append(id, Some(types), scopes, attrs)
         .await?;
     if created {
-        let mut resp = StatusCode::CREATED.into_response();
-        let loc = format!(
+        Ok(crate::created(&format!(
             "/ngsi-ld/v1/temporal/entities/{}",
-            percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
-        );
-        if let Ok(h) = HeaderValue::from_str(&loc) {
-            resp.headers_mut().insert(header::LOCATION, h);
-        }
-        Ok(resp)
+            crate::path_segment(id)
+        )))
     } else {
         Ok(StatusCode::NO_CONTENT.into_response())
     }

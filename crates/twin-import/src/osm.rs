@@ -303,9 +303,7 @@ struct Reader<'a> {
 }
 
 fn is_routable(tags: &Tags) -> bool {
-    tags.get("highway")
-        .is_some_and(|h| tags::ROUTABLE.contains(&h))
-        && !tags.is("area", "yes")
+    tags.get("highway").is_some_and(tags::is_routable) && !tags.is("area", "yes")
 }
 
 fn is_building(tags: &Tags) -> bool {

@@ -6,22 +6,12 @@ use super::Access;
 
 /// The `highway` values that make a routable way (anything else — `proposed`, `construction`, `platform`,
 /// `raceway`, `elevator`... — is not part of the network).
-pub const ROUTABLE: &[&str] = &[
-    "motorway",
-    "motorway_link",
-    "trunk",
-    "trunk_link",
-    "primary",
-    "primary_link",
-    "secondary",
-    "secondary_link",
-    "tertiary",
-    "tertiary_link",
-    "unclassified",
-    "residential",
-    "living_street",
-    "service",
-    "road",
+pub fn is_routable(highway: &str) -> bool {
+    CAR_CLASSES.contains(&highway) || NON_CAR_CLASSES.contains(&highway)
+}
+
+/// Routable `highway` values that are not car roads by default.
+const NON_CAR_CLASSES: &[&str] = &[
     "track",
     "pedestrian",
     "footway",
@@ -220,6 +210,7 @@ fn access(tags: &Tags, keys: &[&str], default: bool) -> bool {
     default
 }
 
+/// Routable `highway` values open to cars unless tagged otherwise.
 const CAR_CLASSES: &[&str] = &[
     "motorway",
     "motorway_link",

@@ -114,7 +114,7 @@ fn helsinki_counts_and_known_features() {
     let highway_ways = ways
         .iter()
         .filter(|(r, t)| {
-            tag(t, "highway").is_some_and(|h| tags::ROUTABLE.contains(&h.as_str()))
+            tag(t, "highway").is_some_and(|h| tags::is_routable(h.as_str()))
                 && tag(t, "area").as_deref() != Some("yes")
                 && r.iter().filter(|n| node_ids.contains(*n)).count() >= 2
         })

@@ -616,6 +616,37 @@ fn point_of(e: &Value) -> Option<(f64, f64)> {
 /// The check every entity a query returns must pass.
 type Check = Box<dyn Fn(&Value) -> bool + Send + Sync>;
 
+/// Reports one geo-query phase: progress, the check that it returned something, throughput and latency rows.
+fn report_geo(
+    c: &Client,
+    rows: &mut Vec<Row>,
+    checks: &mut serde_json::Map<String, Value>,
+    kind: &str,
+    clients: usize,
+    latency_label: &str,
+    (nq, secs, lat, returned, empty): (usize, f64, Vec<f64>, usize, usize),
+) {
+    progress(format!(
+        "  {nq} queries in {secs:.1} s = {:.0}/s; {returned} entities returned, {empty} empty results",
+        nq as f64 / secs
+    ));
+    let mut key = String::from("geo");
+    key.push_str(&kind[..1].to_uppercase());
+    key.push_str(&kind[1..]);
+    key.push_str("EntitiesReturned");
+    checks.insert(key, json!(returned));
+    if returned == 0 {
+        c.errors
+            .record(format!("{kind} queries returned no entities at all"));
+    }
+    rows.push(Row::new(
+        format!("geo {kind} queries, limit {PAGE}, {clients} clients"),
+        nq as f64 / secs,
+        "queries/s",
+    ));
+    latency_rows(rows, latency_label, lat, None);
+}
+
 /// One type+q query with random bounds, and the check every returned entity must pass.
 fn type_q_query(rng: &mut fastrand::Rng) -> (String, Check) {
     let x = rng.u64(0..MAX_INTENSITY);
@@ -1047,25 +1078,14 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         )
     })
     .await;
-    progress(format!(
-        "  {nq} queries in {secs:.1} s = {:.0}/s; {returned} entities returned, {empty} empty results",
-        nq as f64 / secs
-    ));
-    checks.insert("geoNearEntitiesReturned".into(), json!(returned));
-    if returned == 0 {
-        c.errors
-            .record("near queries returned no entities at all".into());
-    }
-    rows.push(Row::new(
-        format!("geo near queries, limit {PAGE}, {} clients", a.concurrency),
-        nq as f64 / secs,
-        "queries/s",
-    ));
-    latency_rows(
+    report_geo(
+        &c,
         &mut rows,
+        &mut checks,
+        "near",
+        a.concurrency,
         &format!("geo near;maxDistance=={NEAR_M} latency"),
-        lat,
-        None,
+        (nq, secs, lat, returned, empty),
     );
     let (nq, secs, lat, returned, empty) = timed_queries(&c, &s, "geo within query", |rng| {
         let dlat = SQUARE_M / EARTH_R * 180.0 / std::f64::consts::PI;
@@ -1088,28 +1108,14 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         )
     })
     .await;
-    progress(format!(
-        "  {nq} queries in {secs:.1} s = {:.0}/s; {returned} entities returned, {empty} empty results",
-        nq as f64 / secs
-    ));
-    checks.insert("geoWithinEntitiesReturned".into(), json!(returned));
-    if returned == 0 {
-        c.errors
-            .record("within queries returned no entities at all".into());
-    }
-    rows.push(Row::new(
-        format!(
-            "geo within queries, limit {PAGE}, {} clients",
-            a.concurrency
-        ),
-        nq as f64 / secs,
-        "queries/s",
-    ));
-    latency_rows(
+    report_geo(
+        &c,
         &mut rows,
+        &mut checks,
+        "within",
+        a.concurrency,
         &format!("geo within {SQUARE_M} m square latency"),
-        lat,
-        None,
+        (nq, secs, lat, returned, empty),
     );
 
     // 5. temporal

@@ -1,5 +1,5 @@
-//! urbantwin's HTTP server (axum): the NGSI-LD API under `/ngsi-ld/v1`, `/health` and `/version`. Handlers translate
-//! HTTP to model and store calls and back; the NGSI-LD semantics live in `twin-model`, persistence in `twin-store`.
+//! urbantwin's HTTP server (axum): NGSI-LD under `/ngsi-ld/v1`, OGC API Features under `/ogc`, vector tiles under
+//! `/tiles`, datasets under `/api`. Handlers translate HTTP to model and store calls and back; no logic lives here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ pub mod ogc;
 pub mod params;
 pub mod subscriptions;
 pub mod temporal;
+pub mod tiles;
 pub mod types;
 
 pub use error::{ApiError, ApiResult};
@@ -47,6 +48,8 @@ pub struct ApiConfig {
     /// Notification delivery: timeout per attempt and attempts before giving up.
     pub notification_timeout: Duration,
     pub notification_attempts: u32,
+    /// Memory for cached vector tiles.
+    pub tile_cache_bytes: u64,
 }
 
 impl Default for ApiConfig {
@@ -61,6 +64,7 @@ impl Default for ApiConfig {
             max_limit: 1000,
             notification_timeout: Duration::from_secs(10),
             notification_attempts: 8,
+            tile_cache_bytes: 256 << 20,
         }
     }
 }
@@ -72,6 +76,7 @@ pub struct AppState {
     pub contexts: ld::ContextCache,
     pub http: reqwest::Client,
     pub started: Instant,
+    pub tiles: tiles::TileCache,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -85,6 +90,7 @@ impl AppState {
             .unwrap_or_default();
         Arc::new(AppState {
             store,
+            tiles: tiles::TileCache::new(config.tile_cache_bytes),
             config,
             contexts: ld::ContextCache::default(),
             http,
@@ -227,6 +233,7 @@ pub fn router(state: SharedState) -> Router {
         .nest("/ngsi-ld/v1", ngsi)
         .nest("/api", datasets::routes())
         .nest("/ogc", ogc::routes())
+        .nest("/tiles", tiles::routes())
         .route("/health", get(health))
         .route("/version", get(version))
         .fallback(fallback)

@@ -71,6 +71,27 @@ pub struct ChangeRecord {
     pub at: DateTime<Utc>,
 }
 
+/// Where maps went stale: entities of one type had geometry (or what is drawn with it) written or removed inside
+/// `bbox` (lon/lat `[west, south, east, north]`, the union of before and after) in the transaction `seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapChange {
+    pub seq: i64,
+    pub type_name: String,
+    pub bbox: [f64; 4],
+}
+
+/// The map changes after a point, for tile caches.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MapChanges {
+    /// The newest change recorded so far (poll again from here).
+    pub head: i64,
+    /// The changes after the point asked for, oldest first.
+    pub changes: Vec<MapChange>,
+    /// False when some changes after the point are no longer kept (or more than the limit asked): everything
+    /// cached before `head` must be treated as stale.
+    pub complete: bool,
+}
+
 /// Why a change happened, in the terms of NGSI-LD notification triggers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -403,6 +424,14 @@ pub trait Store: Send + Sync + 'static {
         error: Option<String>,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()>;
+    /// Map changes recorded after `after_seq` (at most `limit`; `complete` is false beyond that), so that tile
+    /// caches of this and other processes invalidate what changed.
+    async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges>;
+
+    /// The lon/lat box around every geometry of the entities of a type (`None` when none has one), from the
+    /// spatial index rather than by reading the entities (so rounded outwards to 32-bit floats).
+    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>>;
+
     /// Woken after every commit that recorded changes or deliveries.
     fn change_signal(&self) -> Arc<tokio::sync::Notify>;
 

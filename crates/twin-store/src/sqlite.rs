@@ -94,7 +94,20 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_next ON deliveries(next_ms);
 CREATE INDEX IF NOT EXISTS deliveries_subscription ON deliveries(subscription);
+-- where maps went stale: per committed transaction and entity type, the box around every geometry written or
+-- removed (tile caches of every process or node read it to invalidate exactly the tiles they must); pruned
+CREATE TABLE IF NOT EXISTS map_changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL,
+    min_x REAL NOT NULL,
+    min_y REAL NOT NULL,
+    max_x REAL NOT NULL,
+    max_y REAL NOT NULL
+);
 "#;
+
+/// How many map changes are kept for tile caches that poll; a cache further behind starts afresh.
+const MAP_CHANGES_KEPT: i64 = 10_000;
 
 fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
@@ -138,6 +151,82 @@ struct Job {
 struct WriterState {
     /// Record entity changes for subscriptions.
     journal: Arc<AtomicBool>,
+    /// Geometry touched by the current transaction, per entity type (lon/lat box); written as `map_changes` rows
+    /// just before it commits.
+    map_dirty: std::cell::RefCell<BTreeMap<String, [f64; 4]>>,
+}
+
+impl WriterState {
+    /// Notes that an entity's geometry (or the properties drawn with it) changed: its types and the boxes of its
+    /// GeoProperties before and after.
+    fn touch_map(&self, before: Option<&(Vec<String>, Option<[f64; 4]>)>, after: Option<&Entity>) {
+        let after_box = after.and_then(entity_bbox);
+        let before_box = before.and_then(|(_, b)| *b);
+        let Some(bx) = union_box(before_box, after_box) else {
+            return;
+        };
+        let mut dirty = self.map_dirty.borrow_mut();
+        let types = before
+            .map(|(t, _)| t.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .chain(after.map(|e| e.types.as_slice()).unwrap_or_default());
+        for t in types {
+            let slot = dirty.entry(t.clone()).or_insert(bx);
+            *slot = union_box(Some(*slot), Some(bx)).unwrap_or(bx);
+        }
+    }
+}
+
+fn union_box(a: Option<[f64; 4]>, b: Option<[f64; 4]>) -> Option<[f64; 4]> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some([
+            a[0].min(b[0]),
+            a[1].min(b[1]),
+            a[2].max(b[2]),
+            a[3].max(b[3]),
+        ]),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// The box around every GeoProperty value of an entity.
+fn entity_bbox(e: &Entity) -> Option<[f64; 4]> {
+    let mut out = None;
+    for instances in e.attrs.values() {
+        for a in instances {
+            if a.kind == AttrKind::GeoProperty {
+                out = union_box(out, geojson_bbox(&a.value));
+            }
+        }
+    }
+    out
+}
+
+/// Writes the transaction's map changes (inside it, before COMMIT) and prunes old ones now and then.
+fn flush_map_changes(conn: &Connection, state: &WriterState) -> Result<()> {
+    let dirty = std::mem::take(&mut *state.map_dirty.borrow_mut());
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let mut ins = conn
+        .prepare_cached(
+            "INSERT INTO map_changes(type, min_x, min_y, max_x, max_y) VALUES (?1,?2,?3,?4,?5)",
+        )
+        .map_err(db_err)?;
+    for (t, b) in dirty {
+        ins.execute(params![t, b[0], b[1], b[2], b[3]])
+            .map_err(db_err)?;
+    }
+    let last = conn.last_insert_rowid();
+    if last % 256 == 0 {
+        conn.prepare_cached("DELETE FROM map_changes WHERE seq <= ?1")
+            .map_err(db_err)?
+            .execute([last - MAP_CHANGES_KEPT])
+            .map_err(db_err)?;
+    }
+    Ok(())
 }
 
 /// The SQLite store. Cheap to clone through `Arc`.
@@ -190,6 +279,7 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel::<Job>();
         let state = WriterState {
             journal: journal.clone(),
+            map_dirty: Default::default(),
         };
         let sig = signal.clone();
         std::thread::Builder::new()
@@ -357,6 +447,13 @@ fn commit_group(conn: &Connection, state: &WriterState, signal: &Notify, jobs: V
         }
         outcomes.push(out);
     }
+    if !poisoned {
+        if let Err(e) = flush_map_changes(conn, state) {
+            tracing::error!("cannot record map changes: {}", e.detail);
+            poisoned = true;
+        }
+    }
+    state.map_dirty.borrow_mut().clear();
     let commit = if poisoned && !savepoints {
         // a lone job failed: nothing of it may stay
         let _ = conn.execute_batch("ROLLBACK");
@@ -563,10 +660,16 @@ fn clear_indexes(conn: &Connection, rid: i64) -> Result<()> {
         .map_err(db_err)?
         .execute([rid])
         .map_err(db_err)?;
-    conn.prepare_cached("DELETE FROM entity_geo WHERE gid >= ?1 AND gid < ?2")
-        .map_err(db_err)?
-        .execute([rid * GEO_PER_ENTITY, (rid + 1) * GEO_PER_ENTITY])
+    // an entity's boxes are numbered from 0 without gaps; the R-tree answers only equality on gid quickly (a range
+    // would scan the whole tree), so delete them one by one until the first that is not there
+    let mut del = conn
+        .prepare_cached("DELETE FROM entity_geo WHERE gid = ?1")
         .map_err(db_err)?;
+    for k in 0..GEO_PER_ENTITY {
+        if del.execute([rid * GEO_PER_ENTITY + k]).map_err(db_err)? == 0 {
+            break;
+        }
+    }
     Ok(())
 }
 
@@ -679,6 +782,7 @@ fn apply_change(
         None => (None, None),
     };
     let existed = before.is_some();
+    let before_map = before.as_ref().map(|b| (b.types.clone(), entity_bbox(b)));
     let before_copy = if state.journal.load(Ordering::Relaxed) {
         before.clone()
     } else {
@@ -700,6 +804,7 @@ fn apply_change(
                 return Err(NgsiError::not_found(format!("entity {id} does not exist")));
             }
             delete_entity_row(conn, id)?;
+            state.touch_map(before_map.as_ref(), None);
             if let Some(b) = before_copy {
                 journal(
                     conn,
@@ -733,6 +838,7 @@ fn apply_change(
                 )));
             }
             put_entity_row(conn, &entity, rid)?;
+            state.touch_map(before_map.as_ref(), Some(&entity));
             if !written.is_empty() {
                 record_temporal_entity(conn, &entity.id, &entity.types, &entity.scopes)?;
             }
@@ -1764,6 +1870,70 @@ impl Store for SqliteStore {
                 conn.execute("DELETE FROM changes", []).map_err(db_err)?;
             }
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges> {
+        self.read(move |c| {
+            let head: i64 = c
+                .query_row(
+                    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name='map_changes'), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            if head <= after_seq {
+                return Ok(MapChanges {
+                    head,
+                    changes: Vec::new(),
+                    complete: true,
+                });
+            }
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, type, min_x, min_y, max_x, max_y FROM map_changes WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let changes = stmt
+                .query_map(params![after_seq, limit as i64 + 1], |r| {
+                    Ok(MapChange {
+                        seq: r.get(0)?,
+                        type_name: r.get(1)?,
+                        bbox: [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                    })
+                })
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            // seqs have no gaps (AUTOINCREMENT, rollbacks undo the counter too) except where old rows were pruned
+            let complete = changes.len() <= limit
+                && changes.first().map(|c| c.seq) == Some(after_seq + 1);
+            Ok(MapChanges {
+                head,
+                changes,
+                complete,
+            })
+        })
+        .await
+    }
+
+    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>> {
+        let t = type_name.to_string();
+        self.read(move |c| {
+            let row: (Option<f64>, Option<f64>, Option<f64>, Option<f64>) = c
+                .query_row(
+                    // one pass over the R-tree's rows (gid ranges per entity would each scan it)
+                    "SELECT min(min_x), min(min_y), max(max_x), max(max_y) FROM entity_geo
+                     WHERE gid / ?2 IN (SELECT rid FROM entity_types WHERE type = ?1)",
+                    params![t, GEO_PER_ENTITY],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .map_err(db_err)?;
+            Ok(match row {
+                (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
+                _ => None,
+            })
         })
         .await
     }

@@ -666,3 +666,126 @@ async fn streams_are_all_or_nothing() {
     assert_eq!(count(s.clone()).await, Some(500));
     s.check_integrity().await.unwrap();
 }
+
+fn replace(e: Entity) -> EntityChange {
+    Box::new(move |_| {
+        let written = e
+            .attrs
+            .iter()
+            .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
+            .collect();
+        Ok(ChangeOutcome::Put {
+            entity: e,
+            written,
+            removed: vec![],
+            result: Value::Null,
+        })
+    })
+}
+
+#[tokio::test]
+async fn map_changes_say_where_maps_went_stale() {
+    let (_d, s) = open();
+    let first = s.map_changes_since(0, 100).await.unwrap();
+    assert_eq!(
+        (first.head, first.changes.len(), first.complete),
+        (0, 0, true)
+    );
+    let square = |x: f64, y: f64| {
+        json!({"type": "GeoProperty", "value": {"type": "Polygon", "coordinates":
+            [[[x, y], [x + 0.01, y], [x + 0.01, y + 0.01], [x, y + 0.01], [x, y]]]}})
+    };
+    let building = |x: f64, y: f64| {
+        entity(json!({"id": "urn:x:b", "type": "Building", "location": square(x, y)}))
+    };
+    let sensor = |v: f64| {
+        entity(json!({"id": "urn:x:s", "type": "Sensor", "value": v,
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [20.0, 40.0]}}}))
+    };
+    s.write("urn:x:b", replace(building(10.0, 50.0)))
+        .await
+        .unwrap();
+    s.write("urn:x:s", replace(sensor(1.0))).await.unwrap();
+    // no geometry, nothing drawn: no map change
+    s.write(
+        "urn:x:n",
+        replace(entity(
+            json!({"id": "urn:x:n", "type": "Note", "text": "hi"}),
+        )),
+    )
+    .await
+    .unwrap();
+    let c = s.map_changes_since(0, 100).await.unwrap();
+    assert!(c.complete);
+    assert_eq!(c.head, 2);
+    assert_eq!(c.changes[0].type_name, format!("{V}Building"));
+    assert_eq!(c.changes[0].bbox, [10.0, 50.0, 10.01, 50.01]);
+    assert_eq!(c.changes[1].type_name, format!("{V}Sensor"));
+    assert_eq!(c.changes[1].bbox, [20.0, 40.0, 20.0, 40.0]);
+
+    // a new value of a drawn entity, a move (old and new places), a deletion (where it was)
+    s.write("urn:x:s", replace(sensor(2.0))).await.unwrap();
+    s.write("urn:x:b", replace(building(11.0, 51.0)))
+        .await
+        .unwrap();
+    s.write("urn:x:s", Box::new(|_| Ok(ChangeOutcome::Delete)))
+        .await
+        .unwrap();
+    let c = s.map_changes_since(2, 100).await.unwrap();
+    assert!(c.complete);
+    let seen: Vec<(String, [f64; 4])> = c
+        .changes
+        .iter()
+        .map(|c| (c.type_name.rsplit('/').next().unwrap().to_string(), c.bbox))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("Sensor".to_string(), [20.0, 40.0, 20.0, 40.0]),
+            ("Building".to_string(), [10.0, 50.0, 11.01, 51.01]),
+            ("Sensor".to_string(), [20.0, 40.0, 20.0, 40.0]),
+        ]
+    );
+    // a caller further behind than the limit is told to start afresh
+    let c = s.map_changes_since(0, 2).await.unwrap();
+    assert!(!c.complete);
+    assert_eq!(c.head, 5);
+    let c = s.map_changes_since(5, 100).await.unwrap();
+    assert!(c.complete && c.changes.is_empty());
+
+    // the spatial index follows the move: the old place no longer finds the building, the extent is the new one
+    // (the R-tree keeps 32-bit floats, rounded outwards)
+    let ext = s
+        .type_extent(&format!("{V}Building"))
+        .await
+        .unwrap()
+        .unwrap();
+    for (got, want) in ext.iter().zip([11.0, 51.0, 11.01, 51.01]) {
+        assert!((got - want).abs() < 1e-5, "{ext:?}");
+    }
+    assert!(ext[0] <= 11.0 && ext[3] >= 51.01);
+    assert_eq!(s.type_extent(&format!("{V}Sensor")).await.unwrap(), None);
+    let near = |x: f64, y: f64| {
+        let mut g = twin_model::geoquery::GeoQuery::parse(
+            "intersects",
+            "Point",
+            &format!("[{}, {}]", x + 0.005, y + 0.005),
+            None,
+        )
+        .unwrap();
+        g.expand_names(&|n| Context::core().expand(n));
+        EntityQuery {
+            geo: Some(g),
+            limit: 10,
+            ..Default::default()
+        }
+    };
+    assert!(s
+        .query(&near(10.0, 50.0))
+        .await
+        .unwrap()
+        .entities
+        .is_empty());
+    assert_eq!(s.query(&near(11.0, 51.0)).await.unwrap().entities.len(), 1);
+    s.check_integrity().await.unwrap();
+}

@@ -99,6 +99,21 @@ impl AppState {
     }
 }
 
+/// The credit line for the data this server shows: `© owner (licence)` of every dataset but the default one, e.g.
+/// `© OpenStreetMap contributors (ODbL-1.0)`; used by OGC API Features, TileJSON and the style.
+pub async fn attribution(store: &dyn Store) -> Result<String, twin_model::NgsiError> {
+    let mut parts: Vec<String> = store
+        .list_datasets()
+        .await?
+        .into_iter()
+        .filter(|d| d.id != twin_model::dataset::DEFAULT_DATASET)
+        .map(|d| format!("© {} ({})", d.owner, d.licence))
+        .collect();
+    parts.sort();
+    parts.dedup();
+    Ok(parts.join(" · "))
+}
+
 /// Who wrote a value, from the request (later: the authenticated account or API key).
 pub fn provenance(headers: &HeaderMap, channel: &str) -> Provenance {
     let source = headers

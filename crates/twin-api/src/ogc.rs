@@ -234,8 +234,10 @@ async fn find_collection(state: &SharedState, id: &str) -> OgcResult<TypeInfo> {
 async fn landing(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> OgcResult<Response> {
     params(raw.as_deref(), &["f"])?;
     let b = base(&state);
+    let attribution = crate::attribution(state.store.as_ref()).await?;
     let body = json!({
         "title": "urbantwin",
+        "attribution": attribution,
         "description": "The city digital twin's entities as OGC API – Features: one collection per NGSI-LD entity type, \
                         one feature per entity (geometry: its location; properties: its attribute values).",
         "links": [

@@ -129,6 +129,11 @@ impl TileCache {
         }
     }
 
+    /// Forgets every cached tile (benchmarks measure cold tiles this way).
+    pub fn clear(&self) {
+        self.tiles.clear();
+    }
+
     /// Reads the map changes since the last poll; returns the head to build new tiles as of, and the log state.
     async fn poll(&self, state: &SharedState) -> OgcResult<i64> {
         let mut log = self.log.lock().await;
@@ -266,17 +271,7 @@ fn public(state: &SharedState) -> String {
 }
 
 async fn attribution(state: &SharedState) -> OgcResult<String> {
-    let mut parts: Vec<String> = state
-        .store
-        .list_datasets()
-        .await?
-        .into_iter()
-        .filter(|d| d.id != twin_model::dataset::DEFAULT_DATASET)
-        .map(|d| format!("© {} ({})", d.owner, d.licence))
-        .collect();
-    parts.sort();
-    parts.dedup();
-    Ok(parts.join(" · "))
+    Ok(crate::attribution(state.store.as_ref()).await?)
 }
 
 async fn bounds_of(state: &SharedState, layers: &[LayerInfo]) -> OgcResult<Option<[f64; 4]>> {

@@ -153,6 +153,8 @@ async fn landing_conformance_and_openapi() {
     assert_eq!(status, 200);
     assert!(ct.starts_with("application/json"), "{ct}");
     assert!(landing["title"].is_string() && landing["description"].is_string());
+    // the credit line of the datasets (none but the default one here)
+    assert_eq!(landing["attribution"], "");
     for rel in [
         "self",
         "alternate",

@@ -170,6 +170,17 @@ async fn catalogue_tilejson_style_and_tiles() {
     let r = s.post("/entityOperations/create", &Value::Array(all)).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
 
+    let r = s
+        .http
+        .post(format!("{}/api/datasets", root(&s)))
+        .header("Content-Type", "application/json")
+        .body(json!({"id": "urn:ngsi-ld:Dataset:osm", "title": "Helsinki", "owner": "OpenStreetMap contributors",
+                     "licence": "ODbL-1.0"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
     // the catalogue lists the drawn types only
     let (st, cat) = get_json(&s, "").await;
     assert_eq!(st, 200);
@@ -195,6 +206,7 @@ async fn catalogue_tilejson_style_and_tiles() {
     );
     let b = tj["bounds"].as_array().unwrap();
     assert!(b[0].as_f64().unwrap() <= 23.76 + 1e-6 && b[3].as_f64().unwrap() >= 61.5);
+    assert_eq!(tj["attribution"], "© OpenStreetMap contributors (ODbL-1.0)");
     let vl = tj["vector_layers"].as_array().unwrap();
     assert_eq!(vl.len(), 2);
     assert_eq!(vl[0]["id"], "Building");
@@ -214,6 +226,10 @@ async fn catalogue_tilejson_style_and_tiles() {
         .as_str()
         .unwrap()
         .starts_with(&format!("{}/tiles/", root(&s))));
+    assert_eq!(
+        sources["urbantwin"]["attribution"],
+        "© OpenStreetMap contributors (ODbL-1.0)"
+    );
     let text = style.to_string();
     assert!(!text.contains("https://"), "no internet resources: {text}");
     assert!(style["layers"]

@@ -27,6 +27,10 @@ pub enum Kind {
     Geojson,
     /// CSV with lon/lat or WKT columns: one entity of the `--type` per row.
     Csv,
+    /// GTFS feed (.zip or directory): one GtfsStop per stops.txt row, with the route types serving it.
+    Gtfs,
+    /// TNTP network (`*_net.tntp`): RoadSegment per link, RoadNode per node, TrafficZone per zone (with --trips).
+    Tntp,
 }
 
 #[derive(Args)]
@@ -34,7 +38,7 @@ pub struct ImportArgs {
     /// What the file is.
     #[arg(value_enum)]
     pub kind: Kind,
-    /// The file to import.
+    /// The file to import (for gtfs also a directory holding the feed's .txt files).
     pub file: PathBuf,
     /// The store (a SQLite file path).
     #[arg(long, env = "URBANTWIN_DB", default_value = "./urbantwin.db")]
@@ -48,9 +52,19 @@ pub struct ImportArgs {
     /// Its licence, as an SPDX identifier or URL (default for OSM: ODbL-1.0).
     #[arg(long)]
     pub licence: Option<String>,
-    /// CityJSON: the CRS to assume when the file names none (e.g. EPSG:7415).
+    /// CityJSON: the CRS to assume when the file names none (e.g. EPSG:7415); TNTP: the CRS of projected node
+    /// coordinates (e.g. EPSG:26771).
     #[arg(long)]
     pub crs: Option<String>,
+    /// TNTP: the node-coordinate file (`*_node.tntp`).
+    #[arg(long, value_name = "NODE_FILE")]
+    pub nodes: Option<PathBuf>,
+    /// TNTP: a link-flow solution (`*_flow.tntp`), stored as benchmarkFlow and benchmarkCost.
+    #[arg(long, value_name = "FLOW_FILE")]
+    pub flows: Option<PathBuf>,
+    /// TNTP: the trip table (`*_trips.tntp`), stored as one TrafficZone per zone.
+    #[arg(long, value_name = "TRIPS_FILE")]
+    pub trips: Option<PathBuf>,
     /// GeoJSON, CSV: the NGSI-LD type of the entities (required for these kinds).
     #[arg(long = "type", value_name = "NAME")]
     pub entity_type: Option<String>,
@@ -127,22 +141,28 @@ pub async fn run_import(
     a: &ImportArgs,
     show_progress: bool,
 ) -> Result<(StreamSummary, serde_json::Value)> {
-    if !a.file.is_file() {
+    let is_feed_dir = a.kind == Kind::Gtfs && a.file.is_dir();
+    if !a.file.is_file() && !is_feed_dir {
         bail!("{}: no such file", a.file.display());
     }
-    // `helsinki.osm.pbf` → `helsinki`
-    let stem = a
-        .file
-        .file_name()
-        .and_then(|s| s.to_str())
-        .and_then(|s| s.split('.').next())
-        .unwrap_or("file")
-        .to_string();
+    // `helsinki.osm.pbf` → `helsinki`; `SiouxFalls_net.tntp` → `SiouxFalls`
+    let stem = match a.kind {
+        Kind::Tntp => twin_import::tntp::network_name(&a.file),
+        _ => a
+            .file
+            .file_name()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.split('.').next())
+            .unwrap_or("file")
+            .to_string(),
+    };
     let (kind_name, default_owner, default_licence) = match a.kind {
         Kind::Osm => ("osm", Some("OpenStreetMap contributors"), Some("ODbL-1.0")),
         Kind::Cityjson => ("cityjson", None, None),
         Kind::Geojson => ("geojson", None, None),
         Kind::Csv => ("csv", None, None),
+        Kind::Gtfs => ("gtfs", None, None),
+        Kind::Tntp => ("tntp", None, None),
     };
     let needs_type = matches!(a.kind, Kind::Geojson | Kind::Csv);
     if needs_type && a.entity_type.is_none() {
@@ -150,6 +170,17 @@ pub async fn run_import(
     }
     if !needs_type && (a.entity_type.is_some() || a.id_field.is_some()) {
         bail!("--type and --id are for geojson and csv imports, not {kind_name}");
+    }
+    if a.kind != Kind::Tntp && (a.nodes.is_some() || a.flows.is_some() || a.trips.is_some()) {
+        bail!("--nodes, --flows and --trips are for tntp imports, not {kind_name}");
+    }
+    if a.crs.is_some() && !matches!(a.kind, Kind::Cityjson | Kind::Tntp) {
+        bail!("--crs is for cityjson and tntp imports, not {kind_name}");
+    }
+    for extra in [&a.nodes, &a.flows, &a.trips].into_iter().flatten() {
+        if !extra.is_file() {
+            bail!("{}: no such file", extra.display());
+        }
     }
     let dataset_id = dataset_urn(
         a.dataset
@@ -218,6 +249,7 @@ pub async fn run_import(
     let crs = a.crs.clone();
     let entity_type = a.entity_type.clone().unwrap_or_default();
     let id_field = a.id_field.clone();
+    let (nodes, flows, trips) = (a.nodes.clone(), a.flows.clone(), a.trips.clone());
     let ds = dataset_id.clone();
     let progress = bar.clone();
     let reader = std::thread::spawn(move || -> Result<serde_json::Value, ImportError> {
@@ -291,6 +323,26 @@ pub async fn run_import(
                     ..Default::default()
                 };
                 twin_import::csv::read_csv(&file, &opts, &mut send)
+                    .map(|s| serde_json::to_value(&s).unwrap_or_default())
+            }
+            Kind::Gtfs => {
+                let rows = |n: u64| progress.set_message(format!("{n} stop_times.txt rows read"));
+                let opts = twin_import::gtfs::GtfsOptions {
+                    dataset: Some(ds.clone()),
+                    progress: Some(&rows),
+                };
+                twin_import::gtfs::read_gtfs(&file, &opts, &mut send)
+                    .map(|s| serde_json::to_value(&s).unwrap_or_default())
+            }
+            Kind::Tntp => {
+                let opts = twin_import::tntp::TntpOptions {
+                    nodes,
+                    flows,
+                    trips,
+                    crs,
+                    dataset: Some(ds.clone()),
+                };
+                twin_import::tntp::read_tntp(&file, &opts, &mut send)
                     .map(|s| serde_json::to_value(&s).unwrap_or_default())
             }
         };

@@ -5,6 +5,7 @@ pub mod cityjson;
 pub mod csv;
 pub mod error;
 pub mod geojson;
+pub mod gtfs;
 pub mod osm;
 pub mod tntp;
 

@@ -6,6 +6,9 @@
 //! [`ImportError`] naming the file, the line and the reason. Values are returned in the file's own units: TNTP
 //! networks differ (minutes or hundredths of hours, feet or miles), so converting is the caller's business.
 //!
+//! [`read_tntp`] turns a network (with its node, flow and trip files) into entities — `RoadNode`, `RoadSegment`,
+//! `TrafficZone` — for `urbantwin import tntp`; its doc has the mapping.
+//!
 //! ```
 //! use twin_import::tntp::parse_net;
 //! let text = "<NUMBER OF ZONES> 1\n<NUMBER OF NODES> 2\n<FIRST THRU NODE> 1\n<NUMBER OF LINKS> 1\n\
@@ -16,6 +19,7 @@
 //! assert_eq!(net.links[0].capacity, 900.0);
 //! ```
 
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -578,6 +582,447 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Entities: what `urbantwin import tntp` writes.
+// ---------------------------------------------------------------------------------------------------------------
+
+/// What to read besides the network file, for [`read_tntp`].
+#[derive(Debug, Clone, Default)]
+pub struct TntpOptions {
+    /// A `*_node.tntp` file: node coordinates.
+    pub nodes: Option<std::path::PathBuf>,
+    /// A `*_flow.tntp` file: a benchmark solution (link volumes and costs).
+    pub flows: Option<std::path::PathBuf>,
+    /// A `*_trips.tntp` file: the trip table, summed per zone.
+    pub trips: Option<std::path::PathBuf>,
+    /// The reference system of projected node coordinates (`EPSG:26771`...): any [`crate::cityjson::Crs`], or one
+    /// of the US state-plane systems in [`STATE_PLANE`].
+    pub crs: Option<String>,
+    /// The urbantwin dataset the entities belong to.
+    pub dataset: Option<String>,
+}
+
+/// What [`read_tntp`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct TntpSummary {
+    /// The network's name: the file stem without `_net`.
+    pub network: String,
+    /// `RoadSegment` entities (one per link).
+    pub links: usize,
+    /// `RoadNode` entities, and how many of them have a location.
+    pub nodes: usize,
+    pub nodes_located: usize,
+    /// `TrafficZone` entities (only with a trip table).
+    pub zones: usize,
+    /// Links given a benchmark flow.
+    pub flows: usize,
+    /// How node coordinates were read: `longitude/latitude` or the CRS given.
+    pub coordinates: Option<String>,
+    /// Unit codes (UN/CEFACT) found in the network's README, by quantity (`time`, `distance`, `speed`).
+    pub units: BTreeMap<String, String>,
+    /// The README the units came from.
+    pub units_from: Option<String>,
+}
+
+/// US state-plane systems in US survey feet used by TNTP node files, which [`crate::cityjson::Crs`] does not list:
+/// (EPSG code, name, proj definition). Chicago-Sketch's "Illinois State Plane, feet" is NAD27 Illinois East
+/// (EPSG:26771); Anaheim's would be California zone VI.
+pub const STATE_PLANE: [(u32, &str, &str); 4] = [
+    (
+        26771,
+        "NAD27 / Illinois East",
+        "+proj=tmerc +lat_0=36.66666666666666 +lon_0=-88.33333333333333 +k=0.999975 +x_0=152400.3048006096 +y_0=0 \
+         +ellps=clrk66 +towgs84=-8,160,176,0,0,0,0 +units=us-ft +no_defs",
+    ),
+    (
+        3435,
+        "NAD83 / Illinois East (ftUS)",
+        "+proj=tmerc +lat_0=36.66666666666666 +lon_0=-88.33333333333333 +k=0.999975 +x_0=300000.0000000001 +y_0=0 \
+         +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=us-ft +no_defs",
+    ),
+    (
+        26746,
+        "NAD27 / California zone VI",
+        "+proj=lcc +lat_1=33.88333333333333 +lat_2=32.78333333333333 +lat_0=32.16666666666666 +lon_0=-116.25 \
+         +x_0=609601.2192024384 +y_0=0 +ellps=clrk66 +towgs84=-8,160,176,0,0,0,0 +units=us-ft +no_defs",
+    ),
+    (
+        2230,
+        "NAD83 / California zone 6 (ftUS)",
+        "+proj=lcc +lat_1=33.88333333333333 +lat_2=32.78333333333333 +lat_0=32.16666666666666 +lon_0=-116.25 \
+         +x_0=2000000.0001016 +y_0=500000.0001016001 +ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=us-ft +no_defs",
+    ),
+];
+
+/// The reference system of a node file: one [`crate::cityjson::Crs`] knows, else a [`STATE_PLANE`] one.
+enum NodeCrs {
+    Known(crate::cityjson::Crs),
+    StatePlane {
+        epsg: u32,
+        proj: Box<(proj4rs::proj::Proj, proj4rs::proj::Proj)>,
+    },
+}
+
+impl NodeCrs {
+    fn parse(text: &str) -> Result<NodeCrs, String> {
+        let unknown = match crate::cityjson::Crs::parse(text) {
+            Ok(crs) => return Ok(NodeCrs::Known(crs)),
+            Err(e) => e,
+        };
+        let code = text
+            .trim()
+            .rsplit([':', '/'])
+            .next()
+            .and_then(|c| c.trim().parse::<u32>().ok())
+            .filter(|_| text.to_ascii_uppercase().contains("EPSG"));
+        let Some(&(epsg, _, def)) = code.and_then(|c| STATE_PLANE.iter().find(|s| s.0 == c)) else {
+            let extra: Vec<String> = STATE_PLANE
+                .iter()
+                .map(|(c, n, _)| format!("{c} ({n})"))
+                .collect();
+            return Err(format!(
+                "{unknown}; for TNTP node files also EPSG:{}",
+                extra.join(", ")
+            ));
+        };
+        let src = proj4rs::proj::Proj::from_proj_string(def)
+            .map_err(|e| format!("bad projection for EPSG:{epsg}: {e}"))?;
+        let dst = proj4rs::proj::Proj::from_proj_string("+proj=longlat +datum=WGS84 +no_defs")
+            .map_err(|e| format!("bad projection for WGS84: {e}"))?;
+        Ok(NodeCrs::StatePlane {
+            epsg,
+            proj: Box::new((src, dst)),
+        })
+    }
+
+    fn name(&self) -> String {
+        match self {
+            NodeCrs::Known(crs) => crs.name(),
+            NodeCrs::StatePlane { epsg, .. } => format!("EPSG:{epsg}"),
+        }
+    }
+
+    fn to_wgs84(&self, x: f64, y: f64) -> Result<(f64, f64), String> {
+        let (lon, lat) = match self {
+            NodeCrs::Known(crs) => return crs.to_wgs84(x, y),
+            NodeCrs::StatePlane { proj, .. } => {
+                let mut p = (x, y, 0.0);
+                proj4rs::transform::transform(&proj.0, &proj.1, &mut p).map_err(|e| {
+                    format!("cannot transform ({x}, {y}) from {}: {e}", self.name())
+                })?;
+                (p.0.to_degrees(), p.1.to_degrees())
+            }
+        };
+        if !(lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0) {
+            return Err(format!(
+                "({x}, {y}) does not map to a valid longitude/latitude under {} (wrong CRS?)",
+                self.name()
+            ));
+        }
+        Ok((lon, lat))
+    }
+}
+
+/// The UN/CEFACT unit codes a TNTP network's README states in its `## Units` section (`Time: minutes`,
+/// `Distance: miles`, `Speed: feet per minute`); quantities left blank or in units without a code are absent.
+fn readme_units(readme: &str) -> BTreeMap<String, String> {
+    let mut units = BTreeMap::new();
+    let mut in_units = false;
+    for line in readme.lines() {
+        let line = line.trim();
+        if let Some(heading) = line.strip_prefix("##") {
+            in_units = heading.trim().eq_ignore_ascii_case("units");
+            continue;
+        }
+        let Some((quantity, unit)) = line.split_once(':').filter(|_| in_units) else {
+            continue;
+        };
+        let unit = unit.trim().trim_end_matches('.').to_ascii_lowercase();
+        let quantity = quantity
+            .trim()
+            .trim_start_matches(['-', '*'])
+            .trim()
+            .to_ascii_lowercase();
+        let code = match (quantity.as_str(), unit.as_str()) {
+            ("time", "minutes" | "minute" | "min") => "MIN",
+            ("time", "hours" | "hour" | "h") => "HUR",
+            ("time", "seconds" | "second" | "s") => "SEC",
+            ("distance", "feet" | "foot" | "ft") => "FOT",
+            ("distance", "miles" | "mile" | "mi") => "SMI",
+            ("distance", "kilometers" | "kilometres" | "km") => "KMT",
+            ("distance", "meters" | "metres" | "m") => "MTR",
+            ("speed", "feet per minute" | "ft/min") => "FR",
+            ("speed", "miles per hour" | "mph") => "HM",
+            ("speed", "kilometers per hour" | "kilometres per hour" | "km/h" | "kmh") => "KMH",
+            ("speed", "meters per second" | "metres per second" | "m/s") => "MTS",
+            _ => continue,
+        };
+        units.insert(quantity, code.to_string());
+    }
+    units
+}
+
+/// The network name of a `<network>_net.tntp` path.
+pub fn network_name(path: &Path) -> String {
+    let stem = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('.').next())
+        .unwrap_or("network");
+    let lower = stem.to_ascii_lowercase();
+    match lower.strip_suffix("_net") {
+        Some(rest) if !rest.is_empty() => stem[..rest.len()].to_string(),
+        _ => stem.to_string(),
+    }
+}
+
+/// Reads a TNTP network (and optionally its node, flow and trip files) and hands entities to `sink`: one `RoadNode`
+/// per node, one `RoadSegment` per link, one `TrafficZone` per zone when a trip table is given.
+///
+/// Ids: `urn:ngsi-ld:RoadNode:<network>:<node>`, `urn:ngsi-ld:RoadSegment:<network>:<init>-<term>` (a second link
+/// between the same nodes gets `-2`, and so on), `urn:ngsi-ld:TrafficZone:<network>:<zone>`, where `<network>` is
+/// the file stem without `_net`.
+///
+/// - `RoadNode`: `location` (Point) when the node file gives it; `isZoneCentroid` (node ≤ `<NUMBER OF ZONES>`) and
+///   `allowsThroughTraffic` (node ≥ `<FIRST THRU NODE>`).
+/// - `RoadSegment`: `refStartPoint`, `refEndPoint` (Relationships to the RoadNodes), `capacity`, `length`,
+///   `freeFlowTime`, `b`, `power` (the BPR function `t = freeFlowTime · (1 + b · (v / capacity)^power)`),
+///   `speedLimit` (absent when the file says 0), `toll`, `linkType`; from a flow file `benchmarkFlow` and
+///   `benchmarkCost`; `location`, a LineString from the start node to the end node, when both have coordinates.
+/// - `TrafficZone`: `productions` and `attractions` (the row and column sums of the trip table, intrazonal trips
+///   included), `refRoadNode` (its centroid node) and the centroid's `location`.
+///
+/// Values are the file's own: nothing is converted. `length`, `freeFlowTime`, `benchmarkCost` and `speedLimit` carry
+/// a `unitCode` only when the `## Units` section of the `README.md` beside the network file names the unit (the
+/// layout of the TNTP repository); capacities, tolls and trips never do, as TNTP does not state their units.
+///
+/// Node coordinates in degrees are used as they are; coordinates with |x| > 180 or |y| > 90 are projected and need
+/// [`TntpOptions::crs`] (an error otherwise, never a guess).
+pub fn read_tntp(
+    net_path: &Path,
+    options: &TntpOptions,
+    sink: &mut dyn FnMut(twin_model::Entity) -> Result<(), ImportError>,
+) -> Result<TntpSummary, ImportError> {
+    use serde_json::{json, Value};
+
+    let net_file = net_path.display().to_string();
+    let net = read_net(net_path)?;
+    let network = network_name(net_path);
+    let mut summary = TntpSummary {
+        network: network.clone(),
+        ..Default::default()
+    };
+    if let Some(readme) = net_path.parent().map(|d| d.join("README.md")) {
+        if let Ok(text) = std::fs::read_to_string(&readme) {
+            summary.units = readme_units(&text);
+            summary.units_from = Some(readme.display().to_string());
+        }
+    }
+
+    // Node coordinates, as WGS84 longitude/latitude, indexed by node number.
+    let mut coords: Vec<Option<(f64, f64)>> = vec![None; net.nodes as usize + 1];
+    let crs = options
+        .crs
+        .as_deref()
+        .map(NodeCrs::parse)
+        .transpose()
+        .map_err(|e| {
+            ImportError::file(
+                options
+                    .nodes
+                    .as_ref()
+                    .map_or(net_file.clone(), |p| p.display().to_string()),
+                e,
+            )
+        })?;
+    if crs.is_some() && options.nodes.is_none() {
+        return Err(ImportError::file(
+            net_file,
+            "a CRS was given but no node file: the CRS is that of the node coordinates",
+        ));
+    }
+    if let Some(path) = &options.nodes {
+        let file = path.display().to_string();
+        let nodes = read_nodes(path)?;
+        if crs.is_none() {
+            if let Some(n) = nodes.iter().find(|n| n.x.abs() > 180.0 || n.y.abs() > 90.0) {
+                return Err(ImportError::file(
+                    file,
+                    format!(
+                        "node {} is at ({}, {}), which is not longitude/latitude in degrees: the coordinates are \
+                         projected, so name their reference system with --crs (Chicago-Sketch: EPSG:26771, Illinois \
+                         State Plane East, US feet)",
+                        n.id, n.x, n.y
+                    ),
+                ));
+            }
+        }
+        for n in &nodes {
+            if n.id > net.nodes {
+                return Err(ImportError::file(
+                    file.as_str(),
+                    format!(
+                        "node {} is not in the network ({net_file} has <NUMBER OF NODES> {})",
+                        n.id, net.nodes
+                    ),
+                ));
+            }
+            let (lon, lat) = match &crs {
+                Some(crs) => crs
+                    .to_wgs84(n.x, n.y)
+                    .map_err(|e| ImportError::file(file.as_str(), format!("node {}: {e}", n.id)))?,
+                None => (n.x, n.y),
+            };
+            let round = |v: f64| (v * 1e7).round() / 1e7;
+            coords[n.id as usize] = Some((round(lon), round(lat)));
+        }
+        summary.coordinates = Some(match &crs {
+            Some(crs) => crs.name(),
+            None => "longitude/latitude".into(),
+        });
+    }
+
+    // Benchmark flows, matched to links by (from, to) in file order.
+    let mut link_flows: Vec<Option<(f64, f64)>> = vec![None; net.links.len()];
+    if let Some(path) = &options.flows {
+        let mut by_pair: HashMap<(u32, u32), Vec<usize>> = HashMap::new();
+        for (i, l) in net.links.iter().enumerate().rev() {
+            by_pair.entry((l.init, l.term)).or_default().push(i);
+        }
+        for f in read_flows(path)? {
+            let link = by_pair.get_mut(&(f.from, f.to)).and_then(Vec::pop).ok_or_else(|| {
+                ImportError::file(
+                    path.display().to_string(),
+                    format!(
+                        "the flow from {} to {} matches no link of {net_file} (or one already given a flow)",
+                        f.from, f.to
+                    ),
+                )
+            })?;
+            link_flows[link] = Some((f.volume, f.cost));
+            summary.flows += 1;
+        }
+    }
+
+    let trips = match &options.trips {
+        None => None,
+        Some(path) => {
+            let trips = read_trips(path)?;
+            if trips.zones != net.zones {
+                return Err(ImportError::file(
+                    path.display().to_string(),
+                    format!(
+                        "<NUMBER OF ZONES> {} differs from the network's {} ({net_file})",
+                        trips.zones, net.zones
+                    ),
+                ));
+            }
+            Some(trips)
+        }
+    };
+
+    let now = chrono::Utc::now();
+    let prov = twin_model::Provenance {
+        dataset: options.dataset.clone(),
+        source: Some(net_file.clone()),
+        channel: Some("import:tntp".into()),
+    };
+    let ctx = twin_model::Context::core();
+    let mut emit = |doc: Value, at: String| -> Result<(), ImportError> {
+        let e = twin_model::ngsi::parse_entity(&doc, &ctx, now, &prov).map_err(|e| {
+            ImportError::new(
+                net_file.as_str(),
+                at,
+                format!("not a valid entity: {}", e.detail),
+            )
+        })?;
+        sink(e)
+    };
+    let prop = |v: Value| json!({"type": "Property", "value": v});
+    let prop_unit = |v: f64, quantity: &str| match summary.units.get(quantity) {
+        Some(code) => json!({"type": "Property", "value": v, "unitCode": code}),
+        None => json!({"type": "Property", "value": v}),
+    };
+    let point =
+        |n: u32| coords[n as usize].map(|(x, y)| json!({"type": "Point", "coordinates": [x, y]}));
+    let node_id = |n: u32| crate::cityjson::urn("RoadNode", &format!("{network}:{n}"));
+
+    for n in 1..=net.nodes {
+        let mut doc = json!({
+            "id": node_id(n),
+            "type": "RoadNode",
+            "isZoneCentroid": prop(json!(n <= net.zones)),
+            "allowsThroughTraffic": prop(json!(n >= net.first_thru_node)),
+        });
+        if let Some(p) = point(n) {
+            doc["location"] = json!({"type": "GeoProperty", "value": p});
+            summary.nodes_located += 1;
+        }
+        emit(doc, format!("node {n}"))?;
+        summary.nodes += 1;
+    }
+
+    let mut seen: HashMap<(u32, u32), u32> = HashMap::new();
+    for (i, l) in net.links.iter().enumerate() {
+        let count = seen.entry((l.init, l.term)).or_insert(0);
+        *count += 1;
+        let key = match *count {
+            1 => format!("{network}:{}-{}", l.init, l.term),
+            k => format!("{network}:{}-{}-{k}", l.init, l.term),
+        };
+        let mut doc = json!({
+            "id": crate::cityjson::urn("RoadSegment", &key),
+            "type": "RoadSegment",
+            "refStartPoint": {"type": "Relationship", "object": node_id(l.init)},
+            "refEndPoint": {"type": "Relationship", "object": node_id(l.term)},
+            "capacity": prop(json!(l.capacity)),
+            "length": prop_unit(l.length, "distance"),
+            "freeFlowTime": prop_unit(l.free_flow_time, "time"),
+            "b": prop(json!(l.b)),
+            "power": prop(json!(l.power)),
+            "toll": prop(json!(l.toll)),
+            "linkType": prop(json!(l.link_type)),
+        });
+        if l.speed > 0.0 {
+            doc["speedLimit"] = prop_unit(l.speed, "speed");
+        }
+        if let Some((volume, cost)) = link_flows[i] {
+            doc["benchmarkFlow"] = prop(json!(volume));
+            doc["benchmarkCost"] = prop_unit(cost, "time");
+        }
+        if let (Some(a), Some(b)) = (coords[l.init as usize], coords[l.term as usize]) {
+            doc["location"] = json!({"type": "GeoProperty",
+                                     "value": {"type": "LineString", "coordinates": [[a.0, a.1], [b.0, b.1]]}});
+        }
+        emit(doc, format!("link {} ({} → {})", i + 1, l.init, l.term))?;
+        summary.links += 1;
+    }
+
+    if let Some(trips) = trips {
+        let zones = trips.zones as usize;
+        let (mut productions, mut attractions) = (vec![0.0; zones + 1], vec![0.0; zones + 1]);
+        for &(o, d, v) in &trips.od {
+            productions[o as usize] += v;
+            attractions[d as usize] += v;
+        }
+        for z in 1..=trips.zones {
+            let mut doc = json!({
+                "id": crate::cityjson::urn("TrafficZone", &format!("{network}:{z}")),
+                "type": "TrafficZone",
+                "productions": prop(json!(productions[z as usize])),
+                "attractions": prop(json!(attractions[z as usize])),
+                "refRoadNode": {"type": "Relationship", "object": node_id(z)},
+            });
+            if let Some(p) = point(z) {
+                doc["location"] = json!({"type": "GeoProperty", "value": p});
+            }
+            emit(doc, format!("zone {z}"))?;
+            summary.zones += 1;
+        }
+    }
+    Ok(summary)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -912,5 +1357,399 @@ mod tests {
             "f.tntp",
         ));
         assert!(e.contains("cost \"x\" is not a finite number"), "{e}");
+    }
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn kv(e: &twin_model::Entity) -> serde_json::Value {
+        let o = twin_model::ngsi::RenderOptions {
+            format: twin_model::ngsi::Format::KeyValues,
+            ..Default::default()
+        };
+        twin_model::ngsi::render_entity(e, &twin_model::Context::core(), &o)
+    }
+
+    fn import(
+        net: &Path,
+        options: &TntpOptions,
+    ) -> Result<(TntpSummary, Vec<serde_json::Value>), ImportError> {
+        let mut out = Vec::new();
+        let s = read_tntp(net, options, &mut |e| {
+            out.push(kv(&e));
+            Ok(())
+        })?;
+        Ok((s, out))
+    }
+
+    fn find<'a>(es: &'a [serde_json::Value], id: &str) -> &'a serde_json::Value {
+        es.iter()
+            .find(|e| e["id"] == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+    }
+
+    /// Three nodes (two zones), three links (two of them parallel), with units in a README.
+    fn tiny(dir: &Path) -> PathBuf {
+        write(
+            dir,
+            "README.md",
+            "# Tiny\n\n## Units\nTime: minutes\nDistance: miles \nSpeed: \nCost: cents\n\n## Known Issues\nTime: hours\n",
+        );
+        write(
+            dir,
+            "Tiny_net.tntp",
+            "<NUMBER OF ZONES> 2\n<NUMBER OF NODES> 3\n<FIRST THRU NODE> 3\n<NUMBER OF LINKS> 3\n<END OF METADATA>\n\
+             ~ init term cap len fft b power speed toll type ;\n\
+             1 3 900 1.5 3 0.15 4 30 0 1 ;\n3 2 800 2 4 0.15 4 0 5 2 ;\n3 2 700 2.5 5 0.15 4 0 0 2 ;\n",
+        )
+    }
+
+    #[test]
+    fn network_names() {
+        assert_eq!(
+            network_name(Path::new("/d/SiouxFalls_net.tntp")),
+            "SiouxFalls"
+        );
+        assert_eq!(
+            network_name(Path::new("ChicagoSketch_NET.tntp")),
+            "ChicagoSketch"
+        );
+        assert_eq!(network_name(Path::new("_net.tntp")), "_net");
+        assert_eq!(network_name(Path::new("roads.tntp")), "roads");
+    }
+
+    #[test]
+    fn units_come_from_the_readme_units_section() {
+        let u = readme_units("## Units\nTime: minutes\nDistance: feet \nSpeed: feet per minute\nCost: \n## Other\nDistance: km\n");
+        assert_eq!(
+            u.into_iter().collect::<Vec<_>>(),
+            [
+                ("distance".to_string(), "FOT".to_string()),
+                ("speed".into(), "FR".into()),
+                ("time".into(), "MIN".into())
+            ]
+        );
+        assert!(readme_units("## Units\nTime:\nDistance: \n").is_empty());
+        assert!(
+            readme_units("Time: minutes\n").is_empty(),
+            "outside the Units section"
+        );
+    }
+
+    #[test]
+    fn entities_of_a_small_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = tiny(dir.path());
+        let nodes = write(
+            dir.path(),
+            "Tiny_node.tntp",
+            "Node X Y ;\n1 -96.7 43.6 ;\n2 -96.8 43.5 ;\n3 -96.75 43.55 ;\n",
+        );
+        let flows = write(
+            dir.path(),
+            "Tiny_flow.tntp",
+            "From To Volume Cost\n1 3 100 3.5\n3 2 40 4.1\n3 2 60 5.2\n",
+        );
+        let trips = write(
+            dir.path(),
+            "Tiny_trips.tntp",
+            "<NUMBER OF ZONES> 2\n<TOTAL OD FLOW> 100\n<END OF METADATA>\nOrigin 1\n1 : 5; 2 : 80;\nOrigin 2\n1 : 15;\n",
+        );
+        let options = TntpOptions {
+            nodes: Some(nodes),
+            flows: Some(flows),
+            trips: Some(trips),
+            ..Default::default()
+        };
+        let (s, es) = import(&net, &options).expect("valid");
+        assert_eq!(
+            (
+                s.network.as_str(),
+                s.nodes,
+                s.nodes_located,
+                s.links,
+                s.zones,
+                s.flows
+            ),
+            ("Tiny", 3, 3, 3, 2, 3)
+        );
+        assert_eq!(s.coordinates.as_deref(), Some("longitude/latitude"));
+        assert_eq!(es.len(), 3 + 3 + 2);
+
+        let n1 = find(&es, "urn:ngsi-ld:RoadNode:Tiny:1");
+        assert_eq!(n1["type"], "RoadNode");
+        assert_eq!(
+            n1["location"]["coordinates"],
+            serde_json::json!([-96.7, 43.6])
+        );
+        assert_eq!(
+            (&n1["isZoneCentroid"], &n1["allowsThroughTraffic"]),
+            (&true.into(), &false.into())
+        );
+        assert_eq!(
+            find(&es, "urn:ngsi-ld:RoadNode:Tiny:3")["allowsThroughTraffic"],
+            true
+        );
+
+        let l = find(&es, "urn:ngsi-ld:RoadSegment:Tiny:1-3");
+        assert_eq!(l["refStartPoint"], "urn:ngsi-ld:RoadNode:Tiny:1");
+        assert_eq!(l["refEndPoint"], "urn:ngsi-ld:RoadNode:Tiny:3");
+        assert_eq!(
+            (&l["capacity"], &l["length"], &l["freeFlowTime"]),
+            (&900.0.into(), &1.5.into(), &3.0.into())
+        );
+        assert_eq!(
+            (&l["b"], &l["power"], &l["speedLimit"], &l["linkType"]),
+            (&0.15.into(), &4.0.into(), &30.0.into(), &1.into())
+        );
+        assert_eq!(
+            (&l["benchmarkFlow"], &l["benchmarkCost"]),
+            (&100.0.into(), &3.5.into())
+        );
+        assert_eq!(
+            l["location"],
+            serde_json::json!({"type": "LineString", "coordinates": [[-96.7, 43.6], [-96.75, 43.55]]})
+        );
+        // parallel links: the second gets a suffix, and the flows go to them in file order
+        let a = find(&es, "urn:ngsi-ld:RoadSegment:Tiny:3-2");
+        let b = find(&es, "urn:ngsi-ld:RoadSegment:Tiny:3-2-2");
+        assert_eq!(
+            (&a["capacity"], &a["benchmarkFlow"], &a["toll"]),
+            (&800.0.into(), &40.0.into(), &5.0.into())
+        );
+        assert_eq!(
+            (&b["capacity"], &b["benchmarkFlow"]),
+            (&700.0.into(), &60.0.into())
+        );
+        assert!(a.get("speedLimit").is_none(), "speed 0 means not given");
+
+        let z1 = find(&es, "urn:ngsi-ld:TrafficZone:Tiny:1");
+        assert_eq!(
+            (&z1["productions"], &z1["attractions"]),
+            (&85.0.into(), &20.0.into())
+        );
+        assert_eq!(z1["refRoadNode"], "urn:ngsi-ld:RoadNode:Tiny:1");
+        assert_eq!(
+            z1["location"]["coordinates"],
+            serde_json::json!([-96.7, 43.6])
+        );
+        let z2 = find(&es, "urn:ngsi-ld:TrafficZone:Tiny:2");
+        assert_eq!(
+            (&z2["productions"], &z2["attractions"]),
+            (&15.0.into(), &80.0.into())
+        );
+    }
+
+    #[test]
+    fn unit_codes_only_where_the_readme_names_the_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = tiny(dir.path());
+        let mut units = None;
+        read_tntp(&net, &TntpOptions::default(), &mut |e| {
+            if e.id.ends_with("1-3") {
+                units = Some(e);
+            }
+            Ok(())
+        })
+        .expect("valid");
+        let e = units.expect("link 1-3");
+        let unit = |name: &str| {
+            let a = &e.attrs[&format!("https://uri.etsi.org/ngsi-ld/default-context/{name}")][0];
+            a.unit_code.clone()
+        };
+        assert_eq!(unit("length").as_deref(), Some("SMI"));
+        assert_eq!(unit("freeFlowTime").as_deref(), Some("MIN"));
+        assert_eq!(unit("speedLimit"), None, "Speed: is blank");
+        assert_eq!(unit("capacity"), None);
+        assert!(
+            !e.attrs.keys().any(|k| k.ends_with("/location")),
+            "no node file"
+        );
+    }
+
+    #[test]
+    fn projected_nodes_need_a_crs() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = tiny(dir.path());
+        let nodes = write(
+            dir.path(),
+            "Tiny_node.tntp",
+            "node X Y ;\n1 690309 1976022 ;\n2 683649 1973025 ;\n3 693306 1963368 ;\n",
+        );
+        let options = TntpOptions {
+            nodes: Some(nodes.clone()),
+            ..Default::default()
+        };
+        let e = import(&net, &options).expect_err("projected").to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{}: node 1 is at (690309, 1976022)",
+                nodes.display()
+            )) && e.contains("--crs"),
+            "{e}"
+        );
+        let with = |crs: &str| TntpOptions {
+            crs: Some(crs.into()),
+            ..options.clone()
+        };
+        let (s, es) = import(&net, &with("EPSG:26771")).expect("state plane");
+        assert_eq!(s.coordinates.as_deref(), Some("EPSG:26771"));
+        let c = &find(&es, "urn:ngsi-ld:RoadNode:Tiny:1")["location"]["coordinates"];
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        // north of the Loop, near the lake shore
+        assert!(
+            (-87.8..-87.6).contains(&lon) && (42.0..42.15).contains(&lat),
+            "{lon} {lat}"
+        );
+        let e = import(
+            &net,
+            &TntpOptions {
+                nodes: None,
+                ..with("EPSG:26771")
+            },
+        )
+        .expect_err("a CRS without nodes")
+        .to_string();
+        assert!(e.contains("a CRS was given but no node file"), "{e}");
+        let e = import(&net, &with("EPSG:2056"))
+            .expect_err("unsupported")
+            .to_string();
+        assert!(
+            e.contains("unsupported") && e.contains("26771 (NAD27 / Illinois East)"),
+            "{e}"
+        );
+        // a CRS that does not fit the numbers
+        let e = import(&net, &with("EPSG:4326"))
+            .expect_err("not degrees")
+            .to_string();
+        assert!(e.contains("node 1:"), "{e}");
+        // a node outside the network
+        write(
+            dir.path(),
+            "Tiny_node.tntp",
+            "node X Y ;\n1 1 1 ;\n4 1 1 ;\n",
+        );
+        let e = import(
+            &net,
+            &TntpOptions {
+                nodes: Some(nodes),
+                ..Default::default()
+            },
+        )
+        .expect_err("node 4")
+        .to_string();
+        assert!(e.contains("node 4 is not in the network"), "{e}");
+    }
+
+    #[test]
+    fn flows_and_trips_must_fit_the_network() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = tiny(dir.path());
+        let flows = write(
+            dir.path(),
+            "f.tntp",
+            "From To Volume Cost\n1 3 100 3.5\n2 1 4 4\n",
+        );
+        let e = import(
+            &net,
+            &TntpOptions {
+                flows: Some(flows),
+                ..Default::default()
+            },
+        )
+        .expect_err("2 → 1")
+        .to_string();
+        assert!(e.contains("the flow from 2 to 1 matches no link"), "{e}");
+        let flows = write(
+            dir.path(),
+            "f.tntp",
+            "From To Volume Cost\n1 3 100 3.5\n1 3 100 3.5\n",
+        );
+        assert!(import(
+            &net,
+            &TntpOptions {
+                flows: Some(flows),
+                ..Default::default()
+            }
+        )
+        .is_err());
+        let trips = write(
+            dir.path(),
+            "t.tntp",
+            "<NUMBER OF ZONES> 3\n<END OF METADATA>\nOrigin 1\n2 : 1;\n",
+        );
+        let e = import(
+            &net,
+            &TntpOptions {
+                trips: Some(trips),
+                ..Default::default()
+            },
+        )
+        .expect_err("3 zones")
+        .to_string();
+        assert!(
+            e.contains("<NUMBER OF ZONES> 3 differs from the network's 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn benchmark_readmes_state_units() {
+        let Some(dir) = data_dir() else { return };
+        let units = |folder: &str| {
+            let text = std::fs::read_to_string(dir.join(folder).join("README.md")).expect("README");
+            readme_units(&text).into_iter().collect::<Vec<_>>()
+        };
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            units("Anaheim"),
+            pairs(&[("distance", "FOT"), ("speed", "FR"), ("time", "MIN")])
+        );
+        assert_eq!(
+            units("Chicago-Sketch"),
+            pairs(&[("distance", "SMI"), ("time", "MIN")])
+        );
+        assert!(units("SiouxFalls").is_empty());
+    }
+
+    #[test]
+    fn chicago_sketch_nodes_land_in_chicago() {
+        let Some(dir) = data_dir() else { return };
+        let base = dir.join("Chicago-Sketch");
+        let options = TntpOptions {
+            nodes: Some(base.join("ChicagoSketch_node.tntp")),
+            crs: Some("EPSG:26771".into()),
+            ..Default::default()
+        };
+        let mut points = Vec::new();
+        let s = read_tntp(&base.join("ChicagoSketch_net.tntp"), &options, &mut |e| {
+            let v = kv(&e);
+            if v["type"] == "RoadNode" {
+                let c = &v["location"]["coordinates"];
+                points.push((c[0].as_f64().unwrap(), c[1].as_f64().unwrap()));
+            }
+            Ok(())
+        })
+        .expect("Chicago-Sketch");
+        assert_eq!((s.nodes, s.nodes_located, s.links), (933, 933, 2950));
+        let n = points.len() as f64;
+        let (lon, lat) = points
+            .iter()
+            .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / n, b + y / n));
+        eprintln!("Chicago-Sketch: centre {lon} {lat}; first {:?}", points[0]);
+        // the centre of the nodes lies in the Chicago region, within 30 km of the Loop (41.88 N, 87.63 W)
+        let dx = (lon + 87.63) * 111.3 * 41.88f64.to_radians().cos();
+        let dy = (lat - 41.88) * 111.2;
+        assert!(dx.hypot(dy) < 30.0, "{lon} {lat}");
+        assert!(points
+            .iter()
+            .all(|(x, y)| (-89.2..-87.0).contains(x) && (40.9..43.0).contains(y)));
     }
 }

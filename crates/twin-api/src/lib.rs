@@ -247,8 +247,8 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
         .nest("/api", datasets::routes())
-        .nest("/ogc", ogc::routes())
-        .nest("/tiles", tiles::routes())
+        .nest("/ogc", ogc::routes().layer(public_reads()))
+        .nest("/tiles", tiles::routes().layer(public_reads()))
         .route("/health", get(health))
         .route("/version", get(version))
         .fallback(fallback)
@@ -257,6 +257,17 @@ pub fn router(state: SharedState) -> Router {
         .layer(axum::middleware::map_response(body_limit_problem))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Maps and GIS clients of any origin may read the OGC API and the tiles (public city data; access policies come with
+/// accounts): CORS for GET and HEAD, with the `ETag` readable for revalidation.
+fn public_reads() -> tower_http::cors::CorsLayer {
+    use axum::http::Method;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers([header::ETAG])
 }
 
 /// Tenants (`NGSILD-Tenant`) come with accounts and organisations; until then a request naming one is refused

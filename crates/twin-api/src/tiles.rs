@@ -2,7 +2,7 @@
 //! per layer or set of layers, and a MapLibre style that draws the city from these tiles alone; tiles are cached and
 //! invalidated from the store's map changes (so writes of any process or node reach every cache).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,6 @@ use serde_json::{json, Map, Value};
 use twin_model::context::Context;
 use twin_model::entity::iri;
 use twin_model::geoquery::{geometry_from_geojson, GeoQuery, GeoRel};
-use twin_model::ngsi::{render_entity, Format, RenderOptions};
 use twin_model::query::TypeExpr;
 use twin_model::{AttrKind, Entity};
 use twin_store::{EntityQuery, MapChange, TypeInfo};
@@ -496,6 +495,7 @@ async fn build(
 /// Cuts fetched entities into the tile, layer by layer.
 fn cut(id: TileId, opts: TilerOptions, layers: &[(String, Vec<Entity>)]) -> Option<Vec<u8>> {
     let ctx = Context::core();
+    let mut names = HashMap::new();
     let mut b = TileBuilder::new(id, opts);
     for (name, entities) in layers {
         let mut layer = b.layer(name);
@@ -507,7 +507,7 @@ fn cut(id: TileId, opts: TilerOptions, layers: &[(String, Vec<Entity>)]) -> Opti
             else {
                 continue;
             };
-            let props = properties(e, &ctx);
+            let props = properties(e, &ctx, &mut names);
             layer.add(&Feature {
                 id: feature_id(&e.id),
                 geometry: &g,
@@ -532,24 +532,42 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
-/// The properties drawn with a feature: the entity's id and type, and each attribute's key-value when it is a
-/// number, a boolean, a short string or a list of those (joined with `; `); objects are left to the API.
-fn properties(e: &Entity, ctx: &Context) -> Vec<(String, PropValue)> {
-    let o = RenderOptions {
-        format: Format::KeyValues,
-        ..Default::default()
-    };
-    let Value::Object(m) = render_entity(e, ctx, &o) else {
-        return Vec::new();
-    };
-    let location = ctx.compact(iri::LOCATION);
-    let mut out = Vec::with_capacity(m.len());
-    for (k, v) in m {
-        if k == location || k == "@context" {
+/// The properties drawn with a feature: the entity's id and type, and the key-value of each attribute's default
+/// instance when it is a number, a boolean, a short string or a list of those (joined with `; `); objects, language
+/// maps and JSON values are left to the API. `names` caches compacted attribute names across a tile.
+fn properties<'a>(
+    e: &'a Entity,
+    ctx: &Context,
+    names: &mut HashMap<&'a str, String>,
+) -> Vec<(String, PropValue)> {
+    let mut out = Vec::with_capacity(e.attrs.len() + 2);
+    out.push(("id".to_string(), PropValue::Str(e.id.clone())));
+    if let Some(t) = e.types.first() {
+        out.push(("type".to_string(), PropValue::Str(ctx.compact(t))));
+    }
+    for (name, instances) in &e.attrs {
+        if name == iri::LOCATION {
             continue;
         }
-        if let Some(p) = prop_value(&v) {
-            out.push((k, p));
+        let Some(a) = instances
+            .iter()
+            .find(|a| a.dataset_id.is_none())
+            .or(instances.first())
+        else {
+            continue;
+        };
+        let value = match a.kind {
+            AttrKind::Property | AttrKind::Relationship | AttrKind::ListProperty => &a.value,
+            _ => continue,
+        };
+        // typed literals ({"@type": "DateTime", "@value": ...}) are drawn as their value
+        let value = value.get("@value").unwrap_or(value);
+        if let Some(p) = prop_value(value) {
+            let key = names
+                .entry(name.as_str())
+                .or_insert_with(|| ctx.compact(name))
+                .clone();
+            out.push((key, p));
         }
     }
     out
@@ -602,6 +620,9 @@ fn city_style(base: &str, ls: &[LayerInfo], bounds: Option<[f64; 4]>, attributio
         "paint": {"background-color": "#f2efe9"}
     })];
     let mut sources = Map::new();
+    // the routable network (RoadLink) repeats the streets' geometry split at junctions: analysis data, left to
+    // the apps that edit it
+    let ls: Vec<&LayerInfo> = ls.iter().filter(|l| l.id != "RoadLink").collect();
     if !ls.is_empty() {
         let all: Vec<&str> = ls.iter().map(|l| l.id.as_str()).collect();
         sources.insert(

@@ -243,6 +243,15 @@ async fn catalogue_tilejson_style_and_tiles() {
     let (st, h, tile) = get_tile(&s, &path, None).await;
     assert_eq!(st, 200);
     assert_eq!(h["content-type"], "application/vnd.mapbox-vector-tile");
+    // web maps of other origins may read tiles
+    let r = s
+        .http
+        .get(format!("{}/tiles/{path}", root(&s)))
+        .header("Origin", "https://maps.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
     let tile = tile.unwrap();
     check_geometry(&tile);
     let bl = layer(&tile, "Building").expect("Building layer");

@@ -557,6 +557,55 @@ async fn helsinki_tiles() {
 
     // GDAL's MVT driver reads the tile (skipped without ogr2ogr)
     gdal_reads(&s, t).await;
+    // the style is valid by MapLibre's own validator (installed by scripts/test into tests/js)
+    style_is_valid(&s).await;
+}
+
+async fn style_is_valid(s: &Server) {
+    let validator = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/js/node_modules/.bin/gl-style-validate");
+    if !validator.exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true but {} is missing (npm ci --prefix tests/js)",
+                validator.display()
+            );
+        }
+        eprintln!("skipping the style validation: run `npm ci --prefix tests/js` first");
+        return;
+    }
+    let style = s
+        .http
+        .get(format!("{}/tiles/style.json", root(s)))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("style.json");
+    std::fs::write(&file, &style).unwrap();
+    let out = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .expect("run gl-style-validate");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "the style does not validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_str(&style).unwrap();
+    let drawn: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["source-layer"].as_str())
+        .collect();
+    for l in ["LandUse", "RoadSegment", "Building", "PointOfInterest"] {
+        assert!(drawn.contains(&l), "{l} is drawn");
+    }
 }
 
 async fn gdal_reads(s: &Server, t: TileId) {

@@ -19,7 +19,7 @@ use twin_model::geoquery::{geometry_from_geojson, GeoQuery, GeoRel};
 use twin_model::query::TypeExpr;
 use twin_model::{AttrKind, Entity};
 use twin_store::{EntityQuery, MapChange, TypeInfo};
-use twin_tiles::{Feature, PropValue, TileBuilder, TileId, TilerOptions};
+use twin_tiles::{LayerIndex, PreparedFeature, PropValue, TileBuilder, TileId, TilerOptions};
 
 use crate::ogc::{collection_id, OgcError, OgcResult};
 use crate::SharedState;
@@ -91,8 +91,12 @@ pub struct TileCache {
     log: tokio::sync::Mutex<ChangeLog>,
     /// The layer list, as of a map-change head and a time (types and their attributes change rarely).
     layers: tokio::sync::Mutex<Option<LayerList>>,
+    /// Per entity type, its features ready to cut (built on first use, kept current from the map changes).
+    indexes: tokio::sync::Mutex<HashMap<String, SharedIndex>>,
     opts: TilerOptions,
 }
+
+type SharedIndex = Arc<std::sync::RwLock<LayerIndex>>;
 
 /// The layer list, the map-change head and the time it was read at.
 type LayerList = (i64, Instant, Arc<Vec<LayerInfo>>);
@@ -124,13 +128,20 @@ impl TileCache {
                 recent: VecDeque::new(),
             }),
             layers: tokio::sync::Mutex::new(None),
+            indexes: tokio::sync::Mutex::new(HashMap::new()),
             opts: TilerOptions::default(),
         }
     }
 
-    /// Forgets every cached tile (benchmarks measure cold tiles this way).
+    /// Forgets every cached tile (benchmarks measure cold tiles this way); the feature indexes stay.
     pub fn clear(&self) {
         self.tiles.clear();
+    }
+
+    /// Forgets every cached tile and every feature index (as after a restart).
+    pub async fn clear_all(&self) {
+        self.tiles.clear();
+        self.indexes.lock().await.clear();
     }
 
     /// Reads the map changes since the last poll; returns the head to build new tiles as of, and the log state.
@@ -144,7 +155,12 @@ impl TileCache {
         } else if !got.complete {
             log.floor = got.head;
             log.recent.clear();
+            // too far behind to follow change by change: the indexes are rebuilt when next needed
+            self.indexes.lock().await.clear();
         } else {
+            for c in &got.changes {
+                self.apply(state, c).await?;
+            }
             log.recent.extend(got.changes);
             while log.recent.len() > RECENT_CHANGES {
                 if let Some(c) = log.recent.pop_front() {
@@ -154,6 +170,41 @@ impl TileCache {
         }
         log.head = got.head;
         Ok(got.head)
+    }
+
+    /// Brings the index of a changed type (if one was built) up to date inside the change's box.
+    async fn apply(&self, state: &SharedState, c: &MapChange) -> OgcResult<()> {
+        let Some(ix) = self.indexes.lock().await.get(&c.type_name).cloned() else {
+            return Ok(());
+        };
+        // a point's box has no area; widen it a little so that the query polygon is valid
+        let e = 1e-9;
+        let b = [c.bbox[0] - e, c.bbox[1] - e, c.bbox[2] + e, c.bbox[3] + e];
+        let fresh = fetch(state, &c.type_name, Some(b)).await?;
+        tokio::task::spawn_blocking(move || {
+            let features = prepare_all(&fresh);
+            if let Ok(mut ix) = ix.write() {
+                ix.replace_in(b, features);
+            }
+        })
+        .await
+        .map_err(internal)?;
+        Ok(())
+    }
+
+    /// The index of a type's features, built from the store on first use.
+    async fn index(&self, state: &SharedState, type_name: &str) -> OgcResult<SharedIndex> {
+        let mut all = self.indexes.lock().await;
+        if let Some(ix) = all.get(type_name) {
+            return Ok(ix.clone());
+        }
+        let entities = fetch(state, type_name, None).await?;
+        let ix = tokio::task::spawn_blocking(move || LayerIndex::new(prepare_all(&entities)))
+            .await
+            .map_err(internal)?;
+        let ix = Arc::new(std::sync::RwLock::new(ix));
+        all.insert(type_name.to_string(), ix.clone());
+        Ok(ix)
     }
 
     async fn fresh(&self, t: &CachedTile) -> bool {
@@ -450,35 +501,34 @@ async fn build(
     id: TileId,
     head: i64,
 ) -> OgcResult<CachedTile> {
+    let started = Instant::now();
     let bounds = id.buffered_bounds(BUFFER_FRACTION);
-    let mut fetched: Vec<(String, Vec<Entity>)> = Vec::new();
+    let mut layers: Vec<(String, SharedIndex)> = Vec::new();
     for l in ls {
-        if id.z < l.minzoom {
-            continue;
+        if id.z >= l.minzoom {
+            layers.push((l.id.clone(), state.tiles.index(state, &l.type_name).await?));
         }
-        let [w, s, e, n] = bounds;
-        let window = geo::Rect::new(geo::coord! {x: w, y: s}, geo::coord! {x: e, y: n});
-        let q = EntityQuery {
-            types: Some(TypeExpr::Type(l.type_name.clone())),
-            geo: Some(GeoQuery {
-                georel: GeoRel::Intersects,
-                geometry: geo::Geometry::Polygon(window.to_polygon()),
-                geoproperty: iri::LOCATION.to_string(),
-            }),
-            limit: MAX_FEATURES_PER_LAYER,
-            ..Default::default()
-        };
-        let page = state.store.query(&q).await?;
-        fetched.push((l.id.clone(), page.entities));
     }
     let opts = state.tiles.opts;
-    let body = tokio::task::spawn_blocking(move || cut(id, opts, &fetched))
-        .await
-        .map_err(|e| OgcError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "InternalError",
-            description: format!("tile {id} could not be made: {e}"),
-        })?;
+    let body = tokio::task::spawn_blocking(move || {
+        let mut b = TileBuilder::new(id, opts);
+        for (name, ix) in &layers {
+            let Ok(ix) = ix.read() else { continue };
+            let mut layer = b.layer(name);
+            for f in ix.candidates(bounds).take(MAX_FEATURES_PER_LAYER) {
+                layer.add_prepared(f);
+            }
+        }
+        b.finish()
+    })
+    .await
+    .map_err(internal)?;
+    tracing::debug!(
+        tile = %id,
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        bytes = body.as_ref().map_or(0, Vec::len),
+        "tile made"
+    );
     let etag = match &body {
         Some(b) => format!("\"{:016x}\"", fnv1a(b)),
         None => "\"empty\"".to_string(),
@@ -492,30 +542,56 @@ async fn build(
     })
 }
 
-/// Cuts fetched entities into the tile, layer by layer.
-fn cut(id: TileId, opts: TilerOptions, layers: &[(String, Vec<Entity>)]) -> Option<Vec<u8>> {
+fn internal(e: impl std::fmt::Display) -> OgcError {
+    OgcError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "InternalError",
+        description: format!("a tile could not be made: {e}"),
+    }
+}
+
+/// The entities of a type with a location, all of them or those meeting a lon/lat box.
+async fn fetch(
+    state: &SharedState,
+    type_name: &str,
+    within: Option<[f64; 4]>,
+) -> OgcResult<Vec<Entity>> {
+    let geo = within.map(|[w, s, e, n]| GeoQuery {
+        georel: GeoRel::Intersects,
+        geometry: geo::Geometry::Polygon(
+            geo::Rect::new(geo::coord! {x: w, y: s}, geo::coord! {x: e, y: n}).to_polygon(),
+        ),
+        geoproperty: iri::LOCATION.to_string(),
+    });
+    let q = EntityQuery {
+        types: Some(TypeExpr::Type(type_name.to_string())),
+        attrs: Some(vec![iri::LOCATION.to_string()]),
+        geo,
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    Ok(state.store.query(&q).await?.entities)
+}
+
+/// Entities as features ready to cut (those without a usable location are left out).
+fn prepare_all(entities: &[Entity]) -> Vec<PreparedFeature> {
     let ctx = Context::core();
     let mut names = HashMap::new();
-    let mut b = TileBuilder::new(id, opts);
-    for (name, entities) in layers {
-        let mut layer = b.layer(name);
-        for e in entities {
-            let Some(g) = e
+    entities
+        .iter()
+        .filter_map(|e| {
+            let g = e
                 .geometries(iri::LOCATION)
                 .next()
-                .and_then(|v| geometry_from_geojson(v).ok())
-            else {
-                continue;
-            };
-            let props = properties(e, &ctx, &mut names);
-            layer.add(&Feature {
-                id: feature_id(&e.id),
-                geometry: &g,
-                properties: &props,
-            });
-        }
-    }
-    b.finish()
+                .and_then(|v| geometry_from_geojson(v).ok())?;
+            PreparedFeature::new(
+                feature_id(&e.id),
+                e.id.clone(),
+                g,
+                properties(e, &ctx, &mut names),
+            )
+        })
+        .collect()
 }
 
 /// A stable numeric feature id from the entity id (FNV-1a, kept below 2^53 so JavaScript holds it exactly).
@@ -535,15 +611,15 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 /// The properties drawn with a feature: the entity's id and type, and the key-value of each attribute's default
 /// instance when it is a number, a boolean, a short string or a list of those (joined with `; `); objects, language
 /// maps and JSON values are left to the API. `names` caches compacted attribute names across a tile.
-fn properties<'a>(
-    e: &'a Entity,
+fn properties(
+    e: &Entity,
     ctx: &Context,
-    names: &mut HashMap<&'a str, String>,
-) -> Vec<(String, PropValue)> {
+    names: &mut HashMap<String, Arc<str>>,
+) -> Vec<(Arc<str>, PropValue)> {
     let mut out = Vec::with_capacity(e.attrs.len() + 2);
-    out.push(("id".to_string(), PropValue::Str(e.id.clone())));
+    out.push((Arc::from("id"), PropValue::Str(e.id.clone())));
     if let Some(t) = e.types.first() {
-        out.push(("type".to_string(), PropValue::Str(ctx.compact(t))));
+        out.push((Arc::from("type"), PropValue::Str(ctx.compact(t))));
     }
     for (name, instances) in &e.attrs {
         if name == iri::LOCATION {
@@ -563,10 +639,14 @@ fn properties<'a>(
         // typed literals ({"@type": "DateTime", "@value": ...}) are drawn as their value
         let value = value.get("@value").unwrap_or(value);
         if let Some(p) = prop_value(value) {
-            let key = names
-                .entry(name.as_str())
-                .or_insert_with(|| ctx.compact(name))
-                .clone();
+            let key = match names.get(name) {
+                Some(k) => k.clone(),
+                None => {
+                    let k: Arc<str> = Arc::from(ctx.compact(name));
+                    names.insert(name.clone(), k.clone());
+                    k
+                }
+            };
             out.push((key, p));
         }
     }

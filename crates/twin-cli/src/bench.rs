@@ -21,6 +21,10 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+mod import;
+mod osm_pbf;
+mod tiles;
+
 /// The entity type every benchmark entity has.
 const TYPE: &str = "TrafficFlowObserved";
 /// Helsinki centre: where the entities are.
@@ -41,7 +45,8 @@ const MAX_ERROR_SAMPLES: usize = 20;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// What to measure: `hub` (the NGSI-LD broker over HTTP).
+    /// What to measure: `hub` (the NGSI-LD broker over HTTP), `import` (OpenStreetMap import throughput) or `tiles`
+    /// (vector tile latency, cold and warm, over the demo city).
     pub what: String,
     /// Entities to load (single creates, then batch upserts until this many exist); queries run over them.
     #[arg(long, default_value_t = 100_000)]
@@ -79,6 +84,19 @@ pub struct BenchArgs {
     /// Print the results as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// bench import and tiles: the OSM PBF extract (for import, to repeat; default: the demo's Helsinki extract, fetched once into the
+    /// cache folder like `urbantwin demo` does).
+    #[arg(long, value_name = "FILE")]
+    pub data: Option<PathBuf>,
+    /// bench import: how many shifted copies of the extract make the benchmark file.
+    #[arg(long, default_value_t = 8)]
+    pub repeat: usize,
+    /// bench tiles: cold rounds (the tile cache emptied before each).
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// bench tiles: warm requests (random tiles, all cached).
+    #[arg(long, default_value_t = 2000)]
+    pub requests: usize,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -892,8 +910,11 @@ fn db_size(db: &std::path::Path) -> u64 {
 }
 
 pub async fn run(a: BenchArgs) -> Result<()> {
-    if a.what != "hub" {
-        bail!("unknown benchmark {:?}; available: hub", a.what);
+    match a.what.as_str() {
+        "hub" => {}
+        "import" => return import::run(&a).await,
+        "tiles" => return tiles::run(a.data.clone(), a.rounds, a.requests, a.json).await,
+        other => bail!("unknown benchmark {other:?}; available: hub, import, tiles"),
     }
     if a.entities == 0 || a.instances == 0 || a.concurrency == 0 || a.duration_secs == 0 {
         bail!("--entities, --instances, --concurrency and --duration-secs must be at least 1");

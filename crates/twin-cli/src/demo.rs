@@ -21,6 +21,32 @@ pub const DEMO_ENTITIES: &str = include_str!("../demo/helsinki-centre.json");
 /// The dataset the demo entities belong to.
 pub const DEMO_DATASET: &str = "urn:ngsi-ld:Dataset:urbantwin-demo";
 
+/// Builds the demo twin in `store` (the file at `db`): imports the city extract as `urbantwin import osm` does, then
+/// the demo sensors; returns how many city entities the extract gave and how many sensors there are.
+pub async fn build_city(store: &Arc<dyn Store>, pbf: &Path, db: &str) -> Result<(u64, usize)> {
+    let city = crate::import::ImportArgs {
+        kind: crate::import::Kind::Osm,
+        file: pbf.to_path_buf(),
+        db: db.to_string(),
+        dataset: None,
+        owner: None,
+        licence: None,
+        crs: None,
+        nodes: None,
+        flows: None,
+        trips: None,
+        entity_type: None,
+        id_field: None,
+        json: false,
+    };
+    let (summary, _) = crate::import::run_import(store.clone(), &city, true).await?;
+    let sensors = load(store).await?;
+    Ok((
+        summary.created + summary.updated + summary.unchanged,
+        sensors,
+    ))
+}
+
 /// Loads the demo entities that are not in the store yet (changes made to them since are kept); returns how many
 /// demo entities there are.
 pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {

@@ -315,24 +315,7 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
             };
             let store = open_store(&s.db)?;
             rt.block_on(async {
-                let city = import::ImportArgs {
-                    kind: import::Kind::Osm,
-                    file: pbf.clone(),
-                    db: s.db.clone(),
-                    dataset: None,
-                    owner: None,
-                    licence: None,
-                    crs: None,
-                    nodes: None,
-                    flows: None,
-                    trips: None,
-                    entity_type: None,
-                    id_field: None,
-                    json: false,
-                };
-                let (summary, _) = import::run_import(store.clone(), &city, true).await?;
-                let sensors = demo::load(&store).await?;
-                let total = summary.created + summary.updated + summary.unchanged;
+                let (total, sensors) = demo::build_city(&store, &pbf, &s.db).await?;
                 println!(
                     "urbantwin demo: {total} city entities from {} and {sensors} generated sensors in {}",
                     pbf.display(),
@@ -343,7 +326,8 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
                     return Ok(());
                 }
                 println!(
-                    "NGSI-LD: http://{0}/ngsi-ld/v1/entities?type=Building   OGC API Features: http://{0}/ogc",
+                    "NGSI-LD: http://{0}/ngsi-ld/v1/entities?type=Building   OGC API Features: http://{0}/ogc\n\
+                     vector tiles: http://{0}/tiles   MapLibre style: http://{0}/tiles/style.json",
                     s.listen
                 );
                 run_server(s, store).await

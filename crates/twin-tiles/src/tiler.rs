@@ -6,6 +6,7 @@
 //! slower and fussier about invalid input. Simplification is `geo`'s Ramer–Douglas–Peucker.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use geo::{Coord, Geometry, LineString, Simplify};
 use prost::Message;
@@ -55,7 +56,7 @@ pub enum PropValue {
 pub struct Feature<'a> {
     pub id: u64,
     pub geometry: &'a Geometry<f64>,
-    pub properties: &'a [(String, PropValue)],
+    pub properties: &'a [(Arc<str>, PropValue)],
 }
 
 /// Builds one tile, layer by layer.
@@ -78,7 +79,7 @@ pub struct LayerBuilder<'t> {
     tile: TileId,
     opts: TilerOptions,
     layer: mvt::Layer,
-    keys: HashMap<String, u32>,
+    keys: HashMap<Arc<str>, u32>,
     values: HashMap<ValueKey, u32>,
     out: &'t mut Vec<mvt::Layer>,
 }
@@ -151,6 +152,15 @@ impl Drop for LayerBuilder<'_> {
 type Pt = (f64, f64);
 
 impl LayerBuilder<'_> {
+    /// Adds a prepared feature (see [`crate::index`]); says whether it was added.
+    pub fn add_prepared(&mut self, f: &crate::index::PreparedFeature) -> bool {
+        self.add(&Feature {
+            id: f.id,
+            geometry: &f.geometry,
+            properties: &f.properties,
+        })
+    }
+
     /// Adds a feature when some of it falls in the tile and is big enough to see; says whether it was added.
     pub fn add(&mut self, f: &Feature<'_>) -> bool {
         let mut parts = Parts::default();
@@ -173,12 +183,12 @@ impl LayerBuilder<'_> {
         added
     }
 
-    fn tags(&mut self, props: &[(String, PropValue)]) -> Vec<u32> {
+    fn tags(&mut self, props: &[(Arc<str>, PropValue)]) -> Vec<u32> {
         let mut tags = Vec::with_capacity(props.len() * 2);
         for (k, v) in props {
             let next = self.keys.len() as u32;
             let ki = *self.keys.entry(k.clone()).or_insert_with(|| {
-                self.layer.keys.push(k.clone());
+                self.layer.keys.push(k.to_string());
                 next
             });
             let (key, value) = match v {
@@ -574,12 +584,12 @@ mod tests {
         let [w, s, e, n] = t.bounds();
         let (lon, lat) = (w + (e - w) * 0.25, s + (n - s) * 0.5);
         let g = Geometry::Point(point!(x: lon, y: lat));
-        let props = vec![
-            ("name".to_string(), PropValue::Str("Rautatieasema".into())),
-            ("levels".to_string(), PropValue::Int(3)),
-            ("delta".to_string(), PropValue::Int(-2)),
-            ("height".to_string(), PropValue::Double(12.5)),
-            ("open".to_string(), PropValue::Bool(true)),
+        let props: Vec<(Arc<str>, PropValue)> = vec![
+            ("name".into(), PropValue::Str("Rautatieasema".into())),
+            ("levels".into(), PropValue::Int(3)),
+            ("delta".into(), PropValue::Int(-2)),
+            ("height".into(), PropValue::Double(12.5)),
+            ("open".into(), PropValue::Bool(true)),
         ];
         let mut b = TileBuilder::new(t, opts());
         b.layer("PointOfInterest").add(&Feature {

@@ -37,6 +37,7 @@ pub async fn build_city(store: &Arc<dyn Store>, pbf: &Path, db: &str) -> Result<
         trips: None,
         entity_type: None,
         id_field: None,
+        history: false,
         json: false,
     };
     let (summary, _) = crate::import::run_import(store.clone(), &city, true).await?;

@@ -72,6 +72,11 @@ pub struct ImportArgs {
     /// feature index / row number).
     #[arg(long = "id", value_name = "FIELD")]
     pub id_field: Option<String>,
+    /// Also record the imported values as temporal instances (their history starts at the import). Without it,
+    /// history starts with the first value a later re-import or API write changes: city models are not time
+    /// series, and recording every attribute of every feature would take a third of the import's time.
+    #[arg(long)]
+    pub history: bool,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -96,12 +101,17 @@ pub fn dataset_urn(name: &str) -> String {
 }
 
 /// The change that writes an imported entity: created, updated where its content changed, left alone otherwise.
-fn import_change(e: Entity) -> EntityChange {
+/// A created entity's values go into history only with `history`; changed values always do.
+fn import_change(e: Entity, history: bool) -> EntityChange {
     Box::new(move |old| {
         let now = Utc::now();
         match old {
             None => {
-                let written = twin_model::ops::all_instances(&e);
+                let written = if history {
+                    twin_model::ops::all_instances(&e)
+                } else {
+                    Vec::new()
+                };
                 Ok(ChangeOutcome::Put {
                     entity: e,
                     written,
@@ -250,6 +260,7 @@ pub async fn run_import(
     let entity_type = a.entity_type.clone().unwrap_or_default();
     let id_field = a.id_field.clone();
     let (nodes, flows, trips) = (a.nodes.clone(), a.flows.clone(), a.trips.clone());
+    let history = a.history;
     let ds = dataset_id.clone();
     let progress = bar.clone();
     let reader = std::thread::spawn(move || -> Result<serde_json::Value, ImportError> {
@@ -264,7 +275,7 @@ pub async fn run_import(
                     sent as f64 / started.elapsed().as_secs_f64()
                 ));
             }
-            tx.send(StreamMsg::Change(e.id.clone(), import_change(e)))
+            tx.send(StreamMsg::Change(e.id.clone(), import_change(e, history)))
                 .map_err(|_| {
                     ImportError::file(file.display().to_string(), "the store stopped the import")
                 })

@@ -606,3 +606,68 @@ fn gtfs_import_of_the_google_sample_feed() {
         "{v}"
     );
 }
+
+/// Temporal instances of an entity, straight from the store file.
+fn history(db: &Path, id: &str) -> i64 {
+    let c = rusqlite::Connection::open(db).unwrap();
+    c.query_row(
+        "SELECT count(*) FROM temporal WHERE entity = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn imported_values_go_into_history_when_asked_and_changes_always() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("counts.csv");
+    let write = |count: u32| {
+        std::fs::write(
+            &csv,
+            format!("id,lon,lat,intensity\nc1,24.94,60.17,{count}\nc2,24.95,60.17,7\n"),
+        )
+        .unwrap()
+    };
+    let run = |db: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "csv",
+            csv.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--type",
+            "TrafficFlowObserved",
+            "--id",
+            "id",
+            "--owner",
+            "City",
+            "--licence",
+            "CC0-1.0",
+        ];
+        args.extend_from_slice(extra);
+        let (ok, v, err) = import(&args);
+        assert!(ok, "{err}");
+        v
+    };
+    let id = "urn:ngsi-ld:TrafficFlowObserved:c1";
+    // without --history: the city as it is, no history yet
+    write(10);
+    let plain = dir.path().join("plain.db");
+    run(&plain, &[]);
+    assert_eq!(history(&plain, id), 0);
+    // a re-import that changes a value records the change (and only it)
+    write(11);
+    let v = run(&plain, &[]);
+    assert_eq!(
+        (v["updated"].as_u64(), v["unchanged"].as_u64()),
+        (Some(1), Some(1)),
+        "{v}"
+    );
+    assert_eq!(history(&plain, id), 1);
+    assert_eq!(history(&plain, "urn:ngsi-ld:TrafficFlowObserved:c2"), 0);
+    // with --history every imported value is an instance
+    write(10);
+    let kept = dir.path().join("kept.db");
+    run(&kept, &["--history"]);
+    assert!(history(&kept, id) >= 1);
+}

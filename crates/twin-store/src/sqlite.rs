@@ -853,7 +853,12 @@ fn apply_change(
                 } else {
                     Trigger::EntityCreated
                 };
-                let mut attrs: Vec<String> = written.iter().map(|(n, _)| n.clone()).collect();
+                // a new entity's attributes are all new, whether or not its values go into history
+                let mut attrs: Vec<String> = if existed {
+                    written.iter().map(|(n, _)| n.clone()).collect()
+                } else {
+                    entity.attrs.keys().cloned().collect()
+                };
                 attrs.extend(removed.iter().cloned());
                 attrs.sort();
                 attrs.dedup();

@@ -14,8 +14,8 @@ use prost::Message;
 use serde_json::{json, Value};
 use twin_model::context::Context;
 use twin_model::ngsi::parse_entity;
-use twin_model::{Entity, NgsiError, Provenance};
-use twin_store::{ChangeOutcome, EntityChange, SqliteStore, Store};
+use twin_model::{NgsiError, Provenance};
+use twin_store::{store_as_is, SqliteStore, Store};
 use twin_tiles::mvt::{self, decode_geometry, ring_area, GeomType};
 use twin_tiles::TileId;
 
@@ -322,22 +322,6 @@ async fn catalogue_tilejson_style_and_tiles() {
     }
 }
 
-fn replace(e: Entity) -> EntityChange {
-    Box::new(move |_| {
-        let written = e
-            .attrs
-            .iter()
-            .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
-            .collect();
-        Ok(ChangeOutcome::Put {
-            entity: e,
-            written,
-            removed: vec![],
-            result: Value::Null,
-        })
-    })
-}
-
 #[tokio::test]
 async fn cached_tiles_follow_every_write() {
     let s = Server::start().await;
@@ -409,7 +393,7 @@ async fn cached_tiles_follow_every_write() {
     )
     .unwrap();
     other
-        .write("urn:ngsi-ld:Building:t1", replace(e))
+        .write("urn:ngsi-ld:Building:t1", store_as_is(e))
         .await
         .unwrap();
     let (_, _, tile) = get_tile(&s, &path, None).await;
@@ -460,7 +444,7 @@ async fn import_helsinki(store: &Arc<dyn Store>, data: &std::path::Path) -> usiz
     let n = entities.len();
     let batch = entities
         .into_iter()
-        .map(|e| (e.id.clone(), replace(e)))
+        .map(|e| (e.id.clone(), store_as_is(e)))
         .collect();
     for r in store.write_batch(batch).await.expect("write") {
         r.map_err(|e: NgsiError| e.detail).expect("entity written");

@@ -422,9 +422,19 @@ fn latency_rows(rows: &mut Vec<Row>, name: &str, mut ms: Vec<f64>, p95_target: O
     }
 }
 
-fn markdown(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| measure | value | unit | target | met | published peer figure | ratio to peer |\n|---|---:|---|---|---|---|---:|\n",
+/// A ratio with two significant digits (`0.036×`, `0.38×`, `2.4×`, `31×`).
+fn fmt_ratio(x: f64) -> String {
+    if !x.is_finite() || x <= 0.0 {
+        return "n/a".into();
+    }
+    let decimals = (1 - x.log10().floor() as i32).max(0) as usize;
+    format!("{x:.decimals$}×")
+}
+
+/// The results as a markdown table, with the peer's figure next to its name (`peer` heads that column).
+fn markdown(rows: &[Row], peer: &str) -> String {
+    let mut s = format!(
+        "| measure | value | unit | target | met | {peer} | peer value | ratio to peer |\n|---|---:|---|---|---|---|---:|---:|\n"
     );
     for r in rows {
         let target = match r.target {
@@ -437,12 +447,12 @@ fn markdown(rows: &[Row]) -> String {
             Some(false) => "**no**",
             None => "—",
         };
-        let (peer, ratio) = match (r.peer, r.ratio()) {
-            (Some((l, _)), Some(x)) => (l.to_string(), format!("{x:.1}×")),
-            _ => ("—".into(), "—".into()),
+        let (label, value, ratio) = match (r.peer, r.ratio()) {
+            (Some((l, v)), Some(x)) => (l.to_string(), fmt_value(v), fmt_ratio(x)),
+            _ => ("—".into(), "—".into(), "—".into()),
         };
         s.push_str(&format!(
-            "| {} | {} | {} | {target} | {met} | {peer} | {ratio} |\n",
+            "| {} | {} | {} | {target} | {met} | {label} | {value} | {ratio} |\n",
             r.measure,
             fmt_value(r.value),
             r.unit
@@ -845,6 +855,7 @@ fn aggr_series(v: &Value, method: &str) -> Option<Vec<f64>> {
 // ---------------------------------------------------------------------------------------------------------------
 
 struct Server {
+    state: twin_api::SharedState,
     stop: tokio::sync::oneshot::Sender<()>,
     handle: tokio::task::JoinHandle<std::io::Result<()>>,
     db: PathBuf,
@@ -884,11 +895,16 @@ async fn start_server(db: Option<PathBuf>) -> Result<(Server, String)> {
         },
     );
     let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(twin_api::serve_listener(state, listener, async move {
-        let _ = rx.await;
-    }));
+    let handle = tokio::spawn(twin_api::serve_listener(
+        state.clone(),
+        listener,
+        async move {
+            let _ = rx.await;
+        },
+    ));
     Ok((
         Server {
+            state,
             stop,
             handle,
             db: path,
@@ -1284,7 +1300,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             if a.url.is_some() { url.as_str() } else { "in-process" }
         );
         println!();
-        print!("{}", markdown(&rows));
+        print!("{}", markdown(&rows, "published peer figure"));
         println!();
         println!(
             "{requests} requests, {errors} errors{}",

@@ -22,6 +22,20 @@ pub type Result<T, E = NgsiError> = std::result::Result<T, E>;
 /// instances, or an error that leaves the entity unchanged.
 pub type EntityChange = Box<dyn FnOnce(Option<Entity>) -> Result<ChangeOutcome> + Send>;
 
+/// A change that stores `e` as it is, creating or replacing whatever was there, with every attribute instance
+/// reported as written (tools and tests that load prepared entities).
+pub fn store_as_is(e: Entity) -> EntityChange {
+    Box::new(move |_| {
+        let written = twin_model::ops::all_instances(&e);
+        Ok(ChangeOutcome::Put {
+            entity: e,
+            written,
+            removed: vec![],
+            result: Value::Null,
+        })
+    })
+}
+
 /// What an [`EntityChange`] decided.
 #[derive(Debug)]
 pub enum ChangeOutcome {

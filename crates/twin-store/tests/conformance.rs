@@ -32,17 +32,7 @@ fn put(e: Entity) -> EntityChange {
         if cur.is_some() {
             return Err(NgsiError::exists("exists"));
         }
-        let written = e
-            .attrs
-            .iter()
-            .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
-            .collect();
-        Ok(ChangeOutcome::Put {
-            entity: e,
-            written,
-            removed: vec![],
-            result: Value::Null,
-        })
+        store_as_is(e)(cur)
     })
 }
 
@@ -668,19 +658,7 @@ async fn streams_are_all_or_nothing() {
 }
 
 fn replace(e: Entity) -> EntityChange {
-    Box::new(move |_| {
-        let written = e
-            .attrs
-            .iter()
-            .flat_map(|(n, l)| l.iter().map(move |a| (n.clone(), a.dataset_id.clone())))
-            .collect();
-        Ok(ChangeOutcome::Put {
-            entity: e,
-            written,
-            removed: vec![],
-            result: Value::Null,
-        })
-    })
+    store_as_is(e)
 }
 
 #[tokio::test]

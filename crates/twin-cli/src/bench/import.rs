@@ -23,7 +23,7 @@ use clap::Parser;
 use serde_json::{json, Value};
 
 use super::osm_pbf::{self, BLOCK_ENTITIES};
-use super::{fmt_value, progress, rows_json, BenchArgs, Goal, Row};
+use super::{markdown, progress, rows_json, BenchArgs, Goal, Row};
 
 /// The target of the issue: full imports at ≥ 500,000 OSM elements/s.
 const TARGET: f64 = 500_000.0;
@@ -107,45 +107,6 @@ fn time_osmium(args: &[&std::ffi::OsStr]) -> Peer {
         }
     }
     Peer::Ran(runs)
-}
-
-/// A ratio with two significant digits (`0.036×`, `0.38×`, `2.4×`, `31×`).
-fn fmt_ratio(x: f64) -> String {
-    if !x.is_finite() || x <= 0.0 {
-        return "n/a".into();
-    }
-    let decimals = (1 - x.log10().floor() as i32).max(0) as usize;
-    format!("{x:.decimals$}×")
-}
-
-/// The results as a markdown table: like `bench hub`'s, with the peer's measured value next to its name.
-fn table(rows: &[Row]) -> String {
-    let mut s = String::from(
-        "| measure | value | unit | target | met | peer (same file, same run) | peer value | ratio to peer |\n|---|---:|---|---|---|---|---:|---:|\n",
-    );
-    for r in rows {
-        let target = match r.target {
-            Some(Goal::AtLeast(t)) => format!("≥ {}", fmt_value(t)),
-            Some(Goal::AtMost(t)) => format!("≤ {}", fmt_value(t)),
-            None => "—".into(),
-        };
-        let met = match r.met() {
-            Some(true) => "yes",
-            Some(false) => "**no**",
-            None => "—",
-        };
-        let (peer, value, ratio) = match (r.peer, r.ratio()) {
-            (Some((l, v)), Some(x)) => (l.to_string(), fmt_value(v), fmt_ratio(x)),
-            _ => ("—".into(), "—".into(), "—".into()),
-        };
-        s.push_str(&format!(
-            "| {} | {} | {} | {target} | {met} | {peer} | {value} | {ratio} |\n",
-            r.measure,
-            fmt_value(r.value),
-            r.unit
-        ));
-    }
-    s
 }
 
 fn count_lines(path: &Path) -> u64 {
@@ -421,7 +382,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
             w.bytes as f64 / 1e6
         );
         println!();
-        print!("{}", table(&rows));
+        print!("{}", markdown(&rows, "peer (same file, same run)"));
         println!();
         println!(
             "Elements = nodes + ways + relations in the file, each counted once (the reader makes four passes); \
@@ -465,6 +426,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::fmt_ratio;
 
     #[test]
     fn medians_and_ratios_for_the_table() {
@@ -486,7 +448,7 @@ mod tests {
                 .peer("osmium export -f geojsonseq", 800_000.0),
             Row::new("full import, wall time", 12.0, "s"),
         ];
-        let t = table(&rows);
+        let t = markdown(&rows, "peer (same file, same run)");
         assert!(
             t.contains("| full import | 20,000 | elements/s | ≥ 500,000 | **no** | osmium export -f geojsonseq | 800,000 | 0.025× |"),
             "{t}"

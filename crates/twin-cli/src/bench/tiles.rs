@@ -15,56 +15,27 @@ use serde_json::{json, Value};
 use twin_store::Store;
 use twin_tiles::TileId;
 
-use super::{markdown, percentile, progress, rows_json, Goal, Row};
+use super::{markdown, percentile, progress, rows_json, start_server, Goal, Row, Server};
 
 /// Zooms asked for.
 const ZOOMS: std::ops::RangeInclusive<u8> = 12..=16;
 
-struct Server {
-    base: String,
-    state: twin_api::SharedState,
-    stop: tokio::sync::oneshot::Sender<()>,
-    handle: tokio::task::JoinHandle<std::io::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start(pbf: &std::path::Path) -> Result<(Server, u64)> {
+/// Imports the city into a fresh store and starts the server on it; returns the server, its URL and the entities.
+async fn start(pbf: &std::path::Path) -> Result<(Server, String, u64)> {
     let dir = tempfile::Builder::new()
         .prefix("urbantwin-bench-tiles-")
         .tempdir()
         .context("cannot create a temporary directory")?;
     let db = dir.path().join("city.db");
-    let store: Arc<dyn Store> = crate::open_store(&db.to_string_lossy())?;
-    progress(format!("importing {} into {}", pbf.display(), db.display()));
-    let (city, sensors) = crate::demo::build_city(&store, pbf, &db.to_string_lossy()).await?;
-    let entities = city + sensors as u64;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let state = twin_api::AppState::new(
-        store,
-        twin_api::ApiConfig {
-            public_url: format!("http://{addr}"),
-            ..Default::default()
-        },
-    );
-    let (stop, rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = tokio::spawn(twin_api::serve_listener(
-        state.clone(),
-        listener,
-        async move {
-            let _ = rx.await;
-        },
-    ));
-    Ok((
-        Server {
-            base: format!("http://{addr}"),
-            state,
-            stop,
-            handle,
-            _dir: dir,
-        },
-        entities,
-    ))
+    let entities = {
+        let store: Arc<dyn Store> = crate::open_store(&db.to_string_lossy())?;
+        progress(format!("importing {} into {}", pbf.display(), db.display()));
+        let (city, sensors) = crate::demo::build_city(&store, pbf, &db.to_string_lossy()).await?;
+        city + sensors as u64
+    };
+    let (mut server, url) = start_server(Some(db)).await?;
+    server._dir = Some(dir);
+    Ok((server, url, entities))
 }
 
 /// One tile request: latency in ms and the body size (0 for 204); anything but 200/204 is an error.
@@ -115,13 +86,13 @@ pub async fn run(
         Some(p) => p,
         None => crate::demo::helsinki_pbf(&crate::demo::cache_dir(None))?,
     };
-    let (server, entities) = start(&pbf).await?;
+    let (server, base, entities) = start(&pbf).await?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
     // the layers the style draws (one source for all of them)
     let style: Value = http
-        .get(format!("{}/tiles/style.json", server.base))
+        .get(format!("{base}/tiles/style.json"))
         .send()
         .await?
         .json()
@@ -222,7 +193,7 @@ pub async fn run(
             ZOOMS.start(),
             ZOOMS.end()
         );
-        print!("{}", markdown(&rows));
+        print!("{}", markdown(&rows, "peer"));
         println!("\nNo peer: the issue names none for tiles.");
     }
     Ok(())

@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Largest page size a query may ask for (default 1000).
     #[arg(long, env = "URBANTWIN_MAX_LIMIT")]
     max_limit: Option<usize>,
+    /// Memory for cached vector tiles, in MiB (default 256).
+    #[arg(long, env = "URBANTWIN_TILE_CACHE_MB")]
+    tile_cache_mb: Option<u64>,
     /// Log format: text or json (level from RUST_LOG, default info).
     #[arg(long, env = "URBANTWIN_LOG_FORMAT")]
     log_format: Option<String>,
@@ -97,6 +100,7 @@ struct FileConfig {
     preload_context: Vec<String>,
     max_body_bytes: Option<usize>,
     max_limit: Option<usize>,
+    tile_cache_mb: Option<u64>,
     log_format: Option<String>,
 }
 
@@ -141,6 +145,9 @@ impl ServeArgs {
         }
         if let Some(n) = self.max_limit.or(file.max_limit) {
             api.max_limit = n;
+        }
+        if let Some(mb) = self.tile_cache_mb.or(file.tile_cache_mb) {
+            api.tile_cache_bytes = mb << 20;
         }
         let mut preload = Vec::new();
         for spec in self
@@ -351,7 +358,7 @@ mod tests {
         let file = dir.path().join("urbantwin.toml");
         std::fs::write(
             &file,
-            "db = \"file.db\"\nlisten = \"127.0.0.1:2000\"\nmax_limit = 50\npreload_context = [\"http://x/c=ctx.jsonld\"]\n",
+            "db = \"file.db\"\nlisten = \"127.0.0.1:2000\"\nmax_limit = 50\ntile_cache_mb = 64\npreload_context = [\"http://x/c=ctx.jsonld\"]\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -363,6 +370,7 @@ mod tests {
         assert_eq!(s.db, "flag.db");
         assert_eq!(s.listen, "127.0.0.1:2000".parse().unwrap());
         assert_eq!(s.api.max_limit, 50);
+        assert_eq!(s.api.tile_cache_bytes, 64 << 20);
         assert_eq!(s.api.public_url, "http://127.0.0.1:2000");
         assert!(!s.api.allow_remote_contexts);
         assert_eq!(

@@ -285,6 +285,9 @@ pub fn attribute_name(raw: &str) -> String {
 pub(crate) struct Names {
     map: HashMap<String, String>,
     used: HashSet<String>,
+    /// Per sanitised name, the next suffix to try (every smaller one is taken), so that n names that sanitise alike
+    /// cost O(n) lookups, not O(n²).
+    next_suffix: HashMap<String, usize>,
     pub(crate) renamed: BTreeMap<String, String>,
 }
 
@@ -295,10 +298,15 @@ impl Names {
         }
         let base = attribute_name(raw);
         let mut name = base.clone();
-        let mut k = 2;
-        while self.used.contains(&name) {
-            name = format!("{base}_{k}");
-            k += 1;
+        if self.used.contains(&name) {
+            let k = self.next_suffix.entry(base.clone()).or_insert(2);
+            loop {
+                name = format!("{base}_{k}");
+                *k += 1;
+                if !self.used.contains(&name) {
+                    break;
+                }
+            }
         }
         self.used.insert(name.clone());
         self.map.insert(raw.to_string(), name.clone());
@@ -525,5 +533,35 @@ mod tests {
         assert_eq!(n.get("a b"), "a_b");
         assert_eq!(n.get("a_b"), "a_b_2");
         assert_eq!(n.get("a b"), "a_b");
+    }
+
+    /// 30,000 property names that all sanitise to `a____` (a CSV header or GeoJSON properties can hold that many):
+    /// the search for a free suffix used to start from `_2` every time, quadratic — minutes for 60,000 names.
+    #[test]
+    fn many_names_that_sanitise_alike_take_linear_time() {
+        let punct: Vec<char> = "!#$%&()*+/<=>?@[]^{|}~".chars().collect();
+        let raws: Vec<String> = punct
+            .iter()
+            .flat_map(|a| punct.iter().map(move |b| (a, b)))
+            .flat_map(|(a, b)| punct.iter().map(move |c| format!("a{a}{b}{c}")))
+            .flat_map(|abc| ["!", "#", "$"].map(|d| format!("{abc}{d}")))
+            .take(30_000)
+            .collect();
+        let start = std::time::Instant::now();
+        let mut n = Names::default();
+        assert_eq!(n.get("a_____2"), "a_____2"); // taken before its turn: skipped
+        for (i, raw) in raws.iter().enumerate() {
+            let expect = match i {
+                0 => "a____".to_string(),
+                _ => format!("a_____{}", i + 2),
+            };
+            assert_eq!(n.get(raw), expect);
+        }
+        assert_eq!(
+            n.get(&raws[5]),
+            "a_____7",
+            "the same name again gets the same attribute"
+        );
+        assert!(start.elapsed().as_secs() < 20, "{:?}", start.elapsed());
     }
 }

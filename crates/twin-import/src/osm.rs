@@ -84,7 +84,7 @@ use geom::{
     assemble_rings, group_polygons, haversine_m, line_centroid, polygons_centroid, polygons_json,
 };
 pub use source::OsmFormat;
-use source::{Element, MemberKind, Tags, Want};
+use source::{Element, Input, MemberKind, Tags, Want};
 
 /// Directions of travel allowed to one mode, along the way's node order (forward) or against it (backward).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -249,8 +249,27 @@ pub fn read_osm_with(
     options: &OsmOptions<'_>,
     sink: &mut dyn FnMut(OsmItem) -> Result<(), ImportError>,
 ) -> Result<OsmSummary, ImportError> {
+    read(Input::File(path), path.display().to_string(), options, sink)
+}
+
+/// [`read_osm_with`] over OSM PBF or XML held in memory; `file_name` names it in errors.
+pub fn read_osm_bytes(
+    data: &[u8],
+    file_name: &str,
+    options: &OsmOptions<'_>,
+    sink: &mut dyn FnMut(OsmItem) -> Result<(), ImportError>,
+) -> Result<OsmSummary, ImportError> {
+    read(Input::Bytes(data), file_name.to_string(), options, sink)
+}
+
+fn read(
+    input: Input<'_>,
+    file: String,
+    options: &OsmOptions<'_>,
+    sink: &mut dyn FnMut(OsmItem) -> Result<(), ImportError>,
+) -> Result<OsmSummary, ImportError> {
     let mut r = Reader {
-        file: path.display().to_string(),
+        file,
         now: Utc::now(),
         prov: Provenance {
             dataset: options.dataset.clone(),
@@ -269,9 +288,9 @@ pub fn read_osm_with(
         coords: HashMap::new(),
         sent_nodes: HashSet::new(),
     };
-    let format = source::detect(path, &r.file)?;
+    let format = source::detect(input, &r.file)?;
     r.summary.format = Some(format);
-    r.run(path, format, sink)?;
+    r.run(input, format, sink)?;
     Ok(r.summary)
 }
 
@@ -377,7 +396,7 @@ impl Reader<'_> {
 
     fn run(
         &mut self,
-        path: &Path,
+        input: Input<'_>,
         format: OsmFormat,
         sink: &mut dyn FnMut(OsmItem) -> Result<(), ImportError>,
     ) -> Result<(), ImportError> {
@@ -389,7 +408,7 @@ impl Reader<'_> {
         };
 
         // Pass 1: multipolygon relations that make buildings, land use or points of interest.
-        source::scan(path, &file, format, only(false, false, true), &mut |e| {
+        source::scan(input, &file, format, only(false, false, true), &mut |e| {
             if let Element::Relation { id, members, tags } = e {
                 self.tick();
                 self.summary.relations_read += 1;
@@ -416,7 +435,7 @@ impl Reader<'_> {
         self.end_pass();
 
         // Pass 2: ways — which nodes are needed, which are shared (intersections).
-        source::scan(path, &file, format, only(false, true, false), &mut |e| {
+        source::scan(input, &file, format, only(false, true, false), &mut |e| {
             if let Element::Way { id, refs, tags } = e {
                 self.tick();
                 self.summary.ways_read += 1;
@@ -441,7 +460,7 @@ impl Reader<'_> {
         self.end_pass();
 
         // Pass 3: nodes — keep needed coordinates, send points of interest.
-        source::scan(path, &file, format, only(true, false, false), &mut |e| {
+        source::scan(input, &file, format, only(true, false, false), &mut |e| {
             if let Element::Node {
                 id,
                 lon7,
@@ -467,7 +486,7 @@ impl Reader<'_> {
         self.end_pass();
 
         // Pass 4: ways — road segments, links, buildings, land use, area POIs.
-        source::scan(path, &file, format, only(false, true, false), &mut |e| {
+        source::scan(input, &file, format, only(false, true, false), &mut |e| {
             if let Element::Way { id, refs, tags } = e {
                 self.tick();
                 self.way(id, &refs, &tags, sink)?;

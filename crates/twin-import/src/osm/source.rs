@@ -85,10 +85,31 @@ pub struct Want {
     pub relations: bool,
 }
 
-/// Detects the format from the first bytes of the file.
-pub fn detect(path: &Path, file: &str) -> Result<OsmFormat, ImportError> {
-    let mut f =
-        File::open(path).map_err(|e| ImportError::file(file, format!("cannot open: {e}")))?;
+/// Where the elements come from: a file, opened anew for every pass, or bytes held in memory.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+impl<'a> Input<'a> {
+    /// A reader from the start of the data, and the data's length in bytes (`u64::MAX` when unknown).
+    fn open(self, file: &str) -> Result<(Box<dyn BufRead + Send + 'a>, u64), ImportError> {
+        match self {
+            Input::File(path) => {
+                let fh = File::open(path)
+                    .map_err(|e| ImportError::file(file, format!("cannot open: {e}")))?;
+                let len = fh.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+                Ok((Box::new(BufReader::new(fh)), len))
+            }
+            Input::Bytes(b) => Ok((Box::new(b), b.len() as u64)),
+        }
+    }
+}
+
+/// Detects the format from the first bytes of the data.
+pub fn detect(input: Input<'_>, file: &str) -> Result<OsmFormat, ImportError> {
+    let (mut f, _) = input.open(file)?;
     let mut head = [0u8; 64];
     let mut n = 0;
     while n < head.len() {
@@ -125,15 +146,15 @@ pub fn detect(path: &Path, file: &str) -> Result<OsmFormat, ImportError> {
 /// Reads every element of the kinds in `want`, in file order, handing each to `f`. `f` returning an error stops the
 /// pass with that error.
 pub fn scan(
-    path: &Path,
+    input: Input<'_>,
     file: &str,
     format: OsmFormat,
     want: Want,
     f: &mut dyn FnMut(Element) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     match format {
-        OsmFormat::Pbf => scan_pbf(path, file, want, f),
-        OsmFormat::Xml => scan_xml(path, file, want, f),
+        OsmFormat::Pbf => scan_pbf(input, file, want, f),
+        OsmFormat::Xml => scan_xml(input, file, want, f),
     }
 }
 
@@ -153,16 +174,15 @@ impl<R: Read> Read for Counting<R> {
 }
 
 fn scan_pbf(
-    path: &Path,
+    input: Input<'_>,
     file: &str,
     want: Want,
     f: &mut dyn FnMut(Element) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let fh = File::open(path).map_err(|e| ImportError::file(file, format!("cannot open: {e}")))?;
-    let len = fh.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
+    let (inner, len) = input.open(file)?;
     let pos = Arc::new(AtomicU64::new(0));
     let reader = BlobReader::new(Counting {
-        inner: BufReader::new(fh),
+        inner,
         pos: pos.clone(),
     });
     let mut first = true;
@@ -172,6 +192,9 @@ fn scan_pbf(
         let blob = blob.map_err(|e| {
             ImportError::new(file, at(start), format!("corrupt or truncated PBF: {e}"))
         })?;
+        // osmpbf (and the protobuf code under it) panics on some corrupt blocks: an unknown relation member type
+        // unwraps an enum, and with overflow checks the delta decoding of ids and coordinates overflows. Those
+        // panics are contained here and become an error about the block; nothing else runs inside.
         let decoded = catch_unwind(AssertUnwindSafe(
             || -> Result<Option<Vec<Element>>, String> {
                 match blob.decode().map_err(|e| e.to_string())? {
@@ -202,12 +225,17 @@ fn scan_pbf(
                     format!("corrupt PBF block: {reason}"),
                 ))
             }
-            Err(_) => {
+            Err(panic) => {
+                let detail = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("");
                 return Err(ImportError::new(
                     file,
                     at(start),
-                    "corrupt PBF block (undecodable element data)",
-                ))
+                    format!("corrupt PBF block (undecodable element data: {detail})"),
+                ));
             }
         };
         if first {
@@ -306,13 +334,13 @@ enum Partial {
 }
 
 fn scan_xml(
-    path: &Path,
+    input: Input<'_>,
     file: &str,
     want: Want,
     f: &mut dyn FnMut(Element) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
-    let fh = File::open(path).map_err(|e| ImportError::file(file, format!("cannot open: {e}")))?;
-    let mut reader = quick_xml::Reader::from_reader(BufReader::new(fh));
+    let (inner, _) = input.open(file)?;
+    let mut reader = quick_xml::Reader::from_reader(inner);
     reader.config_mut().check_end_names = true;
     xml_events(&mut reader, file, want, f)
 }

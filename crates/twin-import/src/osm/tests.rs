@@ -507,3 +507,124 @@ fn malformed_xml_is_an_error() {
     let p = write(tmp.path(), "empty.osm", "");
     assert!(collect(&p).is_err());
 }
+
+/// Just enough protobuf to write small OSM PBF files by hand (uncompressed blobs) for the fuzz regressions.
+mod pbf {
+    fn varint(mut n: u64, out: &mut Vec<u8>) {
+        while n >= 0x80 {
+            out.push((n as u8) | 0x80);
+            n >>= 7;
+        }
+        out.push(n as u8);
+    }
+
+    /// A varint field (wire type 0).
+    pub fn int(field: u32, n: u64) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint(u64::from(field) << 3, &mut out);
+        varint(n, &mut out);
+        out
+    }
+
+    /// A length-delimited field (wire type 2).
+    pub fn bytes(field: u32, b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint(u64::from(field) << 3 | 2, &mut out);
+        varint(b.len() as u64, &mut out);
+        out.extend_from_slice(b);
+        out
+    }
+
+    /// A packed repeated varint field.
+    pub fn packed(field: u32, values: &[u64]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for v in values {
+            varint(*v, &mut body);
+        }
+        bytes(field, &body)
+    }
+
+    /// Zigzag encoding of a sint64.
+    pub fn zz(n: i64) -> u64 {
+        ((n << 1) ^ (n >> 63)) as u64
+    }
+
+    fn blob(kind: &str, message: &[u8]) -> Vec<u8> {
+        let body = bytes(1, message);
+        let header = [bytes(1, kind.as_bytes()), int(3, body.len() as u64)].concat();
+        [(header.len() as u32).to_be_bytes().to_vec(), header, body].concat()
+    }
+
+    /// A file: an OSMHeader blob, then one OSMData blob per PrimitiveBlock message.
+    pub fn file(blocks: &[Vec<u8>]) -> Vec<u8> {
+        let mut out = blob("OSMHeader", &bytes(4, b"OsmSchema-V0.6"));
+        for b in blocks {
+            out.extend(blob("OSMData", b));
+        }
+        out
+    }
+
+    /// A PrimitiveBlock with the given strings and one PrimitiveGroup.
+    pub fn block(strings: &[&str], group: &[u8]) -> Vec<u8> {
+        let table: Vec<u8> = strings
+            .iter()
+            .flat_map(|s| bytes(1, s.as_bytes()))
+            .collect();
+        [bytes(1, &table), bytes(2, group)].concat()
+    }
+}
+
+fn read_bytes(data: &[u8]) -> Result<OsmSummary, ImportError> {
+    read_osm_bytes(data, "mem.osm.pbf", &OsmOptions::default(), &mut |_| Ok(()))
+}
+
+#[test]
+fn hand_written_pbf_reads_from_bytes() {
+    // dense nodes 1 and 2, a residential way between them
+    let dense = [
+        pbf::packed(1, &[pbf::zz(1), pbf::zz(1)]),
+        pbf::packed(8, &[pbf::zz(600_000_000), pbf::zz(10_000)]),
+        pbf::packed(9, &[pbf::zz(240_000_000), pbf::zz(10_000)]),
+    ]
+    .concat();
+    let way = [
+        pbf::int(1, 100),
+        pbf::packed(2, &[1]),
+        pbf::packed(3, &[2]),
+        pbf::packed(8, &[pbf::zz(1), pbf::zz(1)]),
+    ]
+    .concat();
+    let data = pbf::file(&[
+        pbf::block(&[""], &pbf::bytes(2, &dense)),
+        pbf::block(&["", "highway", "residential"], &pbf::bytes(3, &way)),
+    ]);
+    let s = read_bytes(&data).unwrap();
+    assert_eq!(s.format, Some(OsmFormat::Pbf));
+    assert_eq!(
+        (s.nodes_read, s.ways_read, s.road_segments, s.road_links),
+        (2, 1, 1, 1)
+    );
+    // the same bytes from a file read the same
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("hand.osm.pbf");
+    std::fs::write(&path, &data).unwrap();
+    assert_eq!(collect(&path).unwrap().0, s);
+}
+
+/// Found by fuzzing (fuzz/regressions/osm_pbf/unknown-member-type.osm.pbf): a relation member of type 65 (not
+/// node, way or relation) made osmpbf unwrap an unknown protobuf enum value and panic.
+#[test]
+fn unknown_relation_member_type_is_an_error() {
+    let rel = [
+        pbf::int(1, 300),
+        pbf::packed(8, &[0]),
+        pbf::packed(9, &[pbf::zz(201)]),
+        pbf::packed(10, &[65]),
+    ]
+    .concat();
+    let data = pbf::file(&[pbf::block(&[""], &pbf::bytes(4, &rel))]);
+    let err = read_bytes(&data).unwrap_err();
+    assert_eq!(err.file, "mem.osm.pbf");
+    assert!(err.location.starts_with("byte "), "{err}");
+    assert!(err.reason.starts_with("corrupt PBF block"), "{err}");
+}

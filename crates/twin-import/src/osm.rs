@@ -407,92 +407,121 @@ impl Reader<'_> {
             relations,
         };
 
+        let mut kinds = source::BlockKinds::default();
         // Pass 1: multipolygon relations that make buildings, land use or points of interest.
-        source::scan(input, &file, format, only(false, false, true), &mut |e| {
-            if let Element::Relation { id, members, tags } = e {
-                self.tick();
-                self.summary.relations_read += 1;
-                if tags.is("type", "multipolygon") && is_area_feature(&tags) {
-                    let mut rel = Rel {
-                        id,
-                        tags,
-                        outer: Vec::new(),
-                        inner: Vec::new(),
-                    };
-                    for m in members.iter().filter(|m| m.kind == MemberKind::Way) {
-                        match m.role.as_str() {
-                            "inner" => rel.inner.push(m.id),
-                            "outer" | "" => rel.outer.push(m.id),
-                            _ => continue,
+        source::scan(
+            input,
+            &file,
+            format,
+            only(false, false, true),
+            &mut kinds,
+            &mut |e| {
+                if let Element::Relation { id, members, tags } = e {
+                    self.tick();
+                    self.summary.relations_read += 1;
+                    if tags.is("type", "multipolygon") && is_area_feature(&tags) {
+                        let mut rel = Rel {
+                            id,
+                            tags,
+                            outer: Vec::new(),
+                            inner: Vec::new(),
+                        };
+                        for m in members.iter().filter(|m| m.kind == MemberKind::Way) {
+                            match m.role.as_str() {
+                                "inner" => rel.inner.push(m.id),
+                                "outer" | "" => rel.outer.push(m.id),
+                                _ => continue,
+                            }
+                            self.member_ways.insert(m.id);
                         }
-                        self.member_ways.insert(m.id);
+                        self.rels.push(rel);
                     }
-                    self.rels.push(rel);
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         self.end_pass();
 
         // Pass 2: ways — which nodes are needed, which are shared (intersections).
-        source::scan(input, &file, format, only(false, true, false), &mut |e| {
-            if let Element::Way { id, refs, tags } = e {
-                self.tick();
-                self.summary.ways_read += 1;
-                let routable = is_routable(&tags) && refs.len() >= 2;
-                if routable {
-                    for (i, r) in refs.iter().enumerate() {
-                        let add = if i == 0 || i + 1 == refs.len() { 2 } else { 1 };
-                        let u = self.uses.entry(*r).or_insert(0);
-                        *u = u.saturating_add(add);
+        source::scan(
+            input,
+            &file,
+            format,
+            only(false, true, false),
+            &mut kinds,
+            &mut |e| {
+                if let Element::Way { id, refs, tags } = e {
+                    self.tick();
+                    self.summary.ways_read += 1;
+                    let routable = is_routable(&tags) && refs.len() >= 2;
+                    if routable {
+                        for (i, r) in refs.iter().enumerate() {
+                            let add = if i == 0 || i + 1 == refs.len() { 2 } else { 1 };
+                            let u = self.uses.entry(*r).or_insert(0);
+                            *u = u.saturating_add(add);
+                        }
+                    }
+                    let member = self.member_ways.contains(&id);
+                    if routable || member || (is_area_feature(&tags) && !refs.is_empty()) {
+                        self.needed.extend(refs.iter().copied());
+                    }
+                    if member {
+                        self.member_refs.insert(id, refs);
                     }
                 }
-                let member = self.member_ways.contains(&id);
-                if routable || member || (is_area_feature(&tags) && !refs.is_empty()) {
-                    self.needed.extend(refs.iter().copied());
-                }
-                if member {
-                    self.member_refs.insert(id, refs);
-                }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         self.end_pass();
 
         // Pass 3: nodes — keep needed coordinates, send points of interest.
-        source::scan(input, &file, format, only(true, false, false), &mut |e| {
-            if let Element::Node {
-                id,
-                lon7,
-                lat7,
-                tags,
-            } = e
-            {
-                self.tick();
-                self.summary.nodes_read += 1;
-                if self.needed.contains(&id) {
-                    self.coords.insert(id, (lon7, lat7));
-                }
-                if !tags.is_empty() {
-                    let p = (f64::from(lon7) / 1e7, f64::from(lat7) / 1e7);
-                    if let Some(e) = self.poi(&tags, "node", id, p)? {
-                        sink(OsmItem::Entity(e))?;
+        source::scan(
+            input,
+            &file,
+            format,
+            only(true, false, false),
+            &mut kinds,
+            &mut |e| {
+                if let Element::Node {
+                    id,
+                    lon7,
+                    lat7,
+                    tags,
+                } = e
+                {
+                    self.tick();
+                    self.summary.nodes_read += 1;
+                    if self.needed.contains(&id) {
+                        self.coords.insert(id, (lon7, lat7));
+                    }
+                    if !tags.is_empty() {
+                        let p = (f64::from(lon7) / 1e7, f64::from(lat7) / 1e7);
+                        if let Some(e) = self.poi(&tags, "node", id, p)? {
+                            sink(OsmItem::Entity(e))?;
+                        }
                     }
                 }
-            }
-            Ok(())
-        })?;
+                Ok(())
+            },
+        )?;
         self.needed = HashSet::new();
         self.end_pass();
 
         // Pass 4: ways — road segments, links, buildings, land use, area POIs.
-        source::scan(input, &file, format, only(false, true, false), &mut |e| {
-            if let Element::Way { id, refs, tags } = e {
-                self.tick();
-                self.way(id, &refs, &tags, sink)?;
-            }
-            Ok(())
-        })?;
+        source::scan(
+            input,
+            &file,
+            format,
+            only(false, true, false),
+            &mut kinds,
+            &mut |e| {
+                if let Element::Way { id, refs, tags } = e {
+                    self.tick();
+                    self.way(id, &refs, &tags, sink)?;
+                }
+                Ok(())
+            },
+        )?;
         self.end_pass();
 
         // Multipolygons, from the member ways kept in pass 2.

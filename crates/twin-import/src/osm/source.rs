@@ -85,6 +85,31 @@ pub struct Want {
     pub relations: bool,
 }
 
+impl Want {
+    fn mask(self) -> u8 {
+        (self.nodes as u8) | (self.ways as u8) << 1 | (self.relations as u8) << 2
+    }
+}
+
+/// What each PBF block holds (bit 0 nodes, 1 ways, 2 relations; the header none), learnt the first time a pass
+/// decodes it, so that later passes skip decompressing and parsing blocks with nothing they want (an extract is mostly
+/// node blocks, which three of the four passes do not need).
+#[derive(Debug, Default)]
+pub struct BlockKinds(Vec<Option<u8>>);
+
+impl BlockKinds {
+    fn get(&self, i: usize) -> Option<u8> {
+        self.0.get(i).copied().flatten()
+    }
+
+    fn set(&mut self, i: usize, mask: u8) {
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        self.0[i] = Some(mask);
+    }
+}
+
 /// Where the elements come from: a file, opened anew for every pass, or bytes held in memory.
 #[derive(Debug, Clone, Copy)]
 pub enum Input<'a> {
@@ -150,10 +175,11 @@ pub fn scan(
     file: &str,
     format: OsmFormat,
     want: Want,
+    kinds: &mut BlockKinds,
     f: &mut dyn FnMut(Element) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     match format {
-        OsmFormat::Pbf => scan_pbf(input, file, want, f),
+        OsmFormat::Pbf => scan_pbf(input, file, want, kinds, f),
         OsmFormat::Xml => scan_xml(input, file, want, f),
     }
 }
@@ -177,6 +203,7 @@ fn scan_pbf(
     input: Input<'_>,
     file: &str,
     want: Want,
+    kinds: &mut BlockKinds,
     f: &mut dyn FnMut(Element) -> Result<(), ImportError>,
 ) -> Result<(), ImportError> {
     let (inner, len) = input.open(file)?;
@@ -187,16 +214,22 @@ fn scan_pbf(
     });
     let mut first = true;
     let mut start = 0u64;
-    for blob in reader {
+    for (index, blob) in reader.enumerate() {
         let at = |start: u64| format!("byte {start}");
         let blob = blob.map_err(|e| {
             ImportError::new(file, at(start), format!("corrupt or truncated PBF: {e}"))
         })?;
+        if kinds.get(index).is_some_and(|mask| mask & want.mask() == 0) {
+            // decoded and checked by an earlier pass, and nothing in it for this one
+            first = false;
+            start = pos.load(Ordering::Relaxed);
+            continue;
+        }
         // osmpbf (and the protobuf code under it) panics on some corrupt blocks: an unknown relation member type
         // unwraps an enum, and with overflow checks the delta decoding of ids and coordinates overflows. Those
         // panics are contained here and become an error about the block; nothing else runs inside.
         let decoded = catch_unwind(AssertUnwindSafe(
-            || -> Result<Option<Vec<Element>>, String> {
+            || -> Result<Option<(u8, Vec<Element>)>, String> {
                 match blob.decode().map_err(|e| e.to_string())? {
                     BlobDecode::OsmHeader(h) => {
                         for feature in h.required_features() {
@@ -217,7 +250,10 @@ fn scan_pbf(
             },
         ));
         let elements = match decoded {
-            Ok(Ok(e)) => e,
+            Ok(Ok(e)) => {
+                kinds.set(index, e.as_ref().map_or(0, |(mask, _)| *mask));
+                e.map(|(_, elements)| elements)
+            }
             Ok(Err(reason)) => {
                 return Err(ImportError::new(
                     file,
@@ -267,12 +303,23 @@ fn scan_pbf(
     Ok(())
 }
 
-fn block_elements(block: &osmpbf::PrimitiveBlock, want: Want) -> Vec<Element> {
+/// The wanted elements of a block, and what kinds it holds.
+fn block_elements(block: &osmpbf::PrimitiveBlock, want: Want) -> (u8, Vec<Element>) {
     let tags = |it: &mut dyn Iterator<Item = (&str, &str)>| {
         Tags(it.map(|(k, v)| (k.to_string(), v.to_string())).collect())
     };
     let mut out = Vec::new();
+    let mut mask = 0u8;
     for group in block.groups() {
+        if group.nodes().next().is_some() || group.dense_nodes().next().is_some() {
+            mask |= 1;
+        }
+        if group.ways().next().is_some() {
+            mask |= 2;
+        }
+        if group.relations().next().is_some() {
+            mask |= 4;
+        }
         if want.nodes {
             for n in group.nodes() {
                 out.push(Element::Node {
@@ -322,7 +369,7 @@ fn block_elements(block: &osmpbf::PrimitiveBlock, want: Want) -> Vec<Element> {
             }
         }
     }
-    out
+    (mask, out)
 }
 
 /// The element being assembled from XML events.

@@ -9,11 +9,13 @@
 //! memory use predictable (about 60 bytes per link plus geometry). General graph crates store node and edge weights
 //! together and would make every cost change a graph rebuild.
 //!
-//! Modules: [`mode`] (travel modes and their bitset), [`network`] (building and reading the arrays), [`view`] (one
+//! Modules: [`mode`] (travel modes and their bitset), [`network`] (building and reading the arrays), [`entities`]
+//! (the network from the hub's `RoadLink` entities), [`view`] (one
 //! mode's subgraph), [`components`] (strongly connected components, islands), [`snap`] (R-tree snapping of
 //! lon/lat points), [`path`] (Dijkstra, multi-source and A* searches).
 
 pub mod components;
+pub mod entities;
 pub mod mode;
 pub mod network;
 pub mod path;

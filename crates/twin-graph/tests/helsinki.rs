@@ -57,7 +57,9 @@ fn helsinki() -> Option<Network> {
                 );
                 spec.geometry = Some(l.coords.clone());
                 if !bwd.is_empty() {
-                    links.push(spec.reversed(format!("{}-", l.id()), bwd));
+                    let mut back = spec.reversed(format!("{}-", l.id()), bwd);
+                    back.capacity_vph = l.capacity_backward_vph;
+                    links.push(back);
                 }
                 if !fwd.is_empty() {
                     links.push(spec);
@@ -155,4 +157,36 @@ fn central_helsinki_is_connected_and_routable() {
         dist[to as usize],
         path.cost
     );
+}
+
+/// The network read back from `RoadLink` entities (what the importer stores in the hub) is the network built from the
+/// reader's links: same nodes, links, lengths, capacities and connectivity.
+#[test]
+fn the_network_from_entities_is_the_network_from_the_reader() {
+    let Some(direct) = helsinki() else { return };
+    let path = pbf().unwrap();
+    let mut entities = Vec::new();
+    let prov = twin_model::Provenance::default();
+    read_osm(&path, &mut |item| {
+        if let OsmItem::Link(l) = item {
+            entities.push(l.to_entity(chrono::Utc::now(), &prov).expect("entity"));
+        }
+        Ok(())
+    })
+    .expect("read Helsinki");
+    let (net, skipped) = twin_graph::entities::network_from_entities(&entities).expect("build");
+    assert_eq!(skipped.count, 0, "{skipped:?}");
+    assert_eq!(net.node_count(), direct.node_count());
+    assert_eq!(net.link_count(), direct.link_count());
+    let sum = |v: &[f64]| v.iter().sum::<f64>();
+    assert!((sum(net.length_m()) - sum(direct.length_m())).abs() < 1e-6);
+    assert!((sum(net.free_flow_s()) - sum(direct.free_flow_s())).abs() < 1e-6);
+    assert!((sum(net.capacity_vph()) - sum(direct.capacity_vph())).abs() < 1e-6);
+    for mode in [Mode::Car, Mode::Walk, Mode::Bike] {
+        assert_eq!(
+            net.largest_component(mode).len(),
+            direct.largest_component(mode).len(),
+            "{mode:?}"
+        );
+    }
 }

@@ -15,6 +15,7 @@ use twin_store::{SqliteStore, Store, StoredContext};
 mod bench;
 mod demo;
 mod import;
+mod traffic;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Measure the hub (prints a table; see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Traffic models: user-equilibrium assignment.
+    Traffic(traffic::TrafficArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -345,6 +348,7 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
             rt.block_on(import::run(args))
         }
         Command::Bench(args) => rt.block_on(bench::run(args)),
+        Command::Traffic(args) => traffic::run(args),
     }
 }
 

@@ -1,0 +1,178 @@
+//! `urbantwin traffic assign` on Sioux Falls: the JSON contract scripts rely on, the flows CSV, and clear errors.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn tntp() -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tntp");
+    if p.is_dir() {
+        Some(p)
+    } else if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but {} is missing", p.display());
+    } else {
+        eprintln!("skipping: TNTP data directory {} not found", p.display());
+        None
+    }
+}
+
+fn urbantwin(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_urbantwin"))
+        .args(args)
+        .output()
+        .expect("run urbantwin");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn assign_sioux_falls_json_and_csv() {
+    let Some(data) = tntp() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("flows.csv");
+    let net = data.join("SiouxFalls/SiouxFalls_net.tntp");
+    let trips = data.join("SiouxFalls/SiouxFalls_trips.tntp");
+    let (ok, stdout, stderr) = urbantwin(&[
+        "traffic",
+        "assign",
+        "--net",
+        net.to_str().unwrap(),
+        "--trips",
+        trips.to_str().unwrap(),
+        "--gap",
+        "1e-10",
+        "--out",
+        csv.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    // exactly one JSON object on stdout
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let v: Value = serde_json::from_str(lines[0]).expect("JSON");
+    for key in ["iterations", "relative_gap", "objective", "seconds"] {
+        assert!(v[key].is_number(), "{key} in {v}");
+    }
+    assert!(v["relative_gap"].as_f64().unwrap() <= 1e-10, "{v}");
+    let objective = v["objective"].as_f64().unwrap();
+    assert!((objective - 4_231_335.287).abs() < 1e-8 * objective, "{v}");
+    assert_eq!(v["algorithm"], "b");
+    assert_eq!(v["network"], "SiouxFalls");
+    assert_eq!(
+        (v["links"].as_u64(), v["zones"].as_u64()),
+        (Some(76), Some(24))
+    );
+    assert_eq!(v["unserved_demand"].as_f64(), Some(0.0));
+    assert_eq!(v["converged"], true);
+
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut rows = text.lines();
+    assert_eq!(rows.next(), Some("init,term,flow,cost"));
+    let rows: Vec<Vec<f64>> = rows
+        .map(|r| r.split(',').map(|f| f.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 76);
+    // first link 1 → 2: best-known 4494.66 vehicles at cost 6.0008
+    assert_eq!((rows[0][0], rows[0][1]), (1.0, 2.0));
+    assert!((rows[0][2] - 4_494.657_646).abs() < 1e-3, "{:?}", rows[0]);
+    assert!((rows[0][3] - 6.000_816).abs() < 1e-5, "{:?}", rows[0]);
+
+    // Frank-Wolfe, human summary
+    let (ok, stdout, stderr) = urbantwin(&[
+        "traffic",
+        "assign",
+        "--net",
+        net.to_str().unwrap(),
+        "--trips",
+        trips.to_str().unwrap(),
+        "--algorithm",
+        "bfw",
+        "--gap",
+        "1e-4",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("bi-conjugate Frank-Wolfe") && stdout.contains("converged"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_input_is_reported_clearly() {
+    let Some(data) = tntp() else { return };
+    let net = data.join("Chicago-Sketch/ChicagoSketch_net.tntp");
+    let trips = data.join("Chicago-Sketch/ChicagoSketch_trips.tntp");
+    // Chicago-Sketch's connectors have free-flow time 0: without the distance weight they would cost nothing
+    let (ok, _, stderr) = urbantwin(&[
+        "traffic",
+        "assign",
+        "--net",
+        net.to_str().unwrap(),
+        "--trips",
+        trips.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("link 1 → 547 (link 1 in file order)")
+            && stderr.contains("generalised cost at zero flow is 0"),
+        "{stderr}"
+    );
+
+    // a network with a negative capacity, and a trip table whose zones are disconnected
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let header = "<NUMBER OF ZONES> 3\n<NUMBER OF NODES> 4\n<FIRST THRU NODE> 4\n<NUMBER OF LINKS> 3\n<END OF METADATA>\n";
+    let bad = write(
+        "bad_net.tntp",
+        &format!("{header}1 4 -100 1 1 0.15 4 0 0 1 ;\n4 2 100 1 1 0.15 4 0 0 1 ;\n2 1 100 1 1 0.15 4 0 0 1 ;\n"),
+    );
+    let good = write(
+        "good_net.tntp",
+        &format!("{header}1 4 100 1 1 0.15 4 0 0 1 ;\n4 2 100 1 1 0.15 4 0 0 1 ;\n2 1 100 1 1 0.15 4 0 0 1 ;\n"),
+    );
+    let od = write(
+        "trips.tntp",
+        "<NUMBER OF ZONES> 3\n<END OF METADATA>\nOrigin 1\n2 : 50 ; 3 : 7 ;\nOrigin 2\n1 : 20 ;\n",
+    );
+    let (ok, _, stderr) = urbantwin(&[
+        "traffic",
+        "assign",
+        "--net",
+        bad.to_str().unwrap(),
+        "--trips",
+        od.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("capacity") && stderr.contains("negative"),
+        "{stderr}"
+    );
+    let (ok, stdout, stderr) = urbantwin(&[
+        "traffic",
+        "assign",
+        "--net",
+        good.to_str().unwrap(),
+        "--trips",
+        od.to_str().unwrap(),
+        "--gap",
+        "1e-12",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+    assert_eq!(v["unserved_demand"].as_f64(), Some(7.0), "{v}");
+    assert_eq!(v["unserved_pairs"].as_u64(), Some(1));
+    assert_eq!(v["unserved"][0]["origin"], 1);
+    assert_eq!(v["unserved"][0]["destination"], 3);
+    assert_eq!(v["assigned_trips"].as_f64(), Some(70.0));
+    assert_eq!(v["converged"], true);
+}

@@ -1,0 +1,199 @@
+//! A traffic model for a real city from the twin's own entities: the street network (`RoadLink`), trip ends from
+//! `Building` and `PointOfInterest` entities ([`super::trips`]), zones, a calibrated gravity matrix, the assignment
+//! network, and street closures by name for scenarios.
+//!
+//! The car network is first cut to its largest strongly connected component (so that every zone can reach every
+//! other: streets cut at the edge of an extract would otherwise strand trips), and zones connect to it.
+
+use std::collections::HashMap;
+
+use geo::{ChamberlainDuquetteArea, Geometry};
+use serde_json::Value;
+use twin_graph::{IslandReport, Mode, SnapIndex};
+use twin_model::entity::iri;
+use twin_model::geoquery::geometry_from_geojson;
+use twin_model::Entity;
+
+use twin_graph::LinkIdx;
+
+use super::assign::{AssignError, Demand, Network};
+use super::trips::{self, Activity, Distribution, GenerationRates, Zone};
+
+const V: &str = iri::DEFAULT_CONTEXT;
+
+/// How the city's demand is built.
+#[derive(Debug, Clone)]
+pub struct CityOptions {
+    pub rates: GenerationRates,
+    /// Zone cell side, metres.
+    pub cell_m: f64,
+    /// Target mean car trip time, minutes; capped at 80 % of the mean when cost is ignored (β = 0), since an extract
+    /// smaller than a day's trips cannot hold longer ones.
+    pub target_mean_min: f64,
+    /// BPR `B` and power for every street.
+    pub bpr_b: f64,
+    pub bpr_power: f64,
+}
+
+impl Default for CityOptions {
+    fn default() -> Self {
+        CityOptions {
+            rates: GenerationRates::default(),
+            cell_m: 400.0,
+            target_mean_min: 12.0,
+            bpr_b: 0.15,
+            bpr_power: 4.0,
+        }
+    }
+}
+
+/// The city's traffic model: the street graph, zones, the gravity matrix and the assignment network built on them.
+pub struct CityModel {
+    pub graph: twin_graph::Network,
+    pub islands: IslandReport,
+    pub zones: Vec<Zone>,
+    /// Activity cells that could not be connected to the car network.
+    pub unconnected_zones: usize,
+    pub distribution: Distribution,
+    pub demand: Demand,
+    pub network: Network,
+    /// Street name of every graph link (from its `RoadLink` entity), for closures by name.
+    pub link_names: Vec<Option<String>>,
+}
+
+fn value<'a>(e: &'a Entity, name: &str) -> Option<&'a Value> {
+    let instances = e.attrs.get(&format!("{V}{name}"))?;
+    instances
+        .iter()
+        .find(|a| a.dataset_id.is_none())
+        .or(instances.first())
+        .map(|a| &a.value)
+}
+
+fn first_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) => items.first().and_then(Value::as_str).map(String::from),
+        _ => None,
+    }
+}
+
+/// Trip ends of the city's buildings (footprint area × floors, by use) and points of interest (by 15-minute
+/// category), at their locations (a polygon's centroid).
+pub fn activities(entities: &[Entity], rates: &GenerationRates) -> Vec<Activity> {
+    let building = format!("{V}Building");
+    let poi = format!("{V}PointOfInterest");
+    let mut out = Vec::new();
+    for e in entities {
+        let is_building = e.types.contains(&building);
+        let is_poi = e.types.contains(&poi);
+        if !is_building && !is_poi {
+            continue;
+        }
+        let Some(g) = e
+            .geometries(iri::LOCATION)
+            .next()
+            .and_then(|v| geometry_from_geojson(v).ok())
+        else {
+            continue;
+        };
+        let Some(c) = geo::Centroid::centroid(&g) else {
+            continue;
+        };
+        let category = first_text(value(e, "category")).unwrap_or_default();
+        let (p, a) = if is_building {
+            let area = match &g {
+                Geometry::Polygon(p) => p.chamberlain_duquette_unsigned_area(),
+                Geometry::MultiPolygon(m) => m.chamberlain_duquette_unsigned_area(),
+                _ => 0.0,
+            };
+            let floors = rates.floors(
+                value(e, "floorsAboveGround").and_then(Value::as_f64),
+                value(e, "height").and_then(Value::as_f64),
+            );
+            rates.building(area, floors, &category)
+        } else {
+            (0.0, rates.poi(&category))
+        };
+        if p + a > 0.0 {
+            out.push(Activity {
+                lon: c.x(),
+                lat: c.y(),
+                productions: p,
+                attractions: a,
+            });
+        }
+    }
+    out
+}
+
+/// Builds the city's traffic model from its entities (see the module doc).
+pub fn build(entities: &[Entity], options: &CityOptions) -> Result<CityModel, AssignError> {
+    let (mut graph, skipped) = twin_graph::entities::network_from_entities(entities)
+        .map_err(|e| AssignError::Network(e.to_string()))?;
+    let _ = skipped;
+    let islands = graph.drop_islands(Mode::Car);
+    let snap = SnapIndex::build(&graph, Mode::Car);
+    let acts = activities(entities, &options.rates);
+    let (zones, unconnected_zones) = trips::grid_zones(&graph, &snap, &acts, options.cell_m);
+    if zones.len() < 2 {
+        return Err(AssignError::Demand(format!(
+            "only {} zone(s) with trips connect to the car network: nothing to travel between",
+            zones.len()
+        )));
+    }
+    let cost = trips::skim(&graph, &zones);
+    let p: Vec<f64> = zones.iter().map(|z| z.productions).collect();
+    let a: Vec<f64> = zones.iter().map(|z| z.attractions).collect();
+    let free = trips::distribute(&p, &a, &cost, 0.0, 1e-10, 10_000);
+    let target = options.target_mean_min.min(0.8 * free.mean_cost);
+    let distribution = trips::calibrate(&p, &a, &cost, target, 1e-10);
+    let mut triples = Vec::new();
+    for (i, row) in distribution.trips.iter().enumerate() {
+        for (j, &t) in row.iter().enumerate() {
+            if t > 0.0 {
+                triples.push((i, j, t));
+            }
+        }
+    }
+    let demand = Demand::from_triples(zones.len(), triples)?;
+    let network = Network::from_graph(
+        &graph.view(Mode::Car),
+        zones.iter().map(|z| z.node).collect(),
+        options.bpr_b,
+        options.bpr_power,
+    )?;
+    let names: HashMap<&str, String> = entities
+        .iter()
+        .filter_map(|e| Some((e.id.as_str(), first_text(value(e, "name"))?)))
+        .collect();
+    let link_names = (0..graph.link_count() as u32)
+        .map(|l| match graph.link_id(l) {
+            // links are named after their entity, `+` forward and `-` backward
+            twin_graph::ExternalId::Text(id) => names.get(id.trim_end_matches(['+', '-'])).cloned(),
+            twin_graph::ExternalId::Number(_) => None,
+        })
+        .collect();
+    Ok(CityModel {
+        graph,
+        islands,
+        zones,
+        unconnected_zones,
+        distribution,
+        demand,
+        network,
+        link_names,
+    })
+}
+
+impl CityModel {
+    /// The links of a street (every link whose `RoadLink` has this name, both directions), open to cars.
+    pub fn street_links(&self, name: &str) -> Vec<LinkIdx> {
+        self.link_names
+            .iter()
+            .enumerate()
+            .filter(|(l, n)| n.as_deref() == Some(name) && self.network.is_open(*l as LinkIdx))
+            .map(|(l, _)| l as LinkIdx)
+            .collect()
+    }
+}

@@ -1,6 +1,7 @@
 //! `urbantwin traffic assign`: static user-equilibrium assignment of a TNTP trip table on a TNTP network
 //! (`twin_sim::traffic::assign`), with the result as one JSON object (`--json`) or a short summary, and the link
-//! flows as CSV (`--out`).
+//! flows as CSV (`--out`). `urbantwin traffic city`: the city's own model from a twin's store (demand from its
+//! buildings and points of interest), its baseline, and street closures against it.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +25,33 @@ pub struct TrafficArgs {
 pub enum TrafficCommand {
     /// Static user-equilibrium assignment (BPR costs) of a trip table on a network, both TNTP files.
     Assign(AssignArgs),
+    /// The city's traffic model from a twin's store: zones, trips, the baseline, and streets closed against it.
+    City(CityArgs),
+}
+
+#[derive(Args)]
+pub struct CityArgs {
+    /// The store (a SQLite file with an imported city: RoadLink, Building and PointOfInterest entities).
+    #[arg(long, env = "URBANTWIN_DB", default_value = "./urbantwin.db")]
+    pub db: String,
+    /// Close this street (every car link of that name, both directions); repeatable.
+    #[arg(long, value_name = "STREET")]
+    pub close: Vec<String>,
+    /// Stop at this relative gap.
+    #[arg(long, default_value_t = 1e-8)]
+    pub gap: f64,
+    /// Zone cell side in metres.
+    #[arg(long, default_value_t = 400.0)]
+    pub cell_m: f64,
+    /// Target mean car trip time in minutes (capped for small extracts; see docs/models/traffic.md).
+    #[arg(long, default_value_t = 12.0)]
+    pub mean_trip_min: f64,
+    /// How many streets with the largest change to list.
+    #[arg(long, default_value_t = 10)]
+    pub top: usize,
+    /// Print one JSON object instead of a summary.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The solution method.
@@ -72,7 +100,164 @@ pub struct AssignArgs {
 pub fn run(args: TrafficArgs) -> Result<()> {
     match args.command {
         TrafficCommand::Assign(a) => run_assign(&a),
+        TrafficCommand::City(a) => run_city(&a),
     }
+}
+
+/// The city entities the traffic model reads, from the store.
+fn city_entities(db: &str) -> Result<Vec<twin_model::Entity>> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let store = crate::open_store(db)?;
+        let types = ["RoadLink", "Building", "PointOfInterest"]
+            .iter()
+            .map(|t| {
+                twin_model::query::TypeExpr::Type(format!(
+                    "{}{t}",
+                    twin_model::entity::iri::DEFAULT_CONTEXT
+                ))
+            })
+            .collect();
+        let q = twin_store::EntityQuery {
+            types: Some(twin_model::query::TypeExpr::Or(types)),
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        let page = store
+            .query(&q)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read {db}: {e}"))?;
+        Ok(page.entities)
+    })
+}
+
+fn run_city(a: &CityArgs) -> Result<()> {
+    let started = Instant::now();
+    let entities = city_entities(&a.db)?;
+    let options = twin_sim::traffic::city::CityOptions {
+        cell_m: a.cell_m,
+        target_mean_min: a.mean_trip_min,
+        ..Default::default()
+    };
+    let model = twin_sim::traffic::city::build(&entities, &options)
+        .with_context(|| format!("cannot build a traffic model from {}", a.db))?;
+    let opts = Options {
+        gap: a.gap,
+        ..Options::default()
+    };
+    let base = assign(&model.network, &model.demand, &opts)?;
+    let lengths = model.graph.length_m();
+    let summary = |s: &twin_sim::traffic::assign::Solution| {
+        let vkm: f64 = s
+            .flows
+            .iter()
+            .zip(lengths)
+            .map(|(x, l)| x * l / 1000.0)
+            .sum();
+        json!({
+            "vehicleKm": vkm,
+            "vehicleHours": s.report.tstt / 3600.0,
+            "assignedTrips": s.report.assigned,
+            "unservedTrips": s.report.unserved_trips,
+            "unservedPairs": s.report.unserved.len(),
+            "relativeGap": s.report.relative_gap,
+            "iterations": s.report.iterations,
+        })
+    };
+    let mut out = json!({
+        "db": a.db,
+        "zones": model.zones.len(),
+        "trips": model.demand.total(),
+        "beta": model.distribution.beta,
+        "meanTripMinutes": model.distribution.mean_cost,
+        "baseline": summary(&base),
+    });
+    if !a.close.is_empty() {
+        let mut closed = Vec::new();
+        for street in &a.close {
+            let links = model.street_links(street);
+            if links.is_empty() {
+                bail!("no street named {street:?} is open to cars in {}", a.db);
+            }
+            closed.extend(links);
+        }
+        let mut net = model.network.clone();
+        net.close_links(&closed);
+        let after = assign(
+            &net,
+            &model.demand,
+            &Options {
+                warm_start: Some(&base),
+                ..opts
+            },
+        )?;
+        // change per street, largest first
+        let mut by_street: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
+        for (l, name) in model.link_names.iter().enumerate() {
+            if let Some(n) = name {
+                let e = by_street.entry(n.as_str()).or_default();
+                e.0 += base.flows[l] * lengths[l] / 1000.0;
+                e.1 += after.flows[l] * lengths[l] / 1000.0;
+            }
+        }
+        let mut changes: Vec<(&str, f64, f64)> = by_street
+            .into_iter()
+            .map(|(n, (b, s))| (n, b, s))
+            .filter(|(_, b, s)| (s - b).abs() > 1e-6)
+            .collect();
+        changes.sort_by(|x, y| (y.2 - y.1).abs().total_cmp(&(x.2 - x.1).abs()));
+        out["closed"] = json!(a.close);
+        out["closedLinks"] = json!(closed.len());
+        out["scenario"] = summary(&after);
+        out["unserved"] = json!(after
+            .report
+            .unserved
+            .iter()
+            .take(20)
+            .map(|u| json!({"origin": u.origin, "destination": u.destination, "trips": u.trips}))
+            .collect::<Vec<_>>());
+        out["streets"] = json!(changes
+            .iter()
+            .take(a.top)
+            .map(|(n, b, s)| json!({"street": n, "baselineVehicleKm": b, "scenarioVehicleKm": s,
+                                    "deltaPct": if *b > 0.0 { Some((s - b) / b * 100.0) } else { None }}))
+            .collect::<Vec<_>>());
+    }
+    out["seconds"] = json!(started.elapsed().as_secs_f64());
+    if a.json {
+        println!("{out}");
+        return Ok(());
+    }
+    let b = &out["baseline"];
+    println!(
+        "{}: {} zones, {:.0} peak-hour car trips (mean {:.1} min); baseline {:.0} veh-km, {:.1} veh-h (gap {:.1e})",
+        a.db,
+        out["zones"],
+        out["trips"].as_f64().unwrap_or(0.0),
+        out["meanTripMinutes"].as_f64().unwrap_or(0.0),
+        b["vehicleKm"].as_f64().unwrap_or(0.0),
+        b["vehicleHours"].as_f64().unwrap_or(0.0),
+        b["relativeGap"].as_f64().unwrap_or(0.0),
+    );
+    if let Some(s) = out.get("scenario") {
+        println!(
+            "closing {}: {:.0} veh-km, {:.1} veh-h, {:.1} trips cut off ({} pairs)",
+            a.close.join(", "),
+            s["vehicleKm"].as_f64().unwrap_or(0.0),
+            s["vehicleHours"].as_f64().unwrap_or(0.0),
+            s["unservedTrips"].as_f64().unwrap_or(0.0),
+            s["unservedPairs"],
+        );
+        for st in out["streets"].as_array().into_iter().flatten() {
+            println!(
+                "  {:<32} {:>8.1} → {:>8.1} veh-km",
+                st["street"].as_str().unwrap_or(""),
+                st["baselineVehicleKm"].as_f64().unwrap_or(0.0),
+                st["scenarioVehicleKm"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The network and trip table of TNTP files, as the assignment takes them (TNTP node `i` is node `i − 1`).

@@ -176,3 +176,55 @@ fn bad_input_is_reported_clearly() {
     assert_eq!(v["assigned_trips"].as_f64(), Some(70.0));
     assert_eq!(v["converged"], true);
 }
+
+/// `urbantwin traffic city` on an imported Helsinki: the baseline and a closure that moves traffic to the parallel
+/// street, and a clear error for a street that does not exist.
+#[test]
+fn city_baseline_and_a_closed_street() {
+    let Some(data) = tntp() else { return };
+    let pbf = data.join("../osm/helsinki.osm.pbf");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("city.db");
+    let dbs = db.to_str().unwrap();
+    let (ok, _, err) = urbantwin(&[
+        "import",
+        "osm",
+        pbf.to_str().unwrap(),
+        "--db",
+        dbs,
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let (ok, stdout, err) = urbantwin(&[
+        "traffic",
+        "city",
+        "--db",
+        dbs,
+        "--close",
+        "Fabianinkatu",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    assert!(v["zones"].as_u64().unwrap() >= 8, "{v}");
+    assert!(v["trips"].as_f64().unwrap() > 100.0, "{v}");
+    let (b, s) = (&v["baseline"], &v["scenario"]);
+    assert!(b["relativeGap"].as_f64().unwrap() <= 1e-8);
+    assert_eq!(s["unservedTrips"], 0.0);
+    assert!(s["vehicleHours"].as_f64().unwrap() > b["vehicleHours"].as_f64().unwrap());
+    let streets = v["streets"].as_array().unwrap();
+    let closed = streets
+        .iter()
+        .find(|x| x["street"] == "Fabianinkatu")
+        .unwrap();
+    assert_eq!(closed["scenarioVehicleKm"], 0.0);
+    // Unioninkatu runs parallel one block west: it takes on traffic
+    let parallel = streets
+        .iter()
+        .find(|x| x["street"] == "Unioninkatu")
+        .expect("Unioninkatu changes");
+    assert!(parallel["deltaPct"].as_f64().unwrap() > 0.0, "{parallel}");
+
+    let (ok, _, err) = urbantwin(&["traffic", "city", "--db", dbs, "--close", "Nowhere Street"]);
+    assert!(!ok && err.contains("Nowhere Street"), "{err}");
+}

@@ -109,15 +109,20 @@ fn city_entities(db: &str) -> Result<Vec<twin_model::Entity>> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
         let store = crate::open_store(db)?;
-        let types = ["RoadLink", "Building", "PointOfInterest"]
-            .iter()
-            .map(|t| {
-                twin_model::query::TypeExpr::Type(format!(
-                    "{}{t}",
-                    twin_model::entity::iri::DEFAULT_CONTEXT
-                ))
-            })
-            .collect();
+        let types = [
+            "RoadLink",
+            "Building",
+            "PointOfInterest",
+            "TrafficFlowObserved",
+        ]
+        .iter()
+        .map(|t| {
+            twin_model::query::TypeExpr::Type(format!(
+                "{}{t}",
+                twin_model::entity::iri::DEFAULT_CONTEXT
+            ))
+        })
+        .collect();
         let q = twin_store::EntityQuery {
             types: Some(twin_model::query::TypeExpr::Or(types)),
             limit: usize::MAX,
@@ -172,6 +177,27 @@ fn run_city(a: &CityArgs) -> Result<()> {
         "meanTripMinutes": model.distribution.mean_cost,
         "baseline": summary(&base),
     });
+    let (counts, unmatched) = model.counts(&entities);
+    if !counts.is_empty() || !unmatched.is_empty() {
+        let fit = twin_sim::traffic::counts::fit(&counts, &base.flows);
+        let finite = |x: f64| {
+            if x.is_finite() {
+                json!(x)
+            } else {
+                serde_json::Value::Null
+            }
+        };
+        out["counts"] = json!({
+            "matched": fit.counts.len(),
+            "gehBelow5": fit.geh_below_5,
+            "r2": finite(fit.r2),
+            "rmse": finite(fit.rmse),
+            "perCount": fit.counts.iter().map(|c| json!({
+                "id": c.id, "observed": c.observed, "modelled": c.modelled, "geh": c.geh,
+            })).collect::<Vec<_>>(),
+            "unmatched": unmatched.iter().map(|u| json!({"id": u.id, "reason": u.reason})).collect::<Vec<_>>(),
+        });
+    }
     if !a.close.is_empty() {
         let mut closed = Vec::new();
         for street in &a.close {
@@ -239,6 +265,21 @@ fn run_city(a: &CityArgs) -> Result<()> {
         b["vehicleHours"].as_f64().unwrap_or(0.0),
         b["relativeGap"].as_f64().unwrap_or(0.0),
     );
+    if let Some(c) = out.get("counts") {
+        println!(
+            "fit to {} counts: GEH < 5 on {:.0} %, R² {}, RMSE {} veh/h{}",
+            c["matched"],
+            c["gehBelow5"].as_f64().unwrap_or(0.0) * 100.0,
+            c["r2"].as_f64().map_or("n/a".into(), |x| format!("{x:.2}")),
+            c["rmse"]
+                .as_f64()
+                .map_or("n/a".into(), |x| format!("{x:.0}")),
+            match c["unmatched"].as_array().map_or(0, Vec::len) {
+                0 => String::new(),
+                n => format!(" ({n} counts not matched to the network)"),
+            }
+        );
+    }
     if let Some(s) = out.get("scenario") {
         println!(
             "closing {}: {:.0} veh-km, {:.1} veh-h, {:.1} trips cut off ({} pairs)",

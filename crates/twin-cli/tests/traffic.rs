@@ -228,3 +228,38 @@ fn city_baseline_and_a_closed_street() {
     let (ok, _, err) = urbantwin(&["traffic", "city", "--db", dbs, "--close", "Nowhere Street"]);
     assert!(!ok && err.contains("Nowhere Street"), "{err}");
 }
+
+/// On the demo twin (city and its traffic counters), `traffic city` reports the model's fit to the counts.
+#[test]
+fn city_fit_to_the_demo_counts() {
+    let Some(data) = tntp() else { return };
+    let pbf = data.join("../osm/helsinki.osm.pbf");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("demo.db");
+    let dbs = db.to_str().unwrap();
+    let (ok, _, err) = urbantwin(&[
+        "demo",
+        "--prepare",
+        "--data",
+        pbf.to_str().unwrap(),
+        "--db",
+        dbs,
+    ]);
+    assert!(ok, "{err}");
+    let (ok, stdout, err) = urbantwin(&["traffic", "city", "--db", dbs, "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let c = &v["counts"];
+    assert_eq!(c["matched"], 2, "{c}");
+    assert_eq!(c["unmatched"].as_array().unwrap().len(), 0, "{c}");
+    for x in c["perCount"].as_array().unwrap() {
+        let (m, o, geh) = (
+            x["modelled"].as_f64().unwrap(),
+            x["observed"].as_f64().unwrap(),
+            x["geh"].as_f64().unwrap(),
+        );
+        assert!(m >= 0.0 && o > 0.0);
+        assert!((geh - (2.0 * (m - o).powi(2) / (m + o)).sqrt()).abs() < 1e-9);
+    }
+    assert!(c["r2"].is_number() && c["rmse"].is_number());
+}

@@ -5,4 +5,5 @@
 
 pub mod assign;
 pub mod city;
+pub mod counts;
 pub mod trips;

@@ -59,6 +59,8 @@ pub struct CityModel {
     pub network: Network,
     /// Street name of every graph link (from its `RoadLink` entity), for closures by name.
     pub link_names: Vec<Option<String>>,
+    /// The `RoadSegment` every graph link belongs to (its `refRoadSegment`), for matching counts.
+    pub link_segments: Vec<Option<String>>,
 }
 
 fn value<'a>(e: &'a Entity, name: &str) -> Option<&'a Value> {
@@ -163,17 +165,23 @@ pub fn build(entities: &[Entity], options: &CityOptions) -> Result<CityModel, As
         options.bpr_b,
         options.bpr_power,
     )?;
-    let names: HashMap<&str, String> = entities
-        .iter()
-        .filter_map(|e| Some((e.id.as_str(), first_text(value(e, "name"))?)))
-        .collect();
-    let link_names = (0..graph.link_count() as u32)
-        .map(|l| match graph.link_id(l) {
-            // links are named after their entity, `+` forward and `-` backward
-            twin_graph::ExternalId::Text(id) => names.get(id.trim_end_matches(['+', '-'])).cloned(),
-            twin_graph::ExternalId::Number(_) => None,
-        })
-        .collect();
+    let per_link = |attr: &str| -> Vec<Option<String>> {
+        let by_entity: HashMap<&str, String> = entities
+            .iter()
+            .filter_map(|e| Some((e.id.as_str(), first_text(value(e, attr))?)))
+            .collect();
+        (0..graph.link_count() as u32)
+            .map(|l| match graph.link_id(l) {
+                // links are named after their entity, `+` forward and `-` backward
+                twin_graph::ExternalId::Text(id) => {
+                    by_entity.get(id.trim_end_matches(['+', '-'])).cloned()
+                }
+                twin_graph::ExternalId::Number(_) => None,
+            })
+            .collect()
+    };
+    let link_names = per_link("name");
+    let link_segments = per_link("refRoadSegment");
     Ok(CityModel {
         graph,
         islands,
@@ -183,10 +191,90 @@ pub fn build(entities: &[Entity], options: &CityOptions) -> Result<CityModel, As
         demand,
         network,
         link_names,
+        link_segments,
     })
 }
 
+/// A count that could not be matched to the network, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unmatched {
+    pub id: String,
+    pub reason: String,
+}
+
 impl CityModel {
+    /// The `TrafficFlowObserved` entities as counts on the car network: `intensity` (vehicles per hour) on the
+    /// link of their `refRoadSegment` nearest to their `location` (else the nearest car link), both directions
+    /// unless `laneDirection` says `forward` or `backward`.
+    pub fn counts(&self, entities: &[Entity]) -> (Vec<super::counts::Count>, Vec<Unmatched>) {
+        let kind = format!("{V}TrafficFlowObserved");
+        let snap = SnapIndex::build(&self.graph, Mode::Car);
+        let mut counts = Vec::new();
+        let mut unmatched = Vec::new();
+        for e in entities.iter().filter(|e| e.types.contains(&kind)) {
+            let miss = |reason: &str| Unmatched {
+                id: e.id.clone(),
+                reason: reason.to_string(),
+            };
+            let Some(observed) = value(e, "intensity").and_then(Value::as_f64) else {
+                unmatched.push(miss("no numeric intensity"));
+                continue;
+            };
+            let Some(point) = e
+                .geometries(iri::LOCATION)
+                .next()
+                .and_then(|v| geometry_from_geojson(v).ok())
+                .and_then(|g| geo::Centroid::centroid(&g))
+            else {
+                unmatched.push(miss("no location"));
+                continue;
+            };
+            let at = (point.x(), point.y());
+            let segment = first_text(value(e, "refRoadSegment"));
+            let near = |l: usize| {
+                self.graph
+                    .link_geometry(l as LinkIdx)
+                    .into_iter()
+                    .map(|p| twin_graph::path::haversine_m(p, at))
+                    .fold(f64::INFINITY, f64::min)
+            };
+            let link = match &segment {
+                Some(s) => (0..self.graph.link_count())
+                    .filter(|&l| {
+                        self.link_segments[l].as_deref() == Some(s.as_str())
+                            && self.network.is_open(l as LinkIdx)
+                    })
+                    .min_by(|&a, &b| near(a).total_cmp(&near(b))),
+                None => snap.snap(at.0, at.1).map(|s| s.link as usize),
+            };
+            let Some(link) = link else {
+                unmatched.push(miss(&match segment {
+                    Some(s) => format!("no car link of {s} in the network"),
+                    None => "no car link near its location".to_string(),
+                }));
+                continue;
+            };
+            let (from, to) = (self.graph.link_from()[link], self.graph.link_to()[link]);
+            let reverse = (0..self.graph.link_count()).find(|&l| {
+                self.graph.link_from()[l] == to
+                    && self.graph.link_to()[l] == from
+                    && self.network.is_open(l as LinkIdx)
+            });
+            let direction = first_text(value(e, "laneDirection"));
+            let links = match (direction.as_deref(), reverse) {
+                (Some("forward"), _) | (_, None) => vec![link as LinkIdx],
+                (Some("backward"), Some(r)) => vec![r as LinkIdx],
+                (_, Some(r)) => vec![link as LinkIdx, r as LinkIdx],
+            };
+            counts.push(super::counts::Count {
+                id: e.id.clone(),
+                links,
+                observed,
+            });
+        }
+        (counts, unmatched)
+    }
+
     /// The links of a street (every link whose `RoadLink` has this name, both directions), open to cars.
     pub fn street_links(&self, name: &str) -> Vec<LinkIdx> {
         self.link_names

@@ -46,6 +46,12 @@ pub struct CityArgs {
     /// Target mean car trip time in minutes (capped for small extracts; see docs/models/traffic.md).
     #[arg(long, default_value_t = 12.0)]
     pub mean_trip_min: f64,
+    /// Gateways where roads leave the extract: share of their capacity in use in the peak (0 turns them off).
+    #[arg(long, default_value_t = 0.3)]
+    pub gateway_load: f64,
+    /// Gateways: the least capacity (veh/h) of a road leaving the extract to count as one.
+    #[arg(long, default_value_t = 1000.0)]
+    pub gateway_min_capacity: f64,
     /// How many streets with the largest change to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -142,6 +148,8 @@ fn run_city(a: &CityArgs) -> Result<()> {
     let options = twin_sim::traffic::city::CityOptions {
         cell_m: a.cell_m,
         target_mean_min: a.mean_trip_min,
+        gateway_load: a.gateway_load,
+        gateway_min_capacity: a.gateway_min_capacity,
         ..Default::default()
     };
     let model = twin_sim::traffic::city::build(&entities, &options)
@@ -172,6 +180,7 @@ fn run_city(a: &CityArgs) -> Result<()> {
     let mut out = json!({
         "db": a.db,
         "zones": model.zones.len(),
+        "gateways": model.zones.iter().filter(|z| z.external).count(),
         "trips": model.demand.total(),
         "beta": model.distribution.beta,
         "meanTripMinutes": model.distribution.mean_cost,

@@ -202,6 +202,8 @@ fn city_baseline_and_a_closed_street() {
         dbs,
         "--close",
         "Fabianinkatu",
+        "--top",
+        "200",
         "--json",
     ]);
     assert!(ok, "{err}");
@@ -218,12 +220,17 @@ fn city_baseline_and_a_closed_street() {
         .find(|x| x["street"] == "Fabianinkatu")
         .unwrap();
     assert_eq!(closed["scenarioVehicleKm"], 0.0);
-    // Unioninkatu runs parallel one block west: it takes on traffic
+    // Unioninkatu and Mannerheimintie run parallel to the west: they take on traffic
     let parallel = streets
         .iter()
         .find(|x| x["street"] == "Unioninkatu")
         .expect("Unioninkatu changes");
     assert!(parallel["deltaPct"].as_f64().unwrap() > 0.0, "{parallel}");
+    let main = streets
+        .iter()
+        .find(|x| x["street"] == "Mannerheimintie")
+        .expect("Mannerheimintie changes");
+    assert!(main["deltaPct"].as_f64().unwrap() > 0.0, "{main}");
 
     let (ok, _, err) = urbantwin(&["traffic", "city", "--db", dbs, "--close", "Nowhere Street"]);
     assert!(!ok && err.contains("Nowhere Street"), "{err}");

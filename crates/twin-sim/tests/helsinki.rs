@@ -42,6 +42,9 @@ fn a_baseline_and_a_street_closure() {
     // zones of 400 m over a 1 × 1.7 km extract, every trip end connected
     assert!(model.zones.len() >= 8, "{} zones", model.zones.len());
     assert_eq!(model.unconnected_zones, 0);
+    // roads cut by the extract's edge bring traffic in and out
+    let gateways = model.zones.iter().filter(|z| z.external).count();
+    assert!(gateways >= 2, "{gateways} gateways");
     assert!(d.max_error <= 1e-6, "Furness did not balance: {d:?}");
     assert!(d.beta > 0.0 && d.mean_cost.is_finite());
     assert_eq!((d.unserved_productions, d.unserved_attractions), (0.0, 0.0));

@@ -33,6 +33,11 @@ pub struct CityOptions {
     /// BPR `B` and power for every street.
     pub bpr_b: f64,
     pub bpr_power: f64,
+    /// Gateways (external zones) where roads of at least `gateway_min_capacity` veh/h leave the extract, within
+    /// `gateway_edge_m` of its edge, each loaded at `gateway_load` × that capacity (0 turns gateways off).
+    pub gateway_load: f64,
+    pub gateway_min_capacity: f64,
+    pub gateway_edge_m: f64,
 }
 
 impl Default for CityOptions {
@@ -43,6 +48,9 @@ impl Default for CityOptions {
             target_mean_min: 12.0,
             bpr_b: 0.15,
             bpr_power: 4.0,
+            gateway_load: 0.3,
+            gateway_min_capacity: 1000.0,
+            gateway_edge_m: 60.0,
         }
     }
 }
@@ -137,7 +145,13 @@ pub fn build(entities: &[Entity], options: &CityOptions) -> Result<CityModel, As
     let islands = graph.drop_islands(Mode::Car);
     let snap = SnapIndex::build(&graph, Mode::Car);
     let acts = activities(entities, &options.rates);
-    let (zones, unconnected_zones) = trips::grid_zones(&graph, &snap, &acts, options.cell_m);
+    let (mut zones, unconnected_zones) = trips::grid_zones(&graph, &snap, &acts, options.cell_m);
+    zones.extend(trips::gateway_zones(
+        &graph,
+        options.gateway_edge_m,
+        options.gateway_min_capacity,
+        options.gateway_load,
+    ));
     if zones.len() < 2 {
         return Err(AssignError::Demand(format!(
             "only {} zone(s) with trips connect to the car network: nothing to travel between",

@@ -136,6 +136,8 @@ pub struct Zone {
     pub node: u32,
     pub productions: f64,
     pub attractions: f64,
+    /// A gateway where a road leaves the modelled area (trips to and from the rest of the world), not a cell.
+    pub external: bool,
 }
 
 /// Groups activities into square cells of `cell_m` metres and connects each zone to the car network (`snap` must
@@ -194,9 +196,69 @@ pub fn grid_zones(
             node,
             productions: p,
             attractions: a,
+            external: false,
         });
     }
     (zones, unconnected)
+}
+
+/// Gateways: car network nodes within `edge_m` of the network's bounding box where a road of at least
+/// `min_capacity` vehicles per hour (into or out of the area) leaves the extract. Each becomes an external zone
+/// producing and attracting `load` × that capacity per hour (the share of the road's capacity in use in the peak:
+/// the traffic that passes through the area or comes from outside it).
+pub fn gateway_zones(net: &Network, edge_m: f64, min_capacity: f64, load: f64) -> Vec<Zone> {
+    let view = net.view(Mode::Car);
+    let nodes: Vec<u32> = (0..net.node_count() as u32)
+        .filter(|&n| view.touches(n))
+        .collect();
+    if nodes.is_empty() || load <= 0.0 {
+        return Vec::new();
+    }
+    let proj = LocalProjection::around(net);
+    let xy: Vec<[f64; 2]> = nodes
+        .iter()
+        .map(|&n| proj.project(net.node_coord(n)))
+        .collect();
+    let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+    for p in &xy {
+        x0 = x0.min(p[0]);
+        y0 = y0.min(p[1]);
+        x1 = x1.max(p[0]);
+        y1 = y1.max(p[1]);
+    }
+    let caps = net.capacity_vph();
+    let mut out = Vec::new();
+    for (&n, p) in nodes.iter().zip(&xy) {
+        let at_edge = p[0] - x0 <= edge_m
+            || x1 - p[0] <= edge_m
+            || p[1] - y0 <= edge_m
+            || y1 - p[1] <= edge_m;
+        if !at_edge {
+            continue;
+        }
+        // a road that stops here, cut by the extract: few car links touch the node
+        let outs: Vec<u32> = view.out_links(n).collect();
+        let ins: Vec<u32> = view.in_links(n).collect();
+        if outs.len() > 1 || ins.len() > 1 {
+            continue;
+        }
+        let inbound: f64 = outs.iter().map(|&l| caps[l as usize]).sum();
+        let outbound: f64 = ins.iter().map(|&l| caps[l as usize]).sum();
+        let capacity = inbound.max(outbound);
+        if capacity < min_capacity {
+            continue;
+        }
+        let (lon, lat) = net.node_coord(n);
+        out.push(Zone {
+            lon,
+            lat,
+            node: n,
+            productions: load * inbound,
+            attractions: load * outbound,
+            external: true,
+        });
+    }
+    out
 }
 
 /// Free-flow car times between zone nodes, minutes (`f64::INFINITY` where unreachable), one search per zone in

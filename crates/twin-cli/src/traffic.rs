@@ -52,6 +52,10 @@ pub struct CityArgs {
     /// Gateways: the least capacity (veh/h) of a road leaving the extract to count as one.
     #[arg(long, default_value_t = 1000.0)]
     pub gateway_min_capacity: f64,
+    /// Adjust the trip matrix to the store's traffic counts over this many rounds (0: no adjustment); the
+    /// adjusted matrix is then the baseline.
+    #[arg(long, default_value_t = 0)]
+    pub adjust: usize,
     /// How many streets with the largest change to list.
     #[arg(long, default_value_t = 10)]
     pub top: usize,
@@ -158,7 +162,8 @@ fn run_city(a: &CityArgs) -> Result<()> {
         gap: a.gap,
         ..Options::default()
     };
-    let base = assign(&model.network, &model.demand, &opts)?;
+    let mut base = assign(&model.network, &model.demand, &opts)?;
+    let mut demand = model.demand.clone();
     let lengths = model.graph.length_m();
     let summary = |s: &twin_sim::traffic::assign::Solution| {
         let vkm: f64 = s
@@ -206,6 +211,30 @@ fn run_city(a: &CityArgs) -> Result<()> {
             })).collect::<Vec<_>>(),
             "unmatched": unmatched.iter().map(|u| json!({"id": u.id, "reason": u.reason})).collect::<Vec<_>>(),
         });
+        if a.adjust > 0 && !counts.is_empty() {
+            let adj = twin_sim::traffic::counts::adjust(
+                &model.network,
+                &demand,
+                &counts,
+                &opts,
+                a.adjust,
+            )?;
+            out["adjusted"] = json!({
+                "iterations": adj.iterations,
+                "tripsBefore": demand.total(),
+                "tripsAfter": adj.demand.total(),
+                "gehBelow5": adj.after.geh_below_5,
+                "r2": finite(adj.after.r2),
+                "rmse": finite(adj.after.rmse),
+                "perCount": adj.after.counts.iter().map(|c| json!({
+                    "id": c.id, "observed": c.observed, "modelled": c.modelled, "geh": c.geh,
+                })).collect::<Vec<_>>(),
+            });
+            // the adjusted matrix is the baseline from here on
+            demand = adj.demand;
+            base = adj.solution;
+            out["baseline"] = summary(&base);
+        }
     }
     if !a.close.is_empty() {
         let mut closed = Vec::new();
@@ -220,7 +249,7 @@ fn run_city(a: &CityArgs) -> Result<()> {
         net.close_links(&closed);
         let after = assign(
             &net,
-            &model.demand,
+            &demand,
             &Options {
                 warm_start: Some(&base),
                 ..opts
@@ -287,6 +316,16 @@ fn run_city(a: &CityArgs) -> Result<()> {
                 0 => String::new(),
                 n => format!(" ({n} counts not matched to the network)"),
             }
+        );
+    }
+    if let Some(c) = out.get("adjusted") {
+        println!(
+            "adjusted to the counts in {} rounds: {:.0} → {:.0} trips, GEH < 5 on {:.0} %, RMSE {} veh/h",
+            c["iterations"],
+            c["tripsBefore"].as_f64().unwrap_or(0.0),
+            c["tripsAfter"].as_f64().unwrap_or(0.0),
+            c["gehBelow5"].as_f64().unwrap_or(0.0) * 100.0,
+            c["rmse"].as_f64().map_or("n/a".into(), |x| format!("{x:.0}")),
         );
     }
     if let Some(s) = out.get("scenario") {

@@ -269,4 +269,18 @@ fn city_fit_to_the_demo_counts() {
         assert!((geh - (2.0 * (m - o).powi(2) / (m + o)).sqrt()).abs() < 1e-9);
     }
     assert!(c["r2"].is_number() && c["rmse"].is_number());
+    // adjusting the matrix to the counts brings the model to them
+    let (ok, stdout, err) =
+        urbantwin(&["traffic", "city", "--db", dbs, "--adjust", "10", "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let adj = &v["adjusted"];
+    assert!(
+        adj["rmse"].as_f64().unwrap() < 0.2 * c["rmse"].as_f64().unwrap(),
+        "{adj}"
+    );
+    assert!(
+        adj["gehBelow5"].as_f64().unwrap() >= c["gehBelow5"].as_f64().unwrap(),
+        "{adj}"
+    );
 }

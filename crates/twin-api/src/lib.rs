@@ -1,5 +1,6 @@
 //! urbantwin's HTTP server (axum): NGSI-LD under `/ngsi-ld/v1`, OGC API Features under `/ogc`, vector tiles under
-//! `/tiles`, datasets under `/api`. Handlers translate HTTP to model and store calls and back; no logic lives here.
+//! `/tiles`, datasets and traffic scenarios under `/api`. Handlers translate HTTP to model and store calls and back;
+//! no logic lives here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub mod ld;
 pub mod notify;
 pub mod ogc;
 pub mod params;
+pub mod scenarios;
 pub mod subscriptions;
 pub mod temporal;
 pub mod tiles;
@@ -77,6 +79,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     pub started: Instant,
     pub tiles: tiles::TileCache,
+    /// The traffic baseline and the scenario runs in progress.
+    pub scenarios: scenarios::ScenarioState,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -95,6 +99,7 @@ impl AppState {
             contexts: ld::ContextCache::default(),
             http,
             started: Instant::now(),
+            scenarios: scenarios::ScenarioState::default(),
         })
     }
 }
@@ -246,7 +251,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(subscriptions::routes());
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
-        .nest("/api", datasets::routes())
+        .nest("/api", datasets::routes().merge(scenarios::routes()))
         .nest("/ogc", ogc::routes().layer(public_reads()))
         .nest("/tiles", tiles::routes().layer(public_reads()))
         .route("/health", get(health))

@@ -6,4 +6,5 @@
 pub mod assign;
 pub mod city;
 pub mod counts;
+pub mod scenario;
 pub mod trips;

@@ -329,6 +329,80 @@ pub struct PendingDelivery {
     pub next_attempt_at: DateTime<Utc>,
 }
 
+/// A traffic (or other model) scenario as stored: its id, its document (the edits, as the scenario module defines
+/// them; the store does not look inside) and when it was created and last changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredScenario {
+    pub id: String,
+    pub document: Value,
+    pub created_at: DateTime<Utc>,
+    pub modified_at: DateTime<Utc>,
+}
+
+/// Where a model run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Done => "done",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunStatus> {
+        [
+            RunStatus::Queued,
+            RunStatus::Running,
+            RunStatus::Done,
+            RunStatus::Failed,
+            RunStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Done, failed or cancelled: the run will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Done | RunStatus::Failed | RunStatus::Cancelled
+        )
+    }
+}
+
+/// One run of a scenario as stored. Its per-link results are a separate document ([`Store::get_run_links`]), so that
+/// listing and polling runs stays cheap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredRun {
+    pub id: String,
+    pub scenario_id: String,
+    pub status: RunStatus,
+    /// 0 to 1.
+    pub progress: f64,
+    pub message: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// What was asked: the options and the scenario as it was run (results say which inputs made them).
+    pub request: Value,
+    /// The totals once done (`null` before).
+    pub summary: Value,
+}
+
 /// The storage interface. Every method is atomic: it either happens entirely or not at all, and returns only once
 /// the change is durable.
 #[async_trait]
@@ -438,6 +512,25 @@ pub trait Store: Send + Sync + 'static {
         error: Option<String>,
         retry_at: Option<DateTime<Utc>>,
     ) -> Result<()>;
+    // --- scenarios and model runs ---
+    /// Creates a scenario (`create`; `AlreadyExists` when the id is taken) or replaces the document of an existing
+    /// one (`ResourceNotFound` when there is none), keeping its creation time.
+    async fn put_scenario(&self, s: StoredScenario, create: bool) -> Result<()>;
+    async fn get_scenario(&self, id: &str) -> Result<Option<StoredScenario>>;
+    /// Every scenario, oldest first.
+    async fn list_scenarios(&self) -> Result<Vec<StoredScenario>>;
+    /// Deletes a scenario with its runs and their results; false when there was none.
+    async fn delete_scenario(&self, id: &str) -> Result<bool>;
+    /// Creates a run (`create`; its scenario must exist) or updates one: its status, progress, message, times and
+    /// summary, and its per-link results when `links` is given (else they stay). A run whose status is final (done,
+    /// failed, cancelled) cannot be updated (`Conflict`), so a late writer never overwrites an outcome.
+    async fn put_run(&self, run: StoredRun, links: Option<Value>, create: bool) -> Result<()>;
+    async fn get_run(&self, id: &str) -> Result<Option<StoredRun>>;
+    /// A run's per-link results (None when the run does not exist or has none).
+    async fn get_run_links(&self, id: &str) -> Result<Option<Value>>;
+    /// The runs of a scenario, oldest first.
+    async fn list_runs(&self, scenario_id: &str) -> Result<Vec<StoredRun>>;
+
     /// Map changes recorded after `after_seq` (at most `limit`; `complete` is false beyond that), so that tile
     /// caches of this and other processes invalidate what changed.
     async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges>;

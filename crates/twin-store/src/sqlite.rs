@@ -104,6 +104,27 @@ CREATE TABLE IF NOT EXISTS map_changes (
     max_x REAL NOT NULL,
     max_y REAL NOT NULL
 );
+-- scenarios (documents the model layer defines) and their runs; a run's per-link results are one JSON document
+CREATE TABLE IF NOT EXISTS scenarios (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    modified_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scenario_runs (
+    id TEXT PRIMARY KEY,
+    scenario TEXT NOT NULL,
+    status TEXT NOT NULL,
+    progress REAL NOT NULL,
+    message TEXT,
+    created_ms INTEGER NOT NULL,
+    started_ms INTEGER,
+    finished_ms INTEGER,
+    request TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    links TEXT
+);
+CREATE INDEX IF NOT EXISTS scenario_runs_scenario ON scenario_runs(scenario, created_ms);
 "#;
 
 /// How many map changes are kept for tile caches that poll; a cache further behind starts afresh.
@@ -264,12 +285,12 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        if version < 1 {
-            conn.execute_batch(&format!(
-                "BEGIN; {MIGRATION_1} PRAGMA user_version=1; COMMIT;"
-            ))
-            .map_err(db_err)?;
-        }
+        // schema 1 is not released yet and still gains tables; every statement of it is `IF NOT EXISTS`, so running
+        // it on each open brings a database made by an earlier build of schema 1 up to date
+        conn.execute_batch(&format!(
+            "BEGIN; {MIGRATION_1} PRAGMA user_version=1; COMMIT;"
+        ))
+        .map_err(db_err)?;
         let journal = Arc::new(AtomicBool::new(false));
         let has_subs: i64 = conn
             .query_row("SELECT count(*) FROM subscriptions", [], |r| r.get(0))
@@ -1879,6 +1900,228 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_scenario(&self, sc: StoredScenario, create: bool) -> Result<()> {
+        self.write_job(false, move |conn, _| {
+            let exists = conn
+                .query_row("SELECT 1 FROM scenarios WHERE id=?1", [&sc.id], |_| Ok(()))
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            match (create, exists) {
+                (true, true) => Err(NgsiError::exists(format!(
+                    "scenario {} already exists",
+                    sc.id
+                ))),
+                (false, false) => Err(NgsiError::not_found(format!(
+                    "scenario {} does not exist",
+                    sc.id
+                ))),
+                (true, false) => conn
+                    .execute(
+                        "INSERT INTO scenarios(id, doc, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4)",
+                        params![sc.id, to_json(&sc.document)?, ms(sc.created_at), ms(sc.modified_at)],
+                    )
+                    .map(|_| ())
+                    .map_err(db_err),
+                (false, true) => conn
+                    .execute(
+                        "UPDATE scenarios SET doc=?1, modified_ms=?2 WHERE id=?3",
+                        params![to_json(&sc.document)?, ms(sc.modified_at), sc.id],
+                    )
+                    .map(|_| ())
+                    .map_err(db_err),
+            }
+        })
+        .await
+    }
+
+    async fn get_scenario(&self, id: &str) -> Result<Option<StoredScenario>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, doc, created_ms, modified_ms FROM scenarios WHERE id=?1",
+                [&id],
+                scenario_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .map(scenario_from_row)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_scenarios(&self) -> Result<Vec<StoredScenario>> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT id, doc, created_ms, modified_ms FROM scenarios ORDER BY created_ms, id")
+                .map_err(db_err)?;
+            let rows = stmt.query_map([], scenario_row).map_err(db_err)?;
+            rows.map(|r| scenario_from_row(r.map_err(db_err)?)).collect()
+        })
+        .await
+    }
+
+    async fn delete_scenario(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write_job(false, move |conn, _| {
+            conn.execute("DELETE FROM scenario_runs WHERE scenario=?1", [&id])
+                .map_err(db_err)?;
+            Ok(conn
+                .execute("DELETE FROM scenarios WHERE id=?1", [&id])
+                .map_err(db_err)?
+                > 0)
+        })
+        .await
+    }
+
+    async fn put_run(&self, run: StoredRun, links: Option<Value>, create: bool) -> Result<()> {
+        if !(run.progress.is_finite() && (0.0..=1.0).contains(&run.progress)) {
+            return Err(NgsiError::bad_data(format!(
+                "run {}: progress must be between 0 and 1, not {}",
+                run.id, run.progress
+            )));
+        }
+        self.write_job(false, move |conn, _| {
+            let current: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT scenario, status FROM scenario_runs WHERE id=?1",
+                    [&run.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let links = links.map(|l| to_json(&l)).transpose()?;
+            let times = (
+                ms(run.created_at),
+                run.started_at.map(ms),
+                run.finished_at.map(ms),
+            );
+            match (create, current) {
+                (true, Some(_)) => {
+                    return Err(NgsiError::exists(format!("run {} already exists", run.id)))
+                }
+                (false, None) => {
+                    return Err(NgsiError::not_found(format!(
+                        "run {} does not exist",
+                        run.id
+                    )))
+                }
+                (true, None) => {
+                    let scenario = conn
+                        .query_row(
+                            "SELECT 1 FROM scenarios WHERE id=?1",
+                            [&run.scenario_id],
+                            |_| Ok(()),
+                        )
+                        .optional()
+                        .map_err(db_err)?;
+                    if scenario.is_none() {
+                        return Err(NgsiError::not_found(format!(
+                            "scenario {} does not exist",
+                            run.scenario_id
+                        )));
+                    }
+                    conn.execute(
+                        "INSERT INTO scenario_runs(id, scenario, status, progress, message, created_ms, started_ms,
+                         finished_ms, request, summary, links) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                        params![
+                            run.id,
+                            run.scenario_id,
+                            run.status.as_str(),
+                            run.progress,
+                            run.message,
+                            times.0,
+                            times.1,
+                            times.2,
+                            to_json(&run.request)?,
+                            to_json(&run.summary)?,
+                            links
+                        ],
+                    )
+                    .map_err(db_err)?;
+                }
+                (false, Some((scenario, status))) => {
+                    if scenario != run.scenario_id {
+                        return Err(NgsiError::bad_data(format!(
+                            "run {} belongs to scenario {scenario}, not {}",
+                            run.id, run.scenario_id
+                        )));
+                    }
+                    if RunStatus::parse(&status).is_some_and(RunStatus::is_final) {
+                        return Err(NgsiError::new(
+                            twin_model::ErrorKind::Conflict,
+                            format!("run {} is already {status}", run.id),
+                        ));
+                    }
+                    conn.execute(
+                        "UPDATE scenario_runs SET status=?1, progress=?2, message=?3, created_ms=?4, started_ms=?5,
+                         finished_ms=?6, request=?7, summary=?8, links=coalesce(?9, links) WHERE id=?10",
+                        params![
+                            run.status.as_str(),
+                            run.progress,
+                            run.message,
+                            times.0,
+                            times.1,
+                            times.2,
+                            to_json(&run.request)?,
+                            to_json(&run.summary)?,
+                            links,
+                            run.id
+                        ],
+                    )
+                    .map_err(db_err)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<StoredRun>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM scenario_runs WHERE id=?1"),
+                [&id],
+                run_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .map(run_from_row)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn get_run_links(&self, id: &str) -> Result<Option<Value>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            let doc: Option<Option<String>> = c
+                .query_row("SELECT links FROM scenario_runs WHERE id=?1", [&id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            doc.flatten().map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_runs(&self, scenario_id: &str) -> Result<Vec<StoredRun>> {
+        let id = scenario_id.to_string();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {RUN_COLUMNS} FROM scenario_runs WHERE scenario=?1 ORDER BY created_ms, id"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map([&id], run_row).map_err(db_err)?;
+            rows.map(|r| run_from_row(r.map_err(db_err)?)).collect()
+        })
+        .await
+    }
+
     async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges> {
         self.read(move |c| {
             let head: i64 = c
@@ -2127,6 +2370,71 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// scenarios and runs
+
+type ScenarioRow = (String, String, i64, i64);
+
+fn scenario_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScenarioRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+}
+
+fn scenario_from_row((id, doc, created, modified): ScenarioRow) -> Result<StoredScenario> {
+    Ok(StoredScenario {
+        id,
+        document: from_json(&doc)?,
+        created_at: from_ms(created),
+        modified_at: from_ms(modified),
+    })
+}
+
+const RUN_COLUMNS: &str =
+    "id, scenario, status, progress, message, created_ms, started_ms, finished_ms, request, summary";
+
+struct RunRow {
+    id: String,
+    scenario: String,
+    status: String,
+    progress: f64,
+    message: Option<String>,
+    created: i64,
+    started: Option<i64>,
+    finished: Option<i64>,
+    request: String,
+    summary: String,
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        id: r.get(0)?,
+        scenario: r.get(1)?,
+        status: r.get(2)?,
+        progress: r.get(3)?,
+        message: r.get(4)?,
+        created: r.get(5)?,
+        started: r.get(6)?,
+        finished: r.get(7)?,
+        request: r.get(8)?,
+        summary: r.get(9)?,
+    })
+}
+
+fn run_from_row(r: RunRow) -> Result<StoredRun> {
+    Ok(StoredRun {
+        status: RunStatus::parse(&r.status)
+            .ok_or_else(|| db_err(format!("run {} has an unknown status {}", r.id, r.status)))?,
+        id: r.id,
+        scenario_id: r.scenario,
+        progress: r.progress,
+        message: r.message,
+        created_at: from_ms(r.created),
+        started_at: r.started.map(from_ms),
+        finished_at: r.finished.map(from_ms),
+        request: from_json(&r.request)?,
+        summary: from_json(&r.summary)?,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------------

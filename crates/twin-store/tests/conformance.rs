@@ -767,3 +767,26 @@ async fn map_changes_say_where_maps_went_stale() {
     assert_eq!(s.query(&near(11.0, 51.0)).await.unwrap().entities.len(), 1);
     s.check_integrity().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_database_from_an_earlier_build_of_the_schema_gains_the_new_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    drop(SqliteStore::open(&path).unwrap());
+    {
+        // as a build from before map changes and scenarios left it
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("DROP TABLE map_changes; DROP TABLE scenarios; DROP TABLE scenario_runs;")
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    s.write(
+        "urn:x:b",
+        store_as_is(entity(json!({"id": "urn:x:b", "type": "Building",
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [1.0, 2.0]}}}))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.map_changes_since(0, 10).await.unwrap().changes.len(), 1);
+    assert!(s.list_scenarios().await.unwrap().is_empty());
+}

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 mod import;
 mod osm_pbf;
 mod tiles;
+mod traffic;
 
 /// The entity type every benchmark entity has.
 const TYPE: &str = "TrafficFlowObserved";
@@ -45,8 +46,9 @@ const MAX_ERROR_SAMPLES: usize = 20;
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// What to measure: `hub` (the NGSI-LD broker over HTTP), `import` (OpenStreetMap import throughput) or `tiles`
-    /// (vector tile latency, cold and warm, over the demo city).
+    /// What to measure: `hub` (the NGSI-LD broker over HTTP), `import` (OpenStreetMap import throughput), `tiles`
+    /// (vector tile latency, cold and warm, over the demo city) or `traffic` (traffic assignment on TNTP networks,
+    /// side by side with AequilibraE).
     pub what: String,
     /// Entities to load (single creates, then batch upserts until this many exist); queries run over them.
     #[arg(long, default_value_t = 100_000)]
@@ -85,8 +87,9 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// bench import and tiles: the OSM PBF extract (for import, to repeat; default: the demo's Helsinki extract, fetched once into the
-    /// cache folder like `urbantwin demo` does).
-    #[arg(long, value_name = "FILE")]
+    /// cache folder like `urbantwin demo` does). bench traffic: the folder of TNTP networks, one sub-folder each
+    /// (default: ../shared/data/tntp).
+    #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
     /// bench import: how many shifted copies of the extract make the benchmark file.
     #[arg(long, default_value_t = 8)]
@@ -97,6 +100,17 @@ pub struct BenchArgs {
     /// bench tiles: warm requests (random tiles, all cached).
     #[arg(long, default_value_t = 2000)]
     pub requests: usize,
+    /// bench traffic: the networks, sub-folders of --data, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "Chicago-Sketch,Barcelona"
+    )]
+    pub networks: Vec<String>,
+    /// bench traffic: the Python of a virtualenv with AequilibraE, the peer (default:
+    /// ~/.cache/urbantwin/aeq-venv/bin/python; without it the peer rows are left out).
+    #[arg(long, value_name = "PATH")]
+    pub peer_python: Option<PathBuf>,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -930,7 +944,8 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "hub" => {}
         "import" => return import::run(&a).await,
         "tiles" => return tiles::run(a.data.clone(), a.rounds, a.requests, a.json).await,
-        other => bail!("unknown benchmark {other:?}; available: hub, import, tiles"),
+        "traffic" => return traffic::run(&a),
+        other => bail!("unknown benchmark {other:?}; available: hub, import, tiles, traffic"),
     }
     if a.entities == 0 || a.instances == 0 || a.concurrency == 0 || a.duration_secs == 0 {
         bail!("--entities, --instances, --concurrency and --duration-secs must be at least 1");

@@ -349,8 +349,9 @@ fn run_city(a: &CityArgs) -> Result<()> {
     Ok(())
 }
 
-/// The network and trip table of TNTP files, as the assignment takes them (TNTP node `i` is node `i − 1`).
-fn read(net_path: &Path, trips_path: &Path) -> Result<(Network, Demand, usize)> {
+/// The network and trip table of TNTP files as the assignment takes them (TNTP node `i` is node `i − 1`), and
+/// the file's first through node.
+pub(crate) fn read(net_path: &Path, trips_path: &Path) -> Result<(Network, Demand, usize)> {
     let tn = twin_import::tntp::read_net(net_path)?;
     let tt = twin_import::tntp::read_trips(trips_path)?;
     if tt.zones > tn.zones {

@@ -28,9 +28,7 @@ use std::time::Instant;
 use anyhow::{anyhow, bail, Context as _, Result};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use twin_sim::traffic::assign::{
-    assign, Algorithm, Demand, Link, Network, Options, Solution, Stop,
-};
+use twin_sim::traffic::assign::{assign, Algorithm, Demand, Network, Options, Solution, Stop};
 
 use super::{fmt_value, markdown, progress, rows_json, BenchArgs, Goal, Row};
 
@@ -300,47 +298,9 @@ fn find_input(data: &Path, name: &str) -> Result<Input> {
     })
 }
 
-/// The network and trip table as the assignment takes them (TNTP node `i` is node `i − 1`).
+/// The network and trip table as the assignment takes them (what `urbantwin traffic assign` reads).
 fn load(input: &Input) -> Result<(Network, Demand)> {
-    let tn = twin_import::tntp::read_net(&input.net)?;
-    let tt = twin_import::tntp::read_trips(&input.trips)?;
-    if tt.zones > tn.zones {
-        bail!(
-            "{}: {} zones, the network has {}",
-            input.trips.display(),
-            tt.zones,
-            tn.zones
-        );
-    }
-    let links = tn
-        .links
-        .iter()
-        .map(|l| Link {
-            from: l.init - 1,
-            to: l.term - 1,
-            capacity: l.capacity,
-            length: l.length,
-            free_flow_time: l.free_flow_time,
-            b: l.b,
-            power: l.power,
-            toll: l.toll,
-        })
-        .collect();
-    let net = Network::from_links(
-        tn.nodes as usize,
-        tn.zones as usize,
-        tn.first_thru_node.saturating_sub(1) as usize,
-        links,
-    )
-    .map_err(|e| anyhow!("{}: {e}", input.net.display()))?
-    .with_node_labels((1..=u64::from(tn.nodes)).collect());
-    let demand = Demand::from_triples(
-        tn.zones as usize,
-        tt.od
-            .iter()
-            .map(|&(o, d, v)| (o as usize - 1, d as usize - 1, v)),
-    )
-    .map_err(|e| anyhow!("{}: {e}", input.trips.display()))?;
+    let (net, demand, _) = crate::traffic::read(&input.net, &input.trips)?;
     Ok((net, demand))
 }
 
@@ -942,6 +902,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use twin_sim::traffic::assign::Link;
 
     #[test]
     fn cost_weights_come_from_the_readme() {

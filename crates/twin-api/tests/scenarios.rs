@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::{assert_problem, shared_data};
+use common::{assert_problem, import_helsinki, shared_data};
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use twin_api::{ApiConfig, AppState, SharedState};
-use twin_model::{NgsiError, Provenance};
+use twin_model::Provenance;
 use twin_store::{store_as_is, SqliteStore, Store};
 
 /// The real server with its state at hand (to hold the run queue).
@@ -140,33 +140,6 @@ impl Twin {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-}
-
-/// Imports the Helsinki extract straight into the store (what `urbantwin import osm` does, without the CLI).
-async fn import_helsinki(store: &Arc<dyn Store>, data: &std::path::Path) -> usize {
-    let mut entities = Vec::new();
-    let prov = Provenance::default();
-    twin_import::osm::read_osm(&data.join("osm/helsinki.osm.pbf"), &mut |item| {
-        match item {
-            twin_import::osm::OsmItem::Entity(e) => entities.push(e),
-            twin_import::osm::OsmItem::Link(l) => entities.push(
-                l.to_entity(Utc::now(), &prov)
-                    .map_err(|e| twin_import::ImportError::new("helsinki", "link", e.detail))?,
-            ),
-            twin_import::osm::OsmItem::Node(..) => {}
-        }
-        Ok(())
-    })
-    .expect("read the extract");
-    let n = entities.len();
-    let batch = entities
-        .into_iter()
-        .map(|e| (e.id.clone(), store_as_is(e)))
-        .collect();
-    for r in store.write_batch(batch).await.expect("write") {
-        r.map_err(|e: NgsiError| e.detail).expect("entity written");
-    }
-    n
 }
 
 fn closure(name: &str, street: &str) -> Value {

@@ -6,15 +6,14 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use chrono::Utc;
-use common::Server;
+use common::{import_helsinki, shared_data, Server};
 use prost::Message;
 use serde_json::{json, Value};
 use twin_model::context::Context;
 use twin_model::ngsi::parse_entity;
-use twin_model::{NgsiError, Provenance};
+use twin_model::Provenance;
 use twin_store::{store_as_is, SqliteStore, Store};
 use twin_tiles::mvt::{self, decode_geometry, ring_area, GeomType};
 use twin_tiles::TileId;
@@ -411,45 +410,6 @@ async fn cached_tiles_follow_every_write() {
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(get_tile(&s, &path, None).await.0, 204);
-}
-
-fn shared_data() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
-    if p.join("osm/helsinki.osm.pbf").exists() {
-        return Some(p);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true but the shared data is missing at {}", p.display());
-    }
-    eprintln!("skipping: ../shared/data/osm/helsinki.osm.pbf is not here");
-    None
-}
-
-/// Imports the Helsinki extract straight into the store (what `urbantwin import osm` does, without the CLI).
-async fn import_helsinki(store: &Arc<dyn Store>, data: &std::path::Path) -> usize {
-    let mut entities = Vec::new();
-    let prov = Provenance::default();
-    twin_import::osm::read_osm(&data.join("osm/helsinki.osm.pbf"), &mut |item| {
-        match item {
-            twin_import::osm::OsmItem::Entity(e) => entities.push(e),
-            twin_import::osm::OsmItem::Link(l) => entities.push(
-                l.to_entity(Utc::now(), &prov)
-                    .map_err(|e| twin_import::ImportError::new("helsinki", "link", e.detail))?,
-            ),
-            twin_import::osm::OsmItem::Node(..) => {}
-        }
-        Ok(())
-    })
-    .expect("read the extract");
-    let n = entities.len();
-    let batch = entities
-        .into_iter()
-        .map(|e| (e.id.clone(), store_as_is(e)))
-        .collect();
-    for r in store.write_batch(batch).await.expect("write") {
-        r.map_err(|e: NgsiError| e.detail).expect("entity written");
-    }
-    n
 }
 
 #[tokio::test]

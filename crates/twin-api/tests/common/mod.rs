@@ -177,3 +177,31 @@ pub fn shared_data() -> Option<PathBuf> {
         None
     }
 }
+
+/// Imports the Helsinki extract straight into the store (what `urbantwin import osm` does, without the CLI).
+pub async fn import_helsinki(store: &Arc<dyn Store>, data: &std::path::Path) -> usize {
+    let mut entities = Vec::new();
+    let prov = twin_model::Provenance::default();
+    twin_import::osm::read_osm(&data.join("osm/helsinki.osm.pbf"), &mut |item| {
+        match item {
+            twin_import::osm::OsmItem::Entity(e) => entities.push(e),
+            twin_import::osm::OsmItem::Link(l) => entities.push(
+                l.to_entity(chrono::Utc::now(), &prov)
+                    .map_err(|e| twin_import::ImportError::new("helsinki", "link", e.detail))?,
+            ),
+            twin_import::osm::OsmItem::Node(..) => {}
+        }
+        Ok(())
+    })
+    .expect("read the extract");
+    let n = entities.len();
+    let batch = entities
+        .into_iter()
+        .map(|e| (e.id.clone(), twin_store::store_as_is(e)))
+        .collect();
+    for r in store.write_batch(batch).await.expect("write") {
+        r.map_err(|e: twin_model::NgsiError| e.detail)
+            .expect("entity written");
+    }
+    n
+}

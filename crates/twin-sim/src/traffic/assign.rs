@@ -46,9 +46,12 @@
 //!   origins because nothing shared is written; (2) equilibrates the bushes one origin after another: for each node
 //!   in descending topological order, the longest used and the shortest path within the bush are traced back to
 //!   where they diverge, and a Newton step `Δ = (C_long − C_short) / Σ c'_a` (bounded by the smallest origin flow on
-//!   the long segment) moves flow from one to the other. No path is ever stored or enumerated, and the solution is
-//!   as exact as floating point allows (relative gaps of 1e-12 and below). Flow shifts stay sequential: running them
-//!   on several bushes at once moves flow by stale costs and overshoots (see `docs/models/traffic.md`).
+//!   the long segment) moves flow from one to the other; the segment pairs shifted are replayed between the sweeps
+//!   (paired alternative segments, as in Bar-Gera's TAPAS), which settles the moves that couple origins for a
+//!   fraction of a sweep's cost. The improvement also adds the last links of shortest paths that leave a bush when
+//!   that keeps it acyclic. No path is ever stored or enumerated, and the solution is as exact as floating point
+//!   allows (relative gaps of 1e-12 and below). Flow shifts stay sequential: running them on several bushes at once
+//!   moves flow by stale costs and overshoots (see `docs/models/traffic.md`).
 //! - [`Algorithm::BiconjugateFrankWolfe`]: Mitradjieva & Lindberg (2013). Each iteration loads all trips onto the
 //!   current shortest paths (all-or-nothing, in parallel over origins), combines that target with the two previous
 //!   search directions so the new direction is conjugate to them with respect to the Hessian `diag(c'_a)`, and
@@ -58,9 +61,10 @@
 //! # Warm starts
 //!
 //! [`Options::warm_start`] takes the [`Solution`] of a previous solve (a baseline) and starts from it: its bushes
-//! (Algorithm B) or link flows (Frank–Wolfe), matched to the new network by link ends. Origins whose trips changed or
-//! whose flow used a link that is gone or closed start afresh; every other origin keeps its bush. A scenario (a
-//! capacity change, a closure) then re-solves in a fraction of the iterations of a cold start.
+//! (Algorithm B) or link flows (Frank–Wolfe), matched to the new network by link ends. Origins whose trips changed
+//! start afresh; every other origin keeps its bush, and where its flow used a link that is gone or closed, only the
+//! flow of the paths through that link is rerouted ([`Report::repaired_origins`]). A scenario (a capacity change, a
+//! closure) then re-solves in a fraction of the iterations of a cold start.
 //!
 //! # Bad input
 //!
@@ -82,6 +86,8 @@
 //!
 //! - R. B. Dial (2006), "A path-based user-equilibrium traffic assignment algorithm that obviates path storage and
 //!   enumeration", Transportation Research Part B 40(10), 917–936.
+//! - H. Bar-Gera (2010), "Traffic assignment by paired alternative segments", Transportation Research Part B
+//!   44(8–9), 1022–1046.
 //! - S. D. Boyles, N. E. Lownes, A. Unnikrishnan, *Transportation Network Analysis*, vol. I, ch. 6 (bush-based
 //!   algorithms, Algorithm B; relative gap), lecture notes, 2020–2025.
 //! - M. Mitradjieva, P. O. Lindberg (2013), "The stiff is moving — conjugate direction Frank–Wolfe methods with
@@ -261,6 +267,9 @@ pub struct Report {
     pub intrazonal_trips: f64,
     /// Origins that started from the warm start's state (0 for a cold start).
     pub warm_origins: usize,
+    /// Of those, origins whose flow used a link that is now closed or gone: their bush was kept and only the trips
+    /// on those paths were rerouted (Algorithm B).
+    pub repaired_origins: usize,
     /// One entry per iteration, the initial loading first.
     pub history: Vec<IterationStats>,
 }
@@ -432,6 +441,7 @@ impl Problem<'_> {
             unserved_trips,
             intrazonal_trips: self.demand.intrazonal(),
             warm_origins: 0,
+            repaired_origins: 0,
             history,
         }
     }

@@ -285,7 +285,7 @@ pub fn skim(net: &Network, zones: &[Zone]) -> Vec<Vec<f64>> {
 /// A trip matrix from the gravity model, with how it was reached.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Distribution {
-    /// trips[i][j], zones in the order given.
+    /// `trips[i][j]`, zones in the order given.
     pub trips: Vec<Vec<f64>>,
     pub beta: f64,
     pub mean_cost: f64,

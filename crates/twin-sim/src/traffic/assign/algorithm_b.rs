@@ -1,11 +1,13 @@
 //! Dial's Algorithm B (Dial 2006; Boyles' notes): one acyclic bush per origin, equilibrated by Newton flow shifts
-//! between the longest used and the shortest path segments within it.
+//! between the longest used and the shortest path segments within it; the segment pairs shifted are replayed
+//! between the passes over whole bushes (paired alternative segments, as in Bar-Gera's TAPAS, 2010). Warm starts
+//! keep the bushes; the flow of paths through a link that is gone is rerouted (`reuse_bush`, `strip`).
 //!
 //! Layout: a bush stores its nodes in topological order and, per node, the bush links entering it as "slots" in one
 //! contiguous block (`link`, the tail's topological `position`, the origin's `flow`), so the label sweeps read
 //! memory in order and index labels by position.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use rayon::prelude::*;
 
@@ -206,6 +208,42 @@ impl Kahn {
     }
 }
 
+/// The open links leaving each node with their heads, and whether paths may pass through each node: the
+/// network's forward star laid out for the improvement sweeps.
+struct Star {
+    start: Vec<u32>,
+    /// (link, head) per open link, grouped by tail.
+    arcs: Vec<(u32, u32)>,
+    passable: Vec<bool>,
+    /// The tail of every link.
+    tail: Vec<u32>,
+}
+
+impl Star {
+    fn new(net: &Network) -> Star {
+        let n = net.node_count();
+        let links = net.links();
+        let mut start = Vec::with_capacity(n + 1);
+        let mut arcs = Vec::with_capacity(net.link_count());
+        start.push(0);
+        for i in 0..n as u32 {
+            arcs.extend(net.out_links(i).iter().map(|&l| (l, links[l as usize].to)));
+            start.push(arcs.len() as u32);
+        }
+        Star {
+            start,
+            arcs,
+            passable: (0..n as u32).map(|i| net.passable(i)).collect(),
+            tail: links.iter().map(|l| l.from).collect(),
+        }
+    }
+
+    #[inline]
+    fn out(&self, node: u32) -> &[(u32, u32)] {
+        &self.arcs[self.start[node as usize] as usize..self.start[node as usize + 1] as usize]
+    }
+}
+
 /// Per-thread arrays for improving bushes and measuring shortest paths.
 struct Improver {
     /// Node → temporary id (the old position, new nodes after), `NONE` outside the bush.
@@ -216,6 +254,10 @@ struct Improver {
     /// Whether flow reaches the node at each position.
     used: Vec<bool>,
     dist: Vec<f64>,
+    /// The last link of the shortest path to each node whose label the network pass lowered, `NONE` elsewhere.
+    pred: Vec<u32>,
+    /// The nodes whose label the network pass lowered.
+    lowered: Vec<u32>,
     touched: Vec<u32>,
     in_queue: Vec<bool>,
     queue: VecDeque<u32>,
@@ -223,6 +265,7 @@ struct Improver {
     stamp: u32,
     edges: Vec<Edge>,
     kahn: Kahn,
+    identity: Vec<u32>,
 }
 
 impl Improver {
@@ -234,6 +277,8 @@ impl Improver {
             umax: Vec::new(),
             used: Vec::new(),
             dist: vec![f64::INFINITY; nodes],
+            pred: vec![NONE; nodes],
+            lowered: Vec::new(),
             touched: Vec::new(),
             in_queue: vec![false; nodes],
             queue: VecDeque::new(),
@@ -241,12 +286,14 @@ impl Improver {
             stamp: 0,
             edges: Vec::new(),
             kahn: Kahn::default(),
+            identity: Vec::new(),
         }
     }
 
-    /// Improves `bush` (drops links without flow, adds shortcuts by the longest-path criterion, re-sorts) and
-    /// returns the origin's trips × exact shortest-path costs at costs `cost`.
-    fn improve(&mut self, bush: &mut Bush, net: &Network, cost: &[f64], add: bool) -> f64 {
+    /// Improves `bush` (drops links without flow, adds shortcuts by the longest-path criterion and the last links
+    /// of shortest paths that leave it, re-sorts) and returns the origin's trips × exact shortest-path costs at
+    /// costs `cost`.
+    fn improve(&mut self, bush: &mut Bush, star: &Star, cost: &[f64]) -> f64 {
         self.stamp = self.stamp.wrapping_add(1);
         if self.stamp == 0 {
             self.mark.fill(0);
@@ -254,7 +301,6 @@ impl Improver {
         }
         let stamp = self.stamp;
         let k = bush.order.len();
-        let root = bush.root();
         self.node_of.clear();
         self.node_of.extend_from_slice(&bush.order);
         for (p, &n) in bush.order.iter().enumerate() {
@@ -308,32 +354,85 @@ impl Improver {
         }
         let kept = self.edges.len();
 
-        // exact shortest paths: the bush labels are lengths of real paths, so a label-correcting pass from them
-        // over the whole network ends at the true shortest-path costs
+        // One sweep over the out-links of the bush's nodes in topological order does two things.
+        // Exact shortest paths: the bush labels are lengths of real paths, so label-correcting from them over the
+        // whole network ends at the true shortest-path costs; in topological order most labels are final when
+        // their node is scanned, and only nodes that improve after their scan (or lie outside the bush) queue.
+        // Shortcuts: (i, j) with U_i + c_ij < U_j, and links into nodes the bush does not reach yet.
         for p in 0..k {
-            let n = bush.order[p];
-            self.dist[n as usize] = self.lmin[p];
-            self.in_queue[n as usize] = true;
-            self.queue.push_back(n);
+            self.dist[bush.order[p] as usize] = self.lmin[p];
         }
-        let links = net.links();
-        while let Some(i) = self.queue.pop_front() {
-            self.in_queue[i as usize] = false;
-            if i != root && !net.passable(i) {
+        for p in 0..k {
+            let i = bush.order[p];
+            if p != 0 && !star.passable[i as usize] {
                 continue;
             }
             let di = self.dist[i as usize];
-            for &l in net.out_links(i) {
-                let j = links[l as usize].to as usize;
-                let v = di + cost[l as usize];
-                if v < self.dist[j] {
-                    if self.dist[j] == f64::INFINITY {
-                        self.touched.push(j as u32);
+            let ui = self.umax[p];
+            for &(l, j) in star.out(i) {
+                let c = cost[l as usize];
+                let t = self.id[j as usize];
+                let v = di + c;
+                if v < self.dist[j as usize] {
+                    if self.dist[j as usize] == f64::INFINITY {
+                        self.touched.push(j);
                     }
-                    self.dist[j] = v;
-                    if !self.in_queue[j] {
-                        self.in_queue[j] = true;
-                        self.queue.push_back(j as u32);
+                    if self.pred[j as usize] == NONE {
+                        self.lowered.push(j);
+                    }
+                    self.pred[j as usize] = l;
+                    self.dist[j as usize] = v;
+                    if (t == NONE || t as usize >= k || t as usize <= p)
+                        && !self.in_queue[j as usize]
+                    {
+                        self.in_queue[j as usize] = true;
+                        self.queue.push_back(j);
+                    }
+                }
+                if self.mark[l as usize] == stamp {
+                    continue;
+                }
+                let t = if t == NONE {
+                    let t = self.node_of.len() as u32;
+                    self.id[j as usize] = t;
+                    self.node_of.push(j);
+                    self.umax.push(f64::INFINITY);
+                    t
+                } else if ui + c >= self.umax[t as usize] {
+                    continue;
+                } else {
+                    t
+                };
+                self.mark[l as usize] = stamp;
+                self.edges.push(Edge {
+                    tail: p as u32,
+                    head: t,
+                    link: l,
+                    flow: 0.0,
+                });
+            }
+        }
+        let root = bush.root();
+        while let Some(i) = self.queue.pop_front() {
+            self.in_queue[i as usize] = false;
+            if i != root && !star.passable[i as usize] {
+                continue;
+            }
+            let di = self.dist[i as usize];
+            for &(l, j) in star.out(i) {
+                let v = di + cost[l as usize];
+                if v < self.dist[j as usize] {
+                    if self.dist[j as usize] == f64::INFINITY {
+                        self.touched.push(j);
+                    }
+                    if self.pred[j as usize] == NONE {
+                        self.lowered.push(j);
+                    }
+                    self.pred[j as usize] = l;
+                    self.dist[j as usize] = v;
+                    if !self.in_queue[j as usize] {
+                        self.in_queue[j as usize] = true;
+                        self.queue.push_back(j);
                     }
                 }
             }
@@ -343,6 +442,27 @@ impl Improver {
             .iter()
             .map(|&(d, v)| v * self.dist[d as usize])
             .sum();
+        // where the true shortest path to a node leaves the bush, its last link joins the bush when that keeps it
+        // acyclic: U_i < U_j, as U increases along every kept link (the bush then holds more of the shortest-path
+        // tree than the longest-path criterion alone gives it; a third fewer iterations on Barcelona)
+        for &j in &self.lowered {
+            let l = std::mem::replace(&mut self.pred[j as usize], NONE);
+            let (ti, tj) = (self.id[star.tail[l as usize] as usize], self.id[j as usize]);
+            if self.mark[l as usize] != stamp
+                && (ti as usize) < k
+                && (tj as usize) < k
+                && self.umax[ti as usize] < self.umax[tj as usize]
+            {
+                self.mark[l as usize] = stamp;
+                self.edges.push(Edge {
+                    tail: ti,
+                    head: tj,
+                    link: l,
+                    flow: 0.0,
+                });
+            }
+        }
+        self.lowered.clear();
         for &n in &bush.order {
             self.dist[n as usize] = f64::INFINITY;
         }
@@ -350,51 +470,28 @@ impl Improver {
             self.dist[n as usize] = f64::INFINITY;
         }
         self.touched.clear();
-
-        // shortcuts: (i, j) with U_i + c_ij < U_j, and links into nodes the bush does not reach yet
-        if add {
-            for p in 0..k {
-                let i = bush.order[p];
-                if i != root && !net.passable(i) {
-                    continue;
-                }
-                let ui = self.umax[p];
-                for &l in net.out_links(i) {
-                    if self.mark[l as usize] == stamp {
-                        continue;
-                    }
-                    let j = links[l as usize].to;
-                    let mut t = self.id[j as usize];
-                    if t == NONE {
-                        t = self.node_of.len() as u32;
-                        self.id[j as usize] = t;
-                        self.node_of.push(j);
-                        self.umax.push(f64::INFINITY);
-                    } else if ui + cost[l as usize] >= self.umax[t as usize] {
-                        continue;
-                    }
-                    self.mark[l as usize] = stamp;
-                    self.edges.push(Edge {
-                        tail: p as u32,
-                        head: t,
-                        link: l,
-                        flow: 0.0,
-                    });
-                }
-            }
-        }
         for &n in &self.node_of {
             self.id[n as usize] = NONE;
         }
+
         if self.edges.len() > kept || kept < bush.link.len() {
             let n = self.node_of.len();
-            let (count, pos) = self.kahn.order(n, &self.edges);
-            if count == n {
-                bush.fill(&self.node_of, pos, count, &self.edges);
+            // the old order stays topological when every added link into an old node goes forward in it (new
+            // nodes, which no kept or added link leaves, go at the end); otherwise Kahn's algorithm re-sorts
+            let forward = self.edges[kept..]
+                .iter()
+                .all(|e| e.head as usize >= k || e.tail < e.head);
+            if forward {
+                self.identity.clear();
+                self.identity.extend(0..n as u32);
+                bush.fill(&self.node_of, &self.identity, n, &self.edges);
+            } else if self.kahn.order(n, &self.edges).0 == n {
+                bush.fill(&self.node_of, &self.kahn.pos, n, &self.edges);
             } else {
                 // rounding made a cycle of near-equal labels: keep the old order and only drop links
-                let pos: Vec<u32> = (0..k as u32).collect();
-                bush.fill(&self.node_of, &pos, k, &self.edges[..kept]);
+                self.identity.clear();
+                self.identity.extend(0..k as u32);
+                bush.fill(&self.node_of, &self.identity, k, &self.edges[..kept]);
             }
         }
         sptt
@@ -416,6 +513,11 @@ impl Loads<'_> {
         for b in bushes {
             b.add_flows(&mut self.x);
         }
+        self.recompute_costs();
+    }
+
+    /// The costs and derivatives at the current link flows.
+    fn recompute_costs(&mut self) {
         for (l, m) in self.model.iter().enumerate() {
             let (c, d) = m.cost_and_derivative(self.x[l]);
             self.c[l] = c;
@@ -433,7 +535,7 @@ impl Loads<'_> {
     }
 }
 
-/// Per-thread arrays for the flow shifts.
+/// Per-thread arrays for the flow shifts, and the segment pairs shifted in this round (for replays).
 #[derive(Default)]
 struct Shifter {
     lmin: Vec<f64>,
@@ -442,9 +544,35 @@ struct Shifter {
     maxp: Vec<u32>,
     seg_max: Vec<u32>,
     seg_min: Vec<u32>,
+    /// The bush being passed over (its index), for the records.
+    current: u32,
+    pairs: Vec<Pair>,
+    /// The slots of the recorded pairs' segments.
+    pair_slots: Vec<u32>,
+    /// (bush, last slot of each segment, where they diverge) of every recorded pair.
+    seen: HashSet<(u32, u32, u32, u32)>,
+}
+
+/// Two segments of one bush that join the same two nodes (TAPAS's paired alternative segments, of one origin),
+/// recorded from a shift: slots `start..mid` and `mid..end` of `Shifter::pair_slots`.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    bush: u32,
+    start: u32,
+    mid: u32,
+    end: u32,
+    /// The shortest-path cost to the node where they merge, when recorded: relative differences refer to it.
+    scale: f64,
 }
 
 impl Shifter {
+    /// Forgets the recorded pairs (their slots change when the bushes are improved).
+    fn clear_pairs(&mut self) {
+        self.pairs.clear();
+        self.pair_slots.clear();
+        self.seen.clear();
+    }
+
     /// One pass over `bush`: labels, then a Newton shift at every node whose longest used path costs more than
     /// `theta` (relative) above its shortest path. Returns the largest relative excess seen.
     fn pass(&mut self, bush: &mut Bush, loads: &mut Loads<'_>, theta: f64) -> f64 {
@@ -495,14 +623,18 @@ impl Shifter {
                 continue;
             }
             max_excess = max_excess.max(excess / self.lmin[p]);
-            self.shift(bush, loads, p);
+            if self.segments(bush, p) {
+                equalise(bush, loads, &self.seg_max, &self.seg_min, 0.0);
+                self.record(bush, p);
+            }
         }
         max_excess
     }
 
-    /// Moves flow at node position `p` from the longest used to the shortest path segment, back to where they
-    /// diverge.
-    fn shift(&mut self, bush: &mut Bush, loads: &mut Loads<'_>, p: usize) {
+    /// The longest used and the shortest path segments into node position `p`, traced back to where they
+    /// diverge, into `seg_max` and `seg_min` (each from its last slot back). `false` when flow was rounded away
+    /// upstream and there is nothing to move.
+    fn segments(&mut self, bush: &Bush, p: usize) -> bool {
         self.seg_max.clear();
         self.seg_min.clear();
         let ws = self.maxp[p];
@@ -515,7 +647,7 @@ impl Shifter {
             if a > b {
                 let s = self.maxp[a as usize];
                 if s == NONE {
-                    return; // flow rounded away upstream: nothing to move
+                    return false;
                 }
                 self.seg_max.push(s);
                 a = bush.tail[s as usize];
@@ -525,92 +657,148 @@ impl Shifter {
                 b = bush.tail[s as usize];
             }
         }
-        let (mut cmax, mut dmax, mut fmin) = (0.0, 0.0, f64::INFINITY);
-        for &s in &self.seg_max {
-            let l = bush.link[s as usize] as usize;
-            cmax += loads.c[l];
-            dmax += loads.d[l];
-            fmin = fmin.min(bush.flow[s as usize]);
-        }
-        let (mut cmin, mut dmin) = (0.0, 0.0);
-        for &s in &self.seg_min {
-            let l = bush.link[s as usize] as usize;
-            cmin += loads.c[l];
-            dmin += loads.d[l];
-        }
-        let diff = cmax - cmin;
-        if !(diff > 0.0 && fmin > 0.0) {
-            return;
-        }
-        let slope = dmax + dmin;
-        let delta = if slope == 0.0 {
-            fmin
-        } else if slope.is_finite() {
-            (diff / slope).min(fmin)
-        } else {
-            self.bisect(bush, loads, fmin)
-        };
-        if delta.is_nan() || delta <= 0.0 {
-            return;
-        }
-        // when the whole bottleneck flow moves, links that carried (up to rounding) the same flow empty too:
-        // leftovers of 1e-14 would keep links whose tails carry nothing
-        let snap = if delta == fmin { 1e-12 } else { 0.0 };
-        for &s in &self.seg_max {
-            let s = s as usize;
-            let f = bush.flow[s];
-            let left = f - delta;
-            let (left, moved) = if left > snap * f {
-                (left, delta)
-            } else {
-                (0.0, f)
-            };
-            bush.flow[s] = left;
-            loads.add(bush.link[s] as usize, -moved);
-        }
-        for &s in &self.seg_min {
-            let s = s as usize;
-            bush.flow[s] += delta;
-            loads.add(bush.link[s] as usize, delta);
-        }
+        true
     }
 
-    /// The shift that equalises the two segments when a derivative is infinite (powers below 1 at zero flow):
-    /// bisection on the cost difference over `[0, fmin]`.
-    fn bisect(&self, bush: &Bush, loads: &Loads<'_>, fmin: f64) -> f64 {
-        let diff = |delta: f64| -> f64 {
-            let long: f64 = self
-                .seg_max
-                .iter()
-                .map(|&s| {
-                    let l = bush.link[s as usize] as usize;
-                    loads.model[l].cost((loads.x[l] - delta).max(0.0))
-                })
-                .sum();
-            let short: f64 = self
-                .seg_min
-                .iter()
-                .map(|&s| {
-                    let l = bush.link[s as usize] as usize;
-                    loads.model[l].cost(loads.x[l] + delta)
-                })
-                .sum();
-            long - short
-        };
-        if diff(fmin) >= 0.0 {
-            return fmin;
+    /// Keeps the pair just shifted (once per round) for the replays.
+    fn record(&mut self, bush: &Bush, p: usize) {
+        let diverge = bush.tail[*self.seg_max.last().expect("a segment") as usize];
+        if !self
+            .seen
+            .insert((self.current, self.seg_max[0], self.seg_min[0], diverge))
+        {
+            return;
         }
-        let (mut lo, mut hi) = (0.0, fmin);
-        for _ in 0..60 {
-            let mid = 0.5 * (lo + hi);
-            if diff(mid) > 0.0 {
-                lo = mid;
-            } else {
-                hi = mid;
+        let start = self.pair_slots.len() as u32;
+        self.pair_slots.extend_from_slice(&self.seg_max);
+        let mid = self.pair_slots.len() as u32;
+        self.pair_slots.extend_from_slice(&self.seg_min);
+        self.pairs.push(Pair {
+            bush: self.current,
+            start,
+            mid,
+            end: self.pair_slots.len() as u32,
+            scale: self.lmin[p],
+        });
+    }
+
+    /// Replays every recorded pair once: a Newton shift from its costlier segment to the cheaper one (either way)
+    /// where they differ by more than `theta` (relative). Returns the largest relative difference of the pairs
+    /// where flow moved (a pair whose costlier segment carries nothing is settled).
+    fn replay(&self, bushes: &mut [Bush], loads: &mut Loads<'_>, theta: f64) -> f64 {
+        let mut worst = 0.0f64;
+        for pair in &self.pairs {
+            let bush = &mut bushes[pair.bush as usize];
+            let a = &self.pair_slots[pair.start as usize..pair.mid as usize];
+            let b = &self.pair_slots[pair.mid as usize..pair.end as usize];
+            if let Some(diff) = equalise(bush, loads, a, b, theta * pair.scale) {
+                worst = worst.max(diff / pair.scale);
             }
         }
-        lo
+        worst
     }
+}
+
+/// Moves flow between two segments of `bush` that join the same two nodes, from the costlier to the cheaper: the
+/// Newton step `Δ = (C_long − C_short) / Σ c'_a` on their cost difference, at most the smallest flow on the
+/// costlier, updating the link costs. Nothing moves when the costs differ by `min_diff` or less or when the
+/// costlier carries no flow; otherwise returns the cost difference.
+fn equalise(
+    bush: &mut Bush,
+    loads: &mut Loads<'_>,
+    a: &[u32],
+    b: &[u32],
+    min_diff: f64,
+) -> Option<f64> {
+    let (mut ca, mut da, mut fa) = (0.0, 0.0, f64::INFINITY);
+    for &s in a {
+        let l = bush.link[s as usize] as usize;
+        ca += loads.c[l];
+        da += loads.d[l];
+        fa = fa.min(bush.flow[s as usize]);
+    }
+    let (mut cb, mut db, mut fb) = (0.0, 0.0, f64::INFINITY);
+    for &s in b {
+        let l = bush.link[s as usize] as usize;
+        cb += loads.c[l];
+        db += loads.d[l];
+        fb = fb.min(bush.flow[s as usize]);
+    }
+    let (long, short, diff, fmin) = if ca >= cb {
+        (a, b, ca - cb, fa)
+    } else {
+        (b, a, cb - ca, fb)
+    };
+    if !(diff > min_diff && fmin > 0.0) {
+        return None;
+    }
+    let slope = da + db;
+    let delta = if slope == 0.0 {
+        fmin
+    } else if slope.is_finite() {
+        (diff / slope).min(fmin)
+    } else {
+        bisect(bush, loads, long, short, fmin)
+    };
+    if delta.is_nan() || delta <= 0.0 {
+        return None;
+    }
+    // when the whole bottleneck flow moves, links that carried (up to rounding) the same flow empty too:
+    // leftovers of 1e-14 would keep links whose tails carry nothing
+    let snap = if delta == fmin { 1e-12 } else { 0.0 };
+    for &s in long {
+        let s = s as usize;
+        let f = bush.flow[s];
+        let left = f - delta;
+        let (left, moved) = if left > snap * f {
+            (left, delta)
+        } else {
+            (0.0, f)
+        };
+        bush.flow[s] = left;
+        loads.add(bush.link[s] as usize, -moved);
+    }
+    for &s in short {
+        let s = s as usize;
+        bush.flow[s] += delta;
+        loads.add(bush.link[s] as usize, delta);
+    }
+    Some(diff)
+}
+
+/// The shift that equalises two segments when a derivative is infinite (powers below 1 at zero flow): bisection
+/// on the cost difference over `[0, fmin]`.
+fn bisect(bush: &Bush, loads: &Loads<'_>, long: &[u32], short: &[u32], fmin: f64) -> f64 {
+    let diff = |delta: f64| -> f64 {
+        let up: f64 = long
+            .iter()
+            .map(|&s| {
+                let l = bush.link[s as usize] as usize;
+                loads.model[l].cost((loads.x[l] - delta).max(0.0))
+            })
+            .sum();
+        let down: f64 = short
+            .iter()
+            .map(|&s| {
+                let l = bush.link[s as usize] as usize;
+                loads.model[l].cost(loads.x[l] + delta)
+            })
+            .sum();
+        up - down
+    };
+    if diff(fmin) >= 0.0 {
+        return fmin;
+    }
+    let (mut lo, mut hi) = (0.0, fmin);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if diff(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// The initial bush of an origin: its shortest-path tree at costs `cost`, loaded all-or-nothing. Returns the bush
@@ -681,14 +869,16 @@ fn initial_bush(
     (bush, unserved)
 }
 
-/// Between two bush improvements, every bush gets `PASSES_PER_BUSH` passes of flow shifts per sweep, and the
-/// sweeps over all bushes repeat up to `SWEEPS` times (fewer once no node's excess cost is above the threshold).
+/// Every iteration, the sweeps over all bushes repeat up to `SWEEPS` times (fewer once no node's excess cost is
+/// above the threshold), and after each sweep the segment pairs it shifted are replayed up to `REPLAYS` times.
 /// Measured on Anaheim, Barcelona and Chicago-Sketch to 1e-10: repeated sweeps matter most (a shift in one bush
-/// changes the costs every other bush sees); one pass per sweep beats several (1, 2, 4, 20 tried); 10 sweeps halve
-/// the iterations of 5 and cost less time than 20 or 30 (which save iterations but not time). Bushes that were
-/// balanced in one sweep sit out the next ones of the iteration: a quarter less time on Chicago-Sketch.
-const PASSES_PER_BUSH: usize = 1;
+/// changes the costs every other bush sees); bushes that were balanced in one sweep sit out the next ones of the
+/// iteration (a quarter less time on Chicago-Sketch). The replays are what turns the slow tail into a fast one:
+/// a pass over a bush costs its whole size, a replay of a pair a few links, so the coupled moves of different
+/// origins on the same links (one origin's shift undone by another's, a Gauss–Seidel rate near 1 per sweep) settle
+/// for a small fraction of a sweep's cost.
 const SWEEPS: usize = 10;
+const REPLAYS: usize = 20;
 
 pub(crate) fn solve(problem: &Problem<'_>) -> Result<Solution, AssignError> {
     let net = problem.net;
@@ -707,30 +897,67 @@ pub(crate) fn solve(problem: &Problem<'_>) -> Result<Solution, AssignError> {
 
     // warm start: the previous bushes, matched to this network by link ends
     let mut cold: Vec<usize> = Vec::new();
+    let mut repairs: Vec<(usize, Stripped)> = Vec::new();
     let mut warm_origins = 0;
     match problem.options.warm_start.map(|s| &s.warm) {
         Some(warm) if !warm.bushes.is_empty() => {
             let map = link_map(&warm.shape, net);
             let old: HashMap<usize, &Bush> = warm.bushes.iter().map(|b| (b.origin, b)).collect();
-            for (i, (o, dests)) in origins.iter().enumerate() {
-                let reused = old.get(o).and_then(|b| {
-                    reuse_bush(b, *o, dests, &warm.demand, problem.demand, net, &map)
-                });
+            // in parallel: copying the bushes is most of a warm start's setup
+            let reused: Vec<Reuse> = origins
+                .par_iter()
+                .map(|(o, dests)| match old.get(o) {
+                    Some(b) => reuse_bush(b, *o, dests, &warm.demand, problem.demand, net, &map),
+                    None => Reuse::Fresh,
+                })
+                .collect();
+            for (i, reused) in reused.into_iter().enumerate() {
                 match reused {
-                    Some(b) => {
+                    Reuse::Kept(b) => {
                         bushes.push(b);
                         warm_origins += 1;
                     }
-                    None => cold.push(i),
+                    Reuse::Strip(s) => repairs.push((i, s)),
+                    Reuse::Fresh => cold.push(i),
                 }
             }
             loads.recompute(&bushes);
+            for (_, s) in &repairs {
+                for &(_, _, l, f) in &s.edges {
+                    loads.x[l as usize] += f;
+                }
+            }
+            loads.recompute_costs();
         }
         _ => cold.extend(0..origins.len()),
     }
 
-    // cold origins: shortest-path trees at the current costs, loaded all-or-nothing, in parallel
+    // origins whose flow used a link that is gone: that flow takes the shortest paths at the current costs, in
+    // parallel; an origin that cannot be repaired (a destination no longer reachable) starts afresh
     let cost_now = loads.c.clone();
+    let repaired: Vec<(usize, Option<Bush>)> = repairs
+        .into_par_iter()
+        .map_init(
+            || (Tree::new(n), vec![0.0; m]),
+            |(tree, add), (i, s)| {
+                let (o, dests) = &origins[i];
+                (i, repair_bush(tree, add, net, &cost_now, *o, dests, s))
+            },
+        )
+        .collect();
+    let mut repaired_origins = 0;
+    for (i, b) in repaired {
+        match b {
+            Some(b) => {
+                bushes.push(b);
+                warm_origins += 1;
+                repaired_origins += 1;
+            }
+            None => cold.push(i),
+        }
+    }
+
+    // cold origins: shortest-path trees at the current costs, loaded all-or-nothing, in parallel
     let fresh: Vec<(Bush, Vec<Unserved>)> = cold
         .par_iter()
         .map_init(
@@ -751,6 +978,8 @@ pub(crate) fn solve(problem: &Problem<'_>) -> Result<Solution, AssignError> {
     unserved.sort_by_key(|u| (u.origin, u.destination));
     bushes.sort_by_key(|b| b.origin);
 
+    let star = Star::new(net);
+    let mut shifter = Shifter::default();
     let mut history = Vec::new();
     let mut iteration = 0;
     let mut sptt;
@@ -763,7 +992,7 @@ pub(crate) fn solve(problem: &Problem<'_>) -> Result<Solution, AssignError> {
             .par_iter_mut()
             .map_init(
                 || Improver::new(n, m),
-                |imp, bush| imp.improve(bush, net, cost, true),
+                |imp, bush| imp.improve(bush, &star, cost),
             )
             .collect();
         sptt = spt.iter().fold(0.0, |s, v| s + v);
@@ -784,24 +1013,25 @@ pub(crate) fn solve(problem: &Problem<'_>) -> Result<Solution, AssignError> {
         }
         // equilibrate: bush after bush, the costs updated as flow moves
         let theta = (gap * 1e-2).max(problem.options.gap * 1e-2).max(1e-15);
-        let mut shifter = Shifter::default();
+        shifter.clear_pairs();
         // a bush whose last pass found nothing above the threshold sits out the following sweeps of this
         // iteration (the next iteration's measured gap catches anything that moved meanwhile)
         active.clear();
         active.resize(bushes.len(), true);
         for sweep in 0..SWEEPS {
             let mut worst = 0.0f64;
-            for (bush, on) in bushes.iter_mut().zip(active.iter_mut()) {
-                if !*on {
-                    continue;
-                }
-                for _ in 0..PASSES_PER_BUSH {
+            for (i, (bush, on)) in bushes.iter_mut().zip(active.iter_mut()).enumerate() {
+                if *on {
+                    shifter.current = i as u32;
                     let e = shifter.pass(bush, &mut loads, theta);
                     worst = worst.max(e);
                     *on = e > theta;
-                    if e <= theta {
-                        break;
-                    }
+                }
+            }
+            // the pairs shifted so far, again and again: cheap, and what settles moves that couple origins
+            for _ in 0..REPLAYS {
+                if shifter.replay(&mut bushes, &mut loads, theta) <= theta {
+                    break;
                 }
             }
             if worst <= theta || sweep + 1 == SWEEPS {
@@ -813,6 +1043,7 @@ pub(crate) fn solve(problem: &Problem<'_>) -> Result<Solution, AssignError> {
 
     let mut report = problem.report(&loads.x, sptt, iteration, stop, unserved, history);
     report.warm_origins = warm_origins;
+    report.repaired_origins = repaired_origins;
     let costs = loads.c.clone();
     Ok(Solution {
         flows: loads.x,
@@ -850,8 +1081,27 @@ pub(crate) fn link_map(shape: &[(u32, u32)], net: &Network) -> Vec<Option<u32>> 
         .collect()
 }
 
-/// The previous bush of origin `origin` on the new network, or `None` when the origin must start afresh (its
-/// trips changed, or its flow used a link that is gone).
+/// What becomes of an origin's previous bush on the new network.
+enum Reuse {
+    /// The bush, on the new network's links.
+    Kept(Bush),
+    /// Its flow used a link that is gone: the rest of the bush, to be repaired.
+    Strip(Stripped),
+    /// Start afresh (the origin's trips changed).
+    Fresh,
+}
+
+/// A previous bush without the flow of the paths that used links now gone.
+struct Stripped {
+    /// (tail, head, link, flow) on the new network: every old bush link still open, with its remaining flow.
+    edges: Vec<(u32, u32, u32, f64)>,
+    /// The trips those paths carried, by destination node: they need new paths.
+    reroute: Vec<(u32, f64)>,
+    /// The old bush's nodes in topological order.
+    order: Vec<u32>,
+}
+
+/// The previous bush of origin `origin` on the new network (see [`Reuse`]).
 fn reuse_bush(
     old: &Bush,
     origin: usize,
@@ -860,36 +1110,274 @@ fn reuse_bush(
     demand: &Demand,
     net: &Network,
     map: &[Option<u32>],
-) -> Option<Bush> {
+) -> Reuse {
     if origin >= old_demand.zones() || old_demand.row(origin) != demand.row(origin) {
-        return None;
+        return Reuse::Fresh;
     }
     let root = net.zone_node(origin);
     if old.root() != root || old.dests.len() != dests.len() {
-        return None; // the old solve left some trips unserved, or the zones moved
+        return Reuse::Fresh; // the old solve left some trips unserved, or the zones moved
     }
     if old.dests.iter().zip(dests).any(|(a, b)| a != b) {
-        return None;
+        return Reuse::Fresh;
     }
+    let new_link = |l: u32| map.get(l as usize).copied().flatten();
     // the same links, all still open: the bush as it was
-    if old
-        .link
-        .iter()
-        .all(|&l| map.get(l as usize).copied().flatten() == Some(l))
-    {
-        return Some(old.clone());
+    if old.link.iter().all(|&l| new_link(l) == Some(l)) {
+        return Reuse::Kept(old.clone());
     }
     let links = net.links();
-    let mut edges = Vec::with_capacity(old.link.len());
-    for (s, &l) in old.link.iter().enumerate() {
-        match map.get(l as usize).copied().flatten() {
-            Some(new) => {
-                let nl = &links[new as usize];
-                edges.push((nl.from, nl.to, new, old.flow[s]));
-            }
-            None if old.flow[s] > 0.0 => return None,
-            None => {}
+    let gone: Vec<bool> = old
+        .link
+        .iter()
+        .zip(&old.flow)
+        .map(|(&l, &f)| f > 0.0 && new_link(l).is_none())
+        .collect();
+    let (flow, reroute) = if gone.iter().any(|g| *g) {
+        strip(old, &gone)
+    } else {
+        (old.flow.clone(), Vec::new())
+    };
+    let edges: Vec<(u32, u32, u32, f64)> = old
+        .link
+        .iter()
+        .zip(&flow)
+        .filter_map(|(&l, &f)| {
+            let new = new_link(l)?;
+            let nl = &links[new as usize];
+            Some((nl.from, nl.to, new, f))
+        })
+        .collect();
+    if reroute.is_empty() {
+        match Bush::from_edges(origin, root, &edges, dests.to_vec()) {
+            Some(b) => Reuse::Kept(b),
+            None => Reuse::Fresh,
+        }
+    } else {
+        Reuse::Strip(Stripped {
+            edges,
+            reroute,
+            order: old.order.clone(),
+        })
+    }
+}
+
+/// The flow of `bush` on paths that avoid every slot marked `gone`, and the trips per destination of the paths
+/// that do not. The bush's flow is decomposed into paths proportionally (at every node, the flow arriving splits
+/// over the links leaving it and the trips ending there in proportion to them), so a link keeps the share of its
+/// flow whose path, before and after it, avoids the gone slots: `f · (1 − a_tail) · (1 − c_head)` where `a` is
+/// the share of the flow reaching a node that passed a gone slot and `c` the share that will. Every node stays
+/// balanced (up to rounding).
+fn strip(bush: &Bush, gone: &[bool]) -> (Vec<f64>, Vec<(u32, f64)>) {
+    let k = bush.order.len();
+    // the flow through each node (the root's is not needed)
+    let through: Vec<f64> = (0..k)
+        .map(|p| match p {
+            0 => 0.0,
+            _ => (bush.start[p] as usize..bush.start[p + 1] as usize)
+                .map(|s| bush.flow[s])
+                .sum(),
+        })
+        .collect();
+    // a: share of the flow reaching each node that used a gone slot on the way
+    let mut a = vec![0.0; k];
+    for p in 1..k {
+        if through[p] > 0.0 {
+            let tainted: f64 = (bush.start[p] as usize..bush.start[p + 1] as usize)
+                .map(|s| {
+                    let at = a[bush.tail[s] as usize];
+                    bush.flow[s] * if gone[s] { 1.0 } else { at }
+                })
+                .sum();
+            a[p] = (tainted / through[p]).clamp(0.0, 1.0);
         }
     }
+    // c: share of the flow reaching each node that will use a gone slot further on
+    let mut later = vec![0.0; k];
+    let mut c = vec![0.0; k];
+    for p in (1..k).rev() {
+        if through[p] > 0.0 {
+            c[p] = (later[p] / through[p]).clamp(0.0, 1.0);
+        }
+        for s in bush.start[p] as usize..bush.start[p + 1] as usize {
+            let share = if gone[s] { 1.0 } else { c[p] };
+            later[bush.tail[s] as usize] += bush.flow[s] * share;
+        }
+    }
+    let mut flow = vec![0.0; bush.flow.len()];
+    for (p, cp) in c.iter().enumerate().skip(1) {
+        for s in bush.start[p] as usize..bush.start[p + 1] as usize {
+            if !gone[s] {
+                let keep = (1.0 - a[bush.tail[s] as usize]) * (1.0 - cp);
+                let f = bush.flow[s] * keep;
+                // what rounding leaves of a path that was removed whole is no flow
+                flow[s] = if f > 1e-12 * bush.flow[s] { f } else { 0.0 };
+            }
+        }
+    }
+    let mut pos: HashMap<u32, usize> = HashMap::with_capacity(bush.dests.len());
+    for (p, &node) in bush.order.iter().enumerate() {
+        pos.insert(node, p);
+    }
+    let reroute = bush
+        .dests
+        .iter()
+        .filter_map(|&(d, v)| {
+            let r = v * a[*pos.get(&d)?];
+            (r > 0.0).then_some((d, r))
+        })
+        .collect();
+    (flow, reroute)
+}
+
+/// A stripped bush with its rerouted trips on the shortest paths at costs `cost`, or, when those would close a
+/// cycle with the bush's links, on the shortest paths that go forward in its topological order; `None` when a
+/// destination is no longer reachable that way (the origin then starts afresh).
+fn repair_bush(
+    tree: &mut Tree,
+    add: &mut [f64],
+    net: &Network,
+    cost: &[f64],
+    origin: usize,
+    dests: &[(u32, f64)],
+    stripped: Stripped,
+) -> Option<Bush> {
+    let root = net.zone_node(origin);
+    tree.search(net, cost, root);
+    if stripped.reroute.iter().any(|(d, _)| !tree.reached(*d)) {
+        return None;
+    }
+    tree.load(net, &stripped.reroute, add);
+    let preds: Vec<u32> = tree
+        .settled
+        .iter()
+        .map(|&n| tree.pred[n as usize])
+        .collect();
+    let mut flows: Vec<(u32, f64)> = Vec::new();
+    for &l in &preds {
+        if l != NONE && add[l as usize] != 0.0 {
+            flows.push((l, std::mem::take(&mut add[l as usize])));
+        }
+    }
+    // the bush with the new paths; else without its links that carry nothing (one of them may close the cycle)
+    for keep_empty in [true, false] {
+        let mut edges: Vec<(u32, u32, u32, f64)> = stripped
+            .edges
+            .iter()
+            .filter(|e| keep_empty || e.3 > 0.0)
+            .copied()
+            .collect();
+        for &(l, f) in &flows {
+            add[l as usize] = f;
+        }
+        let links: Vec<u32> = flows.iter().map(|e| e.0).collect();
+        edges = with_flows(net, edges, add, &links);
+        if let Some(bush) = Bush::from_edges(origin, root, &edges, dests.to_vec()) {
+            return Some(bush);
+        }
+    }
+    // the shortest paths would close a cycle with the flow: paths that only go forward in the bush's order
+    let preds = forward_paths(net, cost, root, &stripped.order, &stripped.reroute, add)?;
+    let edges = with_flows(net, stripped.edges, add, &preds);
     Bush::from_edges(origin, root, &edges, dests.to_vec())
+}
+
+/// `edges` with the flows of `add` on links `links` added (and `add` zeroed there).
+fn with_flows(
+    net: &Network,
+    mut edges: Vec<(u32, u32, u32, f64)>,
+    add: &mut [f64],
+    links: &[u32],
+) -> Vec<(u32, u32, u32, f64)> {
+    let mut index: HashMap<u32, usize> = HashMap::with_capacity(edges.len());
+    for (i, e) in edges.iter().enumerate() {
+        index.insert(e.2, i);
+    }
+    for &l in links {
+        if l == NONE {
+            continue;
+        }
+        let f = std::mem::take(&mut add[l as usize]);
+        if f == 0.0 {
+            continue;
+        }
+        match index.get(&l) {
+            Some(&i) => edges[i].3 += f,
+            None => {
+                let link = net.link(l);
+                index.insert(l, edges.len());
+                edges.push((link.from, link.to, l, f));
+            }
+        }
+    }
+    edges
+}
+
+/// Loads `trips` onto the shortest paths from `root` that never go backward in the topological order `order` of a
+/// bush: between its nodes only from an earlier to a later one, out of it freely, and never back into it from a
+/// node outside (those come after all its nodes, in the order they are settled). Adds the flows to `add` and
+/// returns the tree's links; `None` when a destination cannot be reached that way.
+fn forward_paths(
+    net: &Network,
+    cost: &[f64],
+    root: u32,
+    order: &[u32],
+    trips: &[(u32, f64)],
+    add: &mut [f64],
+) -> Option<Vec<u32>> {
+    let n = net.node_count();
+    let mut rank = vec![NONE; n];
+    for (p, &node) in order.iter().enumerate() {
+        rank[node as usize] = p as u32;
+    }
+    let mut dist = vec![f64::INFINITY; n];
+    let mut pred = vec![NONE; n];
+    let mut done = vec![false; n];
+    let mut settled = Vec::new();
+    let mut heap = std::collections::BinaryHeap::new();
+    dist[root as usize] = 0.0;
+    heap.push(std::cmp::Reverse((0f64.to_bits(), root)));
+    let links = net.links();
+    while let Some(std::cmp::Reverse((bits, i))) = heap.pop() {
+        if done[i as usize] || f64::from_bits(bits) > dist[i as usize] {
+            continue;
+        }
+        done[i as usize] = true;
+        settled.push(i);
+        if i != root && !net.passable(i) {
+            continue;
+        }
+        for &l in net.out_links(i) {
+            let j = links[l as usize].to;
+            let (ri, rj) = (rank[i as usize], rank[j as usize]);
+            let forward = match (ri != NONE, rj != NONE) {
+                (true, true) => ri < rj,
+                (true, false) => true,
+                (false, true) => false,
+                (false, false) => !done[j as usize],
+            };
+            let v = dist[i as usize] + cost[l as usize];
+            if forward && v < dist[j as usize] {
+                dist[j as usize] = v;
+                pred[j as usize] = l;
+                heap.push(std::cmp::Reverse((v.to_bits(), j)));
+            }
+        }
+    }
+    if trips.iter().any(|(d, _)| !done[*d as usize]) {
+        return None;
+    }
+    let mut load = vec![0.0; n];
+    for &(d, v) in trips {
+        load[d as usize] += v;
+    }
+    for &node in settled.iter().rev() {
+        let v = load[node as usize];
+        let l = pred[node as usize];
+        if v != 0.0 && l != NONE {
+            add[l as usize] += v;
+            load[links[l as usize].from as usize] += v;
+        }
+    }
+    Some(settled.iter().map(|&node| pred[node as usize]).collect())
 }

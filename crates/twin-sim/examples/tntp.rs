@@ -1,12 +1,12 @@
 //! Solves a TNTP network and prints every iteration: `cargo run --release -p twin-sim --example tntp -- NET TRIPS
 //! [b|bfw] [GAP] [TOLL_FACTOR DISTANCE_FACTOR]`.
 
-use twin_sim::traffic::assign::{assign, Algorithm, Demand, Link, Network, Options};
+mod support;
+
+use twin_sim::traffic::assign::{assign, Algorithm, Options};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let tn = twin_import::tntp::read_net(&args[1]).expect("net");
-    let tt = twin_import::tntp::read_trips(&args[2]).expect("trips");
     let algorithm = match args.get(3).map(String::as_str) {
         Some("bfw") => Algorithm::BiconjugateFrankWolfe,
         _ => Algorithm::B,
@@ -16,34 +16,14 @@ fn main() {
     let df: f64 = args
         .get(6)
         .map_or(0.0, |g| g.parse().expect("distance factor"));
-    let links = tn
-        .links
-        .iter()
-        .map(|l| Link {
-            from: l.init - 1,
-            to: l.term - 1,
-            capacity: l.capacity,
-            length: l.length,
-            free_flow_time: l.free_flow_time,
-            b: l.b,
-            power: l.power,
-            toll: l.toll,
-        })
-        .collect();
-    let net = Network::from_links(
-        tn.nodes as usize,
-        tn.zones as usize,
-        tn.first_thru_node as usize - 1,
-        links,
-    )
-    .expect("network");
-    let demand = Demand::from_triples(
-        tn.zones as usize,
-        tt.od
-            .iter()
-            .map(|&(o, d, v)| (o as usize - 1, d as usize - 1, v)),
-    )
-    .expect("demand");
+    let case = support::read(
+        &args[1],
+        std::path::Path::new(&args[1]),
+        std::path::Path::new(&args[2]),
+        tf,
+        df,
+    );
+    let (net, demand) = (case.net, case.demand);
     let show = |s: &twin_sim::traffic::assign::IterationStats| {
         println!(
             "{:4} {:.3e} {:.9} {:.3}",

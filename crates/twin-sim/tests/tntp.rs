@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 
-use twin_sim::traffic::assign::{assign, Algorithm, Demand, Link, Network, Options, Solution};
+#[path = "../examples/support/mod.rs"]
+mod support;
+
+use twin_sim::traffic::assign::{assign, Algorithm, Demand, Network, Options, Solution};
 
 fn data_dir() -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tntp");
@@ -48,49 +51,32 @@ fn load(folder: &str) -> Option<Case> {
     let &(_, stem, best_objective, toll_factor, distance_factor) =
         CASES.iter().find(|c| c.0 == folder).expect("known case");
     let base = dir.join(folder);
-    let tn = twin_import::tntp::read_net(base.join(format!("{stem}_net.tntp"))).expect("net");
-    let tt = twin_import::tntp::read_trips(base.join(format!("{stem}_trips.tntp"))).expect("trips");
+    // the network and trips as the examples read them (examples/support)
+    let case = support::read(
+        folder,
+        &base.join(format!("{stem}_net.tntp")),
+        &base.join(format!("{stem}_trips.tntp")),
+        toll_factor,
+        distance_factor,
+    );
     let flows =
         twin_import::tntp::read_flows(base.join(format!("{stem}_flow.tntp"))).expect("flows");
-    assert_eq!(flows.len(), tn.links.len());
-    let reference = tn
-        .links
+    assert_eq!(flows.len(), case.net.link_count());
+    let reference = case
+        .net
+        .links()
         .iter()
         .zip(&flows)
         .map(|(l, f)| {
-            assert_eq!((l.init, l.term), (f.from, f.to), "flow file in link order");
+            assert_eq!(
+                (l.from + 1, l.to + 1),
+                (f.from, f.to),
+                "flow file in link order"
+            );
             (f.volume, f.cost)
         })
         .collect();
-    let links = tn
-        .links
-        .iter()
-        .map(|l| Link {
-            from: l.init - 1,
-            to: l.term - 1,
-            capacity: l.capacity,
-            length: l.length,
-            free_flow_time: l.free_flow_time,
-            b: l.b,
-            power: l.power,
-            toll: l.toll,
-        })
-        .collect();
-    let net = Network::from_links(
-        tn.nodes as usize,
-        tn.zones as usize,
-        tn.first_thru_node as usize - 1,
-        links,
-    )
-    .expect("valid network")
-    .with_node_labels((1..=u64::from(tn.nodes)).collect());
-    let demand = Demand::from_triples(
-        tn.zones as usize,
-        tt.od
-            .iter()
-            .map(|&(o, d, v)| (o as usize - 1, d as usize - 1, v)),
-    )
-    .expect("valid demand");
+    let (net, demand) = (case.net, case.demand);
     Some(Case {
         net,
         demand,

@@ -39,7 +39,8 @@ pub fn read(name: &str, net: &Path, trips: &Path, toll_factor: f64, distance_fac
         tn.first_thru_node as usize - 1,
         links,
     )
-    .expect("network");
+    .expect("network")
+    .with_node_labels((1..=u64::from(tn.nodes)).collect());
     let demand = Demand::from_triples(
         tn.zones as usize,
         tt.od

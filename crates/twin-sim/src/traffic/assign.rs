@@ -105,7 +105,7 @@ mod demand;
 mod frank_wolfe;
 mod gap;
 mod network;
-mod shortest;
+pub(crate) mod shortest;
 #[cfg(test)]
 mod tests;
 

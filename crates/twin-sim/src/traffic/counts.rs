@@ -13,11 +13,11 @@
 //! damped (the square root), leaving pairs that pass no count alone. It trusts counts over the generation rates, so
 //! zone totals drift towards what the counts imply; it is a calibration aid, not an estimator with error bounds.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
 use twin_graph::LinkIdx;
 
+use super::assign::shortest::{Tree, NONE};
 use super::assign::{assign, AssignError, Demand, Network, Options, Solution};
 
 /// A traffic count: what it is, the links whose flows it counts (both directions of a street when the count does
@@ -111,51 +111,6 @@ pub struct Adjusted {
     pub iterations: usize,
 }
 
-/// Shortest-path predecessor links from `root` at `costs` over open links, not passing through no-through nodes
-/// other than the root.
-fn tree(net: &Network, costs: &[f64], root: u32) -> Vec<u32> {
-    let n = net.node_count();
-    let mut dist = vec![f64::INFINITY; n];
-    let mut pred = vec![u32::MAX; n];
-    let mut heap = BinaryHeap::new();
-    dist[root as usize] = 0.0;
-    heap.push((Reverse(Ordered(0.0)), root));
-    while let Some((Reverse(Ordered(d)), u)) = heap.pop() {
-        if d > dist[u as usize] || (u != root && !net.passable(u)) {
-            continue;
-        }
-        for &l in net.out_links(u) {
-            let link = net.link(l);
-            let nd = d + costs[l as usize];
-            if nd < dist[link.to as usize] {
-                dist[link.to as usize] = nd;
-                pred[link.to as usize] = l;
-                heap.push((Reverse(Ordered(nd)), link.to));
-            }
-        }
-    }
-    pred
-}
-
-/// A cost ordered by `total_cmp`, for the search heap.
-struct Ordered(f64);
-impl PartialEq for Ordered {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == std::cmp::Ordering::Equal
-    }
-}
-impl Eq for Ordered {}
-impl PartialOrd for Ordered {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Ordered {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.total_cmp(&other.0)
-    }
-}
-
 /// Adjusts `demand` to `counts` over `iterations` rounds (see the module doc); each round's assignment warm-starts
 /// from the previous one.
 pub fn adjust(
@@ -195,19 +150,21 @@ pub fn adjust(
             })
             .collect();
         let mut next = Demand::new(current.zones());
+        let mut tree = Tree::new(net.node_count());
         for o in 0..current.zones() {
             let row = current.row(o);
             if row.is_empty() {
                 continue;
             }
-            let pred = tree(net, &solution.costs, net.zone_node(o));
+            tree.search(net, &solution.costs, net.zone_node(o));
+            let pred = &tree.pred;
             for &(d, trips) in row {
                 let mut node = net.zone_node(d as usize);
                 let mut log_sum = 0.0;
                 let mut seen = 0usize;
                 let mut guard = 0;
                 while node != net.zone_node(o)
-                    && pred[node as usize] != u32::MAX
+                    && pred[node as usize] != NONE
                     && guard < net.node_count()
                 {
                     let l = pred[node as usize];

@@ -14,6 +14,7 @@ use serde_json::json;
 use twin_sim::traffic::assign::{
     assign, Algorithm, AssignError, Demand, IterationStats, Link, Network, Options, Stop,
 };
+use twin_sim::traffic::scenario::{self as sim, Edit, Scenario};
 
 #[derive(Args)]
 pub struct TrafficArgs {
@@ -37,6 +38,10 @@ pub struct CityArgs {
     /// Close this street (every car link of that name, both directions); repeatable.
     #[arg(long, value_name = "STREET")]
     pub close: Vec<String>,
+    /// Run a scenario: a JSON file `{"name": ..., "edits": [...]}` as `/api/scenarios` takes it (closures,
+    /// capacity, lanes, speed, one-way, added streets; see docs/models/traffic.md); after any `--close`.
+    #[arg(long, value_name = "FILE.json")]
+    pub scenario: Option<PathBuf>,
     /// Stop at this relative gap.
     #[arg(long, default_value_t = 1e-8)]
     pub gap: f64,
@@ -156,7 +161,7 @@ fn run_city(a: &CityArgs) -> Result<()> {
         gateway_min_capacity: a.gateway_min_capacity,
         ..Default::default()
     };
-    let model = twin_sim::traffic::city::build(&entities, &options)
+    let mut model = twin_sim::traffic::city::build(&entities, &options)
         .with_context(|| format!("cannot build a traffic model from {}", a.db))?;
     let opts = Options {
         gap: a.gap,
@@ -236,55 +241,73 @@ fn run_city(a: &CityArgs) -> Result<()> {
             out["baseline"] = summary(&base);
         }
     }
-    if !a.close.is_empty() {
-        let mut closed = Vec::new();
-        for street in &a.close {
-            let links = model.street_links(street);
-            if links.is_empty() {
-                bail!("no street named {street:?} is open to cars in {}", a.db);
-            }
-            closed.extend(links);
-        }
-        let mut net = model.network.clone();
-        net.close_links(&closed);
-        let after = assign(
-            &net,
-            &demand,
-            &Options {
-                warm_start: Some(&base),
-                ..opts
-            },
-        )?;
-        // change per street, largest first
-        let mut by_street: std::collections::BTreeMap<&str, (f64, f64)> = Default::default();
-        for (l, name) in model.link_names.iter().enumerate() {
-            if let Some(n) = name {
-                let e = by_street.entry(n.as_str()).or_default();
-                e.0 += base.flows[l] * lengths[l] / 1000.0;
-                e.1 += after.flows[l] * lengths[l] / 1000.0;
-            }
-        }
-        let mut changes: Vec<(&str, f64, f64)> = by_street
-            .into_iter()
-            .map(|(n, (b, s))| (n, b, s))
-            .filter(|(_, b, s)| (s - b).abs() > 1e-6)
-            .collect();
-        changes.sort_by(|x, y| (y.2 - y.1).abs().total_cmp(&(x.2 - x.1).abs()));
+    let mut edits: Vec<Edit> = a
+        .close
+        .iter()
+        .map(|name| Edit::CloseStreet { name: name.clone() })
+        .collect();
+    let mut title = format!("closing {}", a.close.join(", "));
+    if let Some(path) = &a.scenario {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let s: Scenario = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a scenario", path.display()))?;
+        title = if edits.is_empty() {
+            s.name
+        } else {
+            format!("{title}, then {}", s.name)
+        };
+        edits.extend(s.edits);
+    }
+    if !edits.is_empty() {
+        // the (possibly adjusted) matrix is the baseline's
+        model.demand = demand;
+        let scenario = Scenario {
+            name: title.clone(),
+            description: String::new(),
+            edits,
+        };
+        let base_outcome = sim::evaluate(&model, &model.network, &base);
+        let run = sim::RunOptions {
+            gap: a.gap,
+            ..Default::default()
+        };
+        let r = sim::run(&model, &base, &scenario, &run)
+            .map_err(|e| anyhow::anyhow!("{e} (in {})", a.db))?;
+        let d = sim::delta(&model, &base_outcome, &r.outcome);
+        let s = &r.outcome.summary;
+        out["title"] = json!(title);
         out["closed"] = json!(a.close);
-        out["closedLinks"] = json!(closed.len());
-        out["scenario"] = summary(&after);
-        out["unserved"] = json!(after
-            .report
-            .unserved
+        out["closedLinks"] = json!(r.applied.closed_links);
+        out["edits"] = json!(r.applied.edits);
+        out["scenario"] = json!({
+            "vehicleKm": s.vehicle_km,
+            "vehicleHours": s.vehicle_hours,
+            "assignedTrips": s.assigned_trips,
+            "unservedTrips": s.unserved_trips,
+            "unservedPairs": s.unserved_pairs.len(),
+            "relativeGap": s.relative_gap,
+            "iterations": s.iterations,
+        });
+        out["unserved"] = json!(s
+            .unserved_pairs
             .iter()
             .take(20)
             .map(|u| json!({"origin": u.origin, "destination": u.destination, "trips": u.trips}))
             .collect::<Vec<_>>());
-        out["streets"] = json!(changes
+        out["streets"] = json!(d
+            .streets
             .iter()
+            .filter(|st| (st.vehicle_km - st.base_vehicle_km).abs() > 1e-6)
             .take(a.top)
-            .map(|(n, b, s)| json!({"street": n, "baselineVehicleKm": b, "scenarioVehicleKm": s,
-                                    "deltaPct": if *b > 0.0 { Some((s - b) / b * 100.0) } else { None }}))
+            .map(
+                |st| json!({"street": st.name, "baselineVehicleKm": st.base_vehicle_km,
+                             "scenarioVehicleKm": st.vehicle_km, "deltaPct": st.delta_pct})
+            )
+            .collect::<Vec<_>>());
+        out["added"] = json!(sim::added_road_links(&r.applied, &r.outcome, true)
+            .into_iter()
+            .map(|(id, v)| json!({"id": id, "name": v.name, "flow": v.flow, "vc": v.vc}))
             .collect::<Vec<_>>());
     }
     out["seconds"] = json!(started.elapsed().as_secs_f64());
@@ -330,8 +353,8 @@ fn run_city(a: &CityArgs) -> Result<()> {
     }
     if let Some(s) = out.get("scenario") {
         println!(
-            "closing {}: {:.0} veh-km, {:.1} veh-h, {:.1} trips cut off ({} pairs)",
-            a.close.join(", "),
+            "{}: {:.0} veh-km, {:.1} veh-h, {:.1} trips cut off ({} pairs)",
+            out["title"].as_str().unwrap_or(""),
             s["vehicleKm"].as_f64().unwrap_or(0.0),
             s["vehicleHours"].as_f64().unwrap_or(0.0),
             s["unservedTrips"].as_f64().unwrap_or(0.0),
@@ -343,6 +366,14 @@ fn run_city(a: &CityArgs) -> Result<()> {
                 st["street"].as_str().unwrap_or(""),
                 st["baselineVehicleKm"].as_f64().unwrap_or(0.0),
                 st["scenarioVehicleKm"].as_f64().unwrap_or(0.0)
+            );
+        }
+        for ad in out["added"].as_array().into_iter().flatten() {
+            println!(
+                "  added {:<26} {:>8.0} veh/h, volume/capacity {:.2}",
+                ad["name"].as_str().or(ad["id"].as_str()).unwrap_or(""),
+                ad["flow"].as_f64().unwrap_or(0.0),
+                ad["vc"].as_f64().unwrap_or(0.0)
             );
         }
     }

@@ -234,6 +234,38 @@ fn city_baseline_and_a_closed_street() {
 
     let (ok, _, err) = urbantwin(&["traffic", "city", "--db", dbs, "--close", "Nowhere Street"]);
     assert!(!ok && err.contains("Nowhere Street"), "{err}");
+
+    // a scenario file: a new street from Fabianinkatu to Unioninkatu takes traffic and saves time
+    let scenario = dir.path().join("add.json");
+    std::fs::write(
+        &scenario,
+        serde_json::json!({"name": "Uusikatu", "edits": [{"kind": "addLink", "name": "Uusikatu",
+            "roadClass": "tertiary", "path": [[24.94932, 60.16907], [24.95095, 60.16977]]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let sc = scenario.to_str().unwrap();
+    let (ok, stdout, err) =
+        urbantwin(&["traffic", "city", "--db", dbs, "--scenario", sc, "--json"]);
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(stdout.trim()).expect("one JSON object");
+    let added = &v["added"][0];
+    assert_eq!(added["name"], "Uusikatu", "{v}");
+    assert!(added["flow"].as_f64().unwrap() > 100.0, "{added}");
+    assert!(v["edits"][0]["added"]["joinedM"][0].as_f64().unwrap() < 5.0);
+    let (b, s) = (&v["baseline"], &v["scenario"]);
+    assert!(s["vehicleHours"].as_f64().unwrap() < b["vehicleHours"].as_f64().unwrap());
+    // an added street that does not reach the network is refused with the reason
+    std::fs::write(
+        &scenario,
+        r#"{"name": "far", "edits": [{"kind": "addLink", "path": [[24.94932, 60.16907], [25.5, 60.5]]}]}"#,
+    )
+    .unwrap();
+    let (ok, _, err) = urbantwin(&["traffic", "city", "--db", dbs, "--scenario", sc]);
+    assert!(
+        !ok && err.contains("edits[0] (addLink)") && err.contains("m from the nearest street"),
+        "{err}"
+    );
 }
 
 /// On the demo twin (city and its traffic counters), `traffic city` reports the model's fit to the counts.

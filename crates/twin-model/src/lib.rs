@@ -11,6 +11,7 @@ pub mod geoquery;
 pub mod ngsi;
 pub mod ops;
 pub mod query;
+pub mod roads;
 pub mod subscription;
 
 pub use context::Context;

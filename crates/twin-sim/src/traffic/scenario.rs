@@ -14,6 +14,7 @@
 //! | `setSpeed` | `target`, `kmh` | free-flow time = length / speed |
 //! | `setLanes` | `target`, `lanes` | capacity × new lanes / current lanes (per direction; a link without lanes counts one) |
 //! | `oneWay` | `target`, `keep`: `forward` or `backward` | closes the other direction (relative to each `RoadLink`'s drawing direction, start node to end node) |
+//! | `addLink` | `path` (`[lon, lat]` positions), optional `name`, `roadClass`, `kmh`, `lanes`, `vehiclesPerHour`, `oneWay` | a new street along the path, in both directions unless `oneWay`; its ends join the nearest car nodes within 50 m; speed and capacity per lane from the road class (`residential` by default) |
 //!
 //! A `target` is `{"street": name}`, `{"links": [ids]}` or `{"area": polygon}`. Selections only ever see links open
 //! to cars in the baseline (the car network after islands are dropped); an edit that selects nothing is an error
@@ -21,8 +22,10 @@
 //! Edits apply in order: parameter edits compose (a capacity factor after a lane change scales the new capacity),
 //! closures add up.
 //!
-//! Adding links is not supported yet: the assignment network can close links and change their parameters
-//! ([`Network::set_link`]) but not grow, so a new link would mean rebuilding it from the street graph.
+//! Added streets are appended to the scenario's network after the street graph's links ([`Network::add_link`]), so
+//! every baseline link keeps its index and the warm start finds its bushes unchanged; later edits select baseline
+//! links only (give an added street the parameters it should have). Their results are keyed `added-{edit}` and
+//! carry their line ([`added_road_links`]).
 //!
 //! # Results
 //!
@@ -45,7 +48,8 @@ use std::collections::{BTreeMap, HashMap};
 use geo::{Geometry, Intersects, LineString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use twin_graph::{ExternalId, LinkIdx};
+use twin_graph::path::haversine_m;
+use twin_graph::{ExternalId, LinkIdx, NodeIdx};
 use twin_model::geoquery::geometry_from_geojson;
 
 use super::assign::{self, AssignError, IterationStats, Network, Solution, Stop};
@@ -99,7 +103,34 @@ pub enum Edit {
         target: Target,
         keep: Direction,
     },
+    AddLink {
+        /// The new street's line, GeoJSON positions `[lon, lat]`; its two ends join the nearest nodes of the car
+        /// network (within [`ADD_LINK_JOIN_M`]).
+        path: Vec<[f64; 2]>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// OSM `highway` class whose defaults (speed, capacity per lane) it takes; `residential` when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        road_class: Option<String>,
+        /// Free-flow speed; the class's default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kmh: Option<f64>,
+        /// Lanes per direction (default 1).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        lanes: Option<f64>,
+        /// Capacity per direction; lanes × the class's capacity per lane when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vehicles_per_hour: Option<f64>,
+        /// Only from the path's first point to its last (default: both directions).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        one_way: bool,
+    },
 }
+
+/// How far (metres) the ends of an added link may be from the node of the car network they join.
+pub const ADD_LINK_JOIN_M: f64 = 50.0;
+/// The road class of an added link that names none.
+const ADD_LINK_CLASS: &str = "residential";
 
 /// Which car links an edit changes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,12 +163,13 @@ impl Edit {
             Edit::SetSpeed { .. } => "setSpeed",
             Edit::SetLanes { .. } => "setLanes",
             Edit::OneWay { .. } => "oneWay",
+            Edit::AddLink { .. } => "addLink",
         }
     }
 
-    /// The links it selects, as a target.
-    fn target(&self) -> Target {
-        match self {
+    /// The baseline links it selects, as a target (`None` for an added link).
+    fn target(&self) -> Option<Target> {
+        Some(match self {
             Edit::CloseStreet { name } => Target::Street(name.clone()),
             Edit::CloseLinks { links } => Target::Links(links.clone()),
             Edit::CloseArea { polygon } => Target::Area(polygon.clone()),
@@ -145,7 +177,8 @@ impl Edit {
             | Edit::SetSpeed { target, .. }
             | Edit::SetLanes { target, .. }
             | Edit::OneWay { target, .. } => target.clone(),
-        }
+            Edit::AddLink { .. } => return None,
+        })
     }
 
     /// Checks what can be checked without a network: numbers in range, one capacity form, geometries that parse.
@@ -174,14 +207,50 @@ impl Edit {
             },
             Edit::SetSpeed { kmh, .. } => positive("kmh", *kmh, 300.0, close),
             Edit::SetLanes { lanes, .. } => positive("lanes", *lanes, 20.0, close),
+            Edit::AddLink {
+                path,
+                road_class,
+                kmh,
+                lanes,
+                vehicles_per_hour,
+                ..
+            } => {
+                let none = "";
+                if path.len() < 2 {
+                    return Err(format!(
+                        "path needs at least two positions [lon, lat], not {}",
+                        path.len()
+                    ));
+                }
+                if let Some(p) = path.iter().find(|[x, y]| {
+                    !(x.is_finite() && y.is_finite() && x.abs() <= 180.0 && y.abs() <= 90.0)
+                }) {
+                    return Err(format!("path position {p:?} is not a [lon, lat] on Earth"));
+                }
+                if let Some(c) = road_class {
+                    if !twin_model::roads::is_car_class(c) {
+                        return Err(format!(
+                            "roadClass {c:?} is not a road class open to cars (one of {})",
+                            twin_model::roads::CLASS_DEFAULTS
+                                .iter()
+                                .map(|(h, ..)| *h)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                }
+                kmh.map_or(Ok(()), |v| positive("kmh", v, 300.0, none))?;
+                lanes.map_or(Ok(()), |v| positive("lanes", v, 20.0, none))?;
+                vehicles_per_hour.map_or(Ok(()), |v| positive("vehiclesPerHour", v, 1e6, none))
+            }
             _ => Ok(()),
         }?;
         match self.target() {
-            Target::Street(name) if name.trim().is_empty() => {
+            Some(Target::Street(name)) if name.trim().is_empty() => {
                 Err("the street name is empty".into())
             }
-            Target::Links(ids) if ids.is_empty() => Err("the list of links is empty".into()),
-            Target::Area(polygon) => area(&polygon).map(|_| ()),
+            Some(Target::Links(ids)) if ids.is_empty() => Err("the list of links is empty".into()),
+            Some(Target::Area(polygon)) => area(&polygon).map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -241,6 +310,35 @@ pub struct AppliedEdit {
     /// The selected links (indices of the city's street graph).
     #[serde(skip)]
     pub links: Vec<LinkIdx>,
+    /// The link an `addLink` added.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added: Option<AddedLink>,
+}
+
+/// A street a scenario added: one or two links of the scenario's network beyond the baseline's.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddedLink {
+    /// `added-{edit}`: its key among the per-`RoadLink` results.
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The link from the path's first point to its last.
+    pub forward: LinkIdx,
+    /// The link back, unless one-way.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backward: Option<LinkIdx>,
+    /// The nodes it joins (external ids: OSM node ids for an OSM network).
+    pub from_node: u64,
+    pub to_node: u64,
+    /// How far the path's ends were from those nodes, metres.
+    pub joined_m: [f64; 2],
+    pub length_m: f64,
+    pub kmh: f64,
+    /// Per direction, vehicles per hour.
+    pub capacity: f64,
+    /// The path with its ends moved onto the nodes, `[lon, lat]`.
+    pub path: Vec<[f64; 2]>,
 }
 
 /// What applying a scenario did.
@@ -248,6 +346,9 @@ pub struct AppliedEdit {
 #[serde(rename_all = "camelCase")]
 pub struct AppliedReport {
     pub edits: Vec<AppliedEdit>,
+    /// The links `addLink` edits added, in edit order.
+    #[serde(skip)]
+    pub added: Vec<AddedLink>,
     /// Every closed link, ascending.
     #[serde(skip)]
     pub closed: Vec<LinkIdx>,
@@ -379,6 +480,106 @@ fn car_links(model: &CityModel) -> impl Iterator<Item = LinkIdx> + '_ {
     (0..model.network.link_count() as LinkIdx).filter(|&l| model.network.is_open(l))
 }
 
+/// The node of the car network nearest to `at` (lon, lat), and its distance in metres.
+fn nearest_car_node(model: &CityModel, at: (f64, f64)) -> Option<(NodeIdx, f64)> {
+    let net = &model.network;
+    (0..net.node_count() as NodeIdx)
+        .filter(|&n| !net.out_links(n).is_empty() || !net.in_links(n).is_empty())
+        .map(|n| (n, haversine_m(at, model.graph.node_coord(n))))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// Adds edit `i` (an `addLink`) to `net`: its path's ends joined to the nearest car nodes, its parameters from
+/// its road class unless given.
+fn add_link(
+    model: &CityModel,
+    net: &mut Network,
+    i: usize,
+    edit: &Edit,
+) -> Result<AddedLink, String> {
+    let Edit::AddLink {
+        path,
+        name,
+        road_class,
+        kmh,
+        lanes,
+        vehicles_per_hour,
+        one_way,
+    } = edit
+    else {
+        return Err("not an addLink edit".into());
+    };
+    let class = road_class.as_deref().unwrap_or(ADD_LINK_CLASS);
+    let (default_kmh, _, per_lane) = twin_model::roads::class_defaults(class);
+    let kmh = kmh.unwrap_or(default_kmh);
+    let capacity = vehicles_per_hour.unwrap_or(per_lane * lanes.unwrap_or(1.0));
+    let (first, last) = (path[0], path[path.len() - 1]);
+    let join = |p: [f64; 2], which: &str| {
+        let (node, d) = nearest_car_node(model, (p[0], p[1]))
+            .ok_or_else(|| "the baseline has no street open to cars".to_string())?;
+        if d > ADD_LINK_JOIN_M {
+            return Err(format!(
+                "the path's {which} point is {d:.0} m from the nearest street open to cars (at most \
+                 {ADD_LINK_JOIN_M:.0} m: an added street must join the network at both ends)"
+            ));
+        }
+        Ok((node, d))
+    };
+    let (from, d_from) = join(first, "first")?;
+    let (to, d_to) = join(last, "last")?;
+    if from == to {
+        return Err(format!(
+            "both ends of the path join the same node ({}): an added street must join two places",
+            model.graph.node_id(from)
+        ));
+    }
+    let mut line: Vec<[f64; 2]> = path.clone();
+    let at = |n: NodeIdx| {
+        let (x, y) = model.graph.node_coord(n);
+        [x, y]
+    };
+    line[0] = at(from);
+    let end = line.len() - 1;
+    line[end] = at(to);
+    let length: f64 = line
+        .windows(2)
+        .map(|w| haversine_m((w[0][0], w[0][1]), (w[1][0], w[1][1])))
+        .sum();
+    if length <= 0.0 {
+        return Err("the path has no length".into());
+    }
+    let b = model.network.links().iter().find(|l| l.b > 0.0);
+    let link = |from: NodeIdx, to: NodeIdx| assign::Link {
+        from,
+        to,
+        capacity,
+        length,
+        free_flow_time: length / (kmh / 3.6),
+        b: b.map_or(0.15, |l| l.b),
+        power: b.map_or(4.0, |l| l.power),
+        toll: 0.0,
+    };
+    let forward = net.add_link(link(from, to)).map_err(|e| e.to_string())?;
+    let backward = if *one_way {
+        None
+    } else {
+        Some(net.add_link(link(to, from)).map_err(|e| e.to_string())?)
+    };
+    Ok(AddedLink {
+        id: format!("added-{i}"),
+        name: name.clone().filter(|n| !n.trim().is_empty()),
+        forward,
+        backward,
+        from_node: model.graph.node_id(from),
+        to_node: model.graph.node_id(to),
+        joined_m: [d_from, d_to],
+        length_m: length,
+        kmh,
+        capacity,
+        path: line,
+    })
+}
+
 /// The scenario's assignment network: the baseline's with the edits applied in order, and what each edit did.
 pub fn apply(
     model: &CityModel,
@@ -403,7 +604,28 @@ pub fn apply(
             kind: edit.kind(),
             reason,
         };
-        let links = index.select(&edit.target()).map_err(fail)?;
+        if let Edit::AddLink { .. } = edit {
+            let added = add_link(model, &mut net, i, edit).map_err(fail)?;
+            lanes.push(1.0);
+            if added.backward.is_some() {
+                lanes.push(1.0);
+            }
+            closed.resize(net.link_count(), false);
+            report.added.push(added.clone());
+            report.edits.push(AppliedEdit {
+                edit: i,
+                kind: edit.kind(),
+                matched: 0,
+                closed: 0,
+                links: Vec::new(),
+                added: Some(added),
+            });
+            continue;
+        }
+        let Some(target) = edit.target() else {
+            continue;
+        };
+        let links = index.select(&target).map_err(fail)?;
         let mut newly_closed = 0;
         let mut close = |l: LinkIdx| {
             if !closed[l as usize] {
@@ -464,6 +686,8 @@ pub fn apply(
                     )));
                 }
             }
+            // added above, before selecting links
+            Edit::AddLink { .. } => {}
         }
         report.edits.push(AppliedEdit {
             edit: i,
@@ -471,9 +695,14 @@ pub fn apply(
             matched: links.len(),
             closed: newly_closed,
             links,
+            added: None,
         });
     }
     let to_close: Vec<LinkIdx> = (0..n as LinkIdx).filter(|&l| closed[l as usize]).collect();
+    debug_assert!(
+        closed[n..].iter().all(|c| !c),
+        "added links are never closed"
+    );
     net.close_links(&to_close);
     report.closed_links = to_close.len();
     report.closed = to_close;
@@ -639,7 +868,8 @@ pub struct Summary {
 /// Per-link values and totals of one solution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// One per link of the street graph (links never open to cars: `open: false`, all zero).
+    /// One per link of the network solved: the street graph's (links never open to cars: `open: false`, all zero),
+    /// then those a scenario added ([`AddedLink`]).
     pub links: Vec<LinkValue>,
     pub summary: Summary,
 }
@@ -656,7 +886,6 @@ fn stop_name(s: Stop) -> &'static str {
 
 /// The values of `solution` on `net` (the baseline's network or a scenario's).
 pub fn evaluate(model: &CityModel, net: &Network, solution: &Solution) -> Outcome {
-    let lengths = model.graph.length_m();
     let mut vkm = 0.0;
     let mut vh = 0.0;
     let mut over = 0;
@@ -676,7 +905,7 @@ pub fn evaluate(model: &CityModel, net: &Network, solution: &Solution) -> Outcom
             let flow = solution.flows[l];
             let time = assign::bpr::travel_time(link, flow);
             if flow > 0.0 {
-                vkm += flow * lengths[l] / 1000.0;
+                vkm += flow * link.length / 1000.0;
                 vh += flow * time / 3600.0;
             }
             let vc = if link.capacity > 0.0 {
@@ -935,6 +1164,9 @@ pub struct RoadLinkValues {
     pub closed: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub delta: Option<RoadLinkDelta>,
+    /// The line of a link the scenario added (GeoJSON LineString); `RoadLink`s have theirs in the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geometry: Option<Value>,
 }
 
 /// Per `RoadLink` entity id, the values of `outcome` (and its change from `base`, when given), for every
@@ -962,6 +1194,7 @@ pub fn road_links(
                     time_s: None,
                     closed: true,
                     delta: None,
+                    geometry: None,
                 },
                 0.0,
             )
@@ -991,6 +1224,43 @@ pub fn road_links(
                 });
             }
             (id, v)
+        })
+        .collect()
+}
+
+/// The values of the links a scenario added, keyed by [`AddedLink::id`], in the form of [`road_links`] (with the
+/// link's line as `geometry`, and against a baseline their whole flow as the change).
+pub fn added_road_links(
+    applied: &AppliedReport,
+    outcome: &Outcome,
+    with_delta: bool,
+) -> BTreeMap<String, RoadLinkValues> {
+    applied
+        .added
+        .iter()
+        .filter_map(|a| {
+            let fwd = outcome.links.get(a.forward as usize)?;
+            let bwd = a.backward.and_then(|b| outcome.links.get(b as usize));
+            let flow = fwd.flow + bwd.map_or(0.0, |b| b.flow);
+            let time_s = match (fwd.time_s, bwd.and_then(|b| b.time_s)) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                (x, y) => x.or(y),
+            };
+            let values = RoadLinkValues {
+                name: a.name.clone(),
+                flow,
+                flow_forward: Some(fwd.flow),
+                flow_backward: bwd.map(|b| b.flow),
+                vc: fwd.vc.max(bwd.map_or(0.0, |b| b.vc)),
+                time_s,
+                closed: false,
+                delta: with_delta.then(|| RoadLinkDelta {
+                    delta_flow: flow,
+                    delta_pct: percent(0.0, flow),
+                }),
+                geometry: Some(serde_json::json!({"type": "LineString", "coordinates": a.path})),
+            };
+            Some((a.id.clone(), values))
         })
         .collect()
 }
@@ -1184,6 +1454,148 @@ mod tests {
         // nothing anywhere is NaN
         let all = serde_json::to_string(&(&r.outcome.summary, &d, &rl)).unwrap();
         assert!(!all.contains("NaN"), "{all}");
+    }
+
+    #[test]
+    fn an_added_street_takes_traffic_from_the_congested_one() {
+        let m = town();
+        let (bs, bo) = base(&m);
+        // a wide road from A to C, north of Mainkatu, its ends drawn a few metres off the nodes
+        let s = scenario(
+            json!([{"kind": "addLink", "name": "Newkatu", "roadClass": "secondary",
+            "path": [[24.93002, 60.17001], [24.940, 60.1712], [24.94998, 60.16999]]}]),
+        );
+        let r = run(&m, &bs, &s, &RunOptions::default()).unwrap();
+        let added = &r.applied.added[0];
+        assert_eq!((added.from_node, added.to_node), (1, 3));
+        assert!(
+            added.joined_m.iter().all(|&d| d > 0.5 && d < 5.0),
+            "{:?}",
+            added.joined_m
+        );
+        assert_eq!(
+            added.path[0],
+            [24.930, 60.170],
+            "the ends move onto the nodes"
+        );
+        assert_eq!(added.capacity, 1000.0, "secondary: 1 lane × 1000 veh/h");
+        assert_eq!(added.kmh, 50.0);
+        let base_links = m.network.link_count();
+        assert_eq!(r.network.link_count(), base_links + 2);
+        assert_eq!(r.outcome.links.len(), base_links + 2);
+        let (f, b) = (added.forward as usize, added.backward.unwrap() as usize);
+        assert!(f >= base_links && b >= base_links);
+        assert!(r.outcome.links[f].flow > 10.0 && r.outcome.links[b].flow > 10.0);
+        let main_flow = |o: &Outcome| -> f64 {
+            m.street_links("Mainkatu")
+                .iter()
+                .map(|&l| o.links[l as usize].flow)
+                .sum()
+        };
+        assert!(main_flow(&r.outcome) < main_flow(&bo) - 1.0);
+        assert!(r.outcome.summary.vehicle_hours < bo.summary.vehicle_hours);
+        assert_eq!(r.outcome.summary.unserved_trips, 0.0);
+        // the warm start reaches the equilibrium a cold solve of the same network finds
+        let cold = solve(&m, &r.network, None, &RunOptions::default()).unwrap();
+        for (l, (w, c)) in r.solution.flows.iter().zip(&cold.flows).enumerate() {
+            assert!(
+                (w - c).abs() <= 1e-4 * c.abs().max(1.0),
+                "link {l}: {w} vs {c}"
+            );
+        }
+        // flow is conserved at every node that is not a zone
+        let zones: Vec<NodeIdx> = r.network.zone_nodes().to_vec();
+        for n in 0..r.network.node_count() as NodeIdx {
+            if zones.contains(&n) {
+                continue;
+            }
+            let inflow: f64 = r
+                .network
+                .in_links(n)
+                .iter()
+                .map(|&l| r.solution.flows[l as usize])
+                .sum();
+            let outflow: f64 = r
+                .network
+                .out_links(n)
+                .iter()
+                .map(|&l| r.solution.flows[l as usize])
+                .sum();
+            assert!(
+                (inflow - outflow).abs() < 1e-6,
+                "node {n}: {inflow} in, {outflow} out"
+            );
+        }
+        // its results, keyed by its id, with its line
+        let values = added_road_links(&r.applied, &r.outcome, true);
+        let v = &values["added-0"];
+        assert_eq!(v.name.as_deref(), Some("Newkatu"));
+        assert!((v.flow - r.outcome.links[f].flow - r.outcome.links[b].flow).abs() < 1e-9);
+        assert_eq!(v.delta.unwrap().delta_flow, v.flow);
+        assert_eq!(
+            v.geometry.as_ref().unwrap()["coordinates"][1],
+            json!([24.940, 60.1712])
+        );
+        // the rest of the results keep one value per street graph link
+        let d = delta(&m, &bo, &r.outcome);
+        assert_eq!(d.links.len(), base_links);
+        assert!(d.vehicle_hours < 0.0);
+    }
+
+    #[test]
+    fn an_added_one_way_street_and_bad_added_streets() {
+        let m = town();
+        let (bs, _) = base(&m);
+        let s = scenario(
+            json!([{"kind": "addLink", "oneWay": true, "lanes": 2, "kmh": 30,
+            "path": [[24.930, 60.170], [24.950, 60.170]]}]),
+        );
+        let r = run(&m, &bs, &s, &RunOptions::default()).unwrap();
+        let added = &r.applied.added[0];
+        assert_eq!(added.backward, None);
+        assert_eq!(added.capacity, 1000.0, "residential: 2 lanes × 500 veh/h");
+        assert_eq!(r.network.link_count(), m.network.link_count() + 1);
+        assert!(r.outcome.links[added.forward as usize].flow > 0.0);
+        let v = &added_road_links(&r.applied, &r.outcome, false)["added-0"];
+        assert_eq!(v.flow_backward, None);
+        assert!(v.delta.is_none());
+        for (edit, says) in [
+            (
+                json!({"kind": "addLink", "path": [[24.930, 60.170], [24.990, 60.170]]}),
+                "last point is 2",
+            ),
+            (
+                json!({"kind": "addLink", "path": [[24.930, 60.170], [24.9301, 60.1701]]}),
+                "same node",
+            ),
+            (
+                json!({"kind": "addLink", "path": [[24.930, 60.170]]}),
+                "at least two",
+            ),
+            (
+                json!({"kind": "addLink", "roadClass": "footway", "path": [[24.93, 60.17], [24.95, 60.17]]}),
+                "footway",
+            ),
+            (
+                json!({"kind": "addLink", "kmh": 0, "path": [[24.93, 60.17], [24.95, 60.17]]}),
+                "kmh must be more than 0",
+            ),
+            (
+                json!({"kind": "addLink", "path": [[24.93, 60.17], [240.0, 60.17]]}),
+                "on Earth",
+            ),
+        ] {
+            let e = run(&m, &bs, &scenario(json!([edit])), &RunOptions::default())
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("edits[0] (addLink)") && e.contains(says), "{e}");
+        }
+        // round trip
+        let doc = json!({"name": "n", "edits": [{"kind": "addLink", "path": [[1.0, 2.0], [3.0, 4.0]],
+            "name": "X", "roadClass": "tertiary", "kmh": 40.0, "lanes": 2.0, "vehiclesPerHour": 900.0,
+            "oneWay": true}]});
+        let s: Scenario = serde_json::from_value(doc.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&s).unwrap(), doc);
     }
 
     #[test]

@@ -202,6 +202,21 @@ impl Network {
         self.rebuild_stars();
     }
 
+    /// Appends an open link (a scenario's new street) and returns its index; the links before it keep theirs.
+    pub fn add_link(&mut self, link: Link) -> Result<LinkIdx, AssignError> {
+        let index = self.links.len();
+        if index + 1 >= u32::MAX as usize {
+            return Err(AssignError::Network(
+                "too many links for 32-bit indices".into(),
+            ));
+        }
+        validate(index, &link, self.nodes)?;
+        self.links.push(link);
+        self.open.push(true);
+        self.rebuild_stars();
+        Ok(index as LinkIdx)
+    }
+
     /// Replaces link `index`'s parameters (a scenario's capacity or speed change); its end nodes must stay.
     pub fn set_link(&mut self, index: LinkIdx, link: Link) -> Result<(), AssignError> {
         let i = index as usize;

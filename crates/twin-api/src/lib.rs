@@ -1,6 +1,6 @@
 //! urbantwin's HTTP server (axum): NGSI-LD under `/ngsi-ld/v1`, OGC API Features under `/ogc`, vector tiles under
-//! `/tiles`, datasets and traffic scenarios under `/api`. Handlers translate HTTP to model and store calls and back;
-//! no logic lives here.
+//! `/tiles`, datasets and traffic scenarios under `/api`, the web app at `/`. Handlers translate HTTP to model and
+//! store calls and back; no logic lives here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,6 +22,7 @@ pub mod datasets;
 pub mod entities;
 pub mod error;
 pub mod ld;
+pub mod live;
 pub mod notify;
 pub mod ogc;
 pub mod params;
@@ -30,6 +31,7 @@ pub mod subscriptions;
 pub mod temporal;
 pub mod tiles;
 pub mod types;
+pub mod web;
 
 pub use error::{ApiError, ApiResult};
 
@@ -52,6 +54,8 @@ pub struct ApiConfig {
     pub notification_attempts: u32,
     /// Memory for cached vector tiles.
     pub tile_cache_bytes: u64,
+    /// The built web app (`web/dist`), served at `/`; `None` serves the API alone.
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +71,7 @@ impl Default for ApiConfig {
             notification_timeout: Duration::from_secs(10),
             notification_attempts: 8,
             tile_cache_bytes: 256 << 20,
+            web_dir: None,
         }
     }
 }
@@ -81,6 +86,8 @@ pub struct AppState {
     pub tiles: tiles::TileCache,
     /// The traffic baseline and the scenario runs in progress.
     pub scenarios: scenarios::ScenarioState,
+    /// Writes fanned out to `/api/events` clients.
+    pub live: live::LiveFeed,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -100,6 +107,7 @@ impl AppState {
             http,
             started: Instant::now(),
             scenarios: scenarios::ScenarioState::default(),
+            live: live::LiveFeed::default(),
         })
     }
 }
@@ -232,11 +240,9 @@ async fn version() -> Json<Value> {
     }))
 }
 
-async fn fallback() -> ApiError {
-    ApiError::new(
-        ErrorKind::ResourceNotFound,
-        "no such resource in this API; see /ngsi-ld/v1 endpoints in docs/api.md",
-    )
+/// What no route takes: the web app's files and pages, else a ProblemDetails 404.
+async fn fallback(State(state): State<SharedState>, req: axum::extract::Request) -> Response {
+    web::serve(state.config.web_dir.clone(), req).await
 }
 
 /// The whole HTTP application.
@@ -251,7 +257,13 @@ pub fn router(state: SharedState) -> Router {
         .merge(subscriptions::routes());
     Router::new()
         .nest("/ngsi-ld/v1", ngsi)
-        .nest("/api", datasets::routes().merge(scenarios::routes()))
+        .nest(
+            "/api",
+            datasets::routes()
+                .merge(scenarios::routes())
+                .merge(live::routes())
+                .layer(public_reads()),
+        )
         .nest("/ogc", ogc::routes().layer(public_reads()))
         .nest("/tiles", tiles::routes().layer(public_reads()))
         .route("/health", get(health))
@@ -264,15 +276,17 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Maps and GIS clients of any origin may read the OGC API and the tiles (public city data; access policies come with
-/// accounts): CORS for GET and HEAD, with the `ETag` readable for revalidation.
+/// Maps, GIS clients and web apps of any origin may read the OGC API, the tiles and `/api` (datasets, scenarios, runs
+/// and results: public city data; access policies come with accounts): CORS for GET and HEAD, with the `ETag` and
+/// `Location` readable. Writes stay same-origin: without accounts, allowing them cross-origin would let any web page
+/// a visitor opens drive the twin.
 fn public_reads() -> tower_http::cors::CorsLayer {
     use axum::http::Method;
     tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([Method::GET, Method::HEAD])
         .allow_headers(tower_http::cors::Any)
-        .expose_headers([header::ETAG])
+        .expose_headers([header::ETAG, header::LOCATION])
 }
 
 /// Tenants (`NGSILD-Tenant`) come with accounts and organisations; until then a request naming one is refused
@@ -325,6 +339,7 @@ pub async fn serve_listener(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let worker = tokio::spawn(notify::run(state.clone()));
+    let state_for_shutdown = state.clone();
     tracing::info!(addr = %listener.local_addr()?, "urbantwin listening");
     // clients such as ngsildclient post to `/entities/`: trailing slashes are trimmed before routing
     let app = tower::Layer::layer(
@@ -334,6 +349,12 @@ pub async fn serve_listener(
     let app = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
         SocketAddr,
     >(app);
+    // open event streams would hold a graceful shutdown forever: they end when it starts
+    let live = state_for_shutdown;
+    let shutdown = async move {
+        shutdown.await;
+        live.live.stop();
+    };
     let r = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;

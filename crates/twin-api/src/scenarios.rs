@@ -1,4 +1,5 @@
-//! `/api/scenarios`: traffic scenarios (named lists of edits on the city's street network), their runs and results.
+//! `/api/scenarios`: traffic scenarios (named lists of edits on the city's street network), their runs and results,
+//! and the publication of those results into the hub as simulated `TrafficFlowObserved` entities.
 //!
 //! The baseline is the city's traffic model built from the store's `RoadLink`, `Building` and `PointOfInterest`
 //! entities ([`twin_sim::traffic::city::build`]) and assigned once; it is kept in memory with the store's map-change
@@ -7,9 +8,12 @@
 //! time) warm-started from the baseline, with its progress written to the store; it can be cancelled while queued or
 //! running. Its results (per-`RoadLink` flows, volume/capacity, travel times and the change against the baseline,
 //! per-street changes and the totals) are stored with the run and served as JSON keyed by `RoadLink` entity id (for
-//! MapLibre feature state on the `RoadLink` tiles) and as GeoJSON.
+//! MapLibre feature state on the `RoadLink` tiles) and as GeoJSON. The latest done run of each scenario, and the
+//! baseline, are also published as NGSI-LD `TrafficFlowObserved` entities marked `simulated` (one per `RoadLink` or
+//! added street, in the dataset [`RESULTS_DATASET`]), written in one transaction per result set, so that the NGSI-LD
+//! API, OGC API and the `TrafficFlowObserved` tile layer serve them (see "publishing results" below).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,16 +24,19 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use twin_model::context::Context;
 use twin_model::entity::iri;
 use twin_model::query::TypeExpr;
-use twin_model::{Entity, ErrorKind};
+use twin_model::{Dataset, Entity, ErrorKind, Provenance};
 use twin_sim::traffic::assign::Solution;
 use twin_sim::traffic::city::{self, CityModel, CityOptions};
 use twin_sim::traffic::scenario::{self as sim, Outcome, RunOptions, RunProgress, Scenario};
-use twin_store::{EntityQuery, RunStatus, StoredRun, StoredScenario};
+use twin_store::{
+    ChangeOutcome, EntityChange, EntityQuery, RunStatus, StoredRun, StoredScenario, StreamMsg,
+};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
@@ -37,6 +44,8 @@ use crate::{ld, parse_body, path_segment, SharedState};
 
 const V: &str = iri::DEFAULT_CONTEXT;
 /// The entity types the traffic model is built from: a map change to one of them rebuilds the baseline.
+/// `TrafficFlowObserved` must never be one of them: publishing the baseline writes `TrafficFlowObserved` entities,
+/// and a type that both feeds the baseline and is written by it would rebuild (and republish) it forever.
 const MODEL_TYPES: [&str; 3] = ["RoadLink", "Building", "PointOfInterest"];
 /// The baseline is solved once, so it is solved far (a scenario's delta means something only when both solutions
 /// are converged beyond the differences it shows).
@@ -82,6 +91,18 @@ pub struct Baseline {
     pub map_head: i64,
     /// Seconds to build the model and solve it.
     pub seconds: f64,
+    /// Per `RoadLink` entity id, what publishing results needs of it (as it was when the model was built).
+    roads: HashMap<String, RoadInfo>,
+    /// The datasets the `RoadLink` entities came from (the results derive from them).
+    network_datasets: BTreeSet<String>,
+    /// How the baseline's own results were published as entities (see [`publish_results`]).
+    published: std::sync::OnceLock<Value>,
+}
+
+/// What the published entities take from a `RoadLink`: its geometry and length.
+struct RoadInfo {
+    geometry: Option<Value>,
+    length_m: Option<f64>,
 }
 
 const ACTIVE: u8 = 0;
@@ -128,6 +149,9 @@ pub struct ScenarioState {
     queue: Arc<Semaphore>,
     /// Runs a previous process left queued or running are marked failed once, on first use.
     recovered: tokio::sync::OnceCell<()>,
+    /// Held while result entities are written or deleted, and while a done run is recorded: result sets are
+    /// published one at a time, in the order runs finish, and never for a scenario being deleted.
+    publishing: tokio::sync::Mutex<()>,
 }
 
 impl Default for ScenarioState {
@@ -138,6 +162,7 @@ impl Default for ScenarioState {
             runs: Mutex::new(HashMap::new()),
             queue: Arc::new(Semaphore::new(1)),
             recovered: tokio::sync::OnceCell::new(),
+            publishing: tokio::sync::Mutex::new(()),
         }
     }
 }
@@ -230,6 +255,25 @@ pub async fn baseline(state: &SharedState) -> ApiResult<Arc<Baseline>> {
             ))
         })?;
     let b = Arc::new(built);
+    // its flows go into the hub as the `baseline` result set: a write of TrafficFlowObserved entities, which are not
+    // one of MODEL_TYPES, so it does not make this baseline stale
+    {
+        let _publishing = sc.publishing.lock().await;
+        let source = format!("{}{}", public_url(state), scenario_url(BASELINE_ID));
+        let links = b.links["links"].clone();
+        let published =
+            match publish_results(state, &b, BASELINE_ID, &source, b.built_at, links).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(
+                        "the baseline's flows could not be published as entities: {}",
+                        e.0.detail
+                    );
+                    json!({"error": e.0.detail})
+                }
+            };
+        let _ = b.published.set(published);
+    }
     *slot = Some(b.clone());
     sc.baseline_head.store(head.max(0) as u64, Ordering::SeqCst);
     Ok(b)
@@ -245,6 +289,24 @@ fn build_baseline(entities: &[Entity], map_head: i64) -> Result<Baseline, String
     };
     let (solution, outcome) = sim::baseline(&model, &opts).map_err(|e| e.to_string())?;
     let links = json!({ "links": sim::road_links(&model, &outcome, None) });
+    let road_link = format!("{V}RoadLink");
+    let length = format!("{V}length");
+    let mut roads = HashMap::new();
+    let mut network_datasets = BTreeSet::new();
+    for e in entities.iter().filter(|e| e.types.contains(&road_link)) {
+        let geometry = e.geometries(iri::LOCATION).next().cloned();
+        let length_m = e
+            .instance(&length, None)
+            .and_then(|a| a.value.as_f64())
+            .filter(|l| l.is_finite() && *l > 0.0)
+            .or_else(|| geometry.as_ref().and_then(line_length_m));
+        roads.insert(e.id.clone(), RoadInfo { geometry, length_m });
+        network_datasets.insert(
+            e.dataset
+                .clone()
+                .unwrap_or_else(|| twin_model::dataset::DEFAULT_DATASET.to_string()),
+        );
+    }
     Ok(Baseline {
         model,
         solution,
@@ -253,6 +315,9 @@ fn build_baseline(entities: &[Entity], map_head: i64) -> Result<Baseline, String
         built_at: now(),
         map_head,
         seconds: t.elapsed().as_secs_f64(),
+        roads,
+        network_datasets,
+        published: std::sync::OnceLock::new(),
     })
 }
 
@@ -383,10 +448,10 @@ fn parse_scenario(headers: &HeaderMap, body: &Bytes) -> ApiResult<(Option<String
 }
 
 fn check_id(id: String) -> ApiResult<String> {
-    if id == BASELINE_ID {
-        return Err(ApiError::bad_data(
-            "\"baseline\" is reserved for the city's baseline; choose another scenario id",
-        ));
+    if id == BASELINE_ID || id == BASELINE_IRI {
+        return Err(ApiError::bad_data(format!(
+            "{id:?} is reserved for the city's baseline; choose another scenario id"
+        )));
     }
     if id.len() > 256 || !twin_model::ngsi::is_uri(&id) {
         return Err(ApiError::bad_data(format!(
@@ -520,6 +585,11 @@ async fn remove(State(state): State<SharedState>, Path(id): Path<String>) -> Api
     for h in active {
         h.cancel();
     }
+    // under the publication lock, so that a run finishing now cannot publish for the scenario after it is gone;
+    // its result entities go first: if that fails, the scenario is still there to delete again
+    let _publishing = state.scenarios.publishing.lock().await;
+    stored_scenario(&state, &id).await?;
+    unpublish_results(&state, &id).await?;
     if !state.store.delete_scenario(&id).await? {
         return Err(ApiError::not_found(format!("scenario {id} does not exist")));
     }
@@ -545,6 +615,7 @@ async fn baseline_summary(
         "zones": m.zones.len(),
         "carLinks": (0..m.network.link_count() as u32).filter(|&l| m.network.is_open(l)).count(),
         "summary": b.outcome.summary,
+        "published": b.published.get(),
         "links": format!("{url}/links"),
         "geojson": format!("{url}/links.geojson"),
     });
@@ -572,8 +643,8 @@ async fn baseline_geojson(
     Ok(geojson_response(&fc))
 }
 
-/// The `RoadLink` entities with values, as GeoJSON features: geometry from the store (null for a link deleted
-/// since), the values as properties.
+/// The `RoadLink` entities with values, as GeoJSON features: geometry from the values' own `geometry` (links a
+/// scenario added), else from the store (null for a link deleted since), the other values as properties.
 async fn feature_collection(state: &SharedState, values: &Value) -> ApiResult<Value> {
     let q = EntityQuery {
         types: Some(TypeExpr::Type(format!("{V}RoadLink"))),
@@ -595,12 +666,23 @@ async fn feature_collection(state: &SharedState, values: &Value) -> ApiResult<Va
                         let mut props = Map::new();
                         props.insert("id".into(), json!(id));
                         if let Value::Object(o) = v {
-                            props.extend(o.clone());
+                            props.extend(
+                                o.iter()
+                                    .filter(|(k, _)| k.as_str() != "geometry")
+                                    .map(|(k, x)| (k.clone(), x.clone())),
+                            );
                         }
+                        // a link a scenario added carries its own geometry; the others are RoadLink entities
+                        let g = v
+                            .get("geometry")
+                            .filter(|g| g.is_object())
+                            .or_else(|| geometry.get(id.as_str()).copied())
+                            .cloned()
+                            .unwrap_or(Value::Null);
                         json!({
                             "type": "Feature",
                             "id": id,
-                            "geometry": geometry.get(id.as_str()).copied().cloned().unwrap_or(Value::Null),
+                            "geometry": g,
                             "properties": props,
                         })
                     })
@@ -825,6 +907,8 @@ struct Finished {
     message: String,
     summary: Value,
     links: Option<Value>,
+    /// The baseline the run was solved against (for a done run: its results are published with its roads).
+    base: Option<Arc<Baseline>>,
 }
 
 /// Runs one scenario run to its end and records it; the handle is dropped afterwards.
@@ -838,19 +922,58 @@ async fn execute(
 ) {
     let done = drive(&state, &mut run, scenario, gap, max_seconds, &handle).await;
     if let Some(f) = done {
-        run.status = f.status;
-        run.message = Some(f.message);
-        run.summary = f.summary;
-        run.finished_at = Some(now());
-        if f.status == RunStatus::Done {
-            run.progress = 1.0;
-        }
-        if let Err(e) = state.store.put_run(run.clone(), f.links, false).await {
-            // the scenario was deleted meanwhile, or the store failed: nothing left to tell
-            tracing::warn!(run = %run.id, "the run's outcome could not be stored: {}", e.detail);
-        }
+        record(&state, &mut run, f).await;
     }
     state.scenarios.unregister(&run.id);
+}
+
+/// Stores how a run ended. A done run's results are first published as entities, and both happen under the
+/// publication lock: the published set is always the latest done run's, and a scenario deleted meanwhile gets
+/// neither (its deletion waits for the lock, or the publication finds it gone).
+async fn record(state: &SharedState, run: &mut StoredRun, f: Finished) {
+    let _publishing = match f.status {
+        RunStatus::Done => Some(state.scenarios.publishing.lock().await),
+        _ => None,
+    };
+    let finished = now();
+    run.status = f.status;
+    run.message = Some(f.message);
+    run.summary = f.summary;
+    run.finished_at = Some(finished);
+    if f.status == RunStatus::Done {
+        run.progress = 1.0;
+        if let (Some(base), Some(links)) = (&f.base, &f.links) {
+            if let Ok(None) = state.store.get_scenario(&run.scenario_id).await {
+                // deleted meanwhile: nothing to publish, nothing to record (a store error shows below)
+                return;
+            }
+            let source = format!(
+                "{}{}",
+                public_url(state),
+                run_url(&run.scenario_id, &run.id)
+            );
+            let values = links["links"].clone();
+            let published =
+                publish_results(state, base, &run.scenario_id, &source, finished, values).await;
+            run.summary["published"] = match published {
+                Ok(p) => p,
+                Err(e) => {
+                    // the results stay served by the run; the entities keep the previous run's
+                    let why = e.0.detail;
+                    tracing::warn!(run = %run.id, "the run's results could not be published: {why}");
+                    run.message = Some(format!(
+                        "{}; its results could not be published as TrafficFlowObserved entities: {why}",
+                        run.message.take().unwrap_or_default()
+                    ));
+                    json!({ "error": why })
+                }
+            };
+        }
+    }
+    if let Err(e) = state.store.put_run(run.clone(), f.links, false).await {
+        // the scenario was deleted meanwhile, or the store failed: nothing left to tell
+        tracing::warn!(run = %run.id, "the run's outcome could not be stored: {}", e.detail);
+    }
 }
 
 fn ended(status: RunStatus, message: impl Into<String>) -> Option<Finished> {
@@ -859,6 +982,7 @@ fn ended(status: RunStatus, message: impl Into<String>) -> Option<Finished> {
         message: message.into(),
         summary: Value::Null,
         links: None,
+        base: None,
     })
 }
 
@@ -915,7 +1039,7 @@ async fn drive(
             }
         }
     };
-    let finished = match result {
+    let mut finished = match result {
         Ok(Ok(f)) => f,
         Ok(Err(reason)) => return ended(RunStatus::Failed, reason),
         Err(e) => return ended(RunStatus::Failed, format!("the run stopped: {e}")),
@@ -928,6 +1052,7 @@ async fn drive(
     {
         return cancelled();
     }
+    finished.base = Some(base);
     Some(finished)
 }
 
@@ -958,10 +1083,13 @@ fn solve(
             message: "cancelled".into(),
             summary: Value::Null,
             links: None,
+            base: None,
         });
     }
     let d = sim::delta(&base.model, &base.outcome, &r.outcome);
-    let links = sim::road_links(&base.model, &r.outcome, Some(&base.outcome));
+    let mut links = sim::road_links(&base.model, &r.outcome, Some(&base.outcome));
+    // the streets the scenario added, keyed `added-{edit}`, with their own line as `geometry`
+    links.extend(sim::added_road_links(&r.applied, &r.outcome, true));
     let b = &base.outcome.summary;
     let message = if s.unserved_trips > 0.0 {
         format!(
@@ -1010,5 +1138,581 @@ fn solve(
         message,
         summary,
         links: Some(json!({"links": links, "streets": d.streets})),
+        base: None,
     })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// publishing results as simulated TrafficFlowObserved entities
+
+/// The dataset the published results belong to (owner and licence: see [`ensure_results_dataset`]).
+pub const RESULTS_DATASET: &str = "urn:ngsi-ld:Dataset:urbantwin-scenario-results";
+/// Result entity ids are `{RESULT_PREFIX}{scenario part}:{link part}` (see [`result_id`]).
+pub const RESULT_PREFIX: &str = "urn:ngsi-ld:TrafficFlowObserved:urbantwin:";
+/// What `refScenario` names the baseline by (its id in `/api/scenarios`, `baseline`, is not a URI); reserved.
+pub const BASELINE_IRI: &str = "urn:ngsi-ld:Scenario:baseline";
+const SCENARIO_PREFIX: &str = "urn:ngsi-ld:Scenario:";
+const ROAD_LINK_PREFIX: &str = "urn:ngsi-ld:RoadLink:";
+const DATA_PROVIDER: &str = "urbantwin traffic model";
+/// The channel the results' attribute instances are recorded as written through.
+const CHANNEL: &str = "model:traffic";
+
+/// Characters kept in the parts of a result id (RFC 3986 unreserved); every other one, `:` included, is
+/// percent-encoded so that the parts cannot run into each other.
+const ID_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+fn public_url(state: &SharedState) -> String {
+    state.config.public_url.trim_end_matches('/').to_string()
+}
+
+/// The IRI the results of a scenario name it by in `refScenario`: its id, [`BASELINE_IRI`] for the baseline.
+pub fn scenario_iri(scenario: &str) -> &str {
+    if scenario == BASELINE_ID {
+        BASELINE_IRI
+    } else {
+        scenario
+    }
+}
+
+/// One part of a result id: the local name after `prefix` when `id` has one without a colon
+/// (`urn:ngsi-ld:RoadLink:osm-way-1-0` → `osm-way-1-0`), else the whole id (behind a colon when it is not a URI),
+/// percent-encoded. Different ids give different parts: a local name encodes without `%3A`, a URI with one after
+/// its scheme, anything else with one in front.
+fn id_part(id: &str, prefix: &str) -> String {
+    let part = match id.strip_prefix(prefix) {
+        Some(local) if !local.is_empty() && !local.contains(':') => local.to_string(),
+        _ if twin_model::ngsi::is_uri(id) => id.to_string(),
+        _ => format!(":{id}"),
+    };
+    percent_encoding::utf8_percent_encode(&part, ID_PART).to_string()
+}
+
+/// The first part of every result id of a scenario (`baseline` for the baseline).
+fn result_prefix(scenario: &str) -> String {
+    format!(
+        "{RESULT_PREFIX}{}:",
+        id_part(scenario_iri(scenario), SCENARIO_PREFIX)
+    )
+}
+
+/// The id of the entity holding a scenario's result for one link (a `RoadLink` id, or the id of a link the scenario
+/// added): `urn:ngsi-ld:TrafficFlowObserved:urbantwin:{scenario}:{link}`, e.g.
+/// `urn:ngsi-ld:TrafficFlowObserved:urbantwin:baseline:osm-way-4252156-0`.
+pub fn result_id(scenario: &str, link: &str) -> String {
+    format!(
+        "{}{}",
+        result_prefix(scenario),
+        id_part(link, ROAD_LINK_PREFIX)
+    )
+}
+
+/// The NGSI-LD query that finds a scenario's published results.
+fn results_query(scenario: &str) -> String {
+    let q = format!(
+        "simulated==true;refScenario==\"{}\"",
+        scenario_iri(scenario)
+    );
+    format!(
+        "/ngsi-ld/v1/entities?type=TrafficFlowObserved&q={}",
+        percent_encoding::utf8_percent_encode(&q, percent_encoding::NON_ALPHANUMERIC)
+    )
+}
+
+/// Where a result set comes from.
+struct Origin {
+    /// The scenario id (`baseline` for the baseline).
+    scenario: String,
+    /// The URL of the run (or of the baseline) the values come from.
+    source: String,
+    /// When they were computed: the run's finish time, the baseline's build time.
+    at: DateTime<Utc>,
+}
+
+/// Writes one result set as the scenario's `TrafficFlowObserved` entities, replacing the previous set in one
+/// transaction (entities of links no longer in it are deleted), and says what it did. Callers hold the
+/// publication lock.
+async fn publish_results(
+    state: &SharedState,
+    base: &Arc<Baseline>,
+    scenario: &str,
+    source: &str,
+    at: DateTime<Utc>,
+    links: Value,
+) -> ApiResult<Value> {
+    let started = Instant::now();
+    ensure_results_dataset(state, base).await?;
+    let origin = Origin {
+        scenario: scenario.to_string(),
+        source: source.to_string(),
+        at,
+    };
+    let roads = base.clone();
+    let entities =
+        tokio::task::spawn_blocking(move || result_entities(&roads.roads, &origin, &links))
+            .await
+            .map_err(internal)?
+            .map_err(|e| internal(format!("the results cannot be written as entities: {e}")))?;
+    let count = entities.len();
+    let written = write_results(state, scenario, entities).await?;
+    Ok(json!({
+        "entities": count,
+        "created": written.created,
+        "updated": written.updated,
+        "unchanged": written.unchanged,
+        "deleted": written.deleted,
+        "seconds": started.elapsed().as_secs_f64(),
+        "dataset": RESULTS_DATASET,
+        "query": results_query(scenario),
+    }))
+}
+
+/// Deletes a scenario's result entities (one transaction) and their history. Callers hold the publication lock.
+async fn unpublish_results(state: &SharedState, scenario: &str) -> ApiResult<()> {
+    write_results(state, scenario, Vec::new()).await?;
+    Ok(())
+}
+
+/// In one transaction of the store: writes `entities` as the scenario's result set and deletes its other result
+/// entities. Readers see the old set or the new one, never a mix; the tile cache follows from the map changes. The
+/// history of the entities deleted goes too (derived data of a set that no longer exists).
+async fn write_results(
+    state: &SharedState,
+    scenario: &str,
+    entities: Vec<Entity>,
+) -> ApiResult<twin_store::StreamSummary> {
+    // the scenario's entities through the value index (refScenario), and only those in its id namespace
+    let mut q = twin_model::query::parse_q(&format!(
+        "simulated==true;refScenario==\"{}\"",
+        scenario_iri(scenario)
+    ))
+    .map_err(|e| internal(format!("the results query: {e}")))?;
+    let ctx = Context::core();
+    q.expand_names(&|n| ctx.expand(n));
+    let pattern = format!("^{}", regex_literal(&result_prefix(scenario)));
+    let query = EntityQuery {
+        types: Some(TypeExpr::Type(format!("{V}TrafficFlowObserved"))),
+        id_pattern: Some(twin_model::query::compile_regex(&pattern).map_err(internal)?),
+        q: Some(q),
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let fresh: HashSet<String> = entities.iter().map(|e| e.id.clone()).collect();
+    let stale: Vec<String> = state
+        .store
+        .query(&query)
+        .await?
+        .entities
+        .into_iter()
+        .map(|e| e.id)
+        .filter(|id| !fresh.contains(id))
+        .collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // (the receiver lives until the store has read the whole stream: a failed send shows as a stream without
+    // its commit, which the store refuses)
+    for e in entities {
+        let _ = tx.send(StreamMsg::Change(e.id.clone(), put_result(e)));
+    }
+    for id in &stale {
+        let _ = tx.send(StreamMsg::Change(id.clone(), delete_result()));
+    }
+    let _ = tx.send(StreamMsg::Commit);
+    drop(tx);
+    let written = state.store.write_stream(rx).await?;
+    // concurrent, so that the store commits them together
+    let purged = futures::future::join_all(
+        stale
+            .iter()
+            .map(|id| state.store.temporal_delete(id, None, None, None)),
+    )
+    .await;
+    for r in purged {
+        match r {
+            Err(e) if e.kind != ErrorKind::ResourceNotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(written)
+}
+
+/// `s` as a regular expression matching itself (result id prefixes hold letters, digits and `:-._~%`).
+fn regex_literal(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Creates or replaces a result entity. As with imports, a new entity's values do not go into the temporal
+/// history; values that changed since the previous run do (unchanged ones keep their times, and an entity with
+/// nothing changed is not written).
+fn put_result(e: Entity) -> EntityChange {
+    Box::new(move |old| {
+        Ok(match old {
+            None => ChangeOutcome::Put {
+                entity: e,
+                written: Vec::new(),
+                removed: Vec::new(),
+                result: Value::Null,
+            },
+            Some(o) => match twin_model::ops::reimport(&o, e, Utc::now()) {
+                None => ChangeOutcome::Nothing {
+                    result: Value::Null,
+                },
+                Some((entity, report)) => ChangeOutcome::Put {
+                    entity,
+                    written: report.written,
+                    removed: report.removed,
+                    result: Value::Null,
+                },
+            },
+        })
+    })
+}
+
+/// Deletes a result entity of an earlier set; an entity that is gone or no longer marked simulated is left alone.
+fn delete_result() -> EntityChange {
+    Box::new(|cur| {
+        let simulated = format!("{V}simulated");
+        Ok(match cur {
+            Some(e)
+                if e.instance(&simulated, None)
+                    .is_some_and(|a| a.value == Value::Bool(true)) =>
+            {
+                ChangeOutcome::Delete
+            }
+            _ => ChangeOutcome::Nothing {
+                result: Value::Null,
+            },
+        })
+    })
+}
+
+/// Creates or updates the results dataset: owned by urbantwin, under the licence(s) of the street network it is
+/// computed from (its geometry is the network's), public to read.
+async fn ensure_results_dataset(state: &SharedState, base: &Baseline) -> ApiResult<()> {
+    let mut licences = BTreeSet::new();
+    for id in &base.network_datasets {
+        match state.store.get_dataset(id).await? {
+            Some(d) => licences.insert(d.licence),
+            None => licences.insert(Dataset::default_dataset().licence),
+        };
+    }
+    let licence = if licences.is_empty() {
+        Dataset::default_dataset().licence
+    } else {
+        licences.into_iter().collect::<Vec<_>>().join(" AND ")
+    };
+    let existing = state.store.get_dataset(RESULTS_DATASET).await?;
+    let wanted = Dataset {
+        id: RESULTS_DATASET.into(),
+        title: "urbantwin traffic model results (simulated)".into(),
+        description: Some(format!(
+            "TrafficFlowObserved entities computed by urbantwin's traffic model for the baseline and the latest run \
+             of each scenario: simulated values, not measurements. Derived from the street network in {}",
+            base.network_datasets
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        owner: "urbantwin".into(),
+        licence,
+        read: twin_model::dataset::Access::Public,
+        write: twin_model::dataset::Access::Private,
+        created_at: existing
+            .as_ref()
+            .and_then(|d| d.created_at)
+            .or_else(|| Some(now())),
+    };
+    if existing.as_ref() != Some(&wanted) {
+        state.store.put_dataset(wanted).await?;
+    }
+    Ok(())
+}
+
+/// The result entities of one result set, one per link with values (`links`: link id → the values of
+/// [`sim::road_links`]).
+fn result_entities(
+    roads: &HashMap<String, RoadInfo>,
+    origin: &Origin,
+    links: &Value,
+) -> Result<Vec<Entity>, String> {
+    let Some(links) = links.as_object() else {
+        return Err("they hold no per-link values".into());
+    };
+    let ctx = Context::core();
+    let prov = Provenance {
+        dataset: Some(RESULTS_DATASET.into()),
+        source: Some(origin.source.clone()),
+        channel: Some(CHANNEL.into()),
+    };
+    let written = Utc::now();
+    links
+        .iter()
+        .map(|(link, values)| {
+            let doc = result_document(roads.get(link), origin, link, values)?;
+            twin_model::ngsi::parse_entity(&doc, &ctx, written, &prov)
+                .map_err(|e| format!("the result of {link}: {}", e.detail))
+        })
+        .collect()
+}
+
+/// One result entity, normalized NGSI-LD under the core context (see docs/api.md, "Results as entities").
+fn result_document(
+    road: Option<&RoadInfo>,
+    origin: &Origin,
+    link: &str,
+    v: &Value,
+) -> Result<Value, String> {
+    let num = |k: &str| v.get(k).and_then(Value::as_f64).filter(|x| x.is_finite());
+    let flow = num("flow").ok_or_else(|| format!("the result of {link} has no numeric flow"))?;
+    let at = origin.at.to_rfc3339_opts(SecondsFormat::Millis, true);
+    let observed = |x: Value| json!({"type": "Property", "value": x, "observedAt": at});
+    let measured = |x: f64, unit: &str| json!({"type": "Property", "value": x, "observedAt": at, "unitCode": unit});
+    let property = |x: Value| json!({"type": "Property", "value": x});
+    let vc = num("vc").unwrap_or(0.0);
+    // a link the scenario added carries its own geometry; the others have their RoadLink's
+    let own_geometry = v.get("geometry").filter(|g| g.is_object());
+    let geometry = own_geometry.or_else(|| road.and_then(|r| r.geometry.as_ref()));
+    let length_m = match own_geometry {
+        Some(g) => line_length_m(g),
+        None => road.and_then(|r| r.length_m),
+    };
+
+    let mut m = Map::new();
+    m.insert("id".into(), json!(result_id(&origin.scenario, link)));
+    m.insert("type".into(), json!("TrafficFlowObserved"));
+    if let Some(name) = v.get("name").and_then(Value::as_str) {
+        m.insert("name".into(), property(json!(name)));
+    }
+    if let Some(g) = geometry {
+        m.insert(
+            "location".into(),
+            json!({"type": "GeoProperty", "value": g}),
+        );
+    }
+    if road.is_some() {
+        m.insert(
+            "refRoadSegment".into(),
+            json!({"type": "Relationship", "object": link}),
+        );
+    }
+    m.insert(
+        "refScenario".into(),
+        json!({"type": "Relationship", "object": scenario_iri(&origin.scenario)}),
+    );
+    m.insert("simulated".into(), property(json!(true)));
+    m.insert("dataProvider".into(), property(json!(DATA_PROVIDER)));
+    m.insert("source".into(), property(json!(origin.source)));
+    m.insert(
+        "dateObserved".into(),
+        property(json!({"@type": "DateTime", "@value": at})),
+    );
+    m.insert("intensity".into(), observed(json!(flow)));
+    for (key, name) in [
+        ("flowForward", "intensityForward"),
+        ("flowBackward", "intensityBackward"),
+    ] {
+        if let Some(x) = num(key) {
+            m.insert(name.into(), observed(json!(x)));
+        }
+    }
+    m.insert("volumeCapacityRatio".into(), observed(json!(vc)));
+    m.insert("congested".into(), observed(json!(vc > 1.0)));
+    m.insert(
+        "closed".into(),
+        observed(json!(v
+            .get("closed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false))),
+    );
+    if let Some(t) = num("timeS") {
+        m.insert("travelTime".into(), measured(t, "SEC"));
+        if let Some(l) = length_m.filter(|_| t > 0.0) {
+            m.insert("averageVehicleSpeed".into(), measured(l / t * 3.6, "KMH"));
+        }
+    }
+    if let Some(d) = num("deltaFlow") {
+        m.insert("intensityChange".into(), observed(json!(d)));
+    }
+    if let Some(p) = num("deltaPct") {
+        m.insert("intensityChangePercent".into(), measured(p, "P1"));
+    }
+    Ok(Value::Object(m))
+}
+
+/// The length in metres of a GeoJSON LineString (haversine), None for anything else.
+fn line_length_m(g: &Value) -> Option<f64> {
+    if g.get("type")?.as_str()? != "LineString" {
+        return None;
+    }
+    let points: Vec<(f64, f64)> = g
+        .get("coordinates")?
+        .as_array()?
+        .iter()
+        .map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
+        .collect::<Option<_>>()?;
+    const R: f64 = 6_371_008.8;
+    let metres: f64 = points
+        .windows(2)
+        .map(|w| {
+            let (lon1, lat1) = (w[0].0.to_radians(), w[0].1.to_radians());
+            let (lon2, lat2) = (w[1].0.to_radians(), w[1].1.to_radians());
+            let a = ((lat2 - lat1) / 2.0).sin().powi(2)
+                + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+            2.0 * R * a.sqrt().min(1.0).asin()
+        })
+        .sum();
+    (metres.is_finite() && metres > 0.0).then_some(metres)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_ids_are_clean_and_never_collide() {
+        assert_eq!(
+            result_id(BASELINE_ID, "urn:ngsi-ld:RoadLink:osm-way-4252156-0"),
+            "urn:ngsi-ld:TrafficFlowObserved:urbantwin:baseline:osm-way-4252156-0"
+        );
+        assert_eq!(
+            result_id(
+                "urn:ngsi-ld:Scenario:5f0c",
+                "urn:ngsi-ld:RoadLink:osm-way-1-2"
+            ),
+            "urn:ngsi-ld:TrafficFlowObserved:urbantwin:5f0c:osm-way-1-2"
+        );
+        // ids outside the usual schemes are kept whole, encoded
+        assert_eq!(
+            result_id("https://city.example/s?a=1", "urn:x:added:1"),
+            "urn:ngsi-ld:TrafficFlowObserved:urbantwin:https%3A%2F%2Fcity.example%2Fs%3Fa%3D1:urn%3Ax%3Aadded%3A1"
+        );
+        assert_eq!(
+            result_id("urn:ngsi-ld:Scenario:s", "added 1"),
+            "urn:ngsi-ld:TrafficFlowObserved:urbantwin:s:%3Aadded%201"
+        );
+        let pairs = [
+            ("urn:ngsi-ld:Scenario:a", "urn:ngsi-ld:RoadLink:b"),
+            ("urn:ngsi-ld:Scenario:a:b", "urn:ngsi-ld:RoadLink:c"),
+            ("urn:ngsi-ld:Scenario:a", "urn:ngsi-ld:RoadLink:b:c"),
+            ("urn:x:a", "urn:ngsi-ld:RoadLink:b"),
+            ("urn:ngsi-ld:Scenario:urn:x:a", "urn:ngsi-ld:RoadLink:b"),
+            ("urn:ngsi-ld:Scenario:urn%3Ax%3Aa", "urn:ngsi-ld:RoadLink:b"),
+            (BASELINE_ID, "urn:ngsi-ld:RoadLink:b"),
+            ("urn:ngsi-ld:Scenario:a", "b"),
+            ("urn:ngsi-ld:Scenario:a", ":b"),
+            ("urn:ngsi-ld:Scenario:a", "%3Ab"),
+        ];
+        let ids: HashSet<String> = pairs.iter().map(|(s, l)| result_id(s, l)).collect();
+        assert_eq!(ids.len(), pairs.len(), "{ids:?}");
+        for id in &ids {
+            assert!(twin_model::ngsi::is_uri(id), "{id}");
+            let rest = id.strip_prefix(RESULT_PREFIX).unwrap();
+            assert_eq!(rest.matches(':').count(), 1, "{id}");
+        }
+        // the baseline's IRI cannot be a scenario's id
+        assert!(check_id(BASELINE_IRI.into()).is_err());
+    }
+
+    #[test]
+    fn prefixes_match_themselves_as_patterns() {
+        let p = result_prefix("urn:x:a.b~c-d_e");
+        let re = twin_model::query::compile_regex(&format!("^{}", regex_literal(&p))).unwrap();
+        assert!(re.is_match(&format!("{p}osm-way-1-0")));
+        assert!(!re.is_match(&p.replace('.', "x")));
+    }
+
+    fn origin(scenario: &str) -> Origin {
+        Origin {
+            scenario: scenario.into(),
+            source: "http://127.0.0.1:1026/api/scenarios/s/runs/r".into(),
+            at: DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+        }
+    }
+
+    #[test]
+    fn result_documents() {
+        let line = json!({"type": "LineString", "coordinates": [[24.94, 60.17], [24.95, 60.17]]});
+        let road = RoadInfo {
+            geometry: Some(line.clone()),
+            length_m: Some(555.0),
+        };
+        let link = "urn:ngsi-ld:RoadLink:osm-way-1-0";
+        let v = json!({"name": "Fabianinkatu", "flow": 420.5, "flowForward": 300.0, "flowBackward": 120.5,
+                       "vc": 1.2, "timeS": 55.5, "closed": false, "deltaFlow": 20.5, "deltaPct": null});
+        let d = result_document(Some(&road), &origin("urn:ngsi-ld:Scenario:s"), link, &v).unwrap();
+        assert_eq!(
+            d["id"],
+            "urn:ngsi-ld:TrafficFlowObserved:urbantwin:s:osm-way-1-0"
+        );
+        assert_eq!(d["location"]["value"], line);
+        assert_eq!(d["refRoadSegment"]["object"], link);
+        assert_eq!(d["refScenario"]["object"], "urn:ngsi-ld:Scenario:s");
+        assert_eq!(d["intensity"]["value"], 420.5);
+        assert_eq!(d["intensity"]["observedAt"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(d["intensityBackward"]["value"], 120.5);
+        assert_eq!(d["congested"]["value"], true);
+        assert_eq!(d["travelTime"]["unitCode"], "SEC");
+        assert!((d["averageVehicleSpeed"]["value"].as_f64().unwrap() - 36.0).abs() < 1e-9);
+        assert_eq!(d["intensityChange"]["value"], 20.5);
+        assert!(d.get("intensityChangePercent").is_none());
+        assert_eq!(
+            d["dateObserved"]["value"]["@value"],
+            "2023-11-14T22:13:20.000Z"
+        );
+        twin_model::ngsi::parse_entity(&d, &Context::core(), Utc::now(), &Provenance::default())
+            .unwrap();
+
+        // a closed link of the baseline: no travel time, no speed, no change
+        let closed = json!({"flow": 0.0, "vc": 0.0, "timeS": null, "closed": true});
+        let d = result_document(Some(&road), &origin(BASELINE_ID), link, &closed).unwrap();
+        assert_eq!(d["refScenario"]["object"], BASELINE_IRI);
+        assert_eq!(d["closed"]["value"], true);
+        assert_eq!(d["congested"]["value"], false);
+        for absent in [
+            "travelTime",
+            "averageVehicleSpeed",
+            "intensityChange",
+            "intensityForward",
+        ] {
+            assert!(d.get(absent).is_none(), "{absent}: {d}");
+        }
+
+        // a link the scenario added: its own geometry, no RoadLink to refer to
+        let added = json!({"flow": 100.0, "vc": 0.1, "timeS": 10.0, "closed": false, "deltaFlow": 100.0,
+                           "geometry": line});
+        let d =
+            result_document(None, &origin("urn:ngsi-ld:Scenario:s"), "added-1", &added).unwrap();
+        assert_eq!(d["location"]["value"], line);
+        assert!(d.get("refRoadSegment").is_none() && d.get("geometry").is_none());
+        let speed = d["averageVehicleSpeed"]["value"].as_f64().unwrap();
+        assert!((speed - line_length_m(&line).unwrap() / 10.0 * 3.6).abs() < 1e-9);
+
+        assert!(result_document(None, &origin("s"), link, &json!({"vc": 1})).is_err());
+    }
+
+    #[test]
+    fn line_lengths() {
+        // a minute of latitude is a nautical mile, near enough
+        let g =
+            json!({"type": "LineString", "coordinates": [[24.0, 60.0], [24.0, 60.0 + 1.0 / 60.0]]});
+        assert!((line_length_m(&g).unwrap() - 1853.2).abs() < 2.0);
+        assert_eq!(
+            line_length_m(&json!({"type": "Point", "coordinates": [1, 2]})),
+            None
+        );
+        assert_eq!(
+            line_length_m(&json!({"type": "LineString", "coordinates": [[1, "x"]]})),
+            None
+        );
+    }
 }

@@ -809,8 +809,19 @@ fn city_style(base: &str, ls: &[LayerInfo], bounds: Option<[f64; 4]>, attributio
     ];
     for l in ls.iter().filter(|l| !styled.contains(&l.id.as_str())) {
         let common = |kind: &str, suffix: &str, geom: &str| {
+            // simulated traffic flows (the baseline's and each scenario's, street over street) are for the apps that
+            // pick a scenario; the city map shows what is observed
+            let filter = if l.id == "TrafficFlowObserved" {
+                json!([
+                    "all",
+                    ["==", ["geometry-type"], geom],
+                    ["!=", ["get", "simulated"], true]
+                ])
+            } else {
+                json!(["==", ["geometry-type"], geom])
+            };
             json!({"id": format!("{}-{suffix}", l.id), "type": kind, "source": "urbantwin", "source-layer": l.id,
-                   "minzoom": l.minzoom, "filter": ["==", ["geometry-type"], geom]})
+                   "minzoom": l.minzoom, "filter": filter})
         };
         let mut fill = common("fill", "fill", "Polygon");
         fill["paint"] =

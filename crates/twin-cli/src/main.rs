@@ -74,6 +74,9 @@ pub struct ServeArgs {
     /// Log format: text or json (level from RUST_LOG, default info).
     #[arg(long, env = "URBANTWIN_LOG_FORMAT")]
     log_format: Option<String>,
+    /// The built web app to serve at / (default: ./web/dist, else web/ next to the binary, when built).
+    #[arg(long, env = "URBANTWIN_WEB_DIR")]
+    web_dir: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -105,6 +108,7 @@ struct FileConfig {
     max_limit: Option<usize>,
     tile_cache_mb: Option<u64>,
     log_format: Option<String>,
+    web_dir: Option<PathBuf>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -152,6 +156,15 @@ impl ServeArgs {
         if let Some(mb) = self.tile_cache_mb.or(file.tile_cache_mb) {
             api.tile_cache_bytes = mb << 20;
         }
+        api.web_dir = match self.web_dir.clone().or(file.web_dir) {
+            Some(dir) if twin_api::web::is_built(&dir) => Some(dir),
+            Some(dir) => bail!(
+                "{} holds no built web app (no index.html): build it with `npm ci --prefix web && npm run build \
+                 --prefix web`",
+                dir.display()
+            ),
+            None => default_web_dir(),
+        };
         let mut preload = Vec::new();
         for spec in self
             .preload_context
@@ -183,6 +196,18 @@ impl ServeArgs {
             log_json: log_format == "json",
         })
     }
+}
+
+/// The web app when none is named: `web/dist` under the working directory (a checkout), else `web/` next to the
+/// binary (an installation), if built.
+fn default_web_dir() -> Option<PathBuf> {
+    let checkout = PathBuf::from("web/dist");
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("web")));
+    std::iter::once(checkout)
+        .chain(installed)
+        .find(|d| twin_api::web::is_built(d))
 }
 
 fn init_logging(json: bool) {
@@ -278,6 +303,10 @@ pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()>
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
     }
+    match &settings.api.web_dir {
+        Some(dir) => tracing::info!(dir = %dir.display(), "serving the web app"),
+        None => tracing::info!("no built web app found: serving the API alone"),
+    }
     let state = AppState::new(store, settings.api);
     twin_api::serve(state, settings.listen, shutdown_signal())
         .await
@@ -334,6 +363,13 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
                 println!("map data {}", demo::OSM_ATTRIBUTION);
                 if args.prepare {
                     return Ok(());
+                }
+                match &s.api.web_dir {
+                    Some(_) => println!("the twin on a map: http://{}/", s.listen),
+                    None => println!(
+                        "(no web app: build it with `npm ci --prefix web && npm run build --prefix web`, or run \
+                         ./scripts/demo)"
+                    ),
                 }
                 println!(
                     "NGSI-LD: http://{0}/ngsi-ld/v1/entities?type=Building   OGC API Features: http://{0}/ogc\n\
@@ -409,5 +445,17 @@ mod tests {
         };
         assert!(args.settings("x").is_err());
         assert!(open_store("postgres://localhost/twin").is_err());
+        // a web app folder that holds no build
+        let args = ServeArgs {
+            web_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        };
+        let err = format!("{:#}", args.settings("x").err().unwrap());
+        assert!(err.contains("no built web app"), "{err}");
+        std::fs::write(dir.path().join("index.html"), "<html></html>").unwrap();
+        assert_eq!(
+            args.settings("x").unwrap().api.web_dir.as_deref(),
+            Some(dir.path())
+        );
     }
 }

@@ -534,6 +534,10 @@ pub trait Store: Send + Sync + 'static {
     /// Map changes recorded after `after_seq` (at most `limit`; `complete` is false beyond that), so that tile
     /// caches of this and other processes invalidate what changed.
     async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges>;
+    /// Entities whose `modifiedAt` is at or after `since_ms` (milliseconds since the Unix epoch), oldest first, at
+    /// most `limit`, each with that time: for live views that poll (they keep a little overlap and drop what they
+    /// have seen, since writers stamp a change before it commits).
+    async fn modified_since(&self, since_ms: i64, limit: usize) -> Result<Vec<(i64, Entity)>>;
 
     /// The lon/lat box around every geometry of the entities of a type (`None` when none has one), from the
     /// spatial index rather than by reading the entities (so rounded outwards to 32-bit floats).

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS entity_types (
     PRIMARY KEY (type, rid)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entity_types_rid ON entity_types(rid, type);
+CREATE INDEX IF NOT EXISTS entities_modified ON entities(modified_ms);
 -- gid = rid * 64 + k: an entity's boxes are one gid range, no mapping table needed
 CREATE VIRTUAL TABLE IF NOT EXISTS entity_geo USING rtree(gid, min_x, max_x, min_y, max_y, +attr TEXT);
 -- one row per (entity, attribute, scalar value): numbers as REAL, strings as TEXT (booleans both), and an empty
@@ -2182,6 +2183,27 @@ impl Store for SqliteStore {
                 (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
                 _ => None,
             })
+        })
+        .await
+    }
+
+    async fn modified_since(&self, since_ms: i64, limit: usize) -> Result<Vec<(i64, Entity)>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT modified_ms, doc FROM entities WHERE modified_ms >= ?1 ORDER BY modified_ms, rid LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![since_ms, limit.min(i64::MAX as usize) as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(db_err)?;
+            rows.map(|r| {
+                let (ms, doc) = r.map_err(db_err)?;
+                Ok((ms, from_json(&doc)?))
+            })
+            .collect()
         })
         .await
     }

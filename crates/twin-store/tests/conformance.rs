@@ -662,6 +662,53 @@ fn replace(e: Entity) -> EntityChange {
 }
 
 #[tokio::test]
+async fn modified_since_lists_recent_writes_oldest_first() {
+    let (_d, s) = open();
+    let at = |secs: i64| t0() + chrono::TimeDelta::seconds(secs);
+    let sensor = |id: &str, v: f64, secs: i64| {
+        let doc = json!({"id": id, "type": "Sensor", "reading": v});
+        parse_entity(&doc, &Context::core(), at(secs), &Provenance::default()).unwrap()
+    };
+    let ms = |secs: i64| at(secs).timestamp_millis();
+    assert!(s.modified_since(0, 10).await.unwrap().is_empty());
+    s.write("urn:x:b", replace(sensor("urn:x:b", 2.0, 2)))
+        .await
+        .unwrap();
+    s.write("urn:x:a", replace(sensor("urn:x:a", 1.0, 1)))
+        .await
+        .unwrap();
+    let all = s.modified_since(ms(0), 10).await.unwrap();
+    let got: Vec<(i64, &str)> = all.iter().map(|(t, e)| (*t, e.id.as_str())).collect();
+    assert_eq!(
+        got,
+        [(ms(1), "urn:x:a"), (ms(2), "urn:x:b")],
+        "by modifiedAt"
+    );
+    // a later write moves an entity to the end, with its new value
+    s.write("urn:x:a", replace(sensor("urn:x:a", 3.0, 3)))
+        .await
+        .unwrap();
+    let after = s.modified_since(ms(2) + 1, 10).await.unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].0, ms(3));
+    assert_eq!(
+        after[0].1.attrs[&format!("{V}reading")][0].value,
+        json!(3.0)
+    );
+    assert_eq!(
+        s.modified_since(ms(2), 10).await.unwrap().len(),
+        2,
+        "at or after"
+    );
+    assert_eq!(
+        s.modified_since(0, 1).await.unwrap().len(),
+        1,
+        "the limit holds"
+    );
+    assert!(s.modified_since(ms(3) + 1, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn map_changes_say_where_maps_went_stale() {
     let (_d, s) = open();
     let first = s.map_changes_since(0, 100).await.unwrap();

@@ -219,13 +219,17 @@ pub struct Unmatched {
 impl CityModel {
     /// The `TrafficFlowObserved` entities as counts on the car network: `intensity` (vehicles per hour) on the
     /// link of their `refRoadSegment` nearest to their `location` (else the nearest car link), both directions
-    /// unless `laneDirection` says `forward` or `backward`.
+    /// unless `laneDirection` says `forward` or `backward`. Entities marked `simulated` (a model's own results)
+    /// are not counts and are left out.
     pub fn counts(&self, entities: &[Entity]) -> (Vec<super::counts::Count>, Vec<Unmatched>) {
         let kind = format!("{V}TrafficFlowObserved");
         let snap = SnapIndex::build(&self.graph, Mode::Car);
         let mut counts = Vec::new();
         let mut unmatched = Vec::new();
-        for e in entities.iter().filter(|e| e.types.contains(&kind)) {
+        let observed = |e: &&Entity| {
+            e.types.contains(&kind) && value(e, "simulated").and_then(Value::as_bool) != Some(true)
+        };
+        for e in entities.iter().filter(observed) {
             let miss = |reason: &str| Unmatched {
                 id: e.id.clone(),
                 reason: reason.to_string(),

@@ -1,0 +1,204 @@
+// A typed client for the twin's public HTTP API (docs/api.md): NGSI-LD under /ngsi-ld/v1, vector tiles under
+// /tiles and datasets under /api/datasets. Every request goes to the origin the app is served from.
+
+import type { StyleSpecification } from 'maplibre-gl';
+
+/** Where provenance of one attribute instance is kept (`options=provenance`). */
+export interface Provenance {
+  source?: string;
+  channel?: string;
+  dataset?: string;
+}
+
+/** An NGSI-LD attribute in the normalized representation, with system attributes. */
+export interface Attribute {
+  type: 'Property' | 'GeoProperty' | 'Relationship' | 'LanguageProperty' | 'VocabProperty' | 'ListProperty' | string;
+  value?: unknown;
+  object?: unknown;
+  languageMap?: Record<string, string>;
+  vocab?: unknown;
+  unitCode?: string;
+  observedAt?: string;
+  createdAt?: string;
+  modifiedAt?: string;
+  datasetId?: string;
+  instanceId?: string;
+  provenance?: Provenance;
+  [sub: string]: unknown;
+}
+
+/** An entity in the normalized representation: attributes are single objects or, for multi-attributes, arrays. */
+export interface Entity {
+  id: string;
+  type: string | string[];
+  createdAt?: string;
+  modifiedAt?: string;
+  [attr: string]: Attribute | Attribute[] | unknown;
+}
+
+/** A temporal entity with `options=temporalValues`: per attribute `{type, values: [[value, time], ...]}`. */
+export interface TemporalEntity {
+  id: string;
+  type: string | string[];
+  [attr: string]: unknown;
+}
+
+export interface TemporalValues {
+  type: string;
+  values: [unknown, string][];
+}
+
+/** `/api/datasets/{id}` */
+export interface Dataset {
+  id: string;
+  title: string;
+  description?: string;
+  owner: string;
+  licence: string;
+  read?: { kind: string };
+  write?: { kind: string };
+  createdAt?: string;
+}
+
+/** One layer of `GET /tiles`. */
+export interface TileLayerInfo {
+  /** The layer id: the entity type's short name (`Building`). */
+  id: string;
+  /** The entity type's full IRI. */
+  type: string;
+  entities: number;
+  minzoom: number;
+  tilejson?: string;
+  tiles?: string;
+}
+
+export interface TilesIndex {
+  layers: TileLayerInfo[];
+  tilejson?: string;
+  style?: string;
+}
+
+/** TileJSON 3.0.0 as `/tiles/{layers}` serves it. */
+export interface TileJson {
+  tilejson: string;
+  tiles: string[];
+  bounds?: [number, number, number, number];
+  center?: [number, number, number];
+  minzoom?: number;
+  maxzoom?: number;
+  attribution?: string;
+  vector_layers?: { id: string; fields: Record<string, string>; minzoom?: number; maxzoom?: number }[];
+}
+
+/** An NGSI-LD ProblemDetails error. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly type: string | undefined;
+  constructor(status: number, message: string, type?: string) {
+    super(message);
+    this.status = status;
+    this.type = type;
+  }
+}
+
+const NGSI = '/ngsi-ld/v1';
+
+async function getJson<T>(path: string, signal?: AbortSignal, accept?: string): Promise<T> {
+  // no headers by default, so that the requests the page preloads (style, layers) are the same requests
+  const res = await fetch(path, { ...(accept ? { headers: { Accept: accept } } : {}), signal });
+  if (!res.ok) {
+    let detail = res.statusText;
+    let type: string | undefined;
+    try {
+      const body = await res.json();
+      detail = body.detail ?? body.description ?? body.title ?? detail;
+      type = body.type ?? body.code;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, detail, type);
+  }
+  return (await res.json()) as T;
+}
+
+function qs(params: Record<string, string | number | undefined>): string {
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') p.set(k, String(v));
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+export const enc = encodeURIComponent;
+
+/** `GET /ngsi-ld/v1/entities/{id}` with system attributes and per-attribute provenance. */
+export function getEntity(id: string, signal?: AbortSignal): Promise<Entity> {
+  return getJson<Entity>(`${NGSI}/entities/${enc(id)}${qs({ options: 'sysAttrs,provenance' })}`, signal);
+}
+
+/** `GET /ngsi-ld/v1/entities` (normalized unless `options` says otherwise). */
+export function queryEntities(
+  params: { type?: string; q?: string; attrs?: string; limit?: number; options?: string; idPattern?: string },
+  signal?: AbortSignal,
+): Promise<Entity[]> {
+  return getJson<Entity[]>(`${NGSI}/entities${qs(params)}`, signal);
+}
+
+/** The last `lastN` instances of the named attributes (`options=temporalValues`). */
+export function getTemporal(id: string, attrs: string[], lastN: number, signal?: AbortSignal): Promise<TemporalEntity> {
+  return getJson<TemporalEntity>(
+    `${NGSI}/temporal/entities/${enc(id)}${qs({ attrs: attrs.join(','), lastN, options: 'temporalValues' })}`,
+    signal,
+  );
+}
+
+export function getDataset(id: string, signal?: AbortSignal): Promise<Dataset> {
+  return getJson<Dataset>(`/api/datasets/${enc(id)}`, signal);
+}
+
+export function listDatasets(signal?: AbortSignal): Promise<Dataset[]> {
+  return getJson<Dataset[]>('/api/datasets', signal);
+}
+
+export function getTilesIndex(signal?: AbortSignal): Promise<TilesIndex> {
+  return getJson<TilesIndex>('/tiles', signal);
+}
+
+export function getTileJson(layers: string, signal?: AbortSignal): Promise<TileJson> {
+  return getJson<TileJson>(`/tiles/${layers}`, signal);
+}
+
+export function getStyle(signal?: AbortSignal): Promise<StyleSpecification> {
+  return getJson<StyleSpecification>('/tiles/style.json', signal);
+}
+
+// ---- helpers over the normalized representation
+
+/** The attributes of an entity (everything but id, type, @context and the entity's system attributes). */
+export function attributes(e: Entity): [string, Attribute[]][] {
+  const out: [string, Attribute[]][] = [];
+  for (const [k, v] of Object.entries(e)) {
+    if (['id', 'type', '@context', 'createdAt', 'modifiedAt', 'deletedAt', 'scope'].includes(k)) continue;
+    if (Array.isArray(v)) out.push([k, v as Attribute[]]);
+    else if (v && typeof v === 'object') out.push([k, [v as Attribute]]);
+  }
+  return out;
+}
+
+/** The value an attribute carries, whatever its kind. */
+export function attrValue(a: Attribute): unknown {
+  if (a.type === 'Relationship') return a.object;
+  if (a.type === 'LanguageProperty') return a.languageMap;
+  if (a.type === 'VocabProperty') return a.vocab;
+  return a.value;
+}
+
+export function entityType(e: { type: string | string[] }): string {
+  return Array.isArray(e.type) ? e.type[0] ?? '' : e.type;
+}
+
+/** The plain value of a property (keyValues-like) or undefined. */
+export function plain(e: Entity, attr: string): unknown {
+  const v = e[attr];
+  const a = (Array.isArray(v) ? v[0] : v) as Attribute | undefined;
+  return a && typeof a === 'object' ? attrValue(a) : undefined;
+}

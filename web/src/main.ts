@@ -1,0 +1,272 @@
+// The app: reads the URL, loads the twin's style and layers, and wires map, layer panel, feature panel, sensors,
+// search, language and the shareable URL together.
+
+import 'maplibre-gl/dist/maplibre-gl.css';
+import './style.css';
+import type { MapGeoJSONFeature, Map as MlMap } from 'maplibre-gl';
+import { getStyle, getTilesIndex, type TilesIndex } from './api';
+import { FeaturePanel } from './feature-panel';
+import { initLang, initialLang, isLang, lang, onLangChange, setLang, t, translateDom } from './i18n';
+import { groupLayers, LayerPanel } from './layers';
+import { APP_LAYERS, createMap, setHighlight, translateControls, viewOf } from './map';
+import { bboxOf, Search } from './search';
+import { MAX_MARKERS_PER_TYPE, SensorLayer } from './sensors';
+import { parseHash, UrlSync } from './url-state';
+
+declare global {
+  interface Window {
+    /** For the browser tests and for people poking at the twin from the console. */
+    urbantwin?: { map: MlMap; firstIdleMs?: number; ready: boolean };
+  }
+}
+
+const initial = parseHash(window.location.hash);
+initLang(initialLang(initial.lang ?? null));
+const url = new UrlSync(initial);
+
+const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
+const mapEl = $('#map');
+const layerPanelEl = $('#layer-panel');
+const featurePanelEl = $('#feature-panel');
+const statusEl = $('#map-status');
+const errorEl = $('#app-error');
+const narrow = window.matchMedia('(max-width: 720px)');
+
+// ---- language
+const langSelect = $<HTMLSelectElement>('#lang-select');
+langSelect.value = lang();
+langSelect.addEventListener('change', () => {
+  if (isLang(langSelect.value)) {
+    setLang(langSelect.value);
+    url.update({ lang: langSelect.value });
+  }
+});
+
+// ---- layer panel open/closed (a bottom sheet on narrow screens)
+const layersToggle = $<HTMLButtonElement>('#layers-toggle');
+/** Set once the map exists: keeps the map's centre in the part of it that no panel covers. */
+let onPanelsChanged: () => void = () => undefined;
+
+function setLayersOpen(open: boolean, focus = false): void {
+  layerPanelEl.hidden = !open;
+  onPanelsChanged();
+  layersToggle.setAttribute('aria-expanded', String(open));
+  if (open && narrow.matches) featurePanelEl.classList.add('behind');
+  else featurePanelEl.classList.remove('behind');
+  if (open && focus) layerPanelEl.querySelector<HTMLElement>('input, select, button')?.focus();
+  if (!open && focus) layersToggle.focus();
+}
+layersToggle.addEventListener('click', () => setLayersOpen(layerPanelEl.hasAttribute('hidden'), true));
+$('#layers-close').addEventListener('click', () => setLayersOpen(false, true));
+layerPanelEl.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') setLayersOpen(false, true);
+});
+setLayersOpen(!narrow.matches);
+narrow.addEventListener('change', () => setLayersOpen(!narrow.matches));
+
+function showError(message: string): void {
+  errorEl.hidden = false;
+  errorEl.textContent = message;
+}
+
+async function start(): Promise<void> {
+  let style;
+  let index: TilesIndex;
+  try {
+    [style, index] = await Promise.all([getStyle(), getTilesIndex()]);
+  } catch (e) {
+    showError(t('app.loadError', { detail: e instanceof Error ? e.message : String(e) }));
+    return;
+  }
+  const { map, prepared, firstIdle } = await createMap(mapEl, style, initial.view, { region: t('app.mapCanvas') });
+  window.urbantwin = { map, ready: false };
+  // on wide screens the layer panel covers the map's left: the centre (and the keyboard's cross) is that of the rest
+  const crosshair = $('.crosshair');
+  const padding = () => ({
+    top: 0,
+    bottom: 0,
+    right: 0,
+    left: !narrow.matches && !layerPanelEl.hidden ? layerPanelEl.getBoundingClientRect().right : 0,
+  });
+  const placeCrosshair = () => {
+    const c = map.project(map.getCenter());
+    crosshair.style.left = `${c.x}px`;
+    crosshair.style.top = `${c.y}px`;
+  };
+  map.setPadding(padding());
+  placeCrosshair();
+  onPanelsChanged = () => {
+    map.easeTo({ padding: padding(), duration: 300 });
+    map.once('moveend', placeCrosshair);
+  };
+  map.on('resize', placeCrosshair);
+  translateControls(mapEl, t);
+  onLangChange(() => translateControls(mapEl, t));
+  void firstIdle.then(() => {
+    // milliseconds since the navigation started
+    const ms = Math.round(performance.now());
+    window.urbantwin!.firstIdleMs = ms;
+    window.urbantwin!.ready = true;
+    performance.mark('urbantwin:first-idle');
+    panel.refreshColourOptions();
+  });
+
+  // ---- layers
+  const groups = groupLayers(map.getStyle().layers);
+  const panel = new LayerPanel($('#layer-list'), map, groups, {
+    source: prepared.sourceId,
+    initialColour: initial.colour,
+    onChange: () => syncLayers(),
+  });
+  // ---- sensors with live values
+  const sensorTypes = index.layers
+    .filter((l) => groups.some((g) => g.sensor && g.types.includes(l.id)) && l.entities <= MAX_MARKERS_PER_TYPE)
+    .map((l) => l.id);
+  const sensors = new SensorLayer(
+    map,
+    sensorTypes,
+    (id) => void select(id, undefined, true),
+    (id) => {
+      if (features.openId === id) void features.refresh();
+    },
+  );
+  function syncLayers(): void {
+    for (const g of groups) if (g.sensor) for (const ty of g.types) sensors.setTypeVisible(ty, g.visible);
+    const hidden = groups.filter((g) => !g.visible && defaults.get(g.id)).map((g) => g.id);
+    const shown = groups.filter((g) => g.visible && !defaults.get(g.id)).map((g) => g.id);
+    url.update({ hidden: hidden.length ? hidden : undefined, shown: shown.length ? shown : undefined, colour: panel.colour() === 'style' ? undefined : panel.colour() });
+  }
+  const defaults = new Map<string, boolean>(groups.map((g) => [g.id, g.visible]));
+  for (const id of initial.hidden ?? []) panel.setVisible(id, false);
+  for (const id of initial.shown ?? []) panel.setVisible(id, true);
+  let colourRefresh: number | undefined;
+  map.on('idle', () => {
+    window.clearTimeout(colourRefresh);
+    colourRefresh = window.setTimeout(() => panel.refreshColourOptions(), 300);
+  });
+
+  syncLayers();
+  void sensors.start();
+
+  // ---- feature panel
+  const features = new FeaturePanel(featurePanelEl, $('#feature-content'), {
+    onClose: () => {
+      setHighlight(map, undefined, undefined);
+      url.update({ feature: undefined });
+      mapEl.querySelector<HTMLElement>('canvas')?.focus();
+    },
+    onOpenEntity: (id) => void select(id, undefined, true),
+    // a feature opened from a link or a relationship that is out of view: go there
+    onLoaded: (e) => {
+      const b = bboxOf((e.location as { value?: { type: string; coordinates: unknown } } | undefined)?.value);
+      if (!b) return;
+      const view = map.getBounds();
+      const inView = b[2] >= view.getWest() && b[0] <= view.getEast() && b[3] >= view.getSouth() && b[1] <= view.getNorth();
+      if (!inView) map.fitBounds(b, { padding: freePadding(), maxZoom: Math.max(map.getZoom(), 16), duration: 600 });
+    },
+  });
+
+  async function select(id: string, sourceLayer: string | undefined, focus: boolean, at?: [number, number]): Promise<void> {
+    const type = sourceLayer ?? id.split(':')[2];
+    setHighlight(map, type, id);
+    url.update({ feature: id });
+    if (narrow.matches) setLayersOpen(false);
+    statusEl.textContent = t('feature.opened', { id });
+    await features.open(id, focus);
+    if (at) revealAboveSheet(at);
+  }
+
+  /** The part of the map no panel covers, as padding for fitting a place into it (beyond the map's own padding). */
+  function freePadding(): { top: number; bottom: number; left: number; right: number } {
+    const m = mapEl.getBoundingClientRect();
+    const pad = { top: 60, bottom: 60, left: 60, right: 60 };
+    if (!featurePanelEl.hidden) {
+      const f = featurePanelEl.getBoundingClientRect();
+      if (narrow.matches) pad.bottom += m.bottom - f.top;
+      else pad.right += m.right - f.left;
+    }
+    return pad;
+  }
+
+  /** On a phone the feature panel covers the lower part of the map: the selected place moves above it. */
+  function revealAboveSheet(at: [number, number]): void {
+    if (!narrow.matches || featurePanelEl.hidden) return;
+    const mapBox = mapEl.getBoundingClientRect();
+    const visible = featurePanelEl.getBoundingClientRect().top - mapBox.top;
+    const p = map.project(at);
+    if (p.y < visible - 24 && p.y > 24) return;
+    map.panBy([p.x - mapBox.width / 2, p.y - visible / 2], { duration: 400 });
+  }
+
+  const interactive = (): string[] =>
+    groups
+      .filter((g) => g.visible)
+      .flatMap((g) => g.layerIds)
+      .filter((id) => id !== APP_LAYERS.streetLabels && id !== 'roads-casing' && map.getLayer(id));
+
+  function featureAt(point: { x: number; y: number }, radius = 3): MapGeoJSONFeature | undefined {
+    const box: [[number, number], [number, number]] = [
+      [point.x - radius, point.y - radius],
+      [point.x + radius, point.y + radius],
+    ];
+    const hits = map.queryRenderedFeatures(box, { layers: interactive() });
+    return hits.find((f) => typeof f.properties?.id === 'string');
+  }
+
+  map.on('click', (e) => {
+    const f = featureAt(e.point);
+    if (f) void select(f.properties.id as string, f.sourceLayer, false, [e.lngLat.lng, e.lngLat.lat]);
+    else if (features.openId) features.close();
+  });
+  map.on('mousemove', (e) => {
+    map.getCanvas().style.cursor = featureAt(e.point) ? 'pointer' : '';
+  });
+
+  // keyboard: Enter or Space on the focused map selects what is under the crosshair
+  const canvas = map.getCanvas();
+  canvas.addEventListener('keydown', (e) => {
+    if (e.key !== 'Enter' && e.key !== ' ') return;
+    e.preventDefault();
+    const c = map.project(map.getCenter());
+    const f = featureAt(c, 12);
+    if (f) void select(f.properties.id as string, f.sourceLayer, true);
+    else statusEl.textContent = t('app.nothingHere');
+  });
+
+  if (initial.feature) void select(initial.feature, undefined, false);
+
+  // ---- search
+  const searchTypes = index.layers.map((l) => l.id).filter((id) => id !== 'RoadLink');
+  new Search($('.search'), searchTypes, (hit) => {
+    const b = bboxOf(hit.location);
+    // on a phone the bottom sheet takes the lower part of the map: fit the place into the part above it
+    const sheet = narrow.matches ? Math.round(mapEl.clientHeight * 0.58) : 0;
+    const padding = { top: 60, left: 40, right: 40, bottom: 60 + sheet };
+    if (b) {
+      if (b[0] === b[2] && b[1] === b[3])
+        map.flyTo({ center: [b[0], b[1]], zoom: Math.max(map.getZoom(), 17), offset: [0, -sheet / 2] });
+      else map.fitBounds(b, { padding, maxZoom: 18 });
+    }
+    void select(hit.id, hit.type, true);
+  });
+
+  // ---- URL
+  const syncView = () => url.update({ view: viewOf(map) });
+  map.on('moveend', syncView);
+  syncView();
+  window.addEventListener('hashchange', () => {
+    const s = parseHash(window.location.hash);
+    if (s.view) map.jumpTo({ center: [s.view.lon, s.view.lat], zoom: s.view.zoom, bearing: s.view.bearing, pitch: s.view.pitch });
+    if (s.feature && s.feature !== features.openId) void select(s.feature, undefined, false);
+    if (s.lang && isLang(s.lang) && s.lang !== lang()) {
+      setLang(s.lang);
+      langSelect.value = s.lang;
+    }
+  });
+  translateDom(document.body);
+}
+
+start().catch((e) => {
+  console.error(e);
+  showError(t('app.loadError', { detail: e instanceof Error ? e.message : String(e) }));
+});

@@ -1,0 +1,303 @@
+// End-to-end tests of the web app in headless Chromium against `urbantwin demo` (central Helsinki): what a person sees
+// is checked on screenshots of the map canvas (pixels), not only in the DOM. Run with `npm test` after `npm run build`.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { countColour, countHue, decodePng, launchBrowser, mapIdle, mapPixels, openApp, REPO, startTwin } from './harness.mjs';
+
+// Central Helsinki around the railway square and Ateneum, tilted
+const VIEW = '#map=16.6/60.16985/24.9447/-20/55';
+// the style's road colours: minor roads, primary, secondary, casing
+const ROAD_COLOURS = ['#ffffff', '#fcd6a4', '#f7fabf', '#f9b29c', '#c9bfb3'];
+
+let twin;
+let browser;
+
+before(async () => {
+  twin = await startTwin();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await twin?.stop();
+});
+
+async function setGroup(page, group, on) {
+  const box = page.locator(`#layer-toggle-${group}`);
+  if ((await box.isChecked()) !== on) await box.click();
+  await mapIdle(page);
+}
+
+describe('the urbantwin web app', () => {
+  test('loads the demo city to an idle map with no console errors or failed requests', async () => {
+    // the demo's own start view (the style's centre, tilted), on a server that has drawn no tile yet
+    const page = await openApp(browser, twin.url);
+    const firstIdle = await page.evaluate(() => window.urbantwin.firstIdleMs);
+    console.log(`first map idle ${firstIdle} ms after navigation start (cold tile cache); ready seen by the test after ${page.loadedMs} ms`);
+    assert.equal(await page.getAttribute('.maplibregl-ctrl-zoom-in', 'aria-label'), 'Zoom in');
+    await mapIdle(page);
+    await page.waitForTimeout(500);
+    assert.equal(await page.locator('#layers-title').textContent(), 'Layers');
+    // the attribution names the data's owners and licences from the twin's datasets
+    const attribution = await page.locator('.maplibregl-ctrl-attrib').textContent();
+    assert.match(attribution, /OpenStreetMap contributors \(ODbL-1\.0\)/);
+    // the layer panel groups the style's layers, with legends
+    for (const g of ['streets', 'buildings', 'pois', 'landuse', 'AirQualityObserved'])
+      assert.equal(await page.locator(`#layer-toggle-${g}`).count(), 1, `layer group ${g}`);
+    assert.ok((await page.locator('[data-legend="pois"] li').count()) >= 10, 'POI legend by category');
+    assert.deepEqual(page.problems, []);
+    // the same again, tiles now cached by the server and revalidated by the browser
+    await page.reload();
+    await page.waitForFunction(() => window.urbantwin?.ready === true);
+    console.log(`first map idle ${await page.evaluate(() => window.urbantwin.firstIdleMs)} ms on a reload (warm tile cache)`);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('draws streets and 3D buildings (pixels), and toggling a layer off removes its pixels', async () => {
+    const page = await openApp(browser, twin.url, { hash: VIEW });
+    await mapIdle(page);
+    const px = await mapPixels(page);
+    const total = px.width * px.height;
+    const roads = countColour(px, ROAD_COLOURS, 6);
+    assert.ok(roads > total * 0.02, `road colours cover ${roads} of ${total} pixels`);
+
+    // buildings: paint them one pure colour no other layer uses (points of interest and sensors hidden), then compare
+    // extruded buildings with their flat footprints in the same tilted view
+    await setGroup(page, 'pois', false);
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    const MAGENTA = '#e0119d';
+    await page.evaluate((c) => window.urbantwin.map.setPaintProperty('buildings', 'fill-extrusion-color', c), MAGENTA);
+    await mapIdle(page);
+    const extruded = countHue(await mapPixels(page), MAGENTA);
+    await page.evaluate(() => window.urbantwin.map.setPaintProperty('buildings', 'fill-extrusion-height', 0));
+    await mapIdle(page);
+    const flat = countHue(await mapPixels(page), MAGENTA);
+    console.log(`building pixels: ${extruded} extruded, ${flat} as flat footprints (of ${total})`);
+    assert.ok(flat > total * 0.01, `building footprints are drawn (${flat} pixels)`);
+    assert.ok(extruded > flat * 1.15, `extruded buildings cover more than their footprints (${extruded} vs ${flat})`);
+    await page.evaluate(() => window.urbantwin.map.setPaintProperty('buildings', 'fill-extrusion-height', ['coalesce', ['get', 'height'], 9]));
+
+    // the layer toggles, through the UI
+    await setGroup(page, 'buildings', false);
+    assert.ok(countHue(await mapPixels(page), MAGENTA) < extruded * 0.02, 'buildings off: their pixels are gone');
+    await setGroup(page, 'buildings', true);
+    const roadsOn = countColour(await mapPixels(page), ROAD_COLOURS, 6);
+    await setGroup(page, 'streets', false);
+    const roadsOff = countColour(await mapPixels(page), ROAD_COLOURS, 6);
+    assert.ok(roadsOff < roadsOn * 0.25, `streets off: road pixels ${roadsOn} → ${roadsOff}`);
+    await setGroup(page, 'streets', true);
+    const roadsBack = countColour(await mapPixels(page), ROAD_COLOURS, 6);
+    assert.ok(roadsBack > roadsOn * 0.9, `streets back on: ${roadsBack} of ${roadsOn}`);
+    assert.match(page.url(), /off=/);
+
+    // opacity: half-transparent streets change the road pixels
+    const slider = page.locator('input[type=range][data-group="streets"]');
+    await slider.fill('20');
+    await mapIdle(page);
+    const faded = countColour(await mapPixels(page), ROAD_COLOURS, 6);
+    assert.ok(faded < roadsOn * 0.6, `streets at 20 % opacity: road pixels ${roadsOn} → ${faded}`);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('colours buildings by an attribute with a legend', async () => {
+    const page = await openApp(browser, twin.url, { hash: VIEW });
+    await mapIdle(page);
+    const options = await page.locator('#building-colour option').evaluateAll((os) => os.map((o) => o.value));
+    for (const k of ['style', 'height', 'category', 'age']) assert.ok(options.includes(k), `colour by ${k} offered (${options})`);
+    await setGroup(page, 'pois', false);
+    const rampOf = (px) => ['#22a884', '#2a788e', '#414487', '#7ad151'].reduce((n, c) => n + countHue(px, c), 0);
+    const before = rampOf(await mapPixels(page));
+    await page.selectOption('#building-colour', 'height');
+    await mapIdle(page);
+    const legend = page.locator('[data-legend="buildings"] li');
+    assert.ok((await legend.count()) >= 4, 'a class legend for height');
+    // the darkest classes of the ramp appear on the map
+    const px = await mapPixels(page);
+    const ramp = rampOf(px);
+    assert.ok(ramp > before + px.width * px.height * 0.005, `height classes are drawn (${before} → ${ramp} pixels)`);
+    assert.match(page.url(), /colour=height/);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('clicking a building opens its attributes, provenance, dataset and licence', async () => {
+    const page = await openApp(browser, twin.url, { hash: VIEW });
+    await mapIdle(page);
+    // where on the screen is a building with a name and a height? (MapLibre answers; the click is a real one)
+    const at = await page.evaluate(() => {
+      const map = window.urbantwin.map;
+      const canvas = map.getCanvas();
+      for (let y = 120; y < canvas.clientHeight - 40; y += 12)
+        for (let x = 360; x < canvas.clientWidth - 60; x += 12) {
+          // the topmost thing there is a named building, and no marker or panel covers it
+          const r = canvas.getBoundingClientRect();
+          if (document.elementFromPoint(r.left + x, r.top + y) !== canvas) continue;
+          const f = map.queryRenderedFeatures([[x - 3, y - 3], [x + 3, y + 3]]).find((h) => h.properties?.id);
+          if (f && f.layer.id === 'buildings' && f.properties.name && f.properties.height)
+            return { x, y, id: f.properties.id, name: f.properties.name };
+        }
+      return null;
+    });
+    assert.ok(at, 'a named building is in view');
+    const box = await page.locator('#map canvas').boundingBox();
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    const panel = page.locator('#feature-panel');
+    await panel.locator('#feature-title').waitFor();
+    await page.waitForFunction(() => !document.querySelector('#feature-panel')?.hasAttribute('aria-busy'));
+    await panel.locator('.dataset').first().waitFor();
+    assert.equal(await panel.locator('#feature-title').textContent(), at.name);
+    assert.match(await panel.locator('.entity-type').textContent(), /Building/);
+    const attrs = await panel.locator('table.attrs').textContent();
+    assert.match(attrs, /Height/);
+    assert.match(attrs, /\d m/, 'height with its unit');
+    const prov = await panel.locator('.provenance').textContent();
+    assert.match(prov, /Import \(osm\)/);
+    const ds = await panel.locator('.datasets').textContent();
+    assert.match(ds, /OpenStreetMap contributors/);
+    assert.match(ds, /ODbL-1\.0/);
+    assert.match(decodeURIComponent(page.url()), new RegExp(`feature=${at.id}`));
+    // the selection is drawn on the map in the highlight colour
+    await mapIdle(page);
+    assert.ok(countHue(await mapPixels(page), '#0b57d0') > 50, 'the selected building is highlighted');
+    // Escape closes the panel
+    await panel.locator('#feature-title').focus();
+    await page.keyboard.press('Escape');
+    assert.equal(await panel.isHidden(), true);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('a sensor shows its live value, its history as a chart, and a new reading reaches the map', async () => {
+    const page = await openApp(browser, twin.url, { hash: '#map=16/60.1866/24.9480/0/30' });
+    const marker = page.locator('.sensor-marker[data-entity="urn:ngsi-ld:AirQualityObserved:kallio"]');
+    await marker.waitFor();
+    assert.match(await marker.textContent(), /NO₂ 14\.2 µg\/m³/);
+    assert.match(await marker.getAttribute('aria-label'), /Kallio station/);
+    // a new reading through the NGSI-LD API
+    const observedAt = new Date().toISOString();
+    const r = await fetch(`${twin.url}/ngsi-ld/v1/entities/${encodeURIComponent('urn:ngsi-ld:AirQualityObserved:kallio')}/attrs`, {
+      method: 'PATCH',
+      headers: { 'Content-Type': 'application/json', 'X-Urbantwin-Source': 'web app test' },
+      body: JSON.stringify({ NO2: { type: 'Property', value: 31.5, unitCode: 'GQ', observedAt } }),
+    });
+    assert.equal(r.status, 204);
+    const t0 = Date.now();
+    await page.waitForFunction(
+      () => /31\.5/.test(document.querySelector('.sensor-marker[data-entity="urn:ngsi-ld:AirQualityObserved:kallio"]')?.textContent ?? ''),
+      null,
+      { timeout: 15_000 },
+    );
+    console.log(`a new reading showed on the map ${Date.now() - t0} ms after it was written (polling)`);
+    await marker.click();
+    const panel = page.locator('#feature-panel');
+    await panel.locator('.chart-plot canvas').waitFor();
+    assert.equal(await panel.locator('#feature-title').textContent(), 'Kallio station');
+    assert.match(await panel.locator('.readings-table summary').textContent(), /2 readings/);
+    assert.match(await panel.locator('.provenance').textContent(), /web app test/);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('the keyboard finds a place and opens it', async () => {
+    const page = await openApp(browser, twin.url, { hash: VIEW });
+    await page.locator('#search-input').focus();
+    await page.keyboard.type('Ateneum');
+    await page.locator('#search-list li').first().waitFor();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => document.querySelector('#feature-title')?.textContent === 'Ateneum');
+    // focus moved to the panel's heading; Escape closes the panel and gives the focus to the map
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'feature-title');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => document.activeElement?.classList.contains('maplibregl-canvas')), true);
+    // on the focused map, Enter opens what is under the centre
+    await mapIdle(page);
+    await page.keyboard.press('Enter');
+    await page.locator('#feature-title').waitFor();
+    assert.ok((await page.locator('#feature-title').textContent()).length > 0);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('switching the language changes the UI text', async () => {
+    const page = await openApp(browser, twin.url, { hash: VIEW });
+    assert.equal(await page.locator('label[for="layer-toggle-buildings"]').textContent(), 'Buildings');
+    await page.selectOption('#lang-select', 'fi');
+    assert.equal(await page.locator('#layers-title').textContent(), 'Tasot');
+    assert.equal(await page.locator('label[for="layer-toggle-buildings"]').textContent(), 'Rakennukset');
+    assert.equal(await page.getAttribute('html', 'lang'), 'fi');
+    assert.equal(await page.getAttribute('#search-input', 'placeholder'), 'Etsi katu, rakennus tai paikka…');
+    assert.equal(await page.getAttribute('.maplibregl-ctrl-zoom-in', 'aria-label'), 'Lähennä');
+    await page.waitForFunction(() => location.hash.includes('lang=fi'));
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('the URL hash restores the view, the layers and the open feature', async () => {
+    const id = 'urn:ngsi-ld:Building:osm-way-8033120'; // Ateneum
+    const hash = `#map=17.2/60.1700/24.9440/35/60&off=pois,landuse&feature=${encodeURIComponent(id)}&lang=fi`;
+    const page = await openApp(browser, twin.url, { hash });
+    const v = await page.evaluate(() => {
+      const m = window.urbantwin.map;
+      return { zoom: m.getZoom(), lat: m.getCenter().lat, lon: m.getCenter().lng, bearing: m.getBearing(), pitch: m.getPitch() };
+    });
+    assert.ok(Math.abs(v.zoom - 17.2) < 0.01 && Math.abs(v.lat - 60.17) < 1e-4 && Math.abs(v.lon - 24.944) < 1e-4, JSON.stringify(v));
+    assert.ok(Math.abs(v.bearing - 35) < 0.1 && Math.abs(v.pitch - 60) < 0.1, JSON.stringify(v));
+    assert.equal(await page.locator('#layer-toggle-pois').isChecked(), false);
+    assert.equal(await page.locator('#layer-toggle-landuse').isChecked(), false);
+    assert.equal(await page.locator('#layer-toggle-buildings').isChecked(), true);
+    await page.waitForFunction(() => document.querySelector('#feature-title')?.textContent === 'Ateneum');
+    assert.equal(await page.locator('#layers-title').textContent(), 'Tasot');
+    // moving the map writes the new view back
+    await page.evaluate(() => window.urbantwin.map.jumpTo({ zoom: 15, bearing: 0, pitch: 0 }));
+    await page.waitForFunction(() => location.hash.includes('map=15/'));
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('on a phone the panels are bottom sheets', async () => {
+    const page = await openApp(browser, twin.url, { hash: VIEW, viewport: { width: 390, height: 844 } });
+    assert.equal(await page.locator('#layer-panel').isHidden(), true, 'the layer sheet starts closed');
+    await page.locator('#layers-toggle').click();
+    const sheet = await page.locator('#layer-panel').boundingBox();
+    assert.ok(sheet.y > 300 && Math.abs(sheet.width - 390) < 2, `a bottom sheet: ${JSON.stringify(sheet)}`);
+    assert.equal(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'no sideways scrolling');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.locator('#layer-panel').isHidden(), true);
+    // a feature opens in a bottom sheet, and the map above it stays drawn
+    await page.evaluate(() => (location.hash += `&feature=${encodeURIComponent('urn:ngsi-ld:Building:osm-way-8033120')}`));
+    await page.waitForFunction(() => document.querySelector('#feature-title')?.textContent === 'Ateneum');
+    await mapIdle(page);
+    const sheetTop = (await page.locator('#feature-panel').boundingBox()).y;
+    const mapTop = (await page.locator('#map').boundingBox()).y;
+    assert.ok(sheetTop > mapTop + 200, 'the sheet leaves the map visible');
+    const above = decodePng(await page.screenshot({ clip: { x: 0, y: mapTop, width: 340, height: sheetTop - mapTop } }));
+    const blank = countColour(above, ['#ffffff'], 3);
+    assert.ok(blank < above.width * above.height * 0.3, `the map above the sheet is drawn (${blank} blank pixels)`);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('writes the README screenshot (docs/img/web-app.png, 1280×800)', async () => {
+    const id = 'urn:ngsi-ld:Building:osm-way-8033120';
+    const page = await openApp(browser, twin.url, {
+      hash: `#map=16.5/60.16945/24.9462/-28/58&colour=height&feature=${encodeURIComponent(id)}`,
+    });
+    await page.waitForFunction(() => document.querySelector('#feature-title')?.textContent === 'Ateneum');
+    await page.locator('#feature-panel .dataset').first().waitFor();
+    await mapIdle(page);
+    await page.waitForTimeout(400);
+    const png = await page.screenshot({ type: 'png' });
+    const dir = join(REPO, 'docs', 'img');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'web-app.png'), png);
+    assert.ok(png.length > 50_000);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+});

@@ -1,0 +1,270 @@
+// Test harness: starts `urbantwin demo` on a free port with a fresh database, serving the built app (web/dist) with
+// its own `--web-dir`, and a headless Chromium through playwright-core. `URBANTWIN_URL` points the tests at a server
+// that is already running instead.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const WEB = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO = resolve(WEB, '..');
+const BIN = process.env.URBANTWIN_BIN ?? '/root/.cache/urbantwin/target/release/urbantwin';
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
+  });
+}
+
+async function waitFor(url, ms, proc) {
+  const until = Date.now() + ms;
+  let last;
+  while (Date.now() < until) {
+    if (proc && proc.exitCode !== null) throw new Error(`urbantwin exited with ${proc.exitCode} before answering`);
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+      last = `HTTP ${r.status}`;
+    } catch (e) {
+      last = e.message;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${url} did not answer within ${ms} ms (${last})`);
+}
+
+/** Starts the twin; resolves to `{url, stop}`. */
+export async function startTwin() {
+  if (process.env.URBANTWIN_URL) return { url: process.env.URBANTWIN_URL.replace(/\/$/, ''), stop: async () => {} };
+  if (!existsSync(join(WEB, 'dist', 'index.html'))) throw new Error('web/dist is not built: run `npm run build` first');
+  if (!existsSync(BIN)) throw new Error(`no urbantwin binary at ${BIN}: build it (cargo build --release -p twin-cli) or set URBANTWIN_BIN`);
+  const help = execFileSync(BIN, ['demo', '--help'], { encoding: 'utf8' });
+  if (!help.includes('--web-dir')) throw new Error(`${BIN} cannot serve the web app (no --web-dir): rebuild it`);
+  const dir = mkdtempSync(join(tmpdir(), 'urbantwin-web-'));
+  const port = await freePort();
+  const log = [];
+  const proc = spawn(
+    BIN,
+    ['demo', '--db', join(dir, 'demo.db'), '--listen', `127.0.0.1:${port}`, '--web-dir', join(WEB, 'dist')],
+    { cwd: dir, env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  for (const s of [proc.stdout, proc.stderr]) s.on('data', (d) => log.push(String(d)));
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    // the first run fetches and imports the city extract
+    await waitFor(`${url}/health`, 600_000, proc);
+    await waitFor(`${url}/`, 10_000, proc);
+  } catch (e) {
+    proc.kill('SIGKILL');
+    throw new Error(`${e.message}\n${log.join('')}`);
+  }
+  return {
+    url,
+    log,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        proc.kill('SIGTERM');
+        await new Promise((r) => {
+          const t = setTimeout(() => {
+            proc.kill('SIGKILL');
+            r();
+          }, 5000);
+          proc.once('exit', () => {
+            clearTimeout(t);
+            r();
+          });
+        });
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+}
+
+/** Chromium's notes about the software GL driver are not the app's: they are left out of the console check. */
+const BENIGN = [/GL Driver Message/, /GPU stall due to ReadPixels/, /WebGL.*performance/i];
+
+/**
+ * Opens the app in a new page and waits until the map is idle for the first time. Collects console errors and
+ * warnings, page errors and failed requests in `page.problems`.
+ */
+export async function openApp(browser, base, { hash = '', viewport = { width: 1280, height: 800 }, locale = 'en-GB' } = {}) {
+  const context = await browser.newContext({ viewport, locale, deviceScaleFactor: 1 });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (m) => {
+    if ((m.type() === 'error' || m.type() === 'warning') && !BENIGN.some((re) => re.test(m.text())))
+      problems.push(`console ${m.type()}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('requestfailed', (r) => {
+    // requests the app cancels on purpose (tiles left behind while zooming) are not failures
+    if (r.failure()?.errorText !== 'net::ERR_ABORTED') problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`);
+  });
+  page.on('response', (r) => {
+    if (r.status() >= 400) problems.push(`HTTP ${r.status()}: ${r.url()}`);
+  });
+  page.problems = problems;
+  const t0 = Date.now();
+  await page.goto(`${base}/${hash}`);
+  await page.waitForFunction(() => window.urbantwin?.ready === true, null, { timeout: 60_000 });
+  page.loadedMs = Date.now() - t0;
+  return page;
+}
+
+/** Waits until the map has no pending tiles or transitions (MapLibre's `idle`). */
+export async function mapIdle(page) {
+  await page.evaluate(
+    () =>
+      new Promise((resolve) => {
+        const map = window.urbantwin.map;
+        if (map.loaded() && !map.isMoving() && map.areTilesLoaded()) {
+          map.once('idle', resolve);
+          map.triggerRepaint();
+        } else map.once('idle', resolve);
+      }),
+  );
+}
+
+/** Pixels of the map canvas, as `{width, height, data}` (RGBA) from a PNG screenshot of the map element. */
+export async function mapPixels(page) {
+  // what is drawn on the canvas alone: panels, markers and controls are hidden for the shot
+  await page.evaluate(() => {
+    if (!document.getElementById('pixel-probe')) {
+      const s = document.createElement('style');
+      s.id = 'pixel-probe';
+      s.textContent =
+        'body.pixel-probe .panel, body.pixel-probe .maplibregl-marker, body.pixel-probe .maplibregl-control-container { visibility: hidden !important; }';
+      document.head.append(s);
+    }
+    document.body.classList.add('pixel-probe');
+  });
+  const png = await page.locator('#map canvas').screenshot();
+  await page.evaluate(() => document.body.classList.remove('pixel-probe'));
+  return decodePng(png);
+}
+
+// ---- a small PNG decoder (8-bit RGB/RGBA, non-interlaced: what Chromium writes), with node:zlib
+import { inflateSync } from 'node:zlib';
+
+export function decodePng(buf) {
+  let pos = 8;
+  let width = 0;
+  let height = 0;
+  let colorType = 0;
+  const idat = [];
+  while (pos < buf.length) {
+    const len = buf.readUInt32BE(pos);
+    const type = buf.toString('ascii', pos + 4, pos + 8);
+    const body = buf.subarray(pos + 8, pos + 8 + len);
+    if (type === 'IHDR') {
+      width = body.readUInt32BE(0);
+      height = body.readUInt32BE(4);
+      if (body[8] !== 8 || body[12] !== 0) throw new Error('only 8-bit non-interlaced PNGs');
+      colorType = body[9];
+    } else if (type === 'IDAT') idat.push(body);
+    else if (type === 'IEND') break;
+    pos += 12 + len;
+  }
+  const bpp = colorType === 6 ? 4 : colorType === 2 ? 3 : 0;
+  if (!bpp) throw new Error(`PNG colour type ${colorType} not supported`);
+  const raw = inflateSync(Buffer.concat(idat));
+  const stride = width * bpp;
+  const out = new Uint8ClampedArray(width * height * 4);
+  let prev = new Uint8Array(stride);
+  for (let y = 0; y < height; y++) {
+    const f = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    const cur = new Uint8Array(stride);
+    for (let i = 0; i < stride; i++) {
+      const a = i >= bpp ? cur[i - bpp] : 0;
+      const b = prev[i];
+      const c = i >= bpp ? prev[i - bpp] : 0;
+      let v = line[i];
+      if (f === 1) v += a;
+      else if (f === 2) v += b;
+      else if (f === 3) v += (a + b) >> 1;
+      else if (f === 4) {
+        const p = a + b - c;
+        const pa = Math.abs(p - a);
+        const pb = Math.abs(p - b);
+        const pc = Math.abs(p - c);
+        v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      }
+      cur[i] = v & 255;
+    }
+    for (let x = 0; x < width; x++) {
+      out[(y * width + x) * 4] = cur[x * bpp];
+      out[(y * width + x) * 4 + 1] = cur[x * bpp + 1];
+      out[(y * width + x) * 4 + 2] = cur[x * bpp + 2];
+      out[(y * width + x) * 4 + 3] = bpp === 4 ? cur[x * bpp + 3] : 255;
+    }
+    prev = cur;
+  }
+  return { width, height, data: out };
+}
+
+export function hex(c) {
+  const n = parseInt(c.replace('#', ''), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** How many pixels are within `tol` (per channel) of any of the colours. */
+export function countColour(img, colours, tol = 10) {
+  const cs = colours.map((c) => (typeof c === 'string' ? hex(c) : c));
+  let n = 0;
+  const d = img.data;
+  for (let i = 0; i < d.length; i += 4) {
+    for (const [r, g, b] of cs) {
+      if (Math.abs(d[i] - r) <= tol && Math.abs(d[i + 1] - g) <= tol && Math.abs(d[i + 2] - b) <= tol) {
+        n++;
+        break;
+      }
+    }
+  }
+  return n;
+}
+
+function hsv(r, g, b) {
+  const max = Math.max(r, g, b);
+  const min = Math.min(r, g, b);
+  const d = max - min;
+  let h = 0;
+  if (d) {
+    if (max === r) h = 60 * (((g - b) / d) % 6);
+    else if (max === g) h = 60 * ((b - r) / d + 2);
+    else h = 60 * ((r - g) / d + 4);
+  }
+  return [(h + 360) % 360, max ? d / max : 0, max / 255];
+}
+
+/**
+ * Pixels of the same hue as `colour` and clearly saturated: the colour whether lit, shaded (extrusion walls) or
+ * blended with what lies beneath.
+ */
+export function countHue(img, colour, hueTol = 14, minSat = 0.4) {
+  const [h0] = hsv(...hex(colour));
+  let n = 0;
+  const d = img.data;
+  for (let i = 0; i < d.length; i += 4) {
+    const [h, s, v] = hsv(d[i], d[i + 1], d[i + 2]);
+    if (s < minSat || v < 0.15) continue;
+    const dh = Math.min(Math.abs(h - h0), 360 - Math.abs(h - h0));
+    if (dh <= hueTol) n++;
+  }
+  return n;
+}

@@ -137,12 +137,18 @@ fn import_change(e: Entity, history: bool) -> EntityChange {
     })
 }
 
-/// Stamps an entity with its dataset (entity and every attribute instance's provenance).
-fn stamp(mut e: Entity, dataset: &str) -> Entity {
+/// Stamps an entity with its dataset (entity and every attribute instance's provenance), the file it came from
+/// where the reader named no source, and the import's time where the reader set none.
+fn stamp(mut e: Entity, dataset: &str, source: &str, now: chrono::DateTime<Utc>) -> Entity {
     e.dataset = Some(dataset.to_string());
+    e.created_at.get_or_insert(now);
+    e.modified_at.get_or_insert(now);
     for list in e.attrs.values_mut() {
         for a in list.iter_mut() {
             a.provenance.dataset = Some(dataset.to_string());
+            a.provenance
+                .source
+                .get_or_insert_with(|| source.to_string());
         }
     }
     e
@@ -270,11 +276,12 @@ pub async fn run_import(
     let history = a.history;
     let ds = dataset_id.clone();
     let progress = bar.clone();
+    let source = a.file.display().to_string();
     let reader = std::thread::spawn(move || -> Result<serde_json::Value, ImportError> {
         let started = Instant::now();
         let mut sent = 0u64;
         let mut send = |e: Entity| -> Result<(), ImportError> {
-            let e = stamp(e, &ds);
+            let e = stamp(e, &ds, &source, Utc::now());
             sent += 1;
             if sent.is_multiple_of(1000) {
                 progress.set_message(format!(

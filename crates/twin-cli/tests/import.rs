@@ -203,6 +203,27 @@ fn geojson_and_csv_imports_are_idempotent_and_all_or_nothing() {
     assert!(ok, "{err}");
     assert_eq!(v["created"], 3, "{v}");
     assert_eq!(count(&db, "Tree"), 3);
+    // every value says which file it came from, and the entity when it was imported
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let (doc, modified_ms): (String, i64) = c
+        .query_row(
+            "SELECT doc, modified_ms FROM entities WHERE id LIKE '%Tree%t1'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let species = &doc["attrs"]["https://uri.etsi.org/ngsi-ld/default-context/species"][0];
+    assert_eq!(
+        species["provenance"]["source"],
+        geojson.display().to_string()
+    );
+    assert_eq!(species["provenance"]["channel"], "import:geojson");
+    assert!(
+        doc["created_at"].is_string() && doc["modified_at"].is_string(),
+        "{doc}"
+    );
+    assert!(modified_ms > 0, "imports reach live views (modified_since)");
     let (ok, v, err) = run(owned("geojson", &geojson, &["--type", "Tree"]));
     assert!(ok, "{err}");
     assert_eq!(

@@ -31,27 +31,7 @@ async fn call(
     body: Option<&Value>,
     status: u16,
 ) -> (Value, Option<String>) {
-    let mut req = s.http.request(method.clone(), format!("{}{path}", root(s)));
-    if let Some(b) = body {
-        req = req
-            .header("Content-Type", "application/json")
-            .body(b.to_string());
-    }
-    let r = req.send().await.expect("request");
-    let st = r.status().as_u16();
-    let location = r
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .map(String::from);
-    let text = r.text().await.expect("body");
-    assert_eq!(st, status, "{method} {path}: {text}");
-    let v = if text.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-    };
-    (v, location)
+    common::json_call(&s.http, method, &format!("{}{path}", root(s)), body, status).await
 }
 
 async fn get(s: &Server, path: &str) -> Value {
@@ -125,31 +105,7 @@ async fn tile_features(s: &Server, layer: &str, t: TileId) -> Vec<BTreeMap<Strin
         .iter()
         .find(|l| l.name == layer)
         .expect("the layer");
-    l.features
-        .iter()
-        .map(|f| {
-            f.tags
-                .chunks(2)
-                .map(|kv| {
-                    let v = &l.values[kv[1] as usize];
-                    let value = if let Some(s) = &v.string_value {
-                        json!(s)
-                    } else if let Some(d) = v.double_value {
-                        json!(d)
-                    } else if let Some(u) = v.uint_value {
-                        json!(u)
-                    } else if let Some(i) = v.sint_value {
-                        json!(i)
-                    } else if let Some(b) = v.bool_value {
-                        json!(b)
-                    } else {
-                        Value::Null
-                    };
-                    (l.keys[kv[0] as usize].clone(), value)
-                })
-                .collect()
-        })
-        .collect()
+    l.features.iter().map(|f| common::mvt_props(l, f)).collect()
 }
 
 fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {

@@ -85,20 +85,7 @@ impl Twin {
         body: Option<&Value>,
         status: u16,
     ) -> (Value, Option<String>) {
-        let r = self.send(method.clone(), path, body).await;
-        let st = r.status().as_u16();
-        let location = r
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_string());
-        let text = r.text().await.expect("body");
-        assert_eq!(st, status, "{method} {path}: {text}");
-        let v = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
-        };
-        (v, location)
+        common::json_call(&self.http, method, &self.url(path), body, status).await
     }
 
     async fn get(&self, path: &str) -> Value {

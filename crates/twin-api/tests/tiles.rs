@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use chrono::Utc;
@@ -76,32 +75,10 @@ fn layer<'a>(t: &'a mvt::Tile, name: &str) -> Option<&'a mvt::Layer> {
     t.layers.iter().find(|l| l.name == name)
 }
 
-/// A feature's properties, decoded.
-fn props(l: &mvt::Layer, f: &mvt::Feature) -> BTreeMap<String, Value> {
-    f.tags
-        .chunks(2)
-        .map(|kv| {
-            let v = &l.values[kv[1] as usize];
-            let value = if let Some(s) = &v.string_value {
-                json!(s)
-            } else if let Some(d) = v.double_value {
-                json!(d)
-            } else if let Some(u) = v.uint_value {
-                json!(u)
-            } else if let Some(i) = v.sint_value {
-                json!(i)
-            } else if let Some(b) = v.bool_value {
-                json!(b)
-            } else {
-                Value::Null
-            };
-            (l.keys[kv[0] as usize].clone(), value)
-        })
-        .collect()
-}
-
 fn find<'a>(l: &'a mvt::Layer, id: &str) -> Option<&'a mvt::Feature> {
-    l.features.iter().find(|f| props(l, f)["id"] == id)
+    l.features
+        .iter()
+        .find(|f| common::mvt_props(l, f)["id"] == id)
 }
 
 /// Every geometry is well-formed: commands decode, coordinates stay within the buffer, rings are wound as MVT 2.1
@@ -256,7 +233,7 @@ async fn catalogue_tilejson_style_and_tiles() {
     let bl = layer(&tile, "Building").expect("Building layer");
     assert_eq!(bl.features.len(), 2);
     let f = find(bl, "urn:ngsi-ld:Building:t1").unwrap();
-    let p = props(bl, f);
+    let p = common::mvt_props(bl, f);
     assert_eq!(p["height"], json!(21.5));
     assert_eq!(p["floorsAboveGround"], json!(3));
     assert_eq!(p["name"], json!("Talo 1"));
@@ -265,7 +242,7 @@ async fn catalogue_tilejson_style_and_tiles() {
     assert!(!p.contains_key("address"), "objects stay in the API");
     assert_eq!(f.r#type, Some(GeomType::Polygon as i32));
     let aq = layer(&tile, "AirQualityObserved").unwrap();
-    assert_eq!(props(aq, &aq.features[0])["no2"], json!(31.5));
+    assert_eq!(common::mvt_props(aq, &aq.features[0])["no2"], json!(31.5));
     // the order of the layers in the path is the order in the tile
     assert_eq!(tile.layers[0].name, "Building");
 
@@ -335,7 +312,7 @@ async fn cached_tiles_follow_every_write() {
     let path = format!("Building/{t}.mvt");
     let height = |tile: &mvt::Tile, id: &str| {
         let l = layer(tile, "Building").unwrap();
-        find(l, id).map(|f| props(l, f)["height"].clone())
+        find(l, id).map(|f| common::mvt_props(l, f)["height"].clone())
     };
     let (_, h1, tile) = get_tile(&s, &path, None).await;
     assert_eq!(
@@ -491,13 +468,13 @@ async fn helsinki_tiles() {
     let f = roads
         .features
         .iter()
-        .find(|f| props(roads, f).get("name") == Some(&json!("Mannerheimintie")));
+        .find(|f| common::mvt_props(roads, f).get("name") == Some(&json!("Mannerheimintie")));
     assert!(f.is_some(), "Mannerheimintie is drawn");
     let pois = layer(&tile, "PointOfInterest").unwrap();
     assert!(pois
         .features
         .iter()
-        .any(|f| props(pois, f)["category"] == "grocery"));
+        .any(|f| common::mvt_props(pois, f)["category"] == "grocery"));
 
     // GDAL's MVT driver reads the tile (skipped without ogr2ogr)
     gdal_reads(&s, t).await;

@@ -205,3 +205,62 @@ pub async fn import_helsinki(store: &Arc<dyn Store>, data: &std::path::Path) -> 
     }
     n
 }
+
+/// Sends `method url` with an optional JSON body and checks the status (the body is in the failure message);
+/// returns the body as JSON (Null when empty) and the `Location` header.
+pub async fn json_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    body: Option<&Value>,
+    status: u16,
+) -> (Value, Option<String>) {
+    let mut req = http.request(method.clone(), url);
+    if let Some(b) = body {
+        req = req
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    let r = req.send().await.expect("request");
+    let st = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .map(String::from);
+    let text = r.text().await.expect("body");
+    assert_eq!(st, status, "{method} {url}: {text}");
+    let v = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
+    };
+    (v, location)
+}
+
+/// A vector tile feature's properties, decoded.
+pub fn mvt_props(
+    l: &twin_tiles::mvt::Layer,
+    f: &twin_tiles::mvt::Feature,
+) -> std::collections::BTreeMap<String, Value> {
+    f.tags
+        .chunks(2)
+        .map(|kv| {
+            let v = &l.values[kv[1] as usize];
+            let value = if let Some(s) = &v.string_value {
+                serde_json::json!(s)
+            } else if let Some(d) = v.double_value {
+                serde_json::json!(d)
+            } else if let Some(u) = v.uint_value {
+                serde_json::json!(u)
+            } else if let Some(i) = v.sint_value {
+                serde_json::json!(i)
+            } else if let Some(b) = v.bool_value {
+                serde_json::json!(b)
+            } else {
+                Value::Null
+            };
+            (l.keys[kv[0] as usize].clone(), value)
+        })
+        .collect()
+}

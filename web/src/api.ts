@@ -202,3 +202,102 @@ export function plain(e: Entity, attr: string): unknown {
   const a = (Array.isArray(v) ? v[0] : v) as Attribute | undefined;
   return a && typeof a === 'object' ? attrValue(a) : undefined;
 }
+
+// ---- scenarios (/api/scenarios)
+
+/** A street selector of the scenario edits: a street by name, `RoadLink` ids, or an area. */
+export type EditTarget = { street: string } | { links: string[] } | { area: unknown };
+
+/** One edit of a scenario (docs/models/traffic.md#scenarios). */
+export type ScenarioEdit =
+  | { kind: 'closeStreet'; name: string }
+  | { kind: 'closeLinks'; links: string[] }
+  | { kind: 'setLanes'; target: EditTarget; lanes: number }
+  | { kind: 'setSpeed'; target: EditTarget; kmh: number }
+  | { kind: string; [k: string]: unknown };
+
+export interface Scenario {
+  id: string;
+  name: string;
+  description?: string;
+  edits: ScenarioEdit[];
+  createdAt?: string;
+  modifiedAt?: string;
+  runs?: string;
+}
+
+export interface RunSummary {
+  vehicleKm?: number;
+  vehicleHours?: number;
+  trips?: number;
+  unservedTrips?: number;
+  closedLinks?: number;
+  baseline?: { vehicleKm?: number; vehicleHours?: number; unservedTrips?: number };
+  delta?: { vehicleKm?: number; vehicleKmPct?: number; vehicleHours?: number; vehicleHoursPct?: number; unservedTrips?: number };
+  [k: string]: unknown;
+}
+
+export interface ScenarioRun {
+  id: string;
+  status: 'queued' | 'running' | 'done' | 'failed' | 'cancelled';
+  progress?: number;
+  message?: string;
+  createdAt?: string;
+  finishedAt?: string;
+  summary?: RunSummary;
+}
+
+async function sendJson<T>(method: string, path: string, body?: unknown): Promise<T | undefined> {
+  const res = await fetch(path, {
+    method,
+    ...(body !== undefined ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}),
+  });
+  if (!res.ok) {
+    let detail = res.statusText;
+    let type: string | undefined;
+    try {
+      const b = await res.json();
+      detail = b.detail ?? b.title ?? detail;
+      type = b.type;
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, detail, type);
+  }
+  const text = await res.text();
+  return text ? (JSON.parse(text) as T) : undefined;
+}
+
+const SCEN = '/api/scenarios';
+
+export function listScenarios(signal?: AbortSignal): Promise<Scenario[]> {
+  return getJson<Scenario[]>(SCEN, signal);
+}
+
+export function getScenario(id: string, signal?: AbortSignal): Promise<Scenario> {
+  return getJson<Scenario>(`${SCEN}/${enc(id)}`, signal);
+}
+
+export async function createScenario(s: Omit<Scenario, 'id'>): Promise<Scenario> {
+  return (await sendJson<Scenario>('POST', SCEN, s))!;
+}
+
+export async function replaceScenario(s: Scenario): Promise<void> {
+  await sendJson('PUT', `${SCEN}/${enc(s.id)}`, s);
+}
+
+export async function startRun(id: string): Promise<ScenarioRun> {
+  return (await sendJson<ScenarioRun>('POST', `${SCEN}/${enc(id)}/runs`))!;
+}
+
+export function listRuns(id: string, signal?: AbortSignal): Promise<ScenarioRun[]> {
+  return getJson<ScenarioRun[]>(`${SCEN}/${enc(id)}/runs`, signal);
+}
+
+export function getRun(id: string, run: string, signal?: AbortSignal): Promise<ScenarioRun> {
+  return getJson<ScenarioRun>(`${SCEN}/${enc(id)}/runs/${enc(run)}`, signal);
+}
+
+export async function cancelRun(id: string, run: string): Promise<void> {
+  await sendJson('DELETE', `${SCEN}/${enc(id)}/runs/${enc(run)}`);
+}

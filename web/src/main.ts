@@ -10,6 +10,7 @@ import { initLang, initialLang, isLang, lang, onLangChange, setLang, t, translat
 import { groupLayers, LayerPanel } from './layers';
 import { APP_LAYERS, createMap, setHighlight, translateControls, viewOf } from './map';
 import { bboxOf, Search } from './search';
+import { ScenarioPanel } from './scenarios';
 import { MAX_MARKERS_PER_TYPE, SensorLayer } from './sensors';
 import { parseHash, UrlSync } from './url-state';
 
@@ -27,6 +28,7 @@ const url = new UrlSync(initial);
 const $ = <T extends HTMLElement>(sel: string) => document.querySelector<T>(sel)!;
 const mapEl = $('#map');
 const layerPanelEl = $('#layer-panel');
+const scenarioPanelEl = $('#scenario-panel');
 const featurePanelEl = $('#feature-panel');
 const statusEl = $('#map-status');
 const errorEl = $('#app-error');
@@ -48,6 +50,7 @@ const layersToggle = $<HTMLButtonElement>('#layers-toggle');
 let onPanelsChanged: () => void = () => undefined;
 
 function setLayersOpen(open: boolean, focus = false): void {
+  if (open && !scenarioPanelEl.hidden) setScenariosOpen(false);
   layerPanelEl.hidden = !open;
   onPanelsChanged();
   layersToggle.setAttribute('aria-expanded', String(open));
@@ -60,6 +63,27 @@ layersToggle.addEventListener('click', () => setLayersOpen(layerPanelEl.hasAttri
 $('#layers-close').addEventListener('click', () => setLayersOpen(false, true));
 layerPanelEl.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') setLayersOpen(false, true);
+});
+
+// ---- the scenario panel: on the left in the layer panel's place (one of the two is open at a time)
+const scenariosToggle = $<HTMLButtonElement>('#scenarios-toggle');
+/** Set once the map exists. */
+let onScenariosOpened: (open: boolean) => void = () => undefined;
+function setScenariosOpen(open: boolean, focus = false): void {
+  if (open && !layerPanelEl.hidden) setLayersOpen(false);
+  scenarioPanelEl.hidden = !open;
+  scenariosToggle.setAttribute('aria-expanded', String(open));
+  if (open && narrow.matches) featurePanelEl.classList.add('behind');
+  else if (layerPanelEl.hidden) featurePanelEl.classList.remove('behind');
+  onPanelsChanged();
+  onScenariosOpened(open);
+  if (open && focus) scenarioPanelEl.querySelector<HTMLElement>('#scenario-content button, #scenario-content input')?.focus();
+  if (!open && focus) scenariosToggle.focus();
+}
+scenariosToggle.addEventListener('click', () => setScenariosOpen(scenarioPanelEl.hasAttribute('hidden'), true));
+$('#scenarios-close').addEventListener('click', () => setScenariosOpen(false, true));
+scenarioPanelEl.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') setScenariosOpen(false, true);
 });
 setLayersOpen(!narrow.matches);
 narrow.addEventListener('change', () => setLayersOpen(!narrow.matches));
@@ -86,7 +110,13 @@ async function start(): Promise<void> {
     top: 0,
     bottom: 0,
     right: 0,
-    left: !narrow.matches && !layerPanelEl.hidden ? layerPanelEl.getBoundingClientRect().right : 0,
+    left: narrow.matches
+      ? 0
+      : !layerPanelEl.hidden
+        ? layerPanelEl.getBoundingClientRect().right
+        : !scenarioPanelEl.hidden
+          ? scenarioPanelEl.getBoundingClientRect().right
+          : 0,
   });
   const placeCrosshair = () => {
     const c = map.project(map.getCenter());
@@ -147,6 +177,20 @@ async function start(): Promise<void> {
 
   syncLayers();
   void sensors.start();
+
+  // ---- scenarios: the editor and the delta layer (under the street names)
+  const scenarios = new ScenarioPanel($('#scenario-content'), map, {
+    onSelect: (id) => url.update({ scenario: id }),
+  });
+  scenarios.addLayers(APP_LAYERS.streetLabels);
+  onScenariosOpened = (open) => {
+    if (open) void scenarios.refreshList();
+    else scenarios.setPicking(false);
+  };
+  if (initial.scenario) {
+    setScenariosOpen(true);
+    void scenarios.select(initial.scenario);
+  }
 
   // ---- feature panel
   const features = new FeaturePanel(featurePanelEl, $('#feature-content'), {
@@ -213,13 +257,28 @@ async function start(): Promise<void> {
     return hits.find((f) => typeof f.properties?.id === 'string');
   }
 
+  /** The street (RoadSegment of the `roads` layer) at a point, for the scenario editor. */
+  function streetAt(point: { x: number; y: number }, radius = 6): MapGeoJSONFeature | undefined {
+    const box: [[number, number], [number, number]] = [
+      [point.x - radius, point.y - radius],
+      [point.x + radius, point.y + radius],
+    ];
+    const layers = ['roads'].filter((id) => map.getLayer(id));
+    return map.queryRenderedFeatures(box, { layers }).find((f) => typeof f.properties?.id === 'string');
+  }
+
   map.on('click', (e) => {
+    if (scenarios.picking) {
+      scenarios.pick(streetAt(e.point));
+      return;
+    }
     const f = featureAt(e.point);
     if (f) void select(f.properties.id as string, f.sourceLayer, false, [e.lngLat.lng, e.lngLat.lat]);
     else if (features.openId) features.close();
   });
   map.on('mousemove', (e) => {
-    map.getCanvas().style.cursor = featureAt(e.point) ? 'pointer' : '';
+    if (scenarios.picking) map.getCanvas().style.cursor = streetAt(e.point) ? 'pointer' : 'crosshair';
+    else map.getCanvas().style.cursor = featureAt(e.point) ? 'pointer' : '';
   });
 
   // keyboard: Enter or Space on the focused map selects what is under the crosshair
@@ -228,6 +287,10 @@ async function start(): Promise<void> {
     if (e.key !== 'Enter' && e.key !== ' ') return;
     e.preventDefault();
     const c = map.project(map.getCenter());
+    if (scenarios.picking) {
+      scenarios.pick(streetAt(c, 12));
+      return;
+    }
     const f = featureAt(c, 12);
     if (f) void select(f.properties.id as string, f.sourceLayer, true);
     else statusEl.textContent = t('app.nothingHere');
@@ -258,6 +321,10 @@ async function start(): Promise<void> {
     const s = parseHash(window.location.hash);
     if (s.view) map.jumpTo({ center: [s.view.lon, s.view.lat], zoom: s.view.zoom, bearing: s.view.bearing, pitch: s.view.pitch });
     if (s.feature && s.feature !== features.openId) void select(s.feature, undefined, false);
+    if (s.scenario && s.scenario !== scenarios.selectedId) {
+      setScenariosOpen(true);
+      void scenarios.select(s.scenario);
+    }
     if (s.lang && isLang(s.lang) && s.lang !== lang()) {
       setLang(s.lang);
       langSelect.value = s.lang;

@@ -1,9 +1,11 @@
 // Sensors on the map with their current value: one focusable marker per sensor entity (types with few entities, such
-// as air quality stations or traffic counters) labelled with its main reading. Values are re-read from the NGSI-LD API
-// every few seconds while the page is visible; the twin has no push channel for the browser yet.
+// as air quality stations or traffic counters) labelled with its main reading. The markers are read once from the
+// NGSI-LD API, then kept current by the twin's server-sent events (`/api/events`, docs/api.md): each `entity` event
+// carries the entity as written. After a dropped connection the app reconnects with back-off and re-reads once; a
+// `reset` event (the client fell behind) re-reads too.
 
 import { Marker, type Map as MlMap } from 'maplibre-gl';
-import { attrValue, attributes, entityType, queryEntities, type Attribute, type Entity } from './api';
+import { attrValue, attributes, entityType, plain, queryEntities, type Attribute, type Entity } from './api';
 import { el } from './dom';
 import { fmtDateTime, fmtNumber, onLangChange, t } from './i18n';
 import { attrLabel } from './layers';
@@ -65,33 +67,37 @@ interface MarkerEntry {
 
 export class SensorLayer {
   private readonly markers = new Map<string, MarkerEntry>();
-  private timer: number | undefined;
   private hiddenTypes = new Set<string>();
+  private source: EventSource | undefined;
+  private retryTimer: number | undefined;
+  private retryMs = 0;
+  /** Set when the stream dropped: what was written meanwhile is read again once it is back. */
+  private stale = false;
+  private stopped = false;
 
   constructor(
     private readonly map: MlMap,
     private readonly types: string[],
     private readonly onSelect: (id: string) => void,
     private readonly onChange: (id: string) => void,
-    private readonly intervalMs = 3000,
   ) {
     onLangChange(() => {
       for (const m of this.markers.values()) this.label(m);
     });
-    document.addEventListener('visibilitychange', () => {
-      if (document.visibilityState === 'visible') void this.poll();
-    });
   }
 
   async start(): Promise<void> {
-    await this.poll();
-    this.timer = window.setInterval(() => {
-      if (document.visibilityState === 'visible') void this.poll();
-    }, this.intervalMs);
+    if (!this.types.length) return;
+    this.stopped = false;
+    this.connect();
+    await this.read();
   }
 
   stop(): void {
-    window.clearInterval(this.timer);
+    this.stopped = true;
+    window.clearTimeout(this.retryTimer);
+    this.source?.close();
+    this.source = undefined;
   }
 
   setTypeVisible(type: string, visible: boolean): void {
@@ -101,15 +107,52 @@ export class SensorLayer {
       if (entityType(m.entity) === type) m.marker.getElement().hidden = !visible;
   }
 
-  private async poll(): Promise<void> {
-    if (!this.types.length) return;
-    let list: Entity[];
+  /** Opens the event stream; on an error closes it and tries again after 1, 2, 4… (at most 30) seconds. */
+  private connect(): void {
+    if (this.stopped) return;
+    const params = new URLSearchParams({ type: this.types.join(','), format: 'normalized' });
+    const es = new EventSource(`/api/events?${params}`);
+    this.source = es;
+    es.addEventListener('ready', () => {
+      this.retryMs = 0;
+      document.documentElement.dataset.liveEvents = 'open'; // for the tests and for styling
+      if (this.stale) {
+        this.stale = false;
+        void this.read();
+      }
+    });
+    es.addEventListener('entity', (ev) => {
+      try {
+        this.apply([JSON.parse((ev as MessageEvent<string>).data) as Entity]);
+      } catch {
+        /* not an entity: ignored */
+      }
+    });
+    es.addEventListener('reset', () => void this.read());
+    es.addEventListener('error', () => {
+      if (this.source !== es) return;
+      es.close();
+      this.source = undefined;
+      this.stale = true;
+      document.documentElement.dataset.liveEvents = 'retrying';
+      this.retryMs = Math.min(this.retryMs ? this.retryMs * 2 : 1000, 30_000);
+      window.clearTimeout(this.retryTimer);
+      this.retryTimer = window.setTimeout(() => this.connect(), this.retryMs);
+    });
+  }
+
+  /** Reads every sensor of the types (observed ones: simulated results are not sensors). */
+  private async read(): Promise<void> {
     try {
-      list = await queryEntities({ type: this.types.join(','), limit: 1000 });
+      this.apply(await queryEntities({ type: this.types.join(','), q: '!simulated', limit: 1000 }));
     } catch {
-      return; // the next poll tries again
+      this.stale = true; // read again when the stream is back
     }
+  }
+
+  private apply(list: Entity[]): void {
     for (const e of list) {
+      if (plain(e, 'simulated') === true || !this.types.includes(entityType(e))) continue;
       const at = pointOf(e);
       if (!at) continue;
       const r = mainReading(e);

@@ -1,4 +1,4 @@
-// The shareable state in the URL hash: `#map=zoom/lat/lon/bearing/pitch&layers=a,b&off=c&feature=urn&colour=height&lang=fi`.
+// The shareable state in the URL hash: `#map=zoom/lat/lon/bearing/pitch&layers=a,b&off=c&feature=urn&colour=height&scenario=urn&lang=fi`.
 // `layers` lists the groups shown when it differs from the default; `off` those hidden.
 
 export interface View {
@@ -15,6 +15,8 @@ export interface UrlState {
   shown?: string[];
   feature?: string;
   colour?: string;
+  /** The scenario shown in the scenario panel. */
+  scenario?: string;
   lang?: string;
 }
 
@@ -42,6 +44,8 @@ export function parseHash(hash: string): UrlState {
   if (f) s.feature = f;
   const c = p.get('colour');
   if (c) s.colour = c;
+  const sc = p.get('scenario');
+  if (sc) s.scenario = sc;
   const l = p.get('lang');
   if (l) s.lang = l;
   return s;
@@ -63,6 +67,7 @@ export function formatHash(s: UrlState): string {
   if (s.shown && s.shown.length) parts.push(`layers=${s.shown.map(encodeURIComponent).join(',')}`);
   if (s.colour) parts.push(`colour=${encodeURIComponent(s.colour)}`);
   if (s.feature) parts.push(`feature=${encodeURIComponent(s.feature)}`);
+  if (s.scenario) parts.push(`scenario=${encodeURIComponent(s.scenario)}`);
   if (s.lang) parts.push(`lang=${s.lang}`);
   return parts.length ? `#${parts.join('&')}` : '';
 }

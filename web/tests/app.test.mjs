@@ -25,6 +25,17 @@ after(async () => {
   await twin?.stop();
 });
 
+/** The pixels of `img` inside a box (clamped to the image). */
+function crop(img, x0, y0, x1, y1) {
+  const [a, b] = [Math.max(0, Math.floor(x0)), Math.max(0, Math.floor(y0))];
+  const [c, d] = [Math.min(img.width, Math.ceil(x1)), Math.min(img.height, Math.ceil(y1))];
+  const w = Math.max(0, c - a);
+  const h = Math.max(0, d - b);
+  const data = new Uint8ClampedArray(w * h * 4);
+  for (let y = 0; y < h; y++) data.set(img.data.subarray(((b + y) * img.width + a) * 4, ((b + y) * img.width + a + w) * 4), y * w * 4);
+  return { width: w, height: h, data };
+}
+
 async function setGroup(page, group, on) {
   const box = page.locator(`#layer-toggle-${group}`);
   if ((await box.isChecked()) !== on) await box.click();
@@ -177,6 +188,11 @@ describe('the urbantwin web app', () => {
     const marker = page.locator('.sensor-marker[data-entity="urn:ngsi-ld:AirQualityObserved:kallio"]');
     await marker.waitFor();
     assert.match(await marker.textContent(), /NO₂ 14\.2 µg\/m³/);
+    // the live values come by push (the twin's event stream), not by re-reading the entities
+    await page.waitForFunction(() => document.documentElement.dataset.liveEvents === 'open');
+    const readsBefore = await page.evaluate(
+      () => performance.getEntriesByType('resource').filter((e) => /\/ngsi-ld\/v1\/entities\?type=/.test(e.name)).length,
+    );
     assert.match(await marker.getAttribute('aria-label'), /Kallio station/);
     // a new reading through the NGSI-LD API
     const observedAt = new Date().toISOString();
@@ -192,7 +208,11 @@ describe('the urbantwin web app', () => {
       null,
       { timeout: 15_000 },
     );
-    console.log(`a new reading showed on the map ${Date.now() - t0} ms after it was written (polling)`);
+    console.log(`a new reading showed on the map ${Date.now() - t0} ms after it was written (server-sent events)`);
+    const readsAfter = await page.evaluate(
+      () => performance.getEntriesByType('resource').filter((e) => /\/ngsi-ld\/v1\/entities\?type=/.test(e.name)).length,
+    );
+    assert.equal(readsAfter, readsBefore, 'the new value came from the event stream, not from re-reading the entities');
     await marker.click();
     const panel = page.locator('#feature-panel');
     await panel.locator('.chart-plot canvas').waitFor();
@@ -297,6 +317,128 @@ describe('the urbantwin web app', () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'web-app.png'), png);
     assert.ok(png.length > 50_000);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
+  test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
+    const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    await page.locator('#scenarios-toggle').click();
+    assert.equal(await page.locator('#layer-panel').isHidden(), true, 'the scenario panel takes the layer panel’s place');
+    await page.locator('#scenario-name').fill('Fabianinkatu closed');
+    await page.locator('#scenario-description').fill('What if Fabianinkatu were closed to cars?');
+    await page.locator('#scenario-pick').click();
+    assert.equal(await page.getAttribute('#scenario-pick', 'aria-pressed'), 'true');
+    await mapIdle(page);
+    // where on the screen is Fabianinkatu (MapLibre answers; the click is a real one)
+    const at = await page.evaluate(() => {
+      const map = window.urbantwin.map;
+      const canvas = map.getCanvas();
+      const r = canvas.getBoundingClientRect();
+      for (let y = 80; y < canvas.clientHeight - 80; y += 6)
+        for (let x = 400; x < canvas.clientWidth - 80; x += 6) {
+          if (document.elementFromPoint(r.left + x, r.top + y) !== canvas) continue;
+          const fs = map.queryRenderedFeatures([[x - 1, y - 1], [x + 1, y + 1]], { layers: ['roads'] });
+          if (fs.length && fs.every((f) => f.properties.name === 'Fabianinkatu')) return { x, y };
+        }
+      return null;
+    });
+    assert.ok(at, 'Fabianinkatu is in view');
+    const box = await page.locator('#map canvas').boundingBox();
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    await page.waitForFunction(() => document.querySelector('#scenario-street')?.value === 'Fabianinkatu');
+    // a picked segment offers closing the segment or the whole street
+    const actions = await page.locator('#scenario-action option').evaluateAll((os) => os.map((o) => o.value));
+    assert.deepEqual(actions, ['closeStreet', 'closeLinks', 'setLanes', 'setSpeed']);
+    await page.selectOption('#scenario-action', 'closeStreet');
+    await page.locator('#scenario-add').click();
+    assert.match(await page.locator('#scenario-edits').textContent(), /Close Fabianinkatu/);
+    // an edit can be removed and added again, with the keyboard
+    await page.locator('#scenario-edits button').focus();
+    await page.keyboard.press('Enter');
+    assert.match(await page.locator('#scenario-edits').textContent(), /No edits/);
+    await page.locator('#scenario-add').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => /Close Fabianinkatu/.test(document.querySelector('#scenario-edits')?.textContent ?? ''));
+    await page.locator('#scenario-pick').click(); // picking off
+
+    // the map before the results: the delta colours are not there
+    await mapIdle(page);
+    const fab = await page.evaluate(() => {
+      // Fabianinkatu's extent on the screen, from its rendered features
+      const map = window.urbantwin.map;
+      const fs = map.queryRenderedFeatures({ layers: ['roads'] }).filter((f) => f.properties.name === 'Fabianinkatu');
+      let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+      for (const f of fs)
+        for (const line of f.geometry.type === 'LineString' ? [f.geometry.coordinates] : f.geometry.coordinates)
+          for (const c of line) {
+            const p = map.project(c);
+            x0 = Math.min(x0, p.x); y0 = Math.min(y0, p.y); x1 = Math.max(x1, p.x); y1 = Math.max(y1, p.y);
+          }
+      return { x0, y0, x1, y1 };
+    });
+    const near = (img) => crop(img, fab.x0 - 120, fab.y0 - 120, fab.x1 + 120, fab.y1 + 120);
+    const measure = (img) => ({
+      red: countHue(img, '#c62828', 8, 0.6),
+      orange: countHue(img, '#f08c00', 6, 0.8),
+      closed: countColour(img, ['#5f6368'], 6),
+    });
+    const before = measure(near(await mapPixels(page)));
+
+    await page.locator('#scenario-run').click();
+    await page.waitForFunction(() => document.querySelector('#scenario-run-state')?.dataset.status === 'done', null, { timeout: 120_000 });
+    assert.match(page.url(), /scenario=urn%3Angsi-ld%3AScenario%3A/);
+    const summary = page.locator('#scenario-summary');
+    await summary.waitFor();
+    const hours = page.locator('[data-metric="vehicleHours"]');
+    assert.ok(Number(await hours.getAttribute('data-delta')) > 0, 'vehicle-hours rise');
+    assert.match(await hours.textContent(), /Vehicle-hours.*\+/);
+    assert.match(await summary.textContent(), /Vehicle-km/);
+    assert.match(await summary.textContent(), /Trips without a route/);
+    assert.ok((await page.locator('.scenario-legend li').count()) >= 6, 'a legend for the delta layer');
+
+    // the delta layer: traffic pushed onto other streets (orange, red) and Fabianinkatu closed (dashed grey)
+    await page.waitForFunction(() => window.urbantwin.map.querySourceFeatures('app-scenario-flows', { sourceLayer: 'TrafficFlowObserved' }).some((f) => f.properties.closed === true), null, { timeout: 30_000 });
+    await mapIdle(page);
+    const after = measure(near(await mapPixels(page)));
+    console.log(`delta layer near Fabianinkatu: ${JSON.stringify(before)} → ${JSON.stringify(after)} pixels`);
+    assert.ok(after.red > before.red + 100, `more traffic (red) is drawn: ${before.red} → ${after.red}`);
+    assert.ok(after.orange > before.orange + 100, `more traffic (orange) is drawn: ${before.orange} → ${after.orange}`);
+    assert.ok(after.closed > before.closed + 100, `the closed street is drawn dashed grey: ${before.closed} → ${after.closed}`);
+    assert.deepEqual(page.problems, []);
+
+    // compare: the baseline's traffic (Fabianinkatu open), then the scenario's (closed), then the change again
+    const flows = (img) => countColour(img, ['#cbc9e2', '#9e9ac8', '#6a51a3', '#3f007d'], 6);
+    await page.locator('#scenario-view-baseline').check();
+    await mapIdle(page);
+    let px = near(await mapPixels(page));
+    const baseView = { flows: flows(px), ...measure(px) };
+    await page.locator('#scenario-view-scenario').check();
+    await mapIdle(page);
+    px = near(await mapPixels(page));
+    const scenView = { flows: flows(px), ...measure(px) };
+    console.log(`baseline view ${JSON.stringify(baseView)}, scenario view ${JSON.stringify(scenView)}`);
+    assert.ok(baseView.flows > 500 && baseView.closed < 20 && baseView.red < 20, `the baseline's flows, nothing closed: ${JSON.stringify(baseView)}`);
+    assert.ok(scenView.flows > 500 && scenView.closed > before.closed + 100, `the scenario's flows with the closure: ${JSON.stringify(scenView)}`);
+    assert.match(await page.locator('#scenario-legend-title').textContent(), /Traffic/);
+    await page.locator('#scenario-view-delta').check();
+    await mapIdle(page);
+    assert.ok(measure(near(await mapPixels(page))).red > before.red + 100, 'back to the change');
+
+    // the URL shares the scenario: a reload shows it in the list, selected, with its results
+    await page.reload();
+    await page.waitForFunction(() => window.urbantwin?.ready === true);
+    const item = page.locator('#scenario-list button[aria-pressed="true"]');
+    await item.waitFor();
+    assert.equal(await item.textContent(), 'Fabianinkatu closed');
+    assert.equal(await page.locator('#scenario-name').inputValue(), 'Fabianinkatu closed');
+    await page.locator('#scenario-summary').waitFor();
+    assert.ok(Number(await page.locator('[data-metric="vehicleHours"]').getAttribute('data-delta')) > 0);
+    await mapIdle(page);
+    const again = measure(near(await mapPixels(page)));
+    assert.ok(again.closed > before.closed + 100 && again.red > before.red + 100, `the delta layer after a reload: ${JSON.stringify(again)}`);
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });

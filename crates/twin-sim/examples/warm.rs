@@ -10,7 +10,9 @@
 //! fifth of its capacity; `close`, the link of median flow among the loaded flow-dependent links is closed (the next
 //! one down if that disconnects a pair). The baseline is solved to 1e-10; cold and warm solves alternate `N` times
 //! (default 5) and the medians of the solve times are printed (and their ratio in CPU time of all threads, which other
-//! jobs on a shared machine disturb less), with the gap of every iteration of the last pair.
+//! jobs on a shared machine disturb less), with the gap of every iteration of the last pair. A warm start measures its
+//! first gap once it has re-equilibrated the origins its change touched: its iterations count from there (0 when that
+//! first measurement is already below the target).
 
 mod support;
 

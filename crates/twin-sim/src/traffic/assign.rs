@@ -63,8 +63,15 @@
 //! [`Options::warm_start`] takes the [`Solution`] of a previous solve (a baseline) and starts from it: its bushes
 //! (Algorithm B) or link flows (Frank–Wolfe), matched to the new network by link ends. Origins whose trips changed
 //! start afresh; every other origin keeps its bush, and where its flow used a link that is gone or closed, only the
-//! flow of the paths through that link is rerouted ([`Report::repaired_origins`]). A scenario (a capacity change, a
-//! closure) then re-solves in a fraction of the iterations of a cold start.
+//! flow of the paths through that link is rerouted ([`Report::repaired_origins`]). With Algorithm B, when the change
+//! touches only some origins — those whose flow uses a link whose cost at the starting flows differs from the
+//! baseline's, and those repaired or started afresh — these are improved and equilibrated before anything is
+//! measured (every other origin following their moves once), then, in a second round, the origins that moved most;
+//! the first measured gap (`history[0]`) comes after that step, and [`Report::iterations`] counts the iterations
+//! after it (when the change touches every origin, as a closure whose rerouted trips spread over the network can,
+//! that step would be a full iteration without its measurement, so the solve starts with a measured one). A
+//! scenario (a capacity change, a closure) then re-solves in a fraction of the time of a cold start; the gap
+//! reported is measured exactly, as always.
 //!
 //! # Bad input
 //!
@@ -160,7 +167,8 @@ impl Algorithm {
 /// What the progress callback sees after each iteration's gap is measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IterationStats {
-    /// Completed iterations (0 = the initial all-or-nothing loading).
+    /// Completed iterations (0 = the starting point: the initial all-or-nothing loading, or a warm start after its
+    /// touched origins were re-equilibrated).
     pub iteration: usize,
     pub relative_gap: f64,
     /// The Beckmann objective.
@@ -270,7 +278,7 @@ pub struct Report {
     /// Of those, origins whose flow used a link that is now closed or gone: their bush was kept and only the trips
     /// on those paths were rerouted (Algorithm B).
     pub repaired_origins: usize,
-    /// One entry per iteration, the initial loading first.
+    /// One entry per iteration, the starting point first.
     pub history: Vec<IterationStats>,
 }
 

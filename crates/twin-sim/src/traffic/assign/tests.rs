@@ -361,6 +361,88 @@ fn a_closure_reroutes_only_the_paths_that_used_the_link() {
     );
 }
 
+/// TSTT, SPTT and the relative gap of `s` recomputed from scratch: the link costs from the flows, every trip's
+/// shortest path by a plain Dijkstra at those costs.
+fn recomputed_gap(net: &Network, demand: &Demand, s: &Solution) -> (f64, f64, f64) {
+    let model = bpr::link_costs(net, 0.0, 0.0);
+    let mut tstt = 0.0;
+    let mut costs = vec![f64::INFINITY; net.link_count()];
+    for (l, m) in model.iter().enumerate() {
+        if net.is_open(l as u32) {
+            costs[l] = m.cost(s.flows[l]);
+            tstt += s.flows[l] * costs[l];
+        }
+    }
+    let mut tree = shortest::Tree::new(net.node_count());
+    let mut sptt = 0.0;
+    for o in 0..demand.zones() {
+        tree.search(net, &costs, net.zone_node(o));
+        for &(d, v) in demand.row(o) {
+            sptt += v * tree.dist[net.zone_node(d as usize) as usize];
+        }
+    }
+    (tstt, sptt, relative_gap(tstt, sptt))
+}
+
+#[test]
+fn the_reported_gap_is_the_gap_of_the_returned_flows() {
+    let net = grid();
+    let demand = grid_demand();
+    let check = |net: &Network, s: &Solution| {
+        let (tstt, sptt, gap) = recomputed_gap(net, &demand, s);
+        let r = &s.report;
+        assert!(
+            (r.tstt - tstt).abs() <= 1e-12 * tstt,
+            "{} vs {tstt}",
+            r.tstt
+        );
+        assert!(
+            (r.sptt - sptt).abs() <= 1e-12 * sptt,
+            "{} vs {sptt}",
+            r.sptt
+        );
+        assert!(
+            (r.relative_gap - gap).abs() <= 1e-12,
+            "{} vs {gap}",
+            r.relative_gap
+        );
+        assert_eq!(
+            r.history.last().map(|h| h.relative_gap),
+            Some(r.relative_gap)
+        );
+    };
+    for gap in [1e-2, 1e-6, 1e-12] {
+        let base = assign(&net, &demand, &opts(Algorithm::B, gap)).unwrap();
+        check(&net, &base);
+        // a change that touches some origins only: they are re-equilibrated before the first measurement, which is
+        // still exact
+        let busiest = (0..net.link_count())
+            .filter(|l| net.link(*l as u32).from >= 4 && net.link(*l as u32).to >= 4)
+            .max_by(|a, b| base.flows[*a].total_cmp(&base.flows[*b]))
+            .unwrap();
+        let mut cut = net.clone();
+        let mut link = *cut.link(busiest as u32);
+        link.capacity *= 0.7;
+        cut.set_link(busiest as u32, link).unwrap();
+        let mut closed = net.clone();
+        closed.close_links(&[busiest as u32]);
+        for scenario in [&cut, &closed] {
+            let warm = assign(
+                scenario,
+                &demand,
+                &Options {
+                    warm_start: Some(&base),
+                    ..opts(Algorithm::B, gap)
+                },
+            )
+            .unwrap();
+            assert!(warm.report.converged(), "{:?}", warm.report);
+            assert_eq!(warm.report.warm_origins, 4);
+            check(scenario, &warm);
+        }
+    }
+}
+
 #[test]
 fn progress_can_stop_a_solve() {
     let net = grid();

@@ -1,0 +1,673 @@
+// The scenario editor: "what if this street were closed?" Lists the twin's scenarios (`/api/scenarios`), edits one
+// (name, description, and edits picked on the map or typed: close a street or one segment, change lanes or speed),
+// saves and runs it, follows the run's progress (with Cancel) and shows its results: the delta layer drawn from the
+// simulated `TrafficFlowObserved` entities the run publishes (vector tiles, filtered on `refScenario`) and a summary
+// card (vehicle-km, vehicle-hours and unserved trips against the baseline). See docs/api.md, "Scenarios".
+
+import type { ExpressionSpecification, FilterSpecification, Map as MlMap, MapGeoJSONFeature, VectorTileSource } from 'maplibre-gl';
+import {
+  ApiError,
+  cancelRun,
+  createScenario,
+  getRun,
+  getScenario,
+  listRuns,
+  listScenarios,
+  queryEntities,
+  replaceScenario,
+  startRun,
+  type RunSummary,
+  type Scenario,
+  type ScenarioEdit,
+  type ScenarioRun,
+} from './api';
+import { el } from './dom';
+import { fmtNumber, onLangChange, t } from './i18n';
+
+export const SCENARIO_SOURCE = 'app-scenario-flows';
+export const SCENARIO_LAYERS = { delta: 'app-scenario-delta', closed: 'app-scenario-closed' } as const;
+
+/** Classes of the change in vehicles per hour: colour and legend key. Diverging: blue less, orange and red more. */
+export const DELTA_CLASSES = [
+  { key: 'muchLess', color: '#2166ac' },
+  { key: 'less', color: '#67a9cf' },
+  { key: 'same', color: '#bdbdbd' },
+  { key: 'more', color: '#f08c00' },
+  { key: 'muchMore', color: '#c62828' },
+] as const;
+/** Class breaks (veh/h) between the classes above. */
+const DELTA_BREAKS = [-100, -10, 10, 100];
+export const CLOSED_COLOR = '#5f6368';
+/** Classes of the flow itself (vehicles per hour, both directions), for comparing the baseline with the scenario. */
+export const FLOW_CLASSES = [
+  { upTo: 250, color: '#cbc9e2' },
+  { upTo: 750, color: '#9e9ac8' },
+  { upTo: 1500, color: '#6a51a3' },
+  { upTo: undefined, color: '#3f007d' },
+] as const;
+const FLOW_COLOR: ExpressionSpecification = [
+  'step',
+  ['coalesce', ['get', 'intensity'], 0],
+  FLOW_CLASSES[0].color,
+  250,
+  FLOW_CLASSES[1].color,
+  750,
+  FLOW_CLASSES[2].color,
+  1500,
+  FLOW_CLASSES[3].color,
+];
+export const BASELINE_ID = 'urn:ngsi-ld:Scenario:baseline';
+
+/** What the results layer shows: the change, or the flows of the baseline or of the scenario (to compare). */
+export type ResultView = 'delta' | 'baseline' | 'scenario';
+
+const DELTA_COLOR: ExpressionSpecification = [
+  'step',
+  ['coalesce', ['get', 'intensityChange'], 0],
+  DELTA_CLASSES[0].color,
+  DELTA_BREAKS[0]!,
+  DELTA_CLASSES[1].color,
+  DELTA_BREAKS[1]!,
+  DELTA_CLASSES[2].color,
+  DELTA_BREAKS[2]!,
+  DELTA_CLASSES[3].color,
+  DELTA_BREAKS[3]!,
+  DELTA_CLASSES[4].color,
+];
+
+/** A street picked on the map (or typed): its name and, when picked, the `RoadSegment` under the pointer. */
+interface Picked {
+  name: string;
+  segment?: string;
+}
+
+type Action = 'closeStreet' | 'closeLinks' | 'setLanes' | 'setSpeed';
+
+interface Draft {
+  id?: string;
+  name: string;
+  description: string;
+  edits: ScenarioEdit[];
+}
+
+const FINISHED = new Set(['done', 'failed', 'cancelled']);
+
+export interface ScenarioPanelOptions {
+  /** The selected scenario changed (for the URL). */
+  onSelect: (id: string | undefined) => void;
+}
+
+export class ScenarioPanel {
+  private list: Scenario[] = [];
+  private draft: Draft = { name: '', description: '', edits: [] };
+  private run: ScenarioRun | undefined;
+  private picked: Picked | undefined;
+  private pollTimer: number | undefined;
+  private busy = false;
+  private view: ResultView = 'delta';
+  /** The scenario whose results are on the map. */
+  private shown: string | undefined;
+  /** Labels of `closeLinks` edits made here (the edit itself holds only ids). */
+  private readonly linkLabels = new Map<string, string>();
+  picking = false;
+
+  private readonly listEl = el('ul', { class: 'scenario-list', id: 'scenario-list' });
+  private readonly nameInput = el('input', { id: 'scenario-name', type: 'text', required: '', autocomplete: 'off' });
+  private readonly descInput = el('textarea', { id: 'scenario-description', rows: '2' });
+  private readonly editsEl = el('ol', { class: 'scenario-edits', id: 'scenario-edits' });
+  private readonly pickButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-pick', 'aria-pressed': 'false' });
+  private readonly streetInput = el('input', { id: 'scenario-street', type: 'text', autocomplete: 'off', spellcheck: 'false' });
+  private readonly segmentEl = el('p', { class: 'muted', id: 'scenario-segment' });
+  private readonly actionSelect = el('select', { id: 'scenario-action' });
+  private readonly scopeSelect = el('select', { id: 'scenario-scope' });
+  private readonly valueInput = el('input', { id: 'scenario-value', type: 'number', min: '1', step: '1' });
+  private readonly valueLabel = el('label', { for: 'scenario-value' });
+  private readonly valueRow = el('div', { class: 'field' });
+  private readonly scopeRow = el('div', { class: 'field' });
+  private readonly addButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-add' });
+  private readonly saveButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-save' });
+  private readonly runButton = el('button', { type: 'button', class: 'text-button primary', id: 'scenario-run' });
+  private readonly statusEl = el('p', { class: 'scenario-status', id: 'scenario-status', role: 'status', 'aria-live': 'polite' });
+  private readonly runEl = el('div', { class: 'scenario-run', id: 'scenario-run-state' });
+  private readonly resultEl = el('section', { class: 'panel-section scenario-results', id: 'scenario-results', 'aria-labelledby': 'scenario-results-title' });
+
+  constructor(
+    private readonly root: HTMLElement,
+    private readonly map: MlMap,
+    private readonly opts: ScenarioPanelOptions,
+  ) {
+    this.build();
+    onLangChange(() => this.renderDynamic());
+    this.renderDynamic();
+  }
+
+  /** The scenario shown (saved), if any. */
+  get selectedId(): string | undefined {
+    return this.draft.id;
+  }
+
+  // ---- markup
+
+  private build(): void {
+    const i18n = (key: string) => ({ 'data-i18n': key });
+    const newButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-new', ...i18n('scenarios.new') });
+    newButton.addEventListener('click', () => this.newDraft());
+    this.nameInput.addEventListener('input', () => (this.draft.name = this.nameInput.value));
+    this.descInput.addEventListener('input', () => (this.draft.description = this.descInput.value));
+    this.pickButton.setAttribute('data-i18n', 'scenarios.pick');
+    this.pickButton.addEventListener('click', () => this.setPicking(!this.picking));
+    this.streetInput.addEventListener('input', () => {
+      // a typed name is a whole street: a segment picked before no longer applies
+      if (this.picked?.segment && this.picked.name !== this.streetInput.value) this.picked = undefined;
+      this.renderPick();
+    });
+    this.actionSelect.addEventListener('change', () => this.renderPick());
+    this.scopeSelect.addEventListener('change', () => this.renderPick());
+    this.addButton.setAttribute('data-i18n', 'scenarios.addEdit');
+    this.addButton.addEventListener('click', () => void this.addEdit());
+    this.saveButton.setAttribute('data-i18n', 'scenarios.save');
+    this.saveButton.addEventListener('click', () => void this.save());
+    this.runButton.setAttribute('data-i18n', 'scenarios.run');
+    this.runButton.addEventListener('click', () => void this.startRun());
+    this.valueRow.append(this.valueLabel, this.valueInput);
+    this.scopeRow.append(el('label', { for: 'scenario-scope', ...i18n('scenarios.scope') }), this.scopeSelect);
+
+    this.root.replaceChildren(
+      el('section', { class: 'panel-section', 'aria-labelledby': 'scenario-list-title' },
+        el('h3', { id: 'scenario-list-title', ...i18n('scenarios.saved') }),
+        this.listEl,
+        newButton,
+      ),
+      el('section', { class: 'panel-section', 'aria-labelledby': 'scenario-edit-title' },
+        el('h3', { id: 'scenario-edit-title', ...i18n('scenarios.scenario') }),
+        el('div', { class: 'field' }, el('label', { for: 'scenario-name', ...i18n('scenarios.name') }), this.nameInput),
+        el('div', { class: 'field' }, el('label', { for: 'scenario-description', ...i18n('scenarios.description') }), this.descInput),
+        el('h4', { id: 'scenario-edits-title', ...i18n('scenarios.edits') }),
+        this.editsEl,
+        el('fieldset', { class: 'scenario-add' },
+          el('legend', i18n('scenarios.addTitle')),
+          this.pickButton,
+          el('p', { class: 'hint', id: 'scenario-pick-hint', ...i18n('scenarios.pickHint') }),
+          el('div', { class: 'field' }, el('label', { for: 'scenario-street', ...i18n('scenarios.street') }), this.streetInput),
+          this.segmentEl,
+          el('div', { class: 'field' }, el('label', { for: 'scenario-action', ...i18n('scenarios.actionLabel') }), this.actionSelect),
+          this.scopeRow,
+          this.valueRow,
+          this.addButton,
+        ),
+        el('div', { class: 'scenario-actions' }, this.saveButton, this.runButton),
+        this.statusEl,
+        this.runEl,
+      ),
+      this.resultEl,
+    );
+    this.resultEl.hidden = true;
+  }
+
+  /** Everything whose text depends on the state (the static labels are `data-i18n`). */
+  private renderDynamic(): void {
+    this.renderList();
+    this.renderEdits();
+    this.renderPick();
+    this.renderRun();
+  }
+
+  private renderList(): void {
+    if (!this.list.length) {
+      this.listEl.replaceChildren(el('li', { class: 'muted' }, t('scenarios.none')));
+      return;
+    }
+    this.listEl.replaceChildren(
+      ...this.list.map((s) => {
+        const b = el('button', { type: 'button', class: 'scenario-item', 'data-scenario': s.id, 'aria-pressed': String(s.id === this.draft.id) }, s.name || s.id);
+        b.addEventListener('click', () => void this.select(s.id));
+        return el('li', {}, b);
+      }),
+    );
+  }
+
+  private editLabel(e: ScenarioEdit): string {
+    const target = (x: unknown): string => {
+      const tg = x as { street?: string; links?: string[] } | undefined;
+      if (tg?.street) return tg.street;
+      if (tg?.links) return this.linkLabels.get(tg.links.join(',')) ?? t('scenarios.nLinks', { n: tg.links.length });
+      return '?';
+    };
+    switch (e.kind) {
+      case 'closeStreet':
+        return t('scenarios.edit.closeStreet', { name: String(e.name) });
+      case 'closeLinks': {
+        const links = (e.links as string[]) ?? [];
+        return t('scenarios.edit.closeLinks', { name: this.linkLabels.get(links.join(',')) ?? '', n: links.length });
+      }
+      case 'setLanes':
+        return t('scenarios.edit.setLanes', { target: target(e.target), n: Number(e.lanes) });
+      case 'setSpeed':
+        return t('scenarios.edit.setSpeed', { target: target(e.target), n: Number(e.kmh) });
+      default:
+        return e.kind;
+    }
+  }
+
+  private renderEdits(): void {
+    if (!this.draft.edits.length) {
+      this.editsEl.replaceChildren(el('li', { class: 'muted no-marker' }, t('scenarios.noEdits')));
+      return;
+    }
+    this.editsEl.replaceChildren(
+      ...this.draft.edits.map((e, i) => {
+        const label = this.editLabel(e);
+        const remove = el('button', { type: 'button', class: 'icon-button small', 'aria-label': t('scenarios.removeEdit', { edit: label }) }, '×');
+        remove.addEventListener('click', () => {
+          this.draft.edits.splice(i, 1);
+          this.renderEdits();
+          this.status(t('scenarios.removed', { edit: label }));
+          (this.editsEl.querySelector<HTMLElement>('button') ?? this.streetInput).focus();
+        });
+        return el('li', { 'data-edit-kind': e.kind }, el('span', {}, label), remove);
+      }),
+    );
+  }
+
+  private renderPick(): void {
+    this.pickButton.setAttribute('aria-pressed', String(this.picking));
+    this.pickButton.classList.toggle('active', this.picking);
+    const segment = this.picked?.segment && this.picked.name === this.streetInput.value ? this.picked.segment : undefined;
+    this.segmentEl.textContent = segment ? t('scenarios.segmentPicked', { id: segment.replace(/^urn:ngsi-ld:RoadSegment:/, '') }) : '';
+    this.segmentEl.hidden = !segment;
+    const action = (this.actionSelect.value || 'closeStreet') as Action;
+    const actions: Action[] = segment ? ['closeStreet', 'closeLinks', 'setLanes', 'setSpeed'] : ['closeStreet', 'setLanes', 'setSpeed'];
+    this.actionSelect.replaceChildren(...actions.map((a) => el('option', { value: a }, t(`scenarios.action.${a}`))));
+    this.actionSelect.value = actions.includes(action) ? action : 'closeStreet';
+    const scope = this.scopeSelect.value || 'street';
+    const scopes = segment ? ['street', 'segment'] : ['street'];
+    this.scopeSelect.replaceChildren(...scopes.map((s) => el('option', { value: s }, t(`scenarios.scopes.${s}`))));
+    this.scopeSelect.value = scopes.includes(scope) ? scope : 'street';
+    const a = this.actionSelect.value as Action;
+    const numeric = a === 'setLanes' || a === 'setSpeed';
+    this.valueRow.hidden = !numeric;
+    this.scopeRow.hidden = !numeric || !segment;
+    this.valueLabel.textContent = a === 'setSpeed' ? t('scenarios.kmh') : t('scenarios.lanes');
+    if (numeric && !this.valueInput.value) this.valueInput.value = a === 'setSpeed' ? '30' : '1';
+  }
+
+  private status(text: string, error = false): void {
+    this.statusEl.textContent = text;
+    this.statusEl.classList.toggle('error', error);
+  }
+
+  // ---- picking streets
+
+  setPicking(on: boolean): void {
+    this.picking = on;
+    this.map.getCanvas().style.cursor = on ? 'crosshair' : '';
+    this.renderPick();
+    if (on) this.status(t('scenarios.pickOn'));
+  }
+
+  /** A street feature (RoadSegment) clicked on the map, or under the centre for the keyboard. */
+  pick(f: MapGeoJSONFeature | undefined): void {
+    const name = typeof f?.properties?.name === 'string' ? f.properties.name : '';
+    const id = typeof f?.properties?.id === 'string' ? f.properties.id : undefined;
+    if (!f || (!name && !id)) {
+      this.status(t('scenarios.noStreet'));
+      return;
+    }
+    this.picked = { name, segment: id };
+    this.streetInput.value = name;
+    this.renderPick();
+    this.status(t('scenarios.picked', { name: name || id! }));
+    this.actionSelect.focus({ preventScroll: true });
+  }
+
+  private async addEdit(): Promise<void> {
+    const name = this.streetInput.value.trim();
+    const action = this.actionSelect.value as Action;
+    const segment = this.picked?.segment && this.picked.name === this.streetInput.value ? this.picked.segment : undefined;
+    const bySegment = action === 'closeLinks' || (segment !== undefined && this.scopeSelect.value === 'segment');
+    if (!name && !bySegment) {
+      this.status(t('scenarios.needStreet'), true);
+      this.streetInput.focus();
+      return;
+    }
+    let target: { street: string } | { links: string[] } = { street: name };
+    if (bySegment && segment) {
+      // a segment's links for cars (the model closes `RoadLink`s)
+      let links: string[];
+      try {
+        const found = await queryEntities({ type: 'RoadLink', q: `refRoadSegment=="${segment}"`, attrs: 'name', limit: 100 });
+        links = found.map((e) => e.id);
+      } catch (e) {
+        this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true);
+        return;
+      }
+      if (!links.length) {
+        this.status(t('scenarios.noLinks'), true);
+        return;
+      }
+      this.linkLabels.set(links.join(','), name || segment);
+      target = { links };
+    }
+    const value = Number(this.valueInput.value);
+    if ((action === 'setLanes' || action === 'setSpeed') && !(value > 0)) {
+      this.status(t('scenarios.needValue'), true);
+      this.valueInput.focus();
+      return;
+    }
+    let edit: ScenarioEdit;
+    if (action === 'closeStreet') edit = { kind: 'closeStreet', name };
+    else if (action === 'closeLinks') edit = { kind: 'closeLinks', links: (target as { links: string[] }).links };
+    else if (action === 'setLanes') edit = { kind: 'setLanes', target, lanes: Math.round(value) };
+    else edit = { kind: 'setSpeed', target, kmh: value };
+    this.draft.edits.push(edit);
+    this.renderEdits();
+    this.status(t('scenarios.added', { edit: this.editLabel(edit) }));
+  }
+
+  // ---- scenarios
+
+  async refreshList(): Promise<void> {
+    try {
+      this.list = await listScenarios();
+    } catch (e) {
+      this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true);
+    }
+    this.renderList();
+  }
+
+  private newDraft(): void {
+    this.stopPolling();
+    this.draft = { name: '', description: '', edits: [] };
+    this.run = undefined;
+    this.nameInput.value = '';
+    this.descInput.value = '';
+    this.showDelta(undefined);
+    this.opts.onSelect(undefined);
+    this.renderDynamic();
+    this.nameInput.focus();
+  }
+
+  /** Shows a saved scenario with its latest run. */
+  async select(id: string): Promise<void> {
+    this.stopPolling();
+    let s: Scenario;
+    let runs: ScenarioRun[];
+    try {
+      [s, runs] = await Promise.all([getScenario(id), listRuns(id)]);
+    } catch (e) {
+      this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true);
+      return;
+    }
+    this.draft = { id: s.id, name: s.name, description: s.description ?? '', edits: s.edits };
+    this.nameInput.value = s.name;
+    this.descInput.value = s.description ?? '';
+    this.run = runs[runs.length - 1];
+    this.opts.onSelect(s.id);
+    if (!this.list.some((x) => x.id === s.id)) await this.refreshList();
+    this.renderDynamic();
+    this.status(t('scenarios.selected', { name: s.name }));
+    const last = [...runs].reverse().find((r) => r.status === 'done');
+    this.showDelta(last ? s.id : undefined);
+    if (this.run && !FINISHED.has(this.run.status)) this.poll();
+  }
+
+  private async save(): Promise<boolean> {
+    const name = this.nameInput.value.trim();
+    if (!name) {
+      this.status(t('scenarios.needName'), true);
+      this.nameInput.focus();
+      return false;
+    }
+    const body = { name, description: this.descInput.value.trim() || undefined, edits: this.draft.edits };
+    this.setBusy(true);
+    try {
+      if (this.draft.id) await replaceScenario({ id: this.draft.id, ...body });
+      else {
+        const created = await createScenario(body);
+        this.draft.id = created.id;
+        this.opts.onSelect(created.id);
+      }
+      this.draft.name = name;
+      this.status(t('scenarios.savedOk', { name }));
+      await this.refreshList();
+      return true;
+    } catch (e) {
+      this.status(t('scenarios.error', { detail: e instanceof ApiError || e instanceof Error ? e.message : String(e) }), true);
+      return false;
+    } finally {
+      this.setBusy(false);
+    }
+  }
+
+  private setBusy(b: boolean): void {
+    this.busy = b;
+    this.saveButton.disabled = b;
+    this.runButton.disabled = b || (this.run !== undefined && !FINISHED.has(this.run.status));
+  }
+
+  // ---- runs
+
+  private async startRun(): Promise<void> {
+    if (this.busy) return;
+    if (!this.draft.edits.length) {
+      this.status(t('scenarios.needEdits'), true);
+      return;
+    }
+    if (!(await this.save())) return;
+    try {
+      this.run = await startRun(this.draft.id!);
+    } catch (e) {
+      this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true);
+      return;
+    }
+    this.renderRun();
+    this.poll();
+  }
+
+  private stopPolling(): void {
+    window.clearTimeout(this.pollTimer);
+    this.pollTimer = undefined;
+  }
+
+  private poll(): void {
+    this.stopPolling();
+    const sid = this.draft.id;
+    const rid = this.run?.id;
+    if (!sid || !rid) return;
+    this.pollTimer = window.setTimeout(async () => {
+      try {
+        const r = await getRun(sid, rid);
+        if (this.draft.id !== sid) return;
+        this.run = r;
+      } catch {
+        /* tried again below */
+      }
+      this.renderRun();
+      if (this.run && FINISHED.has(this.run.status)) {
+        if (this.run.status === 'done') {
+          this.refreshDeltaTiles();
+          this.showDelta(sid);
+        }
+        this.status(t(`scenarios.status.${this.run.status}`));
+      } else this.poll();
+    }, 400);
+  }
+
+  private renderRun(): void {
+    const r = this.run;
+    this.setBusy(this.busy);
+    if (!r) {
+      this.runEl.replaceChildren();
+      this.resultEl.hidden = true;
+      return;
+    }
+    const running = !FINISHED.has(r.status);
+    const pct = Math.round((r.progress ?? 0) * 100);
+    const progress = el('progress', { max: '100', value: String(pct), id: 'scenario-progress', 'aria-labelledby': 'scenario-progress-label' });
+    const label = el('span', { id: 'scenario-progress-label' }, t('scenarios.progress', { status: t(`scenarios.status.${r.status}`), pct }));
+    const children: Node[] = [el('div', { class: 'progress-row' }, label, progress)];
+    if (running) {
+      const cancel = el('button', { type: 'button', class: 'text-button', id: 'scenario-cancel' }, t('scenarios.cancel'));
+      cancel.addEventListener('click', () => {
+        const sid = this.draft.id;
+        if (sid) void cancelRun(sid, r.id).catch((e: unknown) => this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true));
+      });
+      children.push(cancel);
+    }
+    if (r.message) children.push(el('p', { class: 'muted run-message' }, r.message));
+    this.runEl.dataset.status = r.status;
+    this.runEl.replaceChildren(...children);
+    this.renderResults(r.status === 'done' ? r.summary : undefined);
+  }
+
+  private renderResults(s: RunSummary | undefined): void {
+    if (!s) {
+      this.resultEl.hidden = true;
+      return;
+    }
+    const delta = (d: number | undefined, pct: number | undefined, digits = 0): string => {
+      if (d === undefined || d === null) return '';
+      const sign = d > 0 ? '+' : d < 0 ? '−' : '±';
+      const p = pct !== undefined && pct !== null && Number.isFinite(pct) ? ` (${sign}${fmtNumber(Math.abs(pct), 1)} %)` : '';
+      return `${sign}${fmtNumber(Math.abs(d), digits)}${p}`;
+    };
+    const row = (metric: string, value: number | undefined, d: number | undefined, pct: number | undefined, base: number | undefined) =>
+      el(
+        'div',
+        { class: 'metric', 'data-metric': metric, 'data-delta': d === undefined ? undefined : String(d) },
+        el('dt', {}, t(`scenarios.metric.${metric}`)),
+        el(
+          'dd',
+          {},
+          el('span', { class: 'metric-value' }, value === undefined ? '–' : fmtNumber(value, 0)),
+          el('span', { class: `metric-delta ${d && d > 0 ? 'up' : d && d < 0 ? 'down' : ''}` }, delta(d, pct)),
+          base === undefined ? '' : el('span', { class: 'metric-base muted' }, t('scenarios.baseline', { value: fmtNumber(base, 0) })),
+        ),
+      );
+    this.resultEl.replaceChildren(
+      el('h3', { id: 'scenario-results-title' }, t('scenarios.results')),
+      el(
+        'dl',
+        { class: 'summary-card', id: 'scenario-summary' },
+        row('vehicleKm', s.vehicleKm, s.delta?.vehicleKm, s.delta?.vehicleKmPct, s.baseline?.vehicleKm),
+        row('vehicleHours', s.vehicleHours, s.delta?.vehicleHours, s.delta?.vehicleHoursPct, s.baseline?.vehicleHours),
+        row('unservedTrips', s.unservedTrips, s.delta?.unservedTrips, undefined, s.baseline?.unservedTrips),
+      ),
+      this.viewChooser(),
+      el('h4', { id: 'scenario-legend-title' }, t(this.view === 'delta' ? 'scenarios.legend' : 'scenarios.flowLegend')),
+      this.legend(),
+    );
+    this.resultEl.hidden = false;
+  }
+
+  /** Radio buttons: the change, the baseline's flows or the scenario's flows. */
+  private viewChooser(): HTMLElement {
+    const views: ResultView[] = ['delta', 'baseline', 'scenario'];
+    return el(
+      'fieldset',
+      { class: 'result-view', id: 'scenario-view' },
+      el('legend', {}, t('scenarios.view.title')),
+      ...views.map((v) => {
+        const input = el('input', { type: 'radio', name: 'scenario-view', id: `scenario-view-${v}`, value: v });
+        input.checked = v === this.view;
+        input.addEventListener('change', () => {
+          if (!input.checked) return;
+          this.view = v;
+          this.showDelta(this.shown);
+          const legendTitle = this.resultEl.querySelector('#scenario-legend-title');
+          if (legendTitle) legendTitle.textContent = t(v === 'delta' ? 'scenarios.legend' : 'scenarios.flowLegend');
+          this.resultEl.querySelector('.scenario-legend')?.replaceWith(this.legend());
+        });
+        return el('div', { class: 'radio' }, input, el('label', { for: `scenario-view-${v}` }, t(`scenarios.view.${v}`)));
+      }),
+    );
+  }
+
+  private legend(): HTMLElement {
+    const item = (kind: 'line' | 'dash', color: string, label: string) =>
+      el('li', {}, el('span', { class: `swatch swatch-${kind}`, style: `--c: ${color}`, 'aria-hidden': 'true' }), el('span', {}, label));
+    const items =
+      this.view === 'delta'
+        ? DELTA_CLASSES.map((c) => item('line', c.color, t(`scenarios.delta.${c.key}`)))
+        : FLOW_CLASSES.map((c, i) =>
+            item(
+              'line',
+              c.color,
+              c.upTo === undefined
+                ? t('scenarios.flow.over', { n: fmtNumber(FLOW_CLASSES[i - 1]!.upTo!) })
+                : t('scenarios.flow.upTo', { n: fmtNumber(c.upTo) }),
+            ),
+          );
+    if (this.view !== 'baseline') items.push(item('dash', CLOSED_COLOR, t('scenarios.delta.closed')));
+    return el('ul', { class: 'legend-items scenario-legend', 'aria-labelledby': 'scenario-legend-title' }, ...items);
+  }
+
+  // ---- the delta layer
+
+  /** Adds the scenario results' source and layers (hidden until a scenario with results is shown). */
+  addLayers(beforeId?: string): void {
+    if (this.map.getSource(SCENARIO_SOURCE)) return;
+    this.map.addSource(SCENARIO_SOURCE, {
+      type: 'vector',
+      tiles: [`${window.location.origin}/tiles/TrafficFlowObserved/{z}/{x}/{y}.mvt`],
+      minzoom: 0,
+      maxzoom: 18,
+    });
+    const before = beforeId && this.map.getLayer(beforeId) ? beforeId : undefined;
+    this.map.addLayer(
+      {
+        id: SCENARIO_LAYERS.delta,
+        type: 'line',
+        source: SCENARIO_SOURCE,
+        'source-layer': 'TrafficFlowObserved',
+        filter: this.filter('none', false),
+        layout: { 'line-cap': 'round', 'line-join': 'round', visibility: 'none' },
+        paint: {
+          'line-color': DELTA_COLOR,
+          'line-width': ['interpolate', ['linear'], ['coalesce', ['get', 'intensity'], 0], 0, 2, 1500, 9],
+        },
+      },
+      before,
+    );
+    this.map.addLayer(
+      {
+        id: SCENARIO_LAYERS.closed,
+        type: 'line',
+        source: SCENARIO_SOURCE,
+        'source-layer': 'TrafficFlowObserved',
+        filter: this.filter('none', true),
+        layout: { 'line-cap': 'butt', visibility: 'none' },
+        paint: { 'line-color': CLOSED_COLOR, 'line-width': 4, 'line-dasharray': [2, 1] },
+      },
+      before,
+    );
+  }
+
+  private filter(scenario: string, closed: boolean): FilterSpecification {
+    return [
+      'all',
+      ['==', ['get', 'simulated'], true],
+      ['==', ['get', 'refScenario'], scenario],
+      closed ? ['==', ['get', 'closed'], true] : ['!=', ['get', 'closed'], true],
+    ];
+  }
+
+  /** Shows a scenario's results (undefined: none) in the current view. */
+  private showDelta(scenario: string | undefined): void {
+    this.shown = scenario;
+    this.map.getCanvas().dataset.resultView = scenario ? this.view : ''; // for the tests
+    if (!this.map.getLayer(SCENARIO_LAYERS.delta)) return;
+    const ref = this.view === 'baseline' ? BASELINE_ID : (scenario ?? 'none');
+    this.map.setFilter(SCENARIO_LAYERS.delta, this.filter(ref, false));
+    this.map.setFilter(SCENARIO_LAYERS.closed, this.filter(ref, true));
+    this.map.setPaintProperty(SCENARIO_LAYERS.delta, 'line-color', this.view === 'delta' ? DELTA_COLOR : FLOW_COLOR);
+    this.map.setLayoutProperty(SCENARIO_LAYERS.delta, 'visibility', scenario ? 'visible' : 'none');
+    this.map.setLayoutProperty(SCENARIO_LAYERS.closed, 'visibility', scenario && this.view !== 'baseline' ? 'visible' : 'none');
+  }
+
+  /** The server rebuilt the tiles the run's entities touched: fetch them again (revalidated by their ETags). */
+  private refreshDeltaTiles(): void {
+    const src = this.map.getSource<VectorTileSource>(SCENARIO_SOURCE);
+    if (src) src.setTiles([`${window.location.origin}/tiles/TrafficFlowObserved/{z}/{x}/{y}.mvt`]);
+  }
+}

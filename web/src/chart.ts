@@ -5,6 +5,37 @@ import 'uplot/dist/uPlot.min.css';
 import { el } from './dom';
 import { fmtDateTime, fmtNumber, lang, t } from './i18n';
 
+/** The time slider's time (epoch ms) marked on the charts; undefined when live. */
+let markTime: number | undefined;
+/** The charts shown, with their boxes (which say the time marked in `data-mark-time`). */
+const plots = new Map<uPlot, HTMLElement>();
+
+/** Marks `time` (epoch ms; undefined: none) on every chart shown. */
+export function setChartTime(time: number | undefined): void {
+  markTime = time;
+  for (const [p, box] of plots) {
+    box.dataset.markTime = time === undefined ? '' : String(time);
+    p.redraw(false);
+  }
+}
+
+/** Draws the time mark as a vertical line. */
+function drawMark(u: uPlot): void {
+  if (markTime === undefined) return;
+  const x = u.valToPos(markTime / 1000, 'x', true);
+  if (!Number.isFinite(x) || x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
+  const ctx = u.ctx;
+  ctx.save();
+  ctx.strokeStyle = '#c62828';
+  ctx.lineWidth = 2 * devicePixelRatio;
+  ctx.setLineDash([4 * devicePixelRatio, 3 * devicePixelRatio]);
+  ctx.beginPath();
+  ctx.moveTo(x, u.bbox.top);
+  ctx.lineTo(x, u.bbox.top + u.bbox.height);
+  ctx.stroke();
+  ctx.restore();
+}
+
 export interface Series {
   label: string;
   unit: string;
@@ -24,6 +55,7 @@ export function drawChart(box: HTMLElement, s: Series): () => void {
       width,
       height: 170,
       legend: { show: false },
+      hooks: { draw: [drawMark] },
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: true } },
       axes: [
@@ -63,6 +95,8 @@ export function drawChart(box: HTMLElement, s: Series): () => void {
     [xs, ys],
     plotBox,
   );
+  plots.set(plot, box);
+  box.dataset.markTime = markTime === undefined ? '' : String(markTime);
   // the readings as a table
   const rows = s.points
     .slice()
@@ -85,6 +119,7 @@ export function drawChart(box: HTMLElement, s: Series): () => void {
   ro.observe(box);
   return () => {
     ro.disconnect();
+    plots.delete(plot);
     plot.destroy();
   };
 }

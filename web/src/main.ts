@@ -11,7 +11,9 @@ import { groupLayers, LayerPanel } from './layers';
 import { APP_LAYERS, createMap, setHighlight, translateControls, viewOf } from './map';
 import { bboxOf, Search } from './search';
 import { ScenarioPanel } from './scenarios';
-import { MAX_MARKERS_PER_TYPE, SensorLayer } from './sensors';
+import { detectSensorTypes, SensorLayer } from './sensors';
+import { TimeBar } from './timeline';
+import { setChartTime } from './chart';
 import { parseHash, UrlSync } from './url-state';
 
 declare global {
@@ -148,13 +150,11 @@ async function start(): Promise<void> {
     initialColour: initial.colour,
     onChange: () => syncLayers(),
   });
-  // ---- sensors with live values
-  const sensorTypes = index.layers
-    .filter((l) => groups.some((g) => g.sensor && g.types.includes(l.id)) && l.entities <= MAX_MARKERS_PER_TYPE)
-    .map((l) => l.id);
+  // ---- sensors with live values: the types are decided from the data (observations), not from the tile counts,
+  // which include simulated results
+  const sensorCandidates = index.layers.filter((l) => groups.some((g) => g.sensor && g.types.includes(l.id))).map((l) => l.id);
   const sensors = new SensorLayer(
     map,
-    sensorTypes,
     (id) => void select(id, undefined, true),
     (id) => {
       if (features.openId === id) void features.refresh();
@@ -176,7 +176,19 @@ async function start(): Promise<void> {
   });
 
   syncLayers();
-  void sensors.start();
+  const sensorTypes = detectSensorTypes(sensorCandidates);
+  void sensorTypes.then((types) => sensors.start(types));
+
+  // ---- the time slider over the sensors' history
+  const timeBar = new TimeBar($('#time-bar'), {
+    initial: initial.time,
+    onChange: (time) => {
+      void sensors.setTime(time);
+      setChartTime(time);
+      url.update({ time: time === undefined ? undefined : new Date(time).toISOString() });
+    },
+  });
+  void sensorTypes.then((types) => timeBar.load(types));
 
   // ---- scenarios: the editor and the delta layer (under the street names)
   const scenarios = new ScenarioPanel($('#scenario-content'), map, {
@@ -325,6 +337,7 @@ async function start(): Promise<void> {
       setScenariosOpen(true);
       void scenarios.select(s.scenario);
     }
+    if (s.time !== timeBar.urlTime()) timeBar.setFromUrl(s.time);
     if (s.lang && isLang(s.lang) && s.lang !== lang()) {
       setLang(s.lang);
       langSelect.value = s.lang;

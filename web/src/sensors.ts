@@ -2,10 +2,11 @@
 // as air quality stations or traffic counters) labelled with its main reading. The markers are read once from the
 // NGSI-LD API, then kept current by the twin's server-sent events (`/api/events`, docs/api.md): each `entity` event
 // carries the entity as written. After a dropped connection the app reconnects with back-off and re-reads once; a
-// `reset` event (the client fell behind) re-reads too.
+// `reset` event (the client fell behind) re-reads too. For the time slider a marker can show the reading of an
+// earlier time instead, from the sensor's history (the temporal API), read once per sensor in view.
 
 import { Marker, type Map as MlMap } from 'maplibre-gl';
-import { attrValue, attributes, entityType, plain, queryEntities, type Attribute, type Entity } from './api';
+import { attrValue, attributes, entityType, getTemporal, plain, queryEntities, type Attribute, type Entity } from './api';
 import { el } from './dom';
 import { fmtDateTime, fmtNumber, onLangChange, t } from './i18n';
 import { attrLabel } from './layers';
@@ -23,8 +24,30 @@ const MAIN_ATTR: Record<string, string> = {
   ParkingSpot: 'status',
 };
 
-/** At most this many entities per type get a marker; denser layers stay circles in the tiles. */
-export const MAX_MARKERS_PER_TYPE = 200;
+/** At most this many observed (not simulated) entities of all sensor types get a marker. */
+export const MAX_MARKERS = 1000;
+
+/** Smart Data Models types that are observations or devices: sensors by their name. */
+const OBSERVATION_TYPE = /(Observed|Measurement)$|^(Device|ParkingSpot|OffStreetParking|OnStreetParking|ParkingGroup)$/;
+
+/**
+ * Which of the candidate entity types (the map's non-fabric layers) are sensors: the Smart Data Models observation
+ * types, and any other type whose observed entities (`q=!simulated`) carry readings with `observedAt`. Simulated
+ * results (scenario runs' `TrafficFlowObserved`) never count, however many there are.
+ */
+export async function detectSensorTypes(candidates: string[]): Promise<string[]> {
+  const checks = candidates.map(async (type) => {
+    if (OBSERVATION_TYPE.test(type)) return true;
+    try {
+      const sample = await queryEntities({ type, q: '!simulated', limit: 20 });
+      return sample.some((e) => attributes(e).some(([, l]) => l.some((a) => !!a.observedAt)));
+    } catch {
+      return false;
+    }
+  });
+  const ok = await Promise.all(checks);
+  return candidates.filter((_, i) => ok[i]);
+}
 
 interface Reading {
   attr: string;
@@ -65,8 +88,27 @@ interface MarkerEntry {
   key: string;
 }
 
+/** A sensor's readings of one attribute, ascending: [epoch ms, value]. */
+type History = [number, unknown][];
+
+/** The latest reading at or before `at` (epoch ms). */
+function readingAt(h: History, at: number): [number, unknown] | undefined {
+  let found: [number, unknown] | undefined;
+  for (const r of h) {
+    if (r[0] <= at) found = r;
+    else break;
+  }
+  return found;
+}
+
 export class SensorLayer {
   private readonly markers = new Map<string, MarkerEntry>();
+  private types: string[] = [];
+  /** The time shown (epoch ms), or undefined for the live values. */
+  private time: number | undefined;
+  /** Readings per sensor and attribute (`id attr`), from the temporal API; kept for the time slider. */
+  private readonly histories = new Map<string, History>();
+  private readonly loading = new Map<string, Promise<void>>();
   private hiddenTypes = new Set<string>();
   private source: EventSource | undefined;
   private retryTimer: number | undefined;
@@ -77,16 +119,19 @@ export class SensorLayer {
 
   constructor(
     private readonly map: MlMap,
-    private readonly types: string[],
     private readonly onSelect: (id: string) => void,
     private readonly onChange: (id: string) => void,
   ) {
     onLangChange(() => {
       for (const m of this.markers.values()) this.label(m);
     });
+    map.on('moveend', () => {
+      if (this.time !== undefined) void this.loadVisible();
+    });
   }
 
-  async start(): Promise<void> {
+  async start(types: string[]): Promise<void> {
+    this.types = types;
     if (!this.types.length) return;
     this.stopped = false;
     this.connect();
@@ -107,10 +152,48 @@ export class SensorLayer {
       if (entityType(m.entity) === type) m.marker.getElement().hidden = !visible;
   }
 
+  /** Shows the readings at `time` (epoch ms; undefined: the live values), from the sensors' histories. */
+  async setTime(time: number | undefined): Promise<void> {
+    this.time = time;
+    for (const m of this.markers.values()) this.label(m);
+    if (time !== undefined) await this.loadVisible();
+  }
+
+  /** Reads the histories of the sensors in view that are not read yet (once per sensor). */
+  private async loadVisible(): Promise<void> {
+    const bounds = this.map.getBounds();
+    const jobs: Promise<void>[] = [];
+    for (const m of this.markers.values()) {
+      if (!bounds.contains(m.marker.getLngLat())) continue;
+      const r = mainReading(m.entity);
+      if (!r) continue;
+      const key = `${m.entity.id} ${r.attr}`;
+      if (this.histories.has(key)) continue;
+      let job = this.loading.get(key);
+      if (!job) {
+        job = getTemporal(m.entity.id, [r.attr], 1000)
+          .then((te) => {
+            const values = ((te[r.attr] as { values?: [unknown, string][] } | undefined)?.values ?? [])
+              .map(([v, at]) => [Date.parse(at), v] as [number, unknown])
+              .filter(([at]) => Number.isFinite(at))
+              .sort((a, b) => a[0] - b[0]);
+            this.histories.set(key, values);
+          })
+          .catch(() => undefined)
+          .finally(() => this.loading.delete(key));
+        this.loading.set(key, job);
+      }
+      jobs.push(job.then(() => this.label(m)));
+    }
+    await Promise.all(jobs);
+    document.documentElement.dataset.sensorTime = this.time === undefined ? 'live' : String(this.time);
+  }
+
   /** Opens the event stream; on an error closes it and tries again after 1, 2, 4… (at most 30) seconds. */
   private connect(): void {
     if (this.stopped) return;
-    const params = new URLSearchParams({ type: this.types.join(','), format: 'normalized' });
+    // simulated results (a scenario run publishes over a thousand) are not sent at all
+    const params = new URLSearchParams({ type: this.types.join(','), format: 'normalized', q: '!simulated' });
     const es = new EventSource(`/api/events?${params}`);
     this.source = es;
     es.addEventListener('ready', () => {
@@ -144,19 +227,26 @@ export class SensorLayer {
   /** Reads every sensor of the types (observed ones: simulated results are not sensors). */
   private async read(): Promise<void> {
     try {
-      this.apply(await queryEntities({ type: this.types.join(','), q: '!simulated', limit: 1000 }));
+      this.apply(await queryEntities({ type: this.types.join(','), q: '!simulated', limit: MAX_MARKERS }));
     } catch {
       this.stale = true; // read again when the stream is back
     }
   }
 
   private apply(list: Entity[]): void {
+    let created = false;
     for (const e of list) {
       if (plain(e, 'simulated') === true || !this.types.includes(entityType(e))) continue;
       const at = pointOf(e);
       if (!at) continue;
       const r = mainReading(e);
       const key = JSON.stringify([r?.value, r?.observedAt, at]);
+      const h = r && this.histories.get(`${e.id} ${r.attr}`);
+      const when = r?.observedAt ? Date.parse(r.observedAt) : NaN;
+      if (h && Number.isFinite(when) && !h.some(([t0, v]) => t0 === when && v === r.value)) {
+        h.push([when, r.value]);
+        h.sort((a, b) => a[0] - b[0]);
+      }
       const old = this.markers.get(e.id);
       if (old) {
         if (old.key === key) continue;
@@ -180,14 +270,23 @@ export class SensorLayer {
       button.hidden = this.hiddenTypes.has(entityType(e));
       this.markers.set(e.id, entry);
       this.label(entry);
+      created = true;
     }
+    // markers that arrive while the slider shows an earlier time need their histories
+    if (created && this.time !== undefined) void this.loadVisible();
   }
 
   private label(m: MarkerEntry): void {
     const e = m.entity;
-    const r = mainReading(e);
+    let r = mainReading(e);
+    if (r && this.time !== undefined) {
+      const h = this.histories.get(`${e.id} ${r.attr}`);
+      const at = h ? readingAt(h, this.time) : undefined;
+      r = { ...r, value: at ? at[1] : undefined, observedAt: at ? new Date(at[0]).toISOString() : undefined };
+      m.button.classList.toggle('no-reading', !at);
+    } else m.button.classList.remove('no-reading');
     const name = String(attrValue((e.name as Attribute | undefined) ?? { type: 'Property', value: '' }) ?? '') || e.id;
-    const value = r ? (typeof r.value === 'number' ? fmtNumber(r.value) : String(r.value ?? '')) : '';
+    const value = r ? (typeof r.value === 'number' ? fmtNumber(r.value) : r.value === undefined ? '–' : String(r.value)) : '';
     const text = r ? `${attrLabel(r.attr)} ${value}${r.unit ? ` ${r.unit}` : ''}` : typeLabel(entityType(e));
     m.button.replaceChildren(el('span', { class: 'sensor-value' }, text));
     m.button.setAttribute(

@@ -1,4 +1,4 @@
-// The shareable state in the URL hash: `#map=zoom/lat/lon/bearing/pitch&layers=a,b&off=c&feature=urn&colour=height&scenario=urn&lang=fi`.
+// The shareable state in the URL hash: `#map=zoom/lat/lon/bearing/pitch&layers=a,b&off=c&feature=urn&colour=height&scenario=urn&t=2026-11-25T08:00:00.000Z&lang=fi`.
 // `layers` lists the groups shown when it differs from the default; `off` those hidden.
 
 export interface View {
@@ -18,6 +18,8 @@ export interface UrlState {
   /** The scenario shown in the scenario panel. */
   scenario?: string;
   lang?: string;
+  /** The time slider's time (ISO 8601); absent: live. */
+  time?: string;
 }
 
 export function parseHash(hash: string): UrlState {
@@ -46,6 +48,8 @@ export function parseHash(hash: string): UrlState {
   if (c) s.colour = c;
   const sc = p.get('scenario');
   if (sc) s.scenario = sc;
+  const tm = p.get('t');
+  if (tm && Number.isFinite(Date.parse(tm))) s.time = tm;
   const l = p.get('lang');
   if (l) s.lang = l;
   return s;
@@ -68,6 +72,7 @@ export function formatHash(s: UrlState): string {
   if (s.colour) parts.push(`colour=${encodeURIComponent(s.colour)}`);
   if (s.feature) parts.push(`feature=${encodeURIComponent(s.feature)}`);
   if (s.scenario) parts.push(`scenario=${encodeURIComponent(s.scenario)}`);
+  if (s.time) parts.push(`t=${encodeURIComponent(s.time)}`);
   if (s.lang) parts.push(`lang=${s.lang}`);
   return parts.length ? `#${parts.join('&')}` : '';
 }

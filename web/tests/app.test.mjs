@@ -321,6 +321,91 @@ describe('the urbantwin web app', () => {
     await page.context().close();
   });
 
+  test('the time slider shows the sensors’ readings of an earlier time, plays, returns to live and is in the URL', async () => {
+    const id = 'urn:ngsi-ld:NoiseLevelObserved:senate-square';
+    const api = `${twin.url}/ngsi-ld/v1`;
+    // history before the current reading: three earlier readings, an hour apart (the current value stays)
+    const now = Date.now();
+    const hour = 3_600_000;
+    const instances = [[50.1, 3], [55.2, 2], [58.3, 1]].map(([value, h]) => ({
+      type: 'Property', value, unitCode: '2N', observedAt: new Date(now - h * hour).toISOString(),
+    }));
+    const post = await fetch(`${api}/temporal/entities/${encodeURIComponent(id)}/attrs`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ LAeq: instances }),
+    });
+    assert.equal(post.status, 204, await post.text());
+    const current = (await (await fetch(`${api}/entities/${encodeURIComponent(id)}?options=keyValues&attrs=LAeq`)).json()).LAeq;
+
+    const page = await openApp(browser, twin.url, { hash: '#map=16/60.1694/24.9522/0/0' });
+    const marker = page.locator(`.sensor-marker[data-entity="${id}"]`);
+    await marker.waitFor();
+    const bar = page.locator('#time-bar');
+    await bar.waitFor();
+    assert.equal(await bar.getAttribute('data-time'), 'live');
+    assert.equal(await page.getAttribute('#time-slider', 'aria-valuetext'), 'Live (now)');
+    assert.equal(await page.getAttribute('#time-play', 'aria-label'), 'Play');
+    assert.equal(await bar.getAttribute('role'), 'group');
+
+    // an earlier time (a whole minute, 100 minutes ago): the marker shows the reading of that time
+    const min = Number(await page.getAttribute('#time-slider', 'min'));
+    const max = Number(await page.getAttribute('#time-slider', 'max'));
+    const start = await page.evaluate(() => Number(document.querySelector('#time-bar').dataset.start));
+    const target = Math.floor((now - 100 * 60_000) / 60_000) * 60_000;
+    const value = (target - start) / 1000;
+    assert.ok(value > min && value < max, `the span (${new Date(start).toISOString()}, ${max} s) holds the time`);
+    const q = new URLSearchParams({ attrs: 'LAeq', options: 'temporalValues', timerel: 'before', timeAt: new Date(target + 1).toISOString(), lastN: '1' });
+    const hist = await (await fetch(`${api}/temporal/entities/${encodeURIComponent(id)}?${q}`)).json();
+    const expected = hist.LAeq.values.at(-1)[0];
+    assert.equal(expected, 55.2);
+    await page.locator('#time-slider').fill(String(value));
+    await page.waitForFunction(
+      ([sel, v]) => document.querySelector(sel)?.textContent?.includes(v),
+      [`.sensor-marker[data-entity="${id}"]`, String(expected)],
+    );
+    assert.equal(await bar.getAttribute('data-time'), String(target));
+    const valuetext = await page.getAttribute('#time-slider', 'aria-valuetext');
+    assert.ok(valuetext && valuetext !== 'Live (now)' && valuetext === (await page.locator('#time-output').textContent()), valuetext);
+    await page.waitForFunction((iso) => decodeURIComponent(location.hash).includes(`t=${iso}`), new Date(target).toISOString());
+    // the feature panel's chart marks the time
+    await marker.click();
+    await page.locator('#feature-panel .chart-plot canvas').waitFor();
+    assert.equal(await page.getAttribute('#feature-chart-box', 'data-mark-time'), String(target));
+
+    // play (space on the focused slider, at one map minute a second) advances the time; space again pauses
+    await page.selectOption('#time-speed', '1');
+    await page.locator('#time-slider').focus();
+    await page.keyboard.press(' ');
+    assert.equal(await page.getAttribute('#time-play', 'aria-pressed'), 'true');
+    assert.equal(await page.getAttribute('#time-play', 'aria-label'), 'Pause');
+    await page.waitForFunction((t0) => Number(document.querySelector('#time-bar').dataset.time) > t0, target);
+    await page.keyboard.press(' ');
+    assert.equal(await page.getAttribute('#time-play', 'aria-pressed'), 'false');
+
+    // back to live: the current value
+    await page.locator('#time-live').click();
+    assert.equal(await bar.getAttribute('data-time'), 'live');
+    await page.waitForFunction(
+      ([sel, v]) => document.querySelector(sel)?.textContent?.includes(v),
+      [`.sensor-marker[data-entity="${id}"]`, String(current)],
+    );
+    await page.waitForFunction(() => !location.hash.includes('t='));
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+
+    // the URL restores the time
+    const again = await openApp(browser, twin.url, { hash: `#map=16/60.1694/24.9522/0/0&t=${encodeURIComponent(new Date(target).toISOString())}&lang=fi` });
+    await again.waitForFunction((t0) => document.querySelector('#time-bar')?.dataset.time === String(t0), target);
+    await again.waitForFunction(
+      ([sel, v]) => document.querySelector(sel)?.textContent?.includes(v),
+      [`.sensor-marker[data-entity="${id}"]`, '55,2'],
+    );
+    assert.equal(await again.getAttribute('#time-play', 'aria-label'), 'Toista');
+    assert.deepEqual(again.problems, []);
+    await again.context().close();
+  });
+
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });
@@ -441,5 +526,18 @@ describe('the urbantwin web app', () => {
     assert.ok(again.closed > before.closed + 100 && again.red > before.red + 100, `the delta layer after a reload: ${JSON.stringify(again)}`);
     assert.deepEqual(page.problems, []);
     await page.context().close();
+
+    // the run's simulated TrafficFlowObserved results (over a thousand) do not hide the real traffic counters
+    const counts = await (await fetch(`${twin.url}/tiles`)).json();
+    assert.ok(counts.layers.find((l) => l.id === 'TrafficFlowObserved').entities > 1000, 'the results are in the tiles');
+    const fresh = await openApp(browser, twin.url, { hash: '#map=15.5/60.1690/24.9440/0/0' });
+    for (const id of ['urn:ngsi-ld:TrafficFlowObserved:esplanadi-e', 'urn:ngsi-ld:TrafficFlowObserved:mannerheimintie-n']) {
+      const counter = fresh.locator(`.sensor-marker[data-entity="${id}"]`);
+      await counter.waitFor({ state: 'visible' });
+      assert.match(await counter.textContent(), /Vehicles|Intensity|\d/);
+    }
+    assert.equal(await fresh.locator('.sensor-marker[data-entity*=":urbantwin:"]').count(), 0, 'no markers for simulated results');
+    assert.deepEqual(fresh.problems, []);
+    await fresh.context().close();
   });
 });

@@ -148,7 +148,7 @@ export async function mapPixels(page) {
       const s = document.createElement('style');
       s.id = 'pixel-probe';
       s.textContent =
-        'body.pixel-probe .panel, body.pixel-probe .maplibregl-marker, body.pixel-probe .maplibregl-control-container { visibility: hidden !important; }';
+        'body.pixel-probe .panel, body.pixel-probe .time-bar, body.pixel-probe .maplibregl-marker, body.pixel-probe .maplibregl-control-container { visibility: hidden !important; }';
       document.head.append(s);
     }
     document.body.classList.add('pixel-probe');

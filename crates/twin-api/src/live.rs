@@ -23,8 +23,8 @@ use axum::routing::get;
 use axum::Router;
 use futures::{Stream, StreamExt};
 use tokio::sync::{broadcast, watch};
-use twin_model::entity::iri;
 use twin_model::ngsi::{render_entity, Format, RenderOptions};
+use twin_model::query::{parse_q, Query};
 use twin_model::{Context, Entity};
 
 use crate::error::{ApiError, ApiResult};
@@ -146,6 +146,8 @@ pub fn routes() -> Router<SharedState> {
 struct Filter {
     /// Expanded type IRIs (None: every type).
     types: Option<HashSet<String>>,
+    /// An NGSI-LD query the entity must satisfy (e.g. `!simulated`).
+    q: Option<Query>,
     /// Entity ids (None: every entity).
     ids: Option<HashSet<String>>,
     options: RenderOptions,
@@ -153,7 +155,8 @@ struct Filter {
 
 impl Filter {
     fn parse(raw: Option<&str>) -> ApiResult<Filter> {
-        let p = Params::parse(raw, &["type", "id", "attrs", "format"])?;
+        let p = Params::parse(raw, &["type", "id", "attrs", "format", "q"])?;
+        let ctx = Context::core();
         let list = |name: &str| {
             p.get(name).map(|v| {
                 v.split(',')
@@ -163,15 +166,17 @@ impl Filter {
                     .collect::<Vec<_>>()
             })
         };
-        let expand = |name: String| {
-            if name.contains(':') {
-                name
-            } else {
-                format!("{}{name}", iri::DEFAULT_CONTEXT)
-            }
-        };
+        let expand = |name: String| ctx.expand(&name);
         let types = list("type").map(|v| v.into_iter().map(expand).collect());
         let ids = list("id").map(|v| v.into_iter().collect());
+        let q = match p.get("q") {
+            Some(s) => {
+                let mut q = parse_q(s)?;
+                q.expand_names(&|n| ctx.expand(n));
+                Some(q)
+            }
+            None => None,
+        };
         let attrs: Option<HashSet<String>> =
             list("attrs").map(|v| v.into_iter().map(expand).collect());
         let format = match p.get("format").unwrap_or("concise") {
@@ -186,6 +191,7 @@ impl Filter {
         };
         Ok(Filter {
             types,
+            q,
             ids,
             options: RenderOptions {
                 format,
@@ -200,6 +206,7 @@ impl Filter {
             .as_ref()
             .is_none_or(|t| e.types.iter().any(|x| t.contains(x)))
             && self.ids.as_ref().is_none_or(|ids| ids.contains(&e.id))
+            && self.q.as_ref().is_none_or(|q| q.matches(e))
     }
 }
 

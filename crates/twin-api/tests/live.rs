@@ -39,6 +39,8 @@ impl Events {
     /// The next event (name, id, data), skipping keep-alive comments; None when the stream ends. A test fails rather
     /// than hangs when nothing comes for 20 s.
     async fn next(&mut self) -> Option<(String, String, Value)> {
+        // keep-alive comments must not extend the wait
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();
@@ -57,7 +59,7 @@ impl Events {
                 }
                 return Some((name, id, serde_json::from_str(&data).unwrap_or(Value::Null)));
             }
-            let chunk = tokio::time::timeout(Duration::from_secs(20), self.resp.chunk())
+            let chunk = tokio::time::timeout_at(deadline, self.resp.chunk())
                 .await
                 .expect("an event within 20 s")
                 .ok()??;
@@ -121,9 +123,30 @@ async fn writes_reach_connected_clients() {
         json!({"id": id, "type": "AirQualityObserved", "NO2": 12.0})
     );
 
-    // a bad format is a 400 with ProblemDetails
+    // q: simulated results stay out of a map's sensor stream
+    let mut real = Events::open(&s, "?type=AirQualityObserved&q=!simulated").await;
+    let model = "urn:ngsi-ld:AirQualityObserved:model-1";
+    let mut simulated = sensor(model, 50.0);
+    simulated["simulated"] = json!({"type": "Property", "value": true});
+    assert_eq!(s.post("/entities", &simulated).await.status(), 201);
+    s.patch(&format!("/entities/{id}/attrs"), &json!({"NO2": 13.0}))
+        .await;
+    let (_, _, data) = real.next().await.unwrap();
+    assert_eq!(
+        data["id"], id,
+        "the simulated entity is filtered out: {data}"
+    );
+    let (_, _, data) = kv.next().await.unwrap();
+    assert_eq!(data["NO2"], 13.0);
+
+    // a bad format or query is a 400 with ProblemDetails
     let url = format!(
         "{}/api/events?format=xml",
+        s.base.trim_end_matches("/ngsi-ld/v1")
+    );
+    common::assert_problem(s.http.get(url).send().await.unwrap(), 400, "BadRequestData").await;
+    let url = format!(
+        "{}/api/events?q=NO2%3D%3D",
         s.base.trim_end_matches("/ngsi-ld/v1")
     );
     common::assert_problem(s.http.get(url).send().await.unwrap(), 400, "BadRequestData").await;
@@ -131,8 +154,23 @@ async fn writes_reach_connected_clients() {
     // stopping the server ends the streams (a graceful shutdown does not wait for them)
     let stopped = tokio::time::timeout(Duration::from_secs(10), s.stop()).await;
     assert!(stopped.is_ok(), "the server stopped with streams open");
-    // the first stream still holds the keyValues write (its type matches), then ends
-    let (_, _, data) = ev.next().await.expect("the last write");
-    assert_eq!(data["NO2"], 12.0, "concise: a bare value; {data}");
-    assert!(ev.next().await.is_none(), "the stream ended");
+    // the first stream still holds the later writes (their type matches, it has no q), then ends
+    let mut rest = Vec::new();
+    while let Some((_, _, data)) = ev.next().await {
+        rest.push((
+            data["id"].as_str().unwrap_or("").to_string(),
+            data["NO2"].clone(),
+        ));
+    }
+    assert_eq!(
+        rest,
+        [
+            (id.to_string(), json!(12.0)),
+            (
+                model.to_string(),
+                json!({"value": 50.0, "observedAt": "2026-11-26T08:00:00.000Z"})
+            ),
+            (id.to_string(), json!(13.0)),
+        ]
+    );
 }

@@ -120,33 +120,8 @@ fn num(v: &Value) -> f64 {
         .unwrap_or_else(|| panic!("a number expected: {v}"))
 }
 
-/// MapLibre's own validator accepts the style (skipped without it, as in tests/tiles.rs, unless CI=true).
 fn style_is_valid(style: &Value) {
-    let validator = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/js/node_modules/.bin/gl-style-validate");
-    if !validator.exists() {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!(
-                "CI=true but {} is missing (npm ci --prefix tests/js)",
-                validator.display()
-            );
-        }
-        eprintln!("skipping the style validation: run `npm ci --prefix tests/js` first");
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("style.json");
-    std::fs::write(&file, style.to_string()).unwrap();
-    let out = std::process::Command::new(&validator)
-        .arg(&file)
-        .output()
-        .expect("run gl-style-validate");
-    assert!(
-        out.status.success() && out.stdout.is_empty(),
-        "the style does not validate: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::assert_valid_style(style);
 }
 
 /// A real, observed count (no `simulated`) at `at`, as a city's sensor platform would write it.

@@ -264,3 +264,33 @@ pub fn mvt_props(
         })
         .collect()
 }
+
+/// MapLibre's own validator (installed by scripts/test into tests/js) accepts the style; skipped with a printed
+/// reason when it is not installed, unless CI=true.
+pub fn assert_valid_style(style: &Value) {
+    let validator = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/js/node_modules/.bin/gl-style-validate");
+    if !validator.exists() {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!(
+                "CI=true but {} is missing (npm ci --prefix tests/js)",
+                validator.display()
+            );
+        }
+        eprintln!("skipping the style validation: run `npm ci --prefix tests/js` first");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("style.json");
+    std::fs::write(&file, style.to_string()).unwrap();
+    let out = std::process::Command::new(&validator)
+        .arg(&file)
+        .output()
+        .expect("run gl-style-validate");
+    assert!(
+        out.status.success() && out.stdout.is_empty(),
+        "the style does not validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -371,6 +371,27 @@ struct Improver {
 }
 
 impl Improver {
+    /// Lowers `j`'s shortest-path label to `v` through link `l` when that is shorter, noting `j` for the reset
+    /// (`touched` the first time it is reached, `lowered` the first time the network pass lowers it); whether it
+    /// did.
+    #[inline]
+    fn relax(&mut self, j: u32, l: u32, v: f64) -> bool {
+        let lj = &mut self.label[j as usize];
+        if v < lj.dist {
+            if lj.dist == f64::INFINITY {
+                self.touched.push(j);
+            }
+            if lj.pred == NONE {
+                self.lowered.push(j);
+            }
+            lj.pred = l;
+            lj.dist = v;
+            true
+        } else {
+            false
+        }
+    }
+
     fn new(nodes: usize, links: usize) -> Improver {
         Improver {
             label: vec![UNLABELLED; nodes],
@@ -480,18 +501,8 @@ impl Improver {
             let ui = self.umax[p];
             for &(l, j) in star.out(i) {
                 let c = cost[l as usize];
-                let v = di + c;
-                let lj = &mut self.label[j as usize];
-                if v < lj.dist {
-                    if lj.dist == f64::INFINITY {
-                        self.touched.push(j);
-                    }
-                    if lj.pred == NONE {
-                        self.lowered.push(j);
-                    }
-                    lj.pred = l;
-                    lj.dist = v;
-                    let t = lj.id;
+                if self.relax(j, l, di + c) {
+                    let t = self.label[j as usize].id;
                     if (t == NONE || t as usize >= k || t as usize <= p)
                         && !self.in_queue[j as usize]
                     {
@@ -499,26 +510,26 @@ impl Improver {
                         self.queue.push_back(j);
                     }
                 }
+                let lj = &mut self.label[j as usize];
                 let t = lj.id;
-                if t == NONE {
+                let head = if t == NONE {
                     let t = (k + self.new_nodes.len()) as u32;
                     lj.id = t;
                     self.new_nodes.push(j);
-                    self.mark[l as usize] = stamp;
-                    self.added.push(Edge {
-                        tail: p as u32,
-                        head: t,
-                        link: l,
-                        flow: 0.0,
-                    });
+                    Some(t)
                 } else if ui + c < lj.umax
                     && self.mark[l as usize] != stamp
                     && !((t as usize) < k && self.kept(bush, t, l))
                 {
+                    Some(t)
+                } else {
+                    None
+                };
+                if let Some(head) = head {
                     self.mark[l as usize] = stamp;
                     self.added.push(Edge {
                         tail: p as u32,
-                        head: t,
+                        head,
                         link: l,
                         flow: 0.0,
                     });
@@ -533,21 +544,9 @@ impl Improver {
             }
             let di = self.label[i as usize].dist;
             for &(l, j) in star.out(i) {
-                let v = di + cost[l as usize];
-                let lj = &mut self.label[j as usize];
-                if v < lj.dist {
-                    if lj.dist == f64::INFINITY {
-                        self.touched.push(j);
-                    }
-                    if lj.pred == NONE {
-                        self.lowered.push(j);
-                    }
-                    lj.pred = l;
-                    lj.dist = v;
-                    if !self.in_queue[j as usize] {
-                        self.in_queue[j as usize] = true;
-                        self.queue.push_back(j);
-                    }
+                if self.relax(j, l, di + cost[l as usize]) && !self.in_queue[j as usize] {
+                    self.in_queue[j as usize] = true;
+                    self.queue.push_back(j);
                 }
             }
         }

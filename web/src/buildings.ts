@@ -67,7 +67,7 @@ export function discoverAttributes(map: MlMap, source: string): { numeric: strin
   };
 }
 
-function quantileBreaks(values: number[], classes: number): number[] {
+export function quantileBreaks(values: number[], classes: number): number[] {
   const v = [...values].sort((a, b) => a - b);
   const breaks: number[] = [];
   for (let i = 1; i < classes; i++) {

@@ -104,7 +104,7 @@ async function start(): Promise<void> {
     showError(t('app.loadError', { detail: e instanceof Error ? e.message : String(e) }));
     return;
   }
-  const { map, prepared, firstIdle } = await createMap(mapEl, style, initial.view, { region: t('app.mapCanvas') });
+  const { map, prepared, firstIdle, icons, transformRequest } = await createMap(mapEl, style, initial.view, { region: t('app.mapCanvas') });
   window.urbantwin = { map, ready: false };
   // on wide screens the layer panel covers the map's left: the centre (and the keyboard's cross) is that of the rest
   const crosshair = $('.crosshair');
@@ -193,11 +193,16 @@ async function start(): Promise<void> {
   // ---- scenarios: the editor and the delta layer (under the street names)
   const scenarios = new ScenarioPanel($('#scenario-content'), map, {
     onSelect: (id) => url.update({ scenario: id }),
+    icons,
+    transformRequest,
   });
   scenarios.addLayers(APP_LAYERS.streetLabels);
   onScenariosOpened = (open) => {
     if (open) void scenarios.refreshList();
-    else scenarios.setPicking(false);
+    else {
+      scenarios.setPicking(false);
+      scenarios.sketch.cancel();
+    }
   };
   if (initial.scenario) {
     setScenariosOpen(true);
@@ -280,6 +285,10 @@ async function start(): Promise<void> {
   }
 
   map.on('click', (e) => {
+    if (scenarios.drawing) {
+      scenarios.addPoint([e.lngLat.lng, e.lngLat.lat]);
+      return;
+    }
     if (scenarios.picking) {
       scenarios.pick(streetAt(e.point));
       return;
@@ -289,6 +298,7 @@ async function start(): Promise<void> {
     else if (features.openId) features.close();
   });
   map.on('mousemove', (e) => {
+    if (scenarios.drawing) return;
     if (scenarios.picking) map.getCanvas().style.cursor = streetAt(e.point) ? 'pointer' : 'crosshair';
     else map.getCanvas().style.cursor = featureAt(e.point) ? 'pointer' : '';
   });
@@ -299,6 +309,11 @@ async function start(): Promise<void> {
     if (e.key !== 'Enter' && e.key !== ' ') return;
     e.preventDefault();
     const c = map.project(map.getCenter());
+    if (scenarios.drawing) {
+      const p = map.getCenter();
+      scenarios.addPoint([p.lng, p.lat]);
+      return;
+    }
     if (scenarios.picking) {
       scenarios.pick(streetAt(c, 12));
       return;
@@ -329,8 +344,9 @@ async function start(): Promise<void> {
   const syncView = () => url.update({ view: viewOf(map) });
   map.on('moveend', syncView);
   syncView();
-  window.addEventListener('hashchange', () => {
-    const s = parseHash(window.location.hash);
+  window.addEventListener('hashchange', (e) => {
+    // the hash as it was set: a pending write of the app's own state may already have replaced it
+    const s = parseHash(new URL(e.newURL).hash);
     if (s.view) map.jumpTo({ center: [s.view.lon, s.view.lat], zoom: s.view.zoom, bearing: s.view.bearing, pitch: s.view.pitch });
     if (s.feature && s.feature !== features.openId) void select(s.feature, undefined, false);
     if (s.scenario && s.scenario !== scenarios.selectedId) {

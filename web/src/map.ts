@@ -245,6 +245,10 @@ export interface CreatedMap {
   prepared: PreparedStyle;
   /** Resolves when the map is first idle: everything in view loaded and drawn. */
   firstIdle: Promise<void>;
+  /** The POI icons given to the map (`addImage`: not part of its style), for a second map of the same style. */
+  icons: Map<string, ImageData>;
+  /** Points the style's server URLs at the origin the app is served from (for a second map of the same style). */
+  transformRequest: (url: string) => { url: string };
 }
 
 /** Creates the map in `container` from the server's style; resolves once the style is loaded (tiles may still load). */
@@ -270,6 +274,11 @@ export async function createMap(
     const pois = prepared.style.layers.find((l) => l.id === 'pois');
     if (pois) delete pois.maxzoom;
   }
+  // the style names the server by its public URL; the app talks to the origin it is served from
+  const transformRequest = (url: string) => {
+    if (base && base !== origin && url.startsWith(base)) return { url: origin + url.slice(base.length) };
+    return { url };
+  };
   const map = new MapLibreMap({
     container,
     style: prepared.style,
@@ -279,11 +288,7 @@ export async function createMap(
     maxPitch: 75,
     hash: false,
     attributionControl: false,
-    // the style names the server by its public URL; the app talks to the origin it is served from
-    transformRequest: (url: string) => {
-      if (base && base !== origin && url.startsWith(base)) return { url: origin + url.slice(base.length) };
-      return { url };
-    },
+    transformRequest,
     cancelPendingTileRequestsWhileZooming: true,
     fadeDuration: 150,
   });
@@ -299,7 +304,7 @@ export async function createMap(
   const firstIdle = new Promise<void>((resolve) => map.once('idle', () => resolve()));
   return new Promise((resolve, reject) => {
     // the panels are built from the style while the tiles load
-    map.once('style.load', () => resolve({ map, prepared, firstIdle }));
+    map.once('style.load', () => resolve({ map, prepared, firstIdle, icons: icons ?? new Map(), transformRequest }));
     map.once('error', (ev: unknown) => {
       if (!map.loaded()) reject((ev as { error?: Error }).error ?? new Error('the map could not load'));
     });

@@ -1,8 +1,10 @@
 // The scenario editor: "what if this street were closed?" Lists the twin's scenarios (`/api/scenarios`), edits one
-// (name, description, and edits picked on the map or typed: close a street or one segment, change lanes or speed),
-// saves and runs it, follows the run's progress (with Cancel) and shows its results: the delta layer drawn from the
-// simulated `TrafficFlowObserved` entities the run publishes (vector tiles, filtered on `refScenario`) and a summary
-// card (vehicle-km, vehicle-hours and unserved trips against the baseline). See docs/api.md, "Scenarios".
+// (name, description, and edits picked on the map, typed or drawn: close a street, a segment or everything in a drawn
+// area, change lanes or speed, add a new street along a drawn line), saves and runs it, follows the run's progress
+// (with Cancel) and shows its results: the delta layer drawn from the simulated `TrafficFlowObserved` entities the run
+// publishes (vector tiles, filtered on `refScenario`), the flows of the baseline and the scenario one at a time or
+// side by side (swipe), and a summary card (vehicle-km, vehicle-hours and unserved trips against the baseline).
+// See docs/api.md, "Scenarios".
 
 import type { ExpressionSpecification, FilterSpecification, Map as MlMap, MapGeoJSONFeature, VectorTileSource } from 'maplibre-gl';
 import {
@@ -21,7 +23,9 @@ import {
   type ScenarioEdit,
   type ScenarioRun,
 } from './api';
+import { SwipeCompare } from './compare';
 import { el } from './dom';
+import { lineLengthM, ringAreaM2, Sketch, type Position, type Shape, type SketchKind } from './draw';
 import { fmtNumber, onLangChange, t } from './i18n';
 
 export const SCENARIO_SOURCE = 'app-scenario-flows';
@@ -58,8 +62,13 @@ const FLOW_COLOR: ExpressionSpecification = [
 ];
 export const BASELINE_ID = 'urn:ngsi-ld:Scenario:baseline';
 
-/** What the results layer shows: the change, or the flows of the baseline or of the scenario (to compare). */
-export type ResultView = 'delta' | 'baseline' | 'scenario';
+/** What the results layer shows: the change, or the flows of the baseline or of the scenario, or both side by side. */
+export type ResultView = 'delta' | 'baseline' | 'scenario' | 'swipe';
+
+/** Road classes a new street can have (OSM `highway`; the model takes speed and capacity per lane from the class). */
+export const NEW_STREET_CLASSES = ['residential', 'tertiary', 'secondary', 'primary', 'living_street', 'service'] as const;
+/** The classes' default free-flow speeds (km/h), as in the model's table (crates/twin-model/src/roads.rs). */
+const CLASS_KMH: Record<string, number> = { residential: 50, tertiary: 50, secondary: 50, primary: 50, living_street: 20, service: 20 };
 
 const DELTA_COLOR: ExpressionSpecification = [
   'step',
@@ -81,7 +90,21 @@ interface Picked {
   segment?: string;
 }
 
-type Action = 'closeStreet' | 'closeLinks' | 'setLanes' | 'setSpeed';
+type Action = 'closeStreet' | 'closeLinks' | 'closeArea' | 'setLanes' | 'setSpeed' | 'addLink';
+
+type Polygon = { type: 'Polygon'; coordinates: Position[][] };
+
+/** The drawn area an edit applies to, if any. */
+function areaOf(e: ScenarioEdit): Polygon | undefined {
+  if (e.kind === 'closeArea') return e.polygon as Polygon;
+  const tg = (e as { target?: { area?: Polygon } }).target;
+  return tg?.area;
+}
+
+/** Hectares of a drawn area (its outer ring). */
+function hectares(p: Polygon | undefined): number {
+  return p?.coordinates?.[0] ? ringAreaM2(p.coordinates[0]) / 10_000 : 0;
+}
 
 interface Draft {
   id?: string;
@@ -95,6 +118,9 @@ const FINISHED = new Set(['done', 'failed', 'cancelled']);
 export interface ScenarioPanelOptions {
   /** The selected scenario changed (for the URL). */
   onSelect: (id: string | undefined) => void;
+  /** What a second map of the same style needs (swipe comparison). */
+  icons: Map<string, ImageData>;
+  transformRequest: (url: string) => { url: string };
 }
 
 export class ScenarioPanel {
@@ -109,6 +135,10 @@ export class ScenarioPanel {
   private shown: string | undefined;
   /** Labels of `closeLinks` edits made here (the edit itself holds only ids). */
   private readonly linkLabels = new Map<string, string>();
+  /** A drawn area or line waiting to become an edit. */
+  private shape: Shape | undefined;
+  private compare: SwipeCompare | undefined;
+  readonly sketch: Sketch;
   picking = false;
 
   private readonly listEl = el('ul', { class: 'scenario-list', id: 'scenario-list' });
@@ -116,6 +146,22 @@ export class ScenarioPanel {
   private readonly descInput = el('textarea', { id: 'scenario-description', rows: '2' });
   private readonly editsEl = el('ol', { class: 'scenario-edits', id: 'scenario-edits' });
   private readonly pickButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-pick', 'aria-pressed': 'false' });
+  private readonly drawAreaButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-draw-area', 'aria-pressed': 'false' });
+  private readonly drawLineButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-draw-line', 'aria-pressed': 'false' });
+  private readonly drawTools = el('div', { class: 'draw-tools', id: 'scenario-draw-tools' });
+  private readonly finishButton = el('button', { type: 'button', class: 'text-button primary', id: 'scenario-draw-finish' });
+  private readonly undoButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-draw-undo' });
+  private readonly cancelDrawButton = el('button', { type: 'button', class: 'text-button', id: 'scenario-draw-cancel' });
+  private readonly shapeEl = el('p', { class: 'muted', id: 'scenario-shape' });
+  private readonly streetLabel = el('label', { for: 'scenario-street' });
+  private readonly streetRow = el('div', { class: 'field' });
+  private readonly classSelect = el('select', { id: 'scenario-road-class' });
+  private readonly classRow = el('div', { class: 'field' });
+  private readonly kmhInput = el('input', { id: 'scenario-new-kmh', type: 'number', min: '5', max: '130', step: '5' });
+  private readonly lanesInput = el('input', { id: 'scenario-new-lanes', type: 'number', min: '1', max: '6', step: '1', value: '1' });
+  private readonly newStreetRows = el('div', { class: 'new-street' });
+  private readonly actionRow = el('div', { class: 'field' });
+  private readonly oneWayInput = el('input', { id: 'scenario-one-way', type: 'checkbox' });
   private readonly streetInput = el('input', { id: 'scenario-street', type: 'text', autocomplete: 'off', spellcheck: 'false' });
   private readonly segmentEl = el('p', { class: 'muted', id: 'scenario-segment' });
   private readonly actionSelect = el('select', { id: 'scenario-action' });
@@ -136,8 +182,33 @@ export class ScenarioPanel {
     private readonly map: MlMap,
     private readonly opts: ScenarioPanelOptions,
   ) {
+    this.sketch = new Sketch(map, {
+      onChange: (kind, n) => {
+        this.renderPick();
+        this.status(t(`scenarios.draw.${kind}Progress`, { n }));
+      },
+      onFinish: (shape) => {
+        this.shape = shape;
+        this.picked = undefined;
+        this.renderPick();
+        this.status(shape.kind === 'area' ? t('scenarios.draw.areaDone', { ha: fmtNumber(hectares(shape.polygon), 1) }) : t('scenarios.draw.lineDone', { m: fmtNumber(lineLengthM(shape.path)) }));
+        this.actionSelect.focus({ preventScroll: true });
+      },
+      onCancel: () => {
+        this.renderPick();
+        this.status(t('scenarios.draw.cancelled'));
+      },
+    });
     this.build();
-    onLangChange(() => this.renderDynamic());
+    onLangChange(() => {
+      this.renderDynamic();
+      if (this.compare) {
+        // its captions are in the old language
+        this.compare.remove();
+        this.compare = undefined;
+        this.showDelta(this.shown);
+      }
+    });
     this.renderDynamic();
   }
 
@@ -156,6 +227,29 @@ export class ScenarioPanel {
     this.descInput.addEventListener('input', () => (this.draft.description = this.descInput.value));
     this.pickButton.setAttribute('data-i18n', 'scenarios.pick');
     this.pickButton.addEventListener('click', () => this.setPicking(!this.picking));
+    this.drawAreaButton.setAttribute('data-i18n', 'scenarios.draw.area');
+    this.drawAreaButton.addEventListener('click', () => this.toggleDrawing('area'));
+    this.drawLineButton.setAttribute('data-i18n', 'scenarios.draw.line');
+    this.drawLineButton.addEventListener('click', () => this.toggleDrawing('line'));
+    this.finishButton.setAttribute('data-i18n', 'scenarios.draw.finish');
+    this.finishButton.addEventListener('click', () => {
+      if (!this.sketch.finish()) this.status(t('scenarios.draw.tooFew'), true);
+    });
+    this.undoButton.setAttribute('data-i18n', 'scenarios.draw.undo');
+    this.undoButton.addEventListener('click', () => this.sketch.undo());
+    this.cancelDrawButton.setAttribute('data-i18n', 'scenarios.draw.cancel');
+    this.cancelDrawButton.addEventListener('click', () => this.sketch.cancel());
+    this.drawTools.append(this.finishButton, this.undoButton, this.cancelDrawButton);
+    this.classSelect.addEventListener('change', () => (this.kmhInput.placeholder = String(CLASS_KMH[this.classSelect.value] ?? '')));
+    this.streetRow.append(this.streetLabel, this.streetInput);
+    this.actionRow.append(el('label', { for: 'scenario-action', ...i18n('scenarios.actionLabel') }), this.actionSelect);
+    this.classRow.append(el('label', { for: 'scenario-road-class', ...i18n('scenarios.roadClass') }), this.classSelect);
+    this.newStreetRows.append(
+      this.classRow,
+      el('div', { class: 'field' }, el('label', { for: 'scenario-new-kmh', ...i18n('scenarios.kmhOptional') }), this.kmhInput),
+      el('div', { class: 'field' }, el('label', { for: 'scenario-new-lanes', ...i18n('scenarios.lanes') }), this.lanesInput),
+      el('div', { class: 'check' }, this.oneWayInput, el('label', { for: 'scenario-one-way', ...i18n('scenarios.oneWay') })),
+    );
     this.streetInput.addEventListener('input', () => {
       // a typed name is a whole street: a segment picked before no longer applies
       if (this.picked?.segment && this.picked.name !== this.streetInput.value) this.picked = undefined;
@@ -186,13 +280,16 @@ export class ScenarioPanel {
         this.editsEl,
         el('fieldset', { class: 'scenario-add' },
           el('legend', i18n('scenarios.addTitle')),
-          this.pickButton,
+          el('div', { class: 'draw-tools' }, this.pickButton, this.drawAreaButton, this.drawLineButton),
           el('p', { class: 'hint', id: 'scenario-pick-hint', ...i18n('scenarios.pickHint') }),
-          el('div', { class: 'field' }, el('label', { for: 'scenario-street', ...i18n('scenarios.street') }), this.streetInput),
+          this.drawTools,
+          this.shapeEl,
+          this.streetRow,
           this.segmentEl,
-          el('div', { class: 'field' }, el('label', { for: 'scenario-action', ...i18n('scenarios.actionLabel') }), this.actionSelect),
+          this.actionRow,
           this.scopeRow,
           this.valueRow,
+          this.newStreetRows,
           this.addButton,
         ),
         el('div', { class: 'scenario-actions' }, this.saveButton, this.runButton),
@@ -228,8 +325,9 @@ export class ScenarioPanel {
 
   private editLabel(e: ScenarioEdit): string {
     const target = (x: unknown): string => {
-      const tg = x as { street?: string; links?: string[] } | undefined;
+      const tg = x as { street?: string; links?: string[]; area?: Polygon } | undefined;
       if (tg?.street) return tg.street;
+      if (tg?.area) return t('scenarios.areaTarget', { ha: fmtNumber(hectares(tg.area), 1) });
       if (tg?.links) return this.linkLabels.get(tg.links.join(',')) ?? t('scenarios.nLinks', { n: tg.links.length });
       return '?';
     };
@@ -244,12 +342,29 @@ export class ScenarioPanel {
         return t('scenarios.edit.setLanes', { target: target(e.target), n: Number(e.lanes) });
       case 'setSpeed':
         return t('scenarios.edit.setSpeed', { target: target(e.target), n: Number(e.kmh) });
+      case 'closeArea':
+        return t('scenarios.edit.closeArea', { ha: fmtNumber(hectares(areaOf(e)), 1) });
+      case 'addLink': {
+        const path = (e.path as Position[]) ?? [];
+        const name = typeof e.name === 'string' && e.name ? e.name : t('scenarios.newStreet');
+        return t('scenarios.edit.addLink', { name, m: fmtNumber(lineLengthM(path)) });
+      }
       default:
         return e.kind;
     }
   }
 
   private renderEdits(): void {
+    // the edits' areas and new streets on the map, numbered as in the list
+    this.sketch.setEditShapes(
+      this.draft.edits.flatMap((e, i) => {
+        const area = areaOf(e);
+        if (area) return [{ type: 'Feature' as const, properties: { edit: i + 1, kind: e.kind }, geometry: area }];
+        if (e.kind === 'addLink' && Array.isArray(e.path))
+          return [{ type: 'Feature' as const, properties: { edit: i + 1, kind: e.kind }, geometry: { type: 'LineString', coordinates: e.path } }];
+        return [];
+      }),
+    );
     if (!this.draft.edits.length) {
       this.editsEl.replaceChildren(el('li', { class: 'muted no-marker' }, t('scenarios.noEdits')));
       return;
@@ -272,21 +387,53 @@ export class ScenarioPanel {
   private renderPick(): void {
     this.pickButton.setAttribute('aria-pressed', String(this.picking));
     this.pickButton.classList.toggle('active', this.picking);
-    const segment = this.picked?.segment && this.picked.name === this.streetInput.value ? this.picked.segment : undefined;
+    const drawing = this.sketch.drawing;
+    for (const [b, kind] of [[this.drawAreaButton, 'area'], [this.drawLineButton, 'line']] as const) {
+      b.setAttribute('aria-pressed', String(drawing === kind));
+      b.classList.toggle('active', drawing === kind);
+    }
+    this.drawTools.hidden = !drawing;
+    this.undoButton.disabled = !this.sketch.count;
+    const shape = drawing ? undefined : this.shape;
+    this.shapeEl.hidden = !shape;
+    this.shapeEl.textContent = !shape
+      ? ''
+      : shape.kind === 'area'
+        ? t('scenarios.draw.areaShape', { ha: fmtNumber(hectares(shape.polygon), 1) })
+        : t('scenarios.draw.lineShape', { m: fmtNumber(lineLengthM(shape.path)) });
+    const segment = !shape && this.picked?.segment && this.picked.name === this.streetInput.value ? this.picked.segment : undefined;
     this.segmentEl.textContent = segment ? t('scenarios.segmentPicked', { id: segment.replace(/^urn:ngsi-ld:RoadSegment:/, '') }) : '';
     this.segmentEl.hidden = !segment;
     const action = (this.actionSelect.value || 'closeStreet') as Action;
-    const actions: Action[] = segment ? ['closeStreet', 'closeLinks', 'setLanes', 'setSpeed'] : ['closeStreet', 'setLanes', 'setSpeed'];
+    const actions: Action[] =
+      shape?.kind === 'area'
+        ? ['closeArea', 'setLanes', 'setSpeed']
+        : shape?.kind === 'line'
+          ? ['addLink']
+          : segment
+            ? ['closeStreet', 'closeLinks', 'setLanes', 'setSpeed']
+            : ['closeStreet', 'setLanes', 'setSpeed'];
     this.actionSelect.replaceChildren(...actions.map((a) => el('option', { value: a }, t(`scenarios.action.${a}`))));
-    this.actionSelect.value = actions.includes(action) ? action : 'closeStreet';
+    this.actionSelect.value = actions.includes(action) ? action : actions[0]!;
     const scope = this.scopeSelect.value || 'street';
     const scopes = segment ? ['street', 'segment'] : ['street'];
     this.scopeSelect.replaceChildren(...scopes.map((s) => el('option', { value: s }, t(`scenarios.scopes.${s}`))));
     this.scopeSelect.value = scopes.includes(scope) ? scope : 'street';
     const a = this.actionSelect.value as Action;
     const numeric = a === 'setLanes' || a === 'setSpeed';
-    this.valueRow.hidden = !numeric;
-    this.scopeRow.hidden = !numeric || !segment;
+    // a street is named for street edits; a new street may have a name; an area has none. While drawing, only the
+    // drawing's own buttons
+    this.streetRow.hidden = shape?.kind === 'area' || drawing !== undefined;
+    this.streetLabel.textContent = shape?.kind === 'line' ? t('scenarios.newStreetName') : t('scenarios.street');
+    this.actionRow.hidden = drawing !== undefined;
+    this.addButton.hidden = drawing !== undefined;
+    this.valueRow.hidden = !numeric || drawing !== undefined;
+    this.scopeRow.hidden = !numeric || !segment || drawing !== undefined;
+    this.newStreetRows.hidden = a !== 'addLink';
+    const cls = this.classSelect.value || 'residential';
+    this.classSelect.replaceChildren(...NEW_STREET_CLASSES.map((c) => el('option', { value: c }, t(`scenarios.roadClasses.${c}`))));
+    this.classSelect.value = cls;
+    this.kmhInput.placeholder = String(CLASS_KMH[cls] ?? '');
     this.valueLabel.textContent = a === 'setSpeed' ? t('scenarios.kmh') : t('scenarios.lanes');
     if (numeric && !this.valueInput.value) this.valueInput.value = a === 'setSpeed' ? '30' : '1';
   }
@@ -299,6 +446,7 @@ export class ScenarioPanel {
   // ---- picking streets
 
   setPicking(on: boolean): void {
+    if (on) this.sketch.cancel();
     this.picking = on;
     this.map.getCanvas().style.cursor = on ? 'crosshair' : '';
     this.renderPick();
@@ -314,15 +462,83 @@ export class ScenarioPanel {
       return;
     }
     this.picked = { name, segment: id };
+    this.shape = undefined;
     this.streetInput.value = name;
     this.renderPick();
     this.status(t('scenarios.picked', { name: name || id! }));
     this.actionSelect.focus({ preventScroll: true });
   }
 
+  // ---- drawing areas and new streets
+
+  private toggleDrawing(kind: SketchKind): void {
+    if (this.sketch.drawing === kind) {
+      this.sketch.cancel();
+      return;
+    }
+    this.setPicking(false);
+    this.shape = undefined;
+    // the side-by-side map would cover the drawing: back to one map
+    if (this.view === 'swipe') this.setView('delta');
+    this.sketch.start(kind);
+    this.status(t(`scenarios.draw.${kind}Hint`));
+  }
+
+  /** A point for the drawing: a click on the map, or the crosshair for the keyboard. */
+  addPoint(p: Position): void {
+    this.sketch.addPoint(p);
+  }
+
+  get drawing(): boolean {
+    return this.sketch.drawing !== undefined;
+  }
+
+  /** The edit for the drawn shape and the chosen action. */
+  private shapeEdit(shape: Shape, action: Action): ScenarioEdit | undefined {
+    if (shape.kind === 'line') {
+      const name = this.streetInput.value.trim();
+      const kmh = Number(this.kmhInput.value);
+      const lanes = Number(this.lanesInput.value);
+      if (this.kmhInput.value && !(kmh > 0)) return undefined;
+      if (this.lanesInput.value && !(lanes >= 1)) return undefined;
+      return {
+        kind: 'addLink',
+        path: shape.path,
+        ...(name ? { name } : {}),
+        roadClass: this.classSelect.value || 'residential',
+        ...(this.kmhInput.value ? { kmh } : {}),
+        ...(this.lanesInput.value && lanes !== 1 ? { lanes: Math.round(lanes) } : {}),
+        ...(this.oneWayInput.checked ? { oneWay: true } : {}),
+      };
+    }
+    const value = Number(this.valueInput.value);
+    if (action === 'closeArea') return { kind: 'closeArea', polygon: shape.polygon };
+    if (!(value > 0)) return undefined;
+    if (action === 'setLanes') return { kind: 'setLanes', target: { area: shape.polygon }, lanes: Math.round(value) };
+    return { kind: 'setSpeed', target: { area: shape.polygon }, kmh: value };
+  }
+
   private async addEdit(): Promise<void> {
     const name = this.streetInput.value.trim();
     const action = this.actionSelect.value as Action;
+    if (this.sketch.drawing) {
+      this.status(t('scenarios.draw.finishFirst'), true);
+      return;
+    }
+    if (this.shape) {
+      const edit = this.shapeEdit(this.shape, action);
+      if (!edit) {
+        this.status(t('scenarios.needValue'), true);
+        return;
+      }
+      this.draft.edits.push(edit);
+      this.shape = undefined;
+      this.streetInput.value = '';
+      this.renderEdits();
+      this.renderPick();
+      this.status(t('scenarios.added', { edit: this.editLabel(edit) }));
+      return;
+    }
     const segment = this.picked?.segment && this.picked.name === this.streetInput.value ? this.picked.segment : undefined;
     const bySegment = action === 'closeLinks' || (segment !== undefined && this.scopeSelect.value === 'segment');
     if (!name && !bySegment) {
@@ -377,6 +593,8 @@ export class ScenarioPanel {
 
   private newDraft(): void {
     this.stopPolling();
+    this.sketch.cancel();
+    this.shape = undefined;
     this.draft = { name: '', description: '', edits: [] };
     this.run = undefined;
     this.nameInput.value = '';
@@ -398,6 +616,8 @@ export class ScenarioPanel {
       this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true);
       return;
     }
+    this.sketch.cancel();
+    this.shape = undefined;
     this.draft = { id: s.id, name: s.name, description: s.description ?? '', edits: s.edits };
     this.nameInput.value = s.name;
     this.descInput.value = s.description ?? '';
@@ -510,7 +730,14 @@ export class ScenarioPanel {
       const cancel = el('button', { type: 'button', class: 'text-button', id: 'scenario-cancel' }, t('scenarios.cancel'));
       cancel.addEventListener('click', () => {
         const sid = this.draft.id;
-        if (sid) void cancelRun(sid, r.id).catch((e: unknown) => this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true));
+        if (!sid) return;
+        cancel.disabled = true;
+        this.status(t('scenarios.cancelling'));
+        // the run's state comes with the next poll; a run already storing its results cannot be cancelled (409)
+        void cancelRun(sid, r.id).catch((e: unknown) => {
+          cancel.disabled = false;
+          this.status(t('scenarios.error', { detail: e instanceof Error ? e.message : String(e) }), true);
+        });
       });
       children.push(cancel);
     }
@@ -562,7 +789,7 @@ export class ScenarioPanel {
 
   /** Radio buttons: the change, the baseline's flows or the scenario's flows. */
   private viewChooser(): HTMLElement {
-    const views: ResultView[] = ['delta', 'baseline', 'scenario'];
+    const views: ResultView[] = ['delta', 'baseline', 'scenario', 'swipe'];
     return el(
       'fieldset',
       { class: 'result-view', id: 'scenario-view' },
@@ -571,16 +798,22 @@ export class ScenarioPanel {
         const input = el('input', { type: 'radio', name: 'scenario-view', id: `scenario-view-${v}`, value: v });
         input.checked = v === this.view;
         input.addEventListener('change', () => {
-          if (!input.checked) return;
-          this.view = v;
-          this.showDelta(this.shown);
-          const legendTitle = this.resultEl.querySelector('#scenario-legend-title');
-          if (legendTitle) legendTitle.textContent = t(v === 'delta' ? 'scenarios.legend' : 'scenarios.flowLegend');
-          this.resultEl.querySelector('.scenario-legend')?.replaceWith(this.legend());
+          if (input.checked) this.setView(v);
         });
         return el('div', { class: 'radio' }, input, el('label', { for: `scenario-view-${v}` }, t(`scenarios.view.${v}`)));
       }),
     );
+  }
+
+  /** Shows the results in another view (the radio buttons follow). */
+  private setView(v: ResultView): void {
+    this.view = v;
+    const radio = this.resultEl.querySelector<HTMLInputElement>(`#scenario-view-${v}`);
+    if (radio) radio.checked = true;
+    this.showDelta(this.shown);
+    const legendTitle = this.resultEl.querySelector('#scenario-legend-title');
+    if (legendTitle) legendTitle.textContent = t(v === 'delta' ? 'scenarios.legend' : 'scenarios.flowLegend');
+    this.resultEl.querySelector('.scenario-legend')?.replaceWith(this.legend());
   }
 
   private legend(): HTMLElement {
@@ -606,6 +839,7 @@ export class ScenarioPanel {
 
   /** Adds the scenario results' source and layers (hidden until a scenario with results is shown). */
   addLayers(beforeId?: string): void {
+    this.sketch.addLayers(beforeId);
     if (this.map.getSource(SCENARIO_SOURCE)) return;
     this.map.addSource(SCENARIO_SOURCE, {
       type: 'vector',
@@ -657,17 +891,40 @@ export class ScenarioPanel {
     this.shown = scenario;
     this.map.getCanvas().dataset.resultView = scenario ? this.view : ''; // for the tests
     if (!this.map.getLayer(SCENARIO_LAYERS.delta)) return;
-    const ref = this.view === 'baseline' ? BASELINE_ID : (scenario ?? 'none');
-    this.map.setFilter(SCENARIO_LAYERS.delta, this.filter(ref, false));
-    this.map.setFilter(SCENARIO_LAYERS.closed, this.filter(ref, true));
-    this.map.setPaintProperty(SCENARIO_LAYERS.delta, 'line-color', this.view === 'delta' ? DELTA_COLOR : FLOW_COLOR);
-    this.map.setLayoutProperty(SCENARIO_LAYERS.delta, 'visibility', scenario ? 'visible' : 'none');
-    this.map.setLayoutProperty(SCENARIO_LAYERS.closed, 'visibility', scenario && this.view !== 'baseline' ? 'visible' : 'none');
+    // swipe: the baseline's flows here, the scenario's on the map over this one, right of the divider
+    const ref = this.view === 'baseline' || this.view === 'swipe' ? BASELINE_ID : (scenario ?? 'none');
+    this.styleResults(this.map, ref, this.view === 'delta', scenario !== undefined, scenario !== undefined && this.view !== 'baseline' && this.view !== 'swipe');
+    if (scenario && this.view === 'swipe') {
+      if (!this.compare) {
+        this.compare = new SwipeCompare(this.map, {
+          prepare: (overlay) => this.styleResults(overlay, this.shown ?? 'none', false, true, true),
+          label: t('scenarios.swipe.label'),
+          leftLabel: t('scenarios.view.baseline'),
+          rightLabel: t('scenarios.view.scenario'),
+          images: this.opts.icons,
+          transformRequest: this.opts.transformRequest,
+        });
+      } else if (this.compare.overlay.getLayer(SCENARIO_LAYERS.delta)) this.styleResults(this.compare.overlay, scenario, false, true, true);
+    } else if (this.compare) {
+      this.compare.remove();
+      this.compare = undefined;
+    }
+  }
+
+  /** Filters and colours the results layers of a map: the flows of `ref` (or their change), closed links or not. */
+  private styleResults(map: MlMap, ref: string, delta: boolean, visible: boolean, closed: boolean): void {
+    map.setFilter(SCENARIO_LAYERS.delta, this.filter(ref, false));
+    map.setFilter(SCENARIO_LAYERS.closed, this.filter(ref, true));
+    map.setPaintProperty(SCENARIO_LAYERS.delta, 'line-color', delta ? DELTA_COLOR : FLOW_COLOR);
+    map.setLayoutProperty(SCENARIO_LAYERS.delta, 'visibility', visible ? 'visible' : 'none');
+    map.setLayoutProperty(SCENARIO_LAYERS.closed, 'visibility', visible && closed ? 'visible' : 'none');
   }
 
   /** The server rebuilt the tiles the run's entities touched: fetch them again (revalidated by their ETags). */
   private refreshDeltaTiles(): void {
-    const src = this.map.getSource<VectorTileSource>(SCENARIO_SOURCE);
-    if (src) src.setTiles([`${window.location.origin}/tiles/TrafficFlowObserved/{z}/{x}/{y}.mvt`]);
+    for (const map of [this.map, this.compare?.overlay]) {
+      const src = map?.getSource<VectorTileSource>(SCENARIO_SOURCE);
+      if (src) src.setTiles([`${window.location.origin}/tiles/TrafficFlowObserved/{z}/{x}/{y}.mvt`]);
+    }
   }
 }

@@ -13,7 +13,7 @@ export interface SearchHit {
   location?: { type: string; coordinates: unknown };
 }
 
-function regexEscape(s: string): string {
+export function regexEscape(s: string): string {
   return s.replace(/[\\^$.*+?()[\]{}|"]/g, '\\$&');
 }
 

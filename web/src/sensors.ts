@@ -56,7 +56,7 @@ interface Reading {
   observedAt?: string;
 }
 
-function mainReading(e: Entity): Reading | undefined {
+export function mainReading(e: Entity): Reading | undefined {
   const attrs = attributes(e);
   const pick = (k: string): Reading | undefined => {
     const a = attrs.find(([n]) => n === k)?.[1][0] as Attribute | undefined;
@@ -74,7 +74,7 @@ function mainReading(e: Entity): Reading | undefined {
   return numeric ? pick(numeric[0]) : undefined;
 }
 
-function pointOf(e: Entity): [number, number] | undefined {
+export function pointOf(e: Entity): [number, number] | undefined {
   const loc = e.location as Attribute | undefined;
   const g = loc && !Array.isArray(loc) ? (loc.value as { type?: string; coordinates?: unknown }) : undefined;
   if (g?.type === 'Point' && Array.isArray(g.coordinates)) return [Number(g.coordinates[0]), Number(g.coordinates[1])];
@@ -92,7 +92,7 @@ interface MarkerEntry {
 type History = [number, unknown][];
 
 /** The latest reading at or before `at` (epoch ms). */
-function readingAt(h: History, at: number): [number, unknown] | undefined {
+export function readingAt(h: History, at: number): [number, unknown] | undefined {
   let found: [number, unknown] | undefined;
   for (const r of h) {
     if (r[0] <= at) found = r;

@@ -44,5 +44,5 @@ const symbols: Record<string, string> = {
 
 export function unitSymbol(code: string | undefined): string {
   if (!code) return '';
-  return symbols[code] ?? code;
+  return Object.hasOwn(symbols, code) ? symbols[code]! : code;
 }

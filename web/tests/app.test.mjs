@@ -540,4 +540,140 @@ describe('the urbantwin web app', () => {
     assert.deepEqual(fresh.problems, []);
     await fresh.context().close();
   });
+  test('a scenario drawn on the map: an area closed and a new street added, a run cancelled and run again, swipe compare', async () => {
+    const page = await openApp(browser, twin.url, { hash: '#map=16.2/60.1684/24.9465/0/0&off=buildings,pois,landuse' });
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    await page.locator('#scenarios-toggle').click();
+    await page.locator('#scenario-new').click();
+    await page.locator('#scenario-name').fill('Esplanadi area closed, Uusikatu built');
+    await mapIdle(page);
+    const canvas = page.locator('#map canvas.maplibregl-canvas').first();
+    const box = await canvas.boundingBox();
+    const screen = (lon, lat) => page.evaluate(([lon, lat]) => window.urbantwin.map.project([lon, lat]), [lon, lat]);
+    const click = async (lon, lat, opts) => {
+      const p = await screen(lon, lat);
+      await page.mouse.click(box.x + p.x, box.y + p.y, opts);
+    };
+
+    // an area: four corners clicked, closed by clicking the first corner again
+    await page.locator('#scenario-draw-area').click();
+    assert.equal(await page.getAttribute('#scenario-draw-area', 'aria-pressed'), 'true');
+    const area = [[24.9440, 60.1676], [24.9462, 60.1676], [24.9462, 60.1685], [24.9440, 60.1685]];
+    for (const [lon, lat] of area) await click(lon, lat);
+    assert.match(await page.locator('#scenario-status').textContent(), /Corners of the area: 4/);
+    await page.locator('#scenario-draw-undo').click(); // taken back, and clicked again
+    assert.match(await page.locator('#scenario-status').textContent(), /Corners of the area: 3/);
+    await click(...area[3]);
+    await click(...area[0]);
+    assert.equal(await page.getAttribute('#scenario-draw-area', 'aria-pressed'), 'false');
+    assert.match(await page.locator('#scenario-shape').textContent(), /The drawn area: [\d.]+ ha/);
+    assert.deepEqual(await page.locator('#scenario-action option').evaluateAll((os) => os.map((o) => o.value)), ['closeArea', 'setLanes', 'setSpeed']);
+    await page.locator('#scenario-add').click();
+    assert.match(await page.locator('#scenario-edits').textContent(), /Close the streets in a drawn area \([\d.]+ ha\)/);
+
+    // a new street: its first point by the keyboard (Enter at the map's centre), its last by a double-click
+    const from = [24.94932, 60.16907];
+    const to = [24.95095, 60.16977];
+    await page.locator('#scenario-draw-line').click();
+    await page.evaluate((c) => window.urbantwin.map.jumpTo({ center: c }), from);
+    await mapIdle(page);
+    await canvas.focus();
+    await page.keyboard.press('Enter');
+    assert.match(await page.locator('#scenario-status').textContent(), /Points of the new street: 1/);
+    await click(...to, { clickCount: 1 });
+    await click(...to, { clickCount: 2 });
+    assert.equal(await page.getAttribute('#scenario-draw-line', 'aria-pressed'), 'false', 'a double-click ends the line');
+    const metres = Number((await page.locator('#scenario-shape').textContent()).match(/([\d,.]+) m/)[1].replace(',', ''));
+    assert.ok(metres > 110 && metres < 135, `the drawn street is about 120 m long: ${metres}`);
+    assert.deepEqual(await page.locator('#scenario-action option').evaluateAll((os) => os.map((o) => o.value)), ['addLink']);
+    await page.locator('#scenario-street').fill('Uusikatu');
+    await page.selectOption('#scenario-road-class', 'tertiary');
+    await page.locator('#scenario-add').click();
+    assert.match(await page.locator('#scenario-edits').textContent(), /New street: Uusikatu \(1\d\d m\)/);
+    // the edits are drawn on the map (the source's data reaches the map's worker asynchronously)
+    await page.waitForFunction(() => {
+      const types = new Set(window.urbantwin.map.querySourceFeatures('app-scenario-edit-shapes').map((f) => f.geometry.type));
+      return types.has('LineString') && types.has('Polygon');
+    });
+
+    // a run can be cancelled while it waits in the queue. The demo city solves in well under a second, faster than a
+    // click, so the server's queue is played here: the run stays queued until the app asks to cancel it (the server's
+    // own cancelling of queued and running runs is tested in crates/twin-api/tests)
+    let cancelled = null;
+    const fake = 'urn:ngsi-ld:ScenarioRun:queued-behind-another';
+    await page.route(/\/api\/scenarios\/[^/]+\/runs(\/[^/]+)?$/, async (route) => {
+      const req = route.request();
+      const sid = decodeURIComponent(req.url().match(/scenarios\/([^/]+)\/runs/)[1]);
+      const run = (status) => ({ id: fake, scenario: sid, status, progress: 0, ...(status === 'cancelled' ? { message: 'cancelled' } : {}) });
+      if (req.method() === 'POST') return route.fulfill({ status: 202, contentType: 'application/json', body: JSON.stringify(run('queued')) });
+      if (!req.url().endsWith(encodeURIComponent(fake)) && !req.url().endsWith(fake)) return route.continue();
+      if (req.method() === 'DELETE') {
+        cancelled = req.url();
+        return route.fulfill({ status: 202, contentType: 'application/json', body: JSON.stringify({ ...run('queued'), cancelRequested: true }) });
+      }
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(run(cancelled ? 'cancelled' : 'queued')) });
+    });
+    await page.locator('#scenario-run').click();
+    await page.waitForFunction(() => document.querySelector('#scenario-run-state')?.dataset.status === 'queued');
+    assert.match(await page.locator('#scenario-progress-label').textContent(), /Queued: 0 %/);
+    assert.equal(await page.locator('#scenario-run').isDisabled(), true, 'one run at a time');
+    await page.locator('#scenario-cancel').click();
+    await page.waitForFunction(() => document.querySelector('#scenario-run-state')?.dataset.status === 'cancelled', null, { timeout: 30_000 });
+    assert.match(cancelled, /\/runs\/urn(%3A|:)ngsi-ld(%3A|:)ScenarioRun(%3A|:)queued-behind-another$/, 'DELETE on the run');
+    assert.match(await page.locator('#scenario-status').textContent(), /Cancelled/);
+    assert.equal(await page.locator('#scenario-results').isHidden(), true, 'no results from a cancelled run');
+    assert.equal(await page.locator('#scenario-cancel').count(), 0, 'nothing left to cancel');
+    await page.unroute(/\/api\/scenarios\/[^/]+\/runs(\/[^/]+)?$/);
+    // then a real run, to the end
+    await page.locator('#scenario-run').click();
+    await page.waitForFunction(() => document.querySelector('#scenario-run-state')?.dataset.status === 'done', null, { timeout: 120_000 });
+    await page.locator('#scenario-summary').waitFor();
+    const scenario = decodeURIComponent(page.url().match(/scenario=([^&]+)/)[1]);
+    // the results: the new street carries traffic, the area's streets are closed
+    await page.waitForFunction(
+      (sid) => {
+        const fs = window.urbantwin.map.querySourceFeatures('app-scenario-flows', { sourceLayer: 'TrafficFlowObserved' }).filter((f) => f.properties.refScenario === sid);
+        return fs.some((f) => /:(%3A)?added-\d+$/.test(f.properties.id) && f.properties.intensity > 0) && fs.some((f) => f.properties.closed === true);
+      },
+      scenario,
+      { timeout: 30_000 },
+    );
+
+    // swipe: the divider at the right edge shows the baseline everywhere (nothing closed), at the left edge the scenario
+    await page.locator('#scenario-view-swipe').check();
+    await page.locator('#swipe-handle').waitFor();
+    await page.waitForSelector('#swipe-map[data-idle="true"]', { timeout: 30_000 });
+    await page.evaluate((c) => window.urbantwin.map.jumpTo({ center: c, zoom: 16.2 }), [24.9451, 60.1681]);
+    await mapIdle(page);
+    await page.waitForSelector('#swipe-map[data-idle="true"]', { timeout: 30_000 });
+    const shot = async () => {
+      await page.evaluate(() => {
+        const s = document.getElementById('swipe-probe') ?? document.head.appendChild(Object.assign(document.createElement('style'), { id: 'swipe-probe' }));
+        s.textContent = '.panel, .time-bar, .maplibregl-marker, .maplibregl-control-container, .swipe-handle, .swipe-captions { visibility: hidden !important; }';
+      });
+      const b = await canvas.boundingBox();
+      // the part of the map right of the scenario panel
+      const x0 = (await page.locator('#scenario-panel').boundingBox()).width + 20;
+      const img = decodePng(await page.screenshot({ clip: { x: b.x + x0, y: b.y, width: b.width - x0, height: b.height } }));
+      await page.evaluate(() => document.getElementById('swipe-probe')?.remove());
+      return { closed: countColour(img, ['#5f6368'], 6), flows: countColour(img, ['#cbc9e2', '#9e9ac8', '#6a51a3', '#3f007d'], 6) };
+    };
+    const handle = page.locator('#swipe-handle');
+    await handle.focus();
+    await page.keyboard.press('End');
+    assert.equal(await handle.getAttribute('aria-valuenow'), '98');
+    const baseline = await shot();
+    await handle.focus(); // hidden for the shot, it lost the focus
+    await page.keyboard.press('Home');
+    assert.equal(await handle.getAttribute('aria-valuenow'), '2');
+    const scenarioSide = await shot();
+    console.log(`swipe: baseline side ${JSON.stringify(baseline)}, scenario side ${JSON.stringify(scenarioSide)}`);
+    assert.ok(baseline.flows > 500 && baseline.closed < 30, `the baseline: flows, nothing closed: ${JSON.stringify(baseline)}`);
+    assert.ok(scenarioSide.closed > baseline.closed + 100, `the scenario: the area's streets closed: ${JSON.stringify(scenarioSide)}`);
+    // back to the change: the second map goes away
+    await page.locator('#scenario-view-delta').check();
+    assert.equal(await page.locator('#swipe-map').count(), 0);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
 });

@@ -1,13 +1,16 @@
 // Test harness: starts `urbantwin demo` on a free port with a fresh database, serving the built app (web/dist) with
 // its own `--web-dir`, and a headless Chromium through playwright-core. `URBANTWIN_URL` points the tests at a server
-// that is already running instead.
+// that is already running instead. Every page opened with `openApp` leaves a full-page screenshot in
+// `<repo>/target/e2e/<test-name>.png` (CI keeps them as artefacts) when its context closes or its test ends.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach } from 'node:test';
 import { chromium } from 'playwright-core';
 
 export const WEB = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -15,6 +18,8 @@ export const REPO = resolve(WEB, '..');
 const BIN = process.env.URBANTWIN_BIN ?? '/root/.cache/urbantwin/target/release/urbantwin';
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'];
+/** Where each page's last look is saved. */
+export const SHOTS = join(REPO, 'target', 'e2e');
 
 function freePort() {
   return new Promise((res, rej) => {
@@ -98,13 +103,96 @@ export function launchBrowser() {
 /** Chromium's notes about the software GL driver are not the app's: they are left out of the console check. */
 const BENIGN = [/GL Driver Message/, /GPU stall due to ReadPixels/, /WebGL.*performance/i];
 
+// ---- screenshots as artefacts: one per page, taken when its context (or the page) is closed, when its test ends
+// (passed or failed: a failed test leaves its page open) or, for pages still open then, when the browser closes.
+
+/** The name of the node:test test that is running, for naming its screenshots. */
+let currentTest;
+/** Pages opened by `openApp` whose screenshot is not taken yet, with the test that opened them. */
+const pending = new Map();
+const usedNames = new Set();
+let pageCount = 0;
+
+// hooks at the top level apply to every test of the file that imports the harness; only under the test runner
+// (registering them elsewhere would start one)
+if (process.env.NODE_TEST_CONTEXT || process.execArgv.includes('--test') || /\.test\.[cm]?js$/.test(process.argv[1] ?? '')) {
+  beforeEach((t) => {
+    currentTest = t?.name;
+  });
+  afterEach(async () => {
+    const test = currentTest;
+    currentTest = undefined;
+    for (const [page, info] of [...pending]) if (info.test === test) await saveScreenshot(page);
+  });
+}
+
+function slug(s) {
+  return (
+    String(s)
+      .normalize('NFKD')
+      .replace(/[\u0300-\u036f]/g, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 80)
+      .replace(/-+$/, '') || 'page'
+  );
+}
+
+/** A file name not used yet in this run: the test's (or the given) name, else a counter and a hash of the URL. */
+function screenshotName(name, url) {
+  pageCount++;
+  const base = name
+    ? slug(name)
+    : `page-${pageCount}-${createHash('sha1').update(`${process.pid} ${url}`).digest('hex').slice(0, 8)}`;
+  let file = base;
+  for (let i = 2; usedNames.has(file); i++) file = `${base}-${i}`;
+  usedNames.add(file);
+  return file;
+}
+
+/** Saves the page's full-page screenshot once; never throws (a missing artefact must not fail a test). */
+async function saveScreenshot(page) {
+  const info = pending.get(page);
+  if (!info) return;
+  pending.delete(page);
+  try {
+    if (page.isClosed()) return;
+    const png = await page.screenshot({ fullPage: true, timeout: 15_000 });
+    mkdirSync(SHOTS, { recursive: true });
+    writeFileSync(join(SHOTS, `${info.file}.png`), png);
+  } catch (e) {
+    console.error(`# screenshot ${info.file}.png not saved: ${e?.message ?? e}`);
+  }
+}
+
+/** Makes `target.close` take the screenshots first (once per object). */
+function shootBeforeClose(target, pages) {
+  if (target.__shootsBeforeClose) return;
+  target.__shootsBeforeClose = true;
+  const close = target.close.bind(target);
+  target.close = async (...args) => {
+    for (const p of pages()) await saveScreenshot(p);
+    return close(...args);
+  };
+}
+
 /**
  * Opens the app in a new page and waits until the map is idle for the first time. Collects console errors and
- * warnings, page errors and failed requests in `page.problems`.
+ * warnings, page errors and failed requests in `page.problems`. `name` names its screenshot in target/e2e/ (default:
+ * the running test's name).
  */
-export async function openApp(browser, base, { hash = '', viewport = { width: 1280, height: 800 }, locale = 'en-GB' } = {}) {
+export async function openApp(
+  browser,
+  base,
+  { hash = '', viewport = { width: 1280, height: 800 }, locale = 'en-GB', name = undefined } = {},
+) {
   const context = await browser.newContext({ viewport, locale, deviceScaleFactor: 1 });
   const page = await context.newPage();
+  pending.set(page, { test: currentTest, file: screenshotName(name ?? currentTest, `${base}/${hash}`) });
+  shootBeforeClose(context, () => [page]);
+  shootBeforeClose(page, () => [page]);
+  shootBeforeClose(browser, () => [...pending.keys()].filter((p) => p.context().browser() === browser));
   const problems = [];
   page.on('console', (m) => {
     if ((m.type() === 'error' || m.type() === 'warning') && !BENIGN.some((re) => re.test(m.text())))

@@ -25,7 +25,7 @@ function lookup(dict: Dict, key: string): string | undefined {
 /** The translation of `key`, with `{name}` placeholders filled from `vars`. */
 export function t(key: string, vars?: Record<string, string | number>): string {
   let s = lookup(dictionaries[current]!, key) ?? lookup(dictionaries.en!, key) ?? key;
-  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, String(v));
+  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replaceAll(`{${k}}`, () => String(v)); // a function: `$&` in a value stays as it is
   return s;
 }
 

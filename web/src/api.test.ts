@@ -1,0 +1,223 @@
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  ApiError,
+  attributes,
+  attrValue,
+  cancelRun,
+  createScenario,
+  entityType,
+  getDataset,
+  getEntity,
+  getTemporal,
+  getTileJson,
+  plain,
+  queryEntities,
+  replaceScenario,
+  startRun,
+  type Entity,
+} from './api';
+
+/** A Response-like reply. */
+function reply(status: number, body: unknown, statusText = '') {
+  const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
+  return {
+    ok: status >= 200 && status < 300,
+    status,
+    statusText,
+    json: async () => JSON.parse(text),
+    text: async () => text,
+  };
+}
+
+let fetchMock: ReturnType<typeof vi.fn>;
+
+function respond(status: number, body: unknown, statusText = '') {
+  fetchMock.mockResolvedValueOnce(reply(status, body, statusText));
+}
+
+/** The URL of the n-th request, parsed. */
+function requested(n = 0): URL {
+  return new URL(fetchMock.mock.calls[n]![0] as string, 'http://twin.test');
+}
+
+beforeEach(() => {
+  fetchMock = vi.fn();
+  vi.stubGlobal('fetch', fetchMock);
+});
+
+describe('requests', () => {
+  it('getEntity encodes the id and asks for system attributes and provenance', async () => {
+    respond(200, { id: 'urn:ngsi-ld:Building:osm:way/1', type: 'Building' });
+    const e = await getEntity('urn:ngsi-ld:Building:osm:way/1');
+    expect(e.id).toBe('urn:ngsi-ld:Building:osm:way/1');
+    expect(fetchMock.mock.calls[0]![0]).toBe(
+      '/ngsi-ld/v1/entities/urn%3Angsi-ld%3ABuilding%3Aosm%3Away%2F1?options=sysAttrs%2Cprovenance',
+    );
+  });
+
+  it('sends no headers by default and passes the abort signal', async () => {
+    respond(200, {});
+    const ac = new AbortController();
+    await getEntity('x', ac.signal);
+    expect(fetchMock.mock.calls[0]![1]).toEqual({ signal: ac.signal });
+  });
+
+  it('queryEntities leaves out empty and undefined parameters and encodes the query', async () => {
+    respond(200, []);
+    await queryEntities({ type: 'Building,RoadSegment', q: 'name~="(?i)kauppa"', attrs: undefined, limit: 100, options: '' });
+    const u = requested();
+    expect(u.pathname).toBe('/ngsi-ld/v1/entities');
+    expect([...u.searchParams.keys()]).toEqual(['type', 'q', 'limit']);
+    expect(u.searchParams.get('type')).toBe('Building,RoadSegment');
+    expect(u.searchParams.get('q')).toBe('name~="(?i)kauppa"');
+    expect(u.searchParams.get('limit')).toBe('100');
+  });
+
+  it('queryEntities without parameters has no query string', async () => {
+    respond(200, []);
+    await queryEntities({});
+    expect(fetchMock.mock.calls[0]![0]).toBe('/ngsi-ld/v1/entities');
+  });
+
+  it('getTemporal asks for the last N of the attributes as temporal values', async () => {
+    respond(200, { id: 's1', type: 'AirQualityObserved' });
+    await getTemporal('urn:s:1', ['NO2', 'PM10'], 50);
+    const u = requested();
+    expect(u.pathname).toBe('/ngsi-ld/v1/temporal/entities/urn%3As%3A1');
+    expect(Object.fromEntries(u.searchParams)).toEqual({ attrs: 'NO2,PM10', lastN: '50', options: 'temporalValues' });
+  });
+
+  it('getDataset encodes the id; getTileJson does not touch the layer list', async () => {
+    respond(200, { id: 'a b' });
+    respond(200, { tilejson: '3.0.0', tiles: [] });
+    await getDataset('a b/c');
+    await getTileJson('Building,RoadSegment');
+    expect(fetchMock.mock.calls[0]![0]).toBe('/api/datasets/a%20b%2Fc');
+    expect(fetchMock.mock.calls[1]![0]).toBe('/tiles/Building,RoadSegment');
+  });
+});
+
+describe('errors (ProblemDetails)', () => {
+  it('uses detail and type', async () => {
+    respond(404, { type: 'https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound', title: 'Not found', detail: 'no entity urn:x' }, 'Not Found');
+    const err = await getEntity('urn:x').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect(err).toBeInstanceOf(Error);
+    expect(err).toMatchObject({
+      status: 404,
+      message: 'no entity urn:x',
+      type: 'https://uri.etsi.org/ngsi-ld/errors/ResourceNotFound',
+    });
+  });
+
+  it('falls back to description, then title, then the status text', async () => {
+    respond(400, { description: 'bad q', code: 'BadRequestData' }, 'Bad Request');
+    await expect(queryEntities({ q: '(' })).rejects.toMatchObject({ status: 400, message: 'bad q', type: 'BadRequestData' });
+    respond(400, { title: 'Invalid request' }, 'Bad Request');
+    await expect(queryEntities({})).rejects.toMatchObject({ message: 'Invalid request', type: undefined });
+    respond(500, {}, 'Internal Server Error');
+    await expect(queryEntities({})).rejects.toMatchObject({ status: 500, message: 'Internal Server Error' });
+  });
+
+  it('a body that is not JSON gives the status text', async () => {
+    respond(502, '<html>Bad Gateway</html>', 'Bad Gateway');
+    await expect(getDataset('d')).rejects.toMatchObject({ status: 502, message: 'Bad Gateway', type: undefined });
+  });
+
+  it('a network failure is passed on as it is', async () => {
+    fetchMock.mockRejectedValueOnce(new TypeError('Failed to fetch'));
+    await expect(getEntity('x')).rejects.toThrow(TypeError);
+  });
+
+  it('sends: detail, then title, then the status text', async () => {
+    respond(422, { type: 'urn:problem:invalid-edit', title: 'Invalid', detail: 'unknown street' }, 'Unprocessable');
+    await expect(createScenario({ name: 'x', edits: [] })).rejects.toMatchObject({
+      status: 422,
+      message: 'unknown street',
+      type: 'urn:problem:invalid-edit',
+    });
+    respond(409, { title: 'Conflict here' }, 'Conflict');
+    await expect(startRun('s')).rejects.toMatchObject({ status: 409, message: 'Conflict here' });
+    respond(503, 'down', 'Service Unavailable');
+    await expect(cancelRun('s', 'r')).rejects.toMatchObject({ status: 503, message: 'Service Unavailable' });
+  });
+});
+
+describe('writes', () => {
+  it('createScenario posts JSON and returns the created scenario', async () => {
+    respond(201, { id: 'urn:s:1', name: 'Closed', edits: [] });
+    const s = await createScenario({ name: 'Closed', edits: [{ kind: 'closeStreet', name: 'Mannerheimintie' }] });
+    expect(s).toEqual({ id: 'urn:s:1', name: 'Closed', edits: [] });
+    const [url, init] = fetchMock.mock.calls[0]!;
+    expect(url).toBe('/api/scenarios');
+    expect(init).toMatchObject({ method: 'POST', headers: { 'Content-Type': 'application/json' } });
+    expect(JSON.parse(init.body)).toEqual({ name: 'Closed', edits: [{ kind: 'closeStreet', name: 'Mannerheimintie' }] });
+  });
+
+  it('replaceScenario puts to the encoded id and accepts an empty reply', async () => {
+    respond(204, undefined);
+    await expect(replaceScenario({ id: 'urn:s:1', name: 'n', edits: [] })).resolves.toBeUndefined();
+    expect(fetchMock.mock.calls[0]![0]).toBe('/api/scenarios/urn%3As%3A1');
+    expect(fetchMock.mock.calls[0]![1].method).toBe('PUT');
+  });
+
+  it('startRun posts without a body; cancelRun deletes', async () => {
+    respond(202, { id: 'r1', status: 'queued' });
+    respond(204, undefined);
+    expect(await startRun('urn:s:1')).toEqual({ id: 'r1', status: 'queued' });
+    await cancelRun('urn:s:1', 'r/1');
+    expect(fetchMock.mock.calls[0]).toEqual(['/api/scenarios/urn%3As%3A1/runs', { method: 'POST' }]);
+    expect(fetchMock.mock.calls[1]).toEqual(['/api/scenarios/urn%3As%3A1/runs/r%2F1', { method: 'DELETE' }]);
+  });
+});
+
+describe('normalized entities', () => {
+  const e: Entity = {
+    id: 'urn:ngsi-ld:AirQualityObserved:1',
+    type: ['AirQualityObserved', 'Device'],
+    '@context': 'https://example.org/ctx.jsonld',
+    createdAt: '2026-01-01T00:00:00Z',
+    modifiedAt: '2026-01-02T00:00:00Z',
+    scope: '/helsinki',
+    NO2: { type: 'Property', value: 21.5, unitCode: 'GQ', observedAt: '2026-01-02T00:00:00Z' },
+    name: { type: 'LanguageProperty', languageMap: { en: 'Station', fi: 'Asema' } },
+    refDevice: { type: 'Relationship', object: 'urn:d:1' },
+    category: { type: 'VocabProperty', vocab: 'urban' },
+    temperature: [
+      { type: 'Property', value: 3, datasetId: 'urn:a' },
+      { type: 'Property', value: 4, datasetId: 'urn:b' },
+    ],
+    broken: null,
+    text: 'not an attribute',
+  };
+
+  it('attributes leaves out id, type, @context, scope and system attributes, and lists multi-attributes', () => {
+    const attrs = attributes(e);
+    expect(attrs.map(([k]) => k)).toEqual(['NO2', 'name', 'refDevice', 'category', 'temperature']);
+    expect(attrs.find(([k]) => k === 'temperature')![1]).toHaveLength(2);
+    expect(attrs.find(([k]) => k === 'NO2')![1]).toHaveLength(1);
+  });
+
+  it('attrValue reads each kind of attribute', () => {
+    expect(attrValue({ type: 'Property', value: 1 })).toBe(1);
+    expect(attrValue({ type: 'Relationship', object: 'urn:x', value: 'ignored' })).toBe('urn:x');
+    expect(attrValue({ type: 'LanguageProperty', languageMap: { fi: 'Asema' } })).toEqual({ fi: 'Asema' });
+    expect(attrValue({ type: 'VocabProperty', vocab: 'urban' })).toBe('urban');
+    expect(attrValue({ type: 'GeoProperty', value: { type: 'Point', coordinates: [1, 2] } })).toEqual({ type: 'Point', coordinates: [1, 2] });
+  });
+
+  it('entityType takes the first of several types', () => {
+    expect(entityType(e)).toBe('AirQualityObserved');
+    expect(entityType({ type: 'Building' })).toBe('Building');
+    expect(entityType({ type: [] })).toBe('');
+  });
+
+  it('plain reads the (first) value of an attribute', () => {
+    expect(plain(e, 'NO2')).toBe(21.5);
+    expect(plain(e, 'temperature')).toBe(3);
+    expect(plain(e, 'refDevice')).toBe('urn:d:1');
+    expect(plain(e, 'missing')).toBeUndefined();
+    expect(plain(e, 'broken')).toBeUndefined();
+    expect(plain(e, 'text')).toBeUndefined();
+  });
+});

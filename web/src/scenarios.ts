@@ -123,6 +123,34 @@ export interface ScenarioPanelOptions {
   transformRequest: (url: string) => { url: string };
 }
 
+/** What the app says about a run, in the user's language: from the summary's figures when it is done; the server's
+ * own words (the model's, in English) only for failures, where they name the edit at fault. */
+export function runMessage(r: Pick<ScenarioRun, 'status' | 'message' | 'summary'>): string {
+  const s = r.summary as (RunSummary & { converged?: boolean; relativeGap?: number; iterations?: number; seconds?: number; unservedPairs?: unknown[]; published?: { error?: string } }) | undefined;
+  switch (r.status) {
+    case 'done': {
+      if (!s) return '';
+      const parts: string[] = [];
+      if ((s.unservedTrips ?? 0) > 0)
+        parts.push(t('scenarios.runMessage.unserved', { trips: fmtNumber(s.unservedTrips!, 1), pairs: s.unservedPairs?.length ?? 0 }));
+      if (typeof s.relativeGap === 'number') {
+        const gap = s.relativeGap.toExponential(1);
+        parts.push(
+          s.converged
+            ? t('scenarios.runMessage.converged', { gap, n: s.iterations ?? 0, s: fmtNumber(s.seconds ?? 0, 2) })
+            : t('scenarios.runMessage.stopped', { gap }),
+        );
+      }
+      if (s.published?.error) parts.push(t('scenarios.runMessage.notPublished'));
+      return parts.join(' ');
+    }
+    case 'failed':
+      return r.message ? t('scenarios.runMessage.failed', { detail: r.message }) : '';
+    default:
+      return '';
+  }
+}
+
 export class ScenarioPanel {
   private list: Scenario[] = [];
   private draft: Draft = { name: '', description: '', edits: [] };
@@ -741,7 +769,8 @@ export class ScenarioPanel {
       });
       children.push(cancel);
     }
-    if (r.message) children.push(el('p', { class: 'muted run-message' }, r.message));
+    const message = runMessage(r);
+    if (message) children.push(el('p', { class: 'muted run-message' }, message));
     this.runEl.dataset.status = r.status;
     this.runEl.replaceChildren(...children);
     this.renderResults(r.status === 'done' ? r.summary : undefined);

@@ -628,6 +628,7 @@ describe('the urbantwin web app', () => {
     await page.locator('#scenario-run').click();
     await page.waitForFunction(() => document.querySelector('#scenario-run-state')?.dataset.status === 'done', null, { timeout: 120_000 });
     await page.locator('#scenario-summary').waitFor();
+    assert.match(await page.locator('.run-message').textContent(), /^The model converged \(relative gap [\d.]+e-\d+\) in \d+ iterations/);
     const scenario = decodeURIComponent(page.url().match(/scenario=([^&]+)/)[1]);
     // the results: the new street carries traffic, the area's streets are closed
     await page.waitForFunction(

@@ -272,6 +272,9 @@ pub fn router(state: SharedState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(reject_tenants))
         .layer(axum::middleware::map_response(body_limit_problem))
+        // gzip where the client accepts it (tiles, JSON, the app's assets shrink to a third); never event streams,
+        // images or tiny bodies (tower-http's default predicate)
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -339,6 +342,8 @@ pub async fn serve_listener(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let worker = tokio::spawn(notify::run(state.clone()));
+    // the tile layers' feature indexes are built now rather than on the first map's first tile
+    let warm = tokio::spawn(tiles::warm(state.clone()));
     let state_for_shutdown = state.clone();
     tracing::info!(addr = %listener.local_addr()?, "urbantwin listening");
     // clients such as ngsildclient post to `/entities/`: trailing slashes are trimmed before routing
@@ -359,5 +364,6 @@ pub async fn serve_listener(
         .with_graceful_shutdown(shutdown)
         .await;
     worker.abort();
+    warm.abort();
     r
 }

@@ -275,6 +275,26 @@ async fn layers(state: &SharedState) -> OgcResult<Vec<LayerInfo>> {
     Ok(out)
 }
 
+/// Builds the feature index of every tile layer ahead of the first tile request (started with the server): a city's
+/// first map would otherwise wait for them (1.3 s for 52,000 buildings). Failures are left to the requests to report.
+pub async fn warm(state: SharedState) {
+    let started = Instant::now();
+    let Ok(ls) = layers(&state).await else {
+        return;
+    };
+    for l in ls.iter() {
+        if let Err(e) = state.tiles.index(&state, &l.type_name).await {
+            tracing::debug!(layer = %l.id, "tile index not built ahead: {}", e.description);
+            return;
+        }
+    }
+    tracing::debug!(
+        layers = ls.len(),
+        seconds = started.elapsed().as_secs_f64(),
+        "tile indexes built"
+    );
+}
+
 /// The layer list for tiles made as of `head`, reused while the map is unchanged for a few seconds.
 async fn cached_layers(state: &SharedState, head: i64) -> OgcResult<Arc<Vec<LayerInfo>>> {
     let mut slot = state.tiles.layers.lock().await;

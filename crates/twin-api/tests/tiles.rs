@@ -575,3 +575,75 @@ async fn gdal_reads(s: &Server, t: TileId) {
             .starts_with("urn:ngsi-ld:PointOfInterest:"));
     }
 }
+
+#[tokio::test]
+async fn responses_are_gzipped_for_clients_that_accept_it_but_event_streams_are_not() {
+    use std::io::Read;
+    let s = Server::start().await;
+    let (t, x, y) = centre();
+    let r = s
+        .post(
+            "/entityOperations/create",
+            &Value::Array(
+                (0..40)
+                    .map(|i| building(i, x + i as f64 * 1e-4, y, 10.0))
+                    .collect(),
+            ),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let tile = format!("/tiles/Building/{}/{}/{}.mvt", t.z, t.x, t.y);
+    for path in [
+        "/tiles/style.json",
+        tile.as_str(),
+        "/ngsi-ld/v1/entities?type=Building&limit=40",
+    ] {
+        let url = format!("{}{path}", root(&s));
+        let plain = s.http.get(&url).send().await.unwrap();
+        assert_eq!(plain.status(), 200, "{path}");
+        assert!(
+            plain.headers().get("content-encoding").is_none(),
+            "{path}: not asked for"
+        );
+        let plain = plain.bytes().await.unwrap();
+        let r = s
+            .http
+            .get(&url)
+            .header("Accept-Encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(
+            r.headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap()),
+            Some("gzip"),
+            "{path}"
+        );
+        let zipped = r.bytes().await.unwrap();
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&zipped[..])
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, plain.to_vec(), "{path}: the same body");
+        assert!(
+            zipped.len() < plain.len(),
+            "{path}: {} → {} bytes",
+            plain.len(),
+            zipped.len()
+        );
+    }
+    // a live event stream is never buffered by a compressor
+    let r = s
+        .http
+        .get(format!("{}/api/events", root(&s)))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().get("content-encoding").is_none());
+    drop(r);
+    s.stop().await;
+}

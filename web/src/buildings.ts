@@ -5,6 +5,8 @@
 import type { ExpressionSpecification, Map as MlMap } from 'maplibre-gl';
 
 export const BUILDING_LAYER = 'buildings';
+/** The style's flat buildings of the lower zooms (3D from zoom 14), coloured alike. */
+export const BUILDING_FLAT_LAYER = 'buildings-flat';
 export const NO_DATA = '#b9b4ad';
 
 /** Sequential, colour-blind safe (viridis-like, light to dark so tall/old stand out against the light ground). */

@@ -6,7 +6,7 @@ import type { ExpressionSpecification, LayerSpecification, Map as MlMap } from '
 import { colorPaintOf, legendOf, opacityPropsOf, type Legend, type Swatch } from './legend';
 import { fmtNumber, has, humanize, onLangChange, t, valueLabel } from './i18n';
 import { APP_LAYERS } from './map';
-import { BUILDING_LAYER, colourFor, discoverAttributes, type BuildingLegend, type ColourMode } from './buildings';
+import { BUILDING_FLAT_LAYER, BUILDING_LAYER, colourFor, discoverAttributes, type BuildingLegend, type ColourMode } from './buildings';
 import { el } from './dom';
 
 /** A paint property name as MapLibre's typings want it. */
@@ -173,16 +173,21 @@ export class LayerPanel {
     const opt = this.colourOptions.find((o) => o.key === this.colourKey);
     if (!opt || opt.mode.kind === 'style') {
       this.buildingLegend = undefined;
-      if (this.styleBuildingColour !== undefined && this.map.getLayer(BUILDING_LAYER))
-        this.map.setPaintProperty(BUILDING_LAYER, 'fill-extrusion-color', this.styleBuildingColour as string);
+      if (this.styleBuildingColour !== undefined && this.map.getLayer(BUILDING_LAYER)) this.paintBuildings(this.styleBuildingColour);
     } else {
       const c = colourFor(this.map, this.opts.source, opt.mode, t('legend.other'));
       if (c) {
-        this.map.setPaintProperty(BUILDING_LAYER, 'fill-extrusion-color', c.paint);
+        this.paintBuildings(c.paint);
         this.buildingLegend = c.legend;
       }
     }
     if (rerender) this.renderLegend('buildings');
+  }
+
+  /** The buildings' colour, in 3D and flat alike. */
+  private paintBuildings(paint: unknown): void {
+    this.map.setPaintProperty(BUILDING_LAYER, 'fill-extrusion-color', paint as string);
+    if (this.map.getLayer(BUILDING_FLAT_LAYER)) this.map.setPaintProperty(BUILDING_FLAT_LAYER, 'fill-color', paint as string);
   }
 
   render(): void {

@@ -275,6 +275,9 @@ async fn layers(state: &SharedState) -> OgcResult<Vec<LayerInfo>> {
     Ok(out)
 }
 
+/// From this zoom on buildings are drawn in 3D; below it, flat.
+const BUILDINGS_3D_MINZOOM: u8 = 14;
+
 /// Builds the feature index of every tile layer ahead of the first tile request (started with the server): a city's
 /// first map would otherwise wait for them (1.3 s for 52,000 buildings). Failures are left to the requests to report.
 pub async fn warm(state: SharedState) {
@@ -793,9 +796,18 @@ fn city_style(base: &str, ls: &[LayerInfo], bounds: Option<[f64; 4]>, attributio
         }));
     }
     if has("Building") {
+        // flat below zoom 14, where a city-wide view would otherwise draw tens of thousands of prisms (the walls'
+        // vertices cost most on a device without a GPU); in 3D, extruded by height, from there on
+        if minz("Building") < BUILDINGS_3D_MINZOOM {
+            layers.push(json!({
+                "id": "buildings-flat", "type": "fill", "source": "urbantwin", "source-layer": "Building",
+                "minzoom": minz("Building"), "maxzoom": BUILDINGS_3D_MINZOOM,
+                "paint": {"fill-color": "#d6cfc7", "fill-outline-color": "#bfb6ac", "fill-opacity": 0.85}
+            }));
+        }
         layers.push(json!({
             "id": "buildings", "type": "fill-extrusion", "source": "urbantwin", "source-layer": "Building",
-            "minzoom": minz("Building"),
+            "minzoom": minz("Building").max(BUILDINGS_3D_MINZOOM),
             "paint": {
                 "fill-extrusion-color": "#d6cfc7",
                 "fill-extrusion-height": ["coalesce", ["get", "height"], 9],

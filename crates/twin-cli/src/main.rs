@@ -12,6 +12,7 @@ use serde::Deserialize;
 use twin_api::{ApiConfig, AppState};
 use twin_store::{SqliteStore, Store, StoredContext};
 
+mod access;
 mod bench;
 mod demo;
 mod import;
@@ -40,6 +41,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Traffic models: user-equilibrium assignment.
     Traffic(traffic::TrafficArgs),
+    /// The 15-minute city: walking or cycling times from every home to daily needs, and their share within reach.
+    Access(access::AccessArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -224,6 +227,33 @@ fn init_logging(json: bool) {
 }
 
 /// Opens the store named by `db`.
+/// Every entity of the given types (Smart Data Models names) in a store: the inputs the models read.
+pub fn store_entities(db: &str, types: &[&str]) -> Result<Vec<twin_model::Entity>> {
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let store = open_store(db)?;
+        let types = types
+            .iter()
+            .map(|t| {
+                twin_model::query::TypeExpr::Type(format!(
+                    "{}{t}",
+                    twin_model::entity::iri::DEFAULT_CONTEXT
+                ))
+            })
+            .collect();
+        let q = twin_store::EntityQuery {
+            types: Some(twin_model::query::TypeExpr::Or(types)),
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        let page = store
+            .query(&q)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read {db}: {e}"))?;
+        Ok(page.entities)
+    })
+}
+
 pub fn open_store(db: &str) -> Result<Arc<dyn Store>> {
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
         bail!("the PostgreSQL backend is not in this build yet; use a SQLite file path");
@@ -385,6 +415,7 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
         }
         Command::Bench(args) => rt.block_on(bench::run(args)),
         Command::Traffic(args) => traffic::run(args),
+        Command::Access(args) => access::run(args),
     }
 }
 

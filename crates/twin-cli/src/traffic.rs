@@ -119,41 +119,17 @@ pub fn run(args: TrafficArgs) -> Result<()> {
     }
 }
 
-/// The city entities the traffic model reads, from the store.
-fn city_entities(db: &str) -> Result<Vec<twin_model::Entity>> {
-    let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async {
-        let store = crate::open_store(db)?;
-        let types = [
+fn run_city(a: &CityArgs) -> Result<()> {
+    let started = Instant::now();
+    let entities = crate::store_entities(
+        &a.db,
+        &[
             "RoadLink",
             "Building",
             "PointOfInterest",
             "TrafficFlowObserved",
-        ]
-        .iter()
-        .map(|t| {
-            twin_model::query::TypeExpr::Type(format!(
-                "{}{t}",
-                twin_model::entity::iri::DEFAULT_CONTEXT
-            ))
-        })
-        .collect();
-        let q = twin_store::EntityQuery {
-            types: Some(twin_model::query::TypeExpr::Or(types)),
-            limit: usize::MAX,
-            ..Default::default()
-        };
-        let page = store
-            .query(&q)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot read {db}: {e}"))?;
-        Ok(page.entities)
-    })
-}
-
-fn run_city(a: &CityArgs) -> Result<()> {
-    let started = Instant::now();
-    let entities = city_entities(&a.db)?;
+        ],
+    )?;
     let options = twin_sim::traffic::city::CityOptions {
         cell_m: a.cell_m,
         target_mean_min: a.mean_trip_min,

@@ -1,7 +1,10 @@
 //! `urbantwin traffic assign` on Sioux Falls: the JSON contract scripts rely on, the flows CSV, and clear errors.
 
+mod common;
+
 use std::path::PathBuf;
-use std::process::Command;
+
+use common::urbantwin;
 
 use serde_json::Value;
 
@@ -15,18 +18,6 @@ fn tntp() -> Option<PathBuf> {
         eprintln!("skipping: TNTP data directory {} not found", p.display());
         None
     }
-}
-
-fn urbantwin(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_urbantwin"))
-        .args(args)
-        .output()
-        .expect("run urbantwin");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
 }
 
 #[test]

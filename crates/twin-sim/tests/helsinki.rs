@@ -1,38 +1,11 @@
 //! The traffic model of central Helsinki built from the twin's entities (the OpenStreetMap extract as the importer
 //! stores it): a plausible, converged baseline, and a street closure that moves traffic to the parallel streets.
 
-use std::path::PathBuf;
+mod common;
 
-use twin_import::osm::{read_osm, OsmItem};
-use twin_model::{Entity, Provenance};
+use common::helsinki as entities;
 use twin_sim::traffic::assign::{assign, Options};
 use twin_sim::traffic::city::{self, CityOptions};
-
-fn entities() -> Option<Vec<Entity>> {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/osm/helsinki.osm.pbf");
-    if !p.is_file() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but {} is missing", p.display());
-        }
-        eprintln!("skipping: {} not found", p.display());
-        return None;
-    }
-    let prov = Provenance::default();
-    let mut out = Vec::new();
-    read_osm(&p, &mut |item| {
-        match item {
-            OsmItem::Entity(e) => out.push(e),
-            OsmItem::Link(l) => {
-                out.push(l.to_entity(chrono::Utc::now(), &prov).expect("link entity"))
-            }
-            OsmItem::Node(..) => {}
-        }
-        Ok(())
-    })
-    .expect("read Helsinki");
-    Some(out)
-}
 
 #[test]
 fn a_baseline_and_a_street_closure() {

@@ -71,7 +71,7 @@ pub struct CityModel {
     pub link_segments: Vec<Option<String>>,
 }
 
-fn value<'a>(e: &'a Entity, name: &str) -> Option<&'a Value> {
+pub(crate) fn value<'a>(e: &'a Entity, name: &str) -> Option<&'a Value> {
     let instances = e.attrs.get(&format!("{V}{name}"))?;
     instances
         .iter()
@@ -80,7 +80,7 @@ fn value<'a>(e: &'a Entity, name: &str) -> Option<&'a Value> {
         .map(|a| &a.value)
 }
 
-fn first_text(v: Option<&Value>) -> Option<String> {
+pub(crate) fn first_text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::String(s) => Some(s.clone()),
         Value::Array(items) => items.first().and_then(Value::as_str).map(String::from),

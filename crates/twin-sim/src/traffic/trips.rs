@@ -85,6 +85,18 @@ const RESIDENTIAL: &[&str] = &[
     "bungalow",
 ];
 
+/// The share of a building's floor area that is homes, by its use category: 1 for the residential categories, ½ for a
+/// building of unknown use (`yes` or none), 0 otherwise.
+pub fn residential_share(category: &str) -> f64 {
+    if RESIDENTIAL.contains(&category) {
+        1.0
+    } else if category == "yes" || category.is_empty() {
+        0.5
+    } else {
+        0.0
+    }
+}
+
 /// Where trips start or end: a position and its productions and attractions.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Activity {
@@ -110,13 +122,7 @@ impl GenerationRates {
             return (0.0, 0.0);
         }
         let area = footprint_m2 * floors;
-        let share_res = if RESIDENTIAL.contains(&category) {
-            1.0
-        } else if category == "yes" || category.is_empty() {
-            0.5
-        } else {
-            0.0
-        };
+        let share_res = residential_share(category);
         let productions = area * share_res * self.trips_per_res_m2;
         let jobs = area * (1.0 - share_res) / self.m2_per_job;
         (productions, jobs * self.trips_per_job)

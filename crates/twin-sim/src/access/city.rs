@@ -1,0 +1,605 @@
+//! The 15-minute city of the twin's own entities: homes from `Building`s (residents from floor area), destinations
+//! from `PointOfInterest`s by category, both anchored on the walk or bike network, and the model run over them.
+
+use std::time::Instant;
+
+use geo::{ChamberlainDuquetteArea, Geometry};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use twin_graph::{IslandReport, Network, SnapIndex};
+use twin_model::entity::iri;
+use twin_model::geoquery::geometry_from_geojson;
+use twin_model::Entity;
+
+use super::graph::{AccessGraph, Movement};
+use super::nearest::{Anchor, KNearest};
+use crate::traffic::city::{first_text, value};
+use crate::traffic::trips::{residential_share, GenerationRates};
+
+const V: &str = iri::DEFAULT_CONTEXT;
+
+/// The daily needs a 15-minute city is measured on by default: categories of the twin's POI scheme (see the OSM
+/// importer's table).
+pub const DAILY_NEEDS: [&str; 10] = [
+    "grocery",
+    "school",
+    "childcare",
+    "healthcare",
+    "pharmacy",
+    "park",
+    "public_transport_stop",
+    "restaurant_cafe",
+    "culture",
+    "sport",
+];
+
+/// Everything the model is run with.
+#[derive(Debug, Clone)]
+pub struct AccessOptions {
+    pub movement: Movement,
+    /// The destination categories, in the order of the results.
+    pub categories: Vec<String>,
+    /// How many nearest destinations of each category are kept per home.
+    pub k: usize,
+    /// The threshold of the score: a category is within reach when its nearest destination is at most this far.
+    pub threshold_min: f64,
+    /// Searches stop this far (minutes): farther destinations are "not within reach" (`None`).
+    pub max_min: f64,
+    /// Floor area per resident (m²) where no population is loaded.
+    pub m2_per_resident: f64,
+    /// Homes and destinations farther than this from the mode's network are left out (metres).
+    pub max_snap_m: f64,
+}
+
+impl AccessOptions {
+    pub fn new(movement: Movement) -> AccessOptions {
+        AccessOptions {
+            movement,
+            categories: DAILY_NEEDS.iter().map(|s| s.to_string()).collect(),
+            k: 3,
+            threshold_min: 15.0,
+            max_min: 30.0,
+            m2_per_resident: 35.0,
+            max_snap_m: 300.0,
+        }
+    }
+}
+
+/// A place on the network: where it is, and how it meets the network.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Place {
+    pub id: String,
+    pub lon: f64,
+    pub lat: f64,
+    /// Metres between the place and the network.
+    pub snap_m: f64,
+    #[serde(skip)]
+    pub anchor: Anchor,
+}
+
+/// A home: a building with residents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Home {
+    #[serde(flatten)]
+    pub place: Place,
+    pub residents: f64,
+}
+
+/// A destination of one category.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Destination {
+    #[serde(flatten)]
+    pub place: Place,
+    pub category: String,
+    pub name: Option<String>,
+}
+
+/// Anchors places on one mode's network: the nearest link, entered at the point nearest the place, walked (or
+/// ridden) from there to the link's two ends. The step from the place to the link is a straight line at the mode's
+/// speed.
+pub struct Anchoring<'a> {
+    net: &'a Network,
+    graph: &'a AccessGraph,
+    snap: &'a SnapIndex,
+    max_snap_m: f64,
+}
+
+impl<'a> Anchoring<'a> {
+    /// `snap` indexes the links of the graph's mode ([`SnapIndex::build`]).
+    pub fn new(
+        net: &'a Network,
+        graph: &'a AccessGraph,
+        snap: &'a SnapIndex,
+        max_snap_m: f64,
+    ) -> Anchoring<'a> {
+        Anchoring {
+            net,
+            graph,
+            snap,
+            max_snap_m,
+        }
+    }
+
+    /// Where a point meets the network, and the metres between them; `None` beyond the snapping distance.
+    /// `towards`: seconds from the point to each end (a home) or from each end to the point (a destination).
+    fn anchor(&self, lon: f64, lat: f64, towards: bool) -> Option<(Anchor, f64)> {
+        let s = self.snap.snap_within(lon, lat, self.max_snap_m)?;
+        let speed = self.graph.movement().speed_mps;
+        let off = s.distance_m / speed;
+        let l = s.link as usize;
+        let link_s = self.graph.link_seconds(s.link);
+        let (tail, head) = (self.net.link_from()[l], self.net.link_to()[l]);
+        // the link is usable from tail to head; the way back along it only if the reverse link is usable too
+        let back = self
+            .net
+            .out_links(head)
+            .iter()
+            .find(|&&r| {
+                self.net.link_to()[r as usize] == tail
+                    && self.graph.link_seconds(r).is_finite()
+                    && (self.net.length_m()[r as usize] - self.net.length_m()[l]).abs() < 0.5
+            })
+            .map(|&r| self.graph.link_seconds(r));
+        let mut anchor = Vec::with_capacity(2);
+        if towards {
+            // from the place: forward to the head; back to the tail along the reverse link
+            anchor.push((head, off + (1.0 - s.fraction) * link_s));
+            if let Some(b) = back {
+                anchor.push((tail, off + s.fraction * b));
+            }
+        } else {
+            // to the place: from the tail forward; from the head along the reverse link
+            anchor.push((tail, off + s.fraction * link_s));
+            if let Some(b) = back {
+                anchor.push((head, off + (1.0 - s.fraction) * b));
+            }
+        }
+        Some((anchor, s.distance_m))
+    }
+
+    /// A home at a point: seconds from it to the network's nodes.
+    pub fn home(&self, id: &str, lon: f64, lat: f64) -> Option<Place> {
+        let (anchor, snap_m) = self.anchor(lon, lat, true)?;
+        Some(Place {
+            id: id.to_string(),
+            lon,
+            lat,
+            snap_m,
+            anchor,
+        })
+    }
+
+    /// A destination at a point: seconds from the network's nodes to it.
+    pub fn destination(&self, id: &str, lon: f64, lat: f64) -> Option<Place> {
+        let (anchor, snap_m) = self.anchor(lon, lat, false)?;
+        Some(Place {
+            id: id.to_string(),
+            lon,
+            lat,
+            snap_m,
+            anchor,
+        })
+    }
+}
+
+/// Homes and destinations read from entities, and what was left out.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    pub homes: Vec<Home>,
+    pub destinations: Vec<Destination>,
+    /// Buildings with residents too far from the network.
+    pub homes_off_network: usize,
+    pub destinations_off_network: usize,
+}
+
+/// Homes: buildings with residential floor area (footprint × floors × residential share of the use category, as in
+/// the traffic model's trip generation), residents = that area / `m2_per_resident`, at the footprint's centroid.
+/// Destinations: points of interest of the chosen categories, at their location (a polygon's centroid).
+pub fn inputs(entities: &[Entity], anchoring: &Anchoring<'_>, options: &AccessOptions) -> Inputs {
+    let building = format!("{V}Building");
+    let poi = format!("{V}PointOfInterest");
+    let rates = GenerationRates::default();
+    let mut out = Inputs::default();
+    for e in entities {
+        let is_building = e.types.contains(&building);
+        let is_poi = e.types.contains(&poi);
+        if !is_building && !is_poi {
+            continue;
+        }
+        let Some(g) = e
+            .geometries(iri::LOCATION)
+            .next()
+            .and_then(|v| geometry_from_geojson(v).ok())
+        else {
+            continue;
+        };
+        let Some(c) = geo::Centroid::centroid(&g) else {
+            continue;
+        };
+        let category = first_text(value(e, "category")).unwrap_or_default();
+        if is_building {
+            let footprint = match &g {
+                Geometry::Polygon(p) => p.chamberlain_duquette_unsigned_area(),
+                Geometry::MultiPolygon(m) => m.chamberlain_duquette_unsigned_area(),
+                _ => 0.0,
+            };
+            let floors = rates.floors(
+                value(e, "floorsAboveGround").and_then(Value::as_f64),
+                value(e, "height").and_then(Value::as_f64),
+            );
+            let residents =
+                footprint * floors * residential_share(&category) / options.m2_per_resident;
+            if residents.is_nan() || residents <= 0.0 {
+                continue;
+            }
+            match anchoring.home(&e.id, c.x(), c.y()) {
+                Some(place) => out.homes.push(Home { place, residents }),
+                None => out.homes_off_network += 1,
+            }
+        } else if options.categories.contains(&category) {
+            match anchoring.destination(&e.id, c.x(), c.y()) {
+                Some(place) => out.destinations.push(Destination {
+                    place,
+                    category,
+                    name: first_text(value(e, "name")),
+                }),
+                None => out.destinations_off_network += 1,
+            }
+        }
+    }
+    out
+}
+
+/// The nearest destinations of one category from every node.
+#[derive(Debug, Clone)]
+pub struct CategoryField {
+    pub category: String,
+    /// Indexes into [`Inputs::destinations`] of this category's destinations, by the search's source number.
+    pub destinations: Vec<usize>,
+    pub nearest: KNearest,
+}
+
+/// Runs the searches of every category (in parallel).
+pub fn fields(graph: &AccessGraph, inputs: &Inputs, options: &AccessOptions) -> Vec<CategoryField> {
+    let max_s = options.max_min * 60.0;
+    options
+        .categories
+        .par_iter()
+        .map(|cat| {
+            let destinations: Vec<usize> = inputs
+                .destinations
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.category == *cat)
+                .map(|(i, _)| i)
+                .collect();
+            let anchors: Vec<Anchor> = destinations
+                .iter()
+                .map(|&i| inputs.destinations[i].place.anchor.clone())
+                .collect();
+            CategoryField {
+                category: cat.clone(),
+                nearest: KNearest::compute(graph, options.k, max_s, &anchors),
+                destinations,
+            }
+        })
+        .collect()
+}
+
+/// One home's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HomeResult {
+    /// Per category (in the options' order): minutes to the nearest 1..k destinations, with the destinations'
+    /// indexes into [`Inputs::destinations`]; empty when none is within the search's reach.
+    pub nearest: Vec<Vec<(f64, usize)>>,
+    /// Share of the categories whose nearest destination is within the threshold, 0..1 (the "15-minute score"),
+    /// over the categories with at least one destination in the data.
+    pub score: f64,
+}
+
+/// The share of the categories (those with destinations) whose nearest destination is within `threshold_min`.
+fn score(nearest: &[Vec<(f64, usize)>], fields: &[CategoryField], threshold_min: f64) -> f64 {
+    let counted = fields.iter().filter(|f| !f.destinations.is_empty()).count();
+    if counted == 0 {
+        return 0.0;
+    }
+    let within = nearest
+        .iter()
+        .filter(|n| n.first().is_some_and(|&(m, _)| m <= threshold_min))
+        .count();
+    within as f64 / counted as f64
+}
+
+/// Per category, over all residents.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CategorySummary {
+    pub category: String,
+    pub destinations: usize,
+    /// Share of residents whose nearest destination of the category is within the threshold.
+    pub share_within: f64,
+    /// Residents-weighted median minutes to the nearest destination (`None` when most have none within reach).
+    pub median_minutes: Option<f64>,
+}
+
+/// The model's answer for a city.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessSummary {
+    pub mode: String,
+    pub threshold_minutes: f64,
+    pub homes: usize,
+    pub residents: f64,
+    /// Residents-weighted mean score.
+    pub mean_score: f64,
+    /// Share of residents with every category (of those with destinations) within the threshold.
+    pub share_all_within: f64,
+    /// Categories without a single destination in the data: left out of the scores (a gap in the data, not in
+    /// the city, as far as the model can tell).
+    pub missing: Vec<String>,
+    pub categories: Vec<CategorySummary>,
+    pub homes_off_network: usize,
+    pub destinations_off_network: usize,
+    /// Seconds of the searches (not reading or anchoring).
+    pub search_seconds: f64,
+}
+
+/// Each home's nearest destinations and score.
+pub fn home_results(
+    fields: &[CategoryField],
+    inputs: &Inputs,
+    options: &AccessOptions,
+) -> Vec<HomeResult> {
+    inputs
+        .homes
+        .par_iter()
+        .map(|h| {
+            let nearest: Vec<Vec<(f64, usize)>> = fields
+                .iter()
+                .map(|f| {
+                    f.nearest
+                        .from_anchor(&h.place.anchor)
+                        .into_iter()
+                        .map(|(s, d)| (s / 60.0, f.destinations[d as usize]))
+                        .collect()
+                })
+                .collect();
+            HomeResult {
+                score: score(&nearest, fields, options.threshold_min),
+                nearest,
+            }
+        })
+        .collect()
+}
+
+/// The residents-weighted summary of the homes' results.
+pub fn summarise(
+    results: &[HomeResult],
+    inputs: &Inputs,
+    fields: &[CategoryField],
+    options: &AccessOptions,
+    search_seconds: f64,
+) -> AccessSummary {
+    let residents: f64 = inputs
+        .homes
+        .iter()
+        .map(|h| h.residents)
+        .fold(0.0, |a, b| a + b);
+    let w = |f: &dyn Fn(&HomeResult) -> bool| -> f64 {
+        if residents <= 0.0 {
+            return 0.0;
+        }
+        results
+            .iter()
+            .zip(&inputs.homes)
+            .filter(|(r, _)| f(r))
+            .map(|(_, h)| h.residents)
+            .fold(0.0, |a, b| a + b)
+            / residents
+    };
+    let mean_score = if residents > 0.0 {
+        results
+            .iter()
+            .zip(&inputs.homes)
+            .map(|(r, h)| r.score * h.residents)
+            .fold(0.0, |a, b| a + b)
+            / residents
+    } else {
+        0.0
+    };
+    let categories = fields
+        .iter()
+        .enumerate()
+        .map(|(c, f)| {
+            let mut times: Vec<(f64, f64)> = results
+                .iter()
+                .zip(&inputs.homes)
+                .map(|(r, h)| {
+                    (
+                        r.nearest[c].first().map_or(f64::INFINITY, |x| x.0),
+                        h.residents,
+                    )
+                })
+                .collect();
+            times.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut acc = 0.0;
+            let median = times
+                .iter()
+                .find(|(_, w)| {
+                    acc += w;
+                    acc >= residents / 2.0
+                })
+                .map(|x| x.0)
+                .filter(|m| m.is_finite());
+            CategorySummary {
+                category: f.category.clone(),
+                destinations: f.destinations.len(),
+                share_within: w(&|r: &HomeResult| {
+                    r.nearest[c]
+                        .first()
+                        .is_some_and(|&(m, _)| m <= options.threshold_min)
+                }),
+                median_minutes: median,
+            }
+        })
+        .collect();
+    AccessSummary {
+        mode: format!("{:?}", options.movement.mode).to_lowercase(),
+        threshold_minutes: options.threshold_min,
+        homes: inputs.homes.len(),
+        residents,
+        mean_score,
+        share_all_within: w(&|r: &HomeResult| r.score >= 1.0),
+        missing: fields
+            .iter()
+            .filter(|f| f.destinations.is_empty())
+            .map(|f| f.category.clone())
+            .collect(),
+        categories,
+        homes_off_network: inputs.homes_off_network,
+        destinations_off_network: inputs.destinations_off_network,
+        search_seconds,
+    }
+}
+
+/// The model, end to end, on the twin's entities: network, anchors, searches, per-home results and summary.
+pub struct CityAccess {
+    pub options: AccessOptions,
+    /// The network the model ran on: the one given, less the mode's islands.
+    pub net: Network,
+    /// Links of the mode outside its largest strongly connected part (cut off by the extract's edge, private
+    /// yards...): left out so that no home is anchored where nothing can be reached.
+    pub islands: IslandReport,
+    pub graph: AccessGraph,
+    pub snap: SnapIndex,
+    pub inputs: Inputs,
+    pub fields: Vec<CategoryField>,
+    pub homes: Vec<HomeResult>,
+    pub summary: AccessSummary,
+}
+
+/// Runs the model on a network and the entities holding homes and destinations.
+pub fn run(net: &Network, entities: &[Entity], options: &AccessOptions) -> CityAccess {
+    let mut net = net.clone();
+    let islands = net.drop_islands(options.movement.mode);
+    let graph = AccessGraph::build(&net, options.movement);
+    let snap = SnapIndex::build(&net, options.movement.mode);
+    let inputs = inputs(
+        entities,
+        &Anchoring::new(&net, &graph, &snap, options.max_snap_m),
+        options,
+    );
+    let t = Instant::now();
+    let fields = fields(&graph, &inputs, options);
+    let homes = home_results(&fields, &inputs, options);
+    let seconds = t.elapsed().as_secs_f64();
+    let summary = summarise(&homes, &inputs, &fields, options, seconds);
+    CityAccess {
+        options: options.clone(),
+        net,
+        islands,
+        graph,
+        snap,
+        inputs,
+        fields,
+        homes,
+        summary,
+    }
+}
+
+/// What adding a destination changed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Added {
+    /// Its index in [`Inputs::destinations`].
+    pub destination: usize,
+    /// The network nodes it is now among the `k` nearest of.
+    pub nodes: usize,
+    /// The homes whose results changed, by index.
+    pub homes: Vec<usize>,
+}
+
+/// Why an edit could not be applied.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EditError {
+    #[error("{0:?} is not one of the model's categories ({1})")]
+    UnknownCategory(String, String),
+    #[error("({0}, {1}) is more than {2} m from the network")]
+    OffNetwork(f64, f64, f64),
+}
+
+impl CityAccess {
+    /// Adds a destination (a new shop, school...) at a point, updating only the nodes it becomes one of the `k`
+    /// nearest of and the homes anchored on them; the summary is recomputed.
+    pub fn add_destination(
+        &mut self,
+        id: &str,
+        category: &str,
+        lon: f64,
+        lat: f64,
+    ) -> Result<Added, EditError> {
+        let Some(c) = self.fields.iter().position(|f| f.category == category) else {
+            return Err(EditError::UnknownCategory(
+                category.to_string(),
+                self.options.categories.join(", "),
+            ));
+        };
+        let place = Anchoring::new(&self.net, &self.graph, &self.snap, self.options.max_snap_m)
+            .destination(id, lon, lat)
+            .ok_or(EditError::OffNetwork(lon, lat, self.options.max_snap_m))?;
+        let t = Instant::now();
+        let index = self.inputs.destinations.len();
+        let field = &mut self.fields[c];
+        let source = field.destinations.len() as u32;
+        let changed = field.nearest.add(&self.graph, source, &place.anchor);
+        field.destinations.push(index);
+        self.inputs.destinations.push(Destination {
+            place,
+            category: category.to_string(),
+            name: None,
+        });
+        // the homes anchored on a changed node
+        let mut touched = vec![false; self.graph.node_count()];
+        for &v in &changed {
+            touched[v as usize] = true;
+        }
+        let homes: Vec<usize> = self
+            .inputs
+            .homes
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.place.anchor.iter().any(|&(v, _)| touched[v as usize]))
+            .map(|(i, _)| i)
+            .collect();
+        let mut really = Vec::new();
+        for &i in &homes {
+            let field = &self.fields[c];
+            let nearest: Vec<(f64, usize)> = field
+                .nearest
+                .from_anchor(&self.inputs.homes[i].place.anchor)
+                .into_iter()
+                .map(|(s, d)| (s / 60.0, field.destinations[d as usize]))
+                .collect();
+            let r = &mut self.homes[i];
+            if r.nearest[c] != nearest {
+                r.nearest[c] = nearest;
+                r.score = score(&r.nearest, &self.fields, self.options.threshold_min);
+                really.push(i);
+            }
+        }
+        let seconds = t.elapsed().as_secs_f64();
+        self.summary = summarise(
+            &self.homes,
+            &self.inputs,
+            &self.fields,
+            &self.options,
+            seconds,
+        );
+        Ok(Added {
+            destination: index,
+            nodes: changed.len(),
+            homes: really,
+        })
+    }
+}

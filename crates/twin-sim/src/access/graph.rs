@@ -1,0 +1,190 @@
+//! The walking or cycling network as travel times: one mode's links of a [`twin_graph::Network`] with their time in
+//! seconds, in compact forward and reverse adjacency arrays for the searches of [`super::nearest`].
+//!
+//! Time of a link = length / speed, plus half a crossing penalty at each end that is a crossing of a major road
+//! (a node where a link for people only — a footway, a crossing, a cycleway — meets a car link of at least
+//! `major_capacity_vph` per direction). Half at each end keeps a path's time the same in both directions: a path
+//! pays the whole penalty at every crossing it passes through, half at a crossing it starts or ends on.
+
+use twin_graph::{LinkIdx, Mode, Network, NodeIdx};
+
+/// How people move on the network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Movement {
+    /// `Walk` or `Bike`.
+    pub mode: Mode,
+    /// Metres per second on every link of the mode.
+    pub speed_mps: f64,
+    /// Seconds lost crossing a major road (waiting for a gap or a green light).
+    pub crossing_s: f64,
+    /// A car link of at least this capacity per direction (veh/h) is a major road.
+    pub major_capacity_vph: f64,
+}
+
+impl Movement {
+    /// Walking at `speed_mps` (see [`super::WalkProfile`]); 15 s at each major crossing.
+    pub fn walk(speed_mps: f64) -> Movement {
+        Movement {
+            mode: Mode::Walk,
+            speed_mps,
+            crossing_s: 15.0,
+            major_capacity_vph: 1000.0,
+        }
+    }
+
+    /// Cycling at `speed_mps`; 15 s at each major crossing.
+    pub fn bike(speed_mps: f64) -> Movement {
+        Movement {
+            mode: Mode::Bike,
+            speed_mps,
+            crossing_s: 15.0,
+            major_capacity_vph: 1000.0,
+        }
+    }
+}
+
+/// One mode's network as travel times (see the module doc).
+#[derive(Debug, Clone)]
+pub struct AccessGraph {
+    pub(crate) movement: Movement,
+    /// Seconds per network link; `INFINITY` for links the mode may not use.
+    pub(crate) link_s: Vec<f64>,
+    /// Reverse adjacency: for node `v`, `rev_node[rev_start[v]..rev_start[v+1]]` are the tails `u` of its links
+    /// `u → v`, with their times in `rev_s`.
+    pub(crate) rev_start: Vec<u32>,
+    pub(crate) rev_node: Vec<NodeIdx>,
+    pub(crate) rev_s: Vec<f64>,
+    /// Forward adjacency, the same way (for searches from a point: isochrones, brute-force checks).
+    pub(crate) fwd_start: Vec<u32>,
+    pub(crate) fwd_node: Vec<NodeIdx>,
+    pub(crate) fwd_s: Vec<f64>,
+    /// Nodes that are crossings of a major road.
+    pub(crate) crossing: Vec<bool>,
+}
+
+impl AccessGraph {
+    /// The mode's links of `net` as travel times.
+    pub fn build(net: &Network, movement: Movement) -> AccessGraph {
+        let n = net.node_count();
+        let from = net.link_from();
+        let to = net.link_to();
+        let modes = net.link_modes();
+        let cap = net.capacity_vph();
+        // crossings: nodes touching both a major car link and a link for people only
+        let mut major = vec![false; n];
+        let mut people_only = vec![false; n];
+        for l in 0..net.link_count() {
+            let m = modes[l];
+            let ends = [from[l] as usize, to[l] as usize];
+            if m.contains(Mode::Car) && cap[l] >= movement.major_capacity_vph {
+                ends.iter().for_each(|&v| major[v] = true);
+            }
+            if !m.contains(Mode::Car) && (m.contains(Mode::Walk) || m.contains(Mode::Bike)) {
+                ends.iter().for_each(|&v| people_only[v] = true);
+            }
+        }
+        let crossing: Vec<bool> = (0..n).map(|v| major[v] && people_only[v]).collect();
+        let half = movement.crossing_s / 2.0;
+        let link_s: Vec<f64> = (0..net.link_count())
+            .map(|l| {
+                if !modes[l].contains(movement.mode) {
+                    return f64::INFINITY;
+                }
+                let mut s = net.length_m()[l] / movement.speed_mps;
+                if crossing[from[l] as usize] {
+                    s += half;
+                }
+                if crossing[to[l] as usize] {
+                    s += half;
+                }
+                s
+            })
+            .collect();
+        let (rev_start, rev_node, rev_s) = adjacency(n, &link_s, to, from);
+        let (fwd_start, fwd_node, fwd_s) = adjacency(n, &link_s, from, to);
+        AccessGraph {
+            movement,
+            link_s,
+            rev_start,
+            rev_node,
+            rev_s,
+            fwd_start,
+            fwd_node,
+            fwd_s,
+            crossing,
+        }
+    }
+
+    pub fn movement(&self) -> Movement {
+        self.movement
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.rev_start.len() - 1
+    }
+
+    /// Seconds to travel a network link (`INFINITY` where the mode may not).
+    pub fn link_seconds(&self, link: LinkIdx) -> f64 {
+        self.link_s[link as usize]
+    }
+
+    /// Whether a node is a crossing of a major road.
+    pub fn is_crossing(&self, node: NodeIdx) -> bool {
+        self.crossing[node as usize]
+    }
+
+    /// Number of nodes that are crossings of a major road.
+    pub fn crossing_count(&self) -> usize {
+        self.crossing.iter().filter(|&&c| c).count()
+    }
+
+    /// The links into `v` as `(tail, seconds)`.
+    pub(crate) fn into(&self, v: NodeIdx) -> impl Iterator<Item = (NodeIdx, f64)> + '_ {
+        let r = self.rev_start[v as usize] as usize..self.rev_start[v as usize + 1] as usize;
+        self.rev_node[r.clone()]
+            .iter()
+            .copied()
+            .zip(self.rev_s[r].iter().copied())
+    }
+
+    /// The links out of `v` as `(head, seconds)`.
+    pub(crate) fn out_of(&self, v: NodeIdx) -> impl Iterator<Item = (NodeIdx, f64)> + '_ {
+        let r = self.fwd_start[v as usize] as usize..self.fwd_start[v as usize + 1] as usize;
+        self.fwd_node[r.clone()]
+            .iter()
+            .copied()
+            .zip(self.fwd_s[r].iter().copied())
+    }
+}
+
+/// CSR arrays of the usable links grouped by `key` node, listing the `other` end and the time.
+fn adjacency(
+    n: usize,
+    link_s: &[f64],
+    key: &[NodeIdx],
+    other: &[NodeIdx],
+) -> (Vec<u32>, Vec<NodeIdx>, Vec<f64>) {
+    let mut start = vec![0u32; n + 1];
+    for (l, &s) in link_s.iter().enumerate() {
+        if s.is_finite() {
+            start[key[l] as usize + 1] += 1;
+        }
+    }
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    let m = start[n] as usize;
+    let mut node = vec![0 as NodeIdx; m];
+    let mut secs = vec![0.0; m];
+    let mut fill = start.clone();
+    for (l, &s) in link_s.iter().enumerate() {
+        if s.is_finite() {
+            let k = key[l] as usize;
+            let at = fill[k] as usize;
+            node[at] = other[l];
+            secs[at] = s;
+            fill[k] += 1;
+        }
+    }
+    (start, node, secs)
+}

@@ -1,0 +1,246 @@
+//! The `k` nearest destinations of one category from every node of the network, by one multi-source search over the
+//! reversed network (a k-label Dijkstra), and the exact incremental update when a destination is added.
+//!
+//! Written here rather than taken from a crate: no Rust graph crate offers k distinct nearest sources, and the search
+//! is the hot loop of the whole model (all homes × all categories). Each node keeps at most `k` labels
+//! `(seconds, destination)` with distinct destinations. Labels leave a priority queue in increasing time; a label is
+//! settled at a node when the node has fewer than `k` labels and none from that destination, and only settled labels
+//! are spread to the node's neighbours. This is exact: when a node already holds `k` labels no later (longer) label
+//! can be among its `k` nearest, and neither can it be among the `k` nearest of any node reached through it, which
+//! gets `k` distinct destinations at most as far through the same node.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use twin_graph::NodeIdx;
+
+use super::graph::AccessGraph;
+
+/// Where a place meets the network: nodes with the seconds between the place and each (at most a few).
+pub type Anchor = Vec<(NodeIdx, f64)>;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Item {
+    s: f64,
+    node: NodeIdx,
+    source: u32,
+}
+
+impl Eq for Item {}
+
+impl Ord for Item {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // a min-heap on time; ties by node and source so that the order is deterministic
+        other
+            .s
+            .total_cmp(&self.s)
+            .then_with(|| other.node.cmp(&self.node))
+            .then_with(|| other.source.cmp(&self.source))
+    }
+}
+
+impl PartialOrd for Item {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The `k` nearest destinations (of one category) of every node, within `max_s` seconds.
+#[derive(Debug, Clone)]
+pub struct KNearest {
+    k: usize,
+    max_s: f64,
+    /// `k` slots per node, in increasing time: `s[v * k + i]`, `source[v * k + i]` for `i < count[v]`.
+    s: Vec<f64>,
+    source: Vec<u32>,
+    count: Vec<u8>,
+}
+
+impl KNearest {
+    /// Searches from every destination at once. `destinations[i]` is where destination `i` meets the network: each
+    /// `(node, seconds)` says that from `node` the destination is `seconds` away. `k` is at most 255.
+    pub fn compute(g: &AccessGraph, k: usize, max_s: f64, destinations: &[Anchor]) -> KNearest {
+        let k = k.clamp(1, 255);
+        let n = g.node_count();
+        let mut out = KNearest {
+            k,
+            max_s,
+            s: vec![f64::INFINITY; n * k],
+            source: vec![u32::MAX; n * k],
+            count: vec![0; n],
+        };
+        let mut heap = BinaryHeap::new();
+        for (i, anchor) in destinations.iter().enumerate() {
+            for &(node, s) in anchor {
+                if s <= max_s && (node as usize) < n {
+                    heap.push(Item {
+                        s,
+                        node,
+                        source: i as u32,
+                    });
+                }
+            }
+        }
+        while let Some(Item { s, node, source }) = heap.pop() {
+            let v = node as usize;
+            let c = out.count[v] as usize;
+            if c == k || out.holds(v, source) {
+                continue;
+            }
+            out.s[v * k + c] = s;
+            out.source[v * k + c] = source;
+            out.count[v] += 1;
+            for (u, t) in g.into(node) {
+                let su = s + t;
+                if su <= max_s
+                    && (out.count[u as usize] as usize) < k
+                    && !out.holds(u as usize, source)
+                {
+                    heap.push(Item {
+                        s: su,
+                        node: u,
+                        source,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    fn holds(&self, v: usize, source: u32) -> bool {
+        let c = self.count[v] as usize;
+        self.source[v * self.k..v * self.k + c].contains(&source)
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn max_seconds(&self) -> f64 {
+        self.max_s
+    }
+
+    /// The labels of a node, nearest first: `(seconds, destination)`.
+    pub fn at(&self, node: NodeIdx) -> impl Iterator<Item = (f64, u32)> + '_ {
+        let v = node as usize;
+        let c = self.count[v] as usize;
+        let r = v * self.k..v * self.k + c;
+        self.s[r.clone()]
+            .iter()
+            .copied()
+            .zip(self.source[r].iter().copied())
+    }
+
+    /// The `k` nearest destinations of a place (its anchor: `(node, seconds from the place to the node)`), nearest
+    /// first, each destination once.
+    pub fn from_anchor(&self, anchor: &[(NodeIdx, f64)]) -> Vec<(f64, u32)> {
+        let mut all: Vec<(f64, u32)> = Vec::with_capacity(anchor.len() * self.k);
+        for &(node, s0) in anchor {
+            if (node as usize) < self.count.len() {
+                all.extend(
+                    self.at(node)
+                        .map(|(s, d)| (s + s0, d))
+                        .filter(|&(s, _)| s <= self.max_s),
+                );
+            }
+        }
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut out: Vec<(f64, u32)> = Vec::with_capacity(self.k);
+        for (s, d) in all {
+            if out.len() == self.k {
+                break;
+            }
+            if !out.iter().any(|&(_, e)| e == d) {
+                out.push((s, d));
+            }
+        }
+        out
+    }
+
+    /// Adds destination `source` (an index not used yet) met at `anchor`, updating only the nodes it is among the
+    /// `k` nearest of; returns those nodes. Equal to a new [`KNearest::compute`] with the destination included (ties
+    /// at the `k`-th place aside).
+    pub fn add(&mut self, g: &AccessGraph, source: u32, anchor: &[(NodeIdx, f64)]) -> Vec<NodeIdx> {
+        let k = self.k;
+        let mut best: HashMap<NodeIdx, f64> = HashMap::new();
+        let mut heap = BinaryHeap::new();
+        for &(node, s) in anchor {
+            if s <= self.max_s && (node as usize) < self.count.len() {
+                heap.push(Item { s, node, source });
+            }
+        }
+        let mut changed = Vec::new();
+        while let Some(Item { s, node, .. }) = heap.pop() {
+            if best.contains_key(&node) {
+                continue;
+            }
+            best.insert(node, s);
+            let v = node as usize;
+            let c = self.count[v] as usize;
+            // no better than the k-th it holds: not here, nor anywhere reached through here
+            if c == k && s >= self.s[v * k + k - 1] {
+                continue;
+            }
+            let slots = v * k..v * k + k;
+            let at = self.s[v * k..v * k + c]
+                .iter()
+                .position(|&x| x > s)
+                .unwrap_or(c);
+            let keep = c.min(k - 1);
+            let (ss, ds) = (&mut self.s[slots.clone()], &mut self.source[slots]);
+            for i in (at..keep).rev() {
+                ss[i + 1] = ss[i];
+                ds[i + 1] = ds[i];
+            }
+            ss[at] = s;
+            ds[at] = source;
+            if c < k {
+                self.count[v] += 1;
+            }
+            changed.push(node);
+            for (u, t) in g.into(node) {
+                let su = s + t;
+                if su <= self.max_s && !best.contains_key(&u) {
+                    heap.push(Item {
+                        s: su,
+                        node: u,
+                        source,
+                    });
+                }
+            }
+        }
+        changed
+    }
+}
+
+/// Seconds from a place (its anchor: `(node, seconds from the place to the node)`) to every node, by a plain
+/// Dijkstra on the forward network, up to `max_s`: the one-to-all search the tests check [`KNearest`] against, and
+/// the search of isochrones.
+pub fn from_place(g: &AccessGraph, anchor: &[(NodeIdx, f64)], max_s: f64) -> Vec<f64> {
+    let n = g.node_count();
+    let mut dist = vec![f64::INFINITY; n];
+    let mut heap = BinaryHeap::new();
+    for &(node, s) in anchor {
+        if s <= max_s && (node as usize) < n && s < dist[node as usize] {
+            dist[node as usize] = s;
+            heap.push(Item { s, node, source: 0 });
+        }
+    }
+    while let Some(Item { s, node, .. }) = heap.pop() {
+        if s > dist[node as usize] {
+            continue;
+        }
+        for (u, t) in g.out_of(node) {
+            let su = s + t;
+            if su <= max_s && su < dist[u as usize] {
+                dist[u as usize] = su;
+                heap.push(Item {
+                    s: su,
+                    node: u,
+                    source: 0,
+                });
+            }
+        }
+    }
+    dist
+}

@@ -1,0 +1,188 @@
+//! The 15-minute city of central Helsinki from the twin's entities: plausible figures, every sampled home's nearest
+//! destinations equal to a brute-force one-to-all Dijkstra, and a new destination that helps the homes around it and
+//! nobody else, incrementally and exactly as a new run would.
+
+mod common;
+
+use twin_graph::entities::network_from_entities;
+use twin_sim::access::nearest::from_place;
+use twin_sim::access::{self, AccessOptions, Movement, WalkProfile, BIKE_SPEED_MPS};
+
+#[test]
+fn walking_and_cycling_in_central_helsinki() {
+    let Some(entities) = common::helsinki() else {
+        return;
+    };
+    let (net, _) = network_from_entities(&entities).expect("network");
+    for movement in [
+        Movement::walk(WalkProfile::Adult.speed_mps()),
+        Movement::bike(BIKE_SPEED_MPS),
+    ] {
+        let options = AccessOptions::new(movement);
+        let r = access::run(&net, &entities, &options);
+        let s = &r.summary;
+        eprintln!("{}", serde_json::to_string_pretty(s).unwrap());
+        assert!(s.homes >= 100, "{} homes", s.homes);
+        assert!(s.residents > 1000.0, "{} residents", s.residents);
+        assert!(
+            r.graph.crossing_count() > 0,
+            "crossings of major roads are found"
+        );
+        // the city centre has daily needs near: most categories within 15 minutes for nearly everyone
+        assert!(
+            s.mean_score > 0.6 && s.mean_score <= 1.0,
+            "mean score {}",
+            s.mean_score
+        );
+        // a category with no destination in the extract is left out of the scores, and said so
+        for c in &s.categories {
+            assert_eq!(
+                c.destinations == 0,
+                s.missing.contains(&c.category),
+                "{c:?}"
+            );
+        }
+        for c in &s.categories {
+            assert!((0.0..=1.0).contains(&c.share_within), "{c:?}");
+        }
+        for cat in ["grocery", "public_transport_stop", "restaurant_cafe"] {
+            let c = s.categories.iter().find(|c| c.category == cat).unwrap();
+            assert!(c.destinations > 5 && c.share_within > 0.95, "{c:?}");
+        }
+        // exactness: sampled homes against a plain Dijkstra from the home to every node
+        let max_s = options.max_min * 60.0;
+        for (i, home) in r
+            .inputs
+            .homes
+            .iter()
+            .enumerate()
+            .step_by(r.inputs.homes.len() / 40 + 1)
+        {
+            let dist = from_place(&r.graph, &home.place.anchor, f64::INFINITY);
+            for (c, field) in r.fields.iter().enumerate() {
+                let mut want: Vec<f64> = field
+                    .destinations
+                    .iter()
+                    .map(|&d| {
+                        r.inputs.destinations[d]
+                            .place
+                            .anchor
+                            .iter()
+                            .map(|&(v, s)| dist[v as usize] + s)
+                            .fold(f64::INFINITY, f64::min)
+                    })
+                    .filter(|&s| s <= max_s)
+                    .collect();
+                want.sort_by(f64::total_cmp);
+                want.truncate(options.k);
+                let got: Vec<f64> = r.homes[i].nearest[c]
+                    .iter()
+                    .map(|&(m, _)| m * 60.0)
+                    .collect();
+                assert_eq!(
+                    got.len(),
+                    want.len(),
+                    "home {} {}",
+                    home.place.id,
+                    field.category
+                );
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-9 * w.max(1.0),
+                        "home {} {}: {got:?} vs {want:?}",
+                        home.place.id,
+                        field.category
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_new_destination_helps_the_homes_around_it_and_nobody_else() {
+    let Some(entities) = common::helsinki() else {
+        return;
+    };
+    let (net, _) = network_from_entities(&entities).expect("network");
+    let mut options = AccessOptions::new(Movement::walk(WalkProfile::Older.speed_mps()));
+    options.threshold_min = 5.0;
+    let mut r = access::run(&net, &entities, &options);
+    let before = r.homes.clone();
+    // the category (of those in the data) with the fewest residents within reach, and the home farthest from it
+    let (c, cat) = r
+        .summary
+        .categories
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.destinations > 0)
+        .min_by(|a, b| a.1.share_within.total_cmp(&b.1.share_within))
+        .map(|(c, s)| (c, s.category.clone()))
+        .unwrap();
+    let far = (0..r.homes.len())
+        .max_by(|&a, &b| {
+            let t = |i: usize| r.homes[i].nearest[c].first().map_or(f64::INFINITY, |x| x.0);
+            t(a).total_cmp(&t(b))
+        })
+        .unwrap();
+    let (lon, lat) = (r.inputs.homes[far].place.lon, r.inputs.homes[far].place.lat);
+    let score_before = r.summary.mean_score;
+    let added = r
+        .add_destination("urn:ngsi-ld:PointOfInterest:new", &cat, lon, lat)
+        .expect("added");
+    eprintln!(
+        "new {cat} at home {}: {} nodes, {} homes changed, mean score {score_before:.4} → {:.4}",
+        r.inputs.homes[far].place.id,
+        added.nodes,
+        added.homes.len(),
+        r.summary.mean_score
+    );
+    assert!(
+        r.homes[far].score > before[far].score,
+        "the home next to it gains"
+    );
+    assert!(r.summary.mean_score > score_before);
+    for (i, (now, was)) in r.homes.iter().zip(&before).enumerate() {
+        let changed = now != was;
+        assert_eq!(changed, added.homes.contains(&i), "home {i}");
+        if changed {
+            // only through the new destination, and never for the worse
+            assert!(
+                now.nearest[c].iter().any(|&(_, d)| d == added.destination),
+                "home {i}"
+            );
+            assert!(now.score >= was.score, "home {i}");
+            for (k, (a, b)) in now.nearest.iter().zip(&was.nearest).enumerate() {
+                if k != c {
+                    assert_eq!(a, b, "home {i}: another category changed");
+                }
+            }
+        }
+    }
+    assert!(added.homes.len() < r.homes.len(), "not everybody changed");
+    // the same as a new run with the destination in the data
+    let mut with = entities.clone();
+    let e = twin_model::ngsi::parse_entity(
+        &serde_json::json!({
+            "id": "urn:ngsi-ld:PointOfInterest:new",
+            "type": "PointOfInterest",
+            "category": {"type": "Property", "value": cat},
+            "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}
+        }),
+        &twin_model::context::Context::core(),
+        chrono::Utc::now(),
+        &twin_model::Provenance::default(),
+    )
+    .expect("entity");
+    with.push(e);
+    let fresh = access::run(&net, &with, &options);
+    for (i, (a, b)) in r.homes.iter().zip(&fresh.homes).enumerate() {
+        let ta: Vec<f64> = a.nearest[c].iter().map(|x| x.0).collect();
+        let tb: Vec<f64> = b.nearest[c].iter().map(|x| x.0).collect();
+        assert!(
+            ta.len() == tb.len() && ta.iter().zip(&tb).all(|(x, y)| (x - y).abs() < 1e-9),
+            "home {i}: {ta:?} vs {tb:?}"
+        );
+        assert_eq!(a.score, b.score, "home {i}");
+    }
+}

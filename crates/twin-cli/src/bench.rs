@@ -21,6 +21,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+mod access;
 mod import;
 mod osm_pbf;
 mod tiles;
@@ -47,8 +48,9 @@ const MAX_ERROR_SAMPLES: usize = 20;
 #[derive(Args)]
 pub struct BenchArgs {
     /// What to measure: `hub` (the NGSI-LD broker over HTTP), `import` (OpenStreetMap import throughput), `tiles`
-    /// (vector tile latency, cold and warm, over the demo city) or `traffic` (traffic assignment on TNTP networks,
-    /// side by side with AequilibraE).
+    /// (vector tile latency, cold and warm, over the demo city), `traffic` (traffic assignment on TNTP networks,
+    /// side by side with AequilibraE) or `access` (the 15-minute city's nearest destinations, side by side with
+    /// pandana).
     pub what: String,
     /// Entities to load (single creates, then batch upserts until this many exist); queries run over them.
     #[arg(long, default_value_t = 100_000)]
@@ -107,14 +109,30 @@ pub struct BenchArgs {
         default_value = "Chicago-Sketch,Barcelona"
     )]
     pub networks: Vec<String>,
-    /// bench traffic: the Python of a virtualenv with AequilibraE, the peer (default:
-    /// ~/.cache/urbantwin/aeq-venv/bin/python; without it the peer rows are left out).
+    /// bench traffic and access: the Python of a virtualenv with the peer, AequilibraE or pandana (default:
+    /// ~/.cache/urbantwin/aeq-venv/bin/python or ~/.cache/urbantwin/pandana-venv/bin/python; without it the peer
+    /// rows are left out).
     #[arg(long, value_name = "PATH")]
     pub peer_python: Option<PathBuf>,
+    /// bench access: side of the generated square grid whose whole recomputation is timed (1000: a
+    /// 1,000,000-node network).
+    #[arg(long, default_value_t = 1000)]
+    pub grid_side: usize,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // pure helpers
+
+/// The median of samples (the mean of the middle two for an even count); NaN for none.
+fn median(samples: &[f64]) -> f64 {
+    let mut v = samples.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
 
 /// The `p`th percentile (0–100) of sorted samples, nearest-rank method; None for no samples.
 pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -148,10 +166,13 @@ fn haversine_m(a: (f64, f64), b: (f64, f64)) -> f64 {
     2.0 * EARTH_R * h.sqrt().asin()
 }
 
-/// Formats a figure for the table: thousands separators above 100, two decimals below.
+/// Formats a figure for the table: thousands separators above 100, two decimals below, scientific below 0.01.
 pub fn fmt_value(v: f64) -> String {
     if !v.is_finite() {
         return "n/a".into();
+    }
+    if v != 0.0 && v.abs() < 0.01 {
+        return format!("{v:.1e}");
     }
     if v.abs() >= 100.0 {
         let s = format!("{:.0}", v.abs());
@@ -945,7 +966,10 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "import" => return import::run(&a).await,
         "tiles" => return tiles::run(a.data.clone(), a.rounds, a.requests, a.json).await,
         "traffic" => return traffic::run(&a),
-        other => bail!("unknown benchmark {other:?}; available: hub, import, tiles, traffic"),
+        "access" => return access::run(&a),
+        other => {
+            bail!("unknown benchmark {other:?}; available: hub, import, tiles, traffic, access")
+        }
     }
     if a.entities == 0 || a.instances == 0 || a.concurrency == 0 || a.duration_secs == 0 {
         bail!("--entities, --instances, --concurrency and --duration-secs must be at least 1");
@@ -1360,6 +1384,9 @@ mod tests {
         assert_eq!(fmt_value(99.456), "99.46");
         assert_eq!(fmt_value(-4321.0), "-4,321");
         assert_eq!(fmt_value(f64::NAN), "n/a");
+        assert_eq!(fmt_value(3.2e-8), "3.2e-8");
+        assert_eq!(fmt_value(0.0), "0.00");
+        assert_eq!(fmt_value(0.017), "0.02");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use twin_sim::traffic::assign::{assign, Algorithm, Demand, Network, Options, Solution, Stop};
 
-use super::{fmt_value, markdown, progress, rows_json, BenchArgs, Goal, Row};
+use super::{fmt_value, markdown, median, progress, rows_json, BenchArgs, Goal, Row};
 
 /// Our solves run this many times each; the median is reported.
 const RUNS: usize = 3;
@@ -56,17 +56,6 @@ const INSTALL_HINT: &str = "to measure the peer: apt-get install -y libsqlite3-m
 
 // ---------------------------------------------------------------------------------------------------------------
 // pure helpers
-
-/// The median of samples (the mean of the middle two for an even count); NaN for none.
-fn median(samples: &[f64]) -> f64 {
-    let mut v = samples.to_vec();
-    v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
 
 /// A gap as the rows show it: `1e-4`, `1e-10`.
 fn fmt_gap(g: f64) -> String {

@@ -115,6 +115,49 @@ impl AccessGraph {
         }
     }
 
+    /// A graph of `n` nodes from directed edges `(from, to, seconds)` given as they are (no network, no crossings):
+    /// for benchmarks and for networks made elsewhere. Edges with an end `>= n` or a time that is not finite and
+    /// non-negative are left out.
+    pub fn from_edges(
+        n: usize,
+        edges: &[(NodeIdx, NodeIdx, f64)],
+        movement: Movement,
+    ) -> AccessGraph {
+        let kept: Vec<&(NodeIdx, NodeIdx, f64)> = edges
+            .iter()
+            .filter(|(a, b, s)| {
+                (*a as usize) < n && (*b as usize) < n && s.is_finite() && *s >= 0.0
+            })
+            .collect();
+        let from: Vec<NodeIdx> = kept.iter().map(|e| e.0).collect();
+        let to: Vec<NodeIdx> = kept.iter().map(|e| e.1).collect();
+        let link_s: Vec<f64> = kept.iter().map(|e| e.2).collect();
+        let (rev_start, rev_node, rev_s) = adjacency(n, &link_s, &to, &from);
+        let (fwd_start, fwd_node, fwd_s) = adjacency(n, &link_s, &from, &to);
+        AccessGraph {
+            movement,
+            link_s,
+            rev_start,
+            rev_node,
+            rev_s,
+            fwd_start,
+            fwd_node,
+            fwd_s,
+            crossing: vec![false; n],
+        }
+    }
+
+    /// Every usable link as `(from, to, seconds)`.
+    pub fn edges(&self) -> Vec<(NodeIdx, NodeIdx, f64)> {
+        let mut out = Vec::with_capacity(self.fwd_node.len());
+        for v in 0..self.node_count() {
+            for (u, s) in self.out_of(v as NodeIdx) {
+                out.push((v as NodeIdx, u, s));
+            }
+        }
+        out
+    }
+
     pub fn movement(&self) -> Movement {
         self.movement
     }

@@ -69,13 +69,17 @@ export function prepareStyle(input: StyleSpecification, origin: string): Prepare
   let sourceId = 'urbantwin';
   for (const [id, src] of Object.entries(style.sources)) {
     const s = src as VectorSourceSpecification;
-    if (s.type !== 'vector' || !s.url) continue;
+    if (s.type !== 'vector' || (!s.url && !s.tiles?.length)) continue;
     sourceId = id;
-    const m = /^(https?:\/\/[^/]+)(\/.*)?(\/tiles\/.*)$/.exec(s.url);
-    if (m) {
+    // the server names itself by its public URL (TileJSON `url`, or the tiles inlined): the app asks its own origin
+    const rebase = (u: string): string => {
+      const m = /^(https?:\/\/[^/]+)(\/.*)?(\/tiles\/.*)$/.exec(u);
+      if (!m) return u;
       serverBase = m[1]! + (m[2] ?? '');
-      s.url = origin + (m[2] ?? '') + m[3]!;
-    }
+      return origin + (m[2] ?? '') + m[3]!;
+    };
+    if (s.url) s.url = rebase(s.url);
+    if (s.tiles) s.tiles = s.tiles.map(rebase);
     // MVT feature ids are hashes of the entity ids; the `id` property carries the URN itself
     s.promoteId = undefined;
   }

@@ -706,7 +706,12 @@ fn prop_value(v: &Value) -> Option<PropValue> {
 
 async fn style(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> OgcResult<Response> {
     no_query(raw.as_deref())?;
-    let ls = layers(&state).await?;
+    // the routable network (RoadLink) is not drawn (see `city_style`): the source's bounds are those of the rest
+    let ls: Vec<LayerInfo> = layers(&state)
+        .await?
+        .into_iter()
+        .filter(|l| l.id != "RoadLink")
+        .collect();
     Ok(json_body(city_style(
         &public(&state),
         &ls,
@@ -728,10 +733,18 @@ fn city_style(base: &str, ls: &[LayerInfo], bounds: Option<[f64; 4]>, attributio
     let ls: Vec<&LayerInfo> = ls.iter().filter(|l| l.id != "RoadLink").collect();
     if !ls.is_empty() {
         let all: Vec<&str> = ls.iter().map(|l| l.id.as_str()).collect();
-        sources.insert(
-            "urbantwin".into(),
-            json!({"type": "vector", "url": format!("{base}/tiles/{}", all.join(",")), "attribution": attribution}),
-        );
+        // the TileJSON of `/tiles/{layers}` inlined: a map starts asking for tiles one round trip sooner
+        let mut source = json!({
+            "type": "vector",
+            "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", all.join(","))],
+            "minzoom": ls.iter().map(|l| l.minzoom).min().unwrap_or(0),
+            "maxzoom": MAX_ANNOUNCED,
+            "attribution": attribution,
+        });
+        if let Some(b) = bounds {
+            source["bounds"] = json!(b);
+        }
+        sources.insert("urbantwin".into(), source);
     }
     let has = |id: &str| ls.iter().any(|l| l.id == id);
     let minz = |id: &str| default_minzoom(id);

@@ -196,10 +196,23 @@ async fn catalogue_tilejson_style_and_tiles() {
     assert_eq!(style["version"], 8);
     let sources = style["sources"].as_object().unwrap();
     assert_eq!(sources.len(), 1);
-    assert!(sources["urbantwin"]["url"]
-        .as_str()
-        .unwrap()
-        .starts_with(&format!("{}/tiles/", root(&s))));
+    // the TileJSON inlined: tiles, zooms and bounds (one round trip less before the first tile)
+    let tiles = sources["urbantwin"]["tiles"][0].as_str().unwrap();
+    assert!(
+        tiles.starts_with(&format!("{}/tiles/", root(&s))) && tiles.ends_with("/{z}/{x}/{y}.mvt"),
+        "{tiles}"
+    );
+    let (_, tj) = get_json(
+        &s,
+        tiles
+            .trim_start_matches(&root(&s))
+            .trim_start_matches("/tiles")
+            .trim_end_matches("/{z}/{x}/{y}.mvt"),
+    )
+    .await;
+    assert_eq!(sources["urbantwin"]["minzoom"], tj["minzoom"]);
+    assert_eq!(sources["urbantwin"]["maxzoom"], tj["maxzoom"]);
+    assert_eq!(sources["urbantwin"]["bounds"], tj["bounds"]);
     assert_eq!(
         sources["urbantwin"]["attribution"],
         "© OpenStreetMap contributors (ODbL-1.0)"

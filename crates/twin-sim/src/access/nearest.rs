@@ -2,12 +2,14 @@
 //! reversed network (a k-label Dijkstra), and the exact incremental update when a destination is added.
 //!
 //! Written here rather than taken from a crate: no Rust graph crate offers k distinct nearest sources, and the search
-//! is the hot loop of the whole model (all homes × all categories). Each node keeps at most `k` labels
-//! `(seconds, destination)` with distinct destinations. Labels leave a priority queue in increasing time; a label is
-//! settled at a node when the node has fewer than `k` labels and none from that destination, and only settled labels
-//! are spread to the node's neighbours. This is exact: when a node already holds `k` labels no later (longer) label
-//! can be among its `k` nearest, and neither can it be among the `k` nearest of any node reached through it, which
-//! gets `k` distinct destinations at most as far through the same node.
+//! is the hot loop of the whole model (all homes × all categories). Each node keeps a list of its `k` best
+//! candidates `(seconds, destination)` so far, with distinct destinations; a candidate enters the priority queue only
+//! when it enters a list (which bounds the queue's traffic by the lists' improvements, not by the number of ways a
+//! destination reaches a node), and is spread to the neighbours when it leaves the queue still in its list. Entries
+//! leave the queue in increasing time, so an entry still listed when it leaves is final: every shorter way to that
+//! node from that destination has been spread already. A candidate that does not make a node's list is not needed
+//! at any node reached through it either: that node gets `k` distinct destinations at most as far through the same
+//! node.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
@@ -69,10 +71,12 @@ impl KNearest {
             source: vec![u32::MAX; n * k],
             count: vec![0; n],
         };
+        // each node's list holds its best `k` candidates so far (distinct destinations, by time); a candidate enters
+        // the queue only when it enters a list, and leaves it to spread only if it is still there when popped
         let mut heap = BinaryHeap::new();
         for (i, anchor) in destinations.iter().enumerate() {
             for &(node, s) in anchor {
-                if s <= max_s && (node as usize) < n {
+                if s <= max_s && (node as usize) < n && out.offer(node as usize, s, i as u32) {
                     heap.push(Item {
                         s,
                         node,
@@ -84,18 +88,14 @@ impl KNearest {
         while let Some(Item { s, node, source }) = heap.pop() {
             let v = node as usize;
             let c = out.count[v] as usize;
-            if c == k || out.holds(v, source) {
+            let base = v * k;
+            // stale: replaced by a better candidate (or the same destination nearer)
+            if !(0..c).any(|i| out.source[base + i] == source && out.s[base + i] == s) {
                 continue;
             }
-            out.s[v * k + c] = s;
-            out.source[v * k + c] = source;
-            out.count[v] += 1;
             for (u, t) in g.into(node) {
                 let su = s + t;
-                if su <= max_s
-                    && (out.count[u as usize] as usize) < k
-                    && !out.holds(u as usize, source)
-                {
+                if su <= max_s && out.offer(u as usize, su, source) {
                     heap.push(Item {
                         s: su,
                         node: u,
@@ -107,9 +107,35 @@ impl KNearest {
         out
     }
 
-    fn holds(&self, v: usize, source: u32) -> bool {
-        let c = self.count[v] as usize;
-        self.source[v * self.k..v * self.k + c].contains(&source)
+    /// Puts candidate `(s, source)` in node `v`'s list if it is among its `k` best (a destination once, at its
+    /// nearest); true when it went in.
+    fn offer(&mut self, v: usize, s: f64, source: u32) -> bool {
+        let k = self.k;
+        let base = v * k;
+        let mut c = self.count[v] as usize;
+        if let Some(i) = (0..c).find(|&i| self.source[base + i] == source) {
+            if self.s[base + i] <= s {
+                return false;
+            }
+            // the same destination, nearer: out with the old entry
+            for j in i..c - 1 {
+                self.s[base + j] = self.s[base + j + 1];
+                self.source[base + j] = self.source[base + j + 1];
+            }
+            c -= 1;
+        } else if c == k && s >= self.s[base + k - 1] {
+            return false;
+        }
+        let at = (0..c).find(|&i| self.s[base + i] > s).unwrap_or(c);
+        let last = if c == k { k - 1 } else { c };
+        for j in (at..last).rev() {
+            self.s[base + j + 1] = self.s[base + j];
+            self.source[base + j + 1] = self.source[base + j];
+        }
+        self.s[base + at] = s;
+        self.source[base + at] = source;
+        self.count[v] = (c + usize::from(c < k)) as u8;
+        true
     }
 
     pub fn k(&self) -> usize {

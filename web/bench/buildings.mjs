@@ -22,11 +22,14 @@
 // 3. Server tiles: the street view's centre tile and its neighbour at zooms 16…13 (/tiles/Building/z/x/y.mvt), timed
 //    with curl before any browser asked (first request: the tile is made; second: the tile cache), with their sizes.
 // 4. Two views of the 50k city at pitch 60: "street" (--zoom, over the densest 500 m of the middle copy) and "city"
-//    (--city-zoom, the grid's centre: tens of thousands of buildings in view; Building tiles start at zoom 13). Each
-//    in three variants, alternated, --scene-reps times in new browser contexts: 3D (the server's style, buildings as
-//    fill-extrusion); flat, the peer (the `buildings` layer hidden and a fill layer on the same tiles added, through
-//    a route on /tiles/style.json — every variant goes through the same route); none (buildings hidden: what the
-//    software renderer costs with nothing to draw). Measured: load time; building features drawn in view
+//    (--city-zoom, the grid's centre: tens of thousands of buildings in view; Building tiles start at zoom 13). The
+//    server's style draws buildings flat (`buildings-flat`, fill) below zoom 14 and extruded (`buildings`,
+//    fill-extrusion) from 14 on. Each view in four variants, alternated, --scene-reps times in new browser contexts,
+//    all through one route on /tiles/style.json: style (the server's style unchanged: what a user gets — extruded in
+//    the street view, flat in the city view); 3D (the extrusion forced at every zoom the Building tiles have: its
+//    minzoom lowered to theirs, `buildings-flat` hidden — at the street zoom the same as style); flat (the extrusion
+//    hidden, `buildings-flat` drawn at every zoom — at the city zoom the same as style); none (buildings hidden: what
+//    the software renderer costs with nothing to draw). Measured: load time; building features drawn in view
 //    (queryRenderedFeatures, distinct ids); requestAnimationFrame deltas in the page while the camera orbits
 //    (easeTo bearing +120°) and then pans (panBy 40 % of the width), --motion-secs each, linear easing.
 //
@@ -126,6 +129,7 @@ async function serve(db) {
   );
   for (const s of [proc.stdout, proc.stderr]) s.on('data', (d) => out.push(String(d)));
   const url = `http://127.0.0.1:${port}`;
+  const spawnedAt = Date.now();
   try {
     await waitFor(`${url}/health`, 60_000, proc, out);
   } catch (e) {
@@ -134,6 +138,8 @@ async function serve(db) {
   }
   return {
     url,
+    spawnedAt,
+    healthMs: Date.now() - spawnedAt,
     stop: () =>
       new Promise((r) => {
         if (proc.exitCode !== null) return r();
@@ -178,12 +184,16 @@ async function open(browser, base, hash, styleEdit) {
       const t = req.timing();
       const resp = await req.response();
       const body = resp ? await resp.body() : Buffer.alloc(0);
+      const sizes = await req.sizes().catch(() => undefined);
       tiles.push({
         layers: m[1],
         z: Number(m[2]),
         status: resp?.status(),
         bytes: Number(resp?.headers()['content-length'] ?? NaN),
         decodedBytes: body.length,
+        // bytes on the wire (encoded: gzip when the server compresses)
+        wireBytes: sizes?.responseBodySize ?? NaN,
+        encoding: resp?.headers()['content-encoding'] ?? '',
         // request sent → first byte: the server's time to make (or find) the tile, plus loopback
         serverMs: t.responseStart - t.requestStart,
         // epoch ms: the tiles are fetched by MapLibre's worker, which the page's Resource Timing does not list
@@ -212,6 +222,12 @@ async function loadPhases(page, tileLog) {
       html: Math.round(nav.responseEnd),
       domContentLoaded: Math.round(nav.domContentLoadedEventEnd),
       appScript: Math.round(end(/\/assets\/index-[^/]*\.js/)),
+      appScriptKiB: Math.round(
+        res.filter((r) => /\/assets\/index-[^/]*\.js/.test(r.name)).reduce((s, r) => s + r.encodedBodySize, 0) / 1024,
+      ),
+      appScriptDecodedKiB: Math.round(
+        res.filter((r) => /\/assets\/index-[^/]*\.js/.test(r.name)).reduce((s, r) => s + r.decodedBodySize, 0) / 1024,
+      ),
       style: Math.round(end(/\/tiles\/style\.json/)),
       otherRequests: res.length,
       lastOtherRequest: Math.round(Math.max(0, ...res.map((r) => r.responseEnd))),
@@ -224,6 +240,7 @@ async function loadPhases(page, tileLog) {
     lastTile: Math.round(Math.max(...tiles.map((t) => t.endedAt)) - origin),
     tiles: tiles.length,
     tileKiB: Math.round(tiles.reduce((s, t) => s + t.decodedBytes, 0) / 1024),
+    tileWireKiB: Math.round(tiles.reduce((s, t) => s + t.wireBytes, 0) / 1024),
   };
 }
 
@@ -249,7 +266,7 @@ async function idle(page) {
 async function renderedBuildings(page) {
   return page.evaluate(() => {
     const map = window.urbantwin.map;
-    const layers = ['buildings', 'bench-flat-buildings'].filter((l) => map.getLayer(l) && map.getLayoutProperty(l, 'visibility') !== 'none');
+    const layers = ['buildings', 'buildings-flat', 'bench-flat-buildings'].filter((l) => map.getLayer(l) && map.getLayoutProperty(l, 'visibility') !== 'none');
     const fs = map.queryRenderedFeatures({ layers });
     const ids = new Set(fs.map((f) => f.properties?.id ?? f.id));
     return { distinct: ids.size, features: fs.length };
@@ -305,19 +322,46 @@ function frameStats(m) {
   };
 }
 
-/** The peer: the buildings drawn flat. The extrusion layer stays in the style (the app's layer panel reads it) but is
- * hidden, so MapLibre builds no 3D geometry for it; a fill layer on the same tiles is added above it. */
+/** The Building tiles' minzoom, as the style's building layers state it. */
+function buildingMinzoom(style) {
+  const ls = style.layers.filter((x) => x['source-layer'] === 'Building');
+  return Math.min(...ls.map((x) => x.minzoom ?? 0));
+}
+
+function hide(l) {
+  if (l) l.layout = { ...(l.layout ?? {}), visibility: 'none' };
+}
+
+/** 3D: the extrusion forced at every zoom the Building tiles have (its minzoom lowered to theirs), the style's flat
+ * buildings hidden — what the style's flat-below-14 saves at city zooms. At zoom ≥ 14 the same as the style. */
+function threeDStyle(style) {
+  const l = style.layers.find((x) => x.id === 'buildings');
+  if (!l) throw new Error('the style has no `buildings` layer');
+  l.minzoom = buildingMinzoom(style);
+  hide(style.layers.find((x) => x.id === 'buildings-flat'));
+}
+
+/** Flat, the peer: the extrusion layer stays in the style (the app's layer panel reads it) but is hidden, so MapLibre
+ * builds no 3D geometry for it; the style's own `buildings-flat` fill is drawn at every zoom (its maxzoom dropped),
+ * or, with a style that has none, a fill layer on the same tiles is added. Below zoom 14 the same as the style. */
 function flatStyle(style) {
   const i = style.layers.findIndex((x) => x.id === 'buildings');
   if (i < 0) throw new Error('the style has no `buildings` layer');
   const l = style.layers[i];
-  l.layout = { ...(l.layout ?? {}), visibility: 'none' };
+  const minzoom = buildingMinzoom(style);
+  hide(l);
+  const f = style.layers.find((x) => x.id === 'buildings-flat');
+  if (f) {
+    delete f.maxzoom;
+    f.minzoom = minzoom;
+    return;
+  }
   style.layers.splice(i + 1, 0, {
     id: 'bench-flat-buildings',
     type: 'fill',
     source: l.source,
     'source-layer': l['source-layer'],
-    minzoom: l.minzoom,
+    minzoom,
     paint: { 'fill-color': '#d6cfc7', 'fill-opacity': 0.85, 'fill-outline-color': '#b8afa5' },
   });
 }
@@ -326,7 +370,8 @@ function flatStyle(style) {
 function noBuildings(style) {
   const l = style.layers.find((x) => x.id === 'buildings');
   if (!l) throw new Error('the style has no `buildings` layer');
-  l.layout = { ...(l.layout ?? {}), visibility: 'none' };
+  hide(l);
+  hide(style.layers.find((x) => x.id === 'buildings-flat'));
 }
 
 // ---- the city
@@ -501,6 +546,8 @@ function tileSummary(tiles) {
       z,
       count: ts.length,
       decodedKb: ts.reduce((s, t) => s + t.decodedBytes, 0) / 1024,
+      wireKb: ts.reduce((s, t) => s + t.wireBytes, 0) / 1024,
+      gzipped: ts.filter((t) => t.encoding === 'gzip').length,
       maxKb: max(ts.map((t) => t.decodedBytes)) / 1024,
       medianServerMs: median(ts.map((t) => t.serverMs)),
       maxServerMs: max(ts.map((t) => t.serverMs)),
@@ -583,8 +630,10 @@ async function main() {
     };
     big = await serve(db);
     log(`50k city at ${big.url}`);
+    result.server = { healthMs: big.healthMs };
 
     // 3. server tiles, before any browser asked for them
+    result.server.probeStartMs = Date.now() - big.spawnedAt;
     result.tileProbe = await tileProbe(big.url, city.center);
 
     // 4. the scenes: 3D, flat (the peer) and no buildings (what the software renderer costs with nothing to draw)
@@ -592,7 +641,7 @@ async function main() {
       street: { zoom: ZOOM, center: city.center },
       city: { zoom: CITY_ZOOM, center: city.gridCenter },
     };
-    const variants = { '3D': null, flat: flatStyle, none: noBuildings };
+    const variants = { style: null, '3D': threeDStyle, flat: flatStyle, none: noBuildings };
     result.scenes = {};
     let serverCold = true;
     for (const [sceneName, sc] of Object.entries(scenes)) {
@@ -608,7 +657,7 @@ async function main() {
         serverCold = false;
         await new Promise((r) => setTimeout(r, 300));
         scene.firstLoadTiles = tileSummary(o.tiles);
-        scene.runs['3D'].problems.push(...o.problems);
+        scene.runs.style.problems.push(...o.problems);
         await o.context.close();
         log(`${sceneName} scene, first load: ${o.firstIdleMs} ms`);
       }
@@ -644,6 +693,7 @@ async function main() {
     await big?.stop();
     if (!KEEP) rmSync(work, { recursive: true, force: true });
   }
+  if (KEEP) writeFileSync(join(work, 'result.json'), JSON.stringify(result, null, 2));
   if (JSON_OUT) console.log(JSON.stringify(result, null, 2));
   else console.log(report(result));
   const problems = [...result.demo.problems];
@@ -677,9 +727,9 @@ function report(r) {
   if (p && Number.isFinite(p.firstIdle)) {
     L.push('Where a cold load\'s time goes (medians, ms after navigation start):');
     L.push('');
-    L.push('| HTML | app script | DOMContentLoaded | style.json | first tile requested | last tile loaded | last other request | first idle | tiles (KiB decoded) | other requests |');
-    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    L.push(`| ${p.html} | ${p.appScript} | ${p.domContentLoaded} | ${p.style} | ${p.firstTileRequested} | ${p.lastTile} | ${p.lastOtherRequest} | ${p.firstIdle} | ${p.tiles} (${p.tileKiB}) | ${p.otherRequests} |`);
+    L.push('| HTML | app script | DOMContentLoaded | style.json | first tile requested | last tile loaded | last other request | first idle | tiles (KiB decoded / sent) | app script (KiB decoded / sent) | other requests |');
+    L.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    L.push(`| ${p.html} | ${p.appScript} | ${p.domContentLoaded} | ${p.style} | ${p.firstTileRequested} | ${p.lastTile} | ${p.lastOtherRequest} | ${p.firstIdle} | ${p.tiles} (${p.tileKiB} / ${p.tileWireKiB}) | ${p.appScriptDecodedKiB} / ${p.appScriptKiB} | ${p.otherRequests} |`);
     L.push('');
   }
   const c = r.city;
@@ -692,39 +742,41 @@ function report(r) {
   );
   L.push('');
   for (const [name, sc] of Object.entries(r.scenes)) {
-    const [a, f, n] = [sc.runs['3D'], sc.runs.flat, sc.runs.none];
+    const [st, a, f, n] = [sc.runs.style, sc.runs['3D'], sc.runs.flat, sc.runs.none];
+    const styleIs = sc.zoom >= 14 ? '= 3D' : '= flat';
     L.push(`#### ${name === 'street' ? 'Street' : 'City'} view, zoom ${sc.zoom}: \`${sc.hash}\``);
     L.push('');
-    L.push('| measure | 3D (fill-extrusion) | flat (fill), peer | 3D / flat | no buildings (floor) |');
-    L.push('|---|---:|---:|---:|---:|');
-    L.push(`| first load ${sc.firstLoadServerCold ? 'after the server started (tile cache cold)' : 'of this view (its tiles not yet made)'} | ${fmt(sc.firstLoadMs)} ms | — | — | — |`);
-    L.push(`| load, cold browser, median of ${a.loads.length} | ${fmt(median(a.loads))} ms | ${fmt(median(f.loads))} ms | ${ratio(median(a.loads), median(f.loads))} | ${fmt(median(n.loads))} ms |`);
-    L.push(`| load, cold browser, max | ${fmt(max(a.loads))} ms | ${fmt(max(f.loads))} ms | ${ratio(max(a.loads), max(f.loads))} | ${fmt(max(n.loads))} ms |`);
-    L.push(`| buildings rendered in view (distinct ids) | ${fmt(a.rendered?.distinct)} | ${fmt(f.rendered?.distinct)} | — | 0 |`);
+    L.push(`| measure | style (${styleIs}) | 3D (fill-extrusion${sc.zoom < 14 ? ', forced' : ''}) | flat (fill) | 3D / flat | no buildings (floor) |`);
+    L.push('|---|---:|---:|---:|---:|---:|');
+    L.push(`| first load ${sc.firstLoadServerCold ? 'after the server started (tile cache cold)' : 'of this view (its tiles not yet made)'} | ${fmt(sc.firstLoadMs)} ms | — | — | — | — |`);
+    L.push(`| load, cold browser, median of ${a.loads.length} | ${fmt(median(st.loads))} ms | ${fmt(median(a.loads))} ms | ${fmt(median(f.loads))} ms | ${ratio(median(a.loads), median(f.loads))} | ${fmt(median(n.loads))} ms |`);
+    L.push(`| load, cold browser, max | ${fmt(max(st.loads))} ms | ${fmt(max(a.loads))} ms | ${fmt(max(f.loads))} ms | ${ratio(max(a.loads), max(f.loads))} | ${fmt(max(n.loads))} ms |`);
+    L.push(`| buildings rendered in view (distinct ids) | ${fmt(st.rendered?.distinct)} | ${fmt(a.rendered?.distinct)} | ${fmt(f.rendered?.distinct)} | — | 0 |`);
     for (const kind of ['orbit', 'pan']) {
-      const [x, y, z] = [a[kind], f[kind], n[kind]];
-      if (!x || !y || !z) continue;
+      const [w, x, y, z] = [st[kind], a[kind], f[kind], n[kind]];
+      if (!w || !x || !y || !z) continue;
       const what = kind === 'orbit' ? `orbit (bearing +120° in ${MOTION_MS / 1000} s)` : `pan (40 % of the width in ${MOTION_MS / 1000} s)`;
-      L.push(`| ${what}: fps (rAF) | ${fmt(x.fps, 1)} | ${fmt(y.fps, 1)} | ${ratio(x.fps, y.fps)} | ${fmt(z.fps, 1)} |`);
-      L.push(`| ${what}: frame time median | ${fmt(x.medianMs, 1)} ms | ${fmt(y.medianMs, 1)} ms | ${ratio(x.medianMs, y.medianMs)} | ${fmt(z.medianMs, 1)} ms |`);
-      L.push(`| ${what}: frame time p95 | ${fmt(x.p95Ms, 1)} ms | ${fmt(y.p95Ms, 1)} ms | ${ratio(x.p95Ms, y.p95Ms)} | ${fmt(z.p95Ms, 1)} ms |`);
-      L.push(`| ${what}: frame time max | ${fmt(x.maxMs, 1)} ms | ${fmt(y.maxMs, 1)} ms | ${ratio(x.maxMs, y.maxMs)} | ${fmt(z.maxMs, 1)} ms |`);
-      L.push(`| ${what}: frames over 50 ms / all | ${x.over50ms} / ${x.frames} | ${y.over50ms} / ${y.frames} | — | ${z.over50ms} / ${z.frames} |`);
+      L.push(`| ${what}: fps (rAF) | ${fmt(w.fps, 1)} | ${fmt(x.fps, 1)} | ${fmt(y.fps, 1)} | ${ratio(x.fps, y.fps)} | ${fmt(z.fps, 1)} |`);
+      L.push(`| ${what}: frame time median | ${fmt(w.medianMs, 1)} ms | ${fmt(x.medianMs, 1)} ms | ${fmt(y.medianMs, 1)} ms | ${ratio(x.medianMs, y.medianMs)} | ${fmt(z.medianMs, 1)} ms |`);
+      L.push(`| ${what}: frame time p95 | ${fmt(w.p95Ms, 1)} ms | ${fmt(x.p95Ms, 1)} ms | ${fmt(y.p95Ms, 1)} ms | ${ratio(x.p95Ms, y.p95Ms)} | ${fmt(z.p95Ms, 1)} ms |`);
+      L.push(`| ${what}: frame time max | ${fmt(w.maxMs, 1)} ms | ${fmt(x.maxMs, 1)} ms | ${fmt(y.maxMs, 1)} ms | ${ratio(x.maxMs, y.maxMs)} | ${fmt(z.maxMs, 1)} ms |`);
+      L.push(`| ${what}: frames over 50 ms / all | ${w.over50ms} / ${w.frames} | ${x.over50ms} / ${x.frames} | ${y.over50ms} / ${y.frames} | — | ${z.over50ms} / ${z.frames} |`);
     }
     L.push('');
     if (sc.firstLoadTiles?.length) {
       L.push(`Tiles of this view's first load (request sent → first byte, as the browser saw it):`);
       L.push('');
-      L.push('| zoom | tiles | total (decoded) | largest | server median | server max |');
-      L.push('|---:|---:|---:|---:|---:|---:|');
+      L.push('| zoom | tiles | gzipped | total decoded | total sent | largest (decoded) | server median | server max |');
+      L.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
       for (const t of sc.firstLoadTiles)
-        L.push(`| ${t.z} | ${t.count} | ${fmt(t.decodedKb)} KiB | ${fmt(t.maxKb)} KiB | ${fmt(t.medianServerMs, 1)} ms | ${fmt(t.maxServerMs, 1)} ms |`);
+        L.push(`| ${t.z} | ${t.count} | ${t.gzipped} | ${fmt(t.decodedKb)} KiB | ${fmt(t.wireKb)} KiB | ${fmt(t.maxKb)} KiB | ${fmt(t.medianServerMs, 1)} ms | ${fmt(t.maxServerMs, 1)} ms |`);
       L.push('');
     }
   }
   L.push('#### Server: `/tiles/Building/z/x/y.mvt` of the 50k city, timed with curl before any browser asked');
   L.push('');
   L.push('The street view\'s centre tile and its east neighbour per zoom, in this order; cold: the first request (the tile is made), warm: the second (tile cache).');
+  if (r.server) L.push('', `The server answered /health ${fmt(r.server.healthMs)} ms after it was spawned; the first tile request went out ${fmt(r.server.probeStartMs)} ms after the spawn.`);
   L.push('');
   L.push('| tile | bytes sent, gzip accepted | bytes | cold, time to first byte | warm, time to first byte |');
   L.push('|---|---:|---:|---:|---:|');

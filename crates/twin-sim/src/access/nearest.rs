@@ -47,6 +47,61 @@ impl PartialOrd for Item {
     }
 }
 
+/// A monotone priority queue on times (a radix heap: Ahuja, Mehlhorn, Orlin & Tarjan 1990): what Dijkstra needs,
+/// since it never asks for a time below the last one taken out. Keys are the times' bit patterns, which order
+/// non-negative floats as integers; an item sits in the bucket of the highest bit where its key differs from the
+/// last key taken out, so that a push is O(1) and each item moves down at most 64 times.
+struct RadixHeap {
+    last: u64,
+    buckets: Vec<Vec<(u64, NodeIdx, u32)>>,
+    len: usize,
+}
+
+impl RadixHeap {
+    fn new() -> RadixHeap {
+        RadixHeap {
+            last: 0,
+            buckets: (0..65).map(|_| Vec::new()).collect(),
+            len: 0,
+        }
+    }
+
+    fn bucket(&self, key: u64) -> usize {
+        (64 - (key ^ self.last).leading_zeros()) as usize
+    }
+
+    /// `s` must be at least the last time popped (and not negative).
+    fn push(&mut self, s: f64, node: NodeIdx, source: u32) {
+        let key = s.to_bits();
+        debug_assert!(key >= self.last);
+        let b = self.bucket(key);
+        self.buckets[b].push((key, node, source));
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<(f64, NodeIdx, u32)> {
+        if self.len == 0 {
+            return None;
+        }
+        if self.buckets[0].is_empty() {
+            let i = (1..65).find(|&i| !self.buckets[i].is_empty())?;
+            let items = std::mem::take(&mut self.buckets[i]);
+            self.last = items.iter().map(|x| x.0).min()?;
+            for it in &items {
+                let b = self.bucket(it.0);
+                self.buckets[b].push(*it);
+            }
+            // give the emptied bucket its allocation back
+            let mut v = items;
+            v.clear();
+            self.buckets[i] = v;
+        }
+        let (key, node, source) = self.buckets[0].pop()?;
+        self.len -= 1;
+        Some((f64::from_bits(key), node, source))
+    }
+}
+
 /// The `k` nearest destinations (of one category) of every node, within `max_s` seconds.
 #[derive(Debug, Clone)]
 pub struct KNearest {
@@ -73,19 +128,15 @@ impl KNearest {
         };
         // each node's list holds its best `k` candidates so far (distinct destinations, by time); a candidate enters
         // the queue only when it enters a list, and leaves it to spread only if it is still there when popped
-        let mut heap = BinaryHeap::new();
+        let mut heap = RadixHeap::new();
         for (i, anchor) in destinations.iter().enumerate() {
             for &(node, s) in anchor {
-                if s <= max_s && (node as usize) < n && out.offer(node as usize, s, i as u32) {
-                    heap.push(Item {
-                        s,
-                        node,
-                        source: i as u32,
-                    });
+                if s >= 0.0 && s <= max_s && (node as usize) < n && out.offer(node as usize, s, i as u32) {
+                    heap.push(s, node, i as u32);
                 }
             }
         }
-        while let Some(Item { s, node, source }) = heap.pop() {
+        while let Some((s, node, source)) = heap.pop() {
             let v = node as usize;
             let c = out.count[v] as usize;
             let base = v * k;
@@ -96,11 +147,7 @@ impl KNearest {
             for (u, t) in g.into(node) {
                 let su = s + t;
                 if su <= max_s && out.offer(u as usize, su, source) {
-                    heap.push(Item {
-                        s: su,
-                        node: u,
-                        source,
-                    });
+                    heap.push(su, u, source);
                 }
             }
         }

@@ -131,7 +131,11 @@ impl KNearest {
         let mut heap = RadixHeap::new();
         for (i, anchor) in destinations.iter().enumerate() {
             for &(node, s) in anchor {
-                if s >= 0.0 && s <= max_s && (node as usize) < n && out.offer(node as usize, s, i as u32) {
+                if s >= 0.0
+                    && s <= max_s
+                    && (node as usize) < n
+                    && out.offer(node as usize, s, i as u32)
+                {
                     heap.push(s, node, i as u32);
                 }
             }

@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use twin_model::{ErrorKind, Provenance};
 use twin_store::Store;
 
+pub mod access;
 pub mod batch;
 pub mod contexts;
 pub mod datasets;
@@ -88,6 +89,8 @@ pub struct AppState {
     pub scenarios: scenarios::ScenarioState,
     /// Writes fanned out to `/api/events` clients.
     pub live: live::LiveFeed,
+    /// The 15-minute city's cached results.
+    pub access: access::AccessState,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -108,6 +111,7 @@ impl AppState {
             started: Instant::now(),
             scenarios: scenarios::ScenarioState::default(),
             live: live::LiveFeed::default(),
+            access: access::AccessState::default(),
         })
     }
 }
@@ -261,6 +265,7 @@ pub fn router(state: SharedState) -> Router {
             "/api",
             datasets::routes()
                 .merge(scenarios::routes())
+                .merge(access::routes())
                 .merge(live::routes())
                 .layer(public_reads()),
         )

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Args, ValueEnum};
-use serde_json::{json, Map, Value};
-use twin_sim::access::{self, AccessOptions, CityAccess, Movement, WalkProfile, BIKE_SPEED_MPS};
+use serde_json::json;
+use twin_sim::access::{self, AccessOptions, AccessParams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
@@ -62,53 +62,25 @@ pub struct AccessArgs {
 
 /// The model's options from the command line.
 pub fn options(a: &AccessArgs) -> Result<AccessOptions> {
-    let movement = match a.mode {
-        ModeArg::Walk => Movement::walk(match a.profile {
-            ProfileArg::Adult => WalkProfile::Adult.speed_mps(),
-            ProfileArg::Older => WalkProfile::Older.speed_mps(),
+    let params = AccessParams {
+        mode: Some(match a.mode {
+            ModeArg::Walk => "walk".into(),
+            ModeArg::Bike => "bike".into(),
         }),
-        ModeArg::Bike => Movement::bike(BIKE_SPEED_MPS),
+        minutes: Some(a.minutes),
+        profile: Some(match a.profile {
+            ProfileArg::Adult => "adult".into(),
+            ProfileArg::Older => "older".into(),
+        }),
+        speed_kmh: a.speed_kmh,
+        crossing_s: Some(a.crossing_s),
+        k: Some(a.k),
+        categories: a.categories.clone(),
+        m2_per_resident: Some(a.m2_per_resident),
     };
-    let mut movement = Movement {
-        crossing_s: a.crossing_s,
-        ..movement
-    };
-    if let Some(kmh) = a.speed_kmh {
-        if !(kmh.is_finite() && kmh > 0.0 && kmh <= 60.0) {
-            bail!("--speed-kmh must be above 0 and at most 60, not {kmh}");
-        }
-        movement.speed_mps = kmh / 3.6;
-    }
-    if !(a.minutes.is_finite() && a.minutes > 0.0 && a.minutes <= 120.0) {
-        bail!(
-            "--minutes must be above 0 and at most 120, not {}",
-            a.minutes
-        );
-    }
-    if !(a.crossing_s.is_finite() && a.crossing_s >= 0.0) {
-        bail!("--crossing-s must be 0 or more, not {}", a.crossing_s);
-    }
-    if !(1..=50).contains(&a.k) {
-        bail!("--k must be from 1 to 50, not {}", a.k);
-    }
-    if !(a.m2_per_resident.is_finite() && a.m2_per_resident > 0.0) {
-        bail!(
-            "--m2-per-resident must be above 0, not {}",
-            a.m2_per_resident
-        );
-    }
-    let mut o = AccessOptions::new(movement);
-    o.threshold_min = a.minutes;
-    o.max_min = (2.0 * a.minutes).max(30.0);
-    o.k = a.k;
-    o.m2_per_resident = a.m2_per_resident;
-    if let Some(c) = &a.categories {
-        if c.is_empty() || c.iter().any(|s| s.trim().is_empty()) {
-            bail!("--categories needs names, comma-separated (e.g. grocery,school)");
-        }
-        o.categories = c.iter().map(|s| s.trim().to_string()).collect();
-    }
-    Ok(o)
+    params
+        .options(|n| format!("--{n}"))
+        .map_err(anyhow::Error::msg)
 }
 
 pub fn run(a: AccessArgs) -> Result<()> {
@@ -131,7 +103,7 @@ pub fn run(a: AccessArgs) -> Result<()> {
         );
     }
     if let Some(path) = &a.out {
-        let fc = homes_geojson(&r);
+        let fc = r.homes_geojson();
         std::fs::write(path, serde_json::to_vec(&fc)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
@@ -188,42 +160,4 @@ pub fn run(a: AccessArgs) -> Result<()> {
         seconds, s.search_seconds
     );
     Ok(())
-}
-
-/// Every home as a point with its residents, score and minutes to the nearest destination of each category.
-fn homes_geojson(r: &CityAccess) -> Value {
-    let features: Vec<Value> = r
-        .inputs
-        .homes
-        .iter()
-        .zip(&r.homes)
-        .map(|(h, res)| {
-            let mut props = Map::new();
-            props.insert("id".into(), json!(h.place.id));
-            props.insert("residents".into(), json!(h.residents));
-            props.insert("score".into(), json!(res.score));
-            for (c, f) in r.fields.iter().enumerate() {
-                let nearest = &res.nearest[c];
-                props.insert(
-                    format!("{}Minutes", f.category),
-                    nearest
-                        .first()
-                        .map_or(Value::Null, |x| json!((x.0 * 100.0).round() / 100.0)),
-                );
-                props.insert(
-                    format!("{}Nearest", f.category),
-                    nearest
-                        .first()
-                        .map_or(Value::Null, |x| json!(r.inputs.destinations[x.1].place.id)),
-                );
-            }
-            json!({
-                "type": "Feature",
-                "id": h.place.id,
-                "geometry": {"type": "Point", "coordinates": [h.place.lon, h.place.lat]},
-                "properties": props,
-            })
-        })
-        .collect();
-    json!({"type": "FeatureCollection", "features": features})
 }

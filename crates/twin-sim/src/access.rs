@@ -33,7 +33,7 @@ pub mod city;
 pub mod graph;
 pub mod nearest;
 
-pub use city::{run, AccessOptions, AccessSummary, CityAccess, DAILY_NEEDS};
+pub use city::{run, AccessOptions, AccessParams, AccessSummary, CityAccess, DAILY_NEEDS};
 pub use graph::{AccessGraph, Movement};
 pub use nearest::KNearest;
 

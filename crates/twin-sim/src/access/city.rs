@@ -6,7 +6,7 @@ use std::time::Instant;
 use geo::{ChamberlainDuquetteArea, Geometry};
 use rayon::prelude::*;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{json, Value};
 use twin_graph::{IslandReport, Network, SnapIndex};
 use twin_model::entity::iri;
 use twin_model::geoquery::geometry_from_geojson;
@@ -63,6 +63,118 @@ impl AccessOptions {
             m2_per_resident: 35.0,
             max_snap_m: 300.0,
         }
+    }
+}
+
+/// The options a caller (the CLI, the HTTP API) states, before validation: what people choose.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccessParams {
+    /// `walk` (default) or `bike`.
+    pub mode: Option<String>,
+    /// The threshold, minutes (default 15).
+    pub minutes: Option<f64>,
+    /// `adult` (default) or `older` (walking only).
+    pub profile: Option<String>,
+    /// A speed instead of the profile's or the bike's, km/h.
+    pub speed_kmh: Option<f64>,
+    /// Seconds at each crossing of a major road (default 15).
+    pub crossing_s: Option<f64>,
+    /// Nearest destinations kept per category (default 3).
+    pub k: Option<usize>,
+    /// The categories (default [`DAILY_NEEDS`]).
+    pub categories: Option<Vec<String>>,
+    /// Floor area per resident, m² (default 35).
+    pub m2_per_resident: Option<f64>,
+}
+
+impl AccessParams {
+    /// The model's options, or what is wrong with the parameters (named as `what` calls them, e.g. `--minutes` or
+    /// `minutes`).
+    pub fn options(&self, name: impl Fn(&str) -> String) -> Result<AccessOptions, String> {
+        let walk = match self.mode.as_deref().unwrap_or("walk") {
+            "walk" => true,
+            "bike" => false,
+            other => {
+                return Err(format!(
+                    "{} must be walk or bike, not {other:?}",
+                    name("mode")
+                ))
+            }
+        };
+        let profile = match self.profile.as_deref().unwrap_or("adult") {
+            "adult" => super::WalkProfile::Adult,
+            "older" => super::WalkProfile::Older,
+            other => {
+                return Err(format!(
+                    "{} must be adult or older, not {other:?}",
+                    name("profile")
+                ))
+            }
+        };
+        let mut movement = if walk {
+            Movement::walk(profile.speed_mps())
+        } else {
+            Movement::bike(super::BIKE_SPEED_MPS)
+        };
+        if let Some(kmh) = self.speed_kmh {
+            if !(kmh.is_finite() && kmh > 0.0 && kmh <= 60.0) {
+                return Err(format!(
+                    "{} must be above 0 and at most 60, not {kmh}",
+                    name("speed-kmh")
+                ));
+            }
+            movement.speed_mps = kmh / 3.6;
+        }
+        if let Some(c) = self.crossing_s {
+            if !(c.is_finite() && (0.0..=600.0).contains(&c)) {
+                return Err(format!(
+                    "{} must be from 0 to 600, not {c}",
+                    name("crossing-s")
+                ));
+            }
+            movement.crossing_s = c;
+        }
+        let mut o = AccessOptions::new(movement);
+        let minutes = self.minutes.unwrap_or(15.0);
+        if !(minutes.is_finite() && minutes > 0.0 && minutes <= 120.0) {
+            return Err(format!(
+                "{} must be above 0 and at most 120, not {minutes}",
+                name("minutes")
+            ));
+        }
+        o.threshold_min = minutes;
+        o.max_min = (2.0 * minutes).max(30.0);
+        let k = self.k.unwrap_or(3);
+        if !(1..=50).contains(&k) {
+            return Err(format!("{} must be from 1 to 50, not {k}", name("k")));
+        }
+        o.k = k;
+        if let Some(m2) = self.m2_per_resident {
+            if !(m2.is_finite() && m2 > 0.0) {
+                return Err(format!(
+                    "{} must be above 0, not {m2}",
+                    name("m2-per-resident")
+                ));
+            }
+            o.m2_per_resident = m2;
+        }
+        if let Some(c) = &self.categories {
+            if c.is_empty() || c.iter().any(|s| s.trim().is_empty()) {
+                return Err(format!(
+                    "{} needs names, comma-separated (e.g. grocery,school)",
+                    name("categories")
+                ));
+            }
+            let mut seen = Vec::new();
+            for s in c {
+                let s = s.trim().to_string();
+                if !seen.contains(&s) {
+                    seen.push(s);
+                }
+            }
+            o.categories = seen;
+        }
+        Ok(o)
     }
 }
 
@@ -506,6 +618,46 @@ pub fn run(net: &Network, entities: &[Entity], options: &AccessOptions) -> CityA
         fields,
         homes,
         summary,
+    }
+}
+
+impl CityAccess {
+    /// Every home as a GeoJSON point with its residents, score and, per category, the minutes to the nearest
+    /// destination (`{category}Minutes`, rounded to 0.01) and its id (`{category}Nearest`); null where none is within
+    /// reach.
+    pub fn homes_geojson(&self) -> Value {
+        let features: Vec<Value> = self
+            .inputs
+            .homes
+            .iter()
+            .zip(&self.homes)
+            .map(|(h, res)| {
+                let mut props = serde_json::Map::new();
+                props.insert("id".into(), json!(h.place.id));
+                props.insert("residents".into(), json!(h.residents));
+                props.insert("score".into(), json!(res.score));
+                for (c, f) in self.fields.iter().enumerate() {
+                    let nearest = res.nearest[c].first();
+                    props.insert(
+                        format!("{}Minutes", f.category),
+                        nearest.map_or(Value::Null, |x| json!((x.0 * 100.0).round() / 100.0)),
+                    );
+                    props.insert(
+                        format!("{}Nearest", f.category),
+                        nearest.map_or(Value::Null, |x| {
+                            json!(self.inputs.destinations[x.1].place.id)
+                        }),
+                    );
+                }
+                json!({
+                    "type": "Feature",
+                    "id": h.place.id,
+                    "geometry": {"type": "Point", "coordinates": [h.place.lon, h.place.lat]},
+                    "properties": props,
+                })
+            })
+            .collect();
+        json!({"type": "FeatureCollection", "features": features})
     }
 }
 

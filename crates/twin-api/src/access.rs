@@ -1,0 +1,198 @@
+//! `/api/access`: the 15-minute city of the store's entities over HTTP — the residents-weighted summary and every
+//! home's results as GeoJSON, for the options in the query; results are kept while the city's map is unchanged.
+//!
+//! The model runs on the blocking pool (`twin_sim::access`); a few option sets are cached, each with the store's map
+//! head when it was computed, and computed again when a `RoadLink`, `Building` or `PointOfInterest` changed since.
+
+use std::sync::Arc;
+
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::{json, Value};
+use twin_model::entity::iri;
+use twin_model::query::TypeExpr;
+use twin_model::ErrorKind;
+use twin_sim::access::{self, AccessOptions, AccessParams, CityAccess};
+use twin_store::EntityQuery;
+
+use crate::error::{ApiError, ApiResult};
+use crate::params::Params;
+use crate::SharedState;
+
+const V: &str = iri::DEFAULT_CONTEXT;
+/// The entity types the model reads: a change to one of them makes cached results stale.
+const MODEL_TYPES: [&str; 3] = ["RoadLink", "Building", "PointOfInterest"];
+/// Option sets kept.
+const CACHED: usize = 6;
+const PARAMS: [&str; 7] = [
+    "mode",
+    "minutes",
+    "profile",
+    "speedKmh",
+    "crossingS",
+    "k",
+    "categories",
+];
+
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/access", get(summary))
+        .route("/access/homes", get(homes))
+}
+
+/// Results computed for an option set, as of a map head.
+struct Computed {
+    key: String,
+    head: i64,
+    run: Arc<CityAccess>,
+}
+
+/// The cache of computed results (most recently used last).
+#[derive(Default)]
+pub struct AccessState {
+    cache: tokio::sync::Mutex<Vec<Computed>>,
+}
+
+fn bad(d: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorKind::BadRequestData, d)
+}
+
+fn parse(raw: Option<&str>) -> ApiResult<(AccessOptions, String)> {
+    let p = Params::parse(raw, &PARAMS)?;
+    let num = |k: &str| -> ApiResult<Option<f64>> {
+        p.get(k)
+            .map(|v| {
+                v.parse::<f64>()
+                    .map_err(|_| bad(format!("{k} must be a number, not {v:?}")))
+            })
+            .transpose()
+    };
+    let params = AccessParams {
+        mode: p.get("mode").map(String::from),
+        minutes: num("minutes")?,
+        profile: p.get("profile").map(String::from),
+        speed_kmh: num("speedKmh")?,
+        crossing_s: num("crossingS")?,
+        k: p.usize("k")?,
+        categories: p.list("categories"),
+        m2_per_resident: None,
+    };
+    let options = params
+        .options(|n| match n {
+            "speed-kmh" => "speedKmh".into(),
+            "crossing-s" => "crossingS".into(),
+            other => other.to_string(),
+        })
+        .map_err(bad)?;
+    let key = format!(
+        "{:?}|{}|{}|{}|{}|{}",
+        options.movement.mode,
+        options.movement.speed_mps,
+        options.movement.crossing_s,
+        options.threshold_min,
+        options.k,
+        options.categories.join(",")
+    );
+    Ok((options, key))
+}
+
+/// The results for `options`: cached while the map is unchanged, else computed on the blocking pool.
+async fn computed(
+    state: &SharedState,
+    options: AccessOptions,
+    key: String,
+) -> ApiResult<Arc<CityAccess>> {
+    let mut cache = state.access.cache.lock().await;
+    let head = state.store.map_changes_since(i64::MAX, 0).await?.head;
+    if let Some(i) = cache.iter().position(|c| c.key == key) {
+        let c = &cache[i];
+        let fresh = if c.head >= head {
+            true
+        } else {
+            let changes = state.store.map_changes_since(c.head, 4096).await?;
+            let relevant = |t: &str| MODEL_TYPES.iter().any(|m| t == format!("{V}{m}"));
+            changes.complete && !changes.changes.iter().any(|ch| relevant(&ch.type_name))
+        };
+        if fresh {
+            let mut c = cache.remove(i);
+            c.head = head;
+            let run = c.run.clone();
+            cache.push(c);
+            return Ok(run);
+        }
+        cache.remove(i);
+    }
+    let q = EntityQuery {
+        types: Some(TypeExpr::Or(
+            MODEL_TYPES
+                .iter()
+                .map(|t| TypeExpr::Type(format!("{V}{t}")))
+                .collect(),
+        )),
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    let entities = state.store.query(&q).await?.entities;
+    let run = tokio::task::spawn_blocking(move || -> Result<CityAccess, String> {
+        let (net, _) = twin_graph::entities::network_from_entities(&entities).map_err(|e| e.to_string())?;
+        if net.node_count() == 0 {
+            return Err("no street network (RoadLink entities)".into());
+        }
+        let r = access::run(&net, &entities, &options);
+        if r.inputs.homes.is_empty() {
+            return Err("no homes (Building entities with residential floor area) on the network".into());
+        }
+        Ok(r)
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?
+    .map_err(|e| {
+        ApiError::new(
+            ErrorKind::Conflict,
+            format!("the city has no 15-minute model: {e} (import a city with streets and buildings first)"),
+        )
+    })?;
+    let run = Arc::new(run);
+    if cache.len() >= CACHED {
+        cache.remove(0);
+    }
+    cache.push(Computed {
+        key,
+        head,
+        run: run.clone(),
+    });
+    Ok(run)
+}
+
+fn json_body(content_type: &'static str, v: &Value) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, content_type)],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /api/access`: the residents-weighted summary (as `urbantwin access --json`).
+async fn summary(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let (options, key) = parse(raw.as_deref())?;
+    let r = computed(&state, options.clone(), key).await?;
+    let mut out = serde_json::to_value(&r.summary)
+        .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?;
+    out["speedKmh"] = json!(options.movement.speed_mps * 3.6);
+    out["crossingSeconds"] = json!(options.movement.crossing_s);
+    out["k"] = json!(options.k);
+    out["crossings"] = json!(r.graph.crossing_count());
+    out["destinations"] = json!(r.inputs.destinations.len());
+    Ok(json_body("application/json", &out))
+}
+
+/// `GET /api/access/homes`: every home as a GeoJSON point with its score and minutes per category.
+async fn homes(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let (options, key) = parse(raw.as_deref())?;
+    let r = computed(&state, options, key).await?;
+    Ok(json_body("application/geo+json", &r.homes_geojson()))
+}

@@ -1,0 +1,147 @@
+//! The 15-minute city under `/api/access` over real HTTP and a real SQLite file: the Helsinki extract imported, the
+//! summary and the homes' GeoJSON for walking and cycling, options in the query, results kept while the map is
+//! unchanged and computed again when a point of interest is added, and ProblemDetails for bad options and an empty
+//! city.
+
+mod common;
+
+use common::{assert_problem, import_helsinki, json_call, shared_data, Server};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn root(s: &Server) -> String {
+    s.base.trim_end_matches("/ngsi-ld/v1").to_string()
+}
+
+#[tokio::test]
+async fn helsinki_fifteen_minute_city() {
+    let Some(data) = shared_data() else { return };
+    let s = Server::start().await;
+    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let get = |path: &str| {
+        let url = format!("{}{path}", root(&s));
+        let http = s.http.clone();
+        async move { json_call(&http, Method::GET, &url, None, 200).await.0 }
+    };
+    let walk = get("/api/access").await;
+    assert_eq!(walk["mode"], "walk");
+    assert_eq!(walk["thresholdMinutes"], 15.0);
+    assert!(walk["homes"].as_u64().unwrap() >= 100, "{walk}");
+    assert!(walk["meanScore"].as_f64().unwrap() > 0.6, "{walk}");
+    assert_eq!(walk["categories"].as_array().unwrap().len(), 10);
+    // the same as the command line's model on the same entities
+    let bike = get("/api/access?mode=bike&minutes=5&categories=grocery,school,park").await;
+    assert_eq!(bike["mode"], "bike");
+    let names: Vec<&str> = bike["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["category"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["grocery", "school", "park"]);
+    assert!((bike["speedKmh"].as_f64().unwrap() - 15.0).abs() < 1e-9);
+
+    // every home as a point, with its score and minutes per category
+    let r = s
+        .http
+        .get(format!("{}/api/access/homes?minutes=10", root(&s)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/geo+json");
+    let fc: Value = r.json().await.unwrap();
+    let homes = fc["features"].as_array().unwrap();
+    assert_eq!(homes.len() as u64, walk["homes"].as_u64().unwrap());
+    let p = &homes[0]["properties"];
+    assert!(
+        p["score"].as_f64().is_some() && p["residents"].as_f64().unwrap() > 0.0,
+        "{p}"
+    );
+    assert!(
+        p.get("groceryMinutes").is_some() && p.get("groceryNearest").is_some(),
+        "{p}"
+    );
+
+    // a new pharmacy where the farthest home is: the cached results are computed again
+    let pharmacy = |v: &Value| {
+        v["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["category"] == "pharmacy")
+            .unwrap()["shareWithin"]
+            .as_f64()
+            .unwrap()
+    };
+    let strict = get("/api/access?minutes=3").await;
+    let far = homes
+        .iter()
+        .max_by(|a, b| {
+            let t = |h: &Value| {
+                h["properties"]["pharmacyMinutes"]
+                    .as_f64()
+                    .unwrap_or(f64::INFINITY)
+            };
+            t(a).total_cmp(&t(b))
+        })
+        .unwrap();
+    let at = far["geometry"]["coordinates"].clone();
+    let r = s
+        .post(
+            "/entities",
+            &json!({"id": "urn:ngsi-ld:PointOfInterest:new-pharmacy", "type": "PointOfInterest",
+                    "category": {"type": "Property", "value": "pharmacy"},
+                    "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": at}}}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let after = get("/api/access?minutes=3").await;
+    assert!(
+        pharmacy(&after) > pharmacy(&strict),
+        "{} → {}",
+        pharmacy(&strict),
+        pharmacy(&after)
+    );
+    assert!(after["meanScore"].as_f64().unwrap() > strict["meanScore"].as_f64().unwrap());
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bad_options_and_an_empty_city_are_problem_details() {
+    let s = Server::start().await;
+    for (q, want) in [
+        ("mode=car", "mode must be walk or bike"),
+        ("minutes=0", "minutes must be above 0"),
+        ("minutes=soon", "minutes must be a number"),
+        ("speedKmh=-2", "speedKmh must be above 0"),
+        ("k=0", "k must be from 1 to 50"),
+        ("profile=child", "profile must be adult or older"),
+        ("colour=red", "colour"),
+    ] {
+        let r = s
+            .http
+            .get(format!("{}/api/access?{q}", root(&s)))
+            .send()
+            .await
+            .unwrap();
+        let v = assert_problem(r, 400, "BadRequestData").await;
+        assert!(
+            v["detail"].as_str().unwrap_or_default().contains(want)
+                || v["title"].as_str().unwrap_or_default().contains(want),
+            "{q}: {v}"
+        );
+    }
+    let r = s
+        .http
+        .get(format!("{}/api/access", root(&s)))
+        .send()
+        .await
+        .unwrap();
+    let v = assert_problem(r, 409, "Conflict").await;
+    assert!(
+        v["detail"].as_str().unwrap().contains("no street network"),
+        "{v}"
+    );
+    s.stop().await;
+}

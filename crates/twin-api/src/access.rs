@@ -41,6 +41,7 @@ pub fn routes() -> Router<SharedState> {
     Router::new()
         .route("/access", get(summary))
         .route("/access/homes", get(homes))
+        .route("/access/isochrone", get(isochrone))
 }
 
 /// Results computed for an option set, as of a map head.
@@ -60,19 +61,25 @@ fn bad(d: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadRequestData, d)
 }
 
+fn number(p: &Params, k: &str) -> ApiResult<Option<f64>> {
+    p.get(k)
+        .map(|v| {
+            v.parse::<f64>()
+                .map_err(|_| bad(format!("{k} must be a number, not {v:?}")))
+        })
+        .transpose()
+}
+
 fn parse(raw: Option<&str>) -> ApiResult<(AccessOptions, String)> {
-    let p = Params::parse(raw, &PARAMS)?;
-    let num = |k: &str| -> ApiResult<Option<f64>> {
-        p.get(k)
-            .map(|v| {
-                v.parse::<f64>()
-                    .map_err(|_| bad(format!("{k} must be a number, not {v:?}")))
-            })
-            .transpose()
-    };
+    options(&Params::parse(raw, &PARAMS)?, true)
+}
+
+/// The model's options from the query (`minutes` is the threshold when `threshold` says so).
+fn options(p: &Params, threshold: bool) -> ApiResult<(AccessOptions, String)> {
+    let num = |k: &str| number(p, k);
     let params = AccessParams {
         mode: p.get("mode").map(String::from),
-        minutes: num("minutes")?,
+        minutes: if threshold { num("minutes")? } else { None },
         profile: p.get("profile").map(String::from),
         speed_kmh: num("speedKmh")?,
         crossing_s: num("crossingS")?,
@@ -195,4 +202,61 @@ async fn homes(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> Api
     let (options, key) = parse(raw.as_deref())?;
     let r = computed(&state, options, key).await?;
     Ok(json_body("application/geo+json", &r.homes_geojson()))
+}
+
+/// `GET /api/access/isochrone?lon=..&lat=..&minutes=5,10,15`: the areas reachable from a point, largest first, as a
+/// GeoJSON FeatureCollection of MultiPolygons with `minutes`, `areaM2` and `nodes` (network nodes reached).
+async fn isochrone(
+    State(state): State<SharedState>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let mut allowed = PARAMS.to_vec();
+    allowed.extend(["lon", "lat"]);
+    let p = Params::parse(raw.as_deref(), &allowed)?;
+    let (Some(lon), Some(lat)) = (number(&p, "lon")?, number(&p, "lat")?) else {
+        return Err(bad(
+            "lon and lat are needed: the point the isochrones start from",
+        ));
+    };
+    if !(lon.is_finite() && lat.is_finite() && lon.abs() <= 180.0 && lat.abs() <= 90.0) {
+        return Err(bad(format!("({lon}, {lat}) is not a WGS84 position")));
+    }
+    let minutes: Vec<f64> = match p.list("minutes") {
+        None => vec![5.0, 10.0, 15.0],
+        Some(l) => l
+            .iter()
+            .map(|v| {
+                v.parse::<f64>().map_err(|_| {
+                    bad(format!(
+                        "minutes must be numbers, comma-separated, not {v:?}"
+                    ))
+                })
+            })
+            .collect::<ApiResult<_>>()?,
+    };
+    if minutes.is_empty() || minutes.len() > 6 {
+        return Err(bad(
+            "minutes: from one to six times, comma-separated (e.g. 5,10,15)",
+        ));
+    }
+    let (opts, key) = options(&p, false)?;
+    let r = computed(&state, opts, key).await?;
+    let isos = tokio::task::spawn_blocking(move || r.isochrones(lon, lat, &minutes))
+        .await
+        .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?
+        .map_err(|e| bad(e.to_string()))?;
+    let features: Vec<Value> = isos
+        .iter()
+        .map(|i| {
+            json!({
+                "type": "Feature",
+                "geometry": i.geometry_geojson(),
+                "properties": {"minutes": i.minutes, "areaM2": i.area_m2.round(), "nodes": i.nodes},
+            })
+        })
+        .collect();
+    Ok(json_body(
+        "application/geo+json",
+        &json!({"type": "FeatureCollection", "features": features}),
+    ))
 }

@@ -145,3 +145,69 @@ async fn bad_options_and_an_empty_city_are_problem_details() {
     );
     s.stop().await;
 }
+
+#[tokio::test]
+async fn isochrones_over_http() {
+    let Some(data) = shared_data() else { return };
+    let s = Server::start().await;
+    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let url = format!(
+        "{}/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=10,5",
+        root(&s)
+    );
+    let r = s.http.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/geo+json");
+    let fc: Value = r.json().await.unwrap();
+    let f = fc["features"].as_array().unwrap();
+    assert_eq!(f.len(), 2);
+    assert_eq!(f[0]["properties"]["minutes"], 10.0, "largest first");
+    assert_eq!(f[0]["geometry"]["type"], "MultiPolygon");
+    let ring = &f[1]["geometry"]["coordinates"][0][0];
+    assert!(ring.as_array().unwrap().len() >= 4);
+    assert_eq!(
+        ring[0],
+        ring[ring.as_array().unwrap().len() - 1],
+        "closed ring"
+    );
+    let (a10, a5) = (
+        f[0]["properties"]["areaM2"].as_f64().unwrap(),
+        f[1]["properties"]["areaM2"].as_f64().unwrap(),
+    );
+    assert!(a10 > a5 && a5 > 50_000.0, "{a10} {a5}");
+    // cycling reaches farther in the same time
+    let bike: Value = s
+        .http
+        .get(format!(
+            "{}/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=5&mode=bike",
+            root(&s)
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        bike["features"][0]["properties"]["areaM2"]
+            .as_f64()
+            .unwrap()
+            > a5
+    );
+    for (q, status) in [
+        ("lon=24.94", 400),
+        ("lon=24.9432&lat=91", 400),
+        ("lon=24.9432&lat=60.1710&minutes=0", 400),
+        ("lon=24.9432&lat=60.1710&minutes=5,x", 400),
+        ("lon=10&lat=10", 400),
+    ] {
+        let r = s
+            .http
+            .get(format!("{}/api/access/isochrone?{q}", root(&s)))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, status, "BadRequestData").await;
+    }
+    s.stop().await;
+}

@@ -28,13 +28,18 @@
 //!   residents with every category within reach.
 //!
 //! Searches stop at `max_min` (30 min by default): a destination beyond is "not within reach".
+//!
+//! **Isochrones** ([`isochrone`]): the area reachable from a point within given minutes, contoured from the times
+//! along the reached network plus a short straight walk off it.
 
 pub mod city;
 pub mod graph;
+pub mod isochrone;
 pub mod nearest;
 
 pub use city::{run, AccessOptions, AccessParams, AccessSummary, CityAccess, DAILY_NEEDS};
 pub use graph::{AccessGraph, Movement};
+pub use isochrone::{Isochrone, IsochroneError, IsochroneOptions};
 pub use nearest::KNearest;
 
 /// Walking speeds of the documented profiles (see the module doc).

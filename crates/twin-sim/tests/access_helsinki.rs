@@ -186,3 +186,66 @@ fn a_new_destination_helps_the_homes_around_it_and_nobody_else() {
         assert_eq!(a.score, b.score, "home {i}");
     }
 }
+
+#[test]
+fn isochrones_from_the_railway_square() {
+    use geo::Contains;
+    let Some(entities) = common::helsinki() else {
+        return;
+    };
+    let (net, _) = network_from_entities(&entities).expect("network");
+    let r = access::run(
+        &net,
+        &entities,
+        &AccessOptions::new(Movement::walk(WalkProfile::Adult.speed_mps())),
+    );
+    let (lon, lat) = (24.9432, 60.1710);
+    let iso = r
+        .isochrones(lon, lat, &[5.0, 10.0, 15.0])
+        .expect("isochrones");
+    assert_eq!(iso.len(), 3);
+    // nested, and growing
+    assert!(
+        iso[0].area_m2 > iso[1].area_m2 && iso[1].area_m2 > iso[2].area_m2,
+        "{iso:?}"
+    );
+    // 5 minutes on foot: at most a circle of 400 m + the reach, more than a few blocks
+    let five = &iso[2];
+    assert!(
+        five.area_m2 > 50_000.0 && five.area_m2 < std::f64::consts::PI * 460.0f64.powi(2),
+        "{}",
+        five.area_m2
+    );
+    // every node reached within 4.5 minutes is inside the 5-minute polygon; nodes beyond 8 minutes are outside,
+    // but for the few a short straight walk (the 50 m reach) from a reached street gets to, across a fence or a
+    // railway the network goes around
+    let place = twin_sim::access::city::Anchoring::new(&r.net, &r.graph, &r.snap, 300.0)
+        .home("p", lon, lat)
+        .unwrap();
+    let dist = from_place(&r.graph, &place.anchor, f64::INFINITY);
+    let (mut inside, mut far, mut far_inside) = (0, 0, 0);
+    for (v, &t) in dist.iter().enumerate() {
+        let (x, y) = r.net.node_coord(v as u32);
+        let p = geo::Point::new(x, y);
+        if t <= 270.0 {
+            assert!(
+                five.area.contains(&p),
+                "node {v} at {t:.0} s is outside the 5-minute isochrone"
+            );
+            inside += 1;
+        } else if t > 480.0 && t.is_finite() {
+            far += 1;
+            if five.area.contains(&p) {
+                far_inside += 1;
+            }
+        }
+    }
+    eprintln!(
+        "{inside} nodes within 4.5 min inside; {far_inside} of {far} nodes beyond 8 min inside"
+    );
+    assert!(inside > 20 && far > 100, "{inside} inside, {far} far");
+    assert!(
+        far_inside * 50 < far,
+        "{far_inside} of {far} far nodes inside"
+    );
+}

@@ -661,6 +661,27 @@ impl CityAccess {
     }
 }
 
+impl CityAccess {
+    /// The isochrones of `minutes` from (lon, lat) on the model's network and mode, largest first.
+    pub fn isochrones(
+        &self,
+        lon: f64,
+        lat: f64,
+        minutes: &[f64],
+    ) -> Result<Vec<super::Isochrone>, super::IsochroneError> {
+        super::isochrone::isochrones(
+            &self.net,
+            &self.graph,
+            &self.snap,
+            self.options.max_snap_m,
+            lon,
+            lat,
+            minutes,
+            super::IsochroneOptions::default(),
+        )
+    }
+}
+
 /// What adding a destination changed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Added {

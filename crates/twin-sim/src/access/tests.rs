@@ -235,3 +235,69 @@ fn crossing_a_major_road_costs_time_both_ways() {
     );
     assert_eq!(from_place(&g0, &[(0, 0.0)], f64::INFINITY)[2], 200.0);
 }
+
+#[test]
+fn an_isochrone_along_a_straight_street() {
+    use geo::Contains;
+    // 0 — 1 — ... — 10 eastwards, 100 m each, walking at 1 m/s
+    let dlon = 100.0 / (111_319.49 * 60.17f64.to_radians().cos());
+    let nodes: Vec<(u64, (f64, f64))> = (0..=10)
+        .map(|i| (i, (24.9 + i as f64 * dlon, 60.17)))
+        .collect();
+    let mut links = Vec::new();
+    for i in 0..10u64 {
+        let s = LinkSpec::new(i * 2, i, i + 1, 100.0, 10.0, 100.0, ModeSet::WALK);
+        links.push(s.reversed(i * 2 + 1, ModeSet::WALK));
+        links.push(s);
+    }
+    let net = Network::build(nodes, links).unwrap();
+    let g = AccessGraph::build(&net, Movement::walk(1.0));
+    let snap = twin_graph::SnapIndex::build(&net, Mode::Walk);
+    let opts = super::IsochroneOptions::default();
+    let iso =
+        super::isochrone::isochrones(&net, &g, &snap, 300.0, 24.9, 60.17, &[5.0, 2.0, 5.0], opts)
+            .unwrap();
+    assert_eq!(
+        iso.iter().map(|i| i.minutes).collect::<Vec<_>>(),
+        vec![5.0, 2.0],
+        "largest first, once each"
+    );
+    let five = &iso[0];
+    let at = |m: f64, north_m: f64| {
+        geo::Point::new(24.9 + m / 100.0 * dlon, 60.17 + north_m / 111_320.0)
+    };
+    assert!(
+        five.area.contains(&at(250.0, 0.0)),
+        "on the street within 300 m"
+    );
+    assert!(five.area.contains(&at(100.0, 30.0)), "just off the street");
+    assert!(
+        !five.area.contains(&at(420.0, 0.0)),
+        "beyond 300 m + the reach"
+    );
+    assert!(
+        !five.area.contains(&at(100.0, 90.0)),
+        "too far off the street"
+    );
+    assert!(
+        !five.area.contains(&at(-120.0, 0.0)),
+        "behind the start, beyond the reach"
+    );
+    // off the street, a step costs its time too: 50 m either side for the first 250 m, narrowing to nothing at
+    // 300 m, and a half disc of 50 m behind the start; give or take the grid
+    let want = 250.0 * 100.0 + 50.0 * 50.0 + std::f64::consts::PI * 50.0 * 50.0 / 2.0;
+    assert!(
+        (five.area_m2 - want).abs() < 0.15 * want,
+        "{} m² vs {want}",
+        five.area_m2
+    );
+    assert_eq!(five.nodes, 4, "nodes 0..=3");
+    assert!(iso[1].area_m2 < five.area_m2);
+    // a point far from the network, and bad minutes
+    assert!(
+        super::isochrone::isochrones(&net, &g, &snap, 300.0, 25.5, 60.5, &[5.0], opts).is_err()
+    );
+    assert!(
+        super::isochrone::isochrones(&net, &g, &snap, 300.0, 24.9, 60.17, &[0.0], opts).is_err()
+    );
+}

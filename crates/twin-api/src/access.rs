@@ -42,6 +42,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/access", get(summary))
         .route("/access/homes", get(homes))
         .route("/access/isochrone", get(isochrone))
+        .route("/access/areas", get(areas))
 }
 
 /// Results computed for an option set, as of a map head.
@@ -259,4 +260,73 @@ async fn isochrone(
         "application/geo+json",
         &json!({"type": "FeatureCollection", "features": features}),
     ))
+}
+
+/// `GET /api/access/areas?by=grid&cellM=250` or `?by=LandUse` (any entity type with polygons): the homes' figures per
+/// neighbourhood, weighted by residents, as a GeoJSON FeatureCollection (zones without residents left out).
+async fn areas(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let mut allowed = PARAMS.to_vec();
+    allowed.extend(["by", "cellM"]);
+    let p = Params::parse(raw.as_deref(), &allowed)?;
+    let by = p.get("by").unwrap_or("grid").to_string();
+    let cell_m = number(&p, "cellM")?.unwrap_or(250.0);
+    if by == "grid" && !(cell_m.is_finite() && (20.0..=5000.0).contains(&cell_m)) {
+        return Err(bad(format!(
+            "cellM must be from 20 to 5000 metres, not {cell_m}"
+        )));
+    }
+    if by != "grid" && p.has("cellM") {
+        return Err(bad("cellM goes with by=grid"));
+    }
+    let (opts, key) = options(&p, true)?;
+    let r = computed(&state, opts, key).await?;
+    let zones = if by == "grid" {
+        access::areas::grid(&r, r.snap.projection(), cell_m)
+    } else {
+        let ty = twin_model::context::Context::core().expand(&by);
+        let q = EntityQuery {
+            types: Some(TypeExpr::Type(ty)),
+            limit: usize::MAX,
+            ..Default::default()
+        };
+        let entities = state.store.query(&q).await?.entities;
+        let zones: Vec<access::areas::Zone> = entities
+            .iter()
+            .filter_map(|e| {
+                let g = e
+                    .geometries(iri::LOCATION)
+                    .next()
+                    .and_then(|v| twin_model::geoquery::geometry_from_geojson(v).ok())?;
+                let area = match g {
+                    geo::Geometry::Polygon(p) => geo::MultiPolygon::new(vec![p]),
+                    geo::Geometry::MultiPolygon(m) => m,
+                    _ => return None,
+                };
+                let name = e
+                    .attrs
+                    .get(&format!("{V}name"))
+                    .and_then(|a| a.first())
+                    .and_then(|a| a.value.as_str())
+                    .map(String::from);
+                Some(access::areas::Zone {
+                    id: e.id.clone(),
+                    name,
+                    area,
+                })
+            })
+            .collect();
+        if zones.is_empty() {
+            return Err(bad(format!(
+                "by={by}: the store holds no {by} entities with a polygon location (use by=grid, or a type such as LandUse)"
+            )));
+        }
+        zones
+    };
+    let fc = tokio::task::spawn_blocking(move || {
+        let summaries = access::areas::summarise(&r, zones);
+        access::areas::geojson(&r, &summaries)
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?;
+    Ok(json_body("application/geo+json", &fc))
 }

@@ -211,3 +211,67 @@ async fn isochrones_over_http() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn neighbourhoods_add_up_to_the_city() {
+    let Some(data) = shared_data() else { return };
+    let s = Server::start().await;
+    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let get = |path: String| {
+        let http = s.http.clone();
+        async move { json_call(&http, Method::GET, &path, None, 200).await.0 }
+    };
+    let city = get(format!("{}/api/access", root(&s))).await;
+    let grid = get(format!("{}/api/access/areas?by=grid&cellM=300", root(&s))).await;
+    let cells = grid["features"].as_array().unwrap();
+    assert!(cells.len() >= 4, "{} cells", cells.len());
+    let residents: f64 = cells
+        .iter()
+        .map(|c| c["properties"]["residents"].as_f64().unwrap())
+        .sum();
+    let total = city["residents"].as_f64().unwrap();
+    assert!(
+        (residents - total).abs() < 0.1 * cells.len() as f64,
+        "{residents} vs {total}"
+    );
+    // the residents-weighted mean of the cells' scores is the city's
+    let mean: f64 = cells
+        .iter()
+        .map(|c| {
+            c["properties"]["meanScore"].as_f64().unwrap()
+                * c["properties"]["residents"].as_f64().unwrap()
+        })
+        .sum::<f64>()
+        / residents;
+    assert!(
+        (mean - city["meanScore"].as_f64().unwrap()).abs() < 1e-3,
+        "{mean} vs {}",
+        city["meanScore"]
+    );
+    let p = &cells[0]["properties"];
+    assert!(
+        p["groceryShareWithin"].as_f64().is_some() && p["homes"].as_u64().unwrap() > 0,
+        "{p}"
+    );
+    assert_eq!(cells[0]["geometry"]["type"], "MultiPolygon");
+    // by the polygons of a layer: land-use zones with homes in them
+    let zones = get(format!("{}/api/access/areas?by=LandUse", root(&s))).await;
+    for z in zones["features"].as_array().unwrap() {
+        let score = z["properties"]["meanScore"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&score), "{z}");
+        assert!(z["properties"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:ngsi-ld:LandUse:"));
+    }
+    for q in ["by=grid&cellM=5", "by=Nothing", "by=LandUse&cellM=100"] {
+        let r = s
+            .http
+            .get(format!("{}/api/access/areas?{q}", root(&s)))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 400, "BadRequestData").await;
+    }
+    s.stop().await;
+}

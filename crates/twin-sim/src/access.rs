@@ -29,9 +29,13 @@
 //!
 //! Searches stop at `max_min` (30 min by default): a destination beyond is "not within reach".
 //!
+//! **Neighbourhoods** ([`areas`]): the homes' figures summed up per grid cell or per polygon of a layer, weighted by
+//! residents.
+//!
 //! **Isochrones** ([`isochrone`]): the area reachable from a point within given minutes, contoured from the times
 //! along the reached network plus a short straight walk off it.
 
+pub mod areas;
 pub mod city;
 pub mod graph;
 pub mod isochrone;

@@ -32,20 +32,23 @@ pub struct Isochrone {
 impl Isochrone {
     /// The area as a GeoJSON MultiPolygon geometry.
     pub fn geometry_geojson(&self) -> serde_json::Value {
-        let ring =
-            |ls: &LineString<f64>| -> Vec<[f64; 2]> { ls.0.iter().map(|c| [c.x, c.y]).collect() };
-        let polys: Vec<Vec<Vec<[f64; 2]>>> = self
-            .area
-            .0
-            .iter()
+        multipolygon_geojson(&self.area)
+    }
+}
+
+/// A MultiPolygon in (lon, lat) as a GeoJSON geometry.
+pub fn multipolygon_geojson(m: &MultiPolygon<f64>) -> serde_json::Value {
+    let ring =
+        |ls: &LineString<f64>| -> Vec<[f64; 2]> { ls.0.iter().map(|c| [c.x, c.y]).collect() };
+    let polys: Vec<Vec<Vec<[f64; 2]>>> =
+        m.0.iter()
             .map(|p| {
                 std::iter::once(ring(p.exterior()))
                     .chain(p.interiors().iter().map(ring))
                     .collect()
             })
             .collect();
-        serde_json::json!({"type": "MultiPolygon", "coordinates": polys})
-    }
+    serde_json::json!({"type": "MultiPolygon", "coordinates": polys})
 }
 
 /// How fine the polygons are.

@@ -43,6 +43,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/access/homes", get(homes))
         .route("/access/isochrone", get(isochrone))
         .route("/access/areas", get(areas))
+        .route("/access/scenario", axum::routing::post(scenario))
 }
 
 /// Results computed for an option set, as of a map head.
@@ -329,4 +330,66 @@ async fn areas(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> Api
     .await
     .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?;
     Ok(json_body("application/geo+json", &fc))
+}
+
+/// `POST /api/access/scenario` with `{"edits": [...]}` (and the model's options in the query): the edits applied to
+/// the baseline's results, the summaries before and after, their difference and the homes whose score changed.
+async fn scenario(
+    State(state): State<SharedState>,
+    RawQuery(raw): RawQuery,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let (opts, key) = parse(raw.as_deref())?;
+    let v: Value =
+        serde_json::from_slice(&body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
+    let edits: Vec<access::AccessEdit> = match v.get("edits") {
+        Some(e) => serde_json::from_value(e.clone()).map_err(|e| bad(format!("edits: {e}")))?,
+        None => return Err(bad("the body needs \"edits\": [...]")),
+    };
+    if edits.is_empty() || edits.len() > 100 {
+        return Err(bad("edits: from 1 to 100 changes"));
+    }
+    let base = computed(&state, opts, key).await?;
+    let entities = state
+        .store
+        .query(&EntityQuery {
+            types: Some(TypeExpr::Or(
+                MODEL_TYPES
+                    .iter()
+                    .map(|t| TypeExpr::Type(format!("{V}{t}")))
+                    .collect(),
+            )),
+            limit: usize::MAX,
+            ..Default::default()
+        })
+        .await?
+        .entities;
+    let out = tokio::task::spawn_blocking(move || -> Result<Value, String> {
+        let s = access::scenario::apply(&base, &entities, &edits)?;
+        let changes = access::scenario::changes(&base, &s);
+        let (b, a) = (&base.summary, &s.summary);
+        let categories: Vec<Value> = a
+            .categories
+            .iter()
+            .map(|c| {
+                let was = b.categories.iter().find(|x| x.category == c.category).map_or(0.0, |x| x.share_within);
+                json!({"category": c.category, "shareWithin": c.share_within, "change": c.share_within - was})
+            })
+            .collect();
+        Ok(json!({
+            "edits": edits,
+            "baseline": b,
+            "scenario": a,
+            "delta": {
+                "meanScore": a.mean_score - b.mean_score,
+                "shareAllWithin": a.share_all_within - b.share_all_within,
+                "categories": categories,
+            },
+            "homes": changes,
+        }))
+    })
+    .await
+    .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?
+    .map_err(bad)?;
+    Ok(json_body("application/json", &out))
 }

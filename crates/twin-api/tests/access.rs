@@ -275,3 +275,75 @@ async fn neighbourhoods_add_up_to_the_city() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_scenario_of_the_fifteen_minute_city() {
+    let Some(data) = shared_data() else { return };
+    let s = Server::start().await;
+    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let url = format!("{}/api/access/scenario?minutes=5&profile=older", root(&s));
+    let body = json!({"edits": [{"kind": "addDestination", "category": "pharmacy", "lon": 24.9432, "lat": 60.1710, "name": "New pharmacy"}]});
+    let (v, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;
+    assert!(
+        v["delta"]["meanScore"].as_f64().unwrap() > 0.0,
+        "{}",
+        v["delta"]
+    );
+    let homes = v["homes"].as_array().unwrap();
+    assert!(!homes.is_empty());
+    for h in homes {
+        assert!(
+            h["scoreAfter"].as_f64().unwrap() > h["scoreBefore"].as_f64().unwrap(),
+            "{h}"
+        );
+    }
+    let pharmacy = v["delta"]["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "pharmacy")
+        .unwrap()
+        .clone();
+    assert!(pharmacy["change"].as_f64().unwrap() > 0.0, "{pharmacy}");
+    assert_eq!(v["baseline"]["thresholdMinutes"], 5.0);
+    // closing paths in an area: some homes lose
+    let body = json!({"edits": [{"kind": "closePaths", "area": {"type": "Polygon", "coordinates": [[[24.940, 60.170], [24.946, 60.170], [24.946, 60.172], [24.940, 60.172], [24.940, 60.170]]]}}]});
+    let (v, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;
+    assert!(
+        v["homes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["scoreAfter"].as_f64() < h["scoreBefore"].as_f64()),
+        "{}",
+        v["homes"]
+    );
+    for (body, want) in [
+        (json!({}), "edits"),
+        (json!({"edits": []}), "from 1 to 100"),
+        (json!({"edits": [{"kind": "teleport"}]}), "edits"),
+        (
+            json!({"edits": [{"kind": "removeDestination", "id": "urn:nope"}]}),
+            "edits[0]: no destination",
+        ),
+        (
+            json!({"edits": [{"kind": "addDestination", "category": "casino", "lon": 24.94, "lat": 60.17}]}),
+            "not one of the model's categories",
+        ),
+    ] {
+        let r = s
+            .http
+            .post(&url)
+            .header("Content-Type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let p = assert_problem(r, 400, "BadRequestData").await;
+        assert!(
+            p["detail"].as_str().unwrap_or_default().contains(want),
+            "{body}: {p}"
+        );
+    }
+    s.stop().await;
+}

@@ -81,6 +81,7 @@ struct Segment {
 type SegmentEntry = GeomWithData<Line<[f64; 2]>, Segment>;
 
 /// An R-tree of the segments of one mode's links. Rebuild it after changing which links the mode may use.
+#[derive(Clone)]
 pub struct SnapIndex {
     mode: Mode,
     projection: LocalProjection,

@@ -40,11 +40,13 @@ pub mod city;
 pub mod graph;
 pub mod isochrone;
 pub mod nearest;
+pub mod scenario;
 
 pub use city::{run, AccessOptions, AccessParams, AccessSummary, CityAccess, DAILY_NEEDS};
 pub use graph::{AccessGraph, Movement};
 pub use isochrone::{Isochrone, IsochroneError, IsochroneOptions};
 pub use nearest::KNearest;
+pub use scenario::{AccessEdit, HomeChange};
 
 /// Walking speeds of the documented profiles (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

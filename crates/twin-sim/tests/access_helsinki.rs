@@ -249,3 +249,122 @@ fn isochrones_from_the_railway_square() {
         "{far_inside} of {far} far nodes inside"
     );
 }
+
+#[test]
+fn scenarios_take_away_a_destination_and_close_paths() {
+    use twin_sim::access::scenario::{apply, changes};
+    use twin_sim::access::AccessEdit;
+    let Some(entities) = common::helsinki() else {
+        return;
+    };
+    let (net, _) = network_from_entities(&entities).expect("network");
+    let mut options = AccessOptions::new(Movement::walk(WalkProfile::Adult.speed_mps()));
+    options.threshold_min = 5.0;
+    let base = access::run(&net, &entities, &options);
+    let times = |r: &access::CityAccess, c: usize| -> Vec<Vec<f64>> {
+        r.homes
+            .iter()
+            .map(|h| h.nearest[c].iter().map(|x| x.0).collect())
+            .collect()
+    };
+    let close = |a: &[Vec<f64>], b: &[Vec<f64>]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-9)
+            })
+    };
+
+    // a pharmacy taken away: as a run without it
+    let c = base
+        .fields
+        .iter()
+        .position(|f| f.category == "pharmacy")
+        .unwrap();
+    let gone = base.inputs.destinations[base.fields[c].destinations[0]]
+        .place
+        .id
+        .clone();
+    let s = apply(
+        &base,
+        &entities,
+        &[AccessEdit::RemoveDestination { id: gone.clone() }],
+    )
+    .expect("applied");
+    let without: Vec<_> = entities.iter().filter(|e| e.id != gone).cloned().collect();
+    let fresh = access::run(&net, &without, &options);
+    assert!(
+        close(&times(&s, c), &times(&fresh, c)),
+        "taking a pharmacy away equals a run without it"
+    );
+    let ch = changes(&base, &s);
+    assert!(
+        !ch.is_empty() && ch.iter().all(|h| h.score_after <= h.score_before),
+        "{ch:?}"
+    );
+
+    // paths closed in an area around the railway square: as a run on the network without them
+    let area = serde_json::json!({"type": "Polygon", "coordinates": [[[24.940, 60.170], [24.946, 60.170], [24.946, 60.172], [24.940, 60.172], [24.940, 60.170]]]});
+    let s = apply(
+        &base,
+        &entities,
+        &[AccessEdit::ClosePaths {
+            links: vec![],
+            area: Some(area.clone()),
+        }],
+    )
+    .expect("closed");
+    let g = twin_model::geoquery::geometry_from_geojson(&area).unwrap();
+    let mut cut = base.net.clone();
+    for l in 0..cut.link_count() as u32 {
+        use geo::Intersects;
+        if cut.link_modes()[l as usize].contains(twin_graph::Mode::Walk)
+            && g.intersects(&geo::LineString::from(cut.link_geometry(l)))
+        {
+            cut.remove_mode(l, twin_graph::Mode::Walk);
+        }
+    }
+    let fresh = access::city::run_on(cut, &entities, &options);
+    assert_eq!(s.summary.homes, fresh.summary.homes);
+    for c in 0..s.fields.len() {
+        assert!(close(&times(&s, c), &times(&fresh, c)), "category {c}");
+    }
+    assert!(
+        !changes(&base, &s).is_empty(),
+        "closing the square's paths changes somebody's score"
+    );
+
+    // errors name the edit
+    let e = apply(
+        &base,
+        &entities,
+        &[AccessEdit::RemoveDestination { id: "urn:x".into() }],
+    )
+    .err()
+    .expect("an error");
+    assert!(e.starts_with("edits[0]: no destination"), "{e}");
+    let e = apply(
+        &base,
+        &entities,
+        &[AccessEdit::ClosePaths {
+            links: vec!["urn:ngsi-ld:RoadLink:nope".into()],
+            area: None,
+        }],
+    )
+    .err()
+    .expect("an error");
+    assert!(
+        e.contains("no path open to walk has the id urn:ngsi-ld:RoadLink:nope"),
+        "{e}"
+    );
+    let e = apply(
+        &base,
+        &entities,
+        &[AccessEdit::ClosePaths {
+            links: vec![],
+            area: Some(serde_json::json!({"type": "Point", "coordinates": [24.9, 60.1]})),
+        }],
+    )
+    .err()
+    .expect("an error");
+    assert!(e.contains("Polygon"), "{e}");
+}

@@ -577,6 +577,7 @@ pub fn summarise(
 }
 
 /// The model, end to end, on the twin's entities: network, anchors, searches, per-home results and summary.
+#[derive(Clone)]
 pub struct CityAccess {
     pub options: AccessOptions,
     /// The network the model ran on: the one given, less the mode's islands.
@@ -594,7 +595,11 @@ pub struct CityAccess {
 
 /// Runs the model on a network and the entities holding homes and destinations.
 pub fn run(net: &Network, entities: &[Entity], options: &AccessOptions) -> CityAccess {
-    let mut net = net.clone();
+    run_on(net.clone(), entities, options)
+}
+
+/// As [`run`], taking the network.
+pub fn run_on(mut net: Network, entities: &[Entity], options: &AccessOptions) -> CityAccess {
     let islands = net.drop_islands(options.movement.mode);
     let graph = AccessGraph::build(&net, options.movement);
     let snap = SnapIndex::build(&net, options.movement.mode);

@@ -301,3 +301,69 @@ export function getRun(id: string, run: string, signal?: AbortSignal): Promise<S
 export async function cancelRun(id: string, run: string): Promise<void> {
   await sendJson('DELETE', `${SCEN}/${enc(id)}/runs/${enc(run)}`);
 }
+
+// ---- the 15-minute city (`/api/access`, docs/api.md)
+
+export type AccessMode = 'walk' | 'bike';
+export type AccessProfile = 'adult' | 'older';
+
+/** The options of `/api/access` and `/api/access/homes`. */
+export interface AccessOptions {
+  mode: AccessMode;
+  minutes: number;
+  /** Walking only. */
+  profile?: AccessProfile;
+  categories?: string[];
+}
+
+export interface AccessCategory {
+  category: string;
+  destinations: number;
+  /** Share of residents (0..1) within the threshold. */
+  shareWithin: number;
+  medianMinutes: number | null;
+}
+
+/** `GET /api/access`: the residents-weighted summary. */
+export interface AccessSummary {
+  mode: AccessMode;
+  thresholdMinutes: number;
+  homes: number;
+  residents: number;
+  meanScore: number;
+  shareAllWithin: number;
+  /** Categories without a destination in the data (left out of the scores). */
+  missing: string[];
+  categories: AccessCategory[];
+  speedKmh?: number;
+  [k: string]: unknown;
+}
+
+/** One home of `GET /api/access/homes`: `id` (a Building URN), `residents`, `score`, `{category}Minutes`, `{category}Nearest`. */
+export interface AccessHomes {
+  type: 'FeatureCollection';
+  features: {
+    type: 'Feature';
+    id?: string | number;
+    geometry: { type: 'Point'; coordinates: [number, number] };
+    properties: { id: string; residents: number; score: number; [k: string]: unknown };
+  }[];
+}
+
+/** The query string of the access endpoints (the profile only when walking). */
+export function accessQuery(o: AccessOptions): string {
+  return qs({
+    mode: o.mode,
+    minutes: o.minutes,
+    profile: o.mode === 'walk' ? o.profile : undefined,
+    categories: o.categories?.length ? o.categories.join(',') : undefined,
+  });
+}
+
+export function getAccess(o: AccessOptions, signal?: AbortSignal): Promise<AccessSummary> {
+  return getJson<AccessSummary>(`/api/access${accessQuery(o)}`, signal);
+}
+
+export function getAccessHomes(o: AccessOptions, signal?: AbortSignal): Promise<AccessHomes> {
+  return getJson<AccessHomes>(`/api/access/homes${accessQuery(o)}`, signal);
+}

@@ -11,6 +11,7 @@ import { groupLayers, LayerPanel } from './layers';
 import { APP_LAYERS, createMap, setHighlight, translateControls, viewOf } from './map';
 import { bboxOf, Search } from './search';
 import { ScenarioPanel } from './scenarios';
+import { AccessPanel } from './access';
 import { detectSensorTypes, SensorLayer } from './sensors';
 import { TimeBar } from './timeline';
 import { setChartTime } from './chart';
@@ -46,18 +47,32 @@ langSelect.addEventListener('change', () => {
   }
 });
 
-// ---- layer panel open/closed (a bottom sheet on narrow screens)
+// ---- the left panels: layers, scenarios and the 15-minute city share the left side (one open at a time; a bottom
+// sheet on narrow screens)
 const layersToggle = $<HTMLButtonElement>('#layers-toggle');
+const scenariosToggle = $<HTMLButtonElement>('#scenarios-toggle');
+const accessToggle = $<HTMLButtonElement>('#access-toggle');
+const accessPanelEl = $('#access-panel');
 /** Set once the map exists: keeps the map's centre in the part of it that no panel covers. */
 let onPanelsChanged: () => void = () => undefined;
+/** Set once the map exists. */
+let onScenariosOpened: (open: boolean) => void = () => undefined;
+/** Set once the map exists; `active` false when the panel is closed for good (not only hidden behind a feature). */
+let onAccessOpened: (open: boolean, active: boolean) => void = () => undefined;
+
+/** On a phone the feature panel hides behind an open left sheet. */
+function syncBehind(): void {
+  const leftOpen = !layerPanelEl.hidden || !scenarioPanelEl.hidden || !accessPanelEl.hidden;
+  featurePanelEl.classList.toggle('behind', leftOpen && narrow.matches);
+}
 
 function setLayersOpen(open: boolean, focus = false): void {
   if (open && !scenarioPanelEl.hidden) setScenariosOpen(false);
+  if (open && !accessPanelEl.hidden) setAccessOpen(false);
   layerPanelEl.hidden = !open;
   onPanelsChanged();
   layersToggle.setAttribute('aria-expanded', String(open));
-  if (open && narrow.matches) featurePanelEl.classList.add('behind');
-  else featurePanelEl.classList.remove('behind');
+  syncBehind();
   if (open && focus) layerPanelEl.querySelector<HTMLElement>('input, select, button')?.focus();
   if (!open && focus) layersToggle.focus();
 }
@@ -67,16 +82,13 @@ layerPanelEl.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') setLayersOpen(false, true);
 });
 
-// ---- the scenario panel: on the left in the layer panel's place (one of the two is open at a time)
-const scenariosToggle = $<HTMLButtonElement>('#scenarios-toggle');
-/** Set once the map exists. */
-let onScenariosOpened: (open: boolean) => void = () => undefined;
+// ---- the scenario panel: on the left in the layer panel's place
 function setScenariosOpen(open: boolean, focus = false): void {
   if (open && !layerPanelEl.hidden) setLayersOpen(false);
+  if (open && !accessPanelEl.hidden) setAccessOpen(false);
   scenarioPanelEl.hidden = !open;
   scenariosToggle.setAttribute('aria-expanded', String(open));
-  if (open && narrow.matches) featurePanelEl.classList.add('behind');
-  else if (layerPanelEl.hidden) featurePanelEl.classList.remove('behind');
+  syncBehind();
   onPanelsChanged();
   onScenariosOpened(open);
   if (open && focus) scenarioPanelEl.querySelector<HTMLElement>('#scenario-content button, #scenario-content input')?.focus();
@@ -87,8 +99,30 @@ $('#scenarios-close').addEventListener('click', () => setScenariosOpen(false, tr
 scenarioPanelEl.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') setScenariosOpen(false, true);
 });
+
+// ---- the 15-minute city panel: on the left too. `keepLayer`: hidden (a phone's sheet making room for a feature)
+// but its homes stay on the map
+function setAccessOpen(open: boolean, focus = false, keepLayer = false): void {
+  if (open && !layerPanelEl.hidden) setLayersOpen(false);
+  if (open && !scenarioPanelEl.hidden) setScenariosOpen(false);
+  accessPanelEl.hidden = !open;
+  accessToggle.setAttribute('aria-expanded', String(open));
+  syncBehind();
+  onPanelsChanged();
+  onAccessOpened(open, open || keepLayer);
+  if (open && focus) accessPanelEl.querySelector<HTMLElement>('#access-content select')?.focus();
+  if (!open && focus) accessToggle.focus();
+}
+accessToggle.addEventListener('click', () => setAccessOpen(accessPanelEl.hasAttribute('hidden'), true));
+$('#access-close').addEventListener('click', () => setAccessOpen(false, true));
+accessPanelEl.addEventListener('keydown', (e) => {
+  if (e.key === 'Escape') setAccessOpen(false, true);
+});
 setLayersOpen(!narrow.matches);
-narrow.addEventListener('change', () => setLayersOpen(!narrow.matches));
+narrow.addEventListener('change', () => {
+  if (accessPanelEl.hidden && scenarioPanelEl.hidden) setLayersOpen(!narrow.matches);
+  else syncBehind();
+});
 
 function showError(message: string): void {
   errorEl.hidden = false;
@@ -118,7 +152,9 @@ async function start(): Promise<void> {
         ? layerPanelEl.getBoundingClientRect().right
         : !scenarioPanelEl.hidden
           ? scenarioPanelEl.getBoundingClientRect().right
-          : 0,
+          : !accessPanelEl.hidden
+            ? accessPanelEl.getBoundingClientRect().right
+            : 0,
   });
   const placeCrosshair = () => {
     const c = map.project(map.getCenter());
@@ -209,6 +245,19 @@ async function start(): Promise<void> {
     void scenarios.select(initial.scenario);
   }
 
+  // ---- the 15-minute city: its homes layer under the street names too
+  const access = new AccessPanel($('#access-content'), map, { onChange: (s) => url.update({ access: s }) });
+  // above the buildings and places (a home's circle sits at its building's foot), under the selection's highlight
+  access.addLayers(APP_LAYERS.highlightFill);
+  onAccessOpened = (_open, active) => {
+    access.show(active);
+    url.update({ access: active ? access.options : undefined });
+  };
+  if (initial.access && !initial.scenario) {
+    access.set(initial.access);
+    setAccessOpen(true);
+  }
+
   // ---- feature panel
   const features = new FeaturePanel(featurePanelEl, $('#feature-content'), {
     onClose: () => {
@@ -231,7 +280,10 @@ async function start(): Promise<void> {
     const type = sourceLayer ?? id.split(':')[2];
     setHighlight(map, type, id);
     url.update({ feature: id });
-    if (narrow.matches) setLayersOpen(false);
+    if (narrow.matches) {
+      setLayersOpen(false);
+      if (!accessPanelEl.hidden) setAccessOpen(false, false, true);
+    }
     statusEl.textContent = t('feature.opened', { id });
     await features.open(id, focus);
     if (at) revealAboveSheet(at);
@@ -259,11 +311,14 @@ async function start(): Promise<void> {
     map.panBy([p.x - mapBox.width / 2, p.y - visible / 2], { duration: 400 });
   }
 
-  const interactive = (): string[] =>
-    groups
+  const interactive = (): string[] => [
+    // the 15-minute city's homes (their `id` is the building's), over everything else
+    ...(access.layerId ? [access.layerId] : []),
+    ...groups
       .filter((g) => g.visible)
       .flatMap((g) => g.layerIds)
-      .filter((id) => id !== APP_LAYERS.streetLabels && id !== 'roads-casing' && map.getLayer(id));
+      .filter((id) => id !== APP_LAYERS.streetLabels && id !== 'roads-casing' && map.getLayer(id)),
+  ];
 
   function featureAt(point: { x: number; y: number }, radius = 3): MapGeoJSONFeature | undefined {
     const box: [[number, number], [number, number]] = [
@@ -352,6 +407,11 @@ async function start(): Promise<void> {
     if (s.scenario && s.scenario !== scenarios.selectedId) {
       setScenariosOpen(true);
       void scenarios.select(s.scenario);
+    }
+    if (s.access && JSON.stringify(s.access) !== JSON.stringify(access.options)) {
+      access.set(s.access);
+      if (accessPanelEl.hidden) setAccessOpen(true);
+      url.update({ access: s.access });
     }
     if (s.time !== timeBar.urlTime()) timeBar.setFromUrl(s.time);
     if (s.lang && isLang(s.lang) && s.lang !== lang()) {

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { formatHash, parseHash, UrlSync, type UrlState } from './url-state';
+import { formatAccess, formatHash, parseAccess, parseHash, UrlSync, type AccessState, type UrlState } from './url-state';
 
 describe('parseHash', () => {
   it('reads a full view', () => {
@@ -102,6 +102,7 @@ describe('formatHash', () => {
       lang: 'fi',
       time: '2026-11-25T08:00:00.000Z',
       scenario: 's1',
+      access: { mode: 'bike', minutes: 10, profile: 'adult', indicator: 'grocery' },
       feature: 'f1',
       colour: 'height',
       shown: ['a'],
@@ -109,7 +110,7 @@ describe('formatHash', () => {
       view: { zoom: 1, lat: 2, lon: 3, bearing: 4, pitch: 5 },
     };
     expect(formatHash(s)).toBe(
-      '#map=1/2/3/4/5&off=b&layers=a&colour=height&feature=f1&scenario=s1&t=2026-11-25T08%3A00%3A00.000Z&lang=fi',
+      '#map=1/2/3/4/5&off=b&layers=a&colour=height&feature=f1&scenario=s1&access=bike/10/grocery&t=2026-11-25T08%3A00%3A00.000Z&lang=fi',
     );
   });
 
@@ -137,6 +138,7 @@ describe('round trips', () => {
         feature: 'urn:ngsi-ld:Building:osm:way:4253107',
         colour: 'floorsAboveGround',
         scenario: 'urn:ngsi-ld:Scenario:close-mannerheimintie',
+        access: { mode: 'walk', minutes: 20, profile: 'older', indicator: 'public_transport_stop' },
         time: '2026-11-25T08:00:00.000Z',
         lang: 'fi',
       },
@@ -158,6 +160,55 @@ describe('round trips', () => {
 
   it('a parsed view is normalised on the way out', () => {
     expect(formatHash(parseHash('#map=16.000/60.16990/24.93840'))).toBe('#map=16/60.1699/24.9384/0/0');
+  });
+});
+
+describe('access (the 15-minute city panel)', () => {
+  const d = (p: Partial<AccessState>): AccessState => ({ mode: 'walk', minutes: 15, profile: 'adult', indicator: 'score', ...p });
+
+  it.each([
+    ['walk/15', d({})],
+    ['bike/15', d({ mode: 'bike' })],
+    ['walk/10/older', d({ minutes: 10, profile: 'older' })],
+    ['bike/20/grocery', d({ mode: 'bike', minutes: 20, indicator: 'grocery' })],
+    ['walk/5/older/public_transport_stop', d({ minutes: 5, profile: 'older', indicator: 'public_transport_stop' })],
+  ])('reads and writes %s', (v, s) => {
+    expect(parseAccess(v)).toEqual(s);
+    expect(formatAccess(s)).toBe(v);
+  });
+
+  it('reads the profile and the indicator in either order', () => {
+    expect(parseAccess('walk/15/park/older')).toEqual(d({ profile: 'older', indicator: 'park' }));
+  });
+
+  it('ignores the profile when cycling, and leaves it out when writing', () => {
+    expect(parseAccess('bike/15/older')).toEqual(d({ mode: 'bike' }));
+    expect(formatAccess(d({ mode: 'bike', profile: 'older' }))).toBe('bike/15');
+  });
+
+  it('writes the adult profile and the score as the defaults they are', () => {
+    expect(formatAccess(d({ minutes: 10 }))).toBe('walk/10');
+    expect(parseAccess('walk/15/adult/score')).toEqual(d({}));
+  });
+
+  it('falls back to 15 minutes for a threshold the panel does not offer', () => {
+    expect(parseAccess('walk/7')!.minutes).toBe(15);
+    expect(parseAccess('walk')!.minutes).toBe(15);
+    expect(parseAccess('walk/abc')!.minutes).toBe(15);
+  });
+
+  it('drops an unknown mode and malformed indicators', () => {
+    expect(parseAccess('car/15')).toBeUndefined();
+    expect(parseAccess('')).toBeUndefined();
+    expect(parseAccess('walk/15/Grocery<script>')).toEqual(d({}));
+  });
+
+  it('is part of the hash', () => {
+    expect(parseHash('#access=walk%2F10%2Folder').access).toEqual(d({ minutes: 10, profile: 'older' }));
+    expect(parseHash('#access=bike/15&lang=fi')).toEqual({ access: d({ mode: 'bike' }), lang: 'fi' });
+    expect(parseHash('#access=train/15').access).toBeUndefined();
+    expect(parseHash('#access=').access).toBeUndefined();
+    expect(formatHash({ access: d({}) })).toBe('#access=walk/15');
   });
 });
 

@@ -1,5 +1,6 @@
-// The shareable state in the URL hash: `#map=zoom/lat/lon/bearing/pitch&layers=a,b&off=c&feature=urn&colour=height&scenario=urn&t=2026-11-25T08:00:00.000Z&lang=fi`.
-// `layers` lists the groups shown when it differs from the default; `off` those hidden.
+// The shareable state in the URL hash: `#map=zoom/lat/lon/bearing/pitch&layers=a,b&off=c&feature=urn&colour=height&scenario=urn&access=walk/15&t=2026-11-25T08:00:00.000Z&lang=fi`.
+// `layers` lists the groups shown when it differs from the default; `off` those hidden; `access` the 15-minute city
+// panel's options (`mode/minutes[/older][/category]`).
 
 export interface View {
   zoom: number;
@@ -7,6 +8,42 @@ export interface View {
   lon: number;
   bearing: number;
   pitch: number;
+}
+
+/** The options of the 15-minute city panel. */
+export interface AccessState {
+  mode: 'walk' | 'bike';
+  /** The threshold, one of ACCESS_MINUTES. */
+  minutes: number;
+  /** Walking speed; ignored when cycling. */
+  profile: 'adult' | 'older';
+  /** What the map shows: `score`, or a category whose minutes it shows. */
+  indicator: string;
+}
+
+/** The thresholds the panel offers. */
+export const ACCESS_MINUTES = [5, 10, 15, 20] as const;
+export const ACCESS_DEFAULT: AccessState = { mode: 'walk', minutes: 15, profile: 'adult', indicator: 'score' };
+
+/** `walk/15`, `walk/10/older`, `bike/20/grocery`, `walk/15/older/park`: undefined when the mode is not known. */
+export function parseAccess(v: string): AccessState | undefined {
+  const [mode, minutes, ...rest] = v.split('/');
+  if (mode !== 'walk' && mode !== 'bike') return undefined;
+  const m = Number(minutes);
+  const s: AccessState = { ...ACCESS_DEFAULT, mode, minutes: (ACCESS_MINUTES as readonly number[]).includes(m) ? m : ACCESS_DEFAULT.minutes };
+  for (const r of rest) {
+    if (r === 'adult' || r === 'older') s.profile = mode === 'walk' ? r : 'adult';
+    else if (/^[a-z][a-z0-9_]*$/.test(r)) s.indicator = r;
+  }
+  return s;
+}
+
+/** The shortest form: the profile only when walking and older, the indicator only when not the score. */
+export function formatAccess(s: AccessState): string {
+  const parts = [s.mode, String(s.minutes)];
+  if (s.mode === 'walk' && s.profile === 'older') parts.push('older');
+  if (s.indicator !== 'score') parts.push(s.indicator);
+  return parts.join('/');
 }
 
 export interface UrlState {
@@ -17,6 +54,8 @@ export interface UrlState {
   colour?: string;
   /** The scenario shown in the scenario panel. */
   scenario?: string;
+  /** The 15-minute city panel, open with these options. */
+  access?: AccessState;
   lang?: string;
   /** The time slider's time (ISO 8601); absent: live. */
   time?: string;
@@ -48,6 +87,9 @@ export function parseHash(hash: string): UrlState {
   if (c) s.colour = c;
   const sc = p.get('scenario');
   if (sc) s.scenario = sc;
+  const ac = p.get('access');
+  const access = ac ? parseAccess(ac) : undefined;
+  if (access) s.access = access;
   const tm = p.get('t');
   if (tm && Number.isFinite(Date.parse(tm))) s.time = tm;
   const l = p.get('lang');
@@ -72,6 +114,7 @@ export function formatHash(s: UrlState): string {
   if (s.colour) parts.push(`colour=${encodeURIComponent(s.colour)}`);
   if (s.feature) parts.push(`feature=${encodeURIComponent(s.feature)}`);
   if (s.scenario) parts.push(`scenario=${encodeURIComponent(s.scenario)}`);
+  if (s.access) parts.push(`access=${formatAccess(s.access)}`);
   if (s.time) parts.push(`t=${encodeURIComponent(s.time)}`);
   if (s.lang) parts.push(`lang=${s.lang}`);
   return parts.length ? `#${parts.join('&')}` : '';

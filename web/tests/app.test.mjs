@@ -406,6 +406,102 @@ describe('the urbantwin web app', () => {
     await again.context().close();
   });
 
+  test('the 15-minute city panel: a summary, homes coloured by score or minutes, cycling, the URL', async () => {
+    // the score ramp of src/access.ts, best first
+    const SCORE_RAMP = ['#3b0f70', '#8c2981', '#de4968', '#fe9f6d'];
+    const expected = await (await fetch(`${twin.url}/api/access?mode=walk&minutes=15&profile=adult`)).json();
+    const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1690/24.9450/0/0&off=buildings,pois,landuse' });
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    const before = countColour(await mapPixels(page), SCORE_RAMP, 12);
+    // open it with the keyboard
+    await page.locator('#access-toggle').focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await page.getAttribute('#access-toggle', 'aria-expanded'), 'true');
+    assert.equal(await page.locator('#layer-panel').isHidden(), true, 'the panel takes the layer panel’s place');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'access-mode');
+    await page.locator('#access-summary').waitFor();
+    await page.waitForFunction(() => !document.querySelector('#access-content')?.hasAttribute('aria-busy'));
+    assert.equal(await page.locator('[data-metric="meanScore"] .metric-value').textContent(), String(Number(expected.meanScore.toFixed(2))));
+    const grocery = await page.locator('tr[data-category="grocery"] .share-value').textContent();
+    assert.ok(Number.parseFloat(grocery) > 90, `groceries within 15 minutes: ${grocery}`);
+    for (const c of expected.missing) assert.match(await page.locator(`tr[data-category="${c}"]`).textContent(), /no data/);
+    assert.match(await page.locator('#access-status').textContent(), /homes, .* residents, on foot within 15 minutes/);
+    await page.waitForFunction(() => location.hash.includes('access=walk/15'));
+    // the homes on the map in the score ramp's colours
+    await mapIdle(page);
+    const px = await mapPixels(page);
+    const homes = countColour(px, SCORE_RAMP, 12);
+    console.log(`15-minute score colours: ${before} pixels before, ${homes} with the homes drawn (of ${px.width * px.height})`);
+    assert.ok(homes > before + 500, `the homes are drawn in the score's colours (${before} → ${homes})`);
+    assert.equal(await page.locator('#access-legend li').count(), 4);
+
+    // minutes to groceries: the legend follows
+    await page.selectOption('#access-indicator', 'grocery');
+    assert.equal(await page.getAttribute('#access-legend', 'data-indicator'), 'grocery');
+    assert.match(await page.locator('#access-legend-title').textContent(), /minutes to Groceries/);
+    assert.match(await page.locator('#access-legend').textContent(), /up to 5 min.*over 15 min.*none within reach/);
+    await mapIdle(page);
+    assert.ok(countColour(await mapPixels(page), [SCORE_RAMP[0]], 12) > 200, 'homes within 5 minutes of groceries are drawn');
+
+    // cycling: asked again, the walking speed does not apply
+    const bike = page.waitForResponse((r) => r.url().includes('/api/access?') && r.url().includes('mode=bike'));
+    await page.selectOption('#access-mode', 'bike');
+    const res = await bike;
+    assert.equal(res.status(), 200);
+    assert.ok(!res.url().includes('profile='), res.url());
+    const cycled = await res.json();
+    await page.waitForFunction(() => /by bike/.test(document.querySelector('#access-status')?.textContent ?? ''));
+    assert.equal(await page.locator('[data-metric="meanScore"] .metric-value').textContent(), String(Number(cycled.meanScore.toFixed(2))));
+    assert.equal(await page.locator('#access-profile').isHidden(), true);
+    await page.waitForFunction(() => location.hash.includes('access=bike/15/grocery'));
+
+    // a home on the map opens its building
+    await mapIdle(page);
+    const at = await page.evaluate(() => {
+      const map = window.urbantwin.map;
+      const canvas = map.getCanvas();
+      const r = canvas.getBoundingClientRect();
+      for (let y = 100; y < canvas.clientHeight - 60; y += 6)
+        for (let x = 380; x < canvas.clientWidth - 80; x += 6) {
+          if (document.elementFromPoint(r.left + x, r.top + y) !== canvas) continue;
+          const f = map.queryRenderedFeatures([[x - 1, y - 1], [x + 1, y + 1]], { layers: ['app-access-homes'] })[0];
+          if (f) return { x, y, id: f.properties.id };
+        }
+      return null;
+    });
+    assert.ok(at, 'a home is in view');
+    const box = await page.locator('#map canvas').boundingBox();
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    await page.waitForFunction(() => !document.querySelector('#feature-panel')?.hidden && document.querySelector('#feature-title'));
+    await page.waitForFunction((id) => decodeURIComponent(location.hash).includes(`feature=${id}`), at.id);
+    assert.match(await page.locator('#feature-panel .entity-type').textContent(), /Building/);
+
+    // Escape closes the panel and takes the homes off the map
+    await page.locator('#access-mode').focus();
+    await page.keyboard.press('Escape');
+    assert.equal(await page.locator('#access-panel').isHidden(), true);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'access-toggle');
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getLayoutProperty('app-access-homes', 'visibility')), 'none');
+    await page.waitForFunction(() => !location.hash.includes('access='));
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+
+    // the URL restores the panel with its options, in Finnish
+    const again = await openApp(browser, twin.url, { hash: '#map=15.6/60.1690/24.9450/0/0&access=walk/10/older&lang=fi' });
+    await again.locator('#access-summary').waitFor();
+    assert.equal(await again.locator('#access-panel').isHidden(), false);
+    assert.equal(await again.locator('#access-minutes').inputValue(), '10');
+    assert.equal(await again.locator('#access-profile').inputValue(), 'older');
+    assert.equal(await again.locator('#access-title').textContent(), '15 minuutin kaupunki');
+    const older = await (await fetch(`${twin.url}/api/access?mode=walk&minutes=10&profile=older`)).json();
+    assert.equal(
+      await again.locator('[data-metric="meanScore"] .metric-value').textContent(),
+      String(Number(older.meanScore.toFixed(2))).replace('.', ','),
+    );
+    assert.deepEqual(again.problems, []);
+    await again.context().close();
+  });
+
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });

@@ -318,6 +318,20 @@ async fn a_scenario_of_the_fifteen_minute_city() {
         "{}",
         v["homes"]
     );
+    // a walkway across the railway yard: nobody loses
+    let body =
+        json!({"edits": [{"kind": "addPath", "path": [[24.9445, 60.1730], [24.9395, 60.1735]]}]});
+    let (v, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;
+    assert!(
+        v["homes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["scoreAfter"].as_f64() >= h["scoreBefore"].as_f64()),
+        "{}",
+        v["homes"]
+    );
+    assert_eq!(v["edits"][0]["kind"], "addPath");
     for (body, want) in [
         (json!({}), "edits"),
         (json!({"edits": []}), "from 1 to 100"),

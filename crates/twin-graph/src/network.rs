@@ -371,6 +371,13 @@ impl Network {
         NetworkView::new(self, mode)
     }
 
+    /// Opens links to `mode` (a scenario edit: a private path made public).
+    pub fn add_mode(&mut self, link: LinkIdx, mode: Mode) {
+        if let Some(m) = self.modes.get_mut(link as usize) {
+            *m = m.with(mode);
+        }
+    }
+
     /// Closes links to `mode` (e.g. after a scenario edit, or to drop islands).
     pub fn remove_mode(&mut self, link: LinkIdx, mode: Mode) {
         if let Some(m) = self.modes.get_mut(link as usize) {

@@ -368,3 +368,76 @@ fn scenarios_take_away_a_destination_and_close_paths() {
     .expect("an error");
     assert!(e.contains("Polygon"), "{e}");
 }
+
+#[test]
+fn scenarios_add_a_path_and_open_closed_ones() {
+    use twin_sim::access::scenario::{apply, changes};
+    use twin_sim::access::AccessEdit;
+    let Some(entities) = common::helsinki() else {
+        return;
+    };
+    let (net, _) = network_from_entities(&entities).expect("network");
+    let mut options = AccessOptions::new(Movement::walk(WalkProfile::Adult.speed_mps()));
+    options.threshold_min = 5.0;
+    let base = access::run(&net, &entities, &options);
+    // a walkway across the railway yard, from Kaisaniemi to the station's west side
+    let (a, b) = ([24.9445, 60.1730], [24.9395, 60.1735]);
+    let s = apply(
+        &base,
+        &entities,
+        &[AccessEdit::AddPath { path: vec![a, b] }],
+    )
+    .expect("added");
+    let &(na, nb, metres) = s.paths.last().unwrap();
+    assert!(metres > 200.0 && metres < 500.0, "{metres} m");
+    let speed = options.movement.speed_mps;
+    let t = from_place(&s.graph, &[(na, 0.0)], f64::INFINITY)[nb as usize];
+    assert!(
+        t <= metres / speed + 1e-9,
+        "the new path is a way: {t} s for {metres} m"
+    );
+    let ch = changes(&base, &s);
+    assert!(
+        ch.iter().all(|h| h.score_after >= h.score_before),
+        "a new path takes nothing away: {ch:?}"
+    );
+    // a path far from the network is refused, naming the edit
+    let e = apply(
+        &base,
+        &entities,
+        &[AccessEdit::AddPath {
+            path: vec![[25.5, 60.5], [25.51, 60.5]],
+        }],
+    )
+    .err()
+    .expect("refused");
+    assert!(
+        e.starts_with("edits[0]: its start is more than 50 m"),
+        "{e}"
+    );
+
+    // closing links by id, then opening them again, gives the baseline back
+    let ids: Vec<String> = (0..base.net.link_count() as u32)
+        .filter(|&l| base.net.link_modes()[l as usize].contains(twin_graph::Mode::Walk))
+        .take(40)
+        .map(|l| base.net.link_id(l).to_string())
+        .collect();
+    let closed = apply(
+        &base,
+        &entities,
+        &[AccessEdit::ClosePaths {
+            links: ids.clone(),
+            area: None,
+        }],
+    )
+    .expect("closed");
+    let reopened =
+        apply(&closed, &entities, &[AccessEdit::OpenPaths { links: ids }]).expect("opened");
+    for (x, y) in base.homes.iter().zip(&reopened.homes) {
+        assert!((x.score - y.score).abs() < 1e-12);
+        for (p, q) in x.nearest.iter().zip(&y.nearest) {
+            assert_eq!(p.len(), q.len());
+            assert!(p.iter().zip(q).all(|(u, v)| (u.0 - v.0).abs() < 1e-9));
+        }
+    }
+}

@@ -582,6 +582,8 @@ pub struct CityAccess {
     pub options: AccessOptions,
     /// The network the model ran on: the one given, less the mode's islands.
     pub net: Network,
+    /// Paths a scenario added `(node, node, metres)`, both ways, beyond the network's links.
+    pub paths: Vec<(u32, u32, f64)>,
     /// Links of the mode outside its largest strongly connected part (cut off by the extract's edge, private
     /// yards...): left out so that no home is anchored where nothing can be reached.
     pub islands: IslandReport,
@@ -599,9 +601,25 @@ pub fn run(net: &Network, entities: &[Entity], options: &AccessOptions) -> CityA
 }
 
 /// As [`run`], taking the network.
-pub fn run_on(mut net: Network, entities: &[Entity], options: &AccessOptions) -> CityAccess {
+pub fn run_on(net: Network, entities: &[Entity], options: &AccessOptions) -> CityAccess {
+    run_with_paths(net, Vec::new(), entities, options)
+}
+
+/// As [`run_on`], with new two-way paths `(node, node, metres)` between nodes of the network (a scenario's walkways
+/// and crossings) added to the mode's graph.
+pub fn run_with_paths(
+    mut net: Network,
+    paths: Vec<(u32, u32, f64)>,
+    entities: &[Entity],
+    options: &AccessOptions,
+) -> CityAccess {
     let islands = net.drop_islands(options.movement.mode);
-    let graph = AccessGraph::build(&net, options.movement);
+    let speed = options.movement.speed_mps;
+    let extra: Vec<(u32, u32, f64)> = paths
+        .iter()
+        .flat_map(|&(a, b, m)| [(a, b, m / speed), (b, a, m / speed)])
+        .collect();
+    let graph = AccessGraph::build(&net, options.movement).with_edges(&extra);
     let snap = SnapIndex::build(&net, options.movement.mode);
     let inputs = inputs(
         entities,
@@ -616,6 +634,7 @@ pub fn run_on(mut net: Network, entities: &[Entity], options: &AccessOptions) ->
     CityAccess {
         options: options.clone(),
         net,
+        paths,
         islands,
         graph,
         snap,

@@ -147,6 +147,33 @@ impl AccessGraph {
         }
     }
 
+    /// The same graph with more edges `(from, to, seconds)` (new paths of a scenario); the network's links keep their
+    /// times and crossings.
+    #[must_use]
+    pub fn with_edges(&self, extra: &[(NodeIdx, NodeIdx, f64)]) -> AccessGraph {
+        let n = self.node_count();
+        let mut all = self.edges();
+        all.extend(extra.iter().filter(|(a, b, s)| {
+            (*a as usize) < n && (*b as usize) < n && s.is_finite() && *s >= 0.0
+        }));
+        let from: Vec<NodeIdx> = all.iter().map(|e| e.0).collect();
+        let to: Vec<NodeIdx> = all.iter().map(|e| e.1).collect();
+        let secs: Vec<f64> = all.iter().map(|e| e.2).collect();
+        let (rev_start, rev_node, rev_s) = adjacency(n, &secs, &to, &from);
+        let (fwd_start, fwd_node, fwd_s) = adjacency(n, &secs, &from, &to);
+        AccessGraph {
+            movement: self.movement,
+            link_s: self.link_s.clone(),
+            rev_start,
+            rev_node,
+            rev_s,
+            fwd_start,
+            fwd_node,
+            fwd_s,
+            crossing: self.crossing.clone(),
+        }
+    }
+
     /// Every usable link as `(from, to, seconds)`.
     pub fn edges(&self) -> Vec<(NodeIdx, NodeIdx, f64)> {
         let mut out = Vec::with_capacity(self.fwd_node.len());

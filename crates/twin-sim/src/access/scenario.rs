@@ -1,8 +1,9 @@
 //! What a change does to the 15-minute city: a new destination (a school, a shop at a point), one taken away, paths
-//! closed (by `RoadLink` id or in a drawn area), applied to a copy of the baseline's results and compared with them.
+//! closed (by `RoadLink` id or in a drawn area) or opened, a new path (a walkway, a crossing of a major road), applied
+//! to a copy of the baseline's results and compared with them.
 //!
 //! A new destination updates only the nodes and homes it becomes one of the `k` nearest of; a destination taken away
-//! recomputes its category; closed paths change the network, so everything is computed again on it.
+//! recomputes its category; a changed network (paths closed, opened or added) is computed again whole.
 
 use geo::{Geometry, Intersects, LineString};
 use serde::{Deserialize, Serialize};
@@ -28,6 +29,11 @@ pub enum AccessEdit {
     },
     /// A destination (a `PointOfInterest` id) taken away.
     RemoveDestination { id: String },
+    /// Paths opened to the mode (`RoadLink` ids of links it may not use: a private yard made public).
+    OpenPaths { links: Vec<String> },
+    /// A new path, both ways, along `path` (`[lon, lat]` positions): a walkway, a bridge, a crossing of a major road.
+    /// Its ends join the nearest nodes of the mode's network within [`ADD_PATH_JOIN_M`].
+    AddPath { path: Vec<[f64; 2]> },
     /// Paths closed to the mode: `RoadLink` ids, or every link of the mode meeting a GeoJSON polygon.
     #[serde(rename_all = "camelCase")]
     ClosePaths {
@@ -37,6 +43,9 @@ pub enum AccessEdit {
         area: Option<Value>,
     },
 }
+
+/// How far (metres) the ends of an added path may be from the node they join.
+pub const ADD_PATH_JOIN_M: f64 = 50.0;
 
 /// How one home fared.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -97,6 +106,69 @@ pub fn apply(
                 if !rerun {
                     remove_destination(&mut r, d);
                 }
+            }
+            AccessEdit::OpenPaths { links } => {
+                if links.is_empty() {
+                    return Err(at("name the links to open".into()));
+                }
+                let mode = r.options.movement.mode;
+                let mut net = r.net.clone();
+                let mut unknown: Vec<&str> = links.iter().map(String::as_str).collect();
+                for l in 0..net.link_count() as u32 {
+                    let id = net.link_id(l).to_string();
+                    let entity = id.trim_end_matches(['+', '-']).to_string();
+                    if links.iter().any(|x| *x == id || *x == entity) {
+                        unknown.retain(|x| *x != id && *x != entity);
+                        net.add_mode(l, mode);
+                    }
+                }
+                if !unknown.is_empty() {
+                    return Err(at(format!("no link has the id {}", unknown.join(", "))));
+                }
+                r.net = net;
+                rerun = true;
+            }
+            AccessEdit::AddPath { path } => {
+                if path.len() < 2
+                    || path.iter().any(|p| {
+                        !(p[0].is_finite()
+                            && p[1].is_finite()
+                            && p[0].abs() <= 180.0
+                            && p[1].abs() <= 90.0)
+                    })
+                {
+                    return Err(at("a path needs two or more [lon, lat] positions".into()));
+                }
+                let end = |p: [f64; 2], which: &str| -> Result<u32, String> {
+                    let s = r
+                        .snap
+                        .snap_within(p[0], p[1], ADD_PATH_JOIN_M)
+                        .ok_or_else(|| {
+                            at(format!(
+                                "its {which} is more than {ADD_PATH_JOIN_M} m from the network"
+                            ))
+                        })?;
+                    let l = s.link as usize;
+                    Ok(if s.fraction < 0.5 {
+                        r.net.link_from()[l]
+                    } else {
+                        r.net.link_to()[l]
+                    })
+                };
+                let (a, b) = (end(path[0], "start")?, end(path[path.len() - 1], "end")?);
+                if a == b {
+                    return Err(at("both ends join the same node: draw it longer".into()));
+                }
+                // along the drawn line, from the nodes it joins
+                let mut pts: Vec<(f64, f64)> = vec![r.net.node_coord(a)];
+                pts.extend(path.iter().map(|p| (p[0], p[1])));
+                pts.push(r.net.node_coord(b));
+                let metres: f64 = pts
+                    .windows(2)
+                    .map(|w| twin_graph::path::haversine_m(w[0], w[1]))
+                    .sum();
+                r.paths.push((a, b, metres));
+                rerun = true;
             }
             AccessEdit::ClosePaths { links, area } => {
                 let mode = r.options.movement.mode;
@@ -160,7 +232,8 @@ pub fn apply(
         }
         let net = r.net.clone();
         let options = r.options.clone();
-        r = city::run_on(net, &ents, &options);
+        let paths = r.paths.clone();
+        r = city::run_with_paths(net, paths, &ents, &options);
     }
     Ok(r)
 }

@@ -1,5 +1,5 @@
-//! `/api/access`: the 15-minute city of the store's entities over HTTP — the residents-weighted summary and every
-//! home's results as GeoJSON, for the options in the query; results are kept while the city's map is unchanged.
+//! `/api/access`: the 15-minute city of the store's entities over HTTP — the residents-weighted summary, every home's
+//! results, neighbourhoods, isochrones and what-if scenarios, for the options in the query.
 //!
 //! The model runs on the blocking pool (`twin_sim::access`); a few option sets are cached, each with the store's map
 //! head when it was computed, and computed again when a `RoadLink`, `Building` or `PointOfInterest` changed since.

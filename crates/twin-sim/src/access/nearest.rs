@@ -107,9 +107,9 @@ impl RadixHeap {
 pub struct KNearest {
     k: usize,
     max_s: f64,
-    /// `k` slots per node, in increasing time: `s[v * k + i]`, `source[v * k + i]` for `i < count[v]`.
-    s: Vec<f64>,
-    source: Vec<u32>,
+    /// `k` slots per node, in increasing time: `(seconds, destination)` at `lab[v * k + i]` for `i < count[v]`, side
+    /// by side so that one node's labels share a cache line.
+    lab: Vec<(f64, u32)>,
     count: Vec<u8>,
 }
 
@@ -122,8 +122,7 @@ impl KNearest {
         let mut out = KNearest {
             k,
             max_s,
-            s: vec![f64::INFINITY; n * k],
-            source: vec![u32::MAX; n * k],
+            lab: vec![(f64::INFINITY, u32::MAX); n * k],
             count: vec![0; n],
         };
         // each node's list holds its best `k` candidates so far (distinct destinations, by time); a candidate enters
@@ -145,7 +144,7 @@ impl KNearest {
             let c = out.count[v] as usize;
             let base = v * k;
             // stale: replaced by a better candidate (or the same destination nearer)
-            if !(0..c).any(|i| out.source[base + i] == source && out.s[base + i] == s) {
+            if !(0..c).any(|i| out.lab[base + i].1 == source && out.lab[base + i].0 == s) {
                 continue;
             }
             for (u, t) in g.into(node) {
@@ -164,27 +163,24 @@ impl KNearest {
         let k = self.k;
         let base = v * k;
         let mut c = self.count[v] as usize;
-        if let Some(i) = (0..c).find(|&i| self.source[base + i] == source) {
-            if self.s[base + i] <= s {
+        if let Some(i) = (0..c).find(|&i| self.lab[base + i].1 == source) {
+            if self.lab[base + i].0 <= s {
                 return false;
             }
             // the same destination, nearer: out with the old entry
             for j in i..c - 1 {
-                self.s[base + j] = self.s[base + j + 1];
-                self.source[base + j] = self.source[base + j + 1];
+                self.lab[base + j] = self.lab[base + j + 1];
             }
             c -= 1;
-        } else if c == k && s >= self.s[base + k - 1] {
+        } else if c == k && s >= self.lab[base + k - 1].0 {
             return false;
         }
-        let at = (0..c).find(|&i| self.s[base + i] > s).unwrap_or(c);
+        let at = (0..c).find(|&i| self.lab[base + i].0 > s).unwrap_or(c);
         let last = if c == k { k - 1 } else { c };
         for j in (at..last).rev() {
-            self.s[base + j + 1] = self.s[base + j];
-            self.source[base + j + 1] = self.source[base + j];
+            self.lab[base + j + 1] = self.lab[base + j];
         }
-        self.s[base + at] = s;
-        self.source[base + at] = source;
+        self.lab[base + at] = (s, source);
         self.count[v] = (c + usize::from(c < k)) as u8;
         true
     }
@@ -202,10 +198,7 @@ impl KNearest {
         let v = node as usize;
         let c = self.count[v] as usize;
         let r = v * self.k..v * self.k + c;
-        self.s[r.clone()]
-            .iter()
-            .copied()
-            .zip(self.source[r].iter().copied())
+        self.lab[r].iter().copied()
     }
 
     /// The `k` nearest destinations of a place (its anchor: `(node, seconds from the place to the node)`), nearest
@@ -255,22 +248,20 @@ impl KNearest {
             let v = node as usize;
             let c = self.count[v] as usize;
             // no better than the k-th it holds: not here, nor anywhere reached through here
-            if c == k && s >= self.s[v * k + k - 1] {
+            if c == k && s >= self.lab[v * k + k - 1].0 {
                 continue;
             }
             let slots = v * k..v * k + k;
-            let at = self.s[v * k..v * k + c]
+            let at = self.lab[v * k..v * k + c]
                 .iter()
-                .position(|&x| x > s)
+                .position(|x| x.0 > s)
                 .unwrap_or(c);
             let keep = c.min(k - 1);
-            let (ss, ds) = (&mut self.s[slots.clone()], &mut self.source[slots]);
+            let ls = &mut self.lab[slots];
             for i in (at..keep).rev() {
-                ss[i + 1] = ss[i];
-                ds[i + 1] = ds[i];
+                ls[i + 1] = ls[i];
             }
-            ss[at] = s;
-            ds[at] = source;
+            ls[at] = (s, source);
             if c < k {
                 self.count[v] += 1;
             }

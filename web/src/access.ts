@@ -5,6 +5,7 @@
 
 import type { ExpressionSpecification, GeoJSONSource, Map as MlMap } from 'maplibre-gl';
 import { ApiError, getAccess, getAccessHomes, type AccessHomes, type AccessOptions, type AccessSummary } from './api';
+import { WhatIf } from './access-whatif';
 import { el } from './dom';
 import { fmtNumber, onLangChange, t, valueLabel } from './i18n';
 import { ACCESS_DEFAULT, ACCESS_MINUTES, type AccessState } from './url-state';
@@ -155,12 +156,22 @@ export class AccessPanel {
   private readonly statusEl = el('p', { class: 'access-status', id: 'access-status', role: 'status', 'aria-live': 'polite' });
   private readonly resultEl = el('div', { id: 'access-results' });
   private readonly legendEl = el('div', { class: 'access-legend-box' });
+  /** "What if…": a place added on the map and the change it makes. */
+  readonly whatIf: WhatIf;
 
   constructor(
     private readonly root: HTMLElement,
     private readonly map: MlMap,
     private readonly opts: AccessPanelOptions,
   ) {
+    this.whatIf = new WhatIf(map, {
+      request: () => this.request(),
+      categories: () => {
+        const missing = new Set(this.summary?.missing ?? []);
+        return (this.summary?.categories.map((c) => c.category) ?? [...ACCESS_CATEGORIES]).filter((c) => !missing.has(c));
+      },
+      homesLayer: ACCESS_LAYER,
+    });
     for (const s of [this.modeSelect, this.profileSelect, this.minutesSelect, this.indicatorSelect])
       s.addEventListener('change', () => this.fromControls());
     this.render();
@@ -174,8 +185,10 @@ export class AccessPanel {
 
   /** Sets the options (from the URL) and loads what they need if the panel is shown. */
   set(s: AccessState): void {
+    const old = this.key();
     this.state = { ...s, profile: s.mode === 'walk' ? s.profile : 'adult' };
     this.syncControls();
+    if (this.key() !== old) this.whatIf.optionsChanged();
     if (this.shown) void this.load();
   }
 
@@ -184,6 +197,7 @@ export class AccessPanel {
     this.shown = on;
     if (this.map.getLayer(ACCESS_LAYER)) this.map.setLayoutProperty(ACCESS_LAYER, 'visibility', on && this.homes ? 'visible' : 'none');
     this.dimPlaces(on);
+    this.whatIf.show(on);
     if (on) void this.load();
     else this.controller?.abort();
   }
@@ -244,6 +258,8 @@ export class AccessPanel {
       },
       beforeId && this.map.getLayer(beforeId) ? beforeId : undefined,
     );
+    // the change of a "what if" and the places added, above the homes
+    this.whatIf.addLayers(beforeId);
   }
 
   private fromControls(): void {
@@ -255,6 +271,7 @@ export class AccessPanel {
       indicator: this.indicatorSelect.value || 'score',
     };
     this.syncControls();
+    if (this.key() !== this.loadedKey) this.whatIf.optionsChanged();
     this.opts.onChange(this.options);
     void this.load();
   }
@@ -350,10 +367,12 @@ export class AccessPanel {
       this.statusEl,
       this.legendEl,
       this.resultEl,
+      this.whatIf.element,
     );
     this.syncControls();
     this.renderResults();
     this.renderLegend();
+    this.whatIf.render();
     if (this.error) this.status(t('access.error', { detail: this.error }), true);
     else if (this.summary)
       this.status(
@@ -417,6 +436,7 @@ export class AccessPanel {
       return;
     }
     this.renderIndicatorOptions();
+    this.whatIf.render();
     const missing = new Set(s.missing);
     const metric = (key: string, value: string, note: string) =>
       el('div', { class: 'metric', 'data-metric': key }, el('dt', {}, t(`access.metric.${key}`)), el('dd', {}, el('span', { class: 'metric-value' }, value), el('span', { class: 'metric-base muted' }, note)));

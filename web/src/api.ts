@@ -247,9 +247,10 @@ export interface ScenarioRun {
   summary?: RunSummary;
 }
 
-async function sendJson<T>(method: string, path: string, body?: unknown): Promise<T | undefined> {
+async function sendJson<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T | undefined> {
   const res = await fetch(path, {
     method,
+    ...(signal ? { signal } : {}),
     ...(body !== undefined ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}),
   });
   if (!res.ok) {
@@ -366,4 +367,36 @@ export function getAccess(o: AccessOptions, signal?: AbortSignal): Promise<Acces
 
 export function getAccessHomes(o: AccessOptions, signal?: AbortSignal): Promise<AccessHomes> {
   return getJson<AccessHomes>(`/api/access/homes${accessQuery(o)}`, signal);
+}
+
+/** An edit of `POST /api/access/scenario` ("what if"). */
+export type AccessEdit =
+  | { kind: 'addDestination'; category: string; lon: number; lat: number; name?: string }
+  | { kind: 'removeDestination'; id: string }
+  | { kind: 'closePaths'; links?: string[]; area?: unknown }
+  | { kind: 'openPaths'; links: string[] }
+  | { kind: 'addPath'; path: [number, number][] };
+
+/** A home whose score an access scenario changed. */
+export interface AccessChangedHome {
+  id: string;
+  lon: number;
+  lat: number;
+  residents: number;
+  scoreBefore: number;
+  scoreAfter: number;
+}
+
+/** The answer of `POST /api/access/scenario`. */
+export interface AccessScenarioResult {
+  edits: AccessEdit[];
+  baseline: AccessSummary;
+  scenario: AccessSummary;
+  delta: { meanScore: number; shareAllWithin: number; categories: { category: string; shareWithin: number; change: number }[] };
+  homes: AccessChangedHome[];
+}
+
+/** `POST /api/access/scenario`: the edits applied to the baseline's results, for the same options. */
+export async function postAccessScenario(o: AccessOptions, body: { edits: AccessEdit[] }, signal?: AbortSignal): Promise<AccessScenarioResult> {
+  return (await sendJson<AccessScenarioResult>('POST', `/api/access/scenario${accessQuery(o)}`, body, signal))!;
 }

@@ -340,6 +340,11 @@ async function start(): Promise<void> {
   }
 
   map.on('click', (e) => {
+    // "What if…" of the 15-minute city: the next click places the new destination
+    if (access.whatIf.placing) {
+      access.whatIf.place([e.lngLat.lng, e.lngLat.lat]);
+      return;
+    }
     if (scenarios.drawing) {
       scenarios.addPoint([e.lngLat.lng, e.lngLat.lat]);
       return;
@@ -353,6 +358,10 @@ async function start(): Promise<void> {
     else if (features.openId) features.close();
   });
   map.on('mousemove', (e) => {
+    if (access.whatIf.placing) {
+      map.getCanvas().style.cursor = 'crosshair';
+      return;
+    }
     if (scenarios.drawing) return;
     if (scenarios.picking) map.getCanvas().style.cursor = streetAt(e.point) ? 'pointer' : 'crosshair';
     else map.getCanvas().style.cursor = featureAt(e.point) ? 'pointer' : '';
@@ -364,6 +373,11 @@ async function start(): Promise<void> {
     if (e.key !== 'Enter' && e.key !== ' ') return;
     e.preventDefault();
     const c = map.project(map.getCenter());
+    if (access.whatIf.placing) {
+      const p = map.getCenter();
+      access.whatIf.place([p.lng, p.lat]);
+      return;
+    }
     if (scenarios.drawing) {
       const p = map.getCenter();
       scenarios.addPoint([p.lng, p.lat]);

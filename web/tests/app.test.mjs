@@ -502,6 +502,70 @@ describe('the urbantwin web app', () => {
     await again.context().close();
   });
 
+  test('What if… a pharmacy placed on the map: the 15-minute city compared, changed homes drawn', async () => {
+    // the change colours of src/access-whatif.ts: much better, better
+    const BETTER = ['#2166ac', '#67a9cf'];
+    // the panel opens from the URL (in the layer panel's place): the sensors are switched off there too
+    const off = 'buildings,pois,landuse,AirQualityObserved,TrafficFlowObserved,NoiseLevelObserved,OffStreetParking';
+    const page = await openApp(browser, twin.url, { hash: `#map=16/60.1710/24.9432/0/0&off=${off}&access=walk/5/older` });
+    await page.locator('#access-summary').waitFor();
+    await page.waitForFunction(() => !document.querySelector('#access-content')?.hasAttribute('aria-busy'));
+    assert.equal(await page.locator('#access-minutes').inputValue(), '5');
+    assert.equal(await page.locator('#access-profile').inputValue(), 'older');
+    await page.selectOption('#whatif-category', 'pharmacy');
+    await page.locator('#whatif-place').click();
+    assert.equal(await page.getAttribute('#whatif-place', 'aria-pressed'), 'true');
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getCanvas().style.cursor), 'crosshair');
+    await mapIdle(page);
+    const before = countColour(await mapPixels(page), BETTER, 12);
+    // a real click on the map at the place
+    const at = await page.evaluate(() => {
+      const p = window.urbantwin.map.project([24.9432, 60.171]);
+      const r = window.urbantwin.map.getCanvas().getBoundingClientRect();
+      return { x: p.x, y: p.y, onCanvas: document.elementFromPoint(r.left + p.x, r.top + p.y) === window.urbantwin.map.getCanvas() };
+    });
+    assert.ok(at.onCanvas, 'the place is not under a panel');
+    const box = await page.locator('#map canvas').boundingBox();
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    assert.equal(await page.locator('#whatif-edits li').count(), 1);
+    assert.match(await page.locator('#whatif-edits li').textContent(), /Pharmac/);
+    assert.equal(await page.getAttribute('#whatif-place', 'aria-pressed'), 'false');
+    assert.equal(await page.locator('#feature-panel').isHidden(), true, 'the click placed, it did not open a feature');
+
+    const answer = page.waitForResponse((r) => r.url().includes('/api/access/scenario') && r.request().method() === 'POST');
+    await page.locator('#whatif-compare').click();
+    const res = await answer;
+    assert.equal(res.status(), 200);
+    assert.match(res.url(), /mode=walk&minutes=5&profile=older/);
+    const body = JSON.parse(res.request().postData());
+    assert.equal(body.edits[0].kind, 'addDestination');
+    assert.equal(body.edits[0].category, 'pharmacy');
+    assert.ok(Math.abs(body.edits[0].lon - 24.9432) < 0.0005 && Math.abs(body.edits[0].lat - 60.171) < 0.0005, JSON.stringify(body));
+    const result = await res.json();
+    await page.locator('#whatif-result').waitFor();
+    const mean = await page.locator('#whatif-summary [data-metric="meanScore"] .metric-value').textContent();
+    assert.match(mean, /^\+/, `the mean score rises: ${mean}`);
+    assert.match(mean, /better/);
+    const better = Number(await page.getAttribute('#whatif-homes', 'data-better'));
+    assert.ok(better >= 1, `homes better: ${better}`);
+    assert.equal(better, result.homes.filter((h) => h.scoreAfter > h.scoreBefore).length);
+    assert.match(await page.locator('#whatif-categories tr[data-category="pharmacy"]').textContent(), /\+[\d.]+ pp/);
+    assert.equal(await page.locator('#whatif-legend li').count(), 5);
+    await mapIdle(page);
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getCanvas().dataset.accessView), 'change');
+    const after = countColour(await mapPixels(page), BETTER, 12);
+    console.log(`what if: ${better} homes better, "better" pixels ${before} → ${after}`);
+    assert.ok(after > before + 100, `the better homes are drawn (${before} → ${after})`);
+
+    // Clear: the baseline view again
+    await page.locator('#whatif-clear').click();
+    await mapIdle(page);
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getCanvas().dataset.accessView), 'baseline');
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getLayoutProperty('app-access-change', 'visibility')), 'none');
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });

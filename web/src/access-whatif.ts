@@ -1,0 +1,463 @@
+// "What if…" in the 15-minute city panel: a place added on the map (a new grocery, pharmacy, school…) and the change it
+// makes, from `POST /api/access/scenario` (docs/api.md, "The 15-minute city"): the mean score, the share reaching every
+// need, per category the change in percentage points, and on the map the homes whose score changed, coloured by the
+// change (a diverging, colour-blind-safe scale: better blue, worse orange and red), above the homes layer.
+
+import type { ExpressionSpecification, GeoJSONSource, Map as MlMap } from 'maplibre-gl';
+import { ApiError, postAccessScenario, type AccessEdit, type AccessOptions, type AccessScenarioResult } from './api';
+import { el } from './dom';
+import { fmtNumber, t, valueLabel } from './i18n';
+
+export const CHANGE_SOURCE = 'app-access-change';
+export const CHANGE_LAYER = 'app-access-change';
+export const EDITS_SOURCE = 'app-access-edits';
+export const EDITS_LAYER = 'app-access-edits';
+
+/** A score change that counts as "much" (a whole category of ten, less a rounding margin). */
+export const MUCH = 0.095;
+
+/**
+ * The change classes, best first: much better, better, worse, much worse (PuOr/RdBu-like, colour-blind-safe; a dark
+ * outline on the circles keeps even the light ones at 3:1 against the map).
+ */
+export const CHANGE_COLOURS = ['#2166ac', '#67a9cf', '#e08214', '#b2182b'] as const;
+
+export type ChangeClass = 'better' | 'worse' | 'same';
+
+/** Whether a change is an improvement (with a small dead band for float noise). */
+export function changeClass(d: number, eps = 1e-9): ChangeClass {
+  return d > eps ? 'better' : d < -eps ? 'worse' : 'same';
+}
+
+/** The colour index (0..3, `CHANGE_COLOURS`) of a home's score change; -1 for none. */
+export function changeColourIndex(d: number): number {
+  const c = changeClass(d);
+  if (c === 'same') return -1;
+  if (c === 'better') return d >= MUCH ? 0 : 1;
+  return d <= -MUCH ? 3 : 2;
+}
+
+/** The circle colour of the change layer (the feature's `change` = scoreAfter − scoreBefore). */
+export function changeColourExpression(): ExpressionSpecification {
+  return [
+    'step',
+    ['coalesce', ['get', 'change'], 0],
+    CHANGE_COLOURS[3],
+    -MUCH + 1e-9,
+    CHANGE_COLOURS[2],
+    0,
+    CHANGE_COLOURS[1],
+    MUCH,
+    CHANGE_COLOURS[0],
+  ];
+}
+
+const MINUS = '\u2212';
+
+/** GeoJSON points (what the two sources hold). */
+export interface PointCollection {
+  type: 'FeatureCollection';
+  features: { type: 'Feature'; geometry: { type: 'Point'; coordinates: [number, number] }; properties: Record<string, unknown> }[];
+}
+type SetData = Parameters<GeoJSONSource['setData']>[0];
+
+function signed(d: number, digits: number): string {
+  const r = Number(Math.abs(d).toFixed(digits));
+  if (r === 0 && changeClass(d) === 'same') return '±0';
+  const v = r === 0 ? fmtNumber(Math.abs(d), digits + 2) : fmtNumber(r, digits);
+  return `${d < 0 ? MINUS : '+'}${v}`;
+}
+
+/** A change of the score (0..1): `+0.04`, `−0.12`, `±0`; three decimals when it is under 0.01. */
+export function formatScoreChange(d: number): string {
+  return signed(d, Math.abs(d) < 0.01 ? 3 : 2);
+}
+
+/** A change of a share (0..1) in percentage points: `+3.2 pp`, `−0.5 pp`, `±0 pp`. */
+export function formatPointsChange(d: number): string {
+  return t('access.whatif.points', { n: signed(d * 100, 1) });
+}
+
+/** The words for a change (so that it is not told by colour alone). */
+export function changeWord(d: number): string {
+  return t(`access.whatif.word.${changeClass(d)}`);
+}
+
+/** The legend of the change layer, best first. */
+export function changeLegend(): { color: string; label: string }[] {
+  const n = fmtNumber(0.1, 1);
+  return [
+    { color: CHANGE_COLOURS[0], label: t('access.whatif.legend.muchBetter', { n }) },
+    { color: CHANGE_COLOURS[1], label: t('access.whatif.legend.better') },
+    { color: CHANGE_COLOURS[2], label: t('access.whatif.legend.worse') },
+    { color: CHANGE_COLOURS[3], label: t('access.whatif.legend.muchWorse', { n }) },
+  ];
+}
+
+/** The body of `POST /api/access/scenario`: the edits as the API takes them (no empty names). */
+export function scenarioBody(edits: AccessEdit[]): { edits: AccessEdit[] } {
+  return {
+    edits: edits.map((e) => {
+      if (e.kind !== 'addDestination') return e;
+      const out: AccessEdit = { kind: 'addDestination', category: e.category, lon: round6(e.lon), lat: round6(e.lat) };
+      if (e.name?.trim()) out.name = e.name.trim();
+      return out;
+    }),
+  };
+}
+
+function round6(x: number): number {
+  return Math.round(x * 1e6) / 1e6;
+}
+
+/** How many homes (and residents) are better and worse off. */
+export function countChanges(r: Pick<AccessScenarioResult, 'homes'>): { better: number; worse: number; residentsBetter: number; residentsWorse: number } {
+  const out = { better: 0, worse: 0, residentsBetter: 0, residentsWorse: 0 };
+  for (const h of r.homes) {
+    const c = changeClass(h.scoreAfter - h.scoreBefore);
+    if (c === 'better') {
+      out.better++;
+      out.residentsBetter += h.residents;
+    } else if (c === 'worse') {
+      out.worse++;
+      out.residentsWorse += h.residents;
+    }
+  }
+  return out;
+}
+
+/** The changed homes as GeoJSON points with `change`. */
+export function changeFeatures(r: Pick<AccessScenarioResult, 'homes'>): PointCollection {
+  return {
+    type: 'FeatureCollection',
+    features: r.homes.map((h) => ({
+      type: 'Feature',
+      geometry: { type: 'Point', coordinates: [h.lon, h.lat] },
+      properties: { id: h.id, residents: h.residents, change: h.scoreAfter - h.scoreBefore },
+    })),
+  };
+}
+
+/** The places added, as GeoJSON points. */
+export function editFeatures(edits: AccessEdit[]): PointCollection {
+  return {
+    type: 'FeatureCollection',
+    features: edits.flatMap((e, i) =>
+      e.kind === 'addDestination'
+        ? [{ type: 'Feature' as const, geometry: { type: 'Point' as const, coordinates: [e.lon, e.lat] }, properties: { index: i, category: e.category } }]
+        : [],
+    ),
+  };
+}
+
+export interface WhatIfOptions {
+  /** The options of the panel (mode, minutes, profile) for the request. */
+  request: () => AccessOptions;
+  /** The categories to offer (the model's). */
+  categories: () => string[];
+  /** The baseline homes layer, dimmed while the change is shown. */
+  homesLayer: string;
+}
+
+/** The "What if…" section of the 15-minute city panel and its map layers. */
+export class WhatIf {
+  readonly element = el('section', { class: 'whatif', 'aria-labelledby': 'whatif-title' });
+  private edits: AccessEdit[] = [];
+  private result: AccessScenarioResult | undefined;
+  private error: string | undefined;
+  private busy = false;
+  private controller: AbortController | undefined;
+  private shown = false;
+  private placingOn = false;
+  private category = 'grocery';
+  private readonly categorySelect = el('select', { id: 'whatif-category' });
+  private readonly placeButton = el('button', { type: 'button', id: 'whatif-place', class: 'text-button' });
+  private readonly statusEl = el('p', { class: 'access-status', id: 'whatif-status', role: 'status', 'aria-live': 'polite' });
+  private readonly onKey = (e: KeyboardEvent) => {
+    if (e.key !== 'Escape' || !this.placingOn) return;
+    e.preventDefault();
+    e.stopPropagation();
+    this.setPlacing(false);
+    this.status(t('access.whatif.cancelled'));
+  };
+
+  constructor(
+    private readonly map: MlMap,
+    private readonly opts: WhatIfOptions,
+  ) {
+    this.categorySelect.addEventListener('change', () => (this.category = this.categorySelect.value));
+    this.placeButton.addEventListener('click', () => this.setPlacing(!this.placingOn));
+  }
+
+  /** Waiting for a point on the map (a click, or Enter at the centre cross). */
+  get placing(): boolean {
+    return this.placingOn;
+  }
+
+  /** The result on the map (for the tests). */
+  get comparison(): AccessScenarioResult | undefined {
+    return this.result;
+  }
+
+  setPlacing(on: boolean): void {
+    if (on === this.placingOn) return;
+    this.placingOn = on;
+    if (on) window.addEventListener('keydown', this.onKey, true);
+    else window.removeEventListener('keydown', this.onKey, true);
+    this.map.getCanvas().style.cursor = on ? 'crosshair' : '';
+    this.placeButton.setAttribute('aria-pressed', String(on));
+    this.placeButton.textContent = on ? t('access.whatif.stopPlacing') : t('access.whatif.place');
+    if (on) this.status(t('access.whatif.placing', { category: valueLabel('category', this.category) }));
+  }
+
+  /** The point of the pick mode: a new place of the chosen category there. */
+  place(lonLat: [number, number]): void {
+    this.setPlacing(false);
+    this.edits.push({ kind: 'addDestination', category: this.category, lon: lonLat[0], lat: lonLat[1] });
+    this.status(t('access.whatif.placed', { category: valueLabel('category', this.category) }));
+    this.staleResult();
+    this.render();
+  }
+
+  addLayers(beforeId?: string): void {
+    if (this.map.getSource(CHANGE_SOURCE)) return;
+    const before = beforeId && this.map.getLayer(beforeId) ? beforeId : undefined;
+    const empty: PointCollection = { type: 'FeatureCollection', features: [] };
+    this.map.addSource(CHANGE_SOURCE, { type: 'geojson', data: empty as unknown as SetData });
+    this.map.addLayer(
+      {
+        id: CHANGE_LAYER,
+        type: 'circle',
+        source: CHANGE_SOURCE,
+        layout: { visibility: 'none' },
+        paint: {
+          'circle-color': changeColourExpression(),
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 3.5, 14, 5, 16, 8, 18, 13],
+          'circle-stroke-color': '#1a1a1a',
+          'circle-stroke-width': ['interpolate', ['linear'], ['zoom'], 12, 0.8, 16, 1.5],
+          'circle-pitch-alignment': 'map',
+        },
+      },
+      before,
+    );
+    this.map.addSource(EDITS_SOURCE, { type: 'geojson', data: empty as unknown as SetData });
+    this.map.addLayer(
+      {
+        id: EDITS_LAYER,
+        type: 'circle',
+        source: EDITS_SOURCE,
+        layout: { visibility: 'none' },
+        paint: {
+          'circle-color': '#ffffff',
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 6, 16, 10, 18, 14],
+          'circle-stroke-color': '#000000',
+          'circle-stroke-width': 4,
+          'circle-pitch-alignment': 'map',
+        },
+      },
+      before,
+    );
+  }
+
+  /** Shown with the panel; hidden, it stops picking and takes its layers off the map. */
+  show(on: boolean): void {
+    this.shown = on;
+    if (!on) {
+      this.setPlacing(false);
+      this.controller?.abort();
+    }
+    this.paint();
+  }
+
+  /** The panel's options changed: a comparison made with the old ones no longer holds. */
+  optionsChanged(): void {
+    this.controller?.abort();
+    if (this.result || this.error) {
+      this.staleResult();
+      this.render();
+    }
+  }
+
+  private staleResult(): void {
+    this.result = undefined;
+    this.error = undefined;
+  }
+
+  private status(text: string, error = false): void {
+    this.statusEl.textContent = text;
+    this.statusEl.classList.toggle('error', error);
+  }
+
+  /** Draws the changed homes and the new places (or the baseline view). */
+  private paint(): void {
+    const m = this.map;
+    if (!m.getLayer(CHANGE_LAYER)) return;
+    m.getSource<GeoJSONSource>(EDITS_SOURCE)?.setData(editFeatures(this.edits) as unknown as SetData);
+    m.getSource<GeoJSONSource>(CHANGE_SOURCE)?.setData((this.result ? changeFeatures(this.result) : { type: 'FeatureCollection', features: [] }) as unknown as SetData);
+    const change = this.shown && !!this.result;
+    m.setLayoutProperty(CHANGE_LAYER, 'visibility', change ? 'visible' : 'none');
+    m.setLayoutProperty(EDITS_LAYER, 'visibility', this.shown && this.edits.length ? 'visible' : 'none');
+    if (m.getLayer(this.opts.homesLayer)) m.setPaintProperty(this.opts.homesLayer, 'circle-opacity', change ? 0.25 : 1);
+    m.getCanvas().dataset.accessView = change ? 'change' : 'baseline'; // for the tests
+  }
+
+  private async compare(): Promise<void> {
+    if (!this.edits.length) return;
+    this.controller?.abort();
+    const controller = new AbortController();
+    this.controller = controller;
+    this.busy = true;
+    this.error = undefined;
+    this.element.setAttribute('aria-busy', 'true');
+    this.status(t('access.whatif.comparing'));
+    this.render();
+    try {
+      const r = await postAccessScenario(this.opts.request(), scenarioBody(this.edits), controller.signal);
+      if (controller.signal.aborted) return;
+      this.result = r;
+      const n = countChanges(r);
+      this.status(t('access.whatif.compared', { better: fmtNumber(n.better, 0), worse: fmtNumber(n.worse, 0) }));
+    } catch (e) {
+      if (controller.signal.aborted || (e instanceof DOMException && e.name === 'AbortError')) return;
+      this.result = undefined;
+      this.error = e instanceof ApiError || e instanceof Error ? e.message : String(e);
+      this.status(t('access.whatif.error', { detail: this.error }), true);
+    } finally {
+      if (this.controller === controller) {
+        this.controller = undefined;
+        this.busy = false;
+        this.element.removeAttribute('aria-busy');
+        this.render();
+      }
+    }
+  }
+
+  private clear(): void {
+    this.controller?.abort();
+    this.busy = false;
+    this.element.removeAttribute('aria-busy');
+    this.staleResult();
+    this.status(t('access.whatif.cleared'));
+    this.render();
+  }
+
+  render(): void {
+    const categories = this.opts.categories();
+    if (!categories.includes(this.category) && categories.length) this.category = categories[0]!;
+    this.categorySelect.replaceChildren(...categories.map((c) => el('option', { value: c }, valueLabel('category', c))));
+    this.categorySelect.value = this.category;
+    this.placeButton.textContent = this.placingOn ? t('access.whatif.stopPlacing') : t('access.whatif.place');
+    this.placeButton.setAttribute('aria-pressed', String(this.placingOn));
+
+    const list = el(
+      'ul',
+      { class: 'whatif-edits', id: 'whatif-edits', 'aria-label': t('access.whatif.editsLabel') },
+      ...this.edits.map((e, i) => {
+        const remove = el('button', { type: 'button', class: 'text-button', 'aria-label': t('access.whatif.removeEdit', { n: i + 1 }) }, t('access.whatif.remove'));
+        remove.addEventListener('click', () => {
+          this.edits.splice(i, 1);
+          this.staleResult();
+          this.render();
+        });
+        const text =
+          e.kind === 'addDestination'
+            ? t('access.whatif.edit.add', { category: valueLabel('category', e.category), lon: fmtNumber(e.lon, 5), lat: fmtNumber(e.lat, 5) })
+            : e.kind;
+        return el('li', { 'data-kind': e.kind }, el('span', {}, text), remove);
+      }),
+    );
+    const compare = el('button', { type: 'button', id: 'whatif-compare', class: 'text-button primary' }, t('access.whatif.compare'));
+    if (!this.edits.length || this.busy) compare.setAttribute('disabled', '');
+    compare.addEventListener('click', () => void this.compare());
+    const clear = el('button', { type: 'button', id: 'whatif-clear', class: 'text-button' }, t('access.whatif.clear'));
+    clear.addEventListener('click', () => this.clear());
+    if (!this.result) clear.setAttribute('disabled', '');
+
+    this.element.replaceChildren(
+      el('h3', { id: 'whatif-title' }, t('access.whatif.title')),
+      el('p', { class: 'muted' }, t('access.whatif.intro')),
+      el('div', { class: 'field' }, el('label', { for: 'whatif-category' }, t('access.whatif.categoryLabel')), this.categorySelect),
+      this.placeButton,
+      this.edits.length ? list : el('p', { class: 'muted', id: 'whatif-empty' }, t('access.whatif.noEdits')),
+      el('div', { class: 'whatif-actions' }, compare, clear),
+      this.statusEl,
+      ...(this.result ? [this.renderResult(this.result)] : []),
+    );
+    this.paint();
+  }
+
+  private renderResult(r: AccessScenarioResult): HTMLElement {
+    const n = countChanges(r);
+    const change = (d: number, text: string) =>
+      el('span', { class: `change change-${changeClass(d)}` }, text, el('span', { class: 'change-word' }, ` (${changeWord(d)})`));
+    const metric = (key: string, before: string, after: string, delta: HTMLElement) =>
+      el(
+        'div',
+        { class: 'metric', 'data-metric': key },
+        el('dt', {}, t(`access.whatif.metric.${key}`)),
+        el('dd', {}, el('span', { class: 'metric-value' }, delta), el('span', { class: 'metric-base muted' }, t('access.whatif.fromTo', { before, after }))),
+      );
+    const pct = (s: number) => `${fmtNumber(Math.round(s * 1000) / 10, 1)} %`;
+    const rows = r.delta.categories
+      .filter((c) => Math.abs(c.change) > 1e-9)
+      .map((c) =>
+        el(
+          'tr',
+          { 'data-category': c.category },
+          el('th', { scope: 'row' }, valueLabel('category', c.category)),
+          el('td', { class: 'num' }, pct(c.shareWithin)),
+          el('td', { class: 'num' }, change(c.change, formatPointsChange(c.change))),
+        ),
+      );
+    return el(
+      'div',
+      { id: 'whatif-result' },
+      el(
+        'dl',
+        { class: 'summary-card', id: 'whatif-summary' },
+        metric('meanScore', fmtNumber(r.baseline.meanScore, 2), fmtNumber(r.scenario.meanScore, 2), change(r.delta.meanScore, formatScoreChange(r.delta.meanScore))),
+        metric(
+          'shareAll',
+          pct(r.baseline.shareAllWithin),
+          pct(r.scenario.shareAllWithin),
+          change(r.delta.shareAllWithin, formatPointsChange(r.delta.shareAllWithin)),
+        ),
+      ),
+      el(
+        'p',
+        { id: 'whatif-homes', 'data-better': String(n.better), 'data-worse': String(n.worse) },
+        t('access.whatif.homes', {
+          better: fmtNumber(n.better, 0),
+          worse: fmtNumber(n.worse, 0),
+          residents: fmtNumber(Math.round(n.residentsBetter), 0),
+        }),
+      ),
+      rows.length
+        ? el(
+            'table',
+            { class: 'access-table', id: 'whatif-categories' },
+            el('caption', { class: 'sr-only' }, t('access.whatif.tableCaption')),
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                el('th', { scope: 'col' }, t('access.col.category')),
+                el('th', { scope: 'col', class: 'num' }, t('access.whatif.col.share')),
+                el('th', { scope: 'col', class: 'num' }, t('access.whatif.col.change')),
+              ),
+            ),
+            el('tbody', {}, ...rows),
+          )
+        : el('p', { class: 'muted' }, t('access.whatif.noCategoryChange')),
+      el('h3', { id: 'whatif-legend-title' }, t('access.whatif.legend.title')),
+      el(
+        'ul',
+        { class: 'legend-items access-legend', id: 'whatif-legend', 'aria-labelledby': 'whatif-legend-title' },
+        ...changeLegend().map((c) => el('li', {}, el('span', { class: 'swatch swatch-circle', style: `--c: ${c.color}`, 'aria-hidden': 'true' }), el('span', {}, c.label))),
+        el('li', {}, el('span', { class: 'swatch swatch-circle whatif-new', style: '--c: #ffffff', 'aria-hidden': 'true' }), el('span', {}, t('access.whatif.legend.newPlace'))),
+      ),
+    );
+  }
+}

@@ -12,7 +12,10 @@ import {
   changeLegend,
   countChanges,
   EDITS_LAYER,
+  areaFeatures,
   editFeatures,
+  editLabel,
+  removeEditOf,
   formatPointsChange,
   formatScoreChange,
   scenarioBody,
@@ -45,6 +48,84 @@ describe('the request body', () => {
         { kind: 'removeDestination', id: 'urn:ngsi-ld:PointOfInterest:x' },
       ],
     });
+  });
+});
+
+describe('the three kinds of edit', () => {
+  const area = {
+    type: 'Polygon',
+    coordinates: [
+      [
+        [24.94201234567, 60.1705],
+        [24.9444, 60.1705],
+        [24.9444, 60.1715],
+        [24.94201234567, 60.1705],
+      ],
+    ],
+  };
+  it('sends a place added, one taken away and an area of closed paths, positions rounded', () => {
+    expect(
+      scenarioBody([
+        { kind: 'addDestination', category: 'pharmacy', lon: 24.9432, lat: 60.171 },
+        { kind: 'removeDestination', id: 'urn:ngsi-ld:PointOfInterest:p1' },
+        { kind: 'closePaths', area },
+      ]).edits,
+    ).toEqual([
+      { kind: 'addDestination', category: 'pharmacy', lon: 24.9432, lat: 60.171 },
+      { kind: 'removeDestination', id: 'urn:ngsi-ld:PointOfInterest:p1' },
+      {
+        kind: 'closePaths',
+        area: {
+          type: 'Polygon',
+          coordinates: [
+            [
+              [24.942012, 60.1705],
+              [24.9444, 60.1705],
+              [24.9444, 60.1715],
+              [24.942012, 60.1705],
+            ],
+          ],
+        },
+      },
+    ]);
+    expect(scenarioBody([{ kind: 'closePaths', links: ['urn:ngsi-ld:RoadLink:1'] }]).edits).toEqual([{ kind: 'closePaths', links: ['urn:ngsi-ld:RoadLink:1'] }]);
+  });
+  it('takes a place away by its map feature’s id, named by its name or category', () => {
+    expect(removeEditOf({ id: 'urn:ngsi-ld:PointOfInterest:p1', name: ' Apteekki ', category: 'pharmacy' })).toEqual({
+      edit: { kind: 'removeDestination', id: 'urn:ngsi-ld:PointOfInterest:p1' },
+      name: 'Apteekki',
+    });
+    expect(removeEditOf({ id: 'urn:ngsi-ld:PointOfInterest:p2', category: 'pharmacy' })!.name).toBe('Pharmacy');
+    expect(removeEditOf({ id: 'urn:ngsi-ld:PointOfInterest:p3' })!.name).toBe('p3');
+    expect(removeEditOf({ name: 'no id' })).toBeUndefined();
+    expect(removeEditOf(undefined)).toBeUndefined();
+  });
+  it('labels each kind, in English and Finnish', () => {
+    const square = {
+      type: 'Polygon',
+      coordinates: [
+        [
+          [24.94, 60.17],
+          [24.942, 60.17],
+          [24.942, 60.171],
+          [24.94, 60.171],
+          [24.94, 60.17],
+        ],
+      ],
+    };
+    expect(editLabel({ kind: 'addDestination', category: 'pharmacy', lon: 24.9432, lat: 60.171 })).toBe('New Pharmacy at 60.171, 24.9432');
+    expect(editLabel({ kind: 'removeDestination', id: 'urn:ngsi-ld:PointOfInterest:p1' }, 'Apteekki')).toBe('Apteekki taken away');
+    expect(editLabel({ kind: 'removeDestination', id: 'urn:ngsi-ld:PointOfInterest:p1' })).toBe('p1 taken away');
+    expect(editLabel({ kind: 'closePaths', area: square })).toBe('Paths closed in an area of 1.2 ha');
+    expect(editLabel({ kind: 'closePaths', links: ['a', 'b'] })).toBe('2 paths closed');
+    setLang('fi');
+    expect(editLabel({ kind: 'removeDestination', id: 'x' }, 'Apteekki')).toBe('Apteekki poistettu');
+    expect(editLabel({ kind: 'closePaths', area: square })).toBe('Polut suljettu 1,2 ha:n alueelta');
+  });
+  it('draws the areas of the edits', () => {
+    expect(areaFeatures([{ kind: 'removeDestination', id: 'x' }, { kind: 'closePaths', area }, { kind: 'closePaths', links: ['a'] }])).toEqual([
+      { type: 'Feature', properties: { index: 1 }, geometry: area },
+    ]);
   });
 });
 
@@ -132,6 +213,11 @@ describe('the What if section', () => {
       setPaintProperty: vi.fn(),
       setLayoutProperty: vi.fn(),
       getCanvas: () => canvas,
+      queryRenderedFeatures: vi.fn((): { properties: Record<string, unknown> }[] => []),
+      project: ([x, y]: [number, number]) => ({ x: x * 10_000, y: -y * 10_000 }),
+      on: vi.fn(),
+      off: vi.fn(),
+      doubleClickZoom: { enable: vi.fn(), disable: vi.fn() },
     };
     return { map: map as unknown as MlMap, raw: map, canvas };
   }
@@ -174,6 +260,59 @@ describe('the What if section', () => {
     w.element.querySelector<HTMLButtonElement>('#whatif-clear')!.click();
     expect(w.element.querySelector('#whatif-result')).toBeNull();
     expect(canvas.dataset.accessView).toBe('baseline');
+    w.element.remove();
+  });
+
+  it('takes a place away and closes the paths of a drawn area, and compares them all', async () => {
+    const { map, raw, canvas } = fakeMap();
+    const w = new WhatIf(map, { request: () => ({ mode: 'walk', minutes: 15 }), categories: () => ['grocery', 'pharmacy'], homesLayer: 'homes' });
+    w.addLayers();
+    w.show(true);
+    w.render();
+    document.body.append(w.element);
+    const status = () => w.element.querySelector('#whatif-status')!.textContent;
+    w.element.querySelector<HTMLButtonElement>('#whatif-remove-place')!.click();
+    expect(w.removing).toBe(true);
+    expect(canvas.style.cursor).toBe('crosshair');
+    window.dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' }));
+    expect(w.removing).toBe(false);
+    expect(status()).toBe('Taking away cancelled.');
+    w.setRemoving(true);
+    // a click on nothing: said so, the mode goes on
+    expect(w.poiAt({ x: 10, y: 10 })).toBeUndefined();
+    w.pickRemove(undefined);
+    expect(w.removing).toBe(true);
+    expect(status()).toMatch(/No place there/);
+    raw.getLayer.mockImplementation((id: string) => ({ id }));
+    raw.queryRenderedFeatures.mockImplementation(() => [{ properties: { id: 'urn:ngsi-ld:PointOfInterest:p1', category: 'pharmacy', name: 'Apteekki' } }]);
+    w.pickRemove(w.poiAt({ x: 10, y: 10 }));
+    expect((raw.queryRenderedFeatures.mock.calls[0] as unknown[])[1]).toEqual({ layers: ['app-poi-icons', 'pois'] });
+    expect(w.removing).toBe(false);
+    expect(status()).toBe('Taken away: Apteekki.');
+    // an area: three corners and Finish
+    w.element.querySelector<HTMLButtonElement>('#whatif-close-area')!.click();
+    expect(w.drawing).toBe(true);
+    expect(w.element.querySelector<HTMLElement>('#whatif-draw-tools')!.hidden).toBe(false);
+    w.element.querySelector<HTMLButtonElement>('#whatif-finish')!.click();
+    expect(status()).toMatch(/Too few corners/);
+    w.addPoint([24.94, 60.17]);
+    w.addPoint([24.942, 60.17]);
+    w.addPoint([24.942, 60.171]);
+    w.element.querySelector<HTMLButtonElement>('#whatif-finish')!.click();
+    expect(w.drawing).toBe(false);
+    expect(w.sketch.ids.source).toBe('app-whatif-sketch');
+    const items = [...w.element.querySelectorAll('#whatif-edits li')];
+    expect(items.map((li) => li.getAttribute('data-kind'))).toEqual(['removeDestination', 'closePaths']);
+    expect(items[0]!.textContent).toContain('Apteekki taken away');
+    expect(items[1]!.textContent).toMatch(/Paths closed in an area of [\d.]+ ha/);
+    w.element.querySelector<HTMLButtonElement>('#whatif-compare')!.click();
+    await vi.waitFor(() => expect(w.element.querySelector('#whatif-result')).not.toBeNull());
+    const body = JSON.parse(fetchMock.mock.calls[0]![1].body);
+    expect(body.edits.map((e: { kind: string }) => e.kind)).toEqual(['removeDestination', 'closePaths']);
+    expect(body.edits[1].area.coordinates[0]).toHaveLength(4);
+    // a remove button takes an edit off the list
+    items[0]!.querySelector('button')!.click();
+    expect([...w.element.querySelectorAll('#whatif-edits li')].map((li) => li.getAttribute('data-kind'))).toEqual(['closePaths']);
     w.element.remove();
   });
 

@@ -1,17 +1,25 @@
 // "What if…" in the 15-minute city panel: a place added on the map (a new grocery, pharmacy, school…) and the change it
 // makes, from `POST /api/access/scenario` (docs/api.md, "The 15-minute city"): the mean score, the share reaching every
 // need, per category the change in percentage points, and on the map the homes whose score changed, coloured by the
-// change (a diverging, colour-blind-safe scale: better blue, worse orange and red), above the homes layer.
+// change (a diverging, colour-blind-safe scale: better blue, worse orange and red), above the homes layer. Besides
+// new places: a place taken away (picked on the map among the points of interest) and the paths closed in an area
+// (drawn with a Sketch of its own, `app-whatif-*` layers, beside the traffic editor's).
 
 import type { ExpressionSpecification, GeoJSONSource, Map as MlMap } from 'maplibre-gl';
 import { ApiError, postAccessScenario, type AccessEdit, type AccessOptions, type AccessScenarioResult } from './api';
 import { el } from './dom';
+import { ringAreaM2, Sketch, type Position } from './draw';
 import { fmtNumber, t, valueLabel } from './i18n';
 
 export const CHANGE_SOURCE = 'app-access-change';
 export const CHANGE_LAYER = 'app-access-change';
 export const EDITS_SOURCE = 'app-access-edits';
 export const EDITS_LAYER = 'app-access-edits';
+/** The layers whose places can be taken away (features with `id`, the PointOfInterest URN, and `category`). */
+export const POI_LAYERS = ['app-poi-icons', 'pois'] as const;
+/** The id prefix of the What if sketch's layers (`app-whatif-sketch`…; the traffic editor's are `app-sketch`…). */
+export const SKETCH_PREFIX = 'app-whatif';
+export const AREA_COLOR = '#b2182b';
 
 /** A score change that counts as "much" (a whole category of ten, less a rounding margin). */
 export const MUCH = 0.095;
@@ -98,12 +106,54 @@ export function changeLegend(): { color: string; label: string }[] {
 export function scenarioBody(edits: AccessEdit[]): { edits: AccessEdit[] } {
   return {
     edits: edits.map((e) => {
+      if (e.kind === 'closePaths' && isPolygon(e.area))
+        return { ...e, area: { type: 'Polygon', coordinates: e.area.coordinates.map((ring) => ring.map((p): Position => [round6(p[0]), round6(p[1])])) } };
       if (e.kind !== 'addDestination') return e;
       const out: AccessEdit = { kind: 'addDestination', category: e.category, lon: round6(e.lon), lat: round6(e.lat) };
       if (e.name?.trim()) out.name = e.name.trim();
       return out;
     }),
   };
+}
+
+/** A GeoJSON Polygon (what a drawn area is). */
+export interface Polygon {
+  type: 'Polygon';
+  coordinates: Position[][];
+}
+
+function isPolygon(a: unknown): a is Polygon {
+  return !!a && typeof a === 'object' && (a as Polygon).type === 'Polygon' && Array.isArray((a as Polygon).coordinates);
+}
+
+/** The edit taking away the place of a point of interest's map feature (its `id`), with a name for the list. */
+export function removeEditOf(properties: Record<string, unknown> | null | undefined): { edit: AccessEdit; name: string } | undefined {
+  const id = properties?.id;
+  if (typeof id !== 'string' || !id) return undefined;
+  const name = typeof properties?.name === 'string' && properties.name.trim() ? properties.name.trim() : undefined;
+  const category = typeof properties?.category === 'string' && properties.category ? valueLabel('category', properties.category) : undefined;
+  return { edit: { kind: 'removeDestination', id }, name: name ?? category ?? id.split(':').pop() ?? id };
+}
+
+/** The words for an edit in the list (`name`: of a place taken away). */
+export function editLabel(e: AccessEdit, name?: string): string {
+  switch (e.kind) {
+    case 'addDestination':
+      return t('access.whatif.edit.add', { category: valueLabel('category', e.category), lon: fmtNumber(e.lon, 5), lat: fmtNumber(e.lat, 5) });
+    case 'removeDestination':
+      return t('access.whatif.edit.remove', { name: name ?? e.id.split(':').pop() ?? e.id });
+    case 'closePaths':
+      return isPolygon(e.area)
+        ? t('access.whatif.edit.closeArea', { ha: fmtNumber(ringAreaM2(e.area.coordinates[0] ?? []) / 10_000, 1) })
+        : t('access.whatif.edit.closeLinks', { n: fmtNumber(e.links?.length ?? 0, 0) });
+    default:
+      return e.kind;
+  }
+}
+
+/** The areas of the edits closing paths, as GeoJSON polygons (drawn while listed). */
+export function areaFeatures(edits: AccessEdit[]): { type: 'Feature'; properties: Record<string, unknown>; geometry: Polygon }[] {
+  return edits.flatMap((e, i) => (e.kind === 'closePaths' && isPolygon(e.area) ? [{ type: 'Feature' as const, properties: { index: i }, geometry: e.area }] : []));
 }
 
 function round6(x: number): number {
@@ -169,16 +219,29 @@ export class WhatIf {
   private controller: AbortController | undefined;
   private shown = false;
   private placingOn = false;
+  private removingOn = false;
+  /** The names of the places taken away, for the list. */
+  private readonly names = new WeakMap<AccessEdit, string>();
+  /** Drawing an area whose paths close. */
+  readonly sketch: Sketch;
   private category = 'grocery';
   private readonly categorySelect = el('select', { id: 'whatif-category' });
   private readonly placeButton = el('button', { type: 'button', id: 'whatif-place', class: 'text-button' });
+  private readonly removeButton = el('button', { type: 'button', id: 'whatif-remove-place', class: 'text-button' });
+  private readonly areaButton = el('button', { type: 'button', id: 'whatif-close-area', class: 'text-button' });
+  private readonly finishButton = el('button', { type: 'button', id: 'whatif-finish', class: 'text-button primary' });
+  private readonly undoButton = el('button', { type: 'button', id: 'whatif-undo', class: 'text-button' });
+  private readonly cancelDrawButton = el('button', { type: 'button', id: 'whatif-cancel-draw', class: 'text-button' });
+  private readonly drawTools = el('div', { class: 'draw-tools', id: 'whatif-draw-tools' });
   private readonly statusEl = el('p', { class: 'access-status', id: 'whatif-status', role: 'status', 'aria-live': 'polite' });
   private readonly onKey = (e: KeyboardEvent) => {
-    if (e.key !== 'Escape' || !this.placingOn) return;
+    if (e.key !== 'Escape' || !(this.placingOn || this.removingOn)) return;
     e.preventDefault();
     e.stopPropagation();
+    const removing = this.removingOn;
     this.setPlacing(false);
-    this.status(t('access.whatif.cancelled'));
+    this.setRemoving(false);
+    this.status(t(removing ? 'access.whatif.removeCancelled' : 'access.whatif.cancelled'));
   };
 
   constructor(
@@ -187,6 +250,124 @@ export class WhatIf {
   ) {
     this.categorySelect.addEventListener('change', () => (this.category = this.categorySelect.value));
     this.placeButton.addEventListener('click', () => this.setPlacing(!this.placingOn));
+    this.removeButton.addEventListener('click', () => this.setRemoving(!this.removingOn));
+    this.areaButton.addEventListener('click', () => this.toggleDrawing());
+    this.finishButton.addEventListener('click', () => {
+      if (!this.sketch.finish()) this.status(t('access.whatif.area.tooFew'), true);
+    });
+    this.undoButton.addEventListener('click', () => this.sketch.undo());
+    this.cancelDrawButton.addEventListener('click', () => this.sketch.cancel());
+    this.drawTools.append(this.finishButton, this.undoButton, this.cancelDrawButton);
+    this.sketch = new Sketch(map, {
+      idPrefix: SKETCH_PREFIX,
+      color: AREA_COLOR,
+      onChange: (_kind, n) => {
+        this.renderTools();
+        this.status(t('access.whatif.area.progress', { n }));
+      },
+      onFinish: (shape) => {
+        if (shape.kind !== 'area') return;
+        this.edits.push({ kind: 'closePaths', area: shape.polygon });
+        this.status(t('access.whatif.area.done', { ha: fmtNumber(ringAreaM2(shape.polygon.coordinates[0]!) / 10_000, 1) }));
+        this.staleResult();
+        this.render();
+      },
+      onCancel: () => {
+        this.renderTools();
+        this.status(t('access.whatif.area.cancelled'));
+      },
+    });
+  }
+
+  /** Waiting for a point of interest to take away (a click on it, or Enter on the focused map). */
+  get removing(): boolean {
+    return this.removingOn;
+  }
+
+  /** Drawing an area whose paths close. */
+  get drawing(): boolean {
+    return this.sketch.drawing !== undefined;
+  }
+
+  setRemoving(on: boolean): void {
+    if (on === this.removingOn) return;
+    if (on) {
+      this.setPlacing(false);
+      this.sketch.cancel();
+    }
+    this.removingOn = on;
+    this.syncKeys();
+    this.map.getCanvas().style.cursor = on ? 'crosshair' : '';
+    this.renderTools();
+    if (on) this.status(t('access.whatif.removing'));
+  }
+
+  /** The point of interest at a point of the screen (the layers of `POI_LAYERS` shown), if any. */
+  poiAt(point: { x: number; y: number }, radius = 6): Record<string, unknown> | undefined {
+    const layers = POI_LAYERS.filter((id) => this.map.getLayer(id));
+    if (!layers.length) return undefined;
+    const box: [[number, number], [number, number]] = [
+      [point.x - radius, point.y - radius],
+      [point.x + radius, point.y + radius],
+    ];
+    return this.map.queryRenderedFeatures(box, { layers }).find((f) => typeof f.properties?.id === 'string')?.properties;
+  }
+
+  /** The click of the remove mode: the place there is taken away (nothing there: the mode goes on). */
+  pickRemove(properties: Record<string, unknown> | undefined): void {
+    const r = removeEditOf(properties);
+    if (!r) {
+      this.status(t('access.whatif.nothingToRemove'), true);
+      return;
+    }
+    this.setRemoving(false);
+    if (this.edits.some((e) => e.kind === 'removeDestination' && e.id === (r.edit as { id: string }).id)) {
+      this.status(t('access.whatif.alreadyRemoved', { name: r.name }));
+      return;
+    }
+    this.names.set(r.edit, r.name);
+    this.edits.push(r.edit);
+    this.status(t('access.whatif.removed', { name: r.name }));
+    this.staleResult();
+    this.render();
+  }
+
+  /** A corner of the area being drawn (a click, or the centre cross for the keyboard). */
+  addPoint(p: Position): void {
+    this.sketch.addPoint(p);
+  }
+
+  private toggleDrawing(): void {
+    if (this.sketch.drawing) {
+      this.sketch.cancel();
+      return;
+    }
+    this.setPlacing(false);
+    this.setRemoving(false);
+    this.sketch.start('area');
+    this.renderTools();
+    this.status(t('access.whatif.area.hint'));
+  }
+
+  private syncKeys(): void {
+    if (this.placingOn || this.removingOn) window.addEventListener('keydown', this.onKey, true);
+    else window.removeEventListener('keydown', this.onKey, true);
+  }
+
+  /** The mode buttons and the drawing tools as the modes are. */
+  private renderTools(): void {
+    this.placeButton.setAttribute('aria-pressed', String(this.placingOn));
+    this.placeButton.textContent = this.placingOn ? t('access.whatif.stopPlacing') : t('access.whatif.place');
+    this.removeButton.setAttribute('aria-pressed', String(this.removingOn));
+    this.removeButton.textContent = this.removingOn ? t('access.whatif.stopRemoving') : t('access.whatif.removePlace');
+    const drawing = this.drawing;
+    this.areaButton.setAttribute('aria-pressed', String(drawing));
+    this.areaButton.textContent = t('access.whatif.area.button');
+    this.drawTools.hidden = !drawing;
+    this.finishButton.textContent = t('access.whatif.area.finish');
+    this.undoButton.textContent = t('access.whatif.area.undo');
+    this.undoButton.disabled = !this.sketch.count;
+    this.cancelDrawButton.textContent = t('access.whatif.area.cancel');
   }
 
   /** Waiting for a point on the map (a click, or Enter at the centre cross). */
@@ -201,12 +382,14 @@ export class WhatIf {
 
   setPlacing(on: boolean): void {
     if (on === this.placingOn) return;
+    if (on) {
+      this.setRemoving(false);
+      this.sketch.cancel();
+    }
     this.placingOn = on;
-    if (on) window.addEventListener('keydown', this.onKey, true);
-    else window.removeEventListener('keydown', this.onKey, true);
+    this.syncKeys();
     this.map.getCanvas().style.cursor = on ? 'crosshair' : '';
-    this.placeButton.setAttribute('aria-pressed', String(on));
-    this.placeButton.textContent = on ? t('access.whatif.stopPlacing') : t('access.whatif.place');
+    this.renderTools();
     if (on) this.status(t('access.whatif.placing', { category: valueLabel('category', this.category) }));
   }
 
@@ -257,6 +440,7 @@ export class WhatIf {
       },
       before,
     );
+    this.sketch.addLayers(before);
   }
 
   /** Shown with the panel; hidden, it stops picking and takes its layers off the map. */
@@ -264,6 +448,8 @@ export class WhatIf {
     this.shown = on;
     if (!on) {
       this.setPlacing(false);
+      this.setRemoving(false);
+      this.sketch.cancel();
       this.controller?.abort();
     }
     this.paint();
@@ -293,6 +479,7 @@ export class WhatIf {
     const m = this.map;
     if (!m.getLayer(CHANGE_LAYER)) return;
     m.getSource<GeoJSONSource>(EDITS_SOURCE)?.setData(editFeatures(this.edits) as unknown as SetData);
+    this.sketch.setEditShapes(this.shown ? areaFeatures(this.edits) : []);
     m.getSource<GeoJSONSource>(CHANGE_SOURCE)?.setData((this.result ? changeFeatures(this.result) : { type: 'FeatureCollection', features: [] }) as unknown as SetData);
     const change = this.shown && !!this.result;
     m.setLayoutProperty(CHANGE_LAYER, 'visibility', change ? 'visible' : 'none');
@@ -346,8 +533,7 @@ export class WhatIf {
     if (!categories.includes(this.category) && categories.length) this.category = categories[0]!;
     this.categorySelect.replaceChildren(...categories.map((c) => el('option', { value: c }, valueLabel('category', c))));
     this.categorySelect.value = this.category;
-    this.placeButton.textContent = this.placingOn ? t('access.whatif.stopPlacing') : t('access.whatif.place');
-    this.placeButton.setAttribute('aria-pressed', String(this.placingOn));
+    this.renderTools();
 
     const list = el(
       'ul',
@@ -359,10 +545,7 @@ export class WhatIf {
           this.staleResult();
           this.render();
         });
-        const text =
-          e.kind === 'addDestination'
-            ? t('access.whatif.edit.add', { category: valueLabel('category', e.category), lon: fmtNumber(e.lon, 5), lat: fmtNumber(e.lat, 5) })
-            : e.kind;
+        const text = editLabel(e, this.names.get(e));
         return el('li', { 'data-kind': e.kind }, el('span', {}, text), remove);
       }),
     );
@@ -378,6 +561,8 @@ export class WhatIf {
       el('p', { class: 'muted' }, t('access.whatif.intro')),
       el('div', { class: 'field' }, el('label', { for: 'whatif-category' }, t('access.whatif.categoryLabel')), this.categorySelect),
       this.placeButton,
+      el('div', { class: 'whatif-modes' }, this.removeButton, this.areaButton),
+      this.drawTools,
       this.edits.length ? list : el('p', { class: 'muted', id: 'whatif-empty' }, t('access.whatif.noEdits')),
       el('div', { class: 'whatif-actions' }, compare, clear),
       this.statusEl,

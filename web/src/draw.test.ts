@@ -1,6 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { clampShare } from './compare';
-import { lineLengthM, minPoints, ringAreaM2, shapeOf, type Position } from './draw';
+import { EDIT_SHAPE_LAYERS, EDIT_SHAPES_SOURCE, lineLengthM, minPoints, ringAreaM2, shapeOf, SKETCH_LAYERS, SKETCH_SOURCE, sketchIds, type Position } from './draw';
+
+describe('sketchIds', () => {
+  it('keeps the scenario editor’s ids by default and gives a prefixed sketch its own', () => {
+    expect(sketchIds()).toEqual({ source: SKETCH_SOURCE, layers: SKETCH_LAYERS, editSource: EDIT_SHAPES_SOURCE, editLayers: EDIT_SHAPE_LAYERS });
+    const own = sketchIds('app-whatif');
+    expect(own.source).toBe('app-whatif-sketch');
+    const all = (ids: ReturnType<typeof sketchIds>) => [ids.source, ...Object.values(ids.layers), ids.editSource, ...Object.values(ids.editLayers)];
+    expect(all(own).filter((id) => all(sketchIds()).includes(id))).toEqual([]);
+    expect(new Set(all(own)).size).toBe(7);
+  });
+});
 
 describe('shapeOf', () => {
   it('needs three corners for an area and two points for a line', () => {

@@ -17,6 +17,28 @@ export const EDIT_SHAPES_SOURCE = 'app-scenario-edit-shapes';
 export const EDIT_SHAPE_LAYERS = { fill: 'app-edit-shapes-fill', line: 'app-edit-shapes-line' } as const;
 export const SKETCH_COLOR = '#7b1fa2';
 
+/** The ids of a sketch's sources and layers. */
+export interface SketchIds {
+  source: string;
+  layers: { fill: string; line: string; points: string };
+  editSource: string;
+  editLayers: { fill: string; line: string };
+}
+
+/**
+ * The ids of a sketch's sources and layers: without a prefix those of the scenario editor (`SKETCH_SOURCE`…), with
+ * one `{prefix}-sketch`, `{prefix}-sketch-fill`…, `{prefix}-edit-shapes`… (a second sketch on the same map).
+ */
+export function sketchIds(prefix?: string): SketchIds {
+  if (!prefix) return { source: SKETCH_SOURCE, layers: { ...SKETCH_LAYERS }, editSource: EDIT_SHAPES_SOURCE, editLayers: { ...EDIT_SHAPE_LAYERS } };
+  return {
+    source: `${prefix}-sketch`,
+    layers: { fill: `${prefix}-sketch-fill`, line: `${prefix}-sketch-line`, points: `${prefix}-sketch-points` },
+    editSource: `${prefix}-edit-shapes`,
+    editLayers: { fill: `${prefix}-edit-shapes-fill`, line: `${prefix}-edit-shapes-line` },
+  };
+}
+
 /** Points closer than this (CSS pixels) to the previous one are the same point (the clicks of a double-click). */
 const SAME_POINT_PX = 6;
 
@@ -75,6 +97,10 @@ export interface SketchOptions {
   onFinish: (shape: Shape) => void;
   /** The drawing was given up. */
   onCancel: () => void;
+  /** The prefix of its source and layer ids (`sketchIds`); none: the scenario editor's ids. */
+  idPrefix?: string;
+  /** The colour of the drawing and of the edit shapes (`SKETCH_COLOR`). */
+  color?: string;
 }
 
 /** One drawing at a time on the map; its own GeoJSON source and layers, added on `addLayers`. */
@@ -83,11 +109,15 @@ export class Sketch {
   private points: Position[] = [];
   private hover: Position | undefined;
   private readonly keydown = (e: KeyboardEvent) => this.onKey(e);
+  /** Its source and layer ids. */
+  readonly ids: SketchIds;
 
   constructor(
     private readonly map: MlMap,
     private readonly opts: SketchOptions,
-  ) {}
+  ) {
+    this.ids = sketchIds(opts.idPrefix);
+  }
 
   /** What is being drawn, if anything. */
   get drawing(): SketchKind | undefined {
@@ -99,57 +129,58 @@ export class Sketch {
   }
 
   addLayers(beforeId?: string): void {
-    if (this.map.getSource(SKETCH_SOURCE)) return;
+    if (this.map.getSource(this.ids.source)) return;
+    const color = this.opts.color ?? SKETCH_COLOR;
     const before = beforeId && this.map.getLayer(beforeId) ? beforeId : undefined;
-    this.map.addSource(EDIT_SHAPES_SOURCE, { type: 'geojson', data: collection([]) });
+    this.map.addSource(this.ids.editSource, { type: 'geojson', data: collection([]) });
     this.map.addLayer(
       {
-        id: EDIT_SHAPE_LAYERS.fill,
+        id: this.ids.editLayers.fill,
         type: 'fill',
-        source: EDIT_SHAPES_SOURCE,
+        source: this.ids.editSource,
         filter: ['==', ['geometry-type'], 'Polygon'],
-        paint: { 'fill-color': SKETCH_COLOR, 'fill-opacity': 0.12 },
+        paint: { 'fill-color': color, 'fill-opacity': 0.12 },
       },
       before,
     );
     this.map.addLayer(
       {
-        id: EDIT_SHAPE_LAYERS.line,
+        id: this.ids.editLayers.line,
         type: 'line',
-        source: EDIT_SHAPES_SOURCE,
+        source: this.ids.editSource,
         layout: { 'line-join': 'round' },
-        paint: { 'line-color': SKETCH_COLOR, 'line-width': 2.5, 'line-dasharray': [3, 2] },
+        paint: { 'line-color': color, 'line-width': 2.5, 'line-dasharray': [3, 2] },
       },
       before,
     );
-    this.map.addSource(SKETCH_SOURCE, { type: 'geojson', data: collection([]) });
+    this.map.addSource(this.ids.source, { type: 'geojson', data: collection([]) });
     this.map.addLayer({
-      id: SKETCH_LAYERS.fill,
+      id: this.ids.layers.fill,
       type: 'fill',
-      source: SKETCH_SOURCE,
+      source: this.ids.source,
       filter: ['==', ['geometry-type'], 'Polygon'],
-      paint: { 'fill-color': SKETCH_COLOR, 'fill-opacity': 0.2 },
+      paint: { 'fill-color': color, 'fill-opacity': 0.2 },
     });
     this.map.addLayer({
-      id: SKETCH_LAYERS.line,
+      id: this.ids.layers.line,
       type: 'line',
-      source: SKETCH_SOURCE,
+      source: this.ids.source,
       filter: ['==', ['geometry-type'], 'LineString'],
       layout: { 'line-join': 'round', 'line-cap': 'round' },
-      paint: { 'line-color': SKETCH_COLOR, 'line-width': 3 },
+      paint: { 'line-color': color, 'line-width': 3 },
     });
     this.map.addLayer({
-      id: SKETCH_LAYERS.points,
+      id: this.ids.layers.points,
       type: 'circle',
-      source: SKETCH_SOURCE,
+      source: this.ids.source,
       filter: ['==', ['geometry-type'], 'Point'],
-      paint: { 'circle-radius': 5, 'circle-color': '#ffffff', 'circle-stroke-color': SKETCH_COLOR, 'circle-stroke-width': 2.5 },
+      paint: { 'circle-radius': 5, 'circle-color': '#ffffff', 'circle-stroke-color': color, 'circle-stroke-width': 2.5 },
     });
   }
 
   /** Shows the scenario's edit shapes (areas and added streets). */
   setEditShapes(features: Feature[]): void {
-    this.map.getSource<GeoJSONSource>(EDIT_SHAPES_SOURCE)?.setData(collection(features));
+    this.map.getSource<GeoJSONSource>(this.ids.editSource)?.setData(collection(features));
   }
 
   start(kind: SketchKind): void {
@@ -244,7 +275,7 @@ export class Sketch {
   }
 
   private render(): void {
-    const src = this.map.getSource<GeoJSONSource>(SKETCH_SOURCE);
+    const src = this.map.getSource<GeoJSONSource>(this.ids.source);
     if (!src) return;
     const features: Feature[] = [];
     const pts = this.points;

@@ -345,6 +345,15 @@ async function start(): Promise<void> {
       access.whatIf.place([e.lngLat.lng, e.lngLat.lat]);
       return;
     }
+    // … takes away the place clicked, or draws the area whose paths close
+    if (access.whatIf.removing) {
+      access.whatIf.pickRemove(access.whatIf.poiAt(e.point));
+      return;
+    }
+    if (access.whatIf.drawing) {
+      access.whatIf.addPoint([e.lngLat.lng, e.lngLat.lat]);
+      return;
+    }
     if (scenarios.drawing) {
       scenarios.addPoint([e.lngLat.lng, e.lngLat.lat]);
       return;
@@ -362,7 +371,11 @@ async function start(): Promise<void> {
       map.getCanvas().style.cursor = 'crosshair';
       return;
     }
-    if (scenarios.drawing) return;
+    if (access.whatIf.removing) {
+      map.getCanvas().style.cursor = access.whatIf.poiAt(e.point) ? 'pointer' : 'crosshair';
+      return;
+    }
+    if (access.whatIf.drawing || scenarios.drawing) return;
     if (scenarios.picking) map.getCanvas().style.cursor = streetAt(e.point) ? 'pointer' : 'crosshair';
     else map.getCanvas().style.cursor = featureAt(e.point) ? 'pointer' : '';
   });
@@ -376,6 +389,15 @@ async function start(): Promise<void> {
     if (access.whatIf.placing) {
       const p = map.getCenter();
       access.whatIf.place([p.lng, p.lat]);
+      return;
+    }
+    if (access.whatIf.removing) {
+      access.whatIf.pickRemove(access.whatIf.poiAt(c, 12));
+      return;
+    }
+    if (access.whatIf.drawing) {
+      const p = map.getCenter();
+      access.whatIf.addPoint([p.lng, p.lat]);
       return;
     }
     if (scenarios.drawing) {

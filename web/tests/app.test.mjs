@@ -502,7 +502,7 @@ describe('the urbantwin web app', () => {
     await again.context().close();
   });
 
-  test('What if… a pharmacy placed on the map: the 15-minute city compared, changed homes drawn', async () => {
+  test('What if… a pharmacy placed on the map: the 15-minute city compared, changed homes drawn; then paths closed in a drawn area', async () => {
     // the change colours of src/access-whatif.ts: much better, better
     const BETTER = ['#2166ac', '#67a9cf'];
     // the panel opens from the URL (in the layer panel's place): the sensors are switched off there too
@@ -562,6 +562,51 @@ describe('the urbantwin web app', () => {
     await mapIdle(page);
     assert.equal(await page.evaluate(() => window.urbantwin.map.getCanvas().dataset.accessView), 'baseline');
     assert.equal(await page.evaluate(() => window.urbantwin.map.getLayoutProperty('app-access-change', 'visibility')), 'none');
+
+    // close the paths in an area around the blocks (about 300 m across): four real clicks at its corners, then Finish
+    await page.locator('#whatif-close-area').click();
+    assert.equal(await page.getAttribute('#whatif-close-area', 'aria-pressed'), 'true');
+    assert.equal(await page.locator('#whatif-draw-tools').isHidden(), false);
+    const corners = await page.evaluate(() => {
+      const map = window.urbantwin.map;
+      const r = map.getCanvas().getBoundingClientRect();
+      return [
+        [24.9405, 60.1695],
+        [24.946, 60.1695],
+        [24.946, 60.1725],
+        [24.9405, 60.1725],
+      ].map((c) => {
+        const p = map.project(c);
+        return { x: p.x, y: p.y, onCanvas: document.elementFromPoint(r.left + p.x, r.top + p.y) === map.getCanvas() };
+      });
+    });
+    for (const c of corners) {
+      assert.ok(c.onCanvas, `the corner is not under a panel: ${JSON.stringify(c)}`);
+      await page.mouse.click(box.x + c.x, box.y + c.y);
+      await page.waitForTimeout(400); // not a double-click
+    }
+    assert.match(await page.locator('#whatif-status').textContent(), /Corners of the area: 4/);
+    await page.locator('#whatif-finish').click();
+    assert.equal(await page.locator('#whatif-draw-tools').isHidden(), true);
+    assert.deepEqual(await page.locator('#whatif-edits li').evaluateAll((ls) => ls.map((l) => l.dataset.kind)), ['addDestination', 'closePaths']);
+    assert.match(await page.locator('#whatif-edits li[data-kind="closePaths"]').textContent(), /Paths closed in an area of [\d.]+ ha/);
+    assert.ok(await page.evaluate(() => !!window.urbantwin.map.getLayer('app-whatif-edit-shapes-fill') && !!window.urbantwin.map.getLayer('app-sketch-fill')));
+    assert.equal(await page.locator('#feature-panel').isHidden(), true, 'the clicks drew, they did not open a feature');
+    const closed = page.waitForResponse((r) => r.url().includes('/api/access/scenario') && r.request().method() === 'POST');
+    await page.locator('#whatif-compare').click();
+    const res2 = await closed;
+    assert.equal(res2.status(), 200);
+    const body2 = JSON.parse(res2.request().postData());
+    assert.deepEqual(body2.edits.map((e) => e.kind), ['addDestination', 'closePaths']);
+    assert.equal(body2.edits[1].area.type, 'Polygon');
+    assert.equal(body2.edits[1].area.coordinates[0].length, 5);
+    const result2 = await res2.json();
+    await page.waitForFunction(() => document.querySelector('#whatif-homes')?.hasAttribute('data-worse') && !document.querySelector('.whatif')?.hasAttribute('aria-busy'));
+    const worse = result2.homes.filter((h) => h.scoreAfter < h.scoreBefore).length;
+    console.log(`what if, paths closed: ${worse} homes worse`);
+    assert.ok(worse > 0, `homes worse: ${worse}`);
+    assert.equal(Number(await page.getAttribute('#whatif-homes', 'data-worse')), worse);
+    assert.match(await page.locator('#whatif-homes').textContent(), /[1-9][\d,\s]* worse/);
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });

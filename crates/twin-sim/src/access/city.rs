@@ -3,21 +3,16 @@
 
 use std::time::Instant;
 
-use geo::{ChamberlainDuquetteArea, Geometry};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value};
 use twin_graph::{IslandReport, Network, SnapIndex};
-use twin_model::entity::iri;
-use twin_model::geoquery::geometry_from_geojson;
 use twin_model::Entity;
 
 use super::graph::{AccessGraph, Movement};
 use super::nearest::{Anchor, KNearest};
-use crate::traffic::city::{first_text, value};
+use crate::traffic::city::{city_places, first_text, value};
 use crate::traffic::trips::{residential_share, GenerationRates};
-
-const V: &str = iri::DEFAULT_CONTEXT;
 
 /// The daily needs a 15-minute city is measured on by default: categories of the twin's POI scheme (see the OSM
 /// importer's table).
@@ -309,52 +304,26 @@ pub struct Inputs {
 /// the traffic model's trip generation), residents = that area / `m2_per_resident`, at the footprint's centroid.
 /// Destinations: points of interest of the chosen categories, at their location (a polygon's centroid).
 pub fn inputs(entities: &[Entity], anchoring: &Anchoring<'_>, options: &AccessOptions) -> Inputs {
-    let building = format!("{V}Building");
-    let poi = format!("{V}PointOfInterest");
     let rates = GenerationRates::default();
     let mut out = Inputs::default();
-    for e in entities {
-        let is_building = e.types.contains(&building);
-        let is_poi = e.types.contains(&poi);
-        if !is_building && !is_poi {
-            continue;
-        }
-        let Some(g) = e
-            .geometries(iri::LOCATION)
-            .next()
-            .and_then(|v| geometry_from_geojson(v).ok())
-        else {
-            continue;
-        };
-        let Some(c) = geo::Centroid::centroid(&g) else {
-            continue;
-        };
-        let category = first_text(value(e, "category")).unwrap_or_default();
-        if is_building {
-            let footprint = match &g {
-                Geometry::Polygon(p) => p.chamberlain_duquette_unsigned_area(),
-                Geometry::MultiPolygon(m) => m.chamberlain_duquette_unsigned_area(),
-                _ => 0.0,
-            };
-            let floors = rates.floors(
-                value(e, "floorsAboveGround").and_then(Value::as_f64),
-                value(e, "height").and_then(Value::as_f64),
-            );
+    for p in city_places(entities, &rates) {
+        let id = &p.entity.id;
+        if let Some((footprint, floors)) = p.building {
             let residents =
-                footprint * floors * residential_share(&category) / options.m2_per_resident;
+                footprint * floors * residential_share(&p.category) / options.m2_per_resident;
             if residents.is_nan() || residents <= 0.0 {
                 continue;
             }
-            match anchoring.home(&e.id, c.x(), c.y()) {
+            match anchoring.home(id, p.lon, p.lat) {
                 Some(place) => out.homes.push(Home { place, residents }),
                 None => out.homes_off_network += 1,
             }
-        } else if options.categories.contains(&category) {
-            match anchoring.destination(&e.id, c.x(), c.y()) {
+        } else if options.categories.contains(&p.category) {
+            match anchoring.destination(id, p.lon, p.lat) {
                 Some(place) => out.destinations.push(Destination {
                     place,
-                    category,
-                    name: first_text(value(e, "name")),
+                    name: first_text(value(p.entity, "name")),
+                    category: p.category,
                 }),
                 None => out.destinations_off_network += 1,
             }

@@ -88,31 +88,36 @@ pub(crate) fn first_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Trip ends of the city's buildings (footprint area × floors, by use) and points of interest (by 15-minute
-/// category), at their locations (a polygon's centroid).
-pub fn activities(entities: &[Entity], rates: &GenerationRates) -> Vec<Activity> {
+/// A building or a point of interest of the city, as the models read it: where it is (a polygon's centroid), its use
+/// category and, for a building, its footprint (m²) and floors (from the data, else height / 3 m, else the default).
+pub struct CityPlace<'a> {
+    pub entity: &'a Entity,
+    pub lon: f64,
+    pub lat: f64,
+    pub category: String,
+    /// `(footprint m², floors)` of a building; `None` for a point of interest.
+    pub building: Option<(f64, f64)>,
+}
+
+/// The buildings and points of interest among `entities` that have a location.
+pub fn city_places<'a>(
+    entities: &'a [Entity],
+    rates: &'a GenerationRates,
+) -> impl Iterator<Item = CityPlace<'a>> + 'a {
     let building = format!("{V}Building");
     let poi = format!("{V}PointOfInterest");
-    let mut out = Vec::new();
-    for e in entities {
+    entities.iter().filter_map(move |e| {
         let is_building = e.types.contains(&building);
-        let is_poi = e.types.contains(&poi);
-        if !is_building && !is_poi {
-            continue;
+        if !is_building && !e.types.contains(&poi) {
+            return None;
         }
-        let Some(g) = e
+        let g = e
             .geometries(iri::LOCATION)
             .next()
-            .and_then(|v| geometry_from_geojson(v).ok())
-        else {
-            continue;
-        };
-        let Some(c) = geo::Centroid::centroid(&g) else {
-            continue;
-        };
-        let category = first_text(value(e, "category")).unwrap_or_default();
-        let (p, a) = if is_building {
-            let area = match &g {
+            .and_then(|v| geometry_from_geojson(v).ok())?;
+        let c = geo::Centroid::centroid(&g)?;
+        let building = is_building.then(|| {
+            let footprint = match &g {
                 Geometry::Polygon(p) => p.chamberlain_duquette_unsigned_area(),
                 Geometry::MultiPolygon(m) => m.chamberlain_duquette_unsigned_area(),
                 _ => 0.0,
@@ -121,20 +126,35 @@ pub fn activities(entities: &[Entity], rates: &GenerationRates) -> Vec<Activity>
                 value(e, "floorsAboveGround").and_then(Value::as_f64),
                 value(e, "height").and_then(Value::as_f64),
             );
-            rates.building(area, floors, &category)
-        } else {
-            (0.0, rates.poi(&category))
-        };
-        if p + a > 0.0 {
-            out.push(Activity {
-                lon: c.x(),
-                lat: c.y(),
-                productions: p,
-                attractions: a,
-            });
-        }
-    }
-    out
+            (footprint, floors)
+        });
+        Some(CityPlace {
+            entity: e,
+            lon: c.x(),
+            lat: c.y(),
+            category: first_text(value(e, "category")).unwrap_or_default(),
+            building,
+        })
+    })
+}
+
+/// Trip ends of the city's buildings (footprint area × floors, by use) and points of interest (by 15-minute
+/// category), at their locations (a polygon's centroid).
+pub fn activities(entities: &[Entity], rates: &GenerationRates) -> Vec<Activity> {
+    city_places(entities, rates)
+        .filter_map(|p| {
+            let (prod, attr) = match p.building {
+                Some((footprint, floors)) => rates.building(footprint, floors, &p.category),
+                None => (0.0, rates.poi(&p.category)),
+            };
+            (prod + attr > 0.0).then_some(Activity {
+                lon: p.lon,
+                lat: p.lat,
+                productions: prod,
+                attractions: attr,
+            })
+        })
+        .collect()
 }
 
 /// Builds the city's traffic model from its entities (see the module doc).

@@ -20,11 +20,10 @@ use twin_store::EntityQuery;
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::scenarios::{model_entities, model_unchanged_since};
 use crate::SharedState;
 
 const V: &str = iri::DEFAULT_CONTEXT;
-/// The entity types the model reads: a change to one of them makes cached results stale.
-const MODEL_TYPES: [&str; 3] = ["RoadLink", "Building", "PointOfInterest"];
 /// Option sets kept.
 const CACHED: usize = 6;
 const PARAMS: [&str; 7] = [
@@ -115,36 +114,17 @@ async fn computed(
     key: String,
 ) -> ApiResult<Arc<CityAccess>> {
     let mut cache = state.access.cache.lock().await;
-    let head = state.store.map_changes_since(i64::MAX, 0).await?.head;
     if let Some(i) = cache.iter().position(|c| c.key == key) {
-        let c = &cache[i];
-        let fresh = if c.head >= head {
-            true
-        } else {
-            let changes = state.store.map_changes_since(c.head, 4096).await?;
-            let relevant = |t: &str| MODEL_TYPES.iter().any(|m| t == format!("{V}{m}"));
-            changes.complete && !changes.changes.iter().any(|ch| relevant(&ch.type_name))
-        };
-        if fresh {
+        if let Some(now) = model_unchanged_since(state, cache[i].head).await? {
             let mut c = cache.remove(i);
-            c.head = head;
+            c.head = now;
             let run = c.run.clone();
             cache.push(c);
             return Ok(run);
         }
         cache.remove(i);
     }
-    let q = EntityQuery {
-        types: Some(TypeExpr::Or(
-            MODEL_TYPES
-                .iter()
-                .map(|t| TypeExpr::Type(format!("{V}{t}")))
-                .collect(),
-        )),
-        limit: usize::MAX,
-        ..Default::default()
-    };
-    let entities = state.store.query(&q).await?.entities;
+    let (head, entities) = model_entities(state).await?;
     let run = tokio::task::spawn_blocking(move || -> Result<CityAccess, String> {
         let (net, _) = twin_graph::entities::network_from_entities(&entities).map_err(|e| e.to_string())?;
         if net.node_count() == 0 {
@@ -350,20 +330,7 @@ async fn scenario(
         return Err(bad("edits: from 1 to 100 changes"));
     }
     let base = computed(&state, opts, key).await?;
-    let entities = state
-        .store
-        .query(&EntityQuery {
-            types: Some(TypeExpr::Or(
-                MODEL_TYPES
-                    .iter()
-                    .map(|t| TypeExpr::Type(format!("{V}{t}")))
-                    .collect(),
-            )),
-            limit: usize::MAX,
-            ..Default::default()
-        })
-        .await?
-        .entities;
+    let (_, entities) = model_entities(&state).await?;
     let out = tokio::task::spawn_blocking(move || -> Result<Value, String> {
         let s = access::scenario::apply(&base, &entities, &edits)?;
         let changes = access::scenario::changes(&base, &s);

@@ -46,7 +46,7 @@ const V: &str = iri::DEFAULT_CONTEXT;
 /// The entity types the traffic model is built from: a map change to one of them rebuilds the baseline.
 /// `TrafficFlowObserved` must never be one of them: publishing the baseline writes `TrafficFlowObserved` entities,
 /// and a type that both feeds the baseline and is written by it would rebuild (and republish) it forever.
-const MODEL_TYPES: [&str; 3] = ["RoadLink", "Building", "PointOfInterest"];
+pub(crate) const MODEL_TYPES: [&str; 3] = ["RoadLink", "Building", "PointOfInterest"];
 /// The baseline is solved once, so it is solved far (a scenario's delta means something only when both solutions
 /// are converged beyond the differences it shows).
 const BASELINE_GAP: f64 = 1e-10;
@@ -214,25 +214,26 @@ fn conflict(d: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::Conflict, d)
 }
 
-/// The baseline for the city as the store holds it now: the cached one while no `RoadLink`, `Building` or
-/// `PointOfInterest` changed on the map since it was built, else a new one.
-pub async fn baseline(state: &SharedState) -> ApiResult<Arc<Baseline>> {
-    let sc = &state.scenarios;
-    let mut slot = sc.baseline.lock().await;
-    if let Some(b) = slot.as_ref() {
-        let head = sc.baseline_head.load(Ordering::SeqCst) as i64;
-        let changes = state.store.map_changes_since(head, 4096).await?;
-        if changes.head <= head {
-            return Ok(b.clone());
-        }
-        let relevant = |t: &str| MODEL_TYPES.iter().any(|m| t == format!("{V}{m}"));
-        if changes.complete && !changes.changes.iter().any(|c| relevant(&c.type_name)) {
-            sc.baseline_head
-                .store(changes.head.max(0) as u64, Ordering::SeqCst);
-            return Ok(b.clone());
-        }
+/// `Some(the store's map head now)` when no entity of [`MODEL_TYPES`] changed on the map since `head` (results
+/// computed then still hold); `None` when one did, or when the change log no longer reaches back that far.
+pub(crate) async fn model_unchanged_since(
+    state: &SharedState,
+    head: i64,
+) -> ApiResult<Option<i64>> {
+    let changes = state.store.map_changes_since(head, 4096).await?;
+    if changes.head <= head {
+        return Ok(Some(head));
     }
-    // the head first: a change made while the entities are read rebuilds the baseline next time
+    let relevant = |t: &str| MODEL_TYPES.iter().any(|m| t == format!("{V}{m}"));
+    Ok(
+        (changes.complete && !changes.changes.iter().any(|c| relevant(&c.type_name)))
+            .then_some(changes.head),
+    )
+}
+
+/// Every entity of [`MODEL_TYPES`], with the map head read first (a change made while they are read makes results
+/// built on them stale next time).
+pub(crate) async fn model_entities(state: &SharedState) -> ApiResult<(i64, Vec<Entity>)> {
     let head = state.store.map_changes_since(i64::MAX, 0).await?.head;
     let q = EntityQuery {
         types: Some(TypeExpr::Or(
@@ -244,7 +245,22 @@ pub async fn baseline(state: &SharedState) -> ApiResult<Arc<Baseline>> {
         limit: usize::MAX,
         ..Default::default()
     };
-    let entities = state.store.query(&q).await?.entities;
+    Ok((head, state.store.query(&q).await?.entities))
+}
+
+/// The baseline for the city as the store holds it now: the cached one while no `RoadLink`, `Building` or
+/// `PointOfInterest` changed on the map since it was built, else a new one.
+pub async fn baseline(state: &SharedState) -> ApiResult<Arc<Baseline>> {
+    let sc = &state.scenarios;
+    let mut slot = sc.baseline.lock().await;
+    if let Some(b) = slot.as_ref() {
+        let head = sc.baseline_head.load(Ordering::SeqCst) as i64;
+        if let Some(now) = model_unchanged_since(state, head).await? {
+            sc.baseline_head.store(now.max(0) as u64, Ordering::SeqCst);
+            return Ok(b.clone());
+        }
+    }
+    let (head, entities) = model_entities(state).await?;
     let built = tokio::task::spawn_blocking(move || build_baseline(&entities, head))
         .await
         .map_err(internal)?

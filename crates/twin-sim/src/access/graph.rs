@@ -100,19 +100,10 @@ impl AccessGraph {
                 s
             })
             .collect();
-        let (rev_start, rev_node, rev_s) = adjacency(n, &link_s, to, from);
-        let (fwd_start, fwd_node, fwd_s) = adjacency(n, &link_s, from, to);
-        AccessGraph {
-            movement,
-            link_s,
-            rev_start,
-            rev_node,
-            rev_s,
-            fwd_start,
-            fwd_node,
-            fwd_s,
-            crossing,
-        }
+        let edges: Vec<(NodeIdx, NodeIdx, f64)> = (0..link_s.len())
+            .map(|l| (from[l], to[l], link_s[l]))
+            .collect();
+        assemble(movement, link_s, crossing, n, &edges)
     }
 
     /// A graph of `n` nodes from directed edges `(from, to, seconds)` given as they are (no network, no crossings):
@@ -123,55 +114,25 @@ impl AccessGraph {
         edges: &[(NodeIdx, NodeIdx, f64)],
         movement: Movement,
     ) -> AccessGraph {
-        let kept: Vec<&(NodeIdx, NodeIdx, f64)> = edges
-            .iter()
-            .filter(|(a, b, s)| {
-                (*a as usize) < n && (*b as usize) < n && s.is_finite() && *s >= 0.0
-            })
-            .collect();
-        let from: Vec<NodeIdx> = kept.iter().map(|e| e.0).collect();
-        let to: Vec<NodeIdx> = kept.iter().map(|e| e.1).collect();
-        let link_s: Vec<f64> = kept.iter().map(|e| e.2).collect();
-        let (rev_start, rev_node, rev_s) = adjacency(n, &link_s, &to, &from);
-        let (fwd_start, fwd_node, fwd_s) = adjacency(n, &link_s, &from, &to);
-        AccessGraph {
-            movement,
-            link_s,
-            rev_start,
-            rev_node,
-            rev_s,
-            fwd_start,
-            fwd_node,
-            fwd_s,
-            crossing: vec![false; n],
-        }
+        let kept: Vec<(NodeIdx, NodeIdx, f64)> =
+            edges.iter().copied().filter(|e| usable(n, e)).collect();
+        let secs = kept.iter().map(|e| e.2).collect();
+        assemble(movement, secs, vec![false; n], n, &kept)
     }
 
     /// The same graph with more edges `(from, to, seconds)` (new paths of a scenario); the network's links keep their
     /// times and crossings.
     #[must_use]
     pub fn with_edges(&self, extra: &[(NodeIdx, NodeIdx, f64)]) -> AccessGraph {
-        let n = self.node_count();
         let mut all = self.edges();
-        all.extend(extra.iter().filter(|(a, b, s)| {
-            (*a as usize) < n && (*b as usize) < n && s.is_finite() && *s >= 0.0
-        }));
-        let from: Vec<NodeIdx> = all.iter().map(|e| e.0).collect();
-        let to: Vec<NodeIdx> = all.iter().map(|e| e.1).collect();
-        let secs: Vec<f64> = all.iter().map(|e| e.2).collect();
-        let (rev_start, rev_node, rev_s) = adjacency(n, &secs, &to, &from);
-        let (fwd_start, fwd_node, fwd_s) = adjacency(n, &secs, &from, &to);
-        AccessGraph {
-            movement: self.movement,
-            link_s: self.link_s.clone(),
-            rev_start,
-            rev_node,
-            rev_s,
-            fwd_start,
-            fwd_node,
-            fwd_s,
-            crossing: self.crossing.clone(),
-        }
+        all.extend_from_slice(extra);
+        assemble(
+            self.movement,
+            self.link_s.clone(),
+            self.crossing.clone(),
+            self.node_count(),
+            &all,
+        )
     }
 
     /// Every usable link as `(from, to, seconds)`.
@@ -227,34 +188,62 @@ impl AccessGraph {
     }
 }
 
-/// CSR arrays of the usable links grouped by `key` node, listing the `other` end and the time.
+/// Whether an edge has both ends among `n` nodes and a finite, non-negative time.
+fn usable(n: usize, &(a, b, s): &(NodeIdx, NodeIdx, f64)) -> bool {
+    (a as usize) < n && (b as usize) < n && s.is_finite() && s >= 0.0
+}
+
+/// The graph over the usable `edges`, with the network links' times `link_s` and the crossings as given.
+fn assemble(
+    movement: Movement,
+    link_s: Vec<f64>,
+    crossing: Vec<bool>,
+    n: usize,
+    edges: &[(NodeIdx, NodeIdx, f64)],
+) -> AccessGraph {
+    let kept: Vec<&(NodeIdx, NodeIdx, f64)> = edges.iter().filter(|e| usable(n, e)).collect();
+    let from: Vec<NodeIdx> = kept.iter().map(|e| e.0).collect();
+    let to: Vec<NodeIdx> = kept.iter().map(|e| e.1).collect();
+    let secs: Vec<f64> = kept.iter().map(|e| e.2).collect();
+    let (rev_start, rev_node, rev_s) = adjacency(n, &secs, &to, &from);
+    let (fwd_start, fwd_node, fwd_s) = adjacency(n, &secs, &from, &to);
+    AccessGraph {
+        movement,
+        link_s,
+        rev_start,
+        rev_node,
+        rev_s,
+        fwd_start,
+        fwd_node,
+        fwd_s,
+        crossing,
+    }
+}
+
+/// CSR arrays of the edges (all usable: see [`assemble`]) grouped by `key` node, listing the `other` end and the
+/// time.
 fn adjacency(
     n: usize,
-    link_s: &[f64],
+    secs: &[f64],
     key: &[NodeIdx],
     other: &[NodeIdx],
 ) -> (Vec<u32>, Vec<NodeIdx>, Vec<f64>) {
     let mut start = vec![0u32; n + 1];
-    for (l, &s) in link_s.iter().enumerate() {
-        if s.is_finite() {
-            start[key[l] as usize + 1] += 1;
-        }
+    for &k in key {
+        start[k as usize + 1] += 1;
     }
     for i in 0..n {
         start[i + 1] += start[i];
     }
     let m = start[n] as usize;
     let mut node = vec![0 as NodeIdx; m];
-    let mut secs = vec![0.0; m];
+    let mut out = vec![0.0; m];
     let mut fill = start.clone();
-    for (l, &s) in link_s.iter().enumerate() {
-        if s.is_finite() {
-            let k = key[l] as usize;
-            let at = fill[k] as usize;
-            node[at] = other[l];
-            secs[at] = s;
-            fill[k] += 1;
-        }
+    for ((&k, &o), &s) in key.iter().zip(other).zip(secs) {
+        let at = fill[k as usize] as usize;
+        node[at] = o;
+        out[at] = s;
+        fill[k as usize] += 1;
     }
-    (start, node, secs)
+    (start, node, out)
 }

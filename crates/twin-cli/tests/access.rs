@@ -3,40 +3,16 @@
 
 mod common;
 
-use std::path::PathBuf;
-
-use common::urbantwin;
+use common::{helsinki_db, urbantwin};
 
 use serde_json::Value;
 
-fn helsinki_pbf() -> Option<PathBuf> {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/osm/helsinki.osm.pbf");
-    if p.is_file() {
-        return Some(p);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {} is missing", p.display());
-    }
-    eprintln!("skipping: {} not found", p.display());
-    None
-}
-
 #[test]
 fn fifteen_minute_city_of_central_helsinki() {
-    let Some(pbf) = helsinki_pbf() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("city.db");
-    let dbs = db.to_str().unwrap();
-    let (ok, _, err) = urbantwin(&[
-        "import",
-        "osm",
-        pbf.to_str().unwrap(),
-        "--db",
-        dbs,
-        "--json",
-    ]);
-    assert!(ok, "{err}");
+    let Some((dir, db)) = helsinki_db() else {
+        return;
+    };
+    let dbs = db.as_str();
     let out = dir.path().join("homes.geojson");
     let (ok, stdout, err) = urbantwin(&[
         "access",

@@ -9,15 +9,7 @@ use common::urbantwin;
 use serde_json::Value;
 
 fn tntp() -> Option<PathBuf> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/tntp");
-    if p.is_dir() {
-        Some(p)
-    } else if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but {} is missing", p.display());
-    } else {
-        eprintln!("skipping: TNTP data directory {} not found", p.display());
-        None
-    }
+    common::shared("tntp")
 }
 
 #[test]
@@ -172,20 +164,10 @@ fn bad_input_is_reported_clearly() {
 /// street, and a clear error for a street that does not exist.
 #[test]
 fn city_baseline_and_a_closed_street() {
-    let Some(data) = tntp() else { return };
-    let pbf = data.join("../osm/helsinki.osm.pbf");
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("city.db");
-    let dbs = db.to_str().unwrap();
-    let (ok, _, err) = urbantwin(&[
-        "import",
-        "osm",
-        pbf.to_str().unwrap(),
-        "--db",
-        dbs,
-        "--json",
-    ]);
-    assert!(ok, "{err}");
+    let Some((dir, db)) = common::helsinki_db() else {
+        return;
+    };
+    let dbs = db.as_str();
     let (ok, stdout, err) = urbantwin(&[
         "traffic",
         "city",

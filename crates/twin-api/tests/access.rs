@@ -9,15 +9,21 @@ use common::{assert_problem, import_helsinki, json_call, shared_data, Server};
 use reqwest::Method;
 use serde_json::{json, Value};
 
+/// A server over the Helsinki extract (None, with the reason printed, without the shared data).
+async fn helsinki() -> Option<Server> {
+    let data = shared_data()?;
+    let s = Server::start().await;
+    assert!(import_helsinki(&s.store, &data).await > 3000);
+    Some(s)
+}
+
 fn root(s: &Server) -> String {
     s.base.trim_end_matches("/ngsi-ld/v1").to_string()
 }
 
 #[tokio::test]
 async fn helsinki_fifteen_minute_city() {
-    let Some(data) = shared_data() else { return };
-    let s = Server::start().await;
-    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let Some(s) = helsinki().await else { return };
     let get = |path: &str| {
         let url = format!("{}{path}", root(&s));
         let http = s.http.clone();
@@ -148,9 +154,7 @@ async fn bad_options_and_an_empty_city_are_problem_details() {
 
 #[tokio::test]
 async fn isochrones_over_http() {
-    let Some(data) = shared_data() else { return };
-    let s = Server::start().await;
-    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let Some(s) = helsinki().await else { return };
     let url = format!(
         "{}/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=10,5",
         root(&s)
@@ -214,9 +218,7 @@ async fn isochrones_over_http() {
 
 #[tokio::test]
 async fn neighbourhoods_add_up_to_the_city() {
-    let Some(data) = shared_data() else { return };
-    let s = Server::start().await;
-    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let Some(s) = helsinki().await else { return };
     let get = |path: String| {
         let http = s.http.clone();
         async move { json_call(&http, Method::GET, &path, None, 200).await.0 }
@@ -278,9 +280,7 @@ async fn neighbourhoods_add_up_to_the_city() {
 
 #[tokio::test]
 async fn a_scenario_of_the_fifteen_minute_city() {
-    let Some(data) = shared_data() else { return };
-    let s = Server::start().await;
-    assert!(import_helsinki(&s.store, &data).await > 3000);
+    let Some(s) = helsinki().await else { return };
     let url = format!("{}/api/access/scenario?minutes=5&profile=older", root(&s));
     let body = json!({"edits": [{"kind": "addDestination", "category": "pharmacy", "lon": 24.9432, "lat": 60.1710, "name": "New pharmacy"}]});
     let (v, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;

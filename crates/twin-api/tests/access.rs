@@ -309,15 +309,67 @@ async fn a_scenario_of_the_fifteen_minute_city() {
     // closing paths in an area: some homes lose
     let body = json!({"edits": [{"kind": "closePaths", "area": {"type": "Polygon", "coordinates": [[[24.940, 60.170], [24.946, 60.170], [24.946, 60.172], [24.940, 60.172], [24.940, 60.170]]]}}]});
     let (v, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;
+    let homes = v["homes"].as_array().unwrap();
     assert!(
-        v["homes"]
-            .as_array()
-            .unwrap()
+        homes
             .iter()
             .any(|h| h["scoreAfter"].as_f64() < h["scoreBefore"].as_f64()),
         "{}",
         v["homes"]
     );
+    // ...and nobody gains: closing paths only takes ways away
+    assert!(
+        homes
+            .iter()
+            .all(|h| h["scoreAfter"].as_f64() <= h["scoreBefore"].as_f64()),
+        "{}",
+        v["homes"]
+    );
+    // the same paths by their RoadLink ids, as a client finds them in the hub: the walkable links meeting the area
+    let query = reqwest::Url::parse_with_params(
+        &format!("{}/ngsi-ld/v1/entities", root(&s)),
+        [
+            ("type", "RoadLink"),
+            ("georel", "intersects"),
+            ("geometry", "Polygon"),
+            (
+                "coordinates",
+                "[[[24.940,60.170],[24.946,60.170],[24.946,60.172],[24.940,60.172],[24.940,60.170]]]",
+            ),
+            ("options", "keyValues"),
+            ("limit", "1000"),
+        ],
+    )
+    .unwrap();
+    let links: Value = s
+        .http
+        .get(query)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["walkAccess"]["forward"] == true || l["walkAccess"]["backward"] == true)
+        .map(|l| l["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.len() > 10, "{links}");
+    let body = json!({"edits": [{"kind": "closePaths", "links": ids}]});
+    let (by_id, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;
+    let results = |r: &Value| {
+        let mut r = r["scenario"].clone();
+        r.as_object_mut().unwrap().remove("searchSeconds");
+        r
+    };
+    assert_eq!(results(&by_id), results(&v), "closed by id as by area");
+    // closed and opened again: nobody changes
+    let body = json!({"edits": [{"kind": "closePaths", "links": ids}, {"kind": "openPaths", "links": ids}]});
+    let (v, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;
+    assert_eq!(v["homes"], json!([]), "{}", v["delta"]);
     // a walkway across the railway yard: nobody loses
     let body =
         json!({"edits": [{"kind": "addPath", "path": [[24.9445, 60.1730], [24.9395, 60.1735]]}]});

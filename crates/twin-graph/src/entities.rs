@@ -4,7 +4,8 @@
 //! A `RoadLink` entity gives `startNode`, `endNode` (OSM node ids), `length` (m), `freeFlowSpeed` (km/h, cars),
 //! `capacityForward` / `capacityBackward` (veh/h), `lanesForward` / `lanesBackward`, `carAccess`, `walkAccess`,
 //! `bikeAccess` (`{"forward": bool, "backward": bool}`) and `location` (a LineString from start to end node). Each
-//! becomes up to two directed links: forward with the modes allowed forward, backward with those allowed backward.
+//! becomes up to two directed links: forward with the modes allowed forward, backward with those allowed backward; a
+//! link no mode may use either way (a private yard) becomes both, with no mode, for a scenario to open.
 
 use std::collections::HashMap;
 
@@ -93,6 +94,9 @@ pub fn links_of(e: &Entity) -> Result<(Vec<LinkSpec>, [NodeAt; 2]), String> {
         m
     };
     let (fwd, bwd) = (modes(|a| a.0), modes(|a| a.1));
+    // a path nobody may use (a private yard, a closed path) is kept both ways with no mode, so that a scenario can
+    // open it; a direction no mode uses on a link that others use is left out
+    let closed = fwd.is_empty() && bwd.is_empty();
     let cap = |name: &str| number(e, name).unwrap_or(0.0).max(0.0);
     let lanes = |name: &str| number(e, name).unwrap_or(1.0).max(0.0) as f32;
     let mut spec = LinkSpec::new(
@@ -107,13 +111,13 @@ pub fn links_of(e: &Entity) -> Result<(Vec<LinkSpec>, [NodeAt; 2]), String> {
     spec.lanes = lanes("lanesForward");
     spec.geometry = Some(coords.clone());
     let mut out = Vec::with_capacity(2);
-    if !bwd.is_empty() {
+    if !bwd.is_empty() || closed {
         let mut back = spec.reversed(format!("{}-", e.id), bwd);
         back.capacity_vph = cap("capacityBackward");
         back.lanes = lanes("lanesBackward");
         out.push(back);
     }
-    if !fwd.is_empty() {
+    if !fwd.is_empty() || closed {
         out.push(spec);
     }
     let ends = [(from, coords[0]), (to, coords[coords.len() - 1])];

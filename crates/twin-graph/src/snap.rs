@@ -158,6 +158,37 @@ impl SnapIndex {
         if distance_m > max_distance_m {
             return None;
         }
+        Some(self.snap_on(q, segment, distance_m))
+    }
+
+    /// Every link within `radius_m` metres of (lon, lat), each once at its nearest point, nearest first (ties by link
+    /// index); empty if the point is not finite.
+    pub fn links_within(&self, lon: f64, lat: f64, radius_m: f64) -> Vec<Snap> {
+        if !(lon.is_finite() && lat.is_finite()) {
+            return Vec::new();
+        }
+        let q = self.projection.project((lon, lat));
+        let mut out: Vec<Snap> = Vec::new();
+        for (segment, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&q) {
+            let d = d2.sqrt();
+            if d > radius_m {
+                break;
+            }
+            // segments come nearest first: a link's first is its nearest
+            if out.iter().all(|s| s.link != segment.data.link) {
+                out.push(self.snap_on(q, segment, d));
+            }
+        }
+        out.sort_by(|a, b| {
+            a.distance_m
+                .total_cmp(&b.distance_m)
+                .then(a.link.cmp(&b.link))
+        });
+        out
+    }
+
+    /// Where projected point `q` meets `segment`, `distance_m` away.
+    fn snap_on(&self, q: [f64; 2], segment: &SegmentEntry, distance_m: f64) -> Snap {
         let line = segment.geom();
         let nearest = line.nearest_point(&q);
         let along = segment.data.start_m + distance(line.from, nearest);
@@ -167,12 +198,12 @@ impl SnapIndex {
         } else {
             0.0
         };
-        Some(Snap {
+        Snap {
             link: segment.data.link,
             fraction,
             distance_m,
             point: self.projection.unproject(nearest),
-        })
+        }
     }
 }
 
@@ -237,6 +268,16 @@ mod tests {
         assert!(SnapIndex::build(&net, Mode::Bike)
             .snap(qlon, qlat)
             .is_none());
+        // Every walk link within 160 m, nearest first: the path, then both directions of the street (the reverse one
+        // entered at the mirrored fraction); within 100 m the path alone.
+        let walk_index = SnapIndex::build(&net, Mode::Walk);
+        let near = walk_index.links_within(qlon, qlat, 160.0);
+        assert_eq!(near.iter().map(|s| s.link).collect::<Vec<_>>(), [2, 0, 1]);
+        assert!((near[1].distance_m - 150.0).abs() < 1.0);
+        assert!((near[1].fraction - 0.75).abs() < 1e-3);
+        assert!((near[2].fraction - 0.25).abs() < 1e-3, "{near:?}");
+        assert_eq!(walk_index.links_within(qlon, qlat, 100.0).len(), 1);
+        assert!(walk_index.links_within(f64::NAN, qlat, 100.0).is_empty());
         // Beyond the head of the street the fraction stops at 1.
         let beyond = car_index.snap(25.0 + 2.0 * dlon, lat).expect("snap");
         assert_eq!(beyond.fraction, 1.0);

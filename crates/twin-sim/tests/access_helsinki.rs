@@ -307,7 +307,8 @@ fn scenarios_take_away_a_destination_and_close_paths() {
             cut.remove_mode(l, twin_graph::Mode::Walk);
         }
     }
-    let fresh = access::city::run_on(cut, &entities, &base.options);
+    // (the homes joining the paths within their baseline reach)
+    let fresh = access::city::run_with_paths(cut, vec![], &entities, &base.options, &base.reach());
     assert_eq!(s.summary.homes, fresh.summary.homes);
     for c in 0..s.fields.len() {
         assert!(close(&times(&s, c), &times(&fresh, c)), "category {c}");
@@ -316,6 +317,21 @@ fn scenarios_take_away_a_destination_and_close_paths() {
         !changes(&base, &s).is_empty(),
         "closing the square's paths changes somebody's score"
     );
+    // closing paths takes ways away and gives none: no home's way to any of its nearest destinations shortens, in
+    // the square and in a thin strip across the blocks west of it
+    no_way_shortens(&base, &s);
+    let strip = serde_json::json!({"type": "Polygon", "coordinates": [[[24.9370, 60.1690], [24.9375, 60.1690], [24.9375, 60.1720], [24.9370, 60.1720], [24.9370, 60.1690]]]});
+    let s = apply(
+        &base,
+        &entities,
+        &[AccessEdit::ClosePaths {
+            links: vec![],
+            area: Some(strip),
+        }],
+    )
+    .expect("closed");
+    assert!(!changes(&base, &s).is_empty(), "the strip changes somebody");
+    no_way_shortens(&base, &s);
 
     // errors name the edit
     let e = apply(
@@ -337,7 +353,7 @@ fn scenarios_take_away_a_destination_and_close_paths() {
     .err()
     .expect("an error");
     assert!(
-        e.contains("no path open to walk has the id urn:ngsi-ld:RoadLink:nope"),
+        e.contains("no link has the id urn:ngsi-ld:RoadLink:nope"),
         "{e}"
     );
     let e = apply(
@@ -396,12 +412,16 @@ fn scenarios_add_a_path_and_open_closed_ones() {
         "{e}"
     );
 
-    // closing links by id, then opening them again, gives the baseline back
-    let ids: Vec<String> = (0..base.net.link_count() as u32)
+    // closing links by id (their `RoadLink` entities' ids, as a client names them), then opening them again, gives
+    // the baseline back
+    let mut ids: Vec<String> = (0..base.net.link_count() as u32)
         .filter(|&l| base.net.link_modes()[l as usize].contains(twin_graph::Mode::Walk))
+        .filter_map(|l| twin_sim::traffic::scenario::road_link_of(base.net.link_id(l)))
+        .map(|(entity, _)| entity.to_string())
         .take(40)
-        .map(|l| base.net.link_id(l).to_string())
         .collect();
+    ids.dedup();
+    assert!(ids[0].starts_with("urn:ngsi-ld:RoadLink:"), "{ids:?}");
     let closed = apply(
         &base,
         &entities,
@@ -444,6 +464,44 @@ fn times(r: &access::CityAccess, c: usize) -> Vec<Vec<f64>> {
         .iter()
         .map(|h| h.nearest[c].iter().map(|x| x.0).collect())
         .collect()
+}
+
+/// No home of `after` (a scenario with paths closed) is nearer its j-th nearest destination of any category than in
+/// `before`, nor has a higher score.
+fn no_way_shortens(before: &access::CityAccess, after: &access::CityAccess) {
+    let was: std::collections::HashMap<&str, usize> = before
+        .inputs
+        .homes
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.place.id.as_str(), i))
+        .collect();
+    let mut compared = 0;
+    for (h, r) in after.inputs.homes.iter().zip(&after.homes) {
+        let Some(&i) = was.get(h.place.id.as_str()) else {
+            continue;
+        };
+        let b = &before.homes[i];
+        assert!(r.score <= b.score + 1e-12, "{} gains", h.place.id);
+        for (c, (x, y)) in b.nearest.iter().zip(&r.nearest).enumerate() {
+            assert!(
+                y.len() <= x.len(),
+                "{}: more destinations of {c}",
+                h.place.id
+            );
+            for (p, q) in x.iter().zip(y) {
+                assert!(
+                    q.0 >= p.0 - 1e-9,
+                    "{}: category {c} {} -> {}",
+                    h.place.id,
+                    p.0,
+                    q.0
+                );
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared > 0);
 }
 
 /// Equal to 1e-9, home by home and destination by destination.

@@ -1,12 +1,13 @@
 //! The 15-minute city of the twin's own entities: homes from `Building`s (residents from floor area), destinations
 //! from `PointOfInterest`s by category, both anchored on the walk or bike network, and the model run over them.
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value};
-use twin_graph::{IslandReport, Network, SnapIndex};
+use twin_graph::{IslandReport, Network, NodeIdx, SnapIndex};
 use twin_model::Entity;
 
 use super::graph::{AccessGraph, Movement};
@@ -179,8 +180,13 @@ pub struct Place {
     pub id: String,
     pub lon: f64,
     pub lat: f64,
-    /// Metres between the place and the network.
+    /// Metres between the place and the network (infinite when a scenario's run finds no path open to it within
+    /// the snapping distance).
     pub snap_m: f64,
+    /// Metres within which it joins every path of the mode: [`ANCHOR_SLACK_M`] beyond the nearest in the baseline,
+    /// kept by a scenario's run (see [`Anchoring`]).
+    #[serde(skip)]
+    pub reach_m: f64,
     #[serde(skip)]
     pub anchor: Anchor,
 }
@@ -202,14 +208,28 @@ pub struct Destination {
     pub name: Option<String>,
 }
 
-/// Anchors places on one mode's network: the nearest link, entered at the point nearest the place, walked (or
-/// ridden) from there to the link's two ends. The step from the place to the link is a straight line at the mode's
+/// How far beyond its nearest path a place joins the other paths of the mode (metres): the far side of the street,
+/// a path behind the building.
+pub const ANCHOR_SLACK_M: f64 = 25.0;
+
+/// Where each place of a run joins the network: its id and reach (metres), which a scenario's run keeps.
+pub type Reach = HashMap<String, f64>;
+
+/// Anchors places on one mode's network: every link within the place's reach (its nearest link and any other within
+/// [`ANCHOR_SLACK_M`] beyond it), each entered at its point nearest the place and walked (or ridden) from there to the
+/// link's end, the best way to each node kept. The step from the place to a link is a straight line at the mode's
 /// speed.
+///
+/// A scenario's run keeps each place's baseline reach ([`Anchoring::keeping`]): a closed path then only takes ways
+/// away (the place's links are those of the baseline still open), and an opened or new one only adds them, so closing
+/// paths never shortens anybody's way. A place left with no open link within its reach is cut off (an empty
+/// anchor: nothing reaches it, it reaches nothing), not moved to a path farther away.
 pub struct Anchoring<'a> {
     net: &'a Network,
     graph: &'a AccessGraph,
     snap: &'a SnapIndex,
     max_snap_m: f64,
+    reach: Option<&'a Reach>,
 }
 
 impl<'a> Anchoring<'a> {
@@ -225,68 +245,65 @@ impl<'a> Anchoring<'a> {
             graph,
             snap,
             max_snap_m,
+            reach: None,
         }
     }
 
-    /// Where a point meets the network, and the metres between them; `None` beyond the snapping distance.
-    /// `towards`: seconds from the point to each end (a home) or from each end to the point (a destination).
-    fn anchor(&self, lon: f64, lat: f64, towards: bool) -> Option<(Anchor, f64)> {
-        let s = self.snap.snap_within(lon, lat, self.max_snap_m)?;
+    /// Places named in `reach` join the links within the reach given there (a baseline's), not their own.
+    pub fn keeping(mut self, reach: &'a Reach) -> Anchoring<'a> {
+        self.reach = Some(reach);
+        self
+    }
+
+    /// The place `id` at a point, joined to the network; `None` beyond the snapping distance. `towards`: seconds
+    /// from the point to the nodes (a home) or from the nodes to the point (a destination).
+    fn place(&self, id: &str, lon: f64, lat: f64, towards: bool) -> Option<Place> {
+        let nearest = self.snap.snap_within(lon, lat, self.max_snap_m);
+        let (reach_m, snap_m) = match (self.reach.and_then(|r| r.get(id)), nearest) {
+            // a scenario's run: the baseline's reach, cut off when nothing there is open
+            (Some(&kept), n) => (kept, n.map_or(f64::INFINITY, |n| n.distance_m)),
+            (None, Some(n)) => (n.distance_m + ANCHOR_SLACK_M, n.distance_m),
+            (None, None) => return None,
+        };
         let speed = self.graph.movement().speed_mps;
-        let off = s.distance_m / speed;
-        let l = s.link as usize;
-        let link_s = self.graph.link_seconds(s.link);
-        let (tail, head) = (self.net.link_from()[l], self.net.link_to()[l]);
-        // the link is usable from tail to head; the way back along it only if the reverse link is usable too
-        let back = self
-            .net
-            .out_links(head)
-            .iter()
-            .find(|&&r| {
-                self.net.link_to()[r as usize] == tail
-                    && self.graph.link_seconds(r).is_finite()
-                    && (self.net.length_m()[r as usize] - self.net.length_m()[l]).abs() < 0.5
-            })
-            .map(|&r| self.graph.link_seconds(r));
-        let mut anchor = Vec::with_capacity(2);
-        if towards {
-            // from the place: forward to the head; back to the tail along the reverse link
-            anchor.push((head, off + (1.0 - s.fraction) * link_s));
-            if let Some(b) = back {
-                anchor.push((tail, off + s.fraction * b));
+        let mut anchor: Anchor = Vec::new();
+        let mut join = |node: NodeIdx, s: f64| match anchor.iter_mut().find(|(v, _)| *v == node) {
+            Some(e) => e.1 = e.1.min(s),
+            None => anchor.push((node, s)),
+        };
+        for s in self.snap.links_within(lon, lat, reach_m) {
+            let l = s.link as usize;
+            let link_s = self.graph.link_seconds(s.link);
+            if !link_s.is_finite() {
+                continue;
             }
-        } else {
-            // to the place: from the tail forward; from the head along the reverse link
-            anchor.push((tail, off + s.fraction * link_s));
-            if let Some(b) = back {
-                anchor.push((head, off + (1.0 - s.fraction) * b));
+            let off = s.distance_m / speed;
+            // each link is used from tail to head (the way back is its reverse link, indexed too when usable)
+            if towards {
+                join(self.net.link_to()[l], off + (1.0 - s.fraction) * link_s);
+            } else {
+                join(self.net.link_from()[l], off + s.fraction * link_s);
             }
         }
-        Some((anchor, s.distance_m))
+        anchor.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        Some(Place {
+            id: id.to_string(),
+            lon,
+            lat,
+            snap_m,
+            reach_m,
+            anchor,
+        })
     }
 
     /// A home at a point: seconds from it to the network's nodes.
     pub fn home(&self, id: &str, lon: f64, lat: f64) -> Option<Place> {
-        let (anchor, snap_m) = self.anchor(lon, lat, true)?;
-        Some(Place {
-            id: id.to_string(),
-            lon,
-            lat,
-            snap_m,
-            anchor,
-        })
+        self.place(id, lon, lat, true)
     }
 
     /// A destination at a point: seconds from the network's nodes to it.
     pub fn destination(&self, id: &str, lon: f64, lat: f64) -> Option<Place> {
-        let (anchor, snap_m) = self.anchor(lon, lat, false)?;
-        Some(Place {
-            id: id.to_string(),
-            lon,
-            lat,
-            snap_m,
-            anchor,
-        })
+        self.place(id, lon, lat, false)
     }
 }
 
@@ -298,6 +315,10 @@ pub struct Inputs {
     /// Buildings with residents too far from the network.
     pub homes_off_network: usize,
     pub destinations_off_network: usize,
+    /// Homes and destinations of the baseline that a scenario's closed paths cut off (no open path within their
+    /// reach): kept, with nothing within reach.
+    pub homes_cut_off: usize,
+    pub destinations_cut_off: usize,
 }
 
 /// Homes: buildings with residential floor area (footprint × floors × residential share of the use category, as in
@@ -315,16 +336,22 @@ pub fn inputs(entities: &[Entity], anchoring: &Anchoring<'_>, options: &AccessOp
                 continue;
             }
             match anchoring.home(id, p.lon, p.lat) {
-                Some(place) => out.homes.push(Home { place, residents }),
+                Some(place) => {
+                    out.homes_cut_off += usize::from(place.anchor.is_empty());
+                    out.homes.push(Home { place, residents });
+                }
                 None => out.homes_off_network += 1,
             }
         } else if options.categories.contains(&p.category) {
             match anchoring.destination(id, p.lon, p.lat) {
-                Some(place) => out.destinations.push(Destination {
-                    place,
-                    name: first_text(value(p.entity, "name")),
-                    category: p.category,
-                }),
+                Some(place) => {
+                    out.destinations_cut_off += usize::from(place.anchor.is_empty());
+                    out.destinations.push(Destination {
+                        place,
+                        name: first_text(value(p.entity, "name")),
+                        category: p.category,
+                    });
+                }
                 None => out.destinations_off_network += 1,
             }
         }
@@ -423,6 +450,9 @@ pub struct AccessSummary {
     pub categories: Vec<CategorySummary>,
     pub homes_off_network: usize,
     pub destinations_off_network: usize,
+    /// Homes and destinations cut off by a scenario's closed paths (see [`Inputs::homes_cut_off`]).
+    pub homes_cut_off: usize,
+    pub destinations_cut_off: usize,
     /// Seconds of the searches (not reading or anchoring).
     pub search_seconds: f64,
 }
@@ -541,6 +571,8 @@ pub fn summarise(
         categories,
         homes_off_network: inputs.homes_off_network,
         destinations_off_network: inputs.destinations_off_network,
+        homes_cut_off: inputs.homes_cut_off,
+        destinations_cut_off: inputs.destinations_cut_off,
         search_seconds,
     }
 }
@@ -571,16 +603,18 @@ pub fn run(net: &Network, entities: &[Entity], options: &AccessOptions) -> CityA
 
 /// As [`run`], taking the network.
 pub fn run_on(net: Network, entities: &[Entity], options: &AccessOptions) -> CityAccess {
-    run_with_paths(net, Vec::new(), entities, options)
+    run_with_paths(net, Vec::new(), entities, options, &Reach::new())
 }
 
 /// As [`run_on`], with new two-way paths `(node, node, metres)` between nodes of the network (a scenario's walkways
-/// and crossings) added to the mode's graph.
+/// and crossings) added to the mode's graph, and the places named in `reach` joining the network within the reach
+/// given there (a baseline's: see [`Anchoring`]).
 pub fn run_with_paths(
     mut net: Network,
     paths: Vec<(u32, u32, f64)>,
     entities: &[Entity],
     options: &AccessOptions,
+    reach: &Reach,
 ) -> CityAccess {
     let islands = net.drop_islands(options.movement.mode);
     let speed = options.movement.speed_mps;
@@ -592,7 +626,7 @@ pub fn run_with_paths(
     let snap = SnapIndex::build(&net, options.movement.mode);
     let inputs = inputs(
         entities,
-        &Anchoring::new(&net, &graph, &snap, options.max_snap_m),
+        &Anchoring::new(&net, &graph, &snap, options.max_snap_m).keeping(reach),
         options,
     );
     let t = Instant::now();
@@ -615,6 +649,16 @@ pub fn run_with_paths(
 }
 
 impl CityAccess {
+    /// Each home's and destination's reach, for a scenario's run to keep.
+    pub fn reach(&self) -> Reach {
+        let homes = self.inputs.homes.iter().map(|h| &h.place);
+        let destinations = self.inputs.destinations.iter().map(|d| &d.place);
+        homes
+            .chain(destinations)
+            .map(|p| (p.id.clone(), p.reach_m))
+            .collect()
+    }
+
     /// Every home as a GeoJSON point with its residents, score and, per category, the minutes to the nearest
     /// destination (`{category}Minutes`, rounded to 0.01) and its id (`{category}Nearest`); null where none is within
     /// reach.

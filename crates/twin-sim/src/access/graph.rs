@@ -79,7 +79,9 @@ impl AccessGraph {
             if m.contains(Mode::Car) && cap[l] >= movement.major_capacity_vph {
                 ends.iter().for_each(|&v| major[v] = true);
             }
-            if !m.contains(Mode::Car) && (m.contains(Mode::Walk) || m.contains(Mode::Bike)) {
+            // (a link closed to people too still is one: the crossing is a place, and closing a footway that
+            // meets the road must not take the wait at it away from the others crossing there)
+            if !m.contains(Mode::Car) {
                 ends.iter().for_each(|&v| people_only[v] = true);
             }
         }

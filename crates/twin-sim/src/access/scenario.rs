@@ -8,11 +8,13 @@
 use geo::{Geometry, Intersects, LineString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use twin_graph::ExternalId;
 use twin_model::geoquery::geometry_from_geojson;
 use twin_model::Entity;
 
 use super::city::{self, CityAccess};
 use super::nearest::{Anchor, KNearest};
+use crate::traffic::scenario::road_link_of;
 
 /// One change.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -115,10 +117,8 @@ pub fn apply(
                 let mut net = r.net.clone();
                 let mut unknown: Vec<&str> = links.iter().map(String::as_str).collect();
                 for l in 0..net.link_count() as u32 {
-                    let id = net.link_id(l).to_string();
-                    let entity = id.trim_end_matches(['+', '-']).to_string();
-                    if links.iter().any(|x| *x == id || *x == entity) {
-                        unknown.retain(|x| *x != id && *x != entity);
+                    if names(net.link_id(l), links) {
+                        unknown.retain(|x| !names(net.link_id(l), &[*x]));
                         net.add_mode(l, mode);
                     }
                 }
@@ -190,30 +190,32 @@ pub fn apply(
                 let mut closed = 0;
                 let mut unknown: Vec<&str> = links.iter().map(String::as_str).collect();
                 for l in 0..net.link_count() as u32 {
+                    let by_id = names(net.link_id(l), links);
+                    if by_id {
+                        unknown.retain(|x| !names(net.link_id(l), &[*x]));
+                    }
                     if !net.link_modes()[l as usize].contains(mode) {
                         continue;
                     }
-                    let id = net.link_id(l).to_string();
-                    let entity = id.trim_end_matches(['+', '-']);
-                    let by_id = links.iter().any(|x| *x == id || x == entity);
                     let in_area = polygon
                         .as_ref()
                         .is_some_and(|p| p.intersects(&LineString::from(net.link_geometry(l))));
                     if by_id || in_area {
-                        unknown.retain(|x| *x != id && *x != entity);
                         net.remove_mode(l, mode);
                         closed += 1;
                     }
                 }
                 if !unknown.is_empty() {
-                    let m = format!("{mode:?}").to_lowercase();
-                    return Err(at(format!(
-                        "no path open to {m} has the id {}",
-                        unknown.join(", ")
-                    )));
+                    return Err(at(format!("no link has the id {}", unknown.join(", "))));
                 }
+                // (named links already closed to the mode, or cut off from its network, close nothing more)
                 if closed == 0 {
-                    return Err(at("no path of the mode meets the area".into()));
+                    let m = format!("{mode:?}").to_lowercase();
+                    return Err(at(if polygon.is_some() {
+                        format!("no path open to {m} meets the area")
+                    } else {
+                        format!("none of the links is open to {m}")
+                    }));
                 }
                 r.net = net;
                 rerun = true;
@@ -233,9 +235,20 @@ pub fn apply(
         let net = r.net.clone();
         let options = r.options.clone();
         let paths = r.paths.clone();
-        r = city::run_with_paths(net, paths, &ents, &options);
+        r = city::run_with_paths(net, paths, &ents, &options, &base.reach());
     }
     Ok(r)
+}
+
+/// Whether one of `ids` names the link with this id: its `RoadLink` entity's id (both directions), or that id with
+/// the direction (`+` forward, `-` backward) as the network holds it.
+fn names<S: AsRef<str>>(link: &ExternalId, ids: &[S]) -> bool {
+    let ExternalId::Text(full) = link else {
+        return false;
+    };
+    let entity = road_link_of(link).map_or(full.as_str(), |(e, _)| e);
+    ids.iter()
+        .any(|x| x.as_ref() == full || x.as_ref() == entity)
 }
 
 /// A point of interest as the model reads it.

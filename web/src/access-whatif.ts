@@ -2,13 +2,16 @@
 // makes, from `POST /api/access/scenario` (docs/api.md, "The 15-minute city"): the mean score, the share reaching every
 // need, per category the change in percentage points, and on the map the homes whose score changed, coloured by the
 // change (a diverging, colour-blind-safe scale: better blue, worse orange and red), above the homes layer. Besides
-// new places: a place taken away (picked on the map among the points of interest) and the paths closed in an area
-// (drawn with a Sketch of its own, `app-whatif-*` layers, beside the traffic editor's).
+// new places: a place taken away (picked on the map among the points of interest), the paths closed in an area and a
+// new path (a walkway, a crossing, a bridge; both drawn with a Sketch of its own, `app-whatif-*` layers, beside the
+// traffic editor's), and paths opened to the mode (links of the routable network, `RoadLink` in the vector tiles, drawn
+// and picked while that mode is on; which of them the mode may not use comes from the NGSI-LD API, as the tiles leave
+// the links' `walkAccess` and `bikeAccess` objects out).
 
-import type { ExpressionSpecification, GeoJSONSource, Map as MlMap } from 'maplibre-gl';
-import { ApiError, postAccessScenario, type AccessEdit, type AccessOptions, type AccessScenarioResult } from './api';
+import type { ExpressionSpecification, FilterSpecification, GeoJSONSource, MapMouseEvent, Map as MlMap } from 'maplibre-gl';
+import { ApiError, postAccessScenario, queryEntities, type AccessEdit, type AccessMode, type AccessOptions, type AccessScenarioResult } from './api';
 import { el } from './dom';
-import { ringAreaM2, Sketch, type Position } from './draw';
+import { lineLengthM, ringAreaM2, Sketch, type Position } from './draw';
 import { fmtNumber, t, valueLabel } from './i18n';
 
 export const CHANGE_SOURCE = 'app-access-change';
@@ -20,6 +23,30 @@ export const POI_LAYERS = ['app-poi-icons', 'pois'] as const;
 /** The id prefix of the What if sketch's layers (`app-whatif-sketch`…; the traffic editor's are `app-sketch`…). */
 export const SKETCH_PREFIX = 'app-whatif';
 export const AREA_COLOR = '#b2182b';
+/** The colour of what a scenario adds to the network: new paths and paths opened (solid; closed ones are dashed red). */
+export const PATH_COLOR = '#1b7837';
+/** The new paths of the edits (lines). */
+export const NEW_PATHS_SOURCE = 'app-access-new-paths';
+export const NEW_PATHS_LAYER = 'app-access-new-paths';
+/** How far (metres) the ends of a new path may be from the network node they join (the server's rule). */
+export const JOIN_M = 50;
+
+/** The routable network (`RoadLink` vector tiles; not in the map's style) drawn while paths are picked to open. */
+export const LINKS_SOURCE = 'app-whatif-links';
+export const LINK_LAYERS = {
+  /** Links the mode may use (thin). */
+  usable: 'app-whatif-links',
+  /** Links it may not use today or closed by the scenario (dashed grey). */
+  blocked: 'app-whatif-links-blocked',
+  /** Links the scenario opens (solid, `PATH_COLOR`; shown while listed). */
+  opened: 'app-whatif-links-opened',
+} as const;
+/** The tiles' `RoadLink` layer starts at this zoom; below it there is nothing to pick. */
+export const LINKS_MINZOOM = 13;
+/** How near (CSS pixels) to a link a click picks it. */
+export const PICK_PX = 6;
+/** The page size of the queries of blocked links. */
+const LINKS_PAGE = 1000;
 
 /** A score change that counts as "much" (a whole category of ten, less a rounding margin). */
 export const MUCH = 0.095;
@@ -108,6 +135,8 @@ export function scenarioBody(edits: AccessEdit[]): { edits: AccessEdit[] } {
     edits: edits.map((e) => {
       if (e.kind === 'closePaths' && isPolygon(e.area))
         return { ...e, area: { type: 'Polygon', coordinates: e.area.coordinates.map((ring) => ring.map((p): Position => [round6(p[0]), round6(p[1])])) } };
+      if (e.kind === 'addPath') return { kind: 'addPath', path: e.path.map((p): [number, number] => [round6(p[0]), round6(p[1])]) };
+      if (e.kind === 'openPaths') return { kind: 'openPaths', links: [...new Set(e.links)] };
       if (e.kind !== 'addDestination') return e;
       const out: AccessEdit = { kind: 'addDestination', category: e.category, lon: round6(e.lon), lat: round6(e.lat) };
       if (e.name?.trim()) out.name = e.name.trim();
@@ -135,7 +164,7 @@ export function removeEditOf(properties: Record<string, unknown> | null | undefi
   return { edit: { kind: 'removeDestination', id }, name: name ?? category ?? id.split(':').pop() ?? id };
 }
 
-/** The words for an edit in the list (`name`: of a place taken away). */
+/** The words for an edit in the list (`name`: of a place taken away, or of the one path opened). */
 export function editLabel(e: AccessEdit, name?: string): string {
   switch (e.kind) {
     case 'addDestination':
@@ -146,14 +175,142 @@ export function editLabel(e: AccessEdit, name?: string): string {
       return isPolygon(e.area)
         ? t('access.whatif.edit.closeArea', { ha: fmtNumber(ringAreaM2(e.area.coordinates[0] ?? []) / 10_000, 1) })
         : t('access.whatif.edit.closeLinks', { n: fmtNumber(e.links?.length ?? 0, 0) });
+    case 'addPath':
+      return t('access.whatif.edit.addPath', { m: fmtNumber(Math.round(lineLengthM(e.path)), 0) });
+    case 'openPaths':
+      return e.links.length === 1
+        ? t('access.whatif.edit.openOne', { name: name ?? e.links[0]!.split(':').pop() ?? e.links[0]! })
+        : t('access.whatif.edit.openMany', { n: fmtNumber(e.links.length, 0) });
     default:
-      return e.kind;
+      return (e as { kind: string }).kind;
   }
 }
 
 /** The areas of the edits closing paths, as GeoJSON polygons (drawn while listed). */
 export function areaFeatures(edits: AccessEdit[]): { type: 'Feature'; properties: Record<string, unknown>; geometry: Polygon }[] {
   return edits.flatMap((e, i) => (e.kind === 'closePaths' && isPolygon(e.area) ? [{ type: 'Feature' as const, properties: { index: i }, geometry: e.area }] : []));
+}
+
+/** The new paths of the edits, as GeoJSON lines (drawn while listed). */
+export function pathFeatures(edits: AccessEdit[]): { type: 'Feature'; properties: Record<string, unknown>; geometry: { type: 'LineString'; coordinates: Position[] } }[] {
+  return edits.flatMap((e, i) => (e.kind === 'addPath' ? [{ type: 'Feature' as const, properties: { index: i }, geometry: { type: 'LineString' as const, coordinates: e.path } }] : []));
+}
+
+/** The links the edits open (`RoadLink` ids). */
+export function openedLinks(edits: AccessEdit[]): string[] {
+  return [...new Set(edits.flatMap((e) => (e.kind === 'openPaths' ? e.links : [])))];
+}
+
+/** The links the edits close by id. */
+export function closedLinks(edits: AccessEdit[]): string[] {
+  return [...new Set(edits.flatMap((e) => (e.kind === 'closePaths' ? (e.links ?? []) : [])))];
+}
+
+/** The NGSI-LD query of the links a mode may use neither way (or that have no access for it at all). */
+export function blockedQuery(mode: AccessMode): string {
+  const a = `${mode}Access`;
+  return `(${a}[forward]==false;${a}[backward]==false)|!${a}`;
+}
+
+/** Whether a `RoadLink` (key-values) lets the mode along it one way or the other (`walkAccess`: `{forward, backward}`). */
+export function usableBy(link: Record<string, unknown> | undefined, mode: AccessMode): boolean {
+  const a = link?.[`${mode}Access`] as { forward?: unknown; backward?: unknown } | undefined;
+  return !!a && typeof a === 'object' && (a.forward === true || a.backward === true);
+}
+
+/** A filter on the links' `id`: one of `ids` (an empty list: none). */
+export function idFilter(ids: Iterable<string>): ExpressionSpecification {
+  const list = [...new Set(ids)].sort();
+  return list.length ? ['match', ['get', 'id'], list, true, false] : ['==', ['get', 'id'], ''];
+}
+
+/** Whether a point is inside a ring (ray casting; lon/lat as a plane, fine at a city's scale). */
+function inRing(p: Position, ring: Position[]): boolean {
+  let inside = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [xi, yi] = ring[i]!;
+    const [xj, yj] = ring[j]!;
+    if (yi > p[1] !== yj > p[1] && p[0] < ((xj - xi) * (p[1] - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+function cross(o: Position, a: Position, b: Position): number {
+  return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0]);
+}
+
+/** Whether segments `ab` and `cd` cross or touch. */
+function segmentsMeet(a: Position, b: Position, c: Position, d: Position): boolean {
+  const d1 = cross(c, d, a);
+  const d2 = cross(c, d, b);
+  const d3 = cross(a, b, c);
+  const d4 = cross(a, b, d);
+  if (((d1 > 0 && d2 < 0) || (d1 < 0 && d2 > 0)) && ((d3 > 0 && d4 < 0) || (d3 < 0 && d4 > 0))) return true;
+  const on = (p: Position, q: Position, r: Position) =>
+    Math.min(p[0], q[0]) <= r[0] && r[0] <= Math.max(p[0], q[0]) && Math.min(p[1], q[1]) <= r[1] && r[1] <= Math.max(p[1], q[1]);
+  return (d1 === 0 && on(c, d, a)) || (d2 === 0 && on(c, d, b)) || (d3 === 0 && on(a, b, c)) || (d4 === 0 && on(a, b, d));
+}
+
+/** Whether a line meets a polygon (a point inside it, or an edge crossing its rings): the server's "meeting an area". */
+export function lineMeetsPolygon(line: Position[], polygon: Position[][]): boolean {
+  const [outer, ...holes] = polygon;
+  if (!outer?.length) return false;
+  if (line.some((p) => inRing(p, outer) && !holes.some((h) => inRing(p, h)))) return true;
+  for (const ring of polygon)
+    for (let i = 1; i < ring.length; i++) for (let j = 1; j < line.length; j++) if (segmentsMeet(line[j - 1]!, line[j]!, ring[i - 1]!, ring[i]!)) return true;
+  return false;
+}
+
+/** A link of the network picked on the map: its `RoadLink` id, a name for the list and its line (lon/lat). */
+export interface PickedLink {
+  id: string;
+  name: string;
+  line: Position[];
+}
+
+/** The link of a `RoadLink` map feature, if it is one (`id`, `name`, `roadClass`; a LineString or MultiLineString). */
+export function linkOf(f: { properties?: Record<string, unknown> | null; geometry?: { type: string; coordinates?: unknown } } | undefined): PickedLink | undefined {
+  const id = f?.properties?.id;
+  if (typeof id !== 'string' || !id.startsWith('urn:ngsi-ld:RoadLink:')) return undefined;
+  const p = f!.properties!;
+  const g = f!.geometry;
+  const line: Position[] =
+    g?.type === 'LineString' ? (g.coordinates as Position[]) : g?.type === 'MultiLineString' ? (g.coordinates as Position[][]).flat() : [];
+  const name =
+    typeof p.name === 'string' && p.name.trim()
+      ? p.name.trim()
+      : typeof p.roadClass === 'string' && p.roadClass
+        ? valueLabel('roadClass', p.roadClass)
+        : (id.split(':').pop() ?? id);
+  return { id, name, line };
+}
+
+/**
+ * What the scenario makes of a link for the mode, the edits applied in order as the server does: `usable` (today, and
+ * no edit closes it), `blocked` (today, and no edit opens it), `closed` (by an edit: its id, or an area it meets) or
+ * `opened` (by an edit).
+ */
+export function linkState(link: PickedLink, blockedToday: boolean, edits: AccessEdit[]): 'usable' | 'blocked' | 'closed' | 'opened' {
+  let state: 'usable' | 'blocked' | 'closed' | 'opened' = blockedToday ? 'blocked' : 'usable';
+  for (const e of edits) {
+    if (e.kind === 'closePaths' && (state === 'usable' || state === 'opened')) {
+      if (e.links?.includes(link.id) || (isPolygon(e.area) && lineMeetsPolygon(link.line, e.area.coordinates))) state = 'closed';
+    } else if (e.kind === 'openPaths' && (state === 'blocked' || state === 'closed') && e.links.includes(link.id)) state = 'opened';
+  }
+  return state;
+}
+
+/** The edits with a link opened: the last edit extended when it opens paths, else a new `openPaths` edit. */
+export function withLinkOpened(edits: AccessEdit[], id: string): AccessEdit[] {
+  const last = edits[edits.length - 1];
+  if (last?.kind === 'openPaths') return [...edits.slice(0, -1), { kind: 'openPaths', links: last.links.includes(id) ? last.links : [...last.links, id] }];
+  return [...edits, { kind: 'openPaths', links: [id] }];
+}
+
+type BBox = [number, number, number, number];
+
+function bboxContains(outer: BBox, inner: BBox): boolean {
+  return outer[0] <= inner[0] && outer[1] <= inner[1] && outer[2] >= inner[2] && outer[3] >= inner[3];
 }
 
 function round6(x: number): number {
@@ -220,28 +377,47 @@ export class WhatIf {
   private shown = false;
   private placingOn = false;
   private removingOn = false;
+  private openingOn = false;
+  /** What the sketch draws: an area whose paths close, or a new path. */
+  private drawKind: 'area' | 'path' = 'area';
   /** The names of the places taken away, for the list. */
   private readonly names = new WeakMap<AccessEdit, string>();
-  /** Drawing an area whose paths close. */
+  /** The names of the links opened, by id, for the list. */
+  private readonly linkNames = new Map<string, string>();
+  /** The links the mode may not use today, as far as loaded (the boxes queried), for drawing them dashed. */
+  private blocked: { mode: AccessMode; ids: Set<string>; boxes: BBox[] } = { mode: 'walk', ids: new Set(), boxes: [] };
+  private blockedController: AbortController | undefined;
+  /** Drawing an area whose paths close, or a new path. */
   readonly sketch: Sketch;
   private category = 'grocery';
   private readonly categorySelect = el('select', { id: 'whatif-category' });
   private readonly placeButton = el('button', { type: 'button', id: 'whatif-place', class: 'text-button' });
   private readonly removeButton = el('button', { type: 'button', id: 'whatif-remove-place', class: 'text-button' });
   private readonly areaButton = el('button', { type: 'button', id: 'whatif-close-area', class: 'text-button' });
+  private readonly pathButton = el('button', { type: 'button', id: 'whatif-add-path', class: 'text-button' });
+  private readonly openButton = el('button', { type: 'button', id: 'whatif-open-paths', class: 'text-button' });
   private readonly finishButton = el('button', { type: 'button', id: 'whatif-finish', class: 'text-button primary' });
   private readonly undoButton = el('button', { type: 'button', id: 'whatif-undo', class: 'text-button' });
   private readonly cancelDrawButton = el('button', { type: 'button', id: 'whatif-cancel-draw', class: 'text-button' });
   private readonly drawTools = el('div', { class: 'draw-tools', id: 'whatif-draw-tools' });
   private readonly statusEl = el('p', { class: 'access-status', id: 'whatif-status', role: 'status', 'aria-live': 'polite' });
   private readonly onKey = (e: KeyboardEvent) => {
-    if (e.key !== 'Escape' || !(this.placingOn || this.removingOn)) return;
+    if (e.key !== 'Escape' || !(this.placingOn || this.removingOn || this.openingOn)) return;
     e.preventDefault();
     e.stopPropagation();
-    const removing = this.removingOn;
+    const message = this.removingOn ? 'access.whatif.removeCancelled' : this.openingOn ? 'access.whatif.open.cancelled' : 'access.whatif.cancelled';
     this.setPlacing(false);
     this.setRemoving(false);
-    this.status(t(removing ? 'access.whatif.removeCancelled' : 'access.whatif.cancelled'));
+    this.setOpening(false);
+    this.status(t(message));
+  };
+  /** While opening: the pointer over a link is a pointer. */
+  private readonly onHover = (e: MapMouseEvent) => {
+    if (this.openingOn) this.map.getCanvas().style.cursor = this.linkAt(e.point) ? 'pointer' : 'crosshair';
+  };
+  /** While opening: the blocked links of the new view. */
+  private readonly onMoveEnd = () => {
+    if (this.openingOn) void this.loadBlocked();
   };
 
   constructor(
@@ -251,9 +427,11 @@ export class WhatIf {
     this.categorySelect.addEventListener('change', () => (this.category = this.categorySelect.value));
     this.placeButton.addEventListener('click', () => this.setPlacing(!this.placingOn));
     this.removeButton.addEventListener('click', () => this.setRemoving(!this.removingOn));
-    this.areaButton.addEventListener('click', () => this.toggleDrawing());
+    this.areaButton.addEventListener('click', () => this.toggleDrawing('area'));
+    this.pathButton.addEventListener('click', () => this.toggleDrawing('path'));
+    this.openButton.addEventListener('click', () => this.setOpening(!this.openingOn));
     this.finishButton.addEventListener('click', () => {
-      if (!this.sketch.finish()) this.status(t('access.whatif.area.tooFew'), true);
+      if (!this.sketch.finish()) this.status(t(`access.whatif.${this.drawKind}.tooFew`), true);
     });
     this.undoButton.addEventListener('click', () => this.sketch.undo());
     this.cancelDrawButton.addEventListener('click', () => this.sketch.cancel());
@@ -261,20 +439,24 @@ export class WhatIf {
     this.sketch = new Sketch(map, {
       idPrefix: SKETCH_PREFIX,
       color: AREA_COLOR,
-      onChange: (_kind, n) => {
+      onChange: (kind, n) => {
         this.renderTools();
-        this.status(t('access.whatif.area.progress', { n }));
+        this.status(t(kind === 'line' ? 'access.whatif.path.progress' : 'access.whatif.area.progress', { n }));
       },
       onFinish: (shape) => {
-        if (shape.kind !== 'area') return;
-        this.edits.push({ kind: 'closePaths', area: shape.polygon });
-        this.status(t('access.whatif.area.done', { ha: fmtNumber(ringAreaM2(shape.polygon.coordinates[0]!) / 10_000, 1) }));
+        if (shape.kind === 'area') {
+          this.edits.push({ kind: 'closePaths', area: shape.polygon });
+          this.status(t('access.whatif.area.done', { ha: fmtNumber(ringAreaM2(shape.polygon.coordinates[0]!) / 10_000, 1) }));
+        } else {
+          this.edits.push({ kind: 'addPath', path: shape.path });
+          this.status(t('access.whatif.path.done', { m: fmtNumber(Math.round(lineLengthM(shape.path)), 0) }));
+        }
         this.staleResult();
         this.render();
       },
       onCancel: () => {
         this.renderTools();
-        this.status(t('access.whatif.area.cancelled'));
+        this.status(t(`access.whatif.${this.drawKind}.cancelled`));
       },
     });
   }
@@ -284,15 +466,29 @@ export class WhatIf {
     return this.removingOn;
   }
 
-  /** Drawing an area whose paths close. */
+  /**
+   * Taking points from the map: drawing an area or a new path, or picking paths to open. The app sends the clicks on
+   * the map and Enter on the focused map (the centre cross) to `addPoint`.
+   */
   get drawing(): boolean {
-    return this.sketch.drawing !== undefined;
+    return this.sketch.drawing !== undefined || this.openingOn;
+  }
+
+  /** What the sketch is drawing: an area whose paths close, a new path, or nothing. */
+  get drawingKind(): 'area' | 'path' | undefined {
+    return this.sketch.drawing ? this.drawKind : undefined;
+  }
+
+  /** Picking paths to open on the map (the network drawn). */
+  get opening(): boolean {
+    return this.openingOn;
   }
 
   setRemoving(on: boolean): void {
     if (on === this.removingOn) return;
     if (on) {
       this.setPlacing(false);
+      this.setOpening(false);
       this.sketch.cancel();
     }
     this.removingOn = on;
@@ -332,26 +528,182 @@ export class WhatIf {
     this.render();
   }
 
-  /** A corner of the area being drawn (a click, or the centre cross for the keyboard). */
+  /**
+   * A point from the map (a click, or the centre cross for the keyboard): a corner of the area or a point of the path
+   * being drawn; while opening paths, the link there.
+   */
   addPoint(p: Position): void {
+    if (this.openingOn) {
+      void this.pickLink(this.linkAt(this.map.project(p)));
+      return;
+    }
     this.sketch.addPoint(p);
   }
 
-  private toggleDrawing(): void {
+  /** Starts drawing an area or a new path (the other modes end); the same button again stops. */
+  private toggleDrawing(kind: 'area' | 'path'): void {
     if (this.sketch.drawing) {
+      const same = this.drawKind === kind;
       this.sketch.cancel();
-      return;
+      if (same) return;
     }
     this.setPlacing(false);
     this.setRemoving(false);
-    this.sketch.start('area');
+    this.setOpening(false);
+    this.drawKind = kind;
+    this.sketchColour(kind === 'path' ? PATH_COLOR : AREA_COLOR);
+    this.sketch.start(kind === 'path' ? 'line' : 'area');
     this.renderTools();
-    this.status(t('access.whatif.area.hint'));
+    this.status(t(`access.whatif.${kind}.hint`, { m: JOIN_M }));
+  }
+
+  /** The drawing's colour: red for an area to close, green for a new path. */
+  private sketchColour(color: string): void {
+    const ids = this.sketch.ids.layers;
+    if (this.map.getLayer(ids.line)) this.map.setPaintProperty(ids.line, 'line-color', color);
+    if (this.map.getLayer(ids.fill)) this.map.setPaintProperty(ids.fill, 'fill-color', color);
+    if (this.map.getLayer(ids.points)) this.map.setPaintProperty(ids.points, 'circle-stroke-color', color);
   }
 
   private syncKeys(): void {
-    if (this.placingOn || this.removingOn) window.addEventListener('keydown', this.onKey, true);
+    if (this.placingOn || this.removingOn || this.openingOn) window.addEventListener('keydown', this.onKey, true);
     else window.removeEventListener('keydown', this.onKey, true);
+  }
+
+  /** Picking paths to open: the network drawn (blocked links dashed), a click on a link opens it; Escape ends. */
+  setOpening(on: boolean): void {
+    if (on === this.openingOn) return;
+    if (on) {
+      this.setPlacing(false);
+      this.setRemoving(false);
+      this.sketch.cancel();
+    }
+    this.openingOn = on;
+    this.syncKeys();
+    this.map.getCanvas().style.cursor = on ? 'crosshair' : '';
+    if (on) {
+      this.map.on('mousemove', this.onHover);
+      this.map.on('moveend', this.onMoveEnd);
+      void this.loadBlocked();
+    } else {
+      this.map.off('mousemove', this.onHover);
+      this.map.off('moveend', this.onMoveEnd);
+      this.blockedController?.abort();
+      this.blockedController = undefined;
+    }
+    this.renderTools();
+    this.paint();
+    if (on) this.status(t(this.mode() === 'bike' ? 'access.whatif.open.hintBike' : 'access.whatif.open.hintWalk'));
+  }
+
+  private mode(): AccessMode {
+    return this.opts.request().mode;
+  }
+
+  /** The link of the network at a point of the screen (within `radius` px; a blocked one before a usable one). */
+  linkAt(point: { x: number; y: number }, radius = PICK_PX): PickedLink | undefined {
+    const layers = [LINK_LAYERS.blocked, LINK_LAYERS.usable].filter((id) => this.map.getLayer(id));
+    if (!layers.length) return undefined;
+    const box: [[number, number], [number, number]] = [
+      [point.x - radius, point.y - radius],
+      [point.x + radius, point.y + radius],
+    ];
+    const hits = this.map.queryRenderedFeatures(box, { layers });
+    const first = hits.find((f) => f.layer?.id === LINK_LAYERS.blocked && linkOf(f)) ?? hits.find((f) => linkOf(f));
+    return linkOf(first);
+  }
+
+  /**
+   * The click of the open mode: a link the mode may not use (today, or closed by an edit) is opened (the last edit
+   * extended when it opens paths); one it may use is said so and left. Nothing there: said so. The mode goes on.
+   */
+  async pickLink(link: PickedLink | undefined): Promise<void> {
+    if (!this.openingOn) return;
+    if (!link) {
+      this.status(t('access.whatif.open.nothing'), true);
+      return;
+    }
+    const mode = this.mode();
+    let blockedToday = this.blocked.mode === mode && this.blocked.ids.has(link.id);
+    if (!blockedToday) {
+      // not among the blocked links loaded: the link itself says
+      try {
+        const [e] = await queryEntities({ id: link.id, type: 'RoadLink', attrs: `${mode}Access`, options: 'keyValues' });
+        blockedToday = !usableBy(e as Record<string, unknown> | undefined, mode);
+      } catch (e) {
+        this.status(t('access.whatif.open.error', { detail: e instanceof Error ? e.message : String(e) }), true);
+        return;
+      }
+      // the mode ended, or changed, while asking
+      if (!this.openingOn || this.mode() !== mode) return;
+      if (blockedToday && this.blocked.mode === mode) this.blocked.ids.add(link.id);
+    }
+    const state = linkState(link, blockedToday, this.edits);
+    if (state === 'usable') {
+      this.status(t(mode === 'bike' ? 'access.whatif.open.usableBike' : 'access.whatif.open.usableWalk', { name: link.name }));
+      return;
+    }
+    if (state === 'opened') {
+      this.status(t('access.whatif.open.already', { name: link.name }));
+      return;
+    }
+    this.linkNames.set(link.id, link.name);
+    this.edits = withLinkOpened(this.edits, link.id);
+    this.status(t('access.whatif.open.done', { name: link.name }));
+    this.staleResult();
+    this.render();
+  }
+
+  /** The links the mode may not use in the view (and around it), unless loaded; then the map's filters. */
+  private async loadBlocked(): Promise<void> {
+    const mode = this.mode();
+    if (this.blocked.mode !== mode) this.blocked = { mode, ids: new Set(), boxes: [] };
+    const store = this.blocked;
+    if (this.map.getZoom() < LINKS_MINZOOM) return;
+    const b = this.map.getBounds();
+    const view: BBox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
+    if (store.boxes.some((box) => bboxContains(box, view))) return;
+    const dx = (view[2] - view[0]) / 2;
+    const dy = (view[3] - view[1]) / 2;
+    const box: BBox = [view[0] - dx, view[1] - dy, view[2] + dx, view[3] + dy];
+    const ring = [
+      [box[0], box[1]],
+      [box[2], box[1]],
+      [box[2], box[3]],
+      [box[0], box[3]],
+      [box[0], box[1]],
+    ].map((p) => p.map(round6));
+    this.blockedController?.abort();
+    const controller = new AbortController();
+    this.blockedController = controller;
+    try {
+      for (let offset = 0; ; offset += LINKS_PAGE) {
+        const page = await queryEntities(
+          {
+            type: 'RoadLink',
+            q: blockedQuery(mode),
+            attrs: `${mode}Access`,
+            options: 'keyValues',
+            georel: 'intersects',
+            geometry: 'Polygon',
+            coordinates: JSON.stringify([ring]),
+            limit: LINKS_PAGE,
+            offset,
+          },
+          controller.signal,
+        );
+        if (controller.signal.aborted) return;
+        for (const e of page) store.ids.add(e.id);
+        if (page.length < LINKS_PAGE) break;
+      }
+      store.boxes.push(box);
+      this.paint();
+    } catch (e) {
+      if (controller.signal.aborted || (e instanceof DOMException && e.name === 'AbortError')) return;
+      this.status(t('access.whatif.open.error', { detail: e instanceof Error ? e.message : String(e) }), true);
+    } finally {
+      if (this.blockedController === controller) this.blockedController = undefined;
+    }
   }
 
   /** The mode buttons and the drawing tools as the modes are. */
@@ -360,14 +712,19 @@ export class WhatIf {
     this.placeButton.textContent = this.placingOn ? t('access.whatif.stopPlacing') : t('access.whatif.place');
     this.removeButton.setAttribute('aria-pressed', String(this.removingOn));
     this.removeButton.textContent = this.removingOn ? t('access.whatif.stopRemoving') : t('access.whatif.removePlace');
-    const drawing = this.drawing;
-    this.areaButton.setAttribute('aria-pressed', String(drawing));
+    const kind = this.drawingKind;
+    this.areaButton.setAttribute('aria-pressed', String(kind === 'area'));
     this.areaButton.textContent = t('access.whatif.area.button');
-    this.drawTools.hidden = !drawing;
-    this.finishButton.textContent = t('access.whatif.area.finish');
-    this.undoButton.textContent = t('access.whatif.area.undo');
+    this.pathButton.setAttribute('aria-pressed', String(kind === 'path'));
+    this.pathButton.textContent = t('access.whatif.path.button');
+    this.openButton.setAttribute('aria-pressed', String(this.openingOn));
+    this.openButton.textContent = this.openingOn ? t('access.whatif.open.stop') : t('access.whatif.open.button');
+    this.drawTools.hidden = !kind;
+    const tools = kind ?? this.drawKind;
+    this.finishButton.textContent = t(`access.whatif.${tools}.finish`);
+    this.undoButton.textContent = t(`access.whatif.${tools}.undo`);
     this.undoButton.disabled = !this.sketch.count;
-    this.cancelDrawButton.textContent = t('access.whatif.area.cancel');
+    this.cancelDrawButton.textContent = t(`access.whatif.${tools}.cancel`);
   }
 
   /** Waiting for a point on the map (a click, or Enter at the centre cross). */
@@ -384,6 +741,7 @@ export class WhatIf {
     if (on === this.placingOn) return;
     if (on) {
       this.setRemoving(false);
+      this.setOpening(false);
       this.sketch.cancel();
     }
     this.placingOn = on;
@@ -440,6 +798,60 @@ export class WhatIf {
       },
       before,
     );
+    this.map.addSource(NEW_PATHS_SOURCE, { type: 'geojson', data: empty as unknown as SetData });
+    this.map.addLayer(
+      {
+        id: NEW_PATHS_LAYER,
+        type: 'line',
+        source: NEW_PATHS_SOURCE,
+        layout: { visibility: 'none', 'line-cap': 'round', 'line-join': 'round' },
+        paint: { 'line-color': PATH_COLOR, 'line-width': ['interpolate', ['linear'], ['zoom'], 13, 3, 18, 7] },
+      },
+      before,
+    );
+    // the routable network, for picking the paths to open (hidden until that mode)
+    this.map.addSource(LINKS_SOURCE, {
+      type: 'vector',
+      tiles: [`${window.location.origin}/tiles/RoadLink/{z}/{x}/{y}.mvt`],
+      minzoom: LINKS_MINZOOM,
+      maxzoom: 18,
+    });
+    const width = (w13: number, w18: number): ExpressionSpecification => ['interpolate', ['linear'], ['zoom'], 13, w13, 18, w18];
+    this.map.addLayer(
+      {
+        id: LINK_LAYERS.usable,
+        type: 'line',
+        source: LINKS_SOURCE,
+        'source-layer': 'RoadLink',
+        layout: { visibility: 'none', 'line-cap': 'round', 'line-join': 'round' },
+        paint: { 'line-color': '#1f4e79', 'line-width': width(1, 2.5), 'line-opacity': 0.85 },
+      },
+      before,
+    );
+    this.map.addLayer(
+      {
+        id: LINK_LAYERS.blocked,
+        type: 'line',
+        source: LINKS_SOURCE,
+        'source-layer': 'RoadLink',
+        filter: idFilter([]),
+        layout: { visibility: 'none', 'line-join': 'round' },
+        paint: { 'line-color': '#595959', 'line-width': width(2, 4), 'line-dasharray': [2, 1.5] },
+      },
+      before,
+    );
+    this.map.addLayer(
+      {
+        id: LINK_LAYERS.opened,
+        type: 'line',
+        source: LINKS_SOURCE,
+        'source-layer': 'RoadLink',
+        filter: idFilter([]),
+        layout: { visibility: 'none', 'line-cap': 'round', 'line-join': 'round' },
+        paint: { 'line-color': PATH_COLOR, 'line-width': width(3, 7) },
+      },
+      before,
+    );
     this.sketch.addLayers(before);
   }
 
@@ -449,15 +861,20 @@ export class WhatIf {
     if (!on) {
       this.setPlacing(false);
       this.setRemoving(false);
+      this.setOpening(false);
       this.sketch.cancel();
       this.controller?.abort();
     }
     this.paint();
   }
 
-  /** The panel's options changed: a comparison made with the old ones no longer holds. */
+  /** The panel's options changed: a comparison made with the old ones no longer holds (and another mode blocks other links). */
   optionsChanged(): void {
     this.controller?.abort();
+    if (this.openingOn && this.blocked.mode !== this.mode()) {
+      void this.loadBlocked();
+      this.paint();
+    }
     if (this.result || this.error) {
       this.staleResult();
       this.render();
@@ -480,12 +897,33 @@ export class WhatIf {
     if (!m.getLayer(CHANGE_LAYER)) return;
     m.getSource<GeoJSONSource>(EDITS_SOURCE)?.setData(editFeatures(this.edits) as unknown as SetData);
     this.sketch.setEditShapes(this.shown ? areaFeatures(this.edits) : []);
+    const paths = pathFeatures(this.edits);
+    m.getSource<GeoJSONSource>(NEW_PATHS_SOURCE)?.setData({ type: 'FeatureCollection', features: paths } as unknown as SetData);
+    if (m.getLayer(NEW_PATHS_LAYER)) m.setLayoutProperty(NEW_PATHS_LAYER, 'visibility', this.shown && paths.length ? 'visible' : 'none');
+    this.paintLinks();
     m.getSource<GeoJSONSource>(CHANGE_SOURCE)?.setData((this.result ? changeFeatures(this.result) : { type: 'FeatureCollection', features: [] }) as unknown as SetData);
     const change = this.shown && !!this.result;
     m.setLayoutProperty(CHANGE_LAYER, 'visibility', change ? 'visible' : 'none');
     m.setLayoutProperty(EDITS_LAYER, 'visibility', this.shown && this.edits.length ? 'visible' : 'none');
     if (m.getLayer(this.opts.homesLayer)) m.setPaintProperty(this.opts.homesLayer, 'circle-opacity', change ? 0.25 : 1);
     m.getCanvas().dataset.accessView = change ? 'change' : 'baseline'; // for the tests
+  }
+
+  /** The network while opening (blocked links dashed: today's for the mode, less those opened, plus those closed by id) and the links opened. */
+  private paintLinks(): void {
+    const m = this.map;
+    if (!m.getLayer(LINK_LAYERS.usable)) return;
+    const opened = openedLinks(this.edits);
+    const openedSet = new Set(opened);
+    const blockedNow = this.blocked.mode === this.mode() ? [...this.blocked.ids] : [];
+    const blocked = idFilter([...blockedNow, ...closedLinks(this.edits)].filter((id) => !openedSet.has(id)));
+    m.setFilter(LINK_LAYERS.blocked, blocked as FilterSpecification);
+    m.setFilter(LINK_LAYERS.usable, ['!', blocked] as FilterSpecification);
+    m.setFilter(LINK_LAYERS.opened, idFilter(opened) as FilterSpecification);
+    const network = this.shown && this.openingOn ? 'visible' : 'none';
+    m.setLayoutProperty(LINK_LAYERS.usable, 'visibility', network);
+    m.setLayoutProperty(LINK_LAYERS.blocked, 'visibility', network);
+    m.setLayoutProperty(LINK_LAYERS.opened, 'visibility', this.shown && opened.length ? 'visible' : 'none');
   }
 
   private async compare(): Promise<void> {
@@ -545,7 +983,7 @@ export class WhatIf {
           this.staleResult();
           this.render();
         });
-        const text = editLabel(e, this.names.get(e));
+        const text = editLabel(e, e.kind === 'openPaths' ? this.linkNames.get(e.links[0] ?? '') : this.names.get(e));
         return el('li', { 'data-kind': e.kind }, el('span', {}, text), remove);
       }),
     );
@@ -561,7 +999,7 @@ export class WhatIf {
       el('p', { class: 'muted' }, t('access.whatif.intro')),
       el('div', { class: 'field' }, el('label', { for: 'whatif-category' }, t('access.whatif.categoryLabel')), this.categorySelect),
       this.placeButton,
-      el('div', { class: 'whatif-modes' }, this.removeButton, this.areaButton),
+      el('div', { class: 'whatif-modes' }, this.removeButton, this.areaButton, this.pathButton, this.openButton),
       this.drawTools,
       this.edits.length ? list : el('p', { class: 'muted', id: 'whatif-empty' }, t('access.whatif.noEdits')),
       el('div', { class: 'whatif-actions' }, compare, clear),
@@ -642,6 +1080,9 @@ export class WhatIf {
         { class: 'legend-items access-legend', id: 'whatif-legend', 'aria-labelledby': 'whatif-legend-title' },
         ...changeLegend().map((c) => el('li', {}, el('span', { class: 'swatch swatch-circle', style: `--c: ${c.color}`, 'aria-hidden': 'true' }), el('span', {}, c.label))),
         el('li', {}, el('span', { class: 'swatch swatch-circle whatif-new', style: '--c: #ffffff', 'aria-hidden': 'true' }), el('span', {}, t('access.whatif.legend.newPlace'))),
+        ...(this.edits.some((e) => e.kind === 'addPath' || e.kind === 'openPaths')
+          ? [el('li', {}, el('span', { class: 'swatch swatch-line', style: `--c: ${PATH_COLOR}`, 'aria-hidden': 'true' }), el('span', {}, t('access.whatif.legend.newPath')))]
+          : []),
       ),
     );
   }

@@ -137,7 +137,19 @@ export function getEntity(id: string, signal?: AbortSignal): Promise<Entity> {
 
 /** `GET /ngsi-ld/v1/entities` (normalized unless `options` says otherwise). */
 export function queryEntities(
-  params: { type?: string; q?: string; attrs?: string; limit?: number; options?: string; idPattern?: string },
+  params: {
+    id?: string;
+    type?: string;
+    q?: string;
+    attrs?: string;
+    limit?: number;
+    offset?: number;
+    options?: string;
+    idPattern?: string;
+    georel?: string;
+    geometry?: string;
+    coordinates?: string;
+  },
   signal?: AbortSignal,
 ): Promise<Entity[]> {
   return getJson<Entity[]>(`${NGSI}/entities${qs(params)}`, signal);

@@ -611,6 +611,124 @@ describe('the urbantwin web app', () => {
     await page.context().close();
   });
 
+  test('What if… a new path drawn across a block, and a path opened picked on the network', async () => {
+    const off = 'buildings,pois,landuse,AirQualityObserved,TrafficFlowObserved,NoiseLevelObserved,OffStreetParking';
+    const page = await openApp(browser, twin.url, { hash: `#map=16/60.1710/24.9432/0/0&off=${off}&access=walk/15` });
+    await page.locator('#access-summary').waitFor();
+    await page.waitForFunction(() => !document.querySelector('#access-content')?.hasAttribute('aria-busy'));
+    const box = await page.locator('#map canvas').boundingBox();
+    const onScreen = (positions) =>
+      page.evaluate((ps) => {
+        const map = window.urbantwin.map;
+        const r = map.getCanvas().getBoundingClientRect();
+        return ps.map((c) => {
+          const p = map.project(c);
+          return { x: p.x, y: p.y, onCanvas: document.elementFromPoint(r.left + p.x, r.top + p.y) === map.getCanvas() };
+        });
+      }, positions);
+
+    // a new path across the block west of the centre: two real clicks, then Finish
+    await page.locator('#whatif-add-path').click();
+    assert.equal(await page.getAttribute('#whatif-add-path', 'aria-pressed'), 'true');
+    assert.match(await page.locator('#whatif-status').textContent(), /nearest street or path within 50 m/);
+    const ends = await onScreen([
+      [24.9405, 60.1705],
+      [24.9415, 60.1708],
+    ]);
+    for (const c of ends) {
+      assert.ok(c.onCanvas, `the point is not under a panel: ${JSON.stringify(c)}`);
+      await page.mouse.click(box.x + c.x, box.y + c.y);
+    }
+    assert.match(await page.locator('#whatif-status').textContent(), /Points of the path: 2/);
+    await page.locator('#whatif-finish').click();
+    assert.equal(await page.getAttribute('#whatif-add-path', 'aria-pressed'), 'false');
+    assert.equal(await page.locator('#whatif-draw-tools').isHidden(), true);
+    assert.match(await page.locator('#whatif-edits li[data-kind="addPath"]').textContent(), /New path, \d+ m/);
+    assert.equal(await page.locator('#feature-panel').isHidden(), true, 'the clicks drew, they did not open a feature');
+    await mapIdle(page);
+    assert.ok(
+      await page.evaluate(() => window.urbantwin.map.queryRenderedFeatures({ layers: ['app-access-new-paths'] }).length > 0),
+      'the new path is drawn while listed',
+    );
+    const added = page.waitForResponse((r) => r.url().includes('/api/access/scenario') && r.request().method() === 'POST');
+    await page.locator('#whatif-compare').click();
+    const res = await added;
+    assert.equal(res.status(), 200);
+    const body = JSON.parse(res.request().postData());
+    assert.deepEqual(body.edits.map((e) => e.kind), ['addPath']);
+    assert.equal(body.edits[0].path.length, 2);
+    assert.ok(Math.abs(body.edits[0].path[0][0] - 24.9405) < 0.0005 && Math.abs(body.edits[0].path[1][1] - 60.1708) < 0.0005, JSON.stringify(body));
+    await page.locator('#whatif-result').waitFor();
+    await page.waitForFunction(() => !document.querySelector('.whatif')?.hasAttribute('aria-busy'));
+    assert.match(await page.locator('#whatif-status').textContent(), /Compared: [\d,\s]+ homes better/);
+    assert.match(await page.locator('#whatif-legend').textContent(), /a new or opened path/);
+
+    // open a path: the network is drawn, the links walking may not use today dashed
+    await page.locator('#whatif-open-paths').click();
+    assert.equal(await page.getAttribute('#whatif-open-paths', 'aria-pressed'), 'true');
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getLayoutProperty('app-whatif-links', 'visibility')), 'visible');
+    // the blocked links of the view are read from the API, then drawn: wait until the dashed layer has some
+    await page.waitForFunction(() => {
+      const map = window.urbantwin.map;
+      return map.areTilesLoaded() && map.queryRenderedFeatures({ layers: ['app-whatif-links-blocked'] }).length > 0;
+    });
+    await mapIdle(page);
+    const find = (layer) =>
+      page.evaluate((layer) => {
+        const map = window.urbantwin.map;
+        const canvas = map.getCanvas();
+        const r = canvas.getBoundingClientRect();
+        for (let y = 40; y < canvas.clientHeight - 40; y += 6)
+          for (let x = 40; x < canvas.clientWidth - 40; x += 6) {
+            if (document.elementFromPoint(r.left + x, r.top + y) !== canvas) continue;
+            // alone within the pick tolerance, so that the click picks this one
+            const near = map.queryRenderedFeatures([[x - 8, y - 8], [x + 8, y + 8]], { layers: ['app-whatif-links', 'app-whatif-links-blocked'] });
+            const ids = new Set(near.map((f) => f.properties.id));
+            if (ids.size === 1 && near[0].layer.id === layer) return { x, y, id: near[0].properties.id };
+          }
+        return null;
+      }, layer);
+    // a link walking may use: said so, nothing added
+    const usable = await find('app-whatif-links');
+    assert.ok(usable, 'a usable link is in view');
+    const asked = page.waitForResponse((r) => r.url().includes('/ngsi-ld/v1/entities?') && r.url().includes(encodeURIComponent(usable.id)));
+    await page.mouse.click(box.x + usable.x, box.y + usable.y);
+    const link = await (await asked).json();
+    assert.ok(link[0].walkAccess.forward || link[0].walkAccess.backward, JSON.stringify(link));
+    await page.waitForFunction(() => /can already be walked/.test(document.querySelector('#whatif-status')?.textContent ?? ''));
+    assert.equal(await page.locator('#whatif-edits li').count(), 1);
+    // a link walking may not use: opened (checked against the API)
+    const blocked = await find('app-whatif-links-blocked');
+    assert.ok(blocked, 'a blocked link is in view');
+    const entity = await (await fetch(`${twin.url}/ngsi-ld/v1/entities/${encodeURIComponent(blocked.id)}?options=keyValues&attrs=walkAccess`)).json();
+    assert.ok(!(entity.walkAccess?.forward || entity.walkAccess?.backward), `${blocked.id} is closed to walking: ${JSON.stringify(entity)}`);
+    await page.mouse.click(box.x + blocked.x, box.y + blocked.y);
+    await page.locator('#whatif-edits li[data-kind="openPaths"]').waitFor();
+    assert.match(await page.locator('#whatif-edits li[data-kind="openPaths"]').textContent(), /Path opened: /);
+    assert.equal(await page.locator('#feature-panel').isHidden(), true, 'the clicks picked, they did not open a feature');
+    // Escape ends the mode and takes the network off the map; the link opened stays drawn
+    await page.locator('#map canvas').focus();
+    await page.keyboard.press('Escape');
+    assert.equal(await page.getAttribute('#whatif-open-paths', 'aria-pressed'), 'false');
+    assert.match(await page.locator('#whatif-status').textContent(), /Opening paths ended/);
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getLayoutProperty('app-whatif-links', 'visibility')), 'none');
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getLayoutProperty('app-whatif-links-opened', 'visibility')), 'visible');
+
+    const opened = page.waitForResponse((r) => r.url().includes('/api/access/scenario') && r.request().method() === 'POST');
+    await page.locator('#whatif-compare').click();
+    const res2 = await opened;
+    const body2 = JSON.parse(res2.request().postData());
+    assert.deepEqual(body2.edits.map((e) => e.kind), ['addPath', 'openPaths']);
+    assert.deepEqual(body2.edits[1].links, [blocked.id]);
+    assert.match(body2.edits[1].links[0], /^urn:ngsi-ld:RoadLink:/);
+    await page.waitForFunction(() => !document.querySelector('.whatif')?.hasAttribute('aria-busy'));
+    assert.equal(res2.status(), 200, JSON.stringify(await res2.json()));
+    await page.locator('#whatif-result').waitFor();
+    assert.match(await page.locator('#whatif-status').textContent(), /Compared: /);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });

@@ -511,3 +511,61 @@ fn close(a: &[Vec<f64>], b: &[Vec<f64>]) -> bool {
             .zip(b)
             .all(|(x, y)| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-9))
 }
+
+#[test]
+fn loaded_population_replaces_the_estimate() {
+    let Some((mut entities, net, base)) = walking_in_five_minutes() else {
+        return;
+    };
+    // a register's count on one home and "nobody lives here" on another
+    let (counted, empty) = (
+        base.inputs.homes[0].place.id.clone(),
+        base.inputs.homes[1].place.id.clone(),
+    );
+    let population = format!("{}population", twin_model::entity::iri::DEFAULT_CONTEXT);
+    for e in entities.iter_mut() {
+        let v = if e.id == counted {
+            1234.0
+        } else if e.id == empty {
+            0.0
+        } else {
+            continue;
+        };
+        let mut attr = e
+            .attrs
+            .values()
+            .flatten()
+            .find(|a| a.kind == twin_model::AttrKind::Property)
+            .expect("a property")
+            .clone();
+        attr.value = serde_json::json!(v);
+        attr.dataset_id = None;
+        attr.unit_code = None;
+        attr.observed_at = None;
+        e.attrs.insert(population.clone(), vec![attr]);
+    }
+    let r = access::run(&net, &entities, &base.options);
+    assert_eq!(r.summary.homes_counted, 1);
+    assert_eq!(base.summary.homes_counted, 0);
+    assert_eq!(r.inputs.homes.len(), base.inputs.homes.len() - 1);
+    let home = r
+        .inputs
+        .homes
+        .iter()
+        .find(|h| h.place.id == counted)
+        .unwrap();
+    assert_eq!(home.residents, 1234.0);
+    assert!(r.inputs.homes.iter().all(|h| h.place.id != empty));
+    let others = |x: &access::CityAccess| -> f64 {
+        x.inputs
+            .homes
+            .iter()
+            .filter(|h| h.place.id != counted && h.place.id != empty)
+            .map(|h| h.residents)
+            .sum()
+    };
+    assert!(
+        (others(&r) - others(&base)).abs() < 1e-6,
+        "the others keep their estimate"
+    );
+}

@@ -319,22 +319,31 @@ pub struct Inputs {
     /// reach): kept, with nothing within reach.
     pub homes_cut_off: usize,
     pub destinations_cut_off: usize,
+    /// Homes whose residents come from a loaded `population`, not the floor-area estimate.
+    pub homes_counted: usize,
 }
 
-/// Homes: buildings with residential floor area (footprint × floors × residential share of the use category, as in
-/// the traffic model's trip generation), residents = that area / `m2_per_resident`, at the footprint's centroid.
-/// Destinations: points of interest of the chosen categories, at their location (a polygon's centroid).
+/// Homes: buildings with residents, at the footprint's centroid. Residents are the building's `population` where the
+/// city has loaded it (a register or census count: a number ≥ 0; 0 is a building nobody lives in), else estimated:
+/// residential floor area (footprint × floors × residential share of the use category, as in the traffic model's trip
+/// generation) / `m2_per_resident`. Destinations: points of interest of the chosen categories, at their location (a
+/// polygon's centroid).
 pub fn inputs(entities: &[Entity], anchoring: &Anchoring<'_>, options: &AccessOptions) -> Inputs {
     let rates = GenerationRates::default();
     let mut out = Inputs::default();
     for p in city_places(entities, &rates) {
         let id = &p.entity.id;
         if let Some((footprint, floors)) = p.building {
-            let residents =
-                footprint * floors * residential_share(&p.category) / options.m2_per_resident;
+            let counted = value(p.entity, "population")
+                .and_then(Value::as_f64)
+                .filter(|v| v.is_finite() && *v >= 0.0);
+            let residents = counted.unwrap_or_else(|| {
+                footprint * floors * residential_share(&p.category) / options.m2_per_resident
+            });
             if residents.is_nan() || residents <= 0.0 {
                 continue;
             }
+            out.homes_counted += usize::from(counted.is_some());
             match anchoring.home(id, p.lon, p.lat) {
                 Some(place) => {
                     out.homes_cut_off += usize::from(place.anchor.is_empty());
@@ -453,6 +462,8 @@ pub struct AccessSummary {
     /// Homes and destinations cut off by a scenario's closed paths (see [`Inputs::homes_cut_off`]).
     pub homes_cut_off: usize,
     pub destinations_cut_off: usize,
+    /// Homes whose residents were loaded (a building's `population`); the others' are estimated from floor area.
+    pub homes_counted: usize,
     /// Seconds of the searches (not reading or anchoring).
     pub search_seconds: f64,
 }
@@ -573,6 +584,7 @@ pub fn summarise(
         destinations_off_network: inputs.destinations_off_network,
         homes_cut_off: inputs.homes_cut_off,
         destinations_cut_off: inputs.destinations_cut_off,
+        homes_counted: inputs.homes_counted,
         search_seconds,
     }
 }

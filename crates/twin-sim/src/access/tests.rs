@@ -234,6 +234,15 @@ fn crossing_a_major_road_costs_time_both_ways() {
         },
     );
     assert_eq!(from_place(&g0, &[(0, 0.0)], f64::INFINITY)[2], 200.0);
+    // the crossing is a place: with the footway closed to everybody it stays, for those crossing there on foot
+    let mut closed = net.clone();
+    for l in 0..closed.link_count() as u32 {
+        if !closed.link_modes()[l as usize].contains(Mode::Car) {
+            closed.remove_mode(l, Mode::Walk);
+            closed.remove_mode(l, Mode::Bike);
+        }
+    }
+    assert!(AccessGraph::build(&closed, walk).is_crossing(1));
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! urbantwin's models, as pure functions over a network and inputs: no I/O, no HTTP, no SQL. A caller (the CLI, the
 //! API, a benchmark) reads the inputs, calls a model and stores or prints what it returns.
 //!
-//! Modules: [`traffic`] (city demand and static user-equilibrium assignment, scenarios) and [`access`] (the
-//! 15-minute city: walking and cycling times to daily needs). Air quality and energy follow as their own modules. Each model's module doc states its
-//! equations and its sources.
+//! Modules: [`traffic`] (city demand and static user-equilibrium assignment, scenarios), [`access`] (the 15-minute
+//! city: walking and cycling times to daily needs) and [`air`] (road-traffic emissions and their dispersion; not yet
+//! tied to the scenarios). Energy follows as its own module. Each model's module doc states its equations and its
+//! sources.
 
 pub mod access;
+pub mod air;
 pub mod traffic;

@@ -632,8 +632,9 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 /// The properties drawn with a feature: the entity's id and type, and the key-value of each attribute's default
-/// instance when it is a number, a boolean, a short string or a list of those (joined with `; `); objects, language
-/// maps and JSON values are left to the API. `names` caches compacted attribute names across a tile.
+/// instance when it is a number, a boolean, a short string or a list of those (joined with `; `); an object's number
+/// and boolean members each as `name.member` (a `RoadLink`'s `walkAccess.forward`); text members, language maps, JSON
+/// values and deeper objects are left to the API. `names` caches compacted attribute names across a tile.
 fn properties(
     e: &Entity,
     ctx: &Context,
@@ -661,20 +662,31 @@ fn properties(
         };
         // typed literals ({"@type": "DateTime", "@value": ...}) are drawn as their value
         let value = value.get("@value").unwrap_or(value);
+        let mut key = |name: &str| match names.get(name) {
+            Some(k) => k.clone(),
+            None => {
+                let k: Arc<str> = Arc::from(ctx.compact(name));
+                names.insert(name.to_string(), k.clone());
+                k
+            }
+        };
         if let Some(p) = prop_value(value) {
-            let key = match names.get(name) {
-                Some(k) => k.clone(),
-                None => {
-                    let k: Arc<str> = Arc::from(ctx.compact(name));
-                    names.insert(name.clone(), k.clone());
-                    k
+            out.push((key(name), p));
+        } else if let Value::Object(members) = value {
+            let attr = key(name);
+            // (numbers and booleans only: what a style filters by, without swelling tiles with an address's text)
+            for (member, v) in members.iter().take(MAX_MEMBERS) {
+                if let (Value::Bool(_) | Value::Number(_), Some(p)) = (v, prop_value(v)) {
+                    out.push((Arc::from(format!("{attr}.{member}")), p));
                 }
-            };
-            out.push((key, p));
+            }
         }
     }
     out
 }
+
+/// At most this many members of an object attribute are drawn.
+const MAX_MEMBERS: usize = 16;
 
 fn prop_value(v: &Value) -> Option<PropValue> {
     match v {

@@ -250,7 +250,11 @@ async fn catalogue_tilejson_style_and_tiles() {
     assert_eq!(p["name"], json!("Talo 1"));
     assert_eq!(p["category"], json!("residential; retail"));
     assert_eq!(p["type"], json!("Building"));
-    assert!(!p.contains_key("address"), "objects stay in the API");
+    // an object's numbers and booleans are drawn one by one (a RoadLink's walkAccess.forward); its text is not
+    assert!(
+        !p.keys().any(|k| k.starts_with("address")),
+        "the address stays in the API: {p:?}"
+    );
     assert_eq!(f.r#type, Some(GeomType::Polygon as i32));
     let aq = layer(&tile, "AirQualityObserved").unwrap();
     assert_eq!(common::mvt_props(aq, &aq.features[0])["no2"], json!(31.5));
@@ -423,8 +427,29 @@ async fn helsinki_tiles() {
     ] {
         assert!(ids.contains(&l), "{l} in {ids:?}");
     }
-    // the whole centre at z14: every layer, valid geometry, and every building whose box lies inside the tile is in it
+    // the routable network carries each mode's access as flat booleans (walkAccess.forward...), for apps to style by
     let t = TileId::containing(24.9414, 60.1710, 14);
+    let (st, _, links) = get_tile(&s, &format!("RoadLink/{t}.mvt"), None).await;
+    assert_eq!(st, 200);
+    let links = links.unwrap();
+    let rl = layer(&links, "RoadLink").unwrap();
+    let props: Vec<_> = rl
+        .features
+        .iter()
+        .map(|f| common::mvt_props(rl, f))
+        .collect();
+    assert!(props.len() > 100, "{}", props.len());
+    for key in [
+        "walkAccess.forward",
+        "bikeAccess.backward",
+        "carAccess.forward",
+    ] {
+        assert!(props.iter().all(|p| p[key].is_boolean()), "{key}");
+    }
+    assert!(props.iter().any(|p| p["walkAccess.forward"] == false));
+    assert!(props.iter().any(|p| p["walkAccess.forward"] == true));
+
+    // the whole centre at z14: every layer, valid geometry, and every building whose box lies inside the tile is in it
     let (st, _, tile) = get_tile(
         &s,
         &format!("RoadSegment,Building,PointOfInterest,LandUse/{t}.mvt"),

@@ -2,10 +2,12 @@
 //! API, a benchmark) reads the inputs, calls a model and stores or prints what it returns.
 //!
 //! Modules: [`traffic`] (city demand and static user-equilibrium assignment, scenarios), [`access`] (the 15-minute
-//! city: walking and cycling times to daily needs) and [`air`] (road-traffic emissions and their dispersion; not yet
-//! tied to the scenarios). Energy follows as its own module. Each model's module doc states its equations and its
+//! city: walking and cycling times to daily needs), [`air`] (road-traffic emissions and their dispersion) and
+//! [`noise`] (road-traffic noise, CNOSSOS-EU); the last two not yet tied to the scenarios. Energy follows as its own
+//! module. Each model's module doc states its equations and its
 //! sources.
 
 pub mod access;
 pub mod air;
+pub mod noise;
 pub mod traffic;

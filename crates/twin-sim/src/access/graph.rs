@@ -235,7 +235,8 @@ fn adjacency(
     let mut fill = start.clone();
     for ((&k, &o), &s) in key.iter().zip(other).zip(secs) {
         let at = fill[k as usize] as usize;
-        out[at] = (o, s as f32);
+        // (a time beyond f32's range, absurd as it is, stays finite)
+        out[at] = (o, (s as f32).min(f32::MAX));
         fill[k as usize] += 1;
     }
     (start, out)

@@ -77,10 +77,23 @@ impl Buckets {
         }
     }
 
+    /// The bucket of time `s`; absurd times (beyond 10¹⁵ s, or not finite) share the last one, which keeps the
+    /// arithmetic of bucket numbers far from overflowing.
+    #[inline]
+    fn bucket(&self, s: f64) -> u64 {
+        const LAST: u64 = 1 << 60;
+        let b = s / self.width;
+        if b < LAST as f64 {
+            b as u64
+        } else {
+            LAST
+        }
+    }
+
     /// `s` at least the current bucket's start (a time below it joins the current bucket).
     #[inline]
     fn push(&mut self, s: f64, node: NodeIdx, source: u32) {
-        let b = ((s / self.width) as u64).max(self.base);
+        let b = self.bucket(s).max(self.base);
         if b < self.base + Self::RING {
             self.ring[(b % Self::RING) as usize].push((s, node, source));
             self.in_ring += 1;
@@ -97,10 +110,10 @@ impl Buckets {
                 let Some(top) = self.far.peek() else {
                     return false;
                 };
-                self.base = self.base.max((top.s / self.width) as u64);
+                self.base = self.base.max(self.bucket(top.s));
             }
             while let Some(top) = self.far.peek() {
-                if ((top.s / self.width) as u64) >= self.base + Self::RING {
+                if self.bucket(top.s) >= self.base + Self::RING {
                     break;
                 }
                 let Item { s, node, source } = self.far.pop().expect("peeked");

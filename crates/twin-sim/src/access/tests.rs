@@ -315,3 +315,15 @@ fn an_isochrone_along_a_straight_street() {
         super::isochrone::isochrones(&net, &g, &snap, 300.0, 24.9, 60.17, &[0.0], opts).is_err()
     );
 }
+
+#[test]
+fn absurdly_long_links_end_the_search() {
+    // links of 10³⁰ s and 10⁴⁰ s (beyond f32: kept as its largest value) with no cut-off: the queue's last bucket
+    // takes them, and the search ends with finite times
+    let g = AccessGraph::from_edges(3, &[(0, 1, 1e30), (1, 2, 1e40)], Movement::walk(1.0));
+    let kn = KNearest::compute(&g, 2, f64::INFINITY, &[vec![(2, 0.0)]]);
+    let at0: Vec<(f64, u32)> = kn.at(0).collect();
+    assert_eq!(at0.len(), 1);
+    assert!(at0[0].0.is_finite() && at0[0].0 > 3e38, "{at0:?}");
+    assert_eq!(kn.at(1).next().map(|x| x.0), Some(f64::from(f32::MAX)));
+}

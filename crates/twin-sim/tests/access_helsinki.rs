@@ -308,7 +308,14 @@ fn scenarios_take_away_a_destination_and_close_paths() {
         }
     }
     // (the homes joining the paths within their baseline reach)
-    let fresh = access::city::run_with_paths(cut, vec![], &entities, &base.options, &base.reach());
+    let fresh = access::city::run_with_paths(
+        cut,
+        vec![],
+        &entities,
+        &base.options,
+        &base.reach(),
+        Some(base.graph.crossings()),
+    );
     assert_eq!(s.summary.homes, fresh.summary.homes);
     for c in 0..s.fields.len() {
         assert!(close(&times(&s, c), &times(&fresh, c)), "category {c}");

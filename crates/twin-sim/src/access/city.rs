@@ -615,18 +615,19 @@ pub fn run(net: &Network, entities: &[Entity], options: &AccessOptions) -> CityA
 
 /// As [`run`], taking the network.
 pub fn run_on(net: Network, entities: &[Entity], options: &AccessOptions) -> CityAccess {
-    run_with_paths(net, Vec::new(), entities, options, &Reach::new())
+    run_with_paths(net, Vec::new(), entities, options, &Reach::new(), None)
 }
 
 /// As [`run_on`], with new two-way paths `(node, node, metres)` between nodes of the network (a scenario's walkways
-/// and crossings) added to the mode's graph, and the places named in `reach` joining the network within the reach
-/// given there (a baseline's: see [`Anchoring`]).
+/// and crossings) added to the mode's graph, the places named in `reach` joining the network within the reach given
+/// there, and the crossings given (a baseline's: see [`Anchoring`] and [`AccessGraph::build_with_crossings`]).
 pub fn run_with_paths(
     mut net: Network,
     paths: Vec<(u32, u32, f64)>,
     entities: &[Entity],
     options: &AccessOptions,
     reach: &Reach,
+    crossings: Option<&[bool]>,
 ) -> CityAccess {
     let islands = net.drop_islands(options.movement.mode);
     let speed = options.movement.speed_mps;
@@ -634,7 +635,8 @@ pub fn run_with_paths(
         .iter()
         .flat_map(|&(a, b, m)| [(a, b, m / speed), (b, a, m / speed)])
         .collect();
-    let graph = AccessGraph::build(&net, options.movement).with_edges(&extra);
+    let graph =
+        AccessGraph::build_with_crossings(&net, options.movement, crossings).with_edges(&extra);
     let snap = SnapIndex::build(&net, options.movement.mode);
     let inputs = inputs(
         entities,

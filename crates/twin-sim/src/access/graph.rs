@@ -64,6 +64,17 @@ pub struct AccessGraph {
 impl AccessGraph {
     /// The mode's links of `net` as travel times.
     pub fn build(net: &Network, movement: Movement) -> AccessGraph {
+        Self::build_with_crossings(net, movement, None)
+    }
+
+    /// As [`AccessGraph::build`], with the crossings given (a baseline's, for a scenario's network of the same
+    /// nodes): a crossing is a place, and closing the footway that meets the road there must not take the wait away
+    /// from the others crossing there. Crossings of another length than the network's nodes are ignored.
+    pub fn build_with_crossings(
+        net: &Network,
+        movement: Movement,
+        crossings: Option<&[bool]>,
+    ) -> AccessGraph {
         let n = net.node_count();
         let from = net.link_from();
         let to = net.link_to();
@@ -78,13 +89,14 @@ impl AccessGraph {
             if m.contains(Mode::Car) && cap[l] >= movement.major_capacity_vph {
                 ends.iter().for_each(|&v| major[v] = true);
             }
-            // (a link closed to people too still is one: the crossing is a place, and closing a footway that
-            // meets the road must not take the wait at it away from the others crossing there)
-            if !m.contains(Mode::Car) {
+            if !m.contains(Mode::Car) && (m.contains(Mode::Walk) || m.contains(Mode::Bike)) {
                 ends.iter().for_each(|&v| people_only[v] = true);
             }
         }
-        let crossing: Vec<bool> = (0..n).map(|v| major[v] && people_only[v]).collect();
+        let crossing: Vec<bool> = match crossings {
+            Some(c) if c.len() == n => c.to_vec(),
+            _ => (0..n).map(|v| major[v] && people_only[v]).collect(),
+        };
         let half = movement.crossing_s / 2.0;
         let link_s: Vec<f64> = (0..net.link_count())
             .map(|l| {
@@ -163,6 +175,12 @@ impl AccessGraph {
     /// Whether a node is a crossing of a major road.
     pub fn is_crossing(&self, node: NodeIdx) -> bool {
         self.crossing[node as usize]
+    }
+
+    /// Which nodes are crossings of a major road (for a scenario's graph to keep: see
+    /// [`AccessGraph::build_with_crossings`]).
+    pub fn crossings(&self) -> &[bool] {
+        &self.crossing
     }
 
     /// Number of nodes that are crossings of a major road.

@@ -187,7 +187,9 @@ impl KNearest {
                     prefetch(&g.rev_start[w as usize]);
                 }
                 if let Some(&(_, w, _)) = batch.get(j + AHEAD * 2 / 3) {
-                    prefetch(&g.rev[(g.rev_start[w as usize] as usize).min(g.rev.len() - 1)]);
+                    if let Some(first) = g.rev.get(g.rev_start[w as usize] as usize) {
+                        prefetch(first);
+                    }
                 }
                 if let Some(&(_, w, _)) = batch.get(j + AHEAD / 3) {
                     for (u, _) in g.into(w) {

@@ -235,7 +235,14 @@ pub fn apply(
         let net = r.net.clone();
         let options = r.options.clone();
         let paths = r.paths.clone();
-        r = city::run_with_paths(net, paths, &ents, &options, &base.reach());
+        r = city::run_with_paths(
+            net,
+            paths,
+            &ents,
+            &options,
+            &base.reach(),
+            Some(base.graph.crossings()),
+        );
     }
     Ok(r)
 }

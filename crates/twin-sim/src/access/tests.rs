@@ -239,7 +239,9 @@ fn crossing_a_major_road_costs_time_both_ways() {
         },
     );
     assert_eq!(from_place(&g0, &[(0, 0.0)], f64::INFINITY)[2], 200.0);
-    // the crossing is a place: with the footway closed to everybody it stays, for those crossing there on foot
+    // the crossing is a place: a scenario closing the footway to everybody keeps it (the baseline's crossings), for
+    // those crossing there on foot; a network where no footway ever met the road (a private yard does, closed to
+    // everybody) has none
     let mut closed = net.clone();
     for l in 0..closed.link_count() as u32 {
         if !closed.link_modes()[l as usize].contains(Mode::Car) {
@@ -247,7 +249,14 @@ fn crossing_a_major_road_costs_time_both_ways() {
             closed.remove_mode(l, Mode::Bike);
         }
     }
-    assert!(AccessGraph::build(&closed, walk).is_crossing(1));
+    assert!(AccessGraph::build_with_crossings(&closed, walk, Some(g.crossings())).is_crossing(1));
+    assert_eq!(AccessGraph::build(&closed, walk).crossing_count(), 0);
+    let along_closed = from_place(
+        &AccessGraph::build(&closed, walk),
+        &[(3, 0.0)],
+        f64::INFINITY,
+    );
+    assert_eq!(along_closed[4], 200.0, "no crossing where nobody may cross");
 }
 
 #[test]
@@ -326,4 +335,13 @@ fn absurdly_long_links_end_the_search() {
     assert_eq!(at0.len(), 1);
     assert!(at0[0].0.is_finite() && at0[0].0 > 3e38, "{at0:?}");
     assert_eq!(kn.at(1).next().map(|x| x.0), Some(f64::from(f32::MAX)));
+}
+
+#[test]
+fn a_graph_without_links_and_a_full_batch() {
+    // 20 destinations on 20 nodes and no link: one bucket of 20 entries, more than the read-ahead
+    let g = AccessGraph::from_edges(20, &[], Movement::walk(1.0));
+    let dests: Vec<Anchor> = (0..20).map(|i| vec![(i as NodeIdx, 0.5)]).collect();
+    let kn = KNearest::compute(&g, 1, 900.0, &dests);
+    assert_eq!(kn.at(3).next(), Some((0.5, 3)));
 }

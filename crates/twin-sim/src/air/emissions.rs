@@ -145,9 +145,10 @@ pub enum Segment {
     BusEuroVIde,
 }
 
-/// Emission factors in g/km per vehicle (per vehicle of the fleet when fleet-weighted, see [`factors`]).
+/// An amount of each pollutant, in the unit of its use: [`Factors`] (g/km per vehicle), [`LinkEmission`]
+/// (µg/(m·s)) or [`Totals`] (g/h).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Factors {
+pub struct Pollutants {
     /// Nitrogen oxides, as NO2 mass.
     pub nox: f64,
     /// Direct (primary) NO2, part of `nox`.
@@ -164,9 +165,10 @@ pub struct Factors {
     pub co2: f64,
 }
 
-impl Factors {
-    fn scaled(&self, k: f64) -> Factors {
-        Factors {
+impl Pollutants {
+    /// Every pollutant multiplied by `k`.
+    pub fn scaled(&self, k: f64) -> Pollutants {
+        Pollutants {
             nox: self.nox * k,
             no2: self.no2 * k,
             pm10_exhaust: self.pm10_exhaust * k,
@@ -177,7 +179,8 @@ impl Factors {
         }
     }
 
-    fn add(&mut self, o: &Factors) {
+    /// Adds `o`, pollutant by pollutant.
+    pub fn add(&mut self, o: &Pollutants) {
         self.nox += o.nox;
         self.no2 += o.no2;
         self.pm10_exhaust += o.pm10_exhaust;
@@ -187,6 +190,9 @@ impl Factors {
         self.co2 += o.co2;
     }
 }
+
+/// Emission factors in g/km per vehicle (per vehicle of the fleet when fleet-weighted, see [`factors`]).
+pub type Factors = Pollutants;
 
 /// Why an emission could not be computed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -682,38 +688,13 @@ pub fn factors(speed_kmh: f64, fleet: &FleetMix) -> Result<Factors, EmissionErro
     Ok(f)
 }
 
-/// A link's line-source strength, µg per metre of link per second, per pollutant (fields as in [`Factors`]).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct LinkEmission {
-    /// Nitrogen oxides, as NO2 mass.
-    pub nox: f64,
-    /// Direct (primary) NO2, part of `nox`.
-    pub no2: f64,
-    /// Exhaust PM10.
-    pub pm10_exhaust: f64,
-    /// Tyre, brake and road surface wear PM10.
-    pub pm10_non_exhaust: f64,
-    /// Exhaust PM2.5.
-    pub pm25_exhaust: f64,
-    /// Tyre, brake and road surface wear PM2.5.
-    pub pm25_non_exhaust: f64,
-    /// Carbon dioxide.
-    pub co2: f64,
-}
+/// A link's line-source strength, µg per metre of link per second, per pollutant.
+pub type LinkEmission = Pollutants;
 
-impl LinkEmission {
+impl Pollutants {
     /// The line-source strength of `flow_vph` vehicles per hour emitting `f` g/km each: `flow · f / 3.6` µg/(m·s).
     pub fn from_factors(flow_vph: f64, f: &Factors) -> LinkEmission {
-        let k = flow_vph / 3.6;
-        LinkEmission {
-            nox: f.nox * k,
-            no2: f.no2 * k,
-            pm10_exhaust: f.pm10_exhaust * k,
-            pm10_non_exhaust: f.pm10_non_exhaust * k,
-            pm25_exhaust: f.pm25_exhaust * k,
-            pm25_non_exhaust: f.pm25_non_exhaust * k,
-            co2: f.co2 * k,
-        }
+        f.scaled(flow_vph / 3.6)
     }
 }
 
@@ -733,23 +714,7 @@ pub fn link_emission(
 }
 
 /// Emissions of a set of links, grams per hour per pollutant (× 24 / 1000 for kg/day if the hour held all day).
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
-pub struct Totals {
-    /// Nitrogen oxides, as NO2 mass.
-    pub nox: f64,
-    /// Direct NO2.
-    pub no2: f64,
-    /// Exhaust PM10.
-    pub pm10_exhaust: f64,
-    /// Non-exhaust PM10.
-    pub pm10_non_exhaust: f64,
-    /// Exhaust PM2.5.
-    pub pm25_exhaust: f64,
-    /// Non-exhaust PM2.5.
-    pub pm25_non_exhaust: f64,
-    /// Carbon dioxide.
-    pub co2: f64,
-}
+pub type Totals = Pollutants;
 
 /// Total emissions (g/h) of links given as (line-source strength, length in metres): Σ q · length · 3600 / 10⁶.
 /// A negative or non-finite length is an error.
@@ -760,14 +725,7 @@ pub fn total(links: &[(LinkEmission, f64)]) -> Result<Totals, EmissionError> {
             return Err(EmissionError::Length(*len));
         }
         // µg/(m·s) · m = µg/s; · 3600 s/h / 10⁶ µg/g = g/h
-        let k = len * 3600.0 / 1e6;
-        t.nox += q.nox * k;
-        t.no2 += q.no2 * k;
-        t.pm10_exhaust += q.pm10_exhaust * k;
-        t.pm10_non_exhaust += q.pm10_non_exhaust * k;
-        t.pm25_exhaust += q.pm25_exhaust * k;
-        t.pm25_non_exhaust += q.pm25_non_exhaust * k;
-        t.co2 += q.co2 * k;
+        t.add(&q.scaled(len * 3600.0 / 1e6));
     }
     Ok(t)
 }

@@ -21,22 +21,38 @@ fn root(s: &Server) -> String {
     s.base.trim_end_matches("/ngsi-ld/v1").to_string()
 }
 
+/// GET `path` (below the server's root, with its query), expecting 200 and JSON.
+async fn get_json(s: &Server, path: &str) -> Value {
+    let url = format!("{}{path}", root(s));
+    json_call(&s.http, Method::GET, &url, None, 200).await.0
+}
+
+/// GET `path` (below the server's root), expecting ProblemDetails of `status` and `kind`; returns them.
+async fn get_problem(s: &Server, path: &str, status: u16, kind: &str) -> Value {
+    let r = s
+        .http
+        .get(format!("{}{path}", root(s)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, status, kind).await
+}
+
 #[tokio::test]
 async fn helsinki_fifteen_minute_city() {
     let Some(s) = helsinki().await else { return };
-    let get = |path: &str| {
-        let url = format!("{}{path}", root(&s));
-        let http = s.http.clone();
-        async move { json_call(&http, Method::GET, &url, None, 200).await.0 }
-    };
-    let walk = get("/api/access").await;
+    let walk = get_json(&s, "/api/access").await;
     assert_eq!(walk["mode"], "walk");
     assert_eq!(walk["thresholdMinutes"], 15.0);
     assert!(walk["homes"].as_u64().unwrap() >= 100, "{walk}");
     assert!(walk["meanScore"].as_f64().unwrap() > 0.6, "{walk}");
     assert_eq!(walk["categories"].as_array().unwrap().len(), 10);
     // the same as the command line's model on the same entities
-    let bike = get("/api/access?mode=bike&minutes=5&categories=grocery,school,park").await;
+    let bike = get_json(
+        &s,
+        "/api/access?mode=bike&minutes=5&categories=grocery,school,park",
+    )
+    .await;
     assert_eq!(bike["mode"], "bike");
     let names: Vec<&str> = bike["categories"]
         .as_array()
@@ -80,7 +96,7 @@ async fn helsinki_fifteen_minute_city() {
             .as_f64()
             .unwrap()
     };
-    let strict = get("/api/access?minutes=3").await;
+    let strict = get_json(&s, "/api/access?minutes=3").await;
     let far = homes
         .iter()
         .max_by(|a, b| {
@@ -102,7 +118,7 @@ async fn helsinki_fifteen_minute_city() {
         )
         .await;
     assert_eq!(r.status(), 201);
-    let after = get("/api/access?minutes=3").await;
+    let after = get_json(&s, "/api/access?minutes=3").await;
     assert!(
         pharmacy(&after) > pharmacy(&strict),
         "{} → {}",
@@ -125,26 +141,14 @@ async fn bad_options_and_an_empty_city_are_problem_details() {
         ("profile=child", "profile must be adult or older"),
         ("colour=red", "colour"),
     ] {
-        let r = s
-            .http
-            .get(format!("{}/api/access?{q}", root(&s)))
-            .send()
-            .await
-            .unwrap();
-        let v = assert_problem(r, 400, "BadRequestData").await;
+        let v = get_problem(&s, &format!("/api/access?{q}"), 400, "BadRequestData").await;
         assert!(
             v["detail"].as_str().unwrap_or_default().contains(want)
                 || v["title"].as_str().unwrap_or_default().contains(want),
             "{q}: {v}"
         );
     }
-    let r = s
-        .http
-        .get(format!("{}/api/access", root(&s)))
-        .send()
-        .await
-        .unwrap();
-    let v = assert_problem(r, 409, "Conflict").await;
+    let v = get_problem(&s, "/api/access", 409, "Conflict").await;
     assert!(
         v["detail"].as_str().unwrap().contains("no street network"),
         "{v}"
@@ -180,18 +184,11 @@ async fn isochrones_over_http() {
     );
     assert!(a10 > a5 && a5 > 50_000.0, "{a10} {a5}");
     // cycling reaches farther in the same time
-    let bike: Value = s
-        .http
-        .get(format!(
-            "{}/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=5&mode=bike",
-            root(&s)
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let bike = get_json(
+        &s,
+        "/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=5&mode=bike",
+    )
+    .await;
     assert!(
         bike["features"][0]["properties"]["areaM2"]
             .as_f64()
@@ -205,13 +202,13 @@ async fn isochrones_over_http() {
         ("lon=24.9432&lat=60.1710&minutes=5,x", 400),
         ("lon=10&lat=10", 400),
     ] {
-        let r = s
-            .http
-            .get(format!("{}/api/access/isochrone?{q}", root(&s)))
-            .send()
-            .await
-            .unwrap();
-        assert_problem(r, status, "BadRequestData").await;
+        get_problem(
+            &s,
+            &format!("/api/access/isochrone?{q}"),
+            status,
+            "BadRequestData",
+        )
+        .await;
     }
     s.stop().await;
 }
@@ -219,12 +216,8 @@ async fn isochrones_over_http() {
 #[tokio::test]
 async fn neighbourhoods_add_up_to_the_city() {
     let Some(s) = helsinki().await else { return };
-    let get = |path: String| {
-        let http = s.http.clone();
-        async move { json_call(&http, Method::GET, &path, None, 200).await.0 }
-    };
-    let city = get(format!("{}/api/access", root(&s))).await;
-    let grid = get(format!("{}/api/access/areas?by=grid&cellM=300", root(&s))).await;
+    let city = get_json(&s, "/api/access").await;
+    let grid = get_json(&s, "/api/access/areas?by=grid&cellM=300").await;
     let cells = grid["features"].as_array().unwrap();
     assert!(cells.len() >= 4, "{} cells", cells.len());
     let residents: f64 = cells
@@ -257,7 +250,7 @@ async fn neighbourhoods_add_up_to_the_city() {
     );
     assert_eq!(cells[0]["geometry"]["type"], "MultiPolygon");
     // by the polygons of a layer: land-use zones with homes in them
-    let zones = get(format!("{}/api/access/areas?by=LandUse", root(&s))).await;
+    let zones = get_json(&s, "/api/access/areas?by=LandUse").await;
     for z in zones["features"].as_array().unwrap() {
         let score = z["properties"]["meanScore"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{z}");
@@ -267,13 +260,7 @@ async fn neighbourhoods_add_up_to_the_city() {
             .starts_with("urn:ngsi-ld:LandUse:"));
     }
     for q in ["by=grid&cellM=5", "by=Nothing", "by=LandUse&cellM=100"] {
-        let r = s
-            .http
-            .get(format!("{}/api/access/areas?{q}", root(&s)))
-            .send()
-            .await
-            .unwrap();
-        assert_problem(r, 400, "BadRequestData").await;
+        get_problem(&s, &format!("/api/access/areas?{q}"), 400, "BadRequestData").await;
     }
     s.stop().await;
 }
@@ -341,15 +328,11 @@ async fn a_scenario_of_the_fifteen_minute_city() {
         ],
     )
     .unwrap();
-    let links: Value = s
-        .http
-        .get(query)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let links = get_json(
+        &s,
+        &format!("{}?{}", query.path(), query.query().unwrap_or_default()),
+    )
+    .await;
     let ids: Vec<&str> = links
         .as_array()
         .unwrap()

@@ -13,7 +13,7 @@ use twin_model::Entity;
 use super::graph::{AccessGraph, Movement};
 use super::nearest::{Anchor, KNearest};
 use crate::traffic::city::{city_places, first_text, value};
-use crate::traffic::trips::{residential_share, GenerationRates};
+use crate::traffic::trips::GenerationRates;
 
 /// The daily needs a 15-minute city is measured on by default: categories of the twin's POI scheme (see the OSM
 /// importer's table).
@@ -333,17 +333,11 @@ pub fn inputs(entities: &[Entity], anchoring: &Anchoring<'_>, options: &AccessOp
     let mut out = Inputs::default();
     for p in city_places(entities, &rates) {
         let id = &p.entity.id;
-        if let Some((footprint, floors)) = p.building {
-            let counted = value(p.entity, "population")
-                .and_then(Value::as_f64)
-                .filter(|v| v.is_finite() && *v >= 0.0);
-            let residents = counted.unwrap_or_else(|| {
-                footprint * floors * residential_share(&p.category) / options.m2_per_resident
-            });
-            if residents.is_nan() || residents <= 0.0 {
+        if p.building.is_some() {
+            let Some((residents, counted)) = p.residents(options.m2_per_resident) else {
                 continue;
-            }
-            out.homes_counted += usize::from(counted.is_some());
+            };
+            out.homes_counted += usize::from(counted);
             match anchoring.home(id, p.lon, p.lat) {
                 Some(place) => {
                     out.homes_cut_off += usize::from(place.anchor.is_empty());

@@ -138,6 +138,23 @@ pub fn city_places<'a>(
     })
 }
 
+impl CityPlace<'_> {
+    /// A building's residents and whether they were counted: its `population` where the city has loaded it (a register
+    /// or census count, a number ≥ 0; 0 is a building nobody lives in), else residential floor area (footprint × floors
+    /// × [`trips::residential_share`] of its use category) / `m2_per_resident`. `None` for a point of interest and a
+    /// building without residents.
+    pub fn residents(&self, m2_per_resident: f64) -> Option<(f64, bool)> {
+        let (footprint, floors) = self.building?;
+        let counted = value(self.entity, "population")
+            .and_then(Value::as_f64)
+            .filter(|v| v.is_finite() && *v >= 0.0);
+        let residents = counted.unwrap_or_else(|| {
+            footprint * floors * trips::residential_share(&self.category) / m2_per_resident
+        });
+        (residents > 0.0).then_some((residents, counted.is_some()))
+    }
+}
+
 /// Trip ends of the city's buildings (footprint area × floors, by use) and points of interest (by 15-minute
 /// category), at their locations (a polygon's centroid).
 pub fn activities(entities: &[Entity], rates: &GenerationRates) -> Vec<Activity> {

@@ -17,6 +17,7 @@ use twin_model::{ErrorKind, Provenance};
 use twin_store::Store;
 
 pub mod access;
+pub mod air;
 pub mod batch;
 pub mod contexts;
 pub mod datasets;
@@ -266,6 +267,7 @@ pub fn router(state: SharedState) -> Router {
             datasets::routes()
                 .merge(scenarios::routes())
                 .merge(access::routes())
+                .merge(air::routes())
                 .merge(live::routes())
                 .layer(public_reads()),
         )

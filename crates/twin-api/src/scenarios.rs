@@ -31,6 +31,7 @@ use twin_model::context::Context;
 use twin_model::entity::iri;
 use twin_model::query::TypeExpr;
 use twin_model::{Dataset, Entity, ErrorKind, Provenance};
+use twin_sim::air::city::{AirCity, AirOptions, AirResult};
 use twin_sim::traffic::assign::Solution;
 use twin_sim::traffic::city::{self, CityModel, CityOptions};
 use twin_sim::traffic::scenario::{self as sim, Outcome, RunOptions, RunProgress, Scenario};
@@ -56,9 +57,11 @@ const DEFAULT_MAX_SECONDS: f64 = 600.0;
 /// How often a running run's progress is written to the store.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 /// The id reserved for the baseline in `/api/scenarios/{id}`.
-const BASELINE_ID: &str = "baseline";
+pub(crate) const BASELINE_ID: &str = "baseline";
 /// Streets listed in a run's summary (all of them are in its `/links`).
 const SUMMARY_STREETS: usize = 10;
+/// The entity type whose measurements calibrate the air model's background.
+pub const AIR_STATION_TYPE: &str = "AirQualityObserved";
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -91,6 +94,10 @@ pub struct Baseline {
     pub map_head: i64,
     /// Seconds to build the model and solve it.
     pub seconds: f64,
+    /// The city as the air and noise models see it (background calibrated on the stations when it was built).
+    pub air: AirCity,
+    /// Air and noise under the baseline's traffic.
+    pub air_result: AirResult,
     /// Per `RoadLink` entity id, what publishing results needs of it (as it was when the model was built).
     roads: HashMap<String, RoadInfo>,
     /// The datasets the `RoadLink` entities came from (the results derive from them).
@@ -206,11 +213,11 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or(t)
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(ErrorKind::InternalError, e.to_string())
 }
 
-fn conflict(d: impl Into<String>) -> ApiError {
+pub(crate) fn conflict(d: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::Conflict, d)
 }
 
@@ -260,7 +267,15 @@ pub async fn baseline(state: &SharedState) -> ApiResult<Arc<Baseline>> {
             return Ok(b.clone());
         }
     }
-    let (head, entities) = model_entities(state).await?;
+    let (head, mut entities) = model_entities(state).await?;
+    // the stations calibrate the air model's background; they are read when the baseline is built, and do not make
+    // it stale (a sensor's every reading would otherwise rebuild the traffic model)
+    let stations = EntityQuery {
+        types: Some(TypeExpr::Type(format!("{V}{AIR_STATION_TYPE}"))),
+        limit: usize::MAX,
+        ..Default::default()
+    };
+    entities.extend(state.store.query(&stations).await?.entities);
     let built = tokio::task::spawn_blocking(move || build_baseline(&entities, head))
         .await
         .map_err(internal)?
@@ -305,6 +320,11 @@ fn build_baseline(entities: &[Entity], map_head: i64) -> Result<Baseline, String
     };
     let (solution, outcome) = sim::baseline(&model, &opts).map_err(|e| e.to_string())?;
     let links = json!({ "links": sim::road_links(&model, &outcome, None) });
+    let air = AirCity::build(&model, entities, &outcome, AirOptions::default())
+        .map_err(|e| format!("the air model: {e}"))?;
+    let air_result = air
+        .evaluate(&model.network, &outcome, &[], None)
+        .map_err(|e| format!("the air model: {e}"))?;
     let road_link = format!("{V}RoadLink");
     let length = format!("{V}length");
     let mut roads = HashMap::new();
@@ -331,6 +351,8 @@ fn build_baseline(entities: &[Entity], map_head: i64) -> Result<Baseline, String
         built_at: now(),
         map_head,
         seconds: t.elapsed().as_secs_f64(),
+        air,
+        air_result,
         roads,
         network_datasets,
         published: std::sync::OnceLock::new(),
@@ -338,7 +360,7 @@ fn build_baseline(entities: &[Entity], map_head: i64) -> Result<Baseline, String
 }
 
 /// Marks the runs a previous process left unfinished as failed (once per process).
-async fn recover(state: &SharedState) -> ApiResult<()> {
+pub(crate) async fn recover(state: &SharedState) -> ApiResult<()> {
     state
         .scenarios
         .recovered
@@ -365,7 +387,7 @@ async fn recover(state: &SharedState) -> ApiResult<()> {
 // ---------------------------------------------------------------------------------------------------------------
 // representations
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -374,7 +396,7 @@ fn json_response(status: StatusCode, v: &Value) -> Response {
         .into_response()
 }
 
-fn geojson_response(v: &Value) -> Response {
+pub(crate) fn geojson_response(v: &Value) -> Response {
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/geo+json")],
@@ -488,7 +510,7 @@ async fn check_against_city(state: &SharedState, s: &Scenario) -> ApiResult<Valu
         .map_err(|e| ApiError::bad_data(format!("the scenario does not fit the city: {e}")))
 }
 
-async fn stored_scenario(state: &SharedState, id: &str) -> ApiResult<StoredScenario> {
+pub(crate) async fn stored_scenario(state: &SharedState, id: &str) -> ApiResult<StoredScenario> {
     state
         .store
         .get_scenario(id)
@@ -661,7 +683,7 @@ async fn baseline_geojson(
 
 /// The `RoadLink` entities with values, as GeoJSON features: geometry from the values' own `geometry` (links a
 /// scenario added), else from the store (null for a link deleted since), the other values as properties.
-async fn feature_collection(state: &SharedState, values: &Value) -> ApiResult<Value> {
+pub(crate) async fn feature_collection(state: &SharedState, values: &Value) -> ApiResult<Value> {
     let q = EntityQuery {
         types: Some(TypeExpr::Type(format!("{V}RoadLink"))),
         limit: usize::MAX,
@@ -876,7 +898,7 @@ async fn cancel_run(
     ))
 }
 
-async fn run_results(state: &SharedState, id: &str, run: &str) -> ApiResult<Value> {
+pub(crate) async fn run_results(state: &SharedState, id: &str, run: &str) -> ApiResult<Value> {
     let r = stored_run(state, id, run).await?;
     if r.status != RunStatus::Done {
         return Err(conflict(format!(
@@ -898,6 +920,9 @@ async fn run_links(
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
     let mut body = run_results(&state, &id, &run).await?;
+    if let Some(o) = body.as_object_mut() {
+        o.remove("air"); // served by /api/scenarios/{id}/air and /noise
+    }
     body["scenario"] = json!(id);
     body["run"] = json!(run);
     Ok(json_response(StatusCode::OK, &body))
@@ -1103,6 +1128,15 @@ fn solve(
         });
     }
     let d = sim::delta(&base.model, &base.outcome, &r.outcome);
+    let air = base
+        .air
+        .evaluate(
+            &r.network,
+            &r.outcome,
+            &r.applied.added,
+            Some(&base.air_result),
+        )
+        .map_err(|e| format!("the air model: {e}"))?;
     let mut links = sim::road_links(&base.model, &r.outcome, Some(&base.outcome));
     // the streets the scenario added, keyed `added-{edit}`, with their own line as `geometry`
     links.extend(sim::added_road_links(&r.applied, &r.outcome, true));
@@ -1153,7 +1187,7 @@ fn solve(
         status: RunStatus::Done,
         message,
         summary,
-        links: Some(json!({"links": links, "streets": d.streets})),
+        links: Some(json!({"links": links, "streets": d.streets, "air": air})),
         base: None,
     })
 }

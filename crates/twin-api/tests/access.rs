@@ -17,42 +17,19 @@ async fn helsinki() -> Option<Server> {
     Some(s)
 }
 
-fn root(s: &Server) -> String {
-    s.base.trim_end_matches("/ngsi-ld/v1").to_string()
-}
-
-/// GET `path` (below the server's root, with its query), expecting 200 and JSON.
-async fn get_json(s: &Server, path: &str) -> Value {
-    let url = format!("{}{path}", root(s));
-    json_call(&s.http, Method::GET, &url, None, 200).await.0
-}
-
-/// GET `path` (below the server's root), expecting ProblemDetails of `status` and `kind`; returns them.
-async fn get_problem(s: &Server, path: &str, status: u16, kind: &str) -> Value {
-    let r = s
-        .http
-        .get(format!("{}{path}", root(s)))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, status, kind).await
-}
-
 #[tokio::test]
 async fn helsinki_fifteen_minute_city() {
     let Some(s) = helsinki().await else { return };
-    let walk = get_json(&s, "/api/access").await;
+    let walk = s.root_json("/api/access").await;
     assert_eq!(walk["mode"], "walk");
     assert_eq!(walk["thresholdMinutes"], 15.0);
     assert!(walk["homes"].as_u64().unwrap() >= 100, "{walk}");
     assert!(walk["meanScore"].as_f64().unwrap() > 0.6, "{walk}");
     assert_eq!(walk["categories"].as_array().unwrap().len(), 10);
     // the same as the command line's model on the same entities
-    let bike = get_json(
-        &s,
-        "/api/access?mode=bike&minutes=5&categories=grocery,school,park",
-    )
-    .await;
+    let bike = s
+        .root_json("/api/access?mode=bike&minutes=5&categories=grocery,school,park")
+        .await;
     assert_eq!(bike["mode"], "bike");
     let names: Vec<&str> = bike["categories"]
         .as_array()
@@ -66,7 +43,7 @@ async fn helsinki_fifteen_minute_city() {
     // every home as a point, with its score and minutes per category
     let r = s
         .http
-        .get(format!("{}/api/access/homes?minutes=10", root(&s)))
+        .get(format!("{}/api/access/homes?minutes=10", s.root()))
         .send()
         .await
         .unwrap();
@@ -96,7 +73,7 @@ async fn helsinki_fifteen_minute_city() {
             .as_f64()
             .unwrap()
     };
-    let strict = get_json(&s, "/api/access?minutes=3").await;
+    let strict = s.root_json("/api/access?minutes=3").await;
     let far = homes
         .iter()
         .max_by(|a, b| {
@@ -118,7 +95,7 @@ async fn helsinki_fifteen_minute_city() {
         )
         .await;
     assert_eq!(r.status(), 201);
-    let after = get_json(&s, "/api/access?minutes=3").await;
+    let after = s.root_json("/api/access?minutes=3").await;
     assert!(
         pharmacy(&after) > pharmacy(&strict),
         "{} → {}",
@@ -141,14 +118,16 @@ async fn bad_options_and_an_empty_city_are_problem_details() {
         ("profile=child", "profile must be adult or older"),
         ("colour=red", "colour"),
     ] {
-        let v = get_problem(&s, &format!("/api/access?{q}"), 400, "BadRequestData").await;
+        let v = s
+            .root_problem(&format!("/api/access?{q}"), 400, "BadRequestData")
+            .await;
         assert!(
             v["detail"].as_str().unwrap_or_default().contains(want)
                 || v["title"].as_str().unwrap_or_default().contains(want),
             "{q}: {v}"
         );
     }
-    let v = get_problem(&s, "/api/access", 409, "Conflict").await;
+    let v = s.root_problem("/api/access", 409, "Conflict").await;
     assert!(
         v["detail"].as_str().unwrap().contains("no street network"),
         "{v}"
@@ -161,7 +140,7 @@ async fn isochrones_over_http() {
     let Some(s) = helsinki().await else { return };
     let url = format!(
         "{}/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=10,5",
-        root(&s)
+        s.root()
     );
     let r = s.http.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -184,11 +163,9 @@ async fn isochrones_over_http() {
     );
     assert!(a10 > a5 && a5 > 50_000.0, "{a10} {a5}");
     // cycling reaches farther in the same time
-    let bike = get_json(
-        &s,
-        "/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=5&mode=bike",
-    )
-    .await;
+    let bike = s
+        .root_json("/api/access/isochrone?lon=24.9432&lat=60.1710&minutes=5&mode=bike")
+        .await;
     assert!(
         bike["features"][0]["properties"]["areaM2"]
             .as_f64()
@@ -202,8 +179,7 @@ async fn isochrones_over_http() {
         ("lon=24.9432&lat=60.1710&minutes=5,x", 400),
         ("lon=10&lat=10", 400),
     ] {
-        get_problem(
-            &s,
+        s.root_problem(
             &format!("/api/access/isochrone?{q}"),
             status,
             "BadRequestData",
@@ -216,8 +192,8 @@ async fn isochrones_over_http() {
 #[tokio::test]
 async fn neighbourhoods_add_up_to_the_city() {
     let Some(s) = helsinki().await else { return };
-    let city = get_json(&s, "/api/access").await;
-    let grid = get_json(&s, "/api/access/areas?by=grid&cellM=300").await;
+    let city = s.root_json("/api/access").await;
+    let grid = s.root_json("/api/access/areas?by=grid&cellM=300").await;
     let cells = grid["features"].as_array().unwrap();
     assert!(cells.len() >= 4, "{} cells", cells.len());
     let residents: f64 = cells
@@ -250,7 +226,7 @@ async fn neighbourhoods_add_up_to_the_city() {
     );
     assert_eq!(cells[0]["geometry"]["type"], "MultiPolygon");
     // by the polygons of a layer: land-use zones with homes in them
-    let zones = get_json(&s, "/api/access/areas?by=LandUse").await;
+    let zones = s.root_json("/api/access/areas?by=LandUse").await;
     for z in zones["features"].as_array().unwrap() {
         let score = z["properties"]["meanScore"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&score), "{z}");
@@ -260,7 +236,8 @@ async fn neighbourhoods_add_up_to_the_city() {
             .starts_with("urn:ngsi-ld:LandUse:"));
     }
     for q in ["by=grid&cellM=5", "by=Nothing", "by=LandUse&cellM=100"] {
-        get_problem(&s, &format!("/api/access/areas?{q}"), 400, "BadRequestData").await;
+        s.root_problem(&format!("/api/access/areas?{q}"), 400, "BadRequestData")
+            .await;
     }
     s.stop().await;
 }
@@ -268,7 +245,7 @@ async fn neighbourhoods_add_up_to_the_city() {
 #[tokio::test]
 async fn a_scenario_of_the_fifteen_minute_city() {
     let Some(s) = helsinki().await else { return };
-    let url = format!("{}/api/access/scenario?minutes=5&profile=older", root(&s));
+    let url = format!("{}/api/access/scenario?minutes=5&profile=older", s.root());
     let body = json!({"edits": [{"kind": "addDestination", "category": "pharmacy", "lon": 24.9432, "lat": 60.1710, "name": "New pharmacy"}]});
     let (v, _) = json_call(&s.http, Method::POST, &url, Some(&body), 200).await;
     assert!(
@@ -314,7 +291,7 @@ async fn a_scenario_of_the_fifteen_minute_city() {
     );
     // the same paths by their RoadLink ids, as a client finds them in the hub: the walkable links meeting the area
     let query = reqwest::Url::parse_with_params(
-        &format!("{}/ngsi-ld/v1/entities", root(&s)),
+        &format!("{}/ngsi-ld/v1/entities", s.root()),
         [
             ("type", "RoadLink"),
             ("georel", "intersects"),
@@ -328,11 +305,13 @@ async fn a_scenario_of_the_fifteen_minute_city() {
         ],
     )
     .unwrap();
-    let links = get_json(
-        &s,
-        &format!("{}?{}", query.path(), query.query().unwrap_or_default()),
-    )
-    .await;
+    let links = s
+        .root_json(&format!(
+            "{}?{}",
+            query.path(),
+            query.query().unwrap_or_default()
+        ))
+        .await;
     let ids: Vec<&str> = links
         .as_array()
         .unwrap()

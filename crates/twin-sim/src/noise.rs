@@ -583,6 +583,7 @@ pub fn road_indicators(
 
 /// Residents at or above the END and WHO thresholds; levels are compared unrounded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Exposure {
     /// All residents counted.
     pub residents: f64,

@@ -66,6 +66,30 @@ impl Server {
         std::mem::replace(&mut self.dir, dir)
     }
 
+    /// The server's root URL (the NGSI-LD base without `/ngsi-ld/v1`), for the other APIs.
+    pub fn root(&self) -> String {
+        self.base.trim_end_matches("/ngsi-ld/v1").to_string()
+    }
+
+    /// GET `path` below the root (with its query), expecting 200 and JSON.
+    pub async fn root_json(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.root());
+        json_call(&self.http, reqwest::Method::GET, &url, None, 200)
+            .await
+            .0
+    }
+
+    /// GET `path` below the root, expecting ProblemDetails of `status` and `kind`; returns them.
+    pub async fn root_problem(&self, path: &str, status: u16, kind: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.root()))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, status, kind).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

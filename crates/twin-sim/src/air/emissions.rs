@@ -148,6 +148,7 @@ pub enum Segment {
 /// An amount of each pollutant, in the unit of its use: [`Factors`] (g/km per vehicle), [`LinkEmission`]
 /// (µg/(m·s)) or [`Totals`] (g/h).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Pollutants {
     /// Nitrogen oxides, as NO2 mass.
     pub nox: f64,
@@ -1013,7 +1014,7 @@ mod tests {
     fn results_serialise() {
         let q = link_emission(500.0, 30.0, &FleetMix::default()).unwrap();
         let s = serde_json::to_string(&q).unwrap();
-        assert!(s.contains("\"pm25_non_exhaust\""));
+        assert!(s.contains("\"pm25NonExhaust\""));
         let t = total(&[(q, 100.0)]).unwrap();
         assert!(serde_json::to_string(&t).unwrap().contains("\"co2\""));
     }

@@ -62,22 +62,13 @@ fn bad(d: impl Into<String>) -> ApiError {
     ApiError::new(ErrorKind::BadRequestData, d)
 }
 
-fn number(p: &Params, k: &str) -> ApiResult<Option<f64>> {
-    p.get(k)
-        .map(|v| {
-            v.parse::<f64>()
-                .map_err(|_| bad(format!("{k} must be a number, not {v:?}")))
-        })
-        .transpose()
-}
-
 fn parse(raw: Option<&str>) -> ApiResult<(AccessOptions, String)> {
     options(&Params::parse(raw, &PARAMS)?, true)
 }
 
 /// The model's options from the query (`minutes` is the threshold when `threshold` says so).
 fn options(p: &Params, threshold: bool) -> ApiResult<(AccessOptions, String)> {
-    let num = |k: &str| number(p, k);
+    let num = |k: &str| p.f64(k);
     let params = AccessParams {
         mode: p.get("mode").map(String::from),
         minutes: if threshold { num("minutes")? } else { None },
@@ -195,7 +186,7 @@ async fn isochrone(
     let mut allowed = PARAMS.to_vec();
     allowed.extend(["lon", "lat"]);
     let p = Params::parse(raw.as_deref(), &allowed)?;
-    let (Some(lon), Some(lat)) = (number(&p, "lon")?, number(&p, "lat")?) else {
+    let (Some(lon), Some(lat)) = (p.f64("lon")?, p.f64("lat")?) else {
         return Err(bad(
             "lon and lat are needed: the point the isochrones start from",
         ));
@@ -250,7 +241,7 @@ async fn areas(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> Api
     allowed.extend(["by", "cellM"]);
     let p = Params::parse(raw.as_deref(), &allowed)?;
     let by = p.get("by").unwrap_or("grid").to_string();
-    let cell_m = number(&p, "cellM")?.unwrap_or(250.0);
+    let cell_m = p.f64("cellM")?.unwrap_or(250.0);
     if by == "grid" && !(cell_m.is_finite() && (20.0..=5000.0).contains(&cell_m)) {
         return Err(bad(format!(
             "cellM must be from 20 to 5000 metres, not {cell_m}"

@@ -1,6 +1,7 @@
 //! `/api/scenarios/{id}/air` and `/api/scenarios/{id}/noise`: the air quality and road-traffic noise of the baseline
 //! or of a scenario's run, per street (keyed by `RoadLink` id) with the change against the baseline, and residents
-//! exposed; `.geojson` variants give the streets as lines.
+//! exposed; `.geojson` variants give the streets as lines, `/air/grid` the NOx and NO2 field on a receptor grid for
+//! one weather situation.
 //!
 //! The values are computed with the traffic (`twin_sim::air::city`): the baseline's when it is built, a run's when it
 //! is solved, and stored with the run. A scenario's are its latest done run's, or those of the run named by `?run=`.
@@ -10,7 +11,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use std::collections::HashMap;
+
 use serde_json::{json, Map, Value};
+use twin_sim::air::dispersion::{Met, Stability, Terrain};
 use twin_store::RunStatus;
 
 use crate::error::ApiResult;
@@ -29,6 +33,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/scenarios/{id}/air.geojson", get(air_geojson))
         .route("/scenarios/{id}/noise", get(noise))
         .route("/scenarios/{id}/noise.geojson", get(noise_geojson))
+        .route("/scenarios/{id}/air/grid", get(grid))
 }
 
 /// Which half of the results a view shows.
@@ -256,4 +261,111 @@ async fn noise_geojson(
     Ok(geojson_response(
         &geojson(&state, &id, raw.as_deref(), View::Noise).await?,
     ))
+}
+
+/// Query parameters of the grid.
+const GRID_PARAMS: [&str; 7] = [
+    "run",
+    "cellM",
+    "windFromDeg",
+    "windMs",
+    "stability",
+    "terrain",
+    "format",
+];
+
+/// `GET /api/scenarios/{id}/air/grid`: the NOx and NO2 field on a receptor grid for one weather situation (see
+/// [`twin_sim::air::city::AirCity::field`]), from the streets' emissions of the baseline or of the run.
+async fn grid(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let p = Params::parse(raw.as_deref(), &GRID_PARAMS)?;
+    let bad = |d: String| crate::error::ApiError::bad_data(d);
+    let cell_m = p.f64("cellM")?.unwrap_or(20.0);
+    if !(5.0..=1000.0).contains(&cell_m) {
+        return Err(bad(format!(
+            "cellM must be between 5 and 1000 m, not {cell_m}"
+        )));
+    }
+    let wind_from_deg = p.f64("windFromDeg")?.unwrap_or(225.0);
+    if !wind_from_deg.is_finite() {
+        return Err(bad("windFromDeg must be a finite number of degrees".into()));
+    }
+    let wind_speed_ms = p.f64("windMs")?.unwrap_or(3.0);
+    if !(wind_speed_ms.is_finite() && wind_speed_ms > 0.0 && wind_speed_ms <= 50.0) {
+        return Err(bad(format!(
+            "windMs must be above 0 and at most 50 m/s, not {wind_speed_ms}"
+        )));
+    }
+    let stability = match p.get("stability").unwrap_or("D") {
+        "A" => Stability::A,
+        "B" => Stability::B,
+        "C" => Stability::C,
+        "D" => Stability::D,
+        "E" => Stability::E,
+        "F" => Stability::F,
+        other => {
+            return Err(bad(format!(
+                "stability must be a Pasquill–Gifford class A to F, not {other:?}"
+            )))
+        }
+    };
+    let terrain = match p.get("terrain").unwrap_or("urban") {
+        "urban" => Terrain::Urban,
+        "rural" => Terrain::Rural,
+        other => {
+            return Err(bad(format!(
+                "terrain must be urban or rural, not {other:?}"
+            )))
+        }
+    };
+    match p.get("format") {
+        None | Some("json") => {}
+        Some(other) => return Err(bad(format!("format must be json, not {other:?}"))),
+    }
+    let met = Met {
+        wind_speed_ms,
+        wind_from_deg,
+        stability,
+        terrain,
+    };
+    let (run, air, links) = results(&state, &id, &p).await?;
+    // per street, its NOx and direct NO2 line sources (µg/(m·s)) from the stored g/(km·day)
+    let mut emissions = HashMap::new();
+    let mut added = HashMap::new();
+    for (k, v) in air["streets"].as_object().into_iter().flatten() {
+        let e = &v["emissionGPerKmDay"];
+        let (Some(nox), Some(no2)) = (e["nox"].as_f64(), e["no2"].as_f64()) else {
+            continue;
+        };
+        emissions.insert(k.clone(), [nox / 86.4, no2 / 86.4]);
+        if let Some(line) = links
+            .get(k)
+            .and_then(|l| l["geometry"]["coordinates"].as_array())
+        {
+            let pts: Vec<[f64; 2]> = line
+                .iter()
+                .filter_map(|c| Some([c[0].as_f64()?, c[1].as_f64()?]))
+                .collect();
+            added.insert(k.clone(), pts);
+        }
+    }
+    let base = baseline(&state).await?;
+    let field =
+        tokio::task::spawn_blocking(move || base.air.field_of(&emissions, &added, &met, cell_m))
+            .await
+            .map_err(internal)?
+            .map_err(|e| bad(e.to_string()))?;
+    let mut body = serde_json::to_value(&field).map_err(internal)?;
+    body["scenario"] = json!(id);
+    body["run"] = json!(run);
+    body["met"] = json!({
+        "windFromDeg": wind_from_deg,
+        "windMs": wind_speed_ms,
+        "stability": p.get("stability").unwrap_or("D"),
+        "terrain": p.get("terrain").unwrap_or("urban"),
+    });
+    Ok(json_response(StatusCode::OK, &body))
 }

@@ -84,6 +84,16 @@ impl Params {
             .transpose()
     }
 
+    /// A number parameter (finite or not: the caller checks its range).
+    pub fn f64(&self, k: &str) -> ApiResult<Option<f64>> {
+        self.get(k)
+            .map(|v| {
+                v.parse::<f64>()
+                    .map_err(|_| ApiError::bad_data(format!("{k} must be a number, not {v:?}")))
+            })
+            .transpose()
+    }
+
     pub fn bool(&self, k: &str) -> ApiResult<Option<bool>> {
         self.get(k)
             .map(|v| match v {

@@ -203,7 +203,55 @@ async fn air_and_noise_of_a_closure() {
         );
     }
 
+    // the NO2 field on a 20 m grid, baseline and scenario, for a south-west wind
+    let g0 = s
+        .root_json("/api/scenarios/baseline/air/grid?cellM=20&windFromDeg=225&windMs=3")
+        .await;
+    let g1 = s
+        .root_json(&format!(
+            "/api/scenarios/{enc}/air/grid?cellM=20&windFromDeg=225&windMs=3"
+        ))
+        .await;
+    let (nx, ny) = (g0["nx"].as_u64().unwrap(), g0["ny"].as_u64().unwrap());
+    assert!(nx > 40 && ny > 70, "{nx} × {ny}");
+    assert_eq!(g0["no2"].as_array().unwrap().len() as u64, nx * ny);
+    assert_eq!(
+        (g1["nx"].as_u64().unwrap(), g1["ny"].as_u64().unwrap()),
+        (nx, ny)
+    );
+    assert_eq!(g1["run"], run_id.as_str());
+    assert_eq!(g0["met"]["stability"], "D");
+    let cells = |g: &Value| -> Vec<f64> {
+        g["noxTraffic"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (c0, c1) = (cells(&g0), cells(&g1));
+    assert!(
+        c0.iter().zip(&c1).any(|(a, b)| b < a),
+        "the closure cleans some cells"
+    );
+    assert!(c0.iter().zip(&c1).any(|(a, b)| b > a), "and loads others");
+
     // errors
+    for q in [
+        "cellM=1",
+        "stability=G",
+        "terrain=sea",
+        "windMs=0",
+        "format=png",
+        "colour=red",
+    ] {
+        s.root_problem(
+            &format!("/api/scenarios/baseline/air/grid?{q}"),
+            400,
+            "BadRequestData",
+        )
+        .await;
+    }
     s.root_problem("/api/scenarios/baseline/air?run=x", 400, "BadRequestData")
         .await;
     s.root_problem(

@@ -13,6 +13,7 @@ use twin_api::{ApiConfig, AppState};
 use twin_store::{SqliteStore, Store, StoredContext};
 
 mod access;
+mod air;
 mod bench;
 mod demo;
 mod import;
@@ -43,6 +44,9 @@ enum Command {
     Traffic(traffic::TrafficArgs),
     /// The 15-minute city: walking or cycling times from every home to daily needs, and their share within reach.
     Access(access::AccessArgs),
+    /// Air quality (NO2, PM10, PM2.5) and road-traffic noise of the city's streets and homes under its traffic, and
+    /// the change a traffic scenario makes.
+    Air(air::AirArgs),
 }
 
 #[derive(Args, Clone, Default)]
@@ -416,6 +420,7 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
         Command::Bench(args) => rt.block_on(bench::run(args)),
         Command::Traffic(args) => traffic::run(args),
         Command::Access(args) => access::run(args),
+        Command::Air(args) => air::run(args),
     }
 }
 

@@ -412,3 +412,93 @@ fn stations_calibrate_the_background_and_report_their_fit() {
         v.traffic, v.background, predicted, busiest.no2, near.no2
     );
 }
+
+#[test]
+fn a_20_m_field_over_the_city_peaks_on_its_busy_streets() {
+    use twin_sim::air::dispersion::{Met, Stability, Terrain};
+    let Some(entities) = entities() else { return };
+    let c = city(&entities);
+    let air = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
+    let met = Met {
+        wind_speed_ms: 3.0,
+        wind_from_deg: 225.0,
+        stability: Stability::D,
+        terrain: Terrain::Urban,
+    };
+    let t = std::time::Instant::now();
+    let f = air
+        .field(&c.model.network, &c.outcome, &[], &met, 20.0)
+        .unwrap();
+    eprintln!(
+        "field: {} × {} cells of 20 m, {} segments, {:.2} s; NOx traffic max {:.1}",
+        f.nx,
+        f.ny,
+        f.segments,
+        t.elapsed().as_secs_f64(),
+        f.nox_traffic.iter().copied().fold(0.0, f32::max)
+    );
+    // the extract is about 1 km × 1.7 km
+    assert!(
+        f.nx > 40 && f.nx < 80 && f.ny > 70 && f.ny < 110,
+        "{} × {}",
+        f.nx,
+        f.ny
+    );
+    assert_eq!(f.no2.len(), f.nx * f.ny);
+    assert!(f.nox_traffic.iter().all(|v| v.is_finite() && *v >= 0.0));
+    assert!(f.no2.iter().all(|v| *v as f64 >= f.background.no2 - 1e-3));
+    // the cells on the most emitting street's middle are among the most polluted tenth of the city
+    let r = air
+        .evaluate(&c.model.network, &c.outcome, &[], None)
+        .unwrap();
+    let top = air
+        .streets()
+        .iter()
+        .filter(|s| s.length_m > 40.0)
+        .max_by(|a, b| {
+            let e = |s: &&twin_sim::air::city::Street| r.streets[&s.key].emission_g_per_km_day.nox;
+            e(a).total_cmp(&e(b))
+        })
+        .unwrap();
+    let g = c.model.graph.link_geometry(top.links[0]);
+    let mid = g[g.len() / 2];
+    let i =
+        ((mid.0 - f.south_west[0]) / (f.north_east[0] - f.south_west[0]) * f.nx as f64) as usize;
+    let j =
+        ((mid.1 - f.south_west[1]) / (f.north_east[1] - f.south_west[1]) * f.ny as f64) as usize;
+    // (a cell centre may lie just upwind of the road, where a Gaussian plume gives nothing: take its neighbours too)
+    let at = (j - 1..=j + 1)
+        .flat_map(|y| (i - 1..=i + 1).map(move |x| (x, y)))
+        .map(|(x, y)| f.nox_traffic[y * f.nx + x])
+        .fold(0.0, f32::max);
+    let mut sorted = f.nox_traffic.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let p90 = sorted[sorted.len() * 9 / 10];
+    assert!(
+        at > p90,
+        "{at} at the busiest street vs 90th percentile {p90}"
+    );
+    // the same field from the stored per-street emissions (as the API computes it for a run)
+    let stored: std::collections::HashMap<String, [f64; 2]> = r
+        .streets
+        .iter()
+        .map(|(k, v)| {
+            let e = v.emission_g_per_km_day.scaled(1.0 / 86.4);
+            (k.clone(), [e.nox, e.no2])
+        })
+        .collect();
+    let again = air
+        .field_of(&stored, &Default::default(), &met, 20.0)
+        .unwrap();
+    assert_eq!(
+        (again.nx, again.ny, again.segments),
+        (f.nx, f.ny, f.segments)
+    );
+    for (a, b) in again.nox_traffic.iter().zip(&f.nox_traffic) {
+        assert!((a - b).abs() <= 1e-4 * b.max(1.0), "{a} vs {b}");
+    }
+    // a cell under 1 m is refused
+    assert!(air
+        .field(&c.model.network, &c.outcome, &[], &met, 0.5)
+        .is_err());
+}

@@ -412,3 +412,95 @@ export interface AccessScenarioResult {
 export async function postAccessScenario(o: AccessOptions, body: { edits: AccessEdit[] }, signal?: AbortSignal): Promise<AccessScenarioResult> {
   return (await sendJson<AccessScenarioResult>('POST', `/api/access/scenario${accessQuery(o)}`, body, signal))!;
 }
+
+// ---- air quality and noise of the baseline or of a scenario's latest done run (409 before its first run)
+
+/** `[baseline, scenario]`. */
+export type Pair = [number, number];
+
+export interface AirStreet {
+  name?: string;
+  vehiclesPerDay?: number;
+  peakKmh?: number;
+  /** SRM1 road type: 1 wide canyon, 2 narrow canyon, 3 one-sided, 4 open. */
+  roadType?: number;
+  receptorM?: number;
+  nox?: number;
+  no2?: number;
+  pm10?: number;
+  pm25?: number;
+  no2Traffic?: number;
+  deltaVehiclesPerDay?: number;
+  deltaNo2?: number;
+  deltaPm10?: number;
+  deltaPm25?: number;
+}
+
+export interface AirExposure {
+  aboveWho: number;
+  aboveEu2030: number;
+  aboveEuLimit: number;
+  meanResidents: number;
+  maxStreet?: number;
+}
+
+export interface AirResults {
+  scenario: string;
+  run: string | null;
+  summary: {
+    residents?: number;
+    homes?: number;
+    emissionsKgPerDay?: Record<string, number>;
+    no2: AirExposure;
+    pm25?: AirExposure;
+    pm10?: AirExposure;
+    thresholds?: { who2021: number[]; eu2030: number[]; euLimit: number[] };
+  };
+  change?: {
+    no2AboveWho: Pair;
+    no2AboveEu2030: Pair;
+    no2AboveEuLimit: Pair;
+    pm25AboveWho?: Pair;
+    pm10AboveWho?: Pair;
+    no2MeanResidents?: Pair;
+    noxKgPerDay: Pair;
+    pm10KgPerDay?: Pair;
+    co2KgPerDay: Pair;
+    streetsNo2Up?: number;
+    streetsNo2Down?: number;
+  };
+  streets: Record<string, AirStreet>;
+}
+
+export interface NoiseStreet {
+  name?: string;
+  vehiclesPerDay?: number;
+  receptorM?: number;
+  lden: number | null;
+  lnight: number | null;
+  deltaVehiclesPerDay?: number;
+  deltaLden?: number | null;
+  deltaLnight?: number | null;
+}
+
+export interface NoiseResults {
+  scenario: string;
+  run: string | null;
+  summary: {
+    residents?: number;
+    /** Residents exposed: `endLden` Lden ≥ 55 dB, `endLnight` Lnight ≥ 50 dB (the END thresholds). */
+    noise: { residents?: number; endLden: number; endLnight: number; whoLden?: number; whoLnight?: number };
+  };
+  change?: { ldenAbove55: Pair; lnightAbove50: Pair };
+  streets: Record<string, NoiseStreet>;
+}
+
+/** `GET /api/scenarios/{id}/air` (`baseline` or a scenario id). */
+export function getAir(id: string, signal?: AbortSignal): Promise<AirResults> {
+  return getJson<AirResults>(`${SCEN}/${enc(id)}/air`, signal);
+}
+
+/** `GET /api/scenarios/{id}/noise`. */
+export function getNoise(id: string, signal?: AbortSignal): Promise<NoiseResults> {
+  return getJson<NoiseResults>(`${SCEN}/${enc(id)}/noise`, signal);
+}

@@ -38,6 +38,8 @@ export interface FeaturePanelOptions {
   onOpenEntity: (id: string) => void;
   /** The entity has been read (first time it is opened). */
   onLoaded?: (e: Entity) => void;
+  /** A section of results about the entity shown by another panel (a scenario's air and noise of a street). */
+  extra?: (id: string) => HTMLElement | undefined;
 }
 
 export function typeLabel(type: string): string {
@@ -247,6 +249,7 @@ export class FeaturePanel {
       this.header(e.id, title, type),
       el('p', { class: 'entity-id' }, el('code', {}, e.id), geom ? el('span', { class: 'muted' }, ` · ${geomLabel(geom)}`) : null),
       chartSection ?? '',
+      this.opts.extra?.(e.id) ?? '',
       section('feature-attrs', t('feature.attributes'), table),
       section('feature-provenance', t('feature.provenance'), provList),
       section('feature-dataset', datasets.length > 1 ? t('feature.datasets') : t('feature.dataset'), dsBox),

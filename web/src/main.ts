@@ -266,6 +266,8 @@ async function start(): Promise<void> {
       mapEl.querySelector<HTMLElement>('canvas')?.focus();
     },
     onOpenEntity: (id) => void select(id, undefined, true),
+    // a street's air and noise while the scenario panel shows them
+    extra: (id) => scenarios.streetDetails(id),
     // a feature opened from a link or a relationship that is out of view: go there
     onLoaded: (e) => {
       const b = bboxOf((e.location as { value?: { type: string; coordinates: unknown } } | undefined)?.value);
@@ -362,6 +364,12 @@ async function start(): Promise<void> {
       scenarios.pick(streetAt(e.point));
       return;
     }
+    // air and noise on the map: a street's values
+    const street = scenarios.airStreetAt(e.point);
+    if (street) {
+      void select(street, 'RoadLink', false, [e.lngLat.lng, e.lngLat.lat]);
+      return;
+    }
     const f = featureAt(e.point);
     if (f) void select(f.properties.id as string, f.sourceLayer, false, [e.lngLat.lng, e.lngLat.lat]);
     else if (features.openId) features.close();
@@ -377,7 +385,7 @@ async function start(): Promise<void> {
     }
     if (access.whatIf.drawing || scenarios.drawing) return;
     if (scenarios.picking) map.getCanvas().style.cursor = streetAt(e.point) ? 'pointer' : 'crosshair';
-    else map.getCanvas().style.cursor = featureAt(e.point) ? 'pointer' : '';
+    else map.getCanvas().style.cursor = scenarios.airStreetAt(e.point) || featureAt(e.point) ? 'pointer' : '';
   });
 
   // keyboard: Enter or Space on the focused map selects what is under the crosshair
@@ -407,6 +415,11 @@ async function start(): Promise<void> {
     }
     if (scenarios.picking) {
       scenarios.pick(streetAt(c, 12));
+      return;
+    }
+    const street = scenarios.airStreetAt(c, 12);
+    if (street) {
+      void select(street, 'RoadLink', true);
       return;
     }
     const f = featureAt(c, 12);

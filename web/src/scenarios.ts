@@ -3,7 +3,9 @@
 // area, change lanes or speed, add a new street along a drawn line), saves and runs it, follows the run's progress
 // (with Cancel) and shows its results: the delta layer drawn from the simulated `TrafficFlowObserved` entities the run
 // publishes (vector tiles, filtered on `refScenario`), the flows of the baseline and the scenario one at a time or
-// side by side (swipe), and a summary card (vehicle-km, vehicle-hours and unserved trips against the baseline).
+// side by side (swipe), and a summary card (vehicle-km, vehicle-hours and unserved trips against the baseline). "Air &
+// noise" colours the `RoadLink` lines by the run's NO2, noise (Lden) or their change (`/air`, `/noise`; see air.ts),
+// with the residents exposed and the emissions, baseline → scenario.
 // See docs/api.md, "Scenarios".
 
 import type { ExpressionSpecification, FilterSpecification, Map as MlMap, MapGeoJSONFeature, VectorTileSource } from 'maplibre-gl';
@@ -11,6 +13,8 @@ import {
   ApiError,
   cancelRun,
   createScenario,
+  getAir,
+  getNoise,
   getRun,
   getScenario,
   listRuns,
@@ -18,11 +22,14 @@ import {
   queryEntities,
   replaceScenario,
   startRun,
+  type AirResults,
+  type NoiseResults,
   type RunSummary,
   type Scenario,
   type ScenarioEdit,
   type ScenarioRun,
 } from './api';
+import { AIR_LAYER, AIR_SOURCE, AIR_VIEWS, colorExpression, featureStates, isAirView, legendItems, legendText, rowText, streetRows, summaryRows, type AirView } from './air';
 import { SwipeCompare } from './compare';
 import { el } from './dom';
 import { lineLengthM, ringAreaM2, Sketch, type Position, type Shape, type SketchKind } from './draw';
@@ -62,8 +69,9 @@ const FLOW_COLOR: ExpressionSpecification = [
 ];
 export const BASELINE_ID = 'urn:ngsi-ld:Scenario:baseline';
 
-/** What the results layer shows: the change, or the flows of the baseline or of the scenario, or both side by side. */
-export type ResultView = 'delta' | 'baseline' | 'scenario' | 'swipe';
+/** What the results layer shows: the change, or the flows of the baseline or of the scenario, or both side by side;
+ * or the air and noise of the scenario's run on the streets (`RoadLink` lines). */
+export type ResultView = 'delta' | 'baseline' | 'scenario' | 'swipe' | AirView;
 
 /** Road classes a new street can have (OSM `highway`; the model takes speed and capacity per lane from the class). */
 export const NEW_STREET_CLASSES = ['residential', 'tertiary', 'secondary', 'primary', 'living_street', 'service'] as const;
@@ -166,6 +174,8 @@ export class ScenarioPanel {
   /** A drawn area or line waiting to become an edit. */
   private shape: Shape | undefined;
   private compare: SwipeCompare | undefined;
+  /** The air and noise results on the map's feature state: of which scenario and run, or why there are none. */
+  private air: { key: string; state: 'loading' | 'ok' | 'noRun' | 'error'; detail?: string; air?: AirResults; noise?: NoiseResults } | undefined;
   readonly sketch: Sketch;
   picking = false;
 
@@ -204,6 +214,7 @@ export class ScenarioPanel {
   private readonly statusEl = el('p', { class: 'scenario-status', id: 'scenario-status', role: 'status', 'aria-live': 'polite' });
   private readonly runEl = el('div', { class: 'scenario-run', id: 'scenario-run-state' });
   private readonly resultEl = el('section', { class: 'panel-section scenario-results', id: 'scenario-results', 'aria-labelledby': 'scenario-results-title' });
+  private readonly airEl = el('div', { class: 'scenario-air', id: 'scenario-air', 'aria-live': 'polite' });
 
   constructor(
     private readonly root: HTMLElement,
@@ -810,28 +821,41 @@ export class ScenarioPanel {
         row('unservedTrips', s.unservedTrips, s.delta?.unservedTrips, undefined, s.baseline?.unservedTrips),
       ),
       this.viewChooser(),
-      el('h4', { id: 'scenario-legend-title' }, t(this.view === 'delta' ? 'scenarios.legend' : 'scenarios.flowLegend')),
+      el('h4', { id: 'scenario-legend-title' }, this.legendTitle()),
       this.legend(),
+      this.airEl,
     );
+    this.renderAir();
     this.resultEl.hidden = false;
   }
 
-  /** Radio buttons: the change, the baseline's flows or the scenario's flows. */
-  private viewChooser(): HTMLElement {
+  private legendTitle(): string {
+    if (isAirView(this.view)) return legendText(this.view).title;
+    return t(this.view === 'delta' ? 'scenarios.legend' : 'scenarios.flowLegend');
+  }
+
+  /** Radio buttons: the change, the baseline's flows or the scenario's flows; and, one group with them, air and noise. */
+  private viewChooser(): DocumentFragment {
+    const radio = (v: ResultView, label: string) => {
+      const input = el('input', { type: 'radio', name: 'scenario-view', id: `scenario-view-${v}`, value: v });
+      input.checked = v === this.view;
+      input.addEventListener('change', () => {
+        if (input.checked) this.setView(v);
+      });
+      return el('div', { class: 'radio' }, input, el('label', { for: `scenario-view-${v}` }, label));
+    };
     const views: ResultView[] = ['delta', 'baseline', 'scenario', 'swipe'];
-    return el(
-      'fieldset',
-      { class: 'result-view', id: 'scenario-view' },
-      el('legend', {}, t('scenarios.view.title')),
-      ...views.map((v) => {
-        const input = el('input', { type: 'radio', name: 'scenario-view', id: `scenario-view-${v}`, value: v });
-        input.checked = v === this.view;
-        input.addEventListener('change', () => {
-          if (input.checked) this.setView(v);
-        });
-        return el('div', { class: 'radio' }, input, el('label', { for: `scenario-view-${v}` }, t(`scenarios.view.${v}`)));
-      }),
+    const out = document.createDocumentFragment();
+    out.append(
+      el('fieldset', { class: 'result-view', id: 'scenario-view' }, el('legend', {}, t('scenarios.view.title')), ...views.map((v) => radio(v, t(`scenarios.view.${v}`)))),
+      el(
+        'fieldset',
+        { class: 'result-view', id: 'scenario-air-view' },
+        el('legend', {}, t('scenarios.air.title')),
+        ...AIR_VIEWS.map((v) => radio(v, t(`scenarios.air.view.${v}`))),
+      ),
     );
+    return out;
   }
 
   /** Shows the results in another view (the radio buttons follow). */
@@ -841,13 +865,21 @@ export class ScenarioPanel {
     if (radio) radio.checked = true;
     this.showDelta(this.shown);
     const legendTitle = this.resultEl.querySelector('#scenario-legend-title');
-    if (legendTitle) legendTitle.textContent = t(v === 'delta' ? 'scenarios.legend' : 'scenarios.flowLegend');
+    if (legendTitle) legendTitle.textContent = this.legendTitle();
     this.resultEl.querySelector('.scenario-legend')?.replaceWith(this.legend());
+    this.renderAir();
   }
 
   private legend(): HTMLElement {
     const item = (kind: 'line' | 'dash', color: string, label: string) =>
       el('li', {}, el('span', { class: `swatch swatch-${kind}`, style: `--c: ${color}`, 'aria-hidden': 'true' }), el('span', {}, label));
+    if (isAirView(this.view))
+      return el(
+        'div',
+        { class: 'scenario-legend', id: 'scenario-air-legend', 'data-view': this.view },
+        el('ul', { class: 'legend-items', 'aria-labelledby': 'scenario-legend-title' }, ...legendItems(this.view).map((c) => item('line', c.color, c.label))),
+        el('p', { class: 'muted legend-note' }, legendText(this.view).note),
+      );
     const items =
       this.view === 'delta'
         ? DELTA_CLASSES.map((c) => item('line', c.color, t(`scenarios.delta.${c.key}`)))
@@ -904,6 +936,25 @@ export class ScenarioPanel {
       },
       before,
     );
+    // air and noise: the streets (`RoadLink`, keyed by their URN for the feature state), coloured by the state
+    this.map.addSource(AIR_SOURCE, {
+      type: 'vector',
+      tiles: [`${window.location.origin}/tiles/RoadLink/{z}/{x}/{y}.mvt`],
+      minzoom: 13,
+      maxzoom: 18,
+      promoteId: 'id',
+    });
+    this.map.addLayer(
+      {
+        id: AIR_LAYER,
+        type: 'line',
+        source: AIR_SOURCE,
+        'source-layer': 'RoadLink',
+        layout: { 'line-cap': 'round', 'line-join': 'round', visibility: 'none' },
+        paint: { 'line-color': colorExpression('no2'), 'line-width': ['interpolate', ['linear'], ['zoom'], 13, 2, 18, 7] },
+      },
+      before,
+    );
   }
 
   private filter(scenario: string, closed: boolean): FilterSpecification {
@@ -922,7 +973,14 @@ export class ScenarioPanel {
     if (!this.map.getLayer(SCENARIO_LAYERS.delta)) return;
     // swipe: the baseline's flows here, the scenario's on the map over this one, right of the divider
     const ref = this.view === 'baseline' || this.view === 'swipe' ? BASELINE_ID : (scenario ?? 'none');
-    this.styleResults(this.map, ref, this.view === 'delta', scenario !== undefined, scenario !== undefined && this.view !== 'baseline' && this.view !== 'swipe');
+    const air = isAirView(this.view) ? this.view : undefined;
+    const traffic = scenario !== undefined && !air;
+    this.styleResults(this.map, ref, this.view === 'delta', traffic, traffic && this.view !== 'baseline' && this.view !== 'swipe');
+    if (this.map.getLayer(AIR_LAYER)) {
+      if (air) this.map.setPaintProperty(AIR_LAYER, 'line-color', colorExpression(air));
+      this.map.setLayoutProperty(AIR_LAYER, 'visibility', scenario && air ? 'visible' : 'none');
+    }
+    if (scenario && air) void this.loadAir(scenario);
     if (scenario && this.view === 'swipe') {
       if (!this.compare) {
         this.compare = new SwipeCompare(this.map, {
@@ -947,6 +1005,93 @@ export class ScenarioPanel {
     map.setPaintProperty(SCENARIO_LAYERS.delta, 'line-color', delta ? DELTA_COLOR : FLOW_COLOR);
     map.setLayoutProperty(SCENARIO_LAYERS.delta, 'visibility', visible ? 'visible' : 'none');
     map.setLayoutProperty(SCENARIO_LAYERS.closed, 'visibility', visible && closed ? 'visible' : 'none');
+  }
+
+  // ---- air and noise
+
+  /** Reads the air and noise of the scenario's latest done run (once per run) and puts them on the streets' state. */
+  private async loadAir(scenario: string): Promise<void> {
+    const key = `${scenario}|${this.run?.status === 'done' ? this.run.id : ''}`;
+    if (this.air?.key === key && this.air.state !== 'error') return;
+    this.map.removeFeatureState({ source: AIR_SOURCE, sourceLayer: 'RoadLink' });
+    this.air = { key, state: 'loading' };
+    this.renderAir();
+    try {
+      const [air, noise] = await Promise.all([getAir(scenario), getNoise(scenario)]);
+      if (this.air?.key !== key) return;
+      const states = featureStates(air, noise);
+      for (const [id, st] of states) this.map.setFeatureState({ source: AIR_SOURCE, sourceLayer: 'RoadLink', id }, st);
+      this.map.getCanvas().dataset.airStreets = String(states.size); // for the tests
+      this.air = { key, state: 'ok', air, noise };
+    } catch (e) {
+      if (this.air?.key !== key) return;
+      this.air = e instanceof ApiError && e.status === 409 ? { key, state: 'noRun', detail: e.message } : { key, state: 'error', detail: e instanceof Error ? e.message : String(e) };
+    }
+    this.renderAir();
+  }
+
+  /** The air and noise summary (or why there is none) under the legend, in an air or noise view. */
+  private renderAir(): void {
+    const a = this.air;
+    if (!isAirView(this.view) || !a) {
+      this.airEl.replaceChildren();
+      this.airEl.hidden = true;
+      return;
+    }
+    this.airEl.hidden = false;
+    this.airEl.dataset.state = a.state;
+    if (a.state !== 'ok' || !a.air || !a.noise) {
+      const text = a.state === 'loading' ? t('scenarios.air.loading') : a.state === 'noRun' ? t('scenarios.air.noRun') : t('scenarios.air.error', { detail: a.detail ?? '' });
+      this.airEl.replaceChildren(el('p', { class: a.state === 'loading' ? 'muted' : 'error', id: 'scenario-air-message' }, text));
+      return;
+    }
+    this.airEl.replaceChildren(
+      el('h4', { id: 'scenario-air-title' }, t('scenarios.air.summaryTitle')),
+      el(
+        'dl',
+        { class: 'summary-card', id: 'scenario-air-summary' },
+        ...summaryRows(a.air, a.noise).map((r) =>
+          el(
+            'div',
+            { class: 'metric', 'data-metric': r.key, 'data-base': r.base === undefined ? undefined : String(r.base), 'data-value': r.value === undefined ? undefined : String(r.value) },
+            el('dt', {}, t(`scenarios.air.metric.${r.key}`)),
+            el('dd', {}, el('span', { class: 'metric-value' }, rowText(r))),
+          ),
+        ),
+      ),
+      el('p', { class: 'hint' }, t('scenarios.air.clickHint')),
+    );
+  }
+
+  /** Whether the map shows air or noise (a click on a street then shows its values). */
+  get airOn(): boolean {
+    return this.shown !== undefined && isAirView(this.view) && this.air?.state === 'ok';
+  }
+
+  /** The `RoadLink` with a value in the current air or noise view near a point, if any. */
+  airStreetAt(point: { x: number; y: number }, radius = 6): string | undefined {
+    if (!this.airOn || !this.map.getLayer(AIR_LAYER)) return undefined;
+    const view = this.view;
+    const box: [[number, number], [number, number]] = [
+      [point.x - radius, point.y - radius],
+      [point.x + radius, point.y + radius],
+    ];
+    const f = this.map.queryRenderedFeatures(box, { layers: [AIR_LAYER] }).find((x) => typeof x.state?.[view] === 'number' && typeof x.properties?.id === 'string');
+    return f?.properties.id as string | undefined;
+  }
+
+  /** A street's air and noise values for the feature panel, while the map shows them. */
+  streetDetails(id: string): HTMLElement | undefined {
+    const a = this.air;
+    if (!this.airOn || !a?.air || !a.noise) return undefined;
+    const rows = streetRows(a.air.streets[id], a.noise.streets[id]);
+    if (!rows.length) return undefined;
+    return el(
+      'section',
+      { class: 'panel-section', id: 'feature-air', 'aria-labelledby': 'feature-air-h' },
+      el('h3', { id: 'feature-air-h' }, t('scenarios.air.street.title')),
+      el('dl', {}, ...rows.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)])),
+    );
   }
 
   /** The server rebuilt the tiles the run's entities touched: fetch them again (revalidated by their ETags). */

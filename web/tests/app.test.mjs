@@ -835,6 +835,72 @@ describe('the urbantwin web app', () => {
     await mapIdle(page);
     assert.ok(measure(near(await mapPixels(page))).red > before.red + 100, 'back to the change');
 
+    // air and noise: NO2 on the streets (the RoadLink lines' feature state), a legend naming the unit and thresholds,
+    // residents and emissions as baseline → scenario
+    await page.locator('#scenario-view-no2').check();
+    await page.locator('#scenario-air-summary').waitFor({ timeout: 30_000 });
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getCanvas().dataset.resultView), 'no2');
+    assert.match(await page.locator('#scenario-legend-title').textContent(), /NO₂.*µg\/m³/);
+    assert.equal(await page.locator('#scenario-air-legend li').count(), 4);
+    assert.match(await page.locator('#scenario-air-legend').textContent(), /WHO guideline 10.*EU 2030 limit 20.*EU limit 40/);
+    for (const m of ['no2AboveWho', 'no2AboveEu2030', 'no2AboveEuLimit', 'ldenAbove55', 'lnightAbove50', 'noxKgPerDay', 'co2KgPerDay'])
+      assert.match(await page.locator(`#scenario-air-summary [data-metric="${m}"]`).textContent(), /\d+ → [\d,]+/, m);
+    const nox = page.locator('[data-metric="noxKgPerDay"]');
+    assert.notEqual(await nox.getAttribute('data-base'), await nox.getAttribute('data-value'), 'the closure changes the NOx emitted');
+    assert.ok(Number(await page.evaluate(() => window.urbantwin.map.getCanvas().dataset.airStreets)) > 300, 'streets got their values');
+    const stateOf = (key) =>
+      page.waitForFunction(
+        (key) => {
+          const m = window.urbantwin.map;
+          const src = { source: 'app-scenario-links', sourceLayer: 'RoadLink' };
+          return m.querySourceFeatures(src.source, { sourceLayer: src.sourceLayer }).filter((f) => typeof m.getFeatureState({ ...src, id: f.id })[key] === 'number').length;
+        },
+        key,
+        { timeout: 30_000 },
+      );
+    assert.ok((await (await stateOf('no2')).jsonValue()) > 10, 'RoadLink features on the map carry their NO2');
+    await mapIdle(page);
+    assert.ok((await page.evaluate(() => window.urbantwin.map.queryRenderedFeatures({ layers: ['app-scenario-air'] }).length)) > 10, 'the NO2 lines are drawn');
+
+    // its change: a diverging legend; Fabianinkatu's NO2 falls, and a click on it shows its values in the feature panel
+    await page.locator('#scenario-view-deltaNo2').check();
+    assert.match(await page.locator('#scenario-legend-title').textContent(), /Change in NO₂, scenario − baseline \(µg\/m³\)/);
+    assert.equal(await page.locator('#scenario-air-legend li').count(), 5);
+    await mapIdle(page);
+    const cleaner = await page.evaluate(() => {
+      const m = window.urbantwin.map;
+      const r = m.getCanvas().getBoundingClientRect();
+      const left = document.querySelector('#scenario-panel').getBoundingClientRect().right - r.x + 20;
+      for (const f of m.queryRenderedFeatures({ layers: ['app-scenario-air'] })) {
+        if (f.properties.name !== 'Fabianinkatu' || !(f.state.deltaNo2 < 0) || f.geometry.type !== 'LineString') continue;
+        const cs = f.geometry.coordinates;
+        const i = Math.floor((cs.length - 1) / 2);
+        const p = m.project([(cs[i][0] + cs[i + 1][0]) / 2, (cs[i][1] + cs[i + 1][1]) / 2]);
+        // clear of the scenario panel and the time bar
+        if (p.x > left && p.x < r.width - 20 && p.y > 20 && p.y < r.height - 140) return { x: r.x + p.x, y: r.y + p.y, id: f.properties.id };
+      }
+      return null;
+    });
+    assert.ok(cleaner, 'Fabianinkatu is drawn with less NO2');
+    await page.mouse.click(cleaner.x, cleaner.y);
+    const details = page.locator('#feature-air');
+    await details.waitFor({ timeout: 15_000 });
+    const text = await details.textContent();
+    assert.match(text, /NO₂[\d.]+ µg\/m³ \([−+]?[\d.]+\)/);
+    assert.match(text, /PM10[\d.]+ µg\/m³/);
+    assert.match(text, /PM2\.5[\d.]+ µg\/m³/);
+    assert.match(text, /Noise Lden/);
+    assert.match(text, /Street type(wide street canyon|narrow street canyon|buildings on one side|open road)/);
+    // noise: Lden in 5 dB bands from 55 dB
+    await page.locator('#scenario-view-lden').check();
+    assert.match(await page.locator('#scenario-legend-title').textContent(), /Lden \(dB\)/);
+    assert.equal(await page.locator('#scenario-air-legend li').count(), 6);
+    assert.ok((await (await stateOf('lden')).jsonValue()) > 10, 'RoadLink features carry their Lden');
+    await page.locator('#feature-panel button.close').click();
+    await page.locator('#scenario-view-delta').check();
+    assert.equal(await page.evaluate(() => window.urbantwin.map.getLayoutProperty('app-scenario-air', 'visibility')), 'none');
+    assert.deepEqual(page.problems, []);
+
     // the URL shares the scenario: a reload shows it in the list, selected, with its results
     await page.reload();
     await page.waitForFunction(() => window.urbantwin?.ready === true);

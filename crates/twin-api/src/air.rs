@@ -6,13 +6,13 @@
 //! The values are computed with the traffic (`twin_sim::air::city`): the baseline's when it is built, a run's when it
 //! is solved, and stored with the run. A scenario's are its latest done run's, or those of the run named by `?run=`.
 
+use std::collections::HashMap;
+
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use std::collections::HashMap;
-
 use serde_json::{json, Map, Value};
 use twin_sim::air::dispersion::{Met, Stability, Terrain};
 use twin_store::RunStatus;

@@ -41,15 +41,7 @@ async fn helsinki_fifteen_minute_city() {
     assert!((bike["speedKmh"].as_f64().unwrap() - 15.0).abs() < 1e-9);
 
     // every home as a point, with its score and minutes per category
-    let r = s
-        .http
-        .get(format!("{}/api/access/homes?minutes=10", s.root()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "application/geo+json");
-    let fc: Value = r.json().await.unwrap();
+    let fc = s.root_geojson("/api/access/homes?minutes=10").await;
     let homes = fc["features"].as_array().unwrap();
     assert_eq!(homes.len() as u64, walk["homes"].as_u64().unwrap());
     let p = &homes[0]["properties"];

@@ -183,15 +183,9 @@ async fn air_and_noise_of_a_closure() {
 
     // GeoJSON: the streets as lines with their values
     for (view, key) in [("air", "deltaNo2"), ("noise", "lden")] {
-        let r = s
-            .http
-            .get(format!("{}/api/scenarios/{enc}/{view}.geojson", s.root()))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        assert_eq!(r.headers()["content-type"], "application/geo+json");
-        let fc: Value = r.json().await.unwrap();
+        let fc = s
+            .root_geojson(&format!("/api/scenarios/{enc}/{view}.geojson"))
+            .await;
         let features = fc["features"].as_array().unwrap();
         assert_eq!(features.len(), after.len());
         assert!(features

@@ -8,7 +8,7 @@
 //! aggregation's `totalCount` are compared with what was sent, so the figures cannot come from requests that did
 //! nothing.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,6 +22,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 mod access;
+mod air;
 mod import;
 mod osm_pbf;
 mod tiles;
@@ -49,8 +50,8 @@ const MAX_ERROR_SAMPLES: usize = 20;
 pub struct BenchArgs {
     /// What to measure: `hub` (the NGSI-LD broker over HTTP), `import` (OpenStreetMap import throughput), `tiles`
     /// (vector tile latency, cold and warm, over the demo city), `traffic` (traffic assignment on TNTP networks,
-    /// side by side with AequilibraE) or `access` (the 15-minute city's nearest destinations, side by side with
-    /// pandana).
+    /// side by side with AequilibraE), `access` (the 15-minute city's nearest destinations, side by side with
+    /// pandana) or `air` (air quality and noise after a traffic scenario, the demo city and a city of `--links`).
     pub what: String,
     /// Entities to load (single creates, then batch upserts until this many exist); queries run over them.
     #[arg(long, default_value_t = 100_000)]
@@ -114,6 +115,9 @@ pub struct BenchArgs {
     /// rows are left out).
     #[arg(long, value_name = "PATH")]
     pub peer_python: Option<PathBuf>,
+    /// bench air: directed car links of the large city (the extract repeated until it has at least this many).
+    #[arg(long, default_value_t = 100_000)]
+    pub links: usize,
     /// bench access: side of the generated square grid whose whole recomputation is timed (1000: a
     /// 1,000,000-node network).
     #[arg(long, default_value_t = 1000)]
@@ -440,6 +444,38 @@ impl Row {
     fn ratio(&self) -> Option<f64> {
         self.peer.map(|(_, p)| self.value / p)
     }
+}
+
+/// The OpenStreetMap extract of `--data`, or the demo's Helsinki extract (fetched once into the cache folder).
+fn extract(a: &BenchArgs) -> Result<PathBuf> {
+    match &a.data {
+        Some(p) => Ok(p.clone()),
+        None => crate::demo::helsinki_pbf(&crate::demo::cache_dir(None)),
+    }
+}
+
+/// The entities an OpenStreetMap extract imports as (streets as `RoadLink`s), read in memory without a store.
+fn osm_entities(pbf: &Path) -> Result<Vec<twin_model::Entity>> {
+    use twin_import::osm::{read_osm, OsmItem};
+    let prov = twin_model::Provenance::default();
+    let mut out = Vec::new();
+    let mut bad = None;
+    read_osm(pbf, &mut |item| {
+        match item {
+            OsmItem::Entity(e) => out.push(e),
+            OsmItem::Link(l) => match l.to_entity(chrono::Utc::now(), &prov) {
+                Ok(e) => out.push(e),
+                Err(e) => bad = Some(e.to_string()),
+            },
+            OsmItem::Node(..) => {}
+        }
+        Ok(())
+    })
+    .with_context(|| format!("cannot read {}", pbf.display()))?;
+    if let Some(why) = bad {
+        bail!("{}: a street could not be read: {why}", pbf.display());
+    }
+    Ok(out)
 }
 
 /// Latency samples (ms) → p50, p95, p99.
@@ -967,8 +1003,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "tiles" => return tiles::run(a.data.clone(), a.rounds, a.requests, a.json).await,
         "traffic" => return traffic::run(&a),
         "access" => return access::run(&a),
+        "air" => return air::run(&a),
         other => {
-            bail!("unknown benchmark {other:?}; available: hub, import, tiles, traffic, access")
+            bail!(
+                "unknown benchmark {other:?}; available: hub, import, tiles, traffic, access, air"
+            )
         }
     }
     if a.entities == 0 || a.instances == 0 || a.concurrency == 0 || a.duration_secs == 0 {

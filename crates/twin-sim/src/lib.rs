@@ -2,9 +2,9 @@
 //! API, a benchmark) reads the inputs, calls a model and stores or prints what it returns.
 //!
 //! Modules: [`traffic`] (city demand and static user-equilibrium assignment, scenarios), [`access`] (the 15-minute
-//! city: walking and cycling times to daily needs), [`air`] (road-traffic emissions and their dispersion) and
-//! [`noise`] (road-traffic noise, CNOSSOS-EU); the last two not yet tied to the scenarios. Energy follows as its own
-//! module. Each model's module doc states its equations and its
+//! city: walking and cycling times to daily needs), [`air`] (road-traffic emissions, their dispersion, and the air
+//! and noise of a city's streets and homes under any traffic solution, [`air::city`]) and [`noise`] (road-traffic
+//! noise, CNOSSOS-EU). Energy follows as its own module. Each model's module doc states its equations and its
 //! sources.
 
 pub mod access;

@@ -79,6 +79,19 @@ impl Server {
             .0
     }
 
+    /// GET `path` below the root, expecting 200 and GeoJSON (`application/geo+json`).
+    pub async fn root_geojson(&self, path: &str) -> Value {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.root()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/geo+json");
+        r.json().await.unwrap()
+    }
+
     /// GET `path` below the root, expecting ProblemDetails of `status` and `kind`; returns them.
     pub async fn root_problem(&self, path: &str, status: u16, kind: &str) -> Value {
         let r = self

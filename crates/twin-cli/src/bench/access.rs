@@ -22,12 +22,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
 use serde_json::{json, Value};
 use twin_graph::NodeIdx;
-use twin_import::osm::{read_osm, OsmItem};
-use twin_model::{Entity, Provenance};
 use twin_sim::access::{self, AccessGraph, AccessOptions, KNearest, Movement, WalkProfile};
 
 use super::{markdown, median, progress, rows_json, BenchArgs, Goal, Row};
@@ -107,32 +105,6 @@ impl Plain {
 /// Rounds to 1/8 s (at least 1/8): exact in pandana's thousandths and in float32.
 fn eighths(s: f64) -> f64 {
     ((s * 8.0).round() / 8.0).max(0.125)
-}
-
-fn helsinki(a: &BenchArgs) -> Result<Vec<Entity>> {
-    let pbf = match &a.data {
-        Some(p) => p.clone(),
-        None => crate::demo::helsinki_pbf(&crate::demo::cache_dir(None))?,
-    };
-    let prov = Provenance::default();
-    let mut out = Vec::new();
-    let mut bad = None;
-    read_osm(&pbf, &mut |item| {
-        match item {
-            OsmItem::Entity(e) => out.push(e),
-            OsmItem::Link(l) => match l.to_entity(chrono::Utc::now(), &prov) {
-                Ok(e) => out.push(e),
-                Err(e) => bad = Some(e.to_string()),
-            },
-            OsmItem::Node(..) => {}
-        }
-        Ok(())
-    })
-    .with_context(|| format!("cannot read {}", pbf.display()))?;
-    if let Some(why) = bad {
-        bail!("{}: a street could not be read: {why}", pbf.display());
-    }
-    Ok(out)
 }
 
 /// splitmix64, for the generated grid.
@@ -325,7 +297,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
 
     // 1. the demo city, the whole model
     progress("reading the demo city");
-    let entities = helsinki(a)?;
+    let entities = super::osm_entities(&super::extract(a)?)?;
     let (net, _) =
         twin_graph::entities::network_from_entities(&entities).map_err(|e| anyhow!("{e}"))?;
     let options = AccessOptions::new(Movement::walk(WalkProfile::Adult.speed_mps()));

@@ -1286,6 +1286,18 @@ mod tests {
         segs
     }
 
+    /// The receptors over [`street_grid`]'s 2 km city: 100 × 100 cells of 20 m at 1.5 m.
+    fn street_grid_receptors() -> ReceptorGrid {
+        ReceptorGrid {
+            origin_x: 0.0,
+            origin_y: 0.0,
+            nx: 100,
+            ny: 100,
+            cell_m: 20.0,
+            z_m: 1.5,
+        }
+    }
+
     fn all_weathers() -> Vec<Met> {
         let mut out = Vec::new();
         for from in [0.0, 37.0, 90.0, 200.0, 315.0] {
@@ -1398,14 +1410,7 @@ mod tests {
     #[test]
     fn within_500_m_in_a_street_grid_loses_what_was_measured() {
         let segs = street_grid(2000.0, 100.0, 50.0);
-        let grid = ReceptorGrid {
-            origin_x: 0.0,
-            origin_y: 0.0,
-            nx: 100,
-            ny: 100,
-            cell_m: 20.0,
-            z_m: 1.5,
-        };
+        let grid = street_grid_receptors();
         for (from, worst, mean) in [(270.0, 0.47, 0.17), (240.0, 0.48, 0.14)] {
             let m = met(from, 3.0);
             let full = concentration_grid(&segs, &grid, &m);
@@ -1488,14 +1493,7 @@ mod tests {
     #[ignore]
     fn time_within() {
         let segs = street_grid(2000.0, 100.0, 50.0);
-        let grid = ReceptorGrid {
-            origin_x: 0.0,
-            origin_y: 0.0,
-            nx: 100,
-            ny: 100,
-            cell_m: 20.0,
-            z_m: 1.5,
-        };
+        let grid = street_grid_receptors();
         for from in [270.0, 240.0] {
             let m = met(from, 3.0);
             let t = std::time::Instant::now();

@@ -12,7 +12,8 @@
 //! contiguous block (`link`, the tail's topological `position`, the origin's `flow`), so the label sweeps read
 //! memory in order and index labels by position.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 use rayon::prelude::*;
 
@@ -355,8 +356,9 @@ struct Improver {
     lowered: Vec<u32>,
     /// Nodes outside the bush the network pass reached.
     touched: Vec<u32>,
-    in_queue: Vec<bool>,
-    queue: VecDeque<u32>,
+    /// Nodes whose label fell after their scan, by label (`f64` bits: labels are ≥ 0, so the bits order as the
+    /// values), taken smallest first; an entry whose label has fallen since is stale and skipped.
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
     /// Links added in this improvement carry the current stamp.
     mark: Vec<u32>,
     stamp: u32,
@@ -402,8 +404,7 @@ impl Improver {
             new_nodes: Vec::new(),
             lowered: Vec::new(),
             touched: Vec::new(),
-            in_queue: vec![false; nodes],
-            queue: VecDeque::new(),
+            heap: BinaryHeap::new(),
             mark: vec![0; links],
             stamp: 0,
             added: Vec::new(),
@@ -503,11 +504,9 @@ impl Improver {
                 let c = cost[l as usize];
                 if self.relax(j, l, di + c) {
                     let t = self.label[j as usize].id;
-                    if (t == NONE || t as usize >= k || t as usize <= p)
-                        && !self.in_queue[j as usize]
-                    {
-                        self.in_queue[j as usize] = true;
-                        self.queue.push_back(j);
+                    if t == NONE || t as usize >= k || t as usize <= p {
+                        let d = self.label[j as usize].dist;
+                        self.heap.push(Reverse((d.to_bits(), j)));
                     }
                 }
                 let lj = &mut self.label[j as usize];
@@ -537,16 +536,18 @@ impl Improver {
             }
         }
         let root = bush.root();
-        while let Some(i) = self.queue.pop_front() {
-            self.in_queue[i as usize] = false;
-            if i != root && !star.passable[i as usize] {
+        // the rest in label order (Dijkstra from the sweep's labels): with costs ≥ 0 a node taken off the heap is
+        // final, so each is scanned once more at most; a first-in-first-out queue here rescanned nodes over and
+        // over on large congested networks (minutes per iteration on 100,000 links)
+        while let Some(Reverse((bits, i))) = self.heap.pop() {
+            let di = self.label[i as usize].dist;
+            if f64::from_bits(bits) > di || (i != root && !star.passable[i as usize]) {
                 continue;
             }
-            let di = self.label[i as usize].dist;
             for &(l, j) in star.out(i) {
-                if self.relax(j, l, di + cost[l as usize]) && !self.in_queue[j as usize] {
-                    self.in_queue[j as usize] = true;
-                    self.queue.push_back(j);
+                let v = di + cost[l as usize];
+                if self.relax(j, l, v) {
+                    self.heap.push(Reverse((v.to_bits(), j)));
                 }
             }
         }

@@ -44,7 +44,7 @@ enum View {
 }
 
 /// Street values each view keeps (the rest belongs to the other).
-const AIR_STREET: [&str; 15] = [
+const AIR_STREET: [&str; 17] = [
     "name",
     "vehiclesPerDay",
     "peakKmh",
@@ -56,6 +56,8 @@ const AIR_STREET: [&str; 15] = [
     "pm10",
     "pm25",
     "no2Traffic",
+    "no2Profile",
+    "pm10Profile",
     "deltaVehiclesPerDay",
     "deltaNo2",
     "deltaPm10",

@@ -107,6 +107,20 @@ fn baseline_streets_follow_the_formulas_and_emissions_add_up() {
         );
         assert!((v.pm10 - bg.pm10 - pm10).abs() <= 1e-9 * (1.0 + pm10));
         assert!(v.no2 >= bg.no2 && v.pm25 >= bg.pm25);
+        // at the set distances: the formula at 5, 10, 20, 30 m, falling with distance, the receptor's value where it
+        // is one of them
+        for (k, x) in twin_sim::air::city::PROFILE_M.iter().enumerate() {
+            let at = 0.62 * e.nox * st.road_type.dilution(*x);
+            let want = no2_from_nox(at, f, bg.no2, bg.o3);
+            assert!((v.no2_profile[k] - want).abs() <= 1e-9 * want);
+            if k > 0 {
+                assert!(v.no2_profile[k] <= v.no2_profile[k - 1] + 1e-12);
+                assert!(v.pm10_profile[k] <= v.pm10_profile[k - 1] + 1e-12);
+            }
+            if *x == v.receptor_m {
+                assert!((v.no2_profile[k] - v.no2).abs() <= 1e-12 * v.no2);
+            }
+        }
         assert!(v.receptor_m >= 3.5 && v.receptor_m <= 60.0);
         if v.vehicles_per_day > 0.0 {
             checked += 1;
@@ -501,4 +515,50 @@ fn a_20_m_field_over_the_city_peaks_on_its_busy_streets() {
     assert!(air
         .field(&c.model.network, &c.outcome, &[], &met, 0.5)
         .is_err());
+}
+
+#[test]
+fn a_street_a_scenario_adds_has_its_air_and_noise() {
+    let Some(entities) = entities() else { return };
+    let c = city(&entities);
+    let air = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
+    let base = air
+        .evaluate(&c.model.network, &c.outcome, &[], None)
+        .unwrap();
+    // a faster street alongside the busiest link, end to end: it takes some of that link's traffic
+    let busiest = (0..c.model.graph.link_count())
+        .max_by(|&a, &b| c.outcome.links[a].flow.total_cmp(&c.outcome.links[b].flow))
+        .unwrap() as u32;
+    let mut scenario = Scenario {
+        name: "a new street".into(),
+        description: String::new(),
+        edits: Vec::new(),
+    };
+    let g = c.model.graph.link_geometry(busiest);
+    let (a, b) = (g[0], g[g.len() - 1]);
+    let edit: Edit = serde_json::from_value(json!({
+        "kind": "addLink", "name": "New street", "roadClass": "primary", "kmh": 80, "lanes": 2,
+        "path": [[a.0, a.1], [(a.0 + b.0) / 2.0 + 0.0002, (a.1 + b.1) / 2.0], [b.0, b.1]],
+    }))
+    .unwrap();
+    scenario.edits.push(edit);
+    let run = sim::run(&c.model, &c.base, &scenario, &RunOptions::default()).unwrap();
+    assert_eq!(run.applied.added.len(), 1);
+    let after = air
+        .evaluate(&run.network, &run.outcome, &run.applied.added, Some(&base))
+        .unwrap();
+    let key = &run.applied.added[0].id;
+    let v = &after.streets[key];
+    eprintln!("{key}: {v:?}");
+    assert_eq!(v.name.as_deref(), Some("New street"));
+    assert!(v.vehicles_per_day > 0.0, "{v:?}");
+    let bg = AirOptions::default().background;
+    assert!(v.no2 > bg.no2 && v.noise.lden.is_some());
+    // all of it is change
+    let d = v.delta.unwrap();
+    assert_eq!(d.delta_vehicles_per_day, v.vehicles_per_day);
+    assert!((d.delta_no2 - (v.no2 - bg.no2)).abs() < 1e-12);
+    assert_eq!(after.summary.streets, base.summary.streets + 1);
+    // every home is still there
+    assert_eq!(after.homes.len(), base.homes.len());
 }

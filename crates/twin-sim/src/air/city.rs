@@ -83,6 +83,9 @@ const SRM1_MAX_REACH_M: f64 = 60.0;
 /// Inverse-distance weights of the station backgrounds: `1 / max(d, 1 m)²`.
 const IDW_MIN_M: f64 = 1.0;
 
+/// The set distances from a street's axis (m) of [`StreetAir::no2_profile`].
+pub const PROFILE_M: [f64; 4] = [5.0, 10.0, 20.0, 30.0];
+
 /// WHO 2021 air quality guideline levels, annual means (µg/m³): NO2, PM2.5, PM10. Source: WHO global air quality
 /// guidelines (2021), Table 0.1 (executive summary).
 pub const WHO_2021: [f64; 3] = [10.0, 5.0, 15.0];
@@ -945,6 +948,10 @@ pub struct StreetAir {
     pub pm25: f64,
     /// The street's own share of `no2`.
     pub no2_traffic: f64,
+    /// NO2 and PM10 (background included) at [`PROFILE_M`] from the axis: 5, 10, 20 and 30 m (the background alone
+    /// beyond the road type's reach).
+    pub no2_profile: [f64; 4],
+    pub pm10_profile: [f64; 4],
     #[serde(flatten)]
     pub noise: Levels,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -1167,6 +1174,12 @@ impl AirCity {
             let no2 = disp::no2_from_nox(nox, f, bg.no2, bg.o3);
             let pm25 = bg.pm25 + c(e.pm25_exhaust + e.pm25_non_exhaust);
             let pm10 = bg.pm10 + c(e.pm10_exhaust + e.pm10_non_exhaust);
+            let at = |x: f64, q: f64| {
+                disp::srm1_concentration(q, x, s.road_type, o.trees, o.regional_wind_ms)
+            };
+            let no2_profile = PROFILE_M.map(|x| disp::no2_from_nox(at(x, e.nox), f, bg.no2, bg.o3));
+            let pm10_profile =
+                PROFILE_M.map(|x| bg.pm10 + at(x, e.pm10_exhaust + e.pm10_non_exhaust));
             max_no2 = max_no2.max(no2);
             max_pm25 = max_pm25.max(pm25);
             max_pm10 = max_pm10.max(pm10);
@@ -1206,6 +1219,8 @@ impl AirCity {
                     pm10,
                     pm25,
                     no2_traffic: no2 - bg.no2,
+                    no2_profile,
+                    pm10_profile,
                     noise,
                     delta,
                 },
@@ -1216,10 +1231,9 @@ impl AirCity {
         let base_count = self.streets.len() as u32;
         let mut homes = Vec::with_capacity(self.homes.len());
         let mut noise_homes = Vec::with_capacity(self.homes.len());
-        for h in &self.homes {
-            let mut near = h.near.clone();
-            if !extra.is_empty() {
-                let pieces: Vec<Piece> = extra
+        let added_tree: Option<RTree<Piece>> = (!extra.is_empty()).then(|| {
+            RTree::bulk_load(
+                extra
                     .iter()
                     .enumerate()
                     .flat_map(|(i, s)| {
@@ -1227,9 +1241,13 @@ impl AirCity {
                             .windows(2)
                             .map(move |w| Piece::new(Line::new(w[0], w[1]), base_count + i as u32))
                     })
-                    .collect();
-                let tree = RTree::bulk_load(pieces);
-                near.extend(near_streets(&tree, &h.rings, o.noise_reach_m));
+                    .collect(),
+            )
+        });
+        for h in &self.homes {
+            let mut near = h.near.clone();
+            if let Some(tree) = &added_tree {
+                near.extend(near_streets(tree, &h.rings, o.noise_reach_m));
             }
             let bg = h.background;
             let (part, which) = self.contribution(&all, &near, &sources, bg.o3);

@@ -31,12 +31,19 @@
 //! strength of a link with flow `Q` (veh/h) is `q = Q/3600 · EF · 10⁶/10³` µg/(m·s) = `Q · EF / 3.6` ([`link_emission`]),
 //! and [`total`] sums `q · length` over links into grams per hour.
 //!
-//! **Where the numbers come from, and what is missing.** The guidebook's Tier 3 coefficient tables (its Excel annex)
-//! could not be read in full for this module. Only one published Tier 3 set was found, transcribed in public code:
-//! diesel passenger car, Euro 6 up to 2016 (6 a/b/c), NOx and exhaust PM. Every other exhaust factor is a **Tier 2**
+//! **Where the numbers come from, and what is missing.** The guidebook's current (2023) Tier 3 coefficient tables (its
+//! Excel annex) could not be read for this module. Two Tier 3 sets transcribed in public code are used: diesel
+//! passenger car, Euro 6 up to 2016 (6 a/b/c), NOx and exhaust PM; and petrol passenger car Euro 6, NOx, from the 2013
+//! guidebook (update Sept 2014), one source (see [`PETROL_CAR_6_NOX`]). Every other exhaust factor is a **Tier 2**
 //! value of the 2023 guidebook (update 2025), so it does **not** vary with speed, or is marked `ASSUMPTION` where no
-//! published value was found. Each constant below names its table and segment and how it was obtained. Replacing a
-//! constant curve by the guidebook's Tier 3 coefficients needs no other change: they are the same [`Copert`] form.
+//! published value was found. Each constant below names its table and segment and how it was obtained. The 2013
+//! annex's speed curves for Euro 6 diesel vans ("Diesel <3.5 t") and for Euro VI rigid trucks 12–14 t and standard urban
+//! buses (slope 0 %, load 50 %) were found too but are not used: the van NOx curve is 4–5 times below the 2023 Tier 2
+//! value of Euro 6 a/b/c vans at 20–50 km/h (and the 2013 annex has no 6d stage nor N1-III class), the truck NOx curve
+//! ("HD Euro VI") is 3.6–7 times above the Euro VI A/B/C value at 10–20 km/h, and the bus curve (`a·b^V·V^c`) has no
+//! [`Copert`] form.
+//! Replacing a constant curve by the guidebook's Tier 3 coefficients needs no other change: they are the same
+//! [`Copert`] form.
 //! Cold starts, road gradient, resuspension of road dust and vehicles older than Euro 6/VI are not modelled; the default
 //! fleet is therefore cleaner than a real one (see [`FleetMix::default`]).
 //!
@@ -125,7 +132,7 @@ pub enum Category {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Segment {
-    /// Petrol passenger car, medium, Euro 6 (any sub-stage: the Tier 2 NOx factor is the same).
+    /// Petrol passenger car, medium, Euro 6 (any sub-stage: one NOx speed curve, the 2013 guidebook's Euro 6 one).
     PetrolCarEuro6,
     /// Diesel passenger car, Euro 6 a/b/c (registered up to about 2017).
     DieselCarEuro6abc,
@@ -224,10 +231,14 @@ pub enum EmissionError {
 
 /// Diesel PC Euro 6 a/b/c, NOx: a Tier 3 curve of the guidebook annex as transcribed in a public C implementation of
 /// COPERT (`copert.h`, constants `EURO6_*_NOX_TEST`, labelled "EURO 6 hasta 2016 Diesel Pequeño": Euro 6 up to 2016,
-/// diesel, small). The same six coefficients, rounded to three digits, appear in ENPC/INRIA's `copert.py` transcription
-/// of the diesel passenger-car table of the 2013 guidebook (Table 3-47, Sept 2014 update); the RF of 17.6 % is the
-/// Euro 6 reduction. Not checked against the annex itself; segment small, not medium. Speed range 10–130 km/h:
-/// ASSUMPTION (range of the guidebook's passenger-car functions in `copert.py`; the annex's own range was not found).
+/// diesel, small). The same six coefficients appear in ENPC/INRIA's transcriptions of the 2013 guidebook (Sept 2014
+/// update), repository pollemission/pollemission: rounded to three digits in `copert.py` (diesel passenger-car table,
+/// Table 3-47) and in full in `input/PC_parameter.csv` — but there both label them **Euro 5** diesel NOx (row
+/// "Passenger Cars, Diesel 1.4 - 2.0 l, PC Euro 5 - EC 715/2007, 5, NOx", speed 10–130 km/h); that annex's Euro 6 row
+/// is a different, lower curve. With the RF of 17.6 % the constant is the 2013 Euro 5 curve reduced by 17.6 %; whether
+/// the later annex behind `copert.h` defines Euro 6 up to 2016 that way was not checked. Segment small, not medium.
+/// Speed range 10–130 km/h: ASSUMPTION (range of the 2013 annex's Euro 5 row; the later annex's own range was not
+/// found).
 const DIESEL_CAR_6ABC_NOX: Copert = Copert {
     alpha: 6.67136e-5,
     beta: -0.011381467,
@@ -254,6 +265,33 @@ const DIESEL_CAR_6ABC_PM: Copert = Copert {
     eta: 0.289633151649954,
     rf: 0.0,
     v_min: 10.0,
+    v_max: 130.0,
+};
+
+/// Petrol PC Euro 6, NOx: Tier 3 curve of the 2013 guidebook (update Sept 2014), **one source**: ENPC/INRIA's
+/// transcription in repository pollemission/pollemission, file `input/PC_parameter.csv` (the chapter's Excel annex),
+/// row "Passenger Cars, Gasoline 1.4 - 2.0 l, PC Euro 6 - EC 715/2007, 6, NOx", Equation 1, speed 5–130 km/h, RF 0
+/// (the rows for < 0.8 l, 0.8 - 1.4 l and > 2.0 l are identical). Equation 1 is, as that repository's `copert.py` evaluates
+/// it (`Eq_1`), `(A + C·V + E·V² + Z/V) / (1 + B·V + D·V²)` with A…Z the row's columns Alpha, Beta, Gamma, Delta,
+/// Epsilon, Zita in that order, so here γ = Alpha, ζ = Beta, β = Gamma, ε = Delta, α = Epsilon, δ = Zita, η = 1. (The
+/// same mapping turns that file's Euro 5 diesel NOx row into exactly the coefficients of [`DIESEL_CAR_6ABC_NOX`], which
+/// came from another project.) How checked: the same six numbers, rounded to three digits, are the Euro 6 row of the
+/// NOx block of the chapter's Table 3-41 in the same repository's `copert.py` (`efc_gasoline_passenger_car`, evaluated
+/// with `EF_27`; the block is NOx because the HC block's Euro 5 row is a power law only `EF_28` fits) — two
+/// transcriptions by one project, not two independent sources. The curve gives 0.061 g/km at 5 km/h, 0.055 at 10,
+/// 0.045 at 20, 0.038 at 30, 0.028 at 50, 0.021 at 70 and 0.014 at 100, around the 2023 Tier 2 value 0.032 (within a
+/// factor of 1.7 at urban speeds). Caveats: 2013 edition (the Tier 2 value is 2023); "Euro 6" of 2013, before the
+/// 6d-temp/6d stages, used here for all Euro 6 petrol cars.
+const PETROL_CAR_6_NOX: Copert = Copert {
+    alpha: -1.51582670291725e-3,
+    beta: 3.4057776316908e-1,
+    gamma: 4.74232144011732e-1,
+    delta: -1.19108669518198,
+    epsilon: 8.37628818222108e-2,
+    zeta: 5.62174646182347,
+    eta: 1.0,
+    rf: 0.0,
+    v_min: 5.0,
     v_max: 130.0,
 };
 
@@ -336,9 +374,9 @@ impl Segment {
     fn exhaust(self) -> Exhaust {
         use Segment::*;
         let (nox, pm, f_no2, fc, h_c) = match self {
-            // GB2023 T2, petrol PC medium, Euro 6 a/b/c and 6d: NOx 0.032 g/km
+            // NOx: Tier 3 curve, GB2013 annex (replaces the GB2023 T2 value 0.032 g/km, petrol PC medium Euro 6)
             PetrolCarEuro6 => (
-                Copert::constant(0.032),
+                PETROL_CAR_6_NOX,
                 Copert::constant(PM_PETROL),
                 F_NO2_PETROL,
                 FC_PETROL_CAR,
@@ -774,6 +812,57 @@ mod tests {
     }
 
     #[test]
+    fn copert_petrol_car_nox_by_hand() {
+        // (A + C·V + E·V² + Z/V) / (1 + B·V + D·V²), A…Z the annex row's Alpha…Zita, RF 0.
+        // V = 20: numerator 0.474232144011732 + 0.34057776316908·20 − 0.00151582670291725·400 − 1.19108669518198/20
+        //   = 0.474232144011732 + 6.8115552633816 − 0.6063306811669 − 0.0595543347590990 = 6.619902391467333
+        // denominator 1 + 5.62174646182347·20 + 0.0837628818222108·400 = 1 + 112.4349292364694 + 33.50515272888432
+        //   = 146.9400819653537 → 0.0450517 g/km
+        let num: f64 = 0.474232144011732 + 6.8115552633816 - 0.6063306811669 - 0.059554334759099;
+        let den: f64 = 1.0 + 112.4349292364694 + 33.50515272888432;
+        assert!(close(num, 6.619902391467333, 1e-12));
+        assert!(close(den, 146.9400819653537, 1e-12));
+        assert!(close(PETROL_CAR_6_NOX.ef(20.0), num / den, 1e-12));
+        assert!(close(num / den, 0.0450517, 1e-5), "{}", num / den);
+        // V = 50: 0.474232144011732 + 17.028888158454 − 3.789566757293125 − 0.0238217339036396 = 13.689731811268967
+        // over 1 + 281.0873230911735 + 209.407204555527 = 491.4945276467005 → 0.0278533 g/km
+        let num: f64 = 0.474232144011732 + 17.028888158454 - 3.789566757293125 - 0.0238217339036396;
+        let den: f64 = 1.0 + 281.0873230911735 + 209.407204555527;
+        assert!(close(PETROL_CAR_6_NOX.ef(50.0), num / den, 1e-12));
+        assert!(close(num / den, 0.0278533, 1e-5), "{}", num / den);
+        // the segment uses it
+        assert_eq!(
+            Segment::PetrolCarEuro6.factors(50.0).nox,
+            PETROL_CAR_6_NOX.ef(50.0)
+        );
+    }
+
+    #[test]
+    fn petrol_car_nox_is_clamped_and_continuous_at_its_range_ends() {
+        let c = PETROL_CAR_6_NOX;
+        // V = 5: (0.474232144011732 + 1.7028888158454 − 0.0378956675729313 − 0.238217339036396)
+        //   / (1 + 28.10873230911735 + 2.09407204555527) = 1.9010079532478 / 31.2028043546726 = 0.0609243
+        let at5 = (0.474232144011732 + 1.7028888158454 - 0.0378956675729313 - 0.238217339036396)
+            / (1.0 + 28.10873230911735 + 2.09407204555527);
+        assert!(close(c.ef(5.0), at5, 1e-12));
+        assert!(close(at5, 0.0609243, 1e-5), "{at5}");
+        assert_eq!(c.ef(0.0), c.ef(5.0));
+        assert_eq!(c.ef(2.0), c.ef(5.0));
+        assert!((c.ef(5.0001) - c.ef(5.0)).abs() < 1e-5);
+        // V = 130: 19.12270787134305 / 2147.4197428324137 = 0.00890497
+        assert!(close(c.ef(130.0), 0.00890497, 1e-5), "{}", c.ef(130.0));
+        assert_eq!(c.ef(200.0), c.ef(130.0));
+        assert!((c.ef(129.9999) - c.ef(130.0)).abs() < 1e-6);
+        // positive, and lower in fluid than in slow traffic, over the whole range
+        let mut last = f64::INFINITY;
+        for v in [5.0, 10.0, 20.0, 30.0, 50.0, 70.0, 100.0, 130.0] {
+            let ef = c.ef(v);
+            assert!(ef > 0.0 && ef < last, "{v} {ef}");
+            last = ef;
+        }
+    }
+
+    #[test]
     fn constant_curve_is_its_value() {
         // a Tier 2 factor: (0 + 0 + 0.264 + 0) / (0 + 0 + 1) · (1 − 0) = 0.264 at any speed
         for v in [1.0, 20.0, 50.0, 300.0] {
@@ -847,17 +936,23 @@ mod tests {
 
     #[test]
     fn link_strength_by_hand() {
-        // 1200 veh/h of petrol cars at 50 km/h. NOx 0.032 g/km → 1200/3600 veh/s · 0.032 g/km · 10⁶ µg/g / 1000 m/km
-        //   = 0.3333… · 32 = 10.6667 µg/(m·s)
+        // 1200 veh/h of petrol cars at 50 km/h. NOx (Tier 3 curve at 50 km/h, see copert_petrol_car_nox_by_hand)
+        //   13.689731811268967 / 491.4945276467005 = 0.0278533 g/km
+        //   → 1200/3600 veh/s · 0.0278533 g/km · 10⁶ µg/g / 1000 m/km = 0.3333… · 27.8533 = 9.28442 µg/(m·s)
         let fleet = FleetMix {
             car_diesel: 0.0,
             ..FleetMix::only(Category::Car)
         };
         let q = link_emission(1200.0, 50.0, &fleet).unwrap();
-        assert!(close(q.nox, 1200.0 / 3600.0 * 0.032 * 1e6 / 1000.0, 1e-12));
-        assert!(close(q.nox, 10.666_666_666_666_666, 1e-12));
+        let nox_g_km = 13.689731811268967 / 491.4945276467005;
+        assert!(close(
+            q.nox,
+            1200.0 / 3600.0 * nox_g_km * 1e6 / 1000.0,
+            1e-12
+        ));
+        assert!(close(q.nox, 9.28442, 1e-5), "{}", q.nox);
         // NO2 = 3 % of it
-        assert!(close(q.no2, 0.32, 1e-12));
+        assert!(close(q.no2, 0.03 * 9.28442, 1e-5));
         // CO2: 61.9 g/km · 44.011 / (12.011 + 1.008 · 1.80) = 61.9 · 3.183344 = 197.049 g/km → · 1/3.6 · 1200
         let co2_g_km = 61.9 * 44.011 / (12.011 + 1.008 * 1.80);
         assert!(close(co2_g_km, 197.049, 1e-5), "{co2_g_km}");

@@ -47,14 +47,23 @@ fn city(entities: &[Entity]) -> City {
     }
 }
 
+impl City {
+    /// The air model on the city with the default options, and its baseline result.
+    fn air(&self, entities: &[Entity]) -> (AirCity, AirResult) {
+        let air =
+            AirCity::build(&self.model, entities, &self.outcome, AirOptions::default()).unwrap();
+        let r = air
+            .evaluate(&self.model.network, &self.outcome, &[], None)
+            .unwrap();
+        (air, r)
+    }
+}
+
 #[test]
 fn baseline_streets_follow_the_formulas_and_emissions_add_up() {
     let Some(entities) = entities() else { return };
     let c = city(&entities);
-    let air = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
-    let r = air
-        .evaluate(&c.model.network, &c.outcome, &[], None)
-        .unwrap();
+    let (air, r) = c.air(&entities);
     let s = &r.summary;
     eprintln!(
         "Helsinki air: {} streets {:?}, {} homes, {:.0} residents; NOx {:.2} kg/day; NO2 max {:.1}, residents' mean \
@@ -230,10 +239,7 @@ fn closure(c: &City) -> (String, Scenario) {
 fn closing_a_street_cleans_it_and_loads_the_streets_taking_its_traffic() {
     let Some(entities) = entities() else { return };
     let c = city(&entities);
-    let air = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
-    let base = air
-        .evaluate(&c.model.network, &c.outcome, &[], None)
-        .unwrap();
+    let (air, base) = c.air(&entities);
     let (name, scenario) = closure(&c);
     let run = sim::run(
         &c.model,
@@ -348,10 +354,7 @@ fn stations_calibrate_the_background_and_report_their_fit() {
     };
     let c = city(&entities);
     // find the street with the most NOx, and put a roadside station at its receptor's distance
-    let plain = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
-    let r: AirResult = plain
-        .evaluate(&c.model.network, &c.outcome, &[], None)
-        .unwrap();
+    let (plain, r) = c.air(&entities);
     let (key, busiest) = r
         .streets
         .iter()
@@ -390,10 +393,7 @@ fn stations_calibrate_the_background_and_report_their_fit() {
         road_no2,
         25.0,
     ));
-    let air = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
-    let r = air
-        .evaluate(&c.model.network, &c.outcome, &[], None)
-        .unwrap();
+    let (_, r) = c.air(&entities);
     let s = &r.summary;
     assert_eq!(s.background.stations["no2"], 3);
     assert_eq!(s.background.stations["o3"], 0);
@@ -432,7 +432,7 @@ fn a_20_m_field_over_the_city_peaks_on_its_busy_streets() {
     use twin_sim::air::dispersion::{Met, Stability, Terrain};
     let Some(entities) = entities() else { return };
     let c = city(&entities);
-    let air = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
+    let (air, r) = c.air(&entities);
     let met = Met {
         wind_speed_ms: 3.0,
         wind_from_deg: 225.0,
@@ -462,9 +462,6 @@ fn a_20_m_field_over_the_city_peaks_on_its_busy_streets() {
     assert!(f.nox_traffic.iter().all(|v| v.is_finite() && *v >= 0.0));
     assert!(f.no2.iter().all(|v| *v as f64 >= f.background.no2 - 1e-3));
     // the cells on the most emitting street's middle are among the most polluted tenth of the city
-    let r = air
-        .evaluate(&c.model.network, &c.outcome, &[], None)
-        .unwrap();
     let top = air
         .streets()
         .iter()
@@ -521,10 +518,7 @@ fn a_20_m_field_over_the_city_peaks_on_its_busy_streets() {
 fn a_street_a_scenario_adds_has_its_air_and_noise() {
     let Some(entities) = entities() else { return };
     let c = city(&entities);
-    let air = AirCity::build(&c.model, &entities, &c.outcome, AirOptions::default()).unwrap();
-    let base = air
-        .evaluate(&c.model.network, &c.outcome, &[], None)
-        .unwrap();
+    let (air, base) = c.air(&entities);
     // a faster street alongside the busiest link, end to end: it takes some of that link's traffic
     let busiest = (0..c.model.graph.link_count())
         .max_by(|&a, &b| c.outcome.links[a].flow.total_cmp(&c.outcome.links[b].flow))

@@ -62,7 +62,7 @@ use twin_model::geoquery::geometry_from_geojson;
 use twin_model::Entity;
 
 use super::dispersion::{self as disp, RoadType, StreetSide, TreeFactor};
-use super::emissions::{self as em, FleetMix, Pollutants};
+use super::emissions::{self as em, Category, FleetMix, Pollutants};
 use crate::noise::{self, DailySplit, Exposure, Flows};
 use crate::traffic::assign::Network;
 use crate::traffic::city::{city_places, first_text, value, CityModel};
@@ -593,12 +593,14 @@ impl AirCity {
         }
         if !city.stations.is_empty() {
             let emissions = city.emissions(&model.network, baseline, &[])?;
-            for k in 0..city.stations.len() {
-                let st = &city.stations[k];
-                let bg = city.options.background;
-                let streets: Vec<&Street> = city.streets.iter().collect();
-                let (part, _) = city.contribution(&streets, &st.near, &emissions, bg.o3);
-                let st = &mut city.stations[k];
+            let streets: Vec<&Street> = city.streets.iter().collect();
+            let o3 = city.options.background.o3;
+            let parts: Vec<[f64; 3]> = city
+                .stations
+                .iter()
+                .map(|st| city.contribution(&streets, &st.near, &emissions, o3).0)
+                .collect();
+            for (st, part) in city.stations.iter_mut().zip(parts) {
                 st.residual = [
                     st.measured[NO2].map(|m| m - part[NO2]),
                     st.measured[PM25].map(|m| m - part[PM25]),
@@ -686,21 +688,18 @@ impl AirCity {
     ) -> Result<Vec<Source>, AirError> {
         let o = &self.options;
         let shares = o.fleet.segment_shares()?;
-        let share_of = |cats: &[&str]| -> f64 {
+        let share_of = |of: fn(Category) -> bool| -> f64 {
             shares
                 .iter()
-                .filter(|(seg, _)| {
-                    let c = format!("{:?}", seg.category()).to_lowercase();
-                    cats.contains(&c.as_str())
-                })
+                .filter(|(seg, _)| of(seg.category()))
                 .map(|(_, s)| s)
                 .sum()
         };
         // CNOSSOS-EU categories: cars and vans are light (1), buses medium heavy (2, two axles), trucks heavy (3)
         let (light, medium, heavy) = (
-            share_of(&["car", "van"]),
-            share_of(&["bus"]),
-            share_of(&["truck"]),
+            share_of(|c| matches!(c, Category::Car | Category::Van)),
+            share_of(|c| c == Category::Bus),
+            share_of(|c| c == Category::Truck),
         );
         self.streets
             .iter()
@@ -1166,17 +1165,15 @@ impl AirCity {
             vkm += src.daily * s.length_m / 1000.0;
             *road_types.entry(s.road_type.srm1_number()).or_default() += 1;
             let x = s.receptor_m;
-            let c =
-                |q: f64| disp::srm1_concentration(q, x, s.road_type, o.trees, o.regional_wind_ms);
-            let bg = s.background;
-            let nox = c(e.nox);
-            let f = if e.nox > 0.0 { e.no2 / e.nox } else { 0.0 };
-            let no2 = disp::no2_from_nox(nox, f, bg.no2, bg.o3);
-            let pm25 = bg.pm25 + c(e.pm25_exhaust + e.pm25_non_exhaust);
-            let pm10 = bg.pm10 + c(e.pm10_exhaust + e.pm10_non_exhaust);
             let at = |x: f64, q: f64| {
                 disp::srm1_concentration(q, x, s.road_type, o.trees, o.regional_wind_ms)
             };
+            let bg = s.background;
+            let nox = at(x, e.nox);
+            let f = if e.nox > 0.0 { e.no2 / e.nox } else { 0.0 };
+            let no2 = disp::no2_from_nox(nox, f, bg.no2, bg.o3);
+            let pm25 = bg.pm25 + at(x, e.pm25_exhaust + e.pm25_non_exhaust);
+            let pm10 = bg.pm10 + at(x, e.pm10_exhaust + e.pm10_non_exhaust);
             let no2_profile = PROFILE_M.map(|x| disp::no2_from_nox(at(x, e.nox), f, bg.no2, bg.o3));
             let pm10_profile =
                 PROFILE_M.map(|x| bg.pm10 + at(x, e.pm10_exhaust + e.pm10_non_exhaust));

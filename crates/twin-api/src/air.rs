@@ -78,11 +78,12 @@ const NOISE_CHANGE: [&str; 2] = ["ldenAbove55", "lnightAbove50"];
 const AIR_HOME: [&str; 6] = ["id", "residents", "no2", "pm10", "pm25", "street"];
 const NOISE_HOME: [&str; 4] = ["id", "residents", "lden", "lnight"];
 
-fn keep(v: &Value, keys: &[&str]) -> Value {
+/// `v`'s members whose names are (`wanted`) or are not (`!wanted`) among `keys`; anything else as it is.
+fn members(v: &Value, keys: &[&str], wanted: bool) -> Value {
     match v {
         Value::Object(o) => Value::Object(
             o.iter()
-                .filter(|(k, _)| keys.contains(&k.as_str()))
+                .filter(|(k, _)| keys.contains(&k.as_str()) == wanted)
                 .map(|(k, x)| (k.clone(), x.clone()))
                 .collect(),
         ),
@@ -90,16 +91,12 @@ fn keep(v: &Value, keys: &[&str]) -> Value {
     }
 }
 
+fn keep(v: &Value, keys: &[&str]) -> Value {
+    members(v, keys, true)
+}
+
 fn drop_keys(v: &Value, keys: &[&str]) -> Value {
-    match v {
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .filter(|(k, _)| !keys.contains(&k.as_str()))
-                .map(|(k, x)| (k.clone(), x.clone()))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
+    members(v, keys, false)
 }
 
 /// The stored results (`AirResult` as JSON) of the baseline or of a scenario's run, with the run's id and its

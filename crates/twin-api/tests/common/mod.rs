@@ -81,12 +81,7 @@ impl Server {
 
     /// GET `path` below the root, expecting 200 and GeoJSON (`application/geo+json`).
     pub async fn root_geojson(&self, path: &str) -> Value {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.root()))
-            .send()
-            .await
-            .unwrap();
+        let r = self.root_get(path).await;
         assert_eq!(r.status(), 200, "{path}");
         assert_eq!(r.headers()["content-type"], "application/geo+json");
         r.json().await.unwrap()
@@ -94,13 +89,16 @@ impl Server {
 
     /// GET `path` below the root, expecting ProblemDetails of `status` and `kind`; returns them.
     pub async fn root_problem(&self, path: &str, status: u16, kind: &str) -> Value {
-        let r = self
-            .http
+        assert_problem(self.root_get(path).await, status, kind).await
+    }
+
+    /// GET `path` below the root.
+    async fn root_get(&self, path: &str) -> reqwest::Response {
+        self.http
             .get(format!("{}{path}", self.root()))
             .send()
             .await
-            .unwrap();
-        assert_problem(r, status, kind).await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -403,6 +403,23 @@ pub struct StoredRun {
     pub summary: Value,
 }
 
+/// A message that could not be turned into entity updates, kept with the reason (ingestion's dead-letter table),
+/// so that a data officer can see what a sensor sent and why it was refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// Assigned by the store (0 when handing one to [`Store::put_dead_letters`]).
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    /// Where it came from, e.g. `mqtt`.
+    pub source: String,
+    /// The topic (or file, or endpoint) it arrived on.
+    pub topic: String,
+    /// The payload as received.
+    pub payload: Vec<u8>,
+    pub reason: String,
+}
+
 /// The storage interface. Every method is atomic: it either happens entirely or not at all, and returns only once
 /// the change is durable.
 #[async_trait]
@@ -530,6 +547,20 @@ pub trait Store: Send + Sync + 'static {
     async fn get_run_links(&self, id: &str) -> Result<Option<Value>>;
     /// The runs of a scenario, oldest first.
     async fn list_runs(&self, scenario_id: &str) -> Result<Vec<StoredRun>>;
+
+    // --- ingestion ---
+    /// Keeps refused messages, in one durable transaction; their ids are assigned in order.
+    async fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()>;
+    /// Dead letters, newest first: of one topic (`None` = all), with ids below `before_id` (`None` = from the
+    /// newest), at most `limit`; and how many match in all (ignoring `before_id` and `limit`).
+    async fn dead_letters(
+        &self,
+        topic: Option<&str>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<(u64, Vec<DeadLetter>)>;
+    /// Deletes the dead letters with these ids (all of them when `ids` is None); returns how many went.
+    async fn delete_dead_letters(&self, ids: Option<Vec<i64>>) -> Result<u64>;
 
     /// Map changes recorded after `after_seq` (at most `limit`; `complete` is false beyond that), so that tile
     /// caches of this and other processes invalidate what changed.

@@ -126,6 +126,16 @@ CREATE TABLE IF NOT EXISTS scenario_runs (
     links TEXT
 );
 CREATE INDEX IF NOT EXISTS scenario_runs_scenario ON scenario_runs(scenario, created_ms);
+-- messages ingestion refused, with the reason
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_ms INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_topic ON dead_letters(topic, id);
 "#;
 
 /// How many map changes are kept for tile caches that poll; a cache further behind starts afresh.
@@ -2119,6 +2129,93 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             let rows = stmt.query_map([&id], run_row).map_err(db_err)?;
             rows.map(|r| run_from_row(r.map_err(db_err)?)).collect()
+        })
+        .await
+    }
+
+    async fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        self.write_job(false, move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "INSERT INTO dead_letters(received_ms, source, topic, payload, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(db_err)?;
+            for l in letters {
+                stmt.execute(params![ms(l.received_at), l.source, l.topic, l.payload, l.reason])
+                    .map_err(db_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dead_letters(
+        &self,
+        topic: Option<&str>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<(u64, Vec<DeadLetter>)> {
+        let topic = topic.map(str::to_string);
+        self.read(move |c| {
+            let total: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM dead_letters WHERE ?1 IS NULL OR topic=?1",
+                    [&topic],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            let mut stmt = c
+                .prepare(
+                    "SELECT id, received_ms, source, topic, payload, reason FROM dead_letters
+                     WHERE (?1 IS NULL OR topic=?1) AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        topic,
+                        before_id.unwrap_or(i64::MAX),
+                        limit.min(i64::MAX as usize) as i64
+                    ],
+                    |r| {
+                        Ok(DeadLetter {
+                            id: r.get(0)?,
+                            received_at: from_ms(r.get(1)?),
+                            source: r.get(2)?,
+                            topic: r.get(3)?,
+                            payload: r.get(4)?,
+                            reason: r.get(5)?,
+                        })
+                    },
+                )
+                .map_err(db_err)?;
+            let letters = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)?;
+            Ok((total as u64, letters))
+        })
+        .await
+    }
+
+    async fn delete_dead_letters(&self, ids: Option<Vec<i64>>) -> Result<u64> {
+        self.write_job(false, move |conn, _| {
+            let n = match ids {
+                None => conn
+                    .execute("DELETE FROM dead_letters", [])
+                    .map_err(db_err)?,
+                Some(ids) => {
+                    let mut stmt = conn
+                        .prepare_cached("DELETE FROM dead_letters WHERE id=?1")
+                        .map_err(db_err)?;
+                    let mut n = 0;
+                    for id in ids {
+                        n += stmt.execute([id]).map_err(db_err)?;
+                    }
+                    n
+                }
+            };
+            Ok(n as u64)
         })
         .await
     }

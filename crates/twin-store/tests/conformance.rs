@@ -837,3 +837,54 @@ async fn a_database_from_an_earlier_build_of_the_schema_gains_the_new_tables() {
     assert_eq!(s.map_changes_since(0, 10).await.unwrap().changes.len(), 1);
     assert!(s.list_scenarios().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn dead_letters_are_kept_newest_first_and_deleted() {
+    let (_dir, s) = open();
+    let at = t0();
+    let letter = |topic: &str, payload: &[u8], reason: &str| DeadLetter {
+        id: 0,
+        received_at: at,
+        source: "mqtt".into(),
+        topic: topic.into(),
+        payload: payload.to_vec(),
+        reason: reason.into(),
+    };
+    s.put_dead_letters(vec![
+        letter("a/1", b"{not json", "not JSON"),
+        letter("b/2", &[0xff, 0x00, 0x7f], "not UTF-8"),
+        letter("a/1", b"{}", "no id"),
+    ])
+    .await
+    .unwrap();
+    let (total, all) = s.dead_letters(None, None, 10).await.unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(
+        all.iter().map(|l| l.reason.as_str()).collect::<Vec<_>>(),
+        ["no id", "not UTF-8", "not JSON"]
+    );
+    assert!(all[0].id > all[1].id && all[1].id > all[2].id);
+    assert_eq!(all[1].payload, vec![0xff, 0x00, 0x7f]);
+    assert_eq!(all[1].received_at, at);
+    assert_eq!(all[1].source, "mqtt");
+    // one topic, paged
+    let (n, page) = s.dead_letters(Some("a/1"), None, 1).await.unwrap();
+    assert_eq!((n, page.len()), (2, 1));
+    assert_eq!(page[0].reason, "no id");
+    let (_, next) = s
+        .dead_letters(Some("a/1"), Some(page[0].id), 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].reason, "not JSON");
+    // delete one, then the rest
+    assert_eq!(
+        s.delete_dead_letters(Some(vec![page[0].id, 999_999]))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.dead_letters(None, None, 10).await.unwrap().0, 2);
+    assert_eq!(s.delete_dead_letters(None).await.unwrap(), 2);
+    assert_eq!(s.dead_letters(None, None, 10).await.unwrap(), (0, vec![]));
+}

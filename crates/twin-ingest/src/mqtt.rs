@@ -1,0 +1,463 @@
+//! The MQTT client of the hub: a persistent MQTT 5 session (fixed client id, session expiry) subscribed at QoS 1,
+//! whose messages are written to the store in batches and acknowledged only after the batch is durable.
+//!
+//! Two tasks: the connection task polls the client (rumqttc reconnects after errors; the broker resends what was
+//! not acknowledged) and hands each PUBLISH to the batch task, which maps a batch, writes it with one
+//! [`Store::write_batch`], keeps refused messages in the dead-letter table, and then acknowledges the batch in
+//! arrival order. A message is acknowledged only once what it said is stored, so a crash at any point loses none;
+//! a message stored but not acknowledged comes again and changes nothing (see [`crate::apply`]). The client asks
+//! the broker for up to 65,535 unacknowledged messages in flight (MQTT 5 Receive Maximum), so that batches of
+//! thousands can form while one commits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use rumqttc::v5::mqttbytes::v5::{Filter, Packet, Publish};
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, ConnectionError, Event, MqttOptions};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use twin_model::context::Context;
+use twin_store::{DeadLetter, Store};
+
+use crate::apply::{self, Applied};
+use crate::config::{IngestConfig, TopicConfig};
+use crate::mapping::{self, MapError, TopicFilter};
+use crate::stats::IngestStats;
+use crate::IngestError;
+
+/// Unacknowledged messages the broker may send at once (the MQTT 5 maximum).
+const RECEIVE_MAXIMUM: u16 = u16::MAX;
+/// Longest wait between two connection attempts.
+const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(5);
+
+/// Host and port of an `mqtt://host[:port]` URL.
+pub fn broker_address(url: &str) -> Result<(String, u16), String> {
+    let rest = url
+        .strip_prefix("mqtt://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .ok_or_else(|| {
+            format!("broker url {url:?} must start with mqtt:// (mqtts:// is not supported yet)")
+        })?;
+    let rest = rest.trim_end_matches('/');
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>()
+                .map_err(|_| format!("broker url {url:?}: {p:?} is not a port"))?,
+        ),
+        None => (rest, 1883),
+    };
+    if host.is_empty() || host.contains('/') || host.contains('@') {
+        return Err(format!("broker url {url:?} has no plain host name"));
+    }
+    Ok((host.to_string(), port))
+}
+
+/// The running ingestion: its counters and its tasks (stopped when dropped).
+pub struct Ingest {
+    pub stats: Arc<IngestStats>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Ingest {
+    /// Stops both tasks; messages not yet acknowledged stay with the broker.
+    pub fn stop(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for Ingest {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// One configured topic, ready to map.
+struct Route {
+    filter: TopicFilter,
+    config: TopicConfig,
+    context: Arc<Context>,
+}
+
+/// Starts ingesting into `store` on the current tokio runtime.
+pub async fn start(config: IngestConfig, store: Arc<dyn Store>) -> Result<Ingest, IngestError> {
+    let (host, port) = broker_address(&config.broker.url).map_err(IngestError::Config)?;
+    let mut contexts: HashMap<String, Arc<Value>> = HashMap::new();
+    let mut routes = Vec::new();
+    for t in &config.topics {
+        let context = match &t.context {
+            None => Context::core(),
+            Some(url) => {
+                let doc = fetch_context(&*store, url).await?.ok_or_else(|| {
+                    IngestError::Config(format!(
+                        "topic {:?}: the @context {url} is not registered on this hub (POST it to /ngsi-ld/v1/jsonldContexts)",
+                        t.filter
+                    ))
+                })?;
+                contexts.insert(url.clone(), doc);
+                let c = Context::build(&Value::String(url.clone()), &|u| contexts.get(u).cloned())
+                    .map_err(|e| IngestError::Config(format!("topic {:?}: {e:?}", t.filter)))?;
+                Arc::new(c)
+            }
+        };
+        routes.push(Route {
+            filter: TopicFilter::parse(&t.filter).map_err(IngestError::Config)?,
+            config: t.clone(),
+            context,
+        });
+    }
+    let b = &config.broker;
+    let mut opts = MqttOptions::new(b.client_id.clone(), host, port);
+    opts.set_manual_acks(true)
+        .set_clean_start(false)
+        .set_session_expiry_interval(Some(b.session_expiry_s))
+        .set_receive_maximum(Some(RECEIVE_MAXIMUM))
+        .set_keep_alive(Duration::from_secs(u64::from(b.keep_alive_s.max(5))))
+        .set_max_packet_size(Some(16 * 1024 * 1024));
+    if let Some(user) = &b.username {
+        let password = match &b.password_env {
+            Some(var) => std::env::var(var).map_err(|_| {
+                IngestError::Config(format!("the password variable {var} is not set"))
+            })?,
+            None => String::new(),
+        };
+        opts.set_credentials(user.clone(), password);
+    }
+    // acknowledgements go through the request channel: room for every message the broker may have in flight
+    let (client, eventloop) = AsyncClient::new(opts, usize::from(RECEIVE_MAXIMUM) + 1024);
+    let filters: Vec<Filter> = config
+        .topics
+        .iter()
+        .map(|t| {
+            let path = match &b.share_group {
+                Some(g) => format!("$share/{g}/{}", t.filter),
+                None => t.filter.clone(),
+            };
+            Filter::new(path, QoS::AtLeastOnce)
+        })
+        .collect();
+    let stats = Arc::new(IngestStats::new(&b.url, &b.client_id));
+    let (tx, rx) = mpsc::channel::<Publish>(usize::from(RECEIVE_MAXIMUM) + 1024);
+    let conn = tokio::spawn(connection_task(
+        client.clone(),
+        eventloop,
+        filters,
+        tx,
+        stats.clone(),
+    ));
+    let batcher = Batcher {
+        store,
+        client,
+        routes: Arc::new(routes),
+        contexts,
+        stats: stats.clone(),
+        max_messages: config.batch.max_messages,
+        max_wait: Duration::from_millis(config.batch.max_wait_ms),
+    };
+    let batch = tokio::spawn(batcher.run(rx));
+    Ok(Ingest {
+        stats,
+        tasks: vec![conn, batch],
+    })
+}
+
+async fn fetch_context(store: &dyn Store, url: &str) -> Result<Option<Arc<Value>>, IngestError> {
+    if twin_model::context::is_core_context_url(url) {
+        return Ok(Some(Arc::new(
+            twin_model::context::core_context_document().clone(),
+        )));
+    }
+    let c = store
+        .get_context(url)
+        .await
+        .map_err(|e| IngestError::Store(e.detail))?;
+    Ok(c.map(|c| Arc::new(c.document)))
+}
+
+/// Polls the client for the hub's lifetime: hands PUBLISHes on, subscribes on every connection, and waits a
+/// little longer after each failed attempt.
+async fn connection_task(
+    client: AsyncClient,
+    mut eventloop: rumqttc::v5::EventLoop,
+    filters: Vec<Filter>,
+    tx: mpsc::Sender<Publish>,
+    stats: Arc<IngestStats>,
+) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::Publish(p))) => {
+                if tx.send(p).await.is_err() {
+                    return;
+                }
+            }
+            Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                wait = Duration::from_millis(100);
+                tracing::info!(
+                    session_present = ack.session_present,
+                    "connected to the MQTT broker"
+                );
+                stats.update(|s| {
+                    s.broker.connected = true;
+                    s.broker.connections += 1;
+                    s.broker.session_present = ack.session_present;
+                    s.broker.last_connected_at = Some(Utc::now());
+                });
+                // subscribing again where the session kept the subscriptions changes nothing
+                if let Err(e) = client.try_subscribe_many(filters.clone()) {
+                    tracing::error!("cannot subscribe: {e}");
+                }
+            }
+            Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                let refused: Vec<_> = ack
+                    .return_codes
+                    .iter()
+                    .filter(|c| {
+                        !matches!(
+                            c,
+                            rumqttc::v5::mqttbytes::v5::SubscribeReasonCode::Success(_)
+                        )
+                    })
+                    .collect();
+                if !refused.is_empty() {
+                    tracing::error!(?refused, "the broker refused a subscription");
+                    let msg = format!("the broker refused a subscription: {refused:?}");
+                    stats.update(|s| {
+                        s.broker.last_error = Some(msg);
+                        s.broker.last_error_at = Some(Utc::now());
+                    });
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let msg = describe(&e);
+                tracing::warn!(error = %msg, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
+                stats.update(|s| {
+                    s.broker.connected = false;
+                    s.broker.last_error = Some(msg);
+                    s.broker.last_error_at = Some(Utc::now());
+                });
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_RECONNECT_WAIT);
+            }
+        }
+    }
+}
+
+fn describe(e: &ConnectionError) -> String {
+    match e {
+        ConnectionError::Io(io) => format!("broker unreachable: {io}"),
+        other => other.to_string(),
+    }
+}
+
+/// The batch task's state.
+struct Batcher {
+    store: Arc<dyn Store>,
+    client: AsyncClient,
+    routes: Arc<Vec<Route>>,
+    contexts: HashMap<String, Arc<Value>>,
+    stats: Arc<IngestStats>,
+    max_messages: usize,
+    max_wait: Duration,
+}
+
+/// What became of one message of a batch.
+#[derive(Default)]
+struct Fate {
+    topic: String,
+    /// Index range of its updates in the batch's changes.
+    changes: std::ops::Range<usize>,
+    refused: Option<String>,
+}
+
+impl Batcher {
+    async fn run(mut self, mut rx: mpsc::Receiver<Publish>) {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            let deadline = tokio::time::Instant::now() + self.max_wait;
+            while batch.len() < self.max_messages {
+                match rx.try_recv() {
+                    Ok(p) => batch.push(p),
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Some(p)) => batch.push(p),
+                            _ => break,
+                        }
+                    }
+                }
+            }
+            self.process(batch).await;
+        }
+    }
+
+    /// Stores a batch (retrying until the store takes it) and then acknowledges it.
+    async fn process(&mut self, batch: Vec<Publish>) {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.store_batch(&batch).await {
+                Ok(()) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, messages = batch.len(), "cannot store a batch of messages; retrying");
+                    self.stats.update(|s| s.last_store_error = Some(e.clone()));
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        for p in &batch {
+            // a lost connection drops these acknowledgements; the broker then sends the messages again
+            if let Err(e) = self.client.ack(p).await {
+                tracing::warn!("cannot acknowledge a message: {e}");
+            }
+        }
+        let n = batch.len() as u64;
+        self.stats.update(|s| {
+            s.batches += 1;
+            s.acknowledged += n;
+        });
+    }
+
+    /// Maps and writes one batch; Err only for storage errors (then nothing is acknowledged).
+    async fn store_batch(&mut self, batch: &[Publish]) -> Result<(), String> {
+        let now = Utc::now();
+        let mut changes = Vec::new();
+        let mut fates = Vec::with_capacity(batch.len());
+        for p in batch {
+            let topic = String::from_utf8_lossy(&p.topic).into_owned();
+            let start = changes.len();
+            let refused = match self.map(&topic, &p.payload, now).await? {
+                Ok(updates) => {
+                    changes.extend(
+                        updates
+                            .into_iter()
+                            .map(|u| (u.id.clone(), apply::change_for(u))),
+                    );
+                    None
+                }
+                Err(reason) => Some(reason),
+            };
+            fates.push(Fate {
+                topic,
+                changes: start..changes.len(),
+                refused,
+            });
+        }
+        let ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
+        let results = self
+            .store
+            .write_batch(changes)
+            .await
+            .map_err(|e| e.detail)?;
+        let mut dead = Vec::new();
+        for (p, f) in batch.iter().zip(&fates) {
+            let mut reason = f.refused.clone();
+            let mut wrote = false;
+            let mut stale = 0u64;
+            for i in f.changes.clone() {
+                match &results[i] {
+                    Ok(r) => {
+                        wrote |= apply::applied(r) == Applied::Written;
+                        let old = apply::stale_of(&r.result).map_err(|e| e.detail)?;
+                        if !old.is_empty() {
+                            stale += old.values().map(|v| v.len() as u64).sum::<u64>();
+                            self.store
+                                .temporal_append(&ids[i], None, vec![], old)
+                                .await
+                                .map_err(|e| e.detail)?;
+                        }
+                    }
+                    Err(e) => {
+                        reason.get_or_insert_with(|| format!("{}: {}", ids[i], e.detail));
+                    }
+                }
+            }
+            let at = Utc::now();
+            self.stats.topic(&f.topic, |t| {
+                t.received += 1;
+                t.last_message_at = Some(at);
+                t.stale += stale;
+                match &reason {
+                    Some(r) => {
+                        t.dead_lettered += 1;
+                        t.last_error = Some(r.clone());
+                        t.last_error_at = Some(at);
+                    }
+                    None if wrote => t.written += 1,
+                    None => t.unchanged += 1,
+                }
+            });
+            if let Some(r) = reason {
+                dead.push(DeadLetter {
+                    id: 0,
+                    received_at: now,
+                    source: "mqtt".into(),
+                    topic: f.topic.clone(),
+                    payload: p.payload.to_vec(),
+                    reason: r,
+                });
+            }
+        }
+        self.store
+            .put_dead_letters(dead)
+            .await
+            .map_err(|e| e.detail)?;
+        Ok(())
+    }
+
+    /// Maps one message: Ok(Ok(updates)), Ok(Err(reason)) when refused, Err when the store cannot be read.
+    async fn map(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Result<Vec<mapping::Update>, String>, String> {
+        let routes = self.routes.clone();
+        let Some((route, caps)) = routes
+            .iter()
+            .find_map(|r| r.filter.matches(topic).map(|c| (r, c)))
+        else {
+            return Ok(Err(format!("no configured topic filter matches {topic}")));
+        };
+        // a payload naming a context the hub has not loaded yet is mapped again once it is fetched
+        for _ in 0..8 {
+            let contexts = &self.contexts;
+            let r = mapping::map_message(
+                &route.config,
+                topic,
+                &caps,
+                payload,
+                now,
+                &route.context,
+                &|u| contexts.get(u).cloned(),
+            );
+            match r {
+                Ok(u) => return Ok(Ok(u)),
+                Err(MapError::Refused(m)) => return Ok(Err(m)),
+                Err(MapError::NeedContext(url)) => {
+                    match fetch_context(&*self.store, &url)
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(doc) => {
+                            self.contexts.insert(url, doc);
+                        }
+                        None => {
+                            return Ok(Err(format!(
+                                "the @context {url} is not registered on this hub"
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Err("the payload's @context names too many documents".into()))
+    }
+}

@@ -134,6 +134,8 @@ pub(crate) enum Effect {
 
 /// A decided entity change: what to write, what to journal, what to answer.
 pub(crate) struct Decision {
+    /// The entity changed.
+    pub id: String,
     pub result: WriteResult,
     /// False when the change decided to write nothing.
     pub wrote: bool,
@@ -192,6 +194,7 @@ pub(crate) fn decide(
     };
     match outcome {
         ChangeOutcome::Nothing { result } => Ok(Decision {
+            id: id.to_string(),
             result: WriteResult {
                 created: false,
                 entity: None,
@@ -211,6 +214,7 @@ pub(crate) fn decide(
                 record(Trigger::EntityDeleted, attrs, b, None)
             });
             Ok(Decision {
+                id: id.to_string(),
                 result: WriteResult {
                     created: false,
                     entity: None,
@@ -266,6 +270,7 @@ pub(crate) fn decide(
                 record(trigger, attrs, entity.clone(), before_copy)
             });
             Ok(Decision {
+                id: id.to_string(),
                 result: WriteResult {
                     created: !existed,
                     entity: Some(entity.clone()),

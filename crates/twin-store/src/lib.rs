@@ -14,7 +14,10 @@ use twin_model::query::{Query, ScopeQuery, TypeExpr};
 use twin_model::{Attribute, Dataset, Entity, NgsiError};
 
 mod common;
+pub mod postgres;
 pub mod sqlite;
+pub mod testing;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = NgsiError> = std::result::Result<T, E>;

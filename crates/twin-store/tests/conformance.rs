@@ -13,11 +13,21 @@ use twin_model::query::{parse_q, parse_types};
 use twin_model::{Attribute, Dataset, Entity, ErrorKind, NgsiError, Provenance};
 use twin_store::*;
 
-fn open() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
-    (dir, store)
-}
+mod common;
+use common::Opened;
+
+on_both_backends!(
+    writes_are_atomic_and_durable,
+    batches_fail_per_item_and_concurrent_writes_all_land,
+    planned_queries_equal_brute_force,
+    temporal_instances_and_aggregation,
+    contexts_datasets_and_the_subscription_outbox,
+    common_types_walk_entities_in_id_order,
+    streams_are_all_or_nothing,
+    modified_since_lists_recent_writes_oldest_first,
+    map_changes_say_where_maps_went_stale,
+    dead_letters_are_kept_newest_first_and_deleted,
+);
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
@@ -38,9 +48,8 @@ fn put(e: Entity) -> EntityChange {
 
 const V: &str = "https://uri.etsi.org/ngsi-ld/default-context/";
 
-#[tokio::test]
-async fn writes_are_atomic_and_durable() {
-    let (dir, s) = open();
+async fn writes_are_atomic_and_durable(o: Opened) {
+    let s = o.store.clone();
     let e = entity(json!({"id": "urn:x:1", "type": "T", "a": 1}));
     let w = s.write("urn:x:1", put(e.clone())).await.unwrap();
     assert!(w.created);
@@ -88,14 +97,13 @@ async fn writes_are_atomic_and_durable() {
     .await
     .unwrap();
     drop(s);
-    let s2 = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let s2 = o.reopen().await;
     assert!(s2.get("urn:x:3").await.unwrap().is_some());
     s2.check_integrity().await.unwrap();
 }
 
-#[tokio::test]
-async fn batches_fail_per_item_and_concurrent_writes_all_land() {
-    let (_d, s) = open();
+async fn batches_fail_per_item_and_concurrent_writes_all_land(o: Opened) {
+    let s = o.store.clone();
     let changes: Vec<(String, EntityChange)> = (0..10)
         .map(|i| {
             let id = format!("urn:x:{i}");
@@ -156,9 +164,8 @@ impl Lcg {
     }
 }
 
-#[tokio::test]
-async fn planned_queries_equal_brute_force() {
-    let (_d, s) = open();
+async fn planned_queries_equal_brute_force(o: Opened) {
+    let s = o.store.clone();
     let mut rng = Lcg(42);
     let mut all = Vec::new();
     let changes: Vec<(String, EntityChange)> = (0..400)
@@ -297,9 +304,8 @@ fn inst(v: f64, at: DateTime<Utc>) -> Attribute {
     a
 }
 
-#[tokio::test]
-async fn temporal_instances_and_aggregation() {
-    let (_d, s) = open();
+async fn temporal_instances_and_aggregation(o: Opened) {
+    let s = o.store.clone();
     let name = format!("{V}v");
     let mut attrs = BTreeMap::new();
     // 24 hourly values, then values on Jan 31, Feb 29 and Mar 1 for calendar-month periods
@@ -392,9 +398,8 @@ async fn temporal_instances_and_aggregation() {
     );
 }
 
-#[tokio::test]
-async fn contexts_datasets_and_the_subscription_outbox() {
-    let (_d, s) = open();
+async fn contexts_datasets_and_the_subscription_outbox(o: Opened) {
+    let s = o.store.clone();
     let c = StoredContext {
         id: "c1".into(),
         url: "http://example.org/c1".into(),
@@ -514,10 +519,9 @@ async fn contexts_datasets_and_the_subscription_outbox() {
     );
 }
 
-#[tokio::test]
-async fn common_types_walk_entities_in_id_order() {
+async fn common_types_walk_entities_in_id_order(o: Opened) {
     // more entities of one type than the planner starts from the type index for
-    let (_d, s) = open();
+    let s = o.store.clone();
     let mut all = Vec::new();
     let changes: Vec<(String, EntityChange)> = (0..2600)
         .map(|i| {
@@ -591,9 +595,8 @@ async fn common_types_walk_entities_in_id_order() {
     assert_eq!(page.entities.len(), 2);
 }
 
-#[tokio::test]
-async fn streams_are_all_or_nothing() {
-    let (_d, s) = open();
+async fn streams_are_all_or_nothing(o: Opened) {
+    let s = o.store.clone();
     let send = |n: usize, end: Option<StreamMsg>| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -661,9 +664,8 @@ fn replace(e: Entity) -> EntityChange {
     store_as_is(e)
 }
 
-#[tokio::test]
-async fn modified_since_lists_recent_writes_oldest_first() {
-    let (_d, s) = open();
+async fn modified_since_lists_recent_writes_oldest_first(o: Opened) {
+    let s = o.store.clone();
     let at = |secs: i64| t0() + chrono::TimeDelta::seconds(secs);
     let sensor = |id: &str, v: f64, secs: i64| {
         let doc = json!({"id": id, "type": "Sensor", "reading": v});
@@ -708,9 +710,8 @@ async fn modified_since_lists_recent_writes_oldest_first() {
     assert!(s.modified_since(ms(3) + 1, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn map_changes_say_where_maps_went_stale() {
-    let (_d, s) = open();
+async fn map_changes_say_where_maps_went_stale(o: Opened) {
+    let s = o.store.clone();
     let first = s.map_changes_since(0, 100).await.unwrap();
     assert_eq!(
         (first.head, first.changes.len(), first.complete),
@@ -838,9 +839,8 @@ async fn a_database_from_an_earlier_build_of_the_schema_gains_the_new_tables() {
     assert!(s.list_scenarios().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn dead_letters_are_kept_newest_first_and_deleted() {
-    let (_dir, s) = open();
+async fn dead_letters_are_kept_newest_first_and_deleted(o: Opened) {
+    let s = o.store.clone();
     let at = t0();
     let letter = |topic: &str, payload: &[u8], reason: &str| DeadLetter {
         id: 0,

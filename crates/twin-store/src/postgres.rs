@@ -1,0 +1,2013 @@
+//! The PostgreSQL backend: the store of a twin served by several API nodes at once, all on one database.
+//! It keeps the same tables as the SQLite backend and decides every change with the same shared code (`common`).
+//!
+//! # Design
+//!
+//! - **Schema.** Versioned migrations (`migrations/postgres/NNNN_name.sql`, embedded) run at start-up in one
+//!   transaction under `pg_advisory_xact_lock(MIGRATION_LOCK)`, so nodes starting together do not race; each is
+//!   recorded in `schema_migrations(version, name, applied_at)`. A database of a newer version is refused.
+//!   Entities are stored whole (JSON text, ids in the "C" collation so that they sort as in SQLite) next to the
+//!   indexes the planner narrows by: entity types, attribute values for `q`, and GeoProperty bounding boxes in
+//!   PostgreSQL's built-in `box` type under a GiST index (PostGIS is not required; a `geometry` column can be added
+//!   to `entity_geo` later, keyed the same way, for exact spatial predicates in SQL).
+//! - **Read, decide, write.** `write`, `write_batch` and `write_stream` take a transaction-level advisory lock per
+//!   entity id (`pg_advisory_xact_lock(hashtextextended(id, 0))`, in key order, so batches cannot deadlock), then
+//!   read the current state, run the change closures (shared `common::decide`) and write. Every writer of an entity
+//!   takes its lock, also for entities that do not exist yet, so two nodes never lose an update. A batch costs a few
+//!   round trips whatever its size: the locks in one statement, the current state in one, and every write as a
+//!   multi-row `unnest` statement, all pipelined with the commit.
+//! - **Journal order.** The change journal (`changes`) and `map_changes` are read by cursor (`seq > after`), so seq
+//!   order must be commit order. Their seqs come from gapless counters (`counters` rows) updated at the very end of
+//!   the transaction: the row lock of the counter is the journal lock, held until commit, so a lower seq never
+//!   commits after a higher one is visible, and a rollback gives its numbers back.
+//! - **Notifications exactly once.** Only the node holding the session-level advisory lock `NOTIFIER_LOCK` on a
+//!   dedicated connection it keeps turns the journal into deliveries: `changes_since` on any other node answers
+//!   nothing (the lock goes with the connection when a node dies, and the next caller takes it over).
+//!   `enqueue_deliveries` checks, in its transaction, that every change it read up to `upto_seq` is still there to
+//!   forget, else it fails with `Conflict` (the caller reads again). `due_deliveries` claims what it returns
+//!   (`FOR UPDATE SKIP LOCKED`, `claimed_until`), so two nodes never send the same delivery at once; a dead node's
+//!   claims run out after [`CLAIM_MS`]. `finish_delivery` removes or reschedules (and releases) it.
+//! - **Change signal.** Every transaction that journals changes, map changes or deliveries issues
+//!   `NOTIFY urbantwin_changes`; each store keeps a `LISTEN` connection (reconnecting when it drops) that wakes its
+//!   [`Store::change_signal`], so the caches of every node learn of changes made on any node.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::{future::try_join_all, StreamExt};
+use serde_json::Value;
+use tokio::sync::Notify;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{AsyncMessage, NoTls, Row};
+use twin_model::query::CmpOp;
+use twin_model::{Attribute, Dataset, Entity, ErrorKind, NgsiError};
+
+use crate::common::*;
+use crate::*;
+
+/// The migrations this build knows, in order: (version, name, SQL).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../migrations/postgres/0001_init.sql"),
+)];
+
+/// The newest schema version this build knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+/// Advisory lock keys (the two-int4 key space, apart from the entity locks' bigint keys).
+const LOCK_SPACE: i32 = 0x7574_7769; // "utwi"
+const MIGRATION_LOCK: i32 = 1;
+const NOTIFIER_LOCK: i32 = 2;
+
+/// The channel of change notifications.
+const CHANNEL: &str = "urbantwin_changes";
+
+/// How long a claimed delivery stays with the node that claimed it before another node may retry it.
+pub const CLAIM_MS: i64 = 120_000;
+
+/// Entity changes a stream applies per round of statements.
+const STREAM_CHUNK: usize = 1000;
+
+fn pg_err(e: tokio_postgres::Error) -> NgsiError {
+    match e.as_db_error() {
+        Some(d) => db_err(format!("{}: {}", d.code().code(), d.message())),
+        None => db_err(e),
+    }
+}
+
+fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+type Param = Box<dyn ToSql + Sync + Send>;
+
+/// Arguments of a statement built at run time.
+#[derive(Default)]
+struct Params(Vec<Param>);
+
+impl Params {
+    /// Adds an argument; returns its placeholder.
+    fn add<T: ToSql + Sync + Send + 'static>(&mut self, v: T) -> String {
+        self.0.push(Box::new(v));
+        format!("${}", self.0.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.0
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<u64>> + Send + 'a>>;
+
+/// Runs statements pipelined (sent together, executed in order) inside a transaction.
+struct Pipeline<'a> {
+    tx: &'a Tx<'a>,
+    jobs: Vec<(&'static str, Vec<Param>)>,
+}
+
+impl<'a> Pipeline<'a> {
+    fn new(tx: &'a Tx<'a>) -> Self {
+        Pipeline {
+            tx,
+            jobs: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, sql: &'static str, params: Vec<Param>) {
+        self.jobs.push((sql, params));
+    }
+
+    async fn run(self) -> Result<()> {
+        let tx = self.tx;
+        let stmts = try_join_all(self.jobs.iter().map(|(sql, _)| tx.prepare_cached(sql)))
+            .await
+            .map_err(pg_err)?;
+        let futs: Vec<BoxFut<'_>> = self
+            .jobs
+            .iter()
+            .zip(stmts.iter())
+            .map(|((_, params), stmt)| {
+                let refs: Vec<&(dyn ToSql + Sync)> = params
+                    .iter()
+                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                    .collect();
+                Box::pin(async move { tx.execute(stmt, &refs).await.map_err(pg_err) }) as BoxFut<'_>
+            })
+            .collect();
+        try_join_all(futs).await?;
+        Ok(())
+    }
+}
+
+/// The connection that holds the notifier lock (or tries to).
+#[derive(Default)]
+struct NotifierLock {
+    client: Option<tokio_postgres::Client>,
+    held: bool,
+    /// Seqs the last `changes_since` returned, which `enqueue_deliveries` must find still there.
+    read: Vec<i64>,
+}
+
+/// The PostgreSQL store. Several may run on one database, in one process or on several nodes.
+pub struct PostgresStore {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    signal: Arc<Notify>,
+    notifier: tokio::sync::Mutex<NotifierLock>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        if let Ok(tasks) = self.tasks.lock() {
+            for t in tasks.iter() {
+                t.abort();
+            }
+        }
+    }
+}
+
+/// Opens a plain connection and drives it on the runtime.
+async fn connect_plain(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client> {
+    let (client, conn) = config.connect(NoTls).await.map_err(pg_err)?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// Keeps a LISTEN connection and wakes `signal` on every notification, reconnecting when it drops.
+async fn listen_loop(config: tokio_postgres::Config, signal: Arc<Notify>) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut conn)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+                let driver = tokio::spawn(async move {
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+                    while let Some(m) = messages.next().await {
+                        match m {
+                            Ok(AsyncMessage::Notification(_)) => {
+                                let _ = tx.send(());
+                            }
+                            Ok(_) => {}
+                            Err(_) => break,
+                        }
+                    }
+                });
+                if client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .await
+                    .is_ok()
+                {
+                    // whatever happened while not listening is unknown: wake once
+                    signal.notify_one();
+                    while rx.recv().await.is_some() {
+                        signal.notify_one();
+                    }
+                }
+                driver.abort();
+                tracing::warn!("the LISTEN connection to PostgreSQL dropped; reconnecting");
+            }
+            Err(e) => tracing::warn!("cannot open the LISTEN connection to PostgreSQL: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Applies the migrations this build knows and the database lacks, under the migration lock.
+async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
+    let tx = client.transaction().await.map_err(pg_err)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LOCK_SPACE, &MIGRATION_LOCK],
+    )
+    .await
+    .map_err(pg_err)?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version bigint PRIMARY KEY,
+            name text NOT NULL,
+            applied_at timestamptz NOT NULL DEFAULT now()
+        )",
+    )
+    .await
+    .map_err(pg_err)?;
+    let current: i64 = tx
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations",
+            &[],
+        )
+        .await
+        .map_err(pg_err)?
+        .get(0);
+    if current > SCHEMA_VERSION {
+        return Err(db_err(format!(
+            "the database was migrated by a newer urbantwin (schema {current}, this one knows {SCHEMA_VERSION})"
+        )));
+    }
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+        tx.batch_execute(sql).await.map_err(|e| {
+            db_err(format!(
+                "migration {version} ({name}): {}",
+                pg_err(e).detail
+            ))
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await
+        .map_err(pg_err)?;
+    }
+    tx.commit().await.map_err(pg_err)
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/db`), runs the migrations it lacks and starts
+    /// listening for changes made by other nodes.
+    pub async fn connect(url: &str) -> Result<PostgresStore> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| db_err(format!("bad PostgreSQL URL: {e}")))?;
+        let mgr = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(mgr).max_size(16).build().map_err(db_err)?;
+        let mut client = pool.get().await.map_err(db_err)?;
+        migrate(&mut client).await?;
+        drop(client);
+        let signal = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen_loop(config.clone(), signal.clone()));
+        Ok(PostgresStore {
+            pool,
+            config,
+            signal,
+            notifier: Default::default(),
+            tasks: Mutex::new(vec![listener]),
+        })
+    }
+
+    /// The migrations recorded in the database: (version, name), oldest first.
+    pub async fn applied_migrations(&self) -> Result<Vec<(i64, String)>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT version, name FROM schema_migrations ORDER BY version",
+                &[],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(db_err)
+    }
+
+    /// Runs `f` in a transaction and commits it when it succeeds.
+    async fn in_tx<R, F>(&self, f: F) -> Result<R>
+    where
+        F: for<'a> FnOnce(&'a Tx<'a>) -> Pin<Box<dyn Future<Output = Result<R>> + Send + 'a>>,
+    {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let r = f(&tx).await?;
+        tx.commit().await.map_err(pg_err)?;
+        Ok(r)
+    }
+
+    /// Rows of a query on a pooled connection.
+    async fn rows(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        let c = self.client().await?;
+        let stmt = c.prepare_cached(sql).await.map_err(pg_err)?;
+        c.query(&stmt, params).await.map_err(pg_err)
+    }
+
+    /// Applies changes in the current transaction; `fail_fast`: the first refused change fails them all (streams).
+    async fn apply(
+        &self,
+        tx: &Tx<'_>,
+        changes: Vec<(String, EntityChange)>,
+        fail_fast: bool,
+    ) -> Result<Vec<Result<Decision>>> {
+        let mut ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let lock = tx
+            .prepare_cached(
+                "SELECT count(pg_advisory_xact_lock(k)) FROM
+                 (SELECT DISTINCT hashtextextended(i, 0) AS k FROM unnest($1::text[]) i ORDER BY k) x",
+            )
+            .await
+            .map_err(pg_err)?;
+        let load = tx
+            .prepare_cached("SELECT id, doc FROM entities WHERE id = ANY($1)")
+            .await
+            .map_err(pg_err)?;
+        let subs = tx
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM subscriptions)")
+            .await
+            .map_err(pg_err)?;
+        tx.query_one(&lock, &[&ids]).await.map_err(pg_err)?;
+        let args: [&(dyn ToSql + Sync); 1] = [&ids];
+        let (rows, journal) =
+            futures_util::try_join!(tx.query(&load, &args), tx.query_one(&subs, &[]))
+                .map_err(pg_err)?;
+        let journal: bool = journal.get(0);
+        let mut current: HashMap<String, Option<Entity>> = HashMap::new();
+        for r in &rows {
+            current.insert(r.get(0), Some(from_json(r.get::<_, &str>(1))?));
+        }
+        let stored: HashSet<String> = current.keys().cloned().collect();
+        let mut w = Writes::default();
+        let mut out = Vec::with_capacity(changes.len());
+        for (id, change) in changes {
+            let before = current.get(&id).cloned().flatten();
+            match decide(&id, before, journal, change) {
+                Ok(d) => {
+                    w.add(&d)?;
+                    match &d.effect {
+                        Effect::Nothing => {}
+                        Effect::Delete => {
+                            current.insert(id.clone(), None);
+                        }
+                        Effect::Put { entity, .. } => {
+                            current.insert(id.clone(), Some(entity.clone()));
+                        }
+                    }
+                    out.push(Ok(d));
+                }
+                Err(e) if fail_fast => return Err(stream_error(&id, e)),
+                Err(e) if fails_batch(&e) => return Err(e),
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        w.write(tx, &current, &stored).await?;
+        Ok(out)
+    }
+
+    /// Runs a batch of changes in one transaction and commits it.
+    async fn apply_and_commit(
+        &self,
+        changes: Vec<(String, EntityChange)>,
+    ) -> Result<Vec<Result<Decision>>> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let out = self.apply(&tx, changes, false).await?;
+        tx.commit().await.map_err(pg_err)?;
+        if out.iter().any(|d| d.as_ref().is_ok_and(|d| d.wrote)) {
+            self.signal.notify_one();
+        }
+        Ok(out)
+    }
+
+    /// Makes sure this node holds the notifier lock, if it can; true when it does.
+    async fn hold_notifier(&self, n: &mut NotifierLock) -> Result<bool> {
+        if n.client.as_ref().is_none_or(|c| c.is_closed()) {
+            n.client = Some(connect_plain(&self.config).await?);
+            n.held = false;
+        }
+        if !n.held {
+            let c = n
+                .client
+                .as_ref()
+                .ok_or_else(|| db_err("no notifier connection"))?;
+            n.held = c
+                .query_one(
+                    "SELECT pg_try_advisory_lock($1, $2)",
+                    &[&LOCK_SPACE, &NOTIFIER_LOCK],
+                )
+                .await
+                .map_err(pg_err)?
+                .get(0);
+        }
+        Ok(n.held)
+    }
+}
+
+/// What a batch writes, gathered from its decisions and sent as multi-row statements.
+#[derive(Default)]
+struct Writes {
+    /// Entity ids whose stored row (and indexes) the batch replaces or deletes.
+    touched: Vec<String>,
+    heads: BTreeMap<String, (String, String)>,
+    inst: InstanceRows,
+    journal: Vec<String>,
+    map: MapDirty,
+}
+
+#[derive(Default)]
+struct InstanceRows {
+    entity: Vec<String>,
+    attr: Vec<String>,
+    dataset: Vec<Option<String>>,
+    ts: Vec<i64>,
+    sys: Vec<i64>,
+    num: Vec<Option<f64>>,
+    doc: Vec<String>,
+}
+
+impl InstanceRows {
+    fn push(&mut self, entity: &str, attr: &str, a: &Attribute) -> Result<()> {
+        let r = instance_row(a)?;
+        self.entity.push(entity.to_string());
+        self.attr.push(attr.to_string());
+        self.dataset.push(r.dataset_id);
+        self.ts.push(r.ts);
+        self.sys.push(r.sys);
+        self.num.push(r.num);
+        self.doc.push(r.doc);
+        Ok(())
+    }
+
+    fn params(self) -> Vec<Param> {
+        vec![
+            Box::new(self.entity),
+            Box::new(self.attr),
+            Box::new(self.dataset),
+            Box::new(self.ts),
+            Box::new(self.sys),
+            Box::new(self.num),
+            Box::new(self.doc),
+        ]
+    }
+}
+
+const INSERT_INSTANCES: &str = "INSERT INTO temporal(entity, attr, dataset_id, ts, sys_ms, num, doc)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::float8[], $7::text[])";
+
+impl Writes {
+    fn add(&mut self, d: &Decision) -> Result<()> {
+        let id = match &d.effect {
+            Effect::Nothing => return Ok(()),
+            Effect::Delete => None,
+            Effect::Put {
+                entity,
+                instances,
+                record_head,
+            } => {
+                if *record_head {
+                    self.heads.insert(
+                        entity.id.clone(),
+                        (to_json(&entity.types)?, to_json(&entity.scopes)?),
+                    );
+                }
+                for (name, a) in instances {
+                    self.inst.push(&entity.id, name, a)?;
+                }
+                Some(&entity.id)
+            }
+        };
+        if let Some(rec) = &d.journal {
+            self.journal.push(to_json(rec)?);
+        }
+        d.touch_map(&mut self.map);
+        self.touched.push(id.unwrap_or(&d.id).clone());
+        Ok(())
+    }
+
+    /// Sends every write of the batch, pipelined; the journal and map changes last (they take the journal lock).
+    async fn write(
+        self,
+        tx: &Tx<'_>,
+        current: &HashMap<String, Option<Entity>>,
+        stored: &HashSet<String>,
+    ) -> Result<()> {
+        let mut touched = self.touched;
+        touched.sort();
+        touched.dedup();
+        let mut p = Pipeline::new(tx);
+        // rows that were stored: their indexes go (and the row itself, when deleted)
+        let gone: Vec<String> = touched
+            .iter()
+            .filter(|id| stored.contains(*id))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            for sql in [
+                "DELETE FROM entity_types WHERE id = ANY($1)",
+                "DELETE FROM attr_values WHERE id = ANY($1)",
+                "DELETE FROM entity_geo WHERE id = ANY($1)",
+            ] {
+                p.push(sql, vec![Box::new(gone.clone())]);
+            }
+            let deleted: Vec<String> = gone
+                .iter()
+                .filter(|id| matches!(current.get(*id), Some(None)))
+                .cloned()
+                .collect();
+            if !deleted.is_empty() {
+                p.push(
+                    "DELETE FROM entities WHERE id = ANY($1)",
+                    vec![Box::new(deleted)],
+                );
+            }
+        }
+        let mut rows = EntityRows::default();
+        for id in &touched {
+            if let Some(Some(e)) = current.get(id) {
+                rows.push(e)?;
+            }
+        }
+        if !rows.id.is_empty() {
+            rows.send(&mut p);
+        }
+        if !self.heads.is_empty() {
+            let (ids, (types, scopes)): (Vec<String>, (Vec<String>, Vec<String>)) =
+                self.heads.into_iter().unzip();
+            p.push(
+                "INSERT INTO temporal_entities(id, types, scopes) SELECT * FROM unnest($1::text[], $2::text[], $3::text[])
+                 ON CONFLICT (id) DO UPDATE SET types = excluded.types, scopes = excluded.scopes
+                 WHERE (temporal_entities.types, temporal_entities.scopes) IS DISTINCT FROM (excluded.types, excluded.scopes)",
+                vec![Box::new(ids), Box::new(types), Box::new(scopes)],
+            );
+        }
+        if !self.inst.entity.is_empty() {
+            p.push(INSERT_INSTANCES, self.inst.params());
+        }
+        let signal = !self.journal.is_empty() || !self.map.0.is_empty();
+        journal_rows(&mut p, self.journal);
+        map_rows(&mut p, self.map);
+        if signal {
+            p.push("SELECT pg_notify('urbantwin_changes', '')", vec![]);
+        }
+        p.run().await?;
+        Ok(())
+    }
+}
+
+/// Entity rows and their index rows, as columns.
+#[derive(Default)]
+struct EntityRows {
+    id: Vec<String>,
+    doc: Vec<String>,
+    dataset: Vec<Option<String>>,
+    modified: Vec<i64>,
+    type_id: Vec<String>,
+    type_name: Vec<String>,
+    val_id: Vec<String>,
+    val_attr: Vec<String>,
+    val_num: Vec<Option<f64>>,
+    val_txt: Vec<Option<String>>,
+    val_flag: Vec<i16>,
+    val_kind: Vec<String>,
+    geo_id: Vec<String>,
+    geo_attr: Vec<String>,
+    geo_box: [Vec<f64>; 4],
+}
+
+impl EntityRows {
+    fn push(&mut self, e: &Entity) -> Result<()> {
+        self.id.push(e.id.clone());
+        self.doc.push(to_json(e)?);
+        self.dataset.push(e.dataset.clone());
+        self.modified.push(e.modified_at.map(ms).unwrap_or(0));
+        for t in &e.types {
+            self.type_id.push(e.id.clone());
+            self.type_name.push(t.clone());
+        }
+        for (name, instances) in &e.attrs {
+            for a in instances {
+                for v in index_values(a) {
+                    let (num, txt, flag) = match v {
+                        IndexValue::Num(x) => (Some(x), None, 0),
+                        IndexValue::Text(s) => (None, Some(s), 0),
+                        IndexValue::NoScalar => (None, None, 1),
+                        IndexValue::Opaque => (None, None, 2),
+                    };
+                    self.val_id.push(e.id.clone());
+                    self.val_attr.push(name.clone());
+                    self.val_num.push(num);
+                    self.val_txt.push(txt);
+                    self.val_flag.push(flag);
+                    self.val_kind.push(a.kind.as_str().to_string());
+                }
+            }
+        }
+        for (name, b) in geo_boxes(e) {
+            self.geo_id.push(e.id.clone());
+            self.geo_attr.push(name.to_string());
+            for (col, v) in self.geo_box.iter_mut().zip(b) {
+                col.push(v);
+            }
+        }
+        Ok(())
+    }
+
+    fn send(self, p: &mut Pipeline<'_>) {
+        p.push(
+            "INSERT INTO entities(id, doc, dataset, modified_ms)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, dataset = excluded.dataset,
+             modified_ms = excluded.modified_ms",
+            vec![
+                Box::new(self.id),
+                Box::new(self.doc),
+                Box::new(self.dataset),
+                Box::new(self.modified),
+            ],
+        );
+        if !self.type_id.is_empty() {
+            p.push(
+                "INSERT INTO entity_types(id, type) SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT DO NOTHING",
+                vec![Box::new(self.type_id), Box::new(self.type_name)],
+            );
+        }
+        if !self.val_id.is_empty() {
+            p.push(
+                "INSERT INTO attr_values(id, attr, num, txt, flag, kind)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[], $5::int2[], $6::text[])",
+                vec![
+                    Box::new(self.val_id),
+                    Box::new(self.val_attr),
+                    Box::new(self.val_num),
+                    Box::new(self.val_txt),
+                    Box::new(self.val_flag),
+                    Box::new(self.val_kind),
+                ],
+            );
+        }
+        if !self.geo_id.is_empty() {
+            let [x0, y0, x1, y1] = self.geo_box;
+            p.push(
+                "INSERT INTO entity_geo(id, attr, bbox)
+                 SELECT i, a, box(point(x0, y0), point(x1, y1))
+                 FROM unnest($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
+                 AS g(i, a, x0, y0, x1, y1)",
+                vec![
+                    Box::new(self.geo_id),
+                    Box::new(self.geo_attr),
+                    Box::new(x0),
+                    Box::new(y0),
+                    Box::new(x1),
+                    Box::new(y1),
+                ],
+            );
+        }
+    }
+}
+
+/// Journal rows with their seqs; the counter's row lock (the journal lock) is held until commit.
+fn journal_rows(p: &mut Pipeline<'_>, docs: Vec<String>) {
+    if docs.is_empty() {
+        return;
+    }
+    p.push(
+        "WITH c AS (UPDATE counters SET value = value + cardinality($1::text[]) WHERE name = 'changes' RETURNING value)
+         INSERT INTO changes(seq, doc)
+         SELECT c.value - cardinality($1::text[]) + d.ord, d.doc FROM c, unnest($1::text[]) WITH ORDINALITY AS d(doc, ord)",
+        vec![Box::new(docs)],
+    );
+}
+
+/// Map change rows with their seqs (as the journal), and the pruning of old ones now and then.
+fn map_rows(p: &mut Pipeline<'_>, map: MapDirty) {
+    if map.0.is_empty() {
+        return;
+    }
+    let (types, boxes): (Vec<String>, Vec<[f64; 4]>) = map.0.into_iter().unzip();
+    let col = |k: usize| boxes.iter().map(|b| b[k]).collect::<Vec<f64>>();
+    p.push(
+        "WITH c AS (UPDATE counters SET value = value + cardinality($1::text[]) WHERE name = 'map_changes' RETURNING value),
+         ins AS (INSERT INTO map_changes(seq, type, min_x, min_y, max_x, max_y)
+            SELECT c.value - cardinality($1::text[]) + d.ord, d.t, d.x0, d.y0, d.x1, d.y1
+            FROM c, unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::float8[])
+            WITH ORDINALITY AS d(t, x0, y0, x1, y1, ord))
+         DELETE FROM map_changes WHERE seq <= (SELECT value FROM c) - $6 AND (SELECT value FROM c) % 256 < cardinality($1::text[])",
+        vec![
+            Box::new(types),
+            Box::new(col(0)),
+            Box::new(col(1)),
+            Box::new(col(2)),
+            Box::new(col(3)),
+            Box::new(MAP_CHANGES_KEPT),
+        ],
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// queries
+
+/// A prefilter as SQL over `attr_values a` of the entity `e` (values marked opaque, flag 2, always pass).
+fn prefilter_sql(p: &Prefilter, params: &mut Params) -> String {
+    let join = |items: &[Prefilter], sep: &str, params: &mut Params| {
+        let parts: Vec<String> = items.iter().map(|i| prefilter_sql(i, params)).collect();
+        format!("({})", parts.join(sep))
+    };
+    match p {
+        Prefilter::And(items) => join(items, " AND ", params),
+        Prefilter::Or(items) => join(items, " OR ", params),
+        Prefilter::Attr(attr, cond) => {
+            let a = params.add(attr.clone());
+            let cond =
+                match cond {
+                    AttrCond::Exists => return format!(
+                        "EXISTS (SELECT 1 FROM attr_values a WHERE a.id = e.id AND a.attr = {a})"
+                    ),
+                    AttrCond::In(items) => {
+                        let (mut nums, mut texts) = (Vec::new(), Vec::new());
+                        for s in items {
+                            match s {
+                                Scalar::Num(n) => nums.push(*n),
+                                Scalar::Text(t) => texts.push(t.clone()),
+                            }
+                        }
+                        format!(
+                            "a.num = ANY({}::float8[]) OR a.txt = ANY({}::text[])",
+                            params.add(nums),
+                            params.add(texts)
+                        )
+                    }
+                    AttrCond::Between(x, y) => {
+                        format!("a.num BETWEEN {} AND {}", params.add(*x), params.add(*y))
+                    }
+                    AttrCond::Cmp(op, n) => {
+                        let op = match op {
+                            CmpOp::Gt => ">",
+                            CmpOp::Ge => ">=",
+                            CmpOp::Lt => "<",
+                            _ => "<=",
+                        };
+                        format!("a.num {op} {}", params.add(*n))
+                    }
+                };
+            format!(
+                "EXISTS (SELECT 1 FROM attr_values a WHERE a.id = e.id AND a.attr = {a} AND ({cond} OR a.flag = 2))"
+            )
+        }
+    }
+}
+
+/// The WHERE clause over `entities e` narrowing a query, its arguments, and whether it alone decides.
+fn plan(q: &EntityQuery) -> (String, Params, bool) {
+    let parts = plan_parts(q);
+    let mut params = Params::default();
+    let mut conds = Vec::new();
+    if let Some(ids) = parts.ids {
+        conds.push(format!("e.id = ANY({})", params.add(ids)));
+    }
+    if let Some(types) = parts.types {
+        conds.push(format!(
+            "e.id IN (SELECT id FROM entity_types WHERE type = ANY({}))",
+            params.add(types)
+        ));
+    }
+    if let Some(attrs) = parts.attrs {
+        conds.push(format!(
+            "EXISTS (SELECT 1 FROM attr_values a WHERE a.id = e.id AND a.attr = ANY({}))",
+            params.add(attrs)
+        ));
+    }
+    if let Some(p) = &parts.q {
+        conds.push(prefilter_sql(p, &mut params));
+    }
+    if let Some(([x0, y0, x1, y1], attr)) = parts.geo {
+        conds.push(format!(
+            "e.id IN (SELECT id FROM entity_geo WHERE bbox && box(point({}, {}), point({}, {})) AND attr = {})",
+            params.add(x0),
+            params.add(y0),
+            params.add(x1),
+            params.add(y1),
+            params.add(attr)
+        ));
+    }
+    let sql = if conds.is_empty() {
+        "true".to_string()
+    } else {
+        conds.join(" AND ")
+    };
+    (sql, params, parts.exact)
+}
+
+impl PostgresStore {
+    async fn run_query(&self, q: &EntityQuery) -> Result<QueryPage> {
+        let (sql, mut params, exact) = plan(q);
+        let c = self.client().await?;
+        if exact {
+            let mut page = QueryPage::default();
+            if q.count {
+                let n: i64 = c
+                    .query_one(
+                        &format!("SELECT count(*) FROM entities e WHERE {sql}"),
+                        &params.refs(),
+                    )
+                    .await
+                    .map_err(pg_err)?
+                    .get(0);
+                page.count = Some(n as u64);
+            }
+            if q.limit == 0 {
+                return Ok(page);
+            }
+            let limit = params.add(q.limit.min(i64::MAX as usize) as i64);
+            let offset = params.add(q.offset.min(i64::MAX as usize) as i64);
+            let rows = c
+                .query(
+                    &format!("SELECT e.doc FROM entities e WHERE {sql} ORDER BY e.id LIMIT {limit} OFFSET {offset}"),
+                    &params.refs(),
+                )
+                .await
+                .map_err(pg_err)?;
+            for r in rows {
+                page.entities.push(from_json(r.get::<_, &str>(0))?);
+            }
+            return Ok(page);
+        }
+        let stmt = c
+            .prepare(&format!(
+                "SELECT e.doc FROM entities e WHERE {sql} ORDER BY e.id"
+            ))
+            .await
+            .map_err(pg_err)?;
+        let rows = c.query_raw(&stmt, params.refs()).await.map_err(pg_err)?;
+        futures_util::pin_mut!(rows);
+        let mut pager = Pager::new(q);
+        while let Some(r) = rows.next().await {
+            let r = r.map_err(pg_err)?;
+            if !pager.offer(from_json(r.get::<_, &str>(0))?) {
+                break;
+            }
+        }
+        Ok(pager.finish())
+    }
+
+    async fn load(&self, id: &str) -> Result<Option<Entity>> {
+        let rows = self
+            .rows("SELECT doc FROM entities WHERE id = $1", &[&id])
+            .await?;
+        rows.first()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .transpose()
+    }
+
+    async fn temporal_entities_for(&self, q: &TemporalQuery) -> Result<Vec<TemporalHead>> {
+        let eq = &q.entities;
+        let rows = match &eq.ids {
+            Some(ids) => {
+                self.rows(
+                    "SELECT id, types, scopes FROM temporal_entities WHERE id = ANY($1) ORDER BY id",
+                    &[ids],
+                )
+                .await?
+            }
+            None => {
+                self.rows(
+                    "SELECT id, types, scopes FROM temporal_entities ORDER BY id",
+                    &[],
+                )
+                .await?
+            }
+        };
+        let mut out = Vec::new();
+        for r in rows {
+            let Some(head) = temporal_head(eq, r.get(0), r.get(1), r.get(2))? else {
+                continue;
+            };
+            if needs_current(eq) && !current_matches(eq, self.load(&head.0).await?.as_ref()) {
+                continue;
+            }
+            out.push(head);
+        }
+        Ok(out)
+    }
+
+    async fn temporal_attrs(&self, q: &TemporalQuery, id: &str) -> Result<Vec<String>> {
+        if let Some(a) = &q.attrs {
+            return Ok(a.clone());
+        }
+        let rows = self
+            .rows(
+                "SELECT DISTINCT attr FROM temporal WHERE entity = $1 ORDER BY attr",
+                &[&id],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn run_temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
+        let ents = self.temporal_entities_for(q).await?;
+        let col = time_column(q);
+        let (lo, hi) = time_window(q);
+        let (offset, limit) = entity_page(q);
+        let (per_attr, newest_first) = per_attr(q);
+        let order = if newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT iid, doc FROM temporal WHERE entity = $1 AND attr = $2 AND {col} >= $3 AND {col} < $4
+             ORDER BY {col} {order}, iid {order} LIMIT $5"
+        );
+        let per_attr = per_attr.min(i64::MAX as usize) as i64;
+        let mut result = Vec::new();
+        for (id, types, scopes) in ents.into_iter().skip(offset) {
+            if result.len() >= limit {
+                break;
+            }
+            let mut map = BTreeMap::new();
+            for attr in self.temporal_attrs(q, &id).await? {
+                let rows = self.rows(&sql, &[&id, &attr, &lo, &hi, &per_attr]).await?;
+                let mut instances = rows
+                    .iter()
+                    .map(|r| instance_from_row(r.get(0), r.get(1)))
+                    .collect::<Result<Vec<_>>>()?;
+                if newest_first {
+                    instances.reverse();
+                }
+                if !instances.is_empty() {
+                    map.insert(attr, instances);
+                }
+            }
+            if !keep_temporal(q, &map) {
+                continue;
+            }
+            result.push(TemporalEntity {
+                id,
+                types,
+                scopes,
+                attrs: map,
+            });
+        }
+        Ok(result)
+    }
+
+    async fn run_aggregate(
+        &self,
+        q: &TemporalQuery,
+        a: &Aggregation,
+    ) -> Result<Vec<AggregatedEntity>> {
+        let ents = self.temporal_entities_for(q).await?;
+        let col = time_column(q);
+        let (lo, hi) = time_window(q);
+        let (offset, limit) = entity_page(q);
+        let span_sql = format!(
+            "SELECT min({col}), max({col}) FROM temporal WHERE entity = $1 AND attr = $2 AND {col} >= $3 AND {col} < $4"
+        );
+        let rows_sql = format!(
+            "SELECT {col}, num, CASE WHEN $5 AND num IS NULL THEN doc END FROM temporal
+             WHERE entity = $1 AND attr = $2 AND {col} >= $3 AND {col} < $4 ORDER BY {col}"
+        );
+        let mut out = Vec::new();
+        for (id, types, _) in ents.into_iter().skip(offset).take(limit) {
+            let mut amap = BTreeMap::new();
+            for attr in self.temporal_attrs(q, &id).await? {
+                let span = self.rows(&span_sql, &[&id, &attr, &lo, &hi]).await?;
+                let (Some(first), Some(last)) = (span[0].get(0), span[0].get(1)) else {
+                    continue;
+                };
+                let mut buckets = Buckets::new(a, (lo, hi), first, last);
+                let want = buckets.want_distinct;
+                for r in self.rows(&rows_sql, &[&id, &attr, &lo, &hi, &want]).await? {
+                    if !buckets.add(r.get(0), r.get(1), r.get(2)) {
+                        break;
+                    }
+                }
+                amap.insert(attr, buckets.finish(&a.methods));
+            }
+            out.push(AggregatedEntity {
+                id,
+                types,
+                attrs: amap,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn conflict(detail: impl Into<String>) -> NgsiError {
+    NgsiError::new(ErrorKind::Conflict, detail)
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn write(&self, id: &str, change: EntityChange) -> Result<WriteResult> {
+        let mut out = self
+            .apply_and_commit(vec![(id.to_string(), change)])
+            .await?;
+        out.pop()
+            .ok_or_else(|| db_err("a write answered nothing"))?
+            .map(|d| d.result)
+    }
+
+    async fn write_stream(
+        &self,
+        rx: std::sync::mpsc::Receiver<StreamMsg>,
+    ) -> Result<StreamSummary> {
+        // the sender is synchronous: a blocking thread hands its messages over
+        let (tx_msgs, mut msgs) = tokio::sync::mpsc::channel::<StreamMsg>(STREAM_CHUNK);
+        tokio::task::spawn_blocking(move || {
+            while let Ok(m) = rx.recv() {
+                let end = !matches!(m, StreamMsg::Change(..));
+                if tx_msgs.blocking_send(m).is_err() || end {
+                    break;
+                }
+            }
+        });
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let mut summary = StreamSummary::default();
+        let mut wrote = false;
+        loop {
+            let mut chunk = Vec::new();
+            let mut end = None;
+            match msgs.recv().await {
+                None => return Err(stream_unfinished()),
+                Some(StreamMsg::Change(id, ch)) => chunk.push((id, ch)),
+                Some(other) => end = Some(other),
+            }
+            while end.is_none() && chunk.len() < STREAM_CHUNK {
+                match msgs.try_recv() {
+                    Ok(StreamMsg::Change(id, ch)) => chunk.push((id, ch)),
+                    Ok(other) => end = Some(other),
+                    Err(_) => break,
+                }
+            }
+            if !chunk.is_empty() {
+                for d in self.apply(&tx, chunk, true).await? {
+                    let d = d?;
+                    wrote |= d.wrote;
+                    d.count(&mut summary);
+                }
+            }
+            match end {
+                None => {}
+                Some(StreamMsg::Commit) => break,
+                Some(StreamMsg::Abort(e)) => return Err(e),
+                Some(StreamMsg::Change(..)) => unreachable!("changes are not ends"),
+            }
+        }
+        tx.commit().await.map_err(pg_err)?;
+        if wrote {
+            self.signal.notify_one();
+        }
+        Ok(summary)
+    }
+
+    async fn write_batch(
+        &self,
+        changes: Vec<(String, EntityChange)>,
+    ) -> Result<Vec<Result<WriteResult>>> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .apply_and_commit(changes)
+            .await?
+            .into_iter()
+            .map(|d| d.map(|d| d.result))
+            .collect())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Entity>> {
+        self.load(id).await
+    }
+
+    async fn query(&self, q: &EntityQuery) -> Result<QueryPage> {
+        self.run_query(q).await
+    }
+
+    async fn types(&self) -> Result<Vec<TypeInfo>> {
+        let counts = self
+            .rows("SELECT type, count(*) FROM entity_types GROUP BY type", &[])
+            .await?;
+        let kinds = self
+            .rows(
+                "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.id = t.id",
+                &[],
+            )
+            .await?;
+        Ok(type_infos(
+            counts.iter().map(|r| (r.get(0), r.get(1))).collect(),
+            kinds
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+        ))
+    }
+
+    async fn attributes(&self) -> Result<Vec<AttributeInfo>> {
+        let counts = self
+            .rows(
+                "SELECT attr, count(DISTINCT id) FROM attr_values GROUP BY attr",
+                &[],
+            )
+            .await?;
+        let kinds = self
+            .rows(
+                "SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.id = t.id",
+                &[],
+            )
+            .await?;
+        Ok(attribute_infos(
+            counts.iter().map(|r| (r.get(0), r.get(1))).collect(),
+            kinds
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+        ))
+    }
+
+    async fn temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
+        self.run_temporal_query(q).await
+    }
+
+    async fn temporal_append(
+        &self,
+        id: &str,
+        types: Option<Vec<String>>,
+        scopes: Vec<String>,
+        attrs: BTreeMap<String, Vec<Attribute>>,
+    ) -> Result<bool> {
+        let id = id.to_string();
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&id])
+                    .await
+                    .map_err(pg_err)?;
+                let existing = tx
+                    .query_opt("SELECT types, scopes FROM temporal_entities WHERE id = $1", &[&id])
+                    .await
+                    .map_err(pg_err)?
+                    .map(|r| (r.get(0), r.get(1)));
+                let created = existing.is_none();
+                let (types, scopes) = appended_head(&id, existing, types, scopes)?;
+                tx.execute(
+                    "INSERT INTO temporal_entities(id, types, scopes) VALUES ($1, $2, $3)
+                     ON CONFLICT (id) DO UPDATE SET types = excluded.types, scopes = excluded.scopes",
+                    &[&id, &to_json(&types)?, &to_json(&scopes)?],
+                )
+                .await
+                .map_err(pg_err)?;
+                let mut rows = InstanceRows::default();
+                for (name, instances) in &attrs {
+                    for a in instances {
+                        rows.push(&id, name, a)?;
+                    }
+                }
+                if !rows.entity.is_empty() {
+                    let params = rows.params();
+                    let refs: Vec<&(dyn ToSql + Sync)> = params
+                        .iter()
+                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+                        .collect();
+                    tx.execute(INSERT_INSTANCES, &refs).await.map_err(pg_err)?;
+                }
+                Ok(created)
+            })
+        })
+        .await
+    }
+
+    async fn temporal_aggregate(
+        &self,
+        q: &TemporalQuery,
+        a: &Aggregation,
+    ) -> Result<Vec<AggregatedEntity>> {
+        self.run_aggregate(q, a).await
+    }
+
+    async fn temporal_delete(
+        &self,
+        id: &str,
+        attr: Option<&str>,
+        dataset_id: Option<&str>,
+        instance_id: Option<&str>,
+    ) -> Result<()> {
+        let (id, attr, ds, inst) = (
+            id.to_string(),
+            attr.map(String::from),
+            dataset_id.map(String::from),
+            instance_id.map(String::from),
+        );
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let exists = tx
+                    .query_opt("SELECT 1 FROM temporal_entities WHERE id = $1", &[&id])
+                    .await
+                    .map_err(pg_err)?
+                    .is_some();
+                if !exists {
+                    return Err(NgsiError::not_found(format!(
+                        "temporal entity {id} does not exist"
+                    )));
+                }
+                let n = match (&attr, &inst) {
+                    (None, _) => {
+                        tx.execute("DELETE FROM temporal WHERE entity = $1", &[&id])
+                            .await
+                            .map_err(pg_err)?;
+                        tx.execute("DELETE FROM temporal_entities WHERE id = $1", &[&id])
+                            .await
+                            .map_err(pg_err)?
+                    }
+                    (Some(a), Some(i)) => match instance_rowid(i) {
+                        Some(iid) => tx
+                            .execute(
+                                "DELETE FROM temporal WHERE entity = $1 AND attr = $2 AND iid = $3",
+                                &[&id, a, &iid],
+                            )
+                            .await
+                            .map_err(pg_err)?,
+                        None => 0,
+                    },
+                    (Some(a), None) => tx
+                        .execute(
+                            "DELETE FROM temporal WHERE entity = $1 AND attr = $2
+                             AND ($3::text IS NULL OR dataset_id = $3)",
+                            &[&id, a, &ds],
+                        )
+                        .await
+                        .map_err(pg_err)?,
+                };
+                if n == 0 {
+                    return Err(NgsiError::not_found(format!(
+                        "nothing to delete in the history of {id}"
+                    )));
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn temporal_modify_instance(
+        &self,
+        id: &str,
+        attr: &str,
+        instance_id: &str,
+        value: Attribute,
+    ) -> Result<()> {
+        let (id, attr, inst) = (id.to_string(), attr.to_string(), instance_id.to_string());
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let iid = instance_rowid(&inst).unwrap_or(-1);
+                let row = tx
+                    .query_opt(
+                        "SELECT doc FROM temporal WHERE entity = $1 AND attr = $2 AND iid = $3 FOR UPDATE",
+                        &[&id, &attr, &iid],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                let Some(row) = row else {
+                    return Err(NgsiError::not_found(format!(
+                        "instance {inst} of {attr} of {id} does not exist"
+                    )));
+                };
+                let new = modified_instance(row.get(0), value)?;
+                tx.execute(
+                    "UPDATE temporal SET doc = $1, num = $2, ts = $3, sys_ms = $4 WHERE iid = $5",
+                    &[&new.doc, &new.num, &new.ts, &new.sys, &iid],
+                )
+                .await
+                .map_err(pg_err)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn put_context(&self, c: StoredContext) -> Result<()> {
+        let doc = to_json(&c)?;
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO contexts(id, url, doc) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET url = excluded.url, doc = excluded.doc",
+                &[&c.id, &c.url, &doc],
+            )
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    NgsiError::exists(format!(
+                        "a context with URL {} is already registered",
+                        c.url
+                    ))
+                } else {
+                    pg_err(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn get_context(&self, id_or_url: &str) -> Result<Option<StoredContext>> {
+        let rows = self
+            .rows(
+                "SELECT doc FROM contexts WHERE id = $1 OR url = $1 ORDER BY id LIMIT 1",
+                &[&id_or_url],
+            )
+            .await?;
+        rows.first()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .transpose()
+    }
+
+    async fn list_contexts(&self) -> Result<Vec<StoredContext>> {
+        let rows = self
+            .rows("SELECT doc FROM contexts ORDER BY id", &[])
+            .await?;
+        rows.iter()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .collect()
+    }
+
+    async fn delete_context(&self, id: &str) -> Result<bool> {
+        let c = self.client().await?;
+        let n = c
+            .execute("DELETE FROM contexts WHERE id = $1 OR url = $1", &[&id])
+            .await
+            .map_err(pg_err)?;
+        Ok(n > 0)
+    }
+
+    async fn put_dataset(&self, d: Dataset) -> Result<()> {
+        let c = self.client().await?;
+        c.execute(
+            "INSERT INTO datasets(id, doc) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+            &[&d.id, &to_json(&d)?],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn get_dataset(&self, id: &str) -> Result<Option<Dataset>> {
+        let rows = self
+            .rows("SELECT doc FROM datasets WHERE id = $1", &[&id])
+            .await?;
+        rows.first()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .transpose()
+    }
+
+    async fn list_datasets(&self) -> Result<Vec<Dataset>> {
+        let rows = self
+            .rows("SELECT doc FROM datasets ORDER BY id", &[])
+            .await?;
+        rows.iter()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .collect()
+    }
+
+    async fn put_subscription(&self, s: StoredSubscription, create: bool) -> Result<()> {
+        let (doc, status) = (to_json(&s.document)?, to_json(&s.status)?);
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let exists = tx
+                    .query_opt(
+                        "SELECT 1 FROM subscriptions WHERE id = $1 FOR UPDATE",
+                        &[&s.id],
+                    )
+                    .await
+                    .map_err(pg_err)?
+                    .is_some();
+                check_create("subscription", &s.id, create, exists)?;
+                let r = if create {
+                    tx.execute(
+                        "INSERT INTO subscriptions(id, doc, status) VALUES ($1, $2, $3)",
+                        &[&s.id, &doc, &status],
+                    )
+                    .await
+                } else {
+                    tx.execute(
+                        "UPDATE subscriptions SET doc = $1 WHERE id = $2",
+                        &[&doc, &s.id],
+                    )
+                    .await
+                };
+                r.map_err(|e| {
+                    if is_unique_violation(&e) {
+                        NgsiError::exists(format!("subscription {} already exists", s.id))
+                    } else {
+                        pg_err(e)
+                    }
+                })?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get_subscription(&self, id: &str) -> Result<Option<StoredSubscription>> {
+        let rows = self
+            .rows(
+                "SELECT id, doc, status FROM subscriptions WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        rows.first().map(subscription_from_row).transpose()
+    }
+
+    async fn list_subscriptions(&self) -> Result<Vec<StoredSubscription>> {
+        let rows = self
+            .rows("SELECT id, doc, status FROM subscriptions ORDER BY id", &[])
+            .await?;
+        rows.iter().map(subscription_from_row).collect()
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let n = tx
+                    .execute("DELETE FROM subscriptions WHERE id = $1", &[&id])
+                    .await
+                    .map_err(pg_err)?;
+                tx.execute("DELETE FROM deliveries WHERE subscription = $1", &[&id])
+                    .await
+                    .map_err(pg_err)?;
+                tx.execute(
+                    "DELETE FROM changes WHERE NOT EXISTS (SELECT 1 FROM subscriptions)",
+                    &[],
+                )
+                .await
+                .map_err(pg_err)?;
+                Ok(n > 0)
+            })
+        })
+        .await
+    }
+
+    async fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<ChangeRecord>> {
+        let mut n = self.notifier.lock().await;
+        if !self.hold_notifier(&mut n).await? {
+            // another node turns the journal into deliveries
+            n.read.clear();
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .rows(
+                "SELECT seq, doc FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&after_seq, &(limit.min(i64::MAX as usize) as i64)],
+            )
+            .await?;
+        let out = rows
+            .iter()
+            .map(|r| change_from_row(r.get(0), r.get(1)))
+            .collect::<Result<Vec<_>>>()?;
+        n.read = out.iter().map(|c| c.seq).collect();
+        Ok(out)
+    }
+
+    async fn enqueue_deliveries(
+        &self,
+        upto_seq: i64,
+        deliveries: Vec<(String, Value)>,
+    ) -> Result<()> {
+        let mut n = self.notifier.lock().await;
+        let expected: Vec<i64> = n.read.iter().copied().filter(|s| *s <= upto_seq).collect();
+        let (subs, payloads): (Vec<String>, Vec<Value>) = deliveries.into_iter().unzip();
+        let payloads = payloads.iter().map(to_json).collect::<Result<Vec<_>>>()?;
+        let now = ms(Utc::now());
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let gone: Vec<i64> = tx
+                    .query("DELETE FROM changes WHERE seq <= $1 RETURNING seq", &[&upto_seq])
+                    .await
+                    .map_err(pg_err)?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                let gone: HashSet<i64> = gone.into_iter().collect();
+                if let Some(missing) = expected.iter().find(|s| !gone.contains(s)) {
+                    return Err(conflict(format!(
+                        "change {missing} was already turned into deliveries (by another node?): read the journal again"
+                    )));
+                }
+                if !subs.is_empty() {
+                    tx.execute(
+                        "INSERT INTO deliveries(subscription, payload, next_ms)
+                         SELECT s, p, $3 FROM unnest($1::text[], $2::text[]) AS d(s, p)",
+                        &[&subs, &payloads, &now],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                    tx.execute("SELECT pg_notify('urbantwin_changes', '')", &[])
+                        .await
+                        .map_err(pg_err)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        n.read.retain(|s| *s > upto_seq);
+        self.signal.notify_one();
+        Ok(())
+    }
+
+    async fn pending_deliveries(&self, subscription_id: &str) -> Result<u64> {
+        let rows = self
+            .rows(
+                "SELECT count(*) FROM deliveries WHERE subscription = $1",
+                &[&subscription_id],
+            )
+            .await?;
+        Ok(rows[0].get::<_, i64>(0) as u64)
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>> {
+        let wall = ms(Utc::now());
+        let mut rows = self
+            .rows(
+                "UPDATE deliveries SET claimed_until = $3 + $4 WHERE id IN (
+                    SELECT id FROM deliveries WHERE next_ms <= $1 AND claimed_until <= $3
+                    ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, subscription, payload, attempts, next_ms",
+                &[
+                    &ms(now),
+                    &(limit.min(i64::MAX as usize) as i64),
+                    &wall,
+                    &CLAIM_MS,
+                ],
+            )
+            .await?;
+        rows.sort_by_key(|r| r.get::<_, i64>(0));
+        rows.iter()
+            .map(|r| {
+                delivery_from_row(
+                    r.get(0),
+                    r.get(1),
+                    r.get(2),
+                    r.get::<_, i32>(3) as i64,
+                    r.get(4),
+                )
+            })
+            .collect()
+    }
+
+    async fn finish_delivery(
+        &self,
+        delivery_id: i64,
+        subscription_id: &str,
+        at: DateTime<Utc>,
+        error: Option<String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let sub = subscription_id.to_string();
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                match (&error, retry_at) {
+                    (Some(_), Some(t)) => tx
+                        .execute(
+                            "UPDATE deliveries SET attempts = attempts + 1, next_ms = $1, claimed_until = 0
+                             WHERE id = $2",
+                            &[&ms(t), &delivery_id],
+                        )
+                        .await
+                        .map_err(pg_err)?,
+                    _ => tx
+                        .execute("DELETE FROM deliveries WHERE id = $1", &[&delivery_id])
+                        .await
+                        .map_err(pg_err)?,
+                };
+                let status = tx
+                    .query_opt(
+                        "SELECT status FROM subscriptions WHERE id = $1 FOR UPDATE",
+                        &[&sub],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                if let Some(row) = status {
+                    let mut st: DeliveryStatus = from_json(row.get(0))?;
+                    record_delivery(&mut st, at, &error);
+                    tx.execute(
+                        "UPDATE subscriptions SET status = $1 WHERE id = $2",
+                        &[&to_json(&st)?, &sub],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn put_scenario(&self, sc: StoredScenario, create: bool) -> Result<()> {
+        let doc = to_json(&sc.document)?;
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let exists = tx
+                    .query_opt("SELECT 1 FROM scenarios WHERE id = $1 FOR UPDATE", &[&sc.id])
+                    .await
+                    .map_err(pg_err)?
+                    .is_some();
+                check_create("scenario", &sc.id, create, exists)?;
+                let r = if create {
+                    tx.execute(
+                        "INSERT INTO scenarios(id, doc, created_ms, modified_ms) VALUES ($1, $2, $3, $4)",
+                        &[&sc.id, &doc, &ms(sc.created_at), &ms(sc.modified_at)],
+                    )
+                    .await
+                } else {
+                    tx.execute(
+                        "UPDATE scenarios SET doc = $1, modified_ms = $2 WHERE id = $3",
+                        &[&doc, &ms(sc.modified_at), &sc.id],
+                    )
+                    .await
+                };
+                r.map_err(|e| {
+                    if is_unique_violation(&e) {
+                        NgsiError::exists(format!("scenario {} already exists", sc.id))
+                    } else {
+                        pg_err(e)
+                    }
+                })?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get_scenario(&self, id: &str) -> Result<Option<StoredScenario>> {
+        let rows = self
+            .rows(
+                "SELECT id, doc, created_ms, modified_ms FROM scenarios WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+        rows.first()
+            .map(|r| scenario_from_row((r.get(0), r.get(1), r.get(2), r.get(3))))
+            .transpose()
+    }
+
+    async fn list_scenarios(&self) -> Result<Vec<StoredScenario>> {
+        let rows = self
+            .rows(
+                "SELECT id, doc, created_ms, modified_ms FROM scenarios ORDER BY created_ms, id",
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| scenario_from_row((r.get(0), r.get(1), r.get(2), r.get(3))))
+            .collect()
+    }
+
+    async fn delete_scenario(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                tx.execute("DELETE FROM scenario_runs WHERE scenario = $1", &[&id])
+                    .await
+                    .map_err(pg_err)?;
+                Ok(tx
+                    .execute("DELETE FROM scenarios WHERE id = $1", &[&id])
+                    .await
+                    .map_err(pg_err)?
+                    > 0)
+            })
+        })
+        .await
+    }
+
+    async fn put_run(&self, run: StoredRun, links: Option<Value>, create: bool) -> Result<()> {
+        check_progress(&run)?;
+        let links = links.map(|l| to_json(&l)).transpose()?;
+        let (request, summary) = (to_json(&run.request)?, to_json(&run.summary)?);
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let current = tx
+                    .query_opt(
+                        "SELECT scenario, status FROM scenario_runs WHERE id = $1 FOR UPDATE",
+                        &[&run.id],
+                    )
+                    .await
+                    .map_err(pg_err)?
+                    .map(|r| (r.get(0), r.get(1)));
+                // FOR SHARE: the scenario cannot be deleted under a run being created
+                let scenario_exists = tx
+                    .query_opt(
+                        "SELECT 1 FROM scenarios WHERE id = $1 FOR SHARE",
+                        &[&run.scenario_id],
+                    )
+                    .await
+                    .map_err(pg_err)?
+                    .is_some();
+                check_run_write(&run, create, current, || Ok(scenario_exists))?;
+                let (created, started, finished) = (
+                    ms(run.created_at),
+                    run.started_at.map(ms),
+                    run.finished_at.map(ms),
+                );
+                let r = if create {
+                    tx.execute(
+                        "INSERT INTO scenario_runs(id, scenario, status, progress, message, created_ms, started_ms,
+                         finished_ms, request, summary, links) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                        &[
+                            &run.id,
+                            &run.scenario_id,
+                            &run.status.as_str(),
+                            &run.progress,
+                            &run.message,
+                            &created,
+                            &started,
+                            &finished,
+                            &request,
+                            &summary,
+                            &links,
+                        ],
+                    )
+                    .await
+                } else {
+                    tx.execute(
+                        "UPDATE scenario_runs SET status = $1, progress = $2, message = $3, created_ms = $4,
+                         started_ms = $5, finished_ms = $6, request = $7, summary = $8, links = coalesce($9, links)
+                         WHERE id = $10",
+                        &[
+                            &run.status.as_str(),
+                            &run.progress,
+                            &run.message,
+                            &created,
+                            &started,
+                            &finished,
+                            &request,
+                            &summary,
+                            &links,
+                            &run.id,
+                        ],
+                    )
+                    .await
+                };
+                r.map_err(|e| {
+                    if is_unique_violation(&e) {
+                        NgsiError::exists(format!("run {} already exists", run.id))
+                    } else {
+                        pg_err(e)
+                    }
+                })?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<StoredRun>> {
+        let rows = self
+            .rows(
+                &format!("SELECT {RUN_COLUMNS} FROM scenario_runs WHERE id = $1"),
+                &[&id],
+            )
+            .await?;
+        rows.first().map(|r| run_from_row(r).into_run()).transpose()
+    }
+
+    async fn get_run_links(&self, id: &str) -> Result<Option<Value>> {
+        let rows = self
+            .rows("SELECT links FROM scenario_runs WHERE id = $1", &[&id])
+            .await?;
+        rows.first()
+            .and_then(|r| r.get::<_, Option<&str>>(0))
+            .map(from_json)
+            .transpose()
+    }
+
+    async fn list_runs(&self, scenario_id: &str) -> Result<Vec<StoredRun>> {
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM scenario_runs WHERE scenario = $1 ORDER BY created_ms, id"
+                ),
+                &[&scenario_id],
+            )
+            .await?;
+        rows.iter().map(|r| run_from_row(r).into_run()).collect()
+    }
+
+    async fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        let received: Vec<i64> = letters.iter().map(|l| ms(l.received_at)).collect();
+        let source: Vec<&str> = letters.iter().map(|l| l.source.as_str()).collect();
+        let topic: Vec<&str> = letters.iter().map(|l| l.topic.as_str()).collect();
+        let payload: Vec<&[u8]> = letters.iter().map(|l| l.payload.as_slice()).collect();
+        let reason: Vec<&str> = letters.iter().map(|l| l.reason.as_str()).collect();
+        let c = self.client().await?;
+        // ids follow the order given (WITH ORDINALITY, inserted in that order)
+        c.execute(
+            "INSERT INTO dead_letters(received_ms, source, topic, payload, reason)
+             SELECT r, s, t, p, w FROM unnest($1::int8[], $2::text[], $3::text[], $4::bytea[], $5::text[])
+             WITH ORDINALITY AS d(r, s, t, p, w, o) ORDER BY o",
+            &[&received, &source, &topic, &payload, &reason],
+        )
+        .await
+        .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn dead_letters(
+        &self,
+        topic: Option<&str>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<(u64, Vec<DeadLetter>)> {
+        let total: i64 = self
+            .rows(
+                "SELECT count(*) FROM dead_letters WHERE $1::text IS NULL OR topic = $1",
+                &[&topic],
+            )
+            .await?[0]
+            .get(0);
+        let rows = self
+            .rows(
+                "SELECT id, received_ms, source, topic, payload, reason FROM dead_letters
+                 WHERE ($1::text IS NULL OR topic = $1) AND id < $2 ORDER BY id DESC LIMIT $3",
+                &[
+                    &topic,
+                    &before_id.unwrap_or(i64::MAX),
+                    &(limit.min(i64::MAX as usize) as i64),
+                ],
+            )
+            .await?;
+        let letters = rows
+            .iter()
+            .map(|r| DeadLetter {
+                id: r.get(0),
+                received_at: from_ms(r.get(1)),
+                source: r.get(2),
+                topic: r.get(3),
+                payload: r.get(4),
+                reason: r.get(5),
+            })
+            .collect();
+        Ok((total as u64, letters))
+    }
+
+    async fn delete_dead_letters(&self, ids: Option<Vec<i64>>) -> Result<u64> {
+        let c = self.client().await?;
+        let n = match ids {
+            None => c.execute("DELETE FROM dead_letters", &[]).await,
+            Some(ids) => {
+                c.execute("DELETE FROM dead_letters WHERE id = ANY($1)", &[&ids])
+                    .await
+            }
+        }
+        .map_err(pg_err)?;
+        Ok(n)
+    }
+
+    async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges> {
+        let c = self.client().await?;
+        let head: i64 = c
+            .query_one("SELECT value FROM counters WHERE name = 'map_changes'", &[])
+            .await
+            .map_err(pg_err)?
+            .get(0);
+        if head <= after_seq {
+            return Ok(MapChanges {
+                head,
+                changes: Vec::new(),
+                complete: true,
+            });
+        }
+        // only what committed up to `head` (a writer holding the journal lock has not committed its seqs yet)
+        let rows = c
+            .query(
+                "SELECT seq, type, min_x, min_y, max_x, max_y FROM map_changes
+                 WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
+                &[
+                    &after_seq,
+                    &head,
+                    &(limit.min(i64::MAX as usize - 1) as i64 + 1),
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        let changes = rows
+            .iter()
+            .map(|r| MapChange {
+                seq: r.get(0),
+                type_name: r.get(1),
+                bbox: [r.get(2), r.get(3), r.get(4), r.get(5)],
+            })
+            .collect();
+        Ok(map_changes_page(head, after_seq, limit, changes))
+    }
+
+    async fn modified_since(&self, since_ms: i64, limit: usize) -> Result<Vec<(i64, Entity)>> {
+        let rows = self
+            .rows(
+                "SELECT modified_ms, doc FROM entities WHERE modified_ms >= $1 ORDER BY modified_ms, id LIMIT $2",
+                &[&since_ms, &(limit.min(i64::MAX as usize) as i64)],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.get(0), from_json(r.get::<_, &str>(1))?)))
+            .collect()
+    }
+
+    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>> {
+        let rows = self
+            .rows(
+                "SELECT min(least((bbox[0])[0], (bbox[1])[0])), min(least((bbox[0])[1], (bbox[1])[1])),
+                        max(greatest((bbox[0])[0], (bbox[1])[0])), max(greatest((bbox[0])[1], (bbox[1])[1]))
+                 FROM entity_geo WHERE id IN (SELECT id FROM entity_types WHERE type = $1)",
+                &[&type_name],
+            )
+            .await?;
+        let r = &rows[0];
+        Ok(match (r.get(0), r.get(1), r.get(2), r.get(3)) {
+            (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
+            _ => None,
+        })
+    }
+
+    fn change_signal(&self) -> Arc<Notify> {
+        self.signal.clone()
+    }
+
+    async fn check_integrity(&self) -> Result<()> {
+        let rows = self
+            .rows(
+                "SELECT e.doc, (SELECT count(*) FROM entity_types t WHERE t.id = e.id) FROM entities e",
+                &[],
+            )
+            .await?;
+        for r in rows {
+            let e: Entity = from_json(r.get::<_, &str>(0))?;
+            check_type_rows(&e, r.get(1))?;
+        }
+        Ok(())
+    }
+}
+
+fn subscription_from_row(r: &Row) -> Result<StoredSubscription> {
+    Ok(StoredSubscription {
+        id: r.get(0),
+        document: from_json(r.get::<_, &str>(1))?,
+        status: from_json(r.get::<_, &str>(2))?,
+    })
+}
+
+fn run_from_row(r: &Row) -> RunRow {
+    RunRow {
+        id: r.get(0),
+        scenario: r.get(1),
+        status: r.get(2),
+        progress: r.get(3),
+        message: r.get(4),
+        created: r.get(5),
+        started: r.get(6),
+        finished: r.get(7),
+        request: r.get(8),
+        summary: r.get(9),
+    }
+}

@@ -757,38 +757,39 @@ fn prefilter_sql(p: &Prefilter, params: &mut Params) -> String {
         Prefilter::Or(items) => join(items, " OR ", params),
         Prefilter::Attr(attr, cond) => {
             let a = params.add(attr.clone());
-            let cond =
-                match cond {
-                    AttrCond::Exists => return format!(
+            let cond = match cond {
+                AttrCond::Exists => {
+                    return format!(
                         "EXISTS (SELECT 1 FROM attr_values a WHERE a.id = e.id AND a.attr = {a})"
-                    ),
-                    AttrCond::In(items) => {
-                        let (mut nums, mut texts) = (Vec::new(), Vec::new());
-                        for s in items {
-                            match s {
-                                Scalar::Num(n) => nums.push(*n),
-                                Scalar::Text(t) => texts.push(t.clone()),
-                            }
+                    )
+                }
+                AttrCond::In(items) => {
+                    let (mut nums, mut texts) = (Vec::new(), Vec::new());
+                    for s in items {
+                        match s {
+                            Scalar::Num(n) => nums.push(*n),
+                            Scalar::Text(t) => texts.push(t.clone()),
                         }
-                        format!(
-                            "a.num = ANY({}::float8[]) OR a.txt = ANY({}::text[])",
-                            params.add(nums),
-                            params.add(texts)
-                        )
                     }
-                    AttrCond::Between(x, y) => {
-                        format!("a.num BETWEEN {} AND {}", params.add(*x), params.add(*y))
-                    }
-                    AttrCond::Cmp(op, n) => {
-                        let op = match op {
-                            CmpOp::Gt => ">",
-                            CmpOp::Ge => ">=",
-                            CmpOp::Lt => "<",
-                            _ => "<=",
-                        };
-                        format!("a.num {op} {}", params.add(*n))
-                    }
-                };
+                    format!(
+                        "a.num = ANY({}::float8[]) OR a.txt = ANY({}::text[])",
+                        params.add(nums),
+                        params.add(texts)
+                    )
+                }
+                AttrCond::Between(x, y) => {
+                    format!("a.num BETWEEN {} AND {}", params.add(*x), params.add(*y))
+                }
+                AttrCond::Cmp(op, n) => {
+                    let op = match op {
+                        CmpOp::Gt => ">",
+                        CmpOp::Ge => ">=",
+                        CmpOp::Lt => "<",
+                        _ => "<=",
+                    };
+                    format!("a.num {op} {}", params.add(*n))
+                }
+            };
             format!(
                 "EXISTS (SELECT 1 FROM attr_values a WHERE a.id = e.id AND a.attr = {a} AND ({cond} OR a.flag = 2))"
             )

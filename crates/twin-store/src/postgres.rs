@@ -25,8 +25,9 @@
 //!   nothing (the lock goes with the connection when a node dies, and the next caller takes it over).
 //!   `enqueue_deliveries` checks, in its transaction, that every change it read up to `upto_seq` is still there to
 //!   forget, else it fails with `Conflict` (the caller reads again). `due_deliveries` claims what it returns
-//!   (`FOR UPDATE SKIP LOCKED`, `claimed_until`), so two nodes never send the same delivery at once; a dead node's
-//!   claims run out after [`CLAIM_MS`]. `finish_delivery` removes or reschedules (and releases) it.
+//!   (`FOR UPDATE SKIP LOCKED`, `claimed_by` this store, `claimed_until`), so two nodes never send the same delivery
+//!   at once, while the claiming node sees its claims again as with SQLite; a dead node's claims run out after
+//!   [`CLAIM_MS`]. `finish_delivery` removes or reschedules (and releases) it.
 //! - **Change signal.** Every transaction that journals changes, map changes or deliveries issues
 //!   `NOTIFY urbantwin_changes`; each store keeps a `LISTEN` connection (reconnecting when it drops) that wakes its
 //!   [`Store::change_signal`], so the caches of every node learn of changes made on any node.
@@ -162,6 +163,8 @@ struct NotifierLock {
 
 /// The PostgreSQL store. Several may run on one database, in one process or on several nodes.
 pub struct PostgresStore {
+    /// This store's id, which its delivery claims carry.
+    node: String,
     pool: Pool,
     config: tokio_postgres::Config,
     signal: Arc<Notify>,
@@ -296,6 +299,7 @@ impl PostgresStore {
         let signal = Arc::new(Notify::new());
         let listener = tokio::spawn(listen_loop(config.clone(), signal.clone()));
         Ok(PostgresStore {
+            node: uuid::Uuid::new_v4().to_string(),
             pool,
             config,
             signal,
@@ -365,11 +369,14 @@ impl PostgresStore {
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM subscriptions)")
             .await
             .map_err(pg_err)?;
-        tx.query_one(&lock, &[&ids]).await.map_err(pg_err)?;
+        // pipelined: the server runs them in order, so the state is read once the locks are held
         let args: [&(dyn ToSql + Sync); 1] = [&ids];
-        let (rows, journal) =
-            futures_util::try_join!(tx.query(&load, &args), tx.query_one(&subs, &[]))
-                .map_err(pg_err)?;
+        let (_, rows, journal) = futures_util::try_join!(
+            tx.query_one(&lock, &args),
+            tx.query(&load, &args),
+            tx.query_one(&subs, &[])
+        )
+        .map_err(pg_err)?;
         let journal: bool = journal.get(0);
         let mut current: HashMap<String, Option<Entity>> = HashMap::new();
         for r in &rows {
@@ -1568,8 +1575,8 @@ impl Store for PostgresStore {
         let wall = ms(Utc::now());
         let mut rows = self
             .rows(
-                "UPDATE deliveries SET claimed_until = $3 + $4 WHERE id IN (
-                    SELECT id FROM deliveries WHERE next_ms <= $1 AND claimed_until <= $3
+                "UPDATE deliveries SET claimed_by = $5, claimed_until = $3 + $4 WHERE id IN (
+                    SELECT id FROM deliveries WHERE next_ms <= $1 AND (claimed_until <= $3 OR claimed_by = $5)
                     ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
                  RETURNING id, subscription, payload, attempts, next_ms",
                 &[
@@ -1577,6 +1584,7 @@ impl Store for PostgresStore {
                     &(limit.min(i64::MAX as usize) as i64),
                     &wall,
                     &CLAIM_MS,
+                    &self.node,
                 ],
             )
             .await?;
@@ -1608,7 +1616,7 @@ impl Store for PostgresStore {
                 match (&error, retry_at) {
                     (Some(_), Some(t)) => tx
                         .execute(
-                            "UPDATE deliveries SET attempts = attempts + 1, next_ms = $1, claimed_until = 0
+                            "UPDATE deliveries SET attempts = attempts + 1, next_ms = $1, claimed_by = NULL, claimed_until = 0
                              WHERE id = $2",
                             &[&ms(t), &delivery_id],
                         )

@@ -259,7 +259,14 @@ async fn two_notifiers_enqueue_every_change_exactly_once() {
         (1..=300).collect::<HashSet<i64>>(),
         "journal seqs are gapless"
     );
-    // a's claim keeps them from b until finished (or until the claim runs out)
+    // a's claim keeps them from b until finished (or until the claim runs out); a sees its claims again
+    assert_eq!(
+        a.due_deliveries(Utc::now() + chrono::Duration::hours(1), 1000)
+            .await
+            .unwrap()
+            .len(),
+        300
+    );
     assert!(b
         .due_deliveries(Utc::now() + chrono::Duration::hours(1), 1000)
         .await
@@ -318,6 +325,40 @@ async fn a_notifier_that_lost_its_changes_is_told_to_read_again() {
     // nothing of the refused enqueue stayed
     assert_eq!(a.pending_deliveries("s").await.unwrap(), 0);
     assert_eq!(a.changes_since(0, 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_node_takes_the_journal_over_when_the_notifier_dies() {
+    let Some((a, db)) = fresh_postgres().await else {
+        return;
+    };
+    let b = second_node(&db).await;
+    a.put_subscription(
+        StoredSubscription {
+            id: "s".into(),
+            document: json!({}),
+            status: DeliveryStatus::default(),
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    a.write("urn:c:1", increment("urn:c:1")).await.unwrap();
+    assert_eq!(a.changes_since(0, 10).await.unwrap().len(), 1);
+    assert!(
+        b.changes_since(0, 10).await.unwrap().is_empty(),
+        "a holds the notifier lock"
+    );
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = b.changes_since(0, 10).await.unwrap();
+        if got.len() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "b never took the journal over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// write_batch throughput into PostgreSQL: `cargo test -p twin-store --release --test postgres_nodes -- --ignored

@@ -87,13 +87,15 @@ CREATE TABLE changes (
     seq bigint PRIMARY KEY,
     doc text NOT NULL
 );
--- the outbox; claimed_until: a node delivering it holds it until then (a dead node's claims run out)
+-- the outbox; a node delivering a row claims it (claimed_by, its store's id) until claimed_until: other nodes leave
+-- it alone until then (so a dead node's claims run out), the claiming node sees it again as SQLite would
 CREATE TABLE deliveries (
     id bigserial PRIMARY KEY,
     subscription text NOT NULL,
     payload text NOT NULL,
     attempts integer NOT NULL DEFAULT 0,
     next_ms bigint NOT NULL,
+    claimed_by text,
     claimed_until bigint NOT NULL DEFAULT 0
 );
 CREATE INDEX deliveries_next ON deliveries (next_ms);

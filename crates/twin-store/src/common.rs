@@ -784,6 +784,120 @@ pub(crate) fn keep_temporal(q: &TemporalQuery, attrs: &BTreeMap<String, Vec<Attr
     !(attrs.is_empty() && (q.timerel.is_some() || q.attrs.is_some()) && q.entities.ids.is_none())
 }
 
+/// One page of a temporal query, assembled as a backend fetches the instances of each candidate: `next` names the
+/// next entity (None once the page is full), `add` hands over one attribute's instances (in the query's order).
+pub(crate) struct TemporalPage<'a> {
+    q: &'a TemporalQuery,
+    heads: std::iter::Skip<std::vec::IntoIter<TemporalHead>>,
+    limit: usize,
+    newest_first: bool,
+    current: Option<TemporalEntity>,
+    out: Vec<TemporalEntity>,
+}
+
+impl<'a> TemporalPage<'a> {
+    pub(crate) fn new(q: &'a TemporalQuery, heads: Vec<TemporalHead>) -> Self {
+        let (offset, limit) = entity_page(q);
+        TemporalPage {
+            q,
+            heads: heads.into_iter().skip(offset),
+            limit,
+            newest_first: per_attr(q).1,
+            current: None,
+            out: Vec::new(),
+        }
+    }
+
+    /// Closes the entity before and names the next one to fetch.
+    pub(crate) fn next(&mut self) -> Option<String> {
+        self.close();
+        if self.out.len() >= self.limit {
+            return None;
+        }
+        let (id, types, scopes) = self.heads.next()?;
+        self.current = Some(TemporalEntity {
+            id: id.clone(),
+            types,
+            scopes,
+            attrs: BTreeMap::new(),
+        });
+        Some(id)
+    }
+
+    pub(crate) fn add(&mut self, attr: String, mut instances: Vec<Attribute>) {
+        if self.newest_first {
+            instances.reverse();
+        }
+        if let (Some(e), false) = (&mut self.current, instances.is_empty()) {
+            e.attrs.insert(attr, instances);
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(e) = self.current.take() {
+            if keep_temporal(self.q, &e.attrs) {
+                self.out.push(e);
+            }
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<TemporalEntity> {
+        self.close();
+        self.out
+    }
+}
+
+/// What `temporal_delete` deletes.
+pub(crate) enum HistoryCut {
+    /// The whole history of the entity, and the temporal entity itself.
+    Entity,
+    /// One instance of an attribute.
+    Instance(String, i64),
+    /// An attribute's instances, of one datasetId when given.
+    Attribute(String, Option<String>),
+    /// Nothing (an instance id that is not one of ours).
+    Nothing,
+}
+
+pub(crate) fn history_cut(
+    attr: Option<&str>,
+    dataset_id: Option<&str>,
+    instance_id: Option<&str>,
+) -> HistoryCut {
+    match (attr, instance_id) {
+        (None, _) => HistoryCut::Entity,
+        (Some(a), Some(i)) => match instance_rowid(i) {
+            Some(iid) => HistoryCut::Instance(a.to_string(), iid),
+            None => HistoryCut::Nothing,
+        },
+        (Some(a), None) => HistoryCut::Attribute(a.to_string(), dataset_id.map(String::from)),
+    }
+}
+
+pub(crate) fn no_temporal_entity(id: &str) -> NgsiError {
+    NgsiError::not_found(format!("temporal entity {id} does not exist"))
+}
+
+/// The answer of a `temporal_delete` that deleted `n` rows.
+pub(crate) fn history_deleted(id: &str, n: u64) -> Result<()> {
+    if n == 0 {
+        return Err(NgsiError::not_found(format!(
+            "nothing to delete in the history of {id}"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn no_instance(id: &str, attr: &str, instance: &str) -> NgsiError {
+    NgsiError::not_found(format!(
+        "instance {instance} of {attr} of {id} does not exist"
+    ))
+}
+
+pub(crate) fn context_url_taken(url: &str) -> NgsiError {
+    NgsiError::exists(format!("a context with URL {url} is already registered"))
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // temporal aggregation
 

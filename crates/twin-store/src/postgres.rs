@@ -951,10 +951,8 @@ impl PostgresStore {
     }
 
     async fn run_temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
-        let ents = self.temporal_entities_for(q).await?;
         let col = time_column(q);
         let (lo, hi) = time_window(q);
-        let (offset, limit) = entity_page(q);
         let (per_attr, newest_first) = per_attr(q);
         let order = if newest_first { "DESC" } else { "ASC" };
         let sql = format!(
@@ -962,36 +960,18 @@ impl PostgresStore {
              ORDER BY {col} {order}, iid {order} LIMIT $5"
         );
         let per_attr = per_attr.min(i64::MAX as usize) as i64;
-        let mut result = Vec::new();
-        for (id, types, scopes) in ents.into_iter().skip(offset) {
-            if result.len() >= limit {
-                break;
-            }
-            let mut map = BTreeMap::new();
+        let mut page = TemporalPage::new(q, self.temporal_entities_for(q).await?);
+        while let Some(id) = page.next() {
             for attr in self.temporal_attrs(q, &id).await? {
                 let rows = self.rows(&sql, &[&id, &attr, &lo, &hi, &per_attr]).await?;
-                let mut instances = rows
+                let instances = rows
                     .iter()
                     .map(|r| instance_from_row(r.get(0), r.get(1)))
                     .collect::<Result<Vec<_>>>()?;
-                if newest_first {
-                    instances.reverse();
-                }
-                if !instances.is_empty() {
-                    map.insert(attr, instances);
-                }
+                page.add(attr, instances);
             }
-            if !keep_temporal(q, &map) {
-                continue;
-            }
-            result.push(TemporalEntity {
-                id,
-                types,
-                scopes,
-                attrs: map,
-            });
         }
-        Ok(result)
+        Ok(page.finish())
     }
 
     async fn run_aggregate(
@@ -1236,12 +1216,8 @@ impl Store for PostgresStore {
         dataset_id: Option<&str>,
         instance_id: Option<&str>,
     ) -> Result<()> {
-        let (id, attr, ds, inst) = (
-            id.to_string(),
-            attr.map(String::from),
-            dataset_id.map(String::from),
-            instance_id.map(String::from),
-        );
+        let id = id.to_string();
+        let cut = history_cut(attr, dataset_id, instance_id);
         self.in_tx(move |tx| {
             Box::pin(async move {
                 let exists = tx
@@ -1250,44 +1226,35 @@ impl Store for PostgresStore {
                     .map_err(pg_err)?
                     .is_some();
                 if !exists {
-                    return Err(NgsiError::not_found(format!(
-                        "temporal entity {id} does not exist"
-                    )));
+                    return Err(no_temporal_entity(&id));
                 }
-                let n = match (&attr, &inst) {
-                    (None, _) => {
+                let n = match &cut {
+                    HistoryCut::Entity => {
                         tx.execute("DELETE FROM temporal WHERE entity = $1", &[&id])
                             .await
                             .map_err(pg_err)?;
                         tx.execute("DELETE FROM temporal_entities WHERE id = $1", &[&id])
                             .await
-                            .map_err(pg_err)?
                     }
-                    (Some(a), Some(i)) => match instance_rowid(i) {
-                        Some(iid) => tx
-                            .execute(
-                                "DELETE FROM temporal WHERE entity = $1 AND attr = $2 AND iid = $3",
-                                &[&id, a, &iid],
-                            )
-                            .await
-                            .map_err(pg_err)?,
-                        None => 0,
-                    },
-                    (Some(a), None) => tx
-                        .execute(
-                            "DELETE FROM temporal WHERE entity = $1 AND attr = $2
-                             AND ($3::text IS NULL OR dataset_id = $3)",
-                            &[&id, a, &ds],
+                    HistoryCut::Instance(a, iid) => {
+                        tx.execute(
+                            "DELETE FROM temporal WHERE entity = $1 AND attr = $2 AND iid = $3",
+                            &[&id, a, iid],
                         )
                         .await
-                        .map_err(pg_err)?,
-                };
-                if n == 0 {
-                    return Err(NgsiError::not_found(format!(
-                        "nothing to delete in the history of {id}"
-                    )));
+                    }
+                    HistoryCut::Attribute(a, ds) => {
+                        tx.execute(
+                            "DELETE FROM temporal WHERE entity = $1 AND attr = $2
+                             AND ($3::text IS NULL OR dataset_id = $3)",
+                            &[&id, a, ds],
+                        )
+                        .await
+                    }
+                    HistoryCut::Nothing => Ok(0),
                 }
-                Ok(())
+                .map_err(pg_err)?;
+                history_deleted(&id, n)
             })
         })
         .await
@@ -1312,9 +1279,7 @@ impl Store for PostgresStore {
                     .await
                     .map_err(pg_err)?;
                 let Some(row) = row else {
-                    return Err(NgsiError::not_found(format!(
-                        "instance {inst} of {attr} of {id} does not exist"
-                    )));
+                    return Err(no_instance(&id, &attr, &inst));
                 };
                 let new = modified_instance(row.get(0), value)?;
                 tx.execute(
@@ -1341,10 +1306,7 @@ impl Store for PostgresStore {
             .await
             .map_err(|e| {
                 if is_unique_violation(&e) {
-                    NgsiError::exists(format!(
-                        "a context with URL {} is already registered",
-                        c.url
-                    ))
+                    context_url_taken(&c.url)
                 } else {
                     pg_err(e)
                 }

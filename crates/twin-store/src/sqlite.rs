@@ -17,7 +17,7 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use tokio::sync::{oneshot, Notify};
 use twin_model::query::CmpOp;
-use twin_model::{Attribute, Dataset, Entity, NgsiError};
+use twin_model::{Attribute, Dataset, Entity};
 
 use crate::common::*;
 use crate::*;
@@ -891,22 +891,16 @@ fn temporal_attrs(conn: &Connection, q: &TemporalQuery, id: &str) -> Result<Vec<
 }
 
 fn run_temporal_query(conn: &Connection, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
-    let ents = temporal_entities_for(conn, q)?;
     let col = time_column(q);
     let (lo, hi) = time_window(q);
-    let (offset, limit) = entity_page(q);
     let (per_attr, newest_first) = per_attr(q);
     let order = if newest_first { "DESC" } else { "ASC" };
     let sql = format!(
         "SELECT iid, doc FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4
          ORDER BY {col} {order}, iid {order} LIMIT {per_attr}"
     );
-    let mut result = Vec::new();
-    for (id, types, scopes) in ents.into_iter().skip(offset) {
-        if result.len() >= limit {
-            break;
-        }
-        let mut map = BTreeMap::new();
+    let mut page = TemporalPage::new(q, temporal_entities_for(conn, q)?);
+    while let Some(id) = page.next() {
         for attr in temporal_attrs(conn, q, &id)? {
             let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
             let rows = stmt
@@ -914,30 +908,17 @@ fn run_temporal_query(conn: &Connection, q: &TemporalQuery) -> Result<Vec<Tempor
                     Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })
                 .map_err(db_err)?;
-            let mut instances: Vec<Attribute> = Vec::new();
+            let mut instances = Vec::new();
             for r in rows {
                 let (iid, doc) = r.map_err(db_err)?;
                 instances.push(instance_from_row(iid, &doc)?);
             }
-            if newest_first {
-                instances.reverse();
-            }
-            if !instances.is_empty() {
-                map.insert(attr, instances);
-            }
+            page.add(attr, instances);
         }
-        if !keep_temporal(q, &map) {
-            continue;
-        }
-        result.push(TemporalEntity {
-            id,
-            types,
-            scopes,
-            attrs: map,
-        });
     }
-    Ok(result)
+    Ok(page.finish())
 }
+
 // ---------------------------------------------------------------------------------------------------------------
 
 fn row_context(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
@@ -1099,12 +1080,8 @@ impl Store for SqliteStore {
         dataset_id: Option<&str>,
         instance_id: Option<&str>,
     ) -> Result<()> {
-        let (id, attr, ds, inst) = (
-            id.to_string(),
-            attr.map(String::from),
-            dataset_id.map(String::from),
-            instance_id.map(String::from),
-        );
+        let id = id.to_string();
+        let cut = history_cut(attr, dataset_id, instance_id);
         self.write_job(false, move |conn, _| {
             let exists: bool = conn
                 .query_row("SELECT 1 FROM temporal_entities WHERE id=?1", [&id], |_| {
@@ -1114,47 +1091,26 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .unwrap_or(false);
             if !exists {
-                return Err(NgsiError::not_found(format!(
-                    "temporal entity {id} does not exist"
-                )));
+                return Err(no_temporal_entity(&id));
             }
-            let n = match (&attr, &inst) {
-                (None, _) => {
+            let n = match &cut {
+                HistoryCut::Entity => {
                     conn.execute("DELETE FROM temporal WHERE entity=?1", [&id])
                         .map_err(db_err)?;
                     conn.execute("DELETE FROM temporal_entities WHERE id=?1", [&id])
-                        .map_err(db_err)?
                 }
-                (Some(a), Some(i)) => match instance_rowid(i) {
-                    Some(iid) => conn
-                        .execute(
-                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND iid=?3",
-                            params![id, a, iid],
-                        )
-                        .map_err(db_err)?,
-                    None => 0,
-                },
-                (Some(a), None) => match &ds {
-                    Some(d) => conn
-                        .execute(
-                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND dataset_id=?3",
-                            params![id, a, d],
-                        )
-                        .map_err(db_err)?,
-                    None => conn
-                        .execute(
-                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2",
-                            params![id, a],
-                        )
-                        .map_err(db_err)?,
-                },
-            };
-            if n == 0 {
-                return Err(NgsiError::not_found(format!(
-                    "nothing to delete in the history of {id}"
-                )));
+                HistoryCut::Instance(a, iid) => conn.execute(
+                    "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND iid=?3",
+                    params![id, a, iid],
+                ),
+                HistoryCut::Attribute(a, ds) => conn.execute(
+                    "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND (?3 IS NULL OR dataset_id=?3)",
+                    params![id, a, ds],
+                ),
+                HistoryCut::Nothing => Ok(0),
             }
-            Ok(())
+            .map_err(db_err)?;
+            history_deleted(&id, n as u64)
         })
         .await
     }
@@ -1178,9 +1134,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_err)?;
             let Some(doc) = doc else {
-                return Err(NgsiError::not_found(format!(
-                    "instance {inst} of {attr} of {id} does not exist"
-                )));
+                return Err(no_instance(&id, &attr, &inst));
             };
             let new = modified_instance(&doc, value)?;
             conn.execute(
@@ -1204,10 +1158,7 @@ impl Store for SqliteStore {
                 rusqlite::Error::SqliteFailure(f, _)
                     if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                 {
-                    NgsiError::exists(format!(
-                        "a context with URL {} is already registered",
-                        c.url
-                    ))
+                    context_url_taken(&c.url)
                 }
                 e => db_err(e),
             })?;

@@ -361,8 +361,26 @@ async fn another_node_takes_the_journal_over_when_the_notifier_dies() {
     }
 }
 
-/// write_batch throughput into PostgreSQL: `cargo test -p twin-store --release --test postgres_nodes -- --ignored
-/// --nocapture write_batch_throughput`.
+/// A sensor reading: the counter `n` plus a location (so each update is also a map change).
+fn reading(id: &str) -> EntityChange {
+    let id = id.to_string();
+    let inner = increment(&id);
+    Box::new(move |cur: Option<Entity>| {
+        let mut out = inner(cur)?;
+        if let ChangeOutcome::Put { entity, .. } = &mut out {
+            let mut loc =
+                Attribute::property(json!({"type": "Point", "coordinates": [24.9, 60.2]}));
+            loc.kind = twin_model::entity::AttrKind::GeoProperty;
+            entity
+                .attrs
+                .insert("https://uri.etsi.org/ngsi-ld/location".into(), vec![loc]);
+        }
+        Ok(out)
+    })
+}
+
+/// write_batch throughput into PostgreSQL, for updates that only go into history and for located ones journaled for
+/// a subscription: `cargo test -p twin-store --release --test postgres_nodes -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn write_batch_throughput() {
@@ -377,22 +395,46 @@ async fn write_batch_throughput() {
         .map(|i| (make(i), increment(&make(i))))
         .collect();
     s.write_batch(load).await.unwrap();
-    let start = Instant::now();
-    for r in 0..rounds {
-        let items: Vec<(String, EntityChange)> = (0..batch)
-            .map(|k| {
-                let id = make((r * batch + k) % sensors);
-                (id.clone(), increment(&id))
-            })
-            .collect();
-        for w in s.write_batch(items).await.unwrap() {
-            w.unwrap();
+    for journaled in [false, true] {
+        if journaled {
+            s.put_subscription(
+                StoredSubscription {
+                    id: "s".into(),
+                    document: json!({}),
+                    status: DeliveryStatus::default(),
+                },
+                true,
+            )
+            .await
+            .unwrap();
         }
+        let start = Instant::now();
+        for r in 0..rounds {
+            let items: Vec<(String, EntityChange)> = (0..batch)
+                .map(|k| {
+                    let id = make((r * batch + k) % sensors);
+                    let change = if journaled {
+                        reading(&id)
+                    } else {
+                        increment(&id)
+                    };
+                    (id, change)
+                })
+                .collect();
+            for w in s.write_batch(items).await.unwrap() {
+                w.unwrap();
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        let n = (rounds * batch) as f64;
+        eprintln!(
+            "write_batch{}: {n} updates in {secs:.2} s = {:.0} entities/s (batches of {batch})",
+            if journaled {
+                " (located, journaled)"
+            } else {
+                ""
+            },
+            n / secs
+        );
     }
-    let secs = start.elapsed().as_secs_f64();
-    let n = (rounds * batch) as f64;
-    eprintln!(
-        "write_batch: {n} updates in {secs:.2} s = {:.0} entities/s (batches of {batch})",
-        n / secs
-    );
 }

@@ -70,6 +70,23 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
     assert!(again.get("urn:c:1").await.unwrap().is_some());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_on_an_empty_database_migrate_it_once() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    let (a, b, c) = tokio::join!(
+        PostgresStore::connect(db.url()),
+        PostgresStore::connect(db.url()),
+        PostgresStore::connect(db.url())
+    );
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    let applied = a.applied_migrations().await.unwrap();
+    assert_eq!(applied.len(), 1);
+    assert_eq!(b.applied_migrations().await.unwrap(), applied);
+    assert_eq!(c.applied_migrations().await.unwrap(), applied);
+}
+
 #[tokio::test]
 async fn a_database_of_a_newer_schema_is_refused() {
     let Some((s, db)) = fresh_postgres().await else {
@@ -118,6 +135,28 @@ async fn two_nodes_see_each_others_writes_and_signals() {
     );
     let m = b.map_changes_since(0, 10).await.unwrap();
     assert_eq!((m.head, m.changes.len(), m.complete), (1, 1, true));
+
+    // the LISTEN connections drop (a restarted server, a network cut): they reconnect and listen again
+    let (c, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let killed: i64 = c
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(killed, 2);
+    assert!(woken(&b).await, "b's listener did not come back");
+    a.write("urn:s:1", store_as_is(sensor)).await.unwrap();
+    assert!(
+        woken(&b).await,
+        "b's listener does not hear a after reconnecting"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,15 +14,20 @@
 //!   entity id (`pg_advisory_xact_lock(hashtextextended(id, 0))`, in key order, so batches cannot deadlock), then
 //!   read the current state, run the change closures (shared `common::decide`) and write. Every writer of an entity
 //!   takes its lock, also for entities that do not exist yet, so two nodes never lose an update. A batch costs a few
-//!   round trips whatever its size: the locks in one statement, the current state in one, and every write as a
-//!   multi-row `unnest` statement, all pipelined with the commit.
+//!   round trips whatever its size: the locks and the current state in one (pipelined: the server reads once the
+//!   locks are held), every write as a multi-row `unnest` statement in another, and the commit. Unlike SQLite's single writer, a `write_stream` does not hold other
+//!   writers back: it holds the locks of the entities it has written until it commits (so it stays all or nothing
+//!   and nobody sees half of it), and writers of other entities go on. A stream that locks entities chunk by chunk
+//!   may deadlock with a concurrent batch on the same entities; PostgreSQL then aborts one of them, whose caller gets
+//!   a storage error and nothing of it is written.
 //! - **Journal order.** The change journal (`changes`) and `map_changes` are read by cursor (`seq > after`), so seq
 //!   order must be commit order. Their seqs come from gapless counters (`counters` rows) updated at the very end of
 //!   the transaction: the row lock of the counter is the journal lock, held until commit, so a lower seq never
 //!   commits after a higher one is visible, and a rollback gives its numbers back.
 //! - **Notifications exactly once.** Only the node holding the session-level advisory lock `NOTIFIER_LOCK` on a
 //!   dedicated connection it keeps turns the journal into deliveries: `changes_since` on any other node answers
-//!   nothing (the lock goes with the connection when a node dies, and the next caller takes it over).
+//!   nothing (the lock goes with the connection when a node dies, and the next caller of `changes_since` takes it
+//!   over, reading from whatever the dead node had not forgotten yet).
 //!   `enqueue_deliveries` checks, in its transaction, that every change it read up to `upto_seq` is still there to
 //!   forget, else it fails with `Conflict` (the caller reads again). `due_deliveries` claims what it returns
 //!   (`FOR UPDATE SKIP LOCKED`, `claimed_by` this store, `claimed_until`), so two nodes never send the same delivery

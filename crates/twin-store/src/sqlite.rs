@@ -4,7 +4,8 @@
 //! Entities are stored whole (JSON of [`Entity`]) next to three indexes the query planner uses to narrow the
 //! candidates before the exact evaluator in `twin-model` decides: entity types, an R-tree of GeoProperty bounding
 //! boxes, and scalar attribute values (for `q`). Temporal instances live in their own table, indexed for time-range
-//! scans and aggregation.
+//! scans and aggregation. What is not about SQLite (deciding changes, index values, the `q` prefilter, temporal
+//! pages and aggregation) is shared with the PostgreSQL backend in `common`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1921,7 +1921,7 @@ impl Store for PostgresStore {
     async fn modified_since(&self, since_ms: i64, limit: usize) -> Result<Vec<(i64, Entity)>> {
         let rows = self
             .rows(
-                "SELECT modified_ms, doc FROM entities WHERE modified_ms >= $1 ORDER BY modified_ms, id LIMIT $2",
+                "SELECT modified_ms, doc FROM entities WHERE modified_ms >= $1 ORDER BY modified_ms, rid LIMIT $2",
                 &[&since_ms, &(limit.min(i64::MAX as usize) as i64)],
             )
             .await?;
@@ -1960,6 +1960,21 @@ impl Store for PostgresStore {
         for r in rows {
             let e: Entity = from_json(r.get::<_, &str>(0))?;
             check_type_rows(&e, r.get(1))?;
+        }
+        // the seq counters are ahead of every row they numbered
+        let behind = self
+            .rows(
+                "SELECT name FROM counters c WHERE value < coalesce(CASE name
+                    WHEN 'changes' THEN (SELECT max(seq) FROM changes)
+                    WHEN 'map_changes' THEN (SELECT max(seq) FROM map_changes) END, 0)",
+                &[],
+            )
+            .await?;
+        if let Some(r) = behind.first() {
+            return Err(db_err(format!(
+                "the {} counter is behind its rows",
+                r.get::<_, &str>(0)
+            )));
         }
         Ok(())
     }

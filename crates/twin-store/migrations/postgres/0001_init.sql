@@ -2,13 +2,15 @@
 -- JSON text, exactly as the SQLite backend keeps them, so that both answer alike.
 
 -- entities stored whole, next to the indexes the query planner narrows by
+-- rid: creation order, which breaks ties of modified_ms as SQLite's row id does
 CREATE TABLE entities (
     id text COLLATE "C" PRIMARY KEY,
+    rid bigserial NOT NULL,
     doc text NOT NULL,
     dataset text,
     modified_ms bigint NOT NULL
 );
-CREATE INDEX entities_modified ON entities (modified_ms);
+CREATE INDEX entities_modified ON entities (modified_ms, rid);
 
 CREATE TABLE entity_types (
     type text COLLATE "C" NOT NULL,

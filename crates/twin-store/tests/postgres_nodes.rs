@@ -41,6 +41,16 @@ fn increment(id: &str) -> EntityChange {
     })
 }
 
+/// Creates a subscription, so that changes are journaled.
+async fn subscribe(s: &PostgresStore, id: &str) {
+    let sub = StoredSubscription {
+        id: id.to_string(),
+        document: json!({"type": "Subscription"}),
+        status: DeliveryStatus::default(),
+    };
+    s.put_subscription(sub, true).await.unwrap();
+}
+
 async fn second_node(db: &TestDatabase) -> PostgresStore {
     PostgresStore::connect(db.url()).await.unwrap()
 }
@@ -257,16 +267,7 @@ async fn two_notifiers_enqueue_every_change_exactly_once() {
     let a = Arc::new(a);
     let b = Arc::new(second_node(&db).await);
     let sub = "urn:ngsi-ld:Subscription:1".to_string();
-    a.put_subscription(
-        StoredSubscription {
-            id: sub.clone(),
-            document: json!({"type": "Subscription"}),
-            status: DeliveryStatus::default(),
-        },
-        true,
-    )
-    .await
-    .unwrap();
+    subscribe(&a, &sub).await;
     let done = Arc::new(AtomicBool::new(false));
     let na = tokio::spawn(notifier(a.clone(), sub.clone(), done.clone()));
     let nb = tokio::spawn(notifier(b.clone(), sub.clone(), done.clone()));
@@ -330,16 +331,7 @@ async fn a_notifier_that_lost_its_changes_is_told_to_read_again() {
     let Some((a, _db)) = fresh_postgres().await else {
         return;
     };
-    a.put_subscription(
-        StoredSubscription {
-            id: "s".into(),
-            document: json!({}),
-            status: DeliveryStatus::default(),
-        },
-        true,
-    )
-    .await
-    .unwrap();
+    subscribe(&a, "s").await;
     for _ in 0..3 {
         a.write("urn:c:1", increment("urn:c:1")).await.unwrap();
     }
@@ -372,16 +364,7 @@ async fn another_node_takes_the_journal_over_when_the_notifier_dies() {
         return;
     };
     let b = second_node(&db).await;
-    a.put_subscription(
-        StoredSubscription {
-            id: "s".into(),
-            document: json!({}),
-            status: DeliveryStatus::default(),
-        },
-        true,
-    )
-    .await
-    .unwrap();
+    subscribe(&a, "s").await;
     a.write("urn:c:1", increment("urn:c:1")).await.unwrap();
     assert_eq!(a.changes_since(0, 10).await.unwrap().len(), 1);
     assert!(
@@ -436,16 +419,7 @@ async fn write_batch_throughput() {
     s.write_batch(load).await.unwrap();
     for journaled in [false, true] {
         if journaled {
-            s.put_subscription(
-                StoredSubscription {
-                    id: "s".into(),
-                    document: json!({}),
-                    status: DeliveryStatus::default(),
-                },
-                true,
-            )
-            .await
-            .unwrap();
+            subscribe(&s, "s").await;
         }
         let start = Instant::now();
         for r in 0..rounds {

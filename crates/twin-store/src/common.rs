@@ -1033,6 +1033,56 @@ impl Buckets {
     }
 }
 
+/// The answer of a temporal aggregation, assembled as a backend reads each candidate: `next` names the next entity
+/// (None after the page), `buckets` starts an attribute from the span of its instances in the window, `add` keeps it.
+pub(crate) struct AggregatePage<'a> {
+    a: &'a Aggregation,
+    window: (i64, i64),
+    heads: std::iter::Take<std::iter::Skip<std::vec::IntoIter<TemporalHead>>>,
+    current: Option<AggregatedEntity>,
+    out: Vec<AggregatedEntity>,
+}
+
+impl<'a> AggregatePage<'a> {
+    pub(crate) fn new(q: &TemporalQuery, a: &'a Aggregation, heads: Vec<TemporalHead>) -> Self {
+        let (offset, limit) = entity_page(q);
+        AggregatePage {
+            a,
+            window: time_window(q),
+            heads: heads.into_iter().skip(offset).take(limit),
+            current: None,
+            out: Vec::new(),
+        }
+    }
+
+    pub(crate) fn next(&mut self) -> Option<String> {
+        self.out.extend(self.current.take());
+        let (id, types, _) = self.heads.next()?;
+        self.current = Some(AggregatedEntity {
+            id: id.clone(),
+            types,
+            attrs: BTreeMap::new(),
+        });
+        Some(id)
+    }
+
+    /// The periods of an attribute whose instances in the window go from `first` to `last` (None: it has none).
+    pub(crate) fn buckets(&self, (first, last): (Option<i64>, Option<i64>)) -> Option<Buckets> {
+        Some(Buckets::new(self.a, self.window, first?, last?))
+    }
+
+    pub(crate) fn add(&mut self, attr: String, b: Buckets) {
+        if let Some(e) = &mut self.current {
+            e.attrs.insert(attr, b.finish(&self.a.methods));
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> Vec<AggregatedEntity> {
+        self.out.extend(self.current.take());
+        self.out
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // subscriptions, scenarios, runs
 

@@ -984,10 +984,8 @@ impl PostgresStore {
         q: &TemporalQuery,
         a: &Aggregation,
     ) -> Result<Vec<AggregatedEntity>> {
-        let ents = self.temporal_entities_for(q).await?;
         let col = time_column(q);
         let (lo, hi) = time_window(q);
-        let (offset, limit) = entity_page(q);
         let span_sql = format!(
             "SELECT min({col}), max({col}) FROM temporal WHERE entity = $1 AND attr = $2 AND {col} >= $3 AND {col} < $4"
         );
@@ -995,30 +993,23 @@ impl PostgresStore {
             "SELECT {col}, num, CASE WHEN $5 AND num IS NULL THEN doc END FROM temporal
              WHERE entity = $1 AND attr = $2 AND {col} >= $3 AND {col} < $4 ORDER BY {col}"
         );
-        let mut out = Vec::new();
-        for (id, types, _) in ents.into_iter().skip(offset).take(limit) {
-            let mut amap = BTreeMap::new();
+        let mut page = AggregatePage::new(q, a, self.temporal_entities_for(q).await?);
+        while let Some(id) = page.next() {
             for attr in self.temporal_attrs(q, &id).await? {
                 let span = self.rows(&span_sql, &[&id, &attr, &lo, &hi]).await?;
-                let (Some(first), Some(last)) = (span[0].get(0), span[0].get(1)) else {
+                let Some(mut buckets) = page.buckets((span[0].get(0), span[0].get(1))) else {
                     continue;
                 };
-                let mut buckets = Buckets::new(a, (lo, hi), first, last);
                 let want = buckets.want_distinct;
                 for r in self.rows(&rows_sql, &[&id, &attr, &lo, &hi, &want]).await? {
                     if !buckets.add(r.get(0), r.get(1), r.get(2)) {
                         break;
                     }
                 }
-                amap.insert(attr, buckets.finish(&a.methods));
+                page.add(attr, buckets);
             }
-            out.push(AggregatedEntity {
-                id,
-                types,
-                attrs: amap,
-            });
         }
-        Ok(out)
+        Ok(page.finish())
     }
 }
 

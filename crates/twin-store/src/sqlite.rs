@@ -1883,53 +1883,39 @@ fn run_aggregate(
     q: &TemporalQuery,
     a: &Aggregation,
 ) -> Result<Vec<AggregatedEntity>> {
-    let ents = temporal_entities_for(conn, q)?;
     let col = time_column(q);
     let (lo, hi) = time_window(q);
-    let mut out = Vec::new();
-    let (offset, limit) = entity_page(q);
-    for (id, types, _) in ents.into_iter().skip(offset).take(limit) {
-        let attrs = temporal_attrs(conn, q, &id)?;
-        let mut amap = BTreeMap::new();
-        for attr in attrs {
-            let span: (Option<i64>, Option<i64>) = conn
-                .query_row(
-                    &format!("SELECT min({col}), max({col}) FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4"),
-                    params![id, attr, lo, hi],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+    let span_sql = format!(
+        "SELECT min({col}), max({col}) FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4"
+    );
+    let rows_sql = format!(
+        "SELECT {col}, num, CASE WHEN ?5 AND num IS NULL THEN doc END FROM temporal
+         WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
+    );
+    let mut page = AggregatePage::new(q, a, temporal_entities_for(conn, q)?);
+    while let Some(id) = page.next() {
+        for attr in temporal_attrs(conn, q, &id)? {
+            let span = conn
+                .query_row(&span_sql, params![id, attr, lo, hi], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .map_err(db_err)?;
-            let (Some(first), Some(last)) = span else {
+            let Some(mut buckets) = page.buckets(span) else {
                 continue;
             };
-            let mut buckets = Buckets::new(a, (lo, hi), first, last);
-            let doc = if buckets.want_distinct {
-                "CASE WHEN num IS NULL THEN doc END"
-            } else {
-                "NULL"
-            };
-            let sql = format!(
-                "SELECT {col}, num, {doc} FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
-            );
-            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
-            let mut rows = stmt.query(params![id, attr, lo, hi]).map_err(db_err)?;
+            let mut stmt = conn.prepare_cached(&rows_sql).map_err(db_err)?;
+            let mut rows = stmt
+                .query(params![id, attr, lo, hi, buckets.want_distinct])
+                .map_err(db_err)?;
             while let Some(r) = rows.next().map_err(db_err)? {
                 let doc: Option<String> = r.get(2).map_err(db_err)?;
-                if !buckets.add(
-                    r.get(0).map_err(db_err)?,
-                    r.get(1).map_err(db_err)?,
-                    doc.as_deref(),
-                ) {
+                let (t, num) = (r.get(0).map_err(db_err)?, r.get(1).map_err(db_err)?);
+                if !buckets.add(t, num, doc.as_deref()) {
                     break;
                 }
             }
-            amap.insert(attr, buckets.finish(&a.methods));
+            page.add(attr, buckets);
         }
-        out.push(AggregatedEntity {
-            id,
-            types,
-            attrs: amap,
-        });
     }
-    Ok(out)
+    Ok(page.finish())
 }

@@ -382,6 +382,74 @@ async fn temporal_instances_and_aggregation(o: Opened) {
     let agg = s.temporal_aggregate(&between, &hours).await.unwrap();
     assert_eq!(agg[0].attrs[&name][&AggrMethod::Avg][0].value, json!(2.5));
 
+    // distinct values of any kind, numbers by value
+    let word = format!("{V}w");
+    let words: Vec<Attribute> = [json!("a"), json!("b"), json!("a"), json!(1), json!(1.0)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut a = Attribute::property(v);
+            a.observed_at = Some(t0() + Duration::minutes(i as i64));
+            a
+        })
+        .collect();
+    assert!(!s
+        .temporal_append(
+            "urn:x:t",
+            None,
+            vec![],
+            BTreeMap::from([(word.clone(), words)])
+        )
+        .await
+        .unwrap());
+    let distinct = Aggregation {
+        methods: vec![AggrMethod::DistinctCount, AggrMethod::TotalCount],
+        period: None,
+    };
+    let words_q = TemporalQuery {
+        attrs: Some(vec![word.clone()]),
+        ..q.clone()
+    };
+    let agg = s.temporal_aggregate(&words_q, &distinct).await.unwrap();
+    assert_eq!(
+        agg[0].attrs[&word][&AggrMethod::DistinctCount][0].value,
+        json!(3)
+    );
+    assert_eq!(
+        agg[0].attrs[&word][&AggrMethod::TotalCount][0].value,
+        json!(5)
+    );
+
+    // one instance, by its id: modified (keeping when it was observed), then deleted
+    let first = s.temporal_query(&words_q).await.unwrap()[0].attrs[&word][0].clone();
+    let iid = first.instance_id.clone().unwrap();
+    assert!(iid.starts_with("urn:ngsi-ld:attribute:instance:"));
+    s.temporal_modify_instance("urn:x:t", &word, &iid, Attribute::property(json!("z")))
+        .await
+        .unwrap();
+    let now = s.temporal_query(&words_q).await.unwrap()[0].attrs[&word][0].clone();
+    assert_eq!(
+        (&now.value, now.observed_at, now.instance_id.as_ref()),
+        (&json!("z"), first.observed_at, Some(&iid))
+    );
+    s.temporal_delete("urn:x:t", Some(&word), None, Some(&iid))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.temporal_query(&words_q).await.unwrap()[0].attrs[&word].len(),
+        4
+    );
+    for bad in [iid.as_str(), "urn:ngsi-ld:attribute:instance:x"] {
+        let err = s
+            .temporal_modify_instance("urn:x:t", &word, bad, Attribute::property(json!(0)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ResourceNotFound);
+    }
+    s.temporal_delete("urn:x:t", Some(&word), None, None)
+        .await
+        .unwrap();
+
     s.temporal_delete("urn:x:t", Some(&name), None, None)
         .await
         .unwrap();

@@ -661,6 +661,41 @@ async fn common_types_walk_entities_in_id_order(o: Opened) {
         .unwrap();
     assert_eq!(page.count, Some(2600));
     assert_eq!(page.entities.len(), 2);
+
+    // the types and attributes in use, with how many carry them
+    let kinds = |k: &str| vec![k.to_string()];
+    let types = s.types().await.unwrap();
+    assert_eq!(
+        types,
+        vec![
+            TypeInfo {
+                type_name: format!("{V}Big"),
+                entity_count: 2600,
+                attributes: BTreeMap::from([
+                    (format!("{V}n"), kinds("Property")),
+                    (format!("{V}s"), kinds("Property"))
+                ]),
+            },
+            TypeInfo {
+                type_name: format!("{V}Small"),
+                entity_count: 1,
+                attributes: BTreeMap::from([(format!("{V}n"), kinds("Property"))]),
+            },
+        ]
+    );
+    let attrs = s.attributes().await.unwrap();
+    let n = attrs.iter().find(|a| a.name == format!("{V}n")).unwrap();
+    let mut type_names = n.type_names.clone();
+    type_names.sort();
+    assert_eq!(
+        (n.attribute_count, &n.kinds, type_names),
+        (
+            2601,
+            &kinds("Property"),
+            vec![format!("{V}Big"), format!("{V}Small")]
+        )
+    );
+    assert_eq!(attrs.len(), 2);
 }
 
 async fn streams_are_all_or_nothing(o: Opened) {

@@ -79,6 +79,9 @@ const CHANNEL: &str = "urbantwin_changes";
 /// How long a claimed delivery stays with the node that claimed it before another node may retry it.
 pub const CLAIM_MS: i64 = 120_000;
 
+/// Pooled connections of a store unless it says otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
 /// Entity changes a stream applies per round of statements.
 const STREAM_CHUNK: usize = 1000;
 
@@ -285,8 +288,14 @@ async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()> {
 
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/db`), runs the migrations it lacks and starts
-    /// listening for changes made by other nodes.
+    /// listening for changes made by other nodes. Up to [`DEFAULT_POOL_SIZE`] pooled connections, plus one that
+    /// listens and, on the node that turns the journal into deliveries, one that holds the notifier lock.
     pub async fn connect(url: &str) -> Result<PostgresStore> {
+        PostgresStore::connect_with_pool_size(url, DEFAULT_POOL_SIZE).await
+    }
+
+    /// [`PostgresStore::connect`] with at most `pool_size` pooled connections.
+    pub async fn connect_with_pool_size(url: &str, pool_size: usize) -> Result<PostgresStore> {
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| db_err(format!("bad PostgreSQL URL: {e}")))?;
@@ -297,7 +306,10 @@ impl PostgresStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(mgr).max_size(16).build().map_err(db_err)?;
+        let pool = Pool::builder(mgr)
+            .max_size(pool_size.max(1))
+            .build()
+            .map_err(db_err)?;
         let mut client = pool.get().await.map_err(db_err)?;
         migrate(&mut client).await?;
         drop(client);

@@ -40,7 +40,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -110,11 +110,16 @@ impl Params {
     }
 
     fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.0
-            .iter()
-            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-            .collect()
+        refs(&self.0)
     }
+}
+
+/// Arguments as the client takes them.
+fn refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
@@ -148,11 +153,8 @@ impl<'a> Pipeline<'a> {
             .iter()
             .zip(stmts.iter())
             .map(|((_, params), stmt)| {
-                let refs: Vec<&(dyn ToSql + Sync)> = params
-                    .iter()
-                    .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                    .collect();
-                Box::pin(async move { tx.execute(stmt, &refs).await.map_err(pg_err) }) as BoxFut<'_>
+                let args = refs(params);
+                Box::pin(async move { tx.execute(stmt, &args).await.map_err(pg_err) }) as BoxFut<'_>
             })
             .collect();
         try_join_all(futs).await?;
@@ -177,16 +179,13 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     signal: Arc<Notify>,
     notifier: tokio::sync::Mutex<NotifierLock>,
-    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// The task that keeps the LISTEN connection.
+    listener: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        if let Ok(tasks) = self.tasks.lock() {
-            for t in tasks.iter() {
-                t.abort();
-            }
-        }
+        self.listener.abort();
     }
 }
 
@@ -321,7 +320,7 @@ impl PostgresStore {
             config,
             signal,
             notifier: Default::default(),
-            tasks: Mutex::new(vec![listener]),
+            listener,
         })
     }
 
@@ -1197,11 +1196,9 @@ impl Store for PostgresStore {
                 }
                 if !rows.entity.is_empty() {
                     let params = rows.params();
-                    let refs: Vec<&(dyn ToSql + Sync)> = params
-                        .iter()
-                        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-                        .collect();
-                    tx.execute(INSERT_INSTANCES, &refs).await.map_err(pg_err)?;
+                    tx.execute(INSERT_INSTANCES, &refs(&params))
+                        .await
+                        .map_err(pg_err)?;
                 }
                 Ok(created)
             })

@@ -16,6 +16,7 @@ use twin_model::{Attribute, Dataset, Entity, NgsiError};
 mod common;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

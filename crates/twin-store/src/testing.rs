@@ -3,6 +3,7 @@
 //! The server comes from `URBANTWIN_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/postgres`). When it cannot be
 //! reached, [`fresh_postgres`] panics under `CI=true` (CI must run the PostgreSQL tests) and otherwise prints one
 //! line to stderr and answers None, so that a developer without PostgreSQL still runs the SQLite half.
+//! Behind the `testing` feature: `twin-store = { workspace = true, features = ["testing"] }` in dev-dependencies.
 
 use tokio_postgres::NoTls;
 
@@ -41,7 +42,15 @@ impl TestDatabase {
             Ok(c) => c,
             Err(e) if ci => panic!("PostgreSQL at {admin_url} is unreachable under CI: {e}"),
             Err(e) => {
-                eprintln!("skipping the PostgreSQL half: {admin_url} is unreachable ({e})");
+                // once per test binary, and past the test harness's capture of eprintln!
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| {
+                    use std::io::Write;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "PostgreSQL tests skipped: {admin_url} is unreachable ({e}); set CI=true to fail instead"
+                    );
+                });
                 return None;
             }
         };

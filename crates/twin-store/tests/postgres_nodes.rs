@@ -68,7 +68,10 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
         return;
     };
     let applied = s.applied_migrations().await.unwrap();
-    assert_eq!(applied, vec![(1, "init".to_string())]);
+    assert_eq!(
+        applied,
+        vec![(1, "init".to_string()), (2, "entity_locks".to_string())]
+    );
     assert_eq!(
         applied.last().unwrap().0,
         twin_store::postgres::SCHEMA_VERSION
@@ -92,7 +95,7 @@ async fn nodes_starting_together_on_an_empty_database_migrate_it_once() {
     );
     let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
     let applied = a.applied_migrations().await.unwrap();
-    assert_eq!(applied.len(), 1);
+    assert_eq!(applied.len() as i64, twin_store::postgres::SCHEMA_VERSION);
     assert_eq!(b.applied_migrations().await.unwrap(), applied);
     assert_eq!(c.applied_migrations().await.unwrap(), applied);
 }
@@ -226,6 +229,35 @@ async fn concurrent_writes_of_one_entity_from_two_nodes_lose_nothing() {
         .unwrap();
     assert_eq!(h[0].attrs[N].len(), 400);
     a.check_integrity().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_of_thousands_of_entities_fit_the_lock_table() {
+    let Some((a, db)) = fresh_postgres().await else {
+        return;
+    };
+    let b = second_node(&db).await;
+    // 2 x 7000 entities at once: more than PostgreSQL's shared lock table holds by default (64 x 100 slots), had
+    // each entity an advisory lock; half of them in both batches, so the batches also queue on each other
+    let batch = |from: usize| -> Vec<(String, EntityChange)> {
+        (from..from + 7000)
+            .map(|i| {
+                let id = format!("urn:c:{i:05}");
+                let change = increment(&id);
+                (id, change)
+            })
+            .collect()
+    };
+    let (ra, rb) = tokio::join!(a.write_batch(batch(0)), b.write_batch(batch(3500)));
+    assert!(ra
+        .unwrap()
+        .iter()
+        .chain(rb.unwrap().iter())
+        .all(|r| r.is_ok()));
+    for (i, n) in [(0, 1), (3500, 2), (6999, 2), (10499, 1)] {
+        let e = a.get(&format!("urn:c:{i:05}")).await.unwrap().unwrap();
+        assert_eq!(e.attrs[N][0].value, json!(n), "urn:c:{i:05}");
+    }
 }
 
 /// A notifier as the API runs it: reads the journal after its cursor and turns it into deliveries.

@@ -10,10 +10,13 @@
 //!   indexes the planner narrows by: entity types, attribute values for `q`, and GeoProperty bounding boxes in
 //!   PostgreSQL's built-in `box` type under a GiST index (PostGIS is not required; a `geometry` column can be added
 //!   to `entity_geo` later, keyed the same way, for exact spatial predicates in SQL).
-//! - **Read, decide, write.** `write`, `write_batch` and `write_stream` take a transaction-level advisory lock per
-//!   entity id (`pg_advisory_xact_lock(hashtextextended(id, 0))`, in key order, so batches cannot deadlock), then
-//!   read the current state, run the change closures (shared `common::decide`) and write. Every writer of an entity
-//!   takes its lock, also for entities that do not exist yet, so two nodes never lose an update. A batch costs a few
+//! - **Read, decide, write.** `write`, `write_batch` and `write_stream` lock the entities they change for the rest
+//!   of their transaction, then read the current state, run the change closures (shared `common::decide`) and
+//!   write. The lock of an entity is its row in `entity_locks`, taken by one upsert in id order
+//!   (`INSERT .. ON CONFLICT (id) DO UPDATE`), so it works for entities that do not exist yet, batches of
+//!   overlapping entities queue instead of deadlocking, and thousands of entities per batch take no room in
+//!   PostgreSQL's shared lock table (as one advisory lock per entity would: 64 x max_connections slots by
+//!   default). Every writer of an entity takes its lock, so two nodes never lose an update. A batch costs a few
 //!   round trips whatever its size: the locks and the current state in one (pipelined: the server reads once the
 //!   locks are held), every write as a multi-row `unnest` statement in another, and the commit. Unlike SQLite's single writer, a `write_stream` does not hold other
 //!   writers back: it holds the locks of the entities it has written until it commits (so it stays all or nothing
@@ -64,7 +67,7 @@ mod write;
 
 use migrate::migrate;
 pub use migrate::SCHEMA_VERSION;
-use write::{InstanceRows, INSERT_INSTANCES};
+use write::{InstanceRows, INSERT_INSTANCES, LOCK_ENTITIES};
 
 /// Advisory lock keys (the two-int4 key space, apart from the entity locks' bigint keys).
 const LOCK_SPACE: i32 = 0x7574_7769; // "utwi"
@@ -443,7 +446,7 @@ impl Store for PostgresStore {
         let id = id.to_string();
         self.in_tx(move |tx| {
             Box::pin(async move {
-                tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&id])
+                tx.execute(LOCK_ENTITIES, &[&vec![id.clone()]])
                     .await
                     .map_err(pg_err)?;
                 let existing = tx

@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// Locks entities (`$1`, distinct ids) for the rest of the transaction, whether they exist or not: one upsert of
+/// their lock rows in id order, so that writers of overlapping sets queue instead of deadlocking.
+pub(super) const LOCK_ENTITIES: &str =
+    "INSERT INTO entity_locks(id) SELECT i FROM unnest($1::text[]) AS i ORDER BY i
+     ON CONFLICT (id) DO UPDATE SET id = excluded.id";
+
 type BoxFut<'a> = Pin<Box<dyn Future<Output = Result<u64>> + Send + 'a>>;
 
 /// Runs statements pipelined (sent together, executed in order) inside a transaction.
@@ -54,13 +60,7 @@ impl PostgresStore {
         let mut ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
         ids.sort();
         ids.dedup();
-        let lock = tx
-            .prepare_cached(
-                "SELECT count(pg_advisory_xact_lock(k)) FROM
-                 (SELECT DISTINCT hashtextextended(i, 0) AS k FROM unnest($1::text[]) i ORDER BY k) x",
-            )
-            .await
-            .map_err(pg_err)?;
+        let lock = tx.prepare_cached(LOCK_ENTITIES).await.map_err(pg_err)?;
         let load = tx
             .prepare_cached("SELECT id, doc FROM entities WHERE id = ANY($1)")
             .await
@@ -72,7 +72,7 @@ impl PostgresStore {
         // pipelined: the server runs them in order, so the state is read once the locks are held
         let args: [&(dyn ToSql + Sync); 1] = [&ids];
         let (_, rows, journal) = futures_util::try_join!(
-            tx.query_one(&lock, &args),
+            tx.execute(&lock, &args),
             tx.query(&load, &args),
             tx.query_one(&subs, &[])
         )
@@ -238,10 +238,13 @@ impl Writes {
                 .cloned()
                 .collect();
             if !deleted.is_empty() {
-                p.push(
+                // a writer waiting on a deleted lock row inserts it anew once this commits
+                for sql in [
                     "DELETE FROM entities WHERE id = ANY($1)",
-                    vec![Box::new(deleted)],
-                );
+                    "DELETE FROM entity_locks WHERE id = ANY($1)",
+                ] {
+                    p.push(sql, vec![Box::new(deleted.clone())]);
+                }
             }
         }
         let mut rows = EntityRows::default();

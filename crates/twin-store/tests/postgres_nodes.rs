@@ -229,6 +229,23 @@ async fn concurrent_writes_of_one_entity_from_two_nodes_lose_nothing() {
         .unwrap();
     assert_eq!(h[0].attrs[N].len(), 400);
     a.check_integrity().await.unwrap();
+
+    // the lock rows of entities that are gone, or never came, go too
+    let refused: EntityChange = Box::new(|_| Err(twin_model::NgsiError::bad_data("no")));
+    assert!(a.write("urn:c:none", refused).await.is_err());
+    b.write("urn:c:x", Box::new(|_| Ok(ChangeOutcome::Delete)))
+        .await
+        .unwrap();
+    let (c, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let locks: i64 = c
+        .query_one("SELECT count(*) FROM entity_locks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(locks, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -475,6 +475,13 @@ impl Store for PostgresStore {
                         .await
                         .map_err(pg_err)?;
                 }
+                // the lock row stays only for an entity that exists
+                tx.execute(
+                    "DELETE FROM entity_locks WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM entities WHERE id = $1)",
+                    &[&id],
+                )
+                .await
+                .map_err(pg_err)?;
                 Ok(created)
             })
         })

@@ -106,7 +106,13 @@ impl PostgresStore {
                 Err(e) => out.push(Err(e)),
             }
         }
-        w.write(tx, &current, &stored).await?;
+        // lock rows of entities that do not exist after the batch go (deleted, refused or never created): a writer
+        // waiting on one inserts it anew once this commits
+        let absent: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !matches!(current.get(id), Some(Some(_))))
+            .collect();
+        w.write(tx, &current, &stored, absent).await?;
         Ok(out)
     }
 
@@ -213,6 +219,7 @@ impl Writes {
         tx: &Tx<'_>,
         current: &HashMap<String, Option<Entity>>,
         stored: &HashSet<String>,
+        absent: Vec<String>,
     ) -> Result<()> {
         let mut touched = self.touched;
         touched.sort();
@@ -238,13 +245,10 @@ impl Writes {
                 .cloned()
                 .collect();
             if !deleted.is_empty() {
-                // a writer waiting on a deleted lock row inserts it anew once this commits
-                for sql in [
+                p.push(
                     "DELETE FROM entities WHERE id = ANY($1)",
-                    "DELETE FROM entity_locks WHERE id = ANY($1)",
-                ] {
-                    p.push(sql, vec![Box::new(deleted.clone())]);
-                }
+                    vec![Box::new(deleted)],
+                );
             }
         }
         let mut rows = EntityRows::default();
@@ -268,6 +272,12 @@ impl Writes {
         }
         if !self.inst.entity.is_empty() {
             p.push(INSERT_INSTANCES, self.inst.params());
+        }
+        if !absent.is_empty() {
+            p.push(
+                "DELETE FROM entity_locks WHERE id = ANY($1)",
+                vec![Box::new(absent)],
+            );
         }
         let signal = !self.journal.is_empty() || !self.map.0.is_empty();
         journal_rows(&mut p, self.journal);

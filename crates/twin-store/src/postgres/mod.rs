@@ -299,6 +299,18 @@ impl PostgresStore {
     }
 }
 
+/// Adds a stream's change to the chunk; or says how the stream ends (`Ok`: commit, `Err`: abort).
+fn take_msg(m: StreamMsg, chunk: &mut Vec<(String, EntityChange)>) -> Option<Result<()>> {
+    match m {
+        StreamMsg::Change(id, change) => {
+            chunk.push((id, change));
+            None
+        }
+        StreamMsg::Commit => Some(Ok(())),
+        StreamMsg::Abort(e) => Some(Err(e)),
+    }
+}
+
 fn conflict(detail: impl Into<String>) -> NgsiError {
     NgsiError::new(ErrorKind::Conflict, detail)
 }
@@ -334,16 +346,13 @@ impl Store for PostgresStore {
         let mut wrote = false;
         loop {
             let mut chunk = Vec::new();
-            let mut end = None;
-            match msgs.recv().await {
+            let mut end = match msgs.recv().await {
                 None => return Err(stream_unfinished()),
-                Some(StreamMsg::Change(id, ch)) => chunk.push((id, ch)),
-                Some(other) => end = Some(other),
-            }
+                Some(m) => take_msg(m, &mut chunk),
+            };
             while end.is_none() && chunk.len() < STREAM_CHUNK {
                 match msgs.try_recv() {
-                    Ok(StreamMsg::Change(id, ch)) => chunk.push((id, ch)),
-                    Ok(other) => end = Some(other),
+                    Ok(m) => end = take_msg(m, &mut chunk),
                     Err(_) => break,
                 }
             }
@@ -356,9 +365,8 @@ impl Store for PostgresStore {
             }
             match end {
                 None => {}
-                Some(StreamMsg::Commit) => break,
-                Some(StreamMsg::Abort(e)) => return Err(e),
-                Some(StreamMsg::Change(..)) => unreachable!("changes are not ends"),
+                Some(Ok(())) => break,
+                Some(Err(e)) => return Err(e),
             }
         }
         tx.commit().await.map_err(pg_err)?;

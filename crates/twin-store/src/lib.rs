@@ -1,5 +1,6 @@
-//! urbantwin's storage: the [`Store`] trait that every part of the twin reads and writes through, and its embedded
-//! SQLite backend (WAL, group commit, every acknowledged write durable). A PostgreSQL backend implements the same trait.
+//! urbantwin's storage: the [`Store`] trait that every part of the twin reads and writes through, and its backends:
+//! embedded SQLite (WAL, group commit, every acknowledged write durable) and PostgreSQL (several API nodes on one
+//! database). Both share their backend-neutral logic (`common`), so they answer alike.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,7 +13,12 @@ use twin_model::geoquery::GeoQuery;
 use twin_model::query::{Query, ScopeQuery, TypeExpr};
 use twin_model::{Attribute, Dataset, Entity, NgsiError};
 
+mod common;
+pub mod postgres;
 pub mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = NgsiError> = std::result::Result<T, E>;

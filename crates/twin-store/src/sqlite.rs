@@ -4,23 +4,23 @@
 //! Entities are stored whole (JSON of [`Entity`]) next to three indexes the query planner uses to narrow the
 //! candidates before the exact evaluator in `twin-model` decides: entity types, an R-tree of GeoProperty bounding
 //! boxes, and scalar attribute values (for `q`). Temporal instances live in their own table, indexed for time-range
-//! scans and aggregation.
+//! scans and aggregation. What is not about SQLite (deciding changes, index values, the `q` prefilter, temporal
+//! pages and aggregation) is shared with the PostgreSQL backend in `common`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 use tokio::sync::{oneshot, Notify};
-use twin_model::entity::AttrKind;
-use twin_model::geoquery::{geojson_bbox, GeoRel};
-use twin_model::query::{CmpOp, Literal, QValue, Query};
-use twin_model::{Attribute, Dataset, Entity, NgsiError};
+use twin_model::query::CmpOp;
+use twin_model::{Attribute, Dataset, Entity};
 
+use crate::common::*;
 use crate::*;
 
 const SCHEMA_VERSION: i64 = 1;
@@ -138,29 +138,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_topic ON dead_letters(topic, id);
 "#;
 
-/// How many map changes are kept for tile caches that poll; a cache further behind starts afresh.
-const MAP_CHANGES_KEPT: i64 = 10_000;
-
-fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
-}
-
-fn db_err(e: impl std::fmt::Display) -> NgsiError {
-    NgsiError::internal(format!("storage: {e}"))
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(db_err)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(db_err)
-}
-
 /// What a job did inside its savepoint, and how to tell its caller once the commit is known.
 struct JobOutcome {
     ok: bool,
@@ -185,60 +162,12 @@ struct WriterState {
     journal: Arc<AtomicBool>,
     /// Geometry touched by the current transaction, per entity type (lon/lat box); written as `map_changes` rows
     /// just before it commits.
-    map_dirty: std::cell::RefCell<BTreeMap<String, [f64; 4]>>,
-}
-
-impl WriterState {
-    /// Notes that an entity's geometry (or the properties drawn with it) changed: its types and the boxes of its
-    /// GeoProperties before and after.
-    fn touch_map(&self, before: Option<&(Vec<String>, Option<[f64; 4]>)>, after: Option<&Entity>) {
-        let after_box = after.and_then(entity_bbox);
-        let before_box = before.and_then(|(_, b)| *b);
-        let Some(bx) = union_box(before_box, after_box) else {
-            return;
-        };
-        let mut dirty = self.map_dirty.borrow_mut();
-        let types = before
-            .map(|(t, _)| t.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .chain(after.map(|e| e.types.as_slice()).unwrap_or_default());
-        for t in types {
-            let slot = dirty.entry(t.clone()).or_insert(bx);
-            *slot = union_box(Some(*slot), Some(bx)).unwrap_or(bx);
-        }
-    }
-}
-
-fn union_box(a: Option<[f64; 4]>, b: Option<[f64; 4]>) -> Option<[f64; 4]> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some([
-            a[0].min(b[0]),
-            a[1].min(b[1]),
-            a[2].max(b[2]),
-            a[3].max(b[3]),
-        ]),
-        (a, None) => a,
-        (None, b) => b,
-    }
-}
-
-/// The box around every GeoProperty value of an entity.
-fn entity_bbox(e: &Entity) -> Option<[f64; 4]> {
-    let mut out = None;
-    for instances in e.attrs.values() {
-        for a in instances {
-            if a.kind == AttrKind::GeoProperty {
-                out = union_box(out, geojson_bbox(&a.value));
-            }
-        }
-    }
-    out
+    map_dirty: std::cell::RefCell<MapDirty>,
 }
 
 /// Writes the transaction's map changes (inside it, before COMMIT) and prunes old ones now and then.
 fn flush_map_changes(conn: &Connection, state: &WriterState) -> Result<()> {
-    let dirty = std::mem::take(&mut *state.map_dirty.borrow_mut());
+    let dirty = std::mem::take(&mut state.map_dirty.borrow_mut().0);
     if dirty.is_empty() {
         return Ok(());
     }
@@ -485,7 +414,7 @@ fn commit_group(conn: &Connection, state: &WriterState, signal: &Notify, jobs: V
             poisoned = true;
         }
     }
-    state.map_dirty.borrow_mut().clear();
+    state.map_dirty.borrow_mut().0.clear();
     let commit = if poisoned && !savepoints {
         // a lone job failed: nothing of it may stay
         let _ = conn.execute_batch("ROLLBACK");
@@ -534,83 +463,23 @@ fn load_entity_row(conn: &Connection, id: &str) -> Result<Option<(i64, Entity)>>
 
 /// Marker of an attribute that has no scalar value (GeoProperty, JsonProperty, compound values).
 const NO_SCALAR: &[u8] = b"";
-/// Marker of an attribute whose value the index cannot represent (too many or nested elements): every q term on
-/// it must go to the exact evaluator.
+/// Marker of an attribute whose value the index cannot represent: every q term on it goes to the exact evaluator.
+/// SQLite orders numbers < text < blobs, which the query planner uses.
 const OPAQUE: &[u8] = b"\x01";
-/// Elements of an array value indexed one by one; longer arrays are marked opaque.
-const MAX_INDEXED_ELEMENTS: usize = 64;
 
-/// The values under which an attribute is indexed for `q` (see the `attr_values` table).
-fn index_values(attr: &Attribute, mut push: impl FnMut(rusqlite::types::Value)) {
+/// How an indexed value is kept in the dynamically typed `attr_values.v`.
+fn sql_value(v: IndexValue) -> rusqlite::types::Value {
     use rusqlite::types::Value as V;
-    // false when the value holds something the index cannot represent
-    fn scalar(v: &Value, push: &mut dyn FnMut(V)) -> bool {
-        match v {
-            Value::Number(n) => match n.as_f64() {
-                Some(x) => push(V::Real(x)),
-                None => return false,
-            },
-            Value::String(s) => push(V::Text(s.clone())),
-            Value::Bool(b) => {
-                push(V::Real(if *b { 1.0 } else { 0.0 }));
-                push(V::Text(b.to_string()));
-            }
-            Value::Object(o) => match o.get("@value") {
-                Some(inner) if !inner.is_object() && !inner.is_array() => {
-                    return scalar(inner, push)
-                }
-                _ => return false,
-            },
-            Value::Null | Value::Array(_) => return false,
-        }
-        true
-    }
-    let mut rows = Vec::new();
-    let mut collect = |x: V| rows.push(x);
-    let representable = match attr.kind {
-        AttrKind::GeoProperty | AttrKind::JsonProperty => {
-            push(V::Blob(NO_SCALAR.to_vec()));
-            return;
-        }
-        AttrKind::LanguageProperty => match attr.value.as_object() {
-            Some(m) => m.values().all(|v| match v {
-                Value::Array(items) => {
-                    items.len() <= MAX_INDEXED_ELEMENTS
-                        && items.iter().all(|i| scalar(i, &mut collect))
-                }
-                other => scalar(other, &mut collect),
-            }),
-            None => false,
-        },
-        _ => match &attr.value {
-            Value::Array(items) => {
-                items.len() <= MAX_INDEXED_ELEMENTS && items.iter().all(|i| scalar(i, &mut collect))
-            }
-            Value::Object(o) if !o.contains_key("@value") => {
-                // a compound value: equality and comparisons never hold on it, paths into it are not indexed
-                push(V::Blob(NO_SCALAR.to_vec()));
-                return;
-            }
-            other => scalar(other, &mut collect),
-        },
-    };
-    if !representable {
-        push(V::Blob(OPAQUE.to_vec()));
-        return;
-    }
-    if rows.is_empty() {
-        push(V::Blob(NO_SCALAR.to_vec()));
-    }
-    for r in rows {
-        push(r);
+    match v {
+        IndexValue::Num(x) => V::Real(x),
+        IndexValue::Text(s) => V::Text(s),
+        IndexValue::NoScalar => V::Blob(NO_SCALAR.to_vec()),
+        IndexValue::Opaque => V::Blob(OPAQUE.to_vec()),
     }
 }
 
-/// Writes the entity row and refreshes its indexes; returns the row id.
-/// Writes the entity row (`existing`: its row id when it is already stored) and refreshes its indexes.
-/// GeoProperty instances one entity may have (each gets an R-tree box with gid = rid * this + k).
-const GEO_PER_ENTITY: i64 = 64;
-
+/// Writes the entity row (`existing`: its row id when it is already stored) and refreshes its indexes; returns the
+/// row id. GeoProperty boxes get R-tree ids gid = rid * GEO_PER_ENTITY + k.
 fn put_entity_row(conn: &Connection, e: &Entity, existing: Option<i64>) -> Result<i64> {
     let doc = to_json(e)?;
     let modified = e.modified_at.map(ms).unwrap_or(0);
@@ -646,39 +515,30 @@ fn put_entity_row(conn: &Connection, e: &Entity, existing: Option<i64>) -> Resul
             "INSERT OR IGNORE INTO attr_values(rid, attr, v, kind) VALUES (?1, ?2, ?3, ?4)",
         )
         .map_err(db_err)?;
+    for (name, instances) in &e.attrs {
+        for a in instances {
+            for v in index_values(a) {
+                ins_val
+                    .execute(params![rid, name, sql_value(v), a.kind.as_str()])
+                    .map_err(db_err)?;
+            }
+        }
+    }
     let mut ins_geo = conn
         .prepare_cached("INSERT INTO entity_geo(gid, min_x, max_x, min_y, max_y, attr) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .map_err(db_err)?;
-    let mut boxes = 0i64;
-    for (name, instances) in &e.attrs {
-        for a in instances {
-            let kind = a.kind.as_str();
-            let mut err = None;
-            index_values(a, |v| {
-                if err.is_none() {
-                    if let Err(e) = ins_val.execute(params![rid, name, v, kind]) {
-                        err = Some(e);
-                    }
-                }
-            });
-            if let Some(e) = err {
-                return Err(db_err(e));
-            }
-            if a.kind == AttrKind::GeoProperty {
-                if let Some([x0, y0, x1, y1]) = geojson_bbox(&a.value) {
-                    if boxes >= GEO_PER_ENTITY {
-                        return Err(NgsiError::bad_data(format!(
-                            "entity {} has more than {GEO_PER_ENTITY} GeoProperty instances",
-                            e.id
-                        )));
-                    }
-                    ins_geo
-                        .execute(params![rid * GEO_PER_ENTITY + boxes, x0, x1, y0, y1, name])
-                        .map_err(db_err)?;
-                    boxes += 1;
-                }
-            }
-        }
+    // `common::decide` refused entities with more boxes than GEO_PER_ENTITY
+    for (k, (name, [x0, y0, x1, y1])) in geo_boxes(e).enumerate() {
+        ins_geo
+            .execute(params![
+                rid * GEO_PER_ENTITY as i64 + k as i64,
+                x0,
+                x1,
+                y0,
+                y1,
+                name
+            ])
+            .map_err(db_err)?;
     }
     Ok(rid)
 }
@@ -697,34 +557,23 @@ fn clear_indexes(conn: &Connection, rid: i64) -> Result<()> {
     let mut del = conn
         .prepare_cached("DELETE FROM entity_geo WHERE gid = ?1")
         .map_err(db_err)?;
-    for k in 0..GEO_PER_ENTITY {
-        if del.execute([rid * GEO_PER_ENTITY + k]).map_err(db_err)? == 0 {
+    for k in 0..GEO_PER_ENTITY as i64 {
+        if del
+            .execute([rid * GEO_PER_ENTITY as i64 + k])
+            .map_err(db_err)?
+            == 0
+        {
             break;
         }
     }
     Ok(())
 }
 
-fn delete_entity_row(conn: &Connection, id: &str) -> Result<()> {
-    let rid: Option<i64> = conn
-        .query_row("SELECT rid FROM entities WHERE id=?1", [id], |r| r.get(0))
-        .optional()
+fn delete_entity_row(conn: &Connection, rid: i64) -> Result<()> {
+    clear_indexes(conn, rid)?;
+    conn.execute("DELETE FROM entities WHERE rid=?1", [rid])
         .map_err(db_err)?;
-    if let Some(rid) = rid {
-        clear_indexes(conn, rid)?;
-        conn.execute("DELETE FROM entities WHERE rid=?1", [rid])
-            .map_err(db_err)?;
-    }
     Ok(())
-}
-
-fn numeric_of(a: &Attribute) -> Option<f64> {
-    match &a.value {
-        Value::Number(n) => n.as_f64(),
-        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
-        Value::Object(o) => o.get("@value").and_then(Value::as_f64),
-        _ => None,
-    }
 }
 
 fn record_temporal_entity(
@@ -760,300 +609,106 @@ fn record_temporal_entity(
     Ok(())
 }
 
-/// The instance id of a temporal row.
-fn instance_id(iid: i64) -> String {
-    format!("{INSTANCE_PREFIX}{iid}")
-}
-
-/// The temporal row of an instance id (None when it is not one of ours).
-fn instance_rowid(instance: &str) -> Option<i64> {
-    instance.strip_prefix(INSTANCE_PREFIX)?.parse().ok()
-}
-
-const INSTANCE_PREFIX: &str = "urn:ngsi-ld:attribute:instance:";
-
-/// Reads a temporal row's attribute, with its instance id.
-fn temporal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, String)> {
-    Ok((r.get(0)?, r.get(1)?))
-}
-
-fn instance_from_row((iid, doc): (i64, String)) -> Result<Attribute> {
-    let mut a: Attribute = from_json(&doc)?;
-    a.instance_id = Some(instance_id(iid));
-    Ok(a)
-}
-
-fn record_instance(conn: &Connection, entity: &str, attr: &str, a: &Attribute) -> Result<String> {
-    let mut inst = a.clone();
-    inst.instance_id = None;
-    let sys = inst
-        .modified_at
-        .or(inst.created_at)
-        .map(ms)
-        .unwrap_or_else(|| ms(Utc::now()));
-    let ts = inst.observed_at.map(ms).unwrap_or(sys);
+fn record_instance(conn: &Connection, entity: &str, attr: &str, a: &Attribute) -> Result<()> {
+    let r = instance_row(a)?;
     conn.prepare_cached(
         "INSERT INTO temporal(entity, attr, dataset_id, ts, sys_ms, num, doc) VALUES (?1,?2,?3,?4,?5,?6,?7)",
     )
     .map_err(db_err)?
-    .execute(params![entity, attr, inst.dataset_id, ts, sys, numeric_of(&inst), to_json(&inst)?])
+    .execute(params![entity, attr, r.dataset_id, r.ts, r.sys, r.num, r.doc])
     .map_err(db_err)?;
-    Ok(instance_id(conn.last_insert_rowid()))
+    Ok(())
 }
 
-/// Applies one entity change inside the current transaction. The change function decides before anything is
-/// written, so an error it returns leaves the store untouched.
+/// Applies one entity change inside the current transaction: `common::decide` decides, this writes.
 fn apply_change(
     conn: &Connection,
     state: &WriterState,
     id: &str,
     change: EntityChange,
-) -> Result<(WriteResult, bool)> {
+) -> Result<Decision> {
     let (rid, before) = match load_entity_row(conn, id)? {
         Some((rid, e)) => (Some(rid), Some(e)),
         None => (None, None),
     };
-    let existed = before.is_some();
-    let before_map = before.as_ref().map(|b| (b.types.clone(), entity_bbox(b)));
-    let before_copy = if state.journal.load(Ordering::Relaxed) {
-        before.clone()
-    } else {
-        None
-    };
-    let outcome = change(before)?;
-    let now = Utc::now();
-    match outcome {
-        ChangeOutcome::Nothing { result } => Ok((
-            WriteResult {
-                created: false,
-                entity: None,
-                result,
+    let d = decide(id, before, state.journal.load(Ordering::Relaxed), change)?;
+    match (&d.effect, rid) {
+        (Effect::Nothing, _) => return Ok(d),
+        (Effect::Delete, Some(rid)) => delete_entity_row(conn, rid)?,
+        (Effect::Delete, None) => {}
+        (
+            Effect::Put {
+                entity,
+                instances,
+                record_head,
             },
-            false,
-        )),
-        ChangeOutcome::Delete => {
-            if !existed {
-                return Err(NgsiError::not_found(format!("entity {id} does not exist")));
-            }
-            delete_entity_row(conn, id)?;
-            state.touch_map(before_map.as_ref(), None);
-            if let Some(b) = before_copy {
-                journal(
-                    conn,
-                    id,
-                    Trigger::EntityDeleted,
-                    b.attrs.keys().cloned().collect(),
-                    b,
-                    None,
-                    now,
-                )?;
-            }
-            Ok((
-                WriteResult {
-                    created: false,
-                    entity: None,
-                    result: Value::Null,
-                },
-                true,
-            ))
-        }
-        ChangeOutcome::Put {
-            entity,
-            written,
-            removed,
-            result,
-        } => {
-            if entity.id != id {
-                return Err(NgsiError::bad_data(format!(
-                    "entity id {} does not match {id}",
-                    entity.id
-                )));
-            }
-            put_entity_row(conn, &entity, rid)?;
-            state.touch_map(before_map.as_ref(), Some(&entity));
-            if !written.is_empty() {
+            rid,
+        ) => {
+            put_entity_row(conn, entity, rid)?;
+            if *record_head {
                 record_temporal_entity(conn, &entity.id, &entity.types, &entity.scopes)?;
             }
-            for (name, ds) in &written {
-                if let Some(a) = entity.instance(name, ds.as_deref()) {
-                    record_instance(conn, &entity.id, name, a)?;
-                }
+            for (name, a) in instances {
+                record_instance(conn, &entity.id, name, a)?;
             }
-            if state.journal.load(Ordering::Relaxed) {
-                let trigger = if existed {
-                    Trigger::EntityUpdated
-                } else {
-                    Trigger::EntityCreated
-                };
-                // a new entity's attributes are all new, whether or not its values go into history
-                let mut attrs: Vec<String> = if existed {
-                    written.iter().map(|(n, _)| n.clone()).collect()
-                } else {
-                    entity.attrs.keys().cloned().collect()
-                };
-                attrs.extend(removed.iter().cloned());
-                attrs.sort();
-                attrs.dedup();
-                journal(conn, id, trigger, attrs, entity.clone(), before_copy, now)?;
-            }
-            Ok((
-                WriteResult {
-                    created: !existed,
-                    entity: Some(entity),
-                    result,
-                },
-                true,
-            ))
         }
     }
+    d.touch_map(&mut state.map_dirty.borrow_mut());
+    if let Some(rec) = &d.journal {
+        conn.prepare_cached("INSERT INTO changes(doc) VALUES (?1)")
+            .map_err(db_err)?
+            .execute([to_json(rec)?])
+            .map_err(db_err)?;
+    }
+    Ok(d)
 }
-
-fn journal(
-    conn: &Connection,
-    id: &str,
-    trigger: Trigger,
-    attributes: Vec<String>,
-    entity: Entity,
-    previous: Option<Entity>,
-    at: DateTime<Utc>,
-) -> Result<()> {
-    let rec = ChangeRecord {
-        seq: 0,
-        entity_id: id.to_string(),
-        trigger,
-        attributes,
-        entity,
-        previous,
-        at,
-    };
-    conn.prepare_cached("INSERT INTO changes(doc) VALUES (?1)")
-        .map_err(db_err)?
-        .execute([to_json(&rec)?])
-        .map_err(db_err)?;
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------------------------
-// query planning: SQL narrows the candidates, the model's evaluators decide
+// query planning: SQL narrows the candidates (see `common::plan_parts`), the model's evaluators decide
 
-struct Plan {
-    sql: String,
-    args: Vec<rusqlite::types::Value>,
-    /// true when SQL alone decides (no exact evaluation needed): counting can be done in SQL
-    exact: bool,
-}
-
-fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<String> {
+/// A prefilter as SQL over `attr_values a` of the entity `e` (values marked opaque always pass).
+fn prefilter_sql(p: &Prefilter, args: &mut Vec<rusqlite::types::Value>) -> String {
     use rusqlite::types::Value as V;
-    match q {
-        Query::And(items) => {
-            let parts: Vec<String> = items.iter().filter_map(|i| q_prefilter(i, args)).collect();
-            if parts.is_empty() {
-                None
-            } else {
-                Some(format!("({})", parts.join(" AND ")))
-            }
-        }
-        Query::Or(items) => {
-            // all-or-nothing: one branch that SQL cannot narrow makes the whole disjunction unnarrowable
-            let mark = args.len();
-            let mut parts = Vec::new();
-            for i in items {
-                match q_prefilter(i, args) {
-                    Some(p) => parts.push(p),
-                    None => {
-                        args.truncate(mark);
-                        return None;
-                    }
-                }
-            }
-            Some(format!("({})", parts.join(" OR ")))
-        }
-        Query::Term(t) => {
-            if !t.path.sub_path.is_empty() || !t.path.compound.is_empty() || t.negated {
-                return None;
-            }
-            let attr = t.path.attr.clone();
-            // values the index could not represent (OPAQUE) always pass to the exact evaluator
-            let sub = |cond: &str, args: &mut Vec<V>, vals: Vec<V>| {
-                args.push(V::Text(attr.clone()));
-                args.extend(vals);
-                if cond == "1" {
-                    "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=?)"
+    let join = |items: &[Prefilter], sep: &str, args: &mut Vec<V>| {
+        let parts: Vec<String> = items.iter().map(|i| prefilter_sql(i, args)).collect();
+        format!("({})", parts.join(sep))
+    };
+    match p {
+        Prefilter::And(items) => join(items, " AND ", args),
+        Prefilter::Or(items) => join(items, " OR ", args),
+        Prefilter::Attr(attr, cond) => {
+            args.push(V::Text(attr.clone()));
+            let cond = match cond {
+                AttrCond::Exists => {
+                    return "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=?)"
                         .to_string()
-                } else {
-                    format!(
-                        "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=? AND ({cond} OR a.v=X'01'))"
-                    )
+                }
+                AttrCond::In(items) => {
+                    let conds = vec!["a.v=?"; items.len()].join(" OR ");
+                    args.extend(items.iter().map(|s| match s {
+                        Scalar::Num(n) => V::Real(*n),
+                        Scalar::Text(t) => V::Text(t.clone()),
+                    }));
+                    format!("({conds})")
+                }
+                AttrCond::Between(a, b) => {
+                    args.extend([V::Real(*a), V::Real(*b)]);
+                    "a.v BETWEEN ? AND ?".to_string()
+                }
+                AttrCond::Cmp(op, n) => {
+                    args.push(V::Real(*n));
+                    // numbers sort below text and blobs: `< ''` keeps a lower bound to numbers
+                    match op {
+                        CmpOp::Gt => "a.v > ? AND a.v < ''",
+                        CmpOp::Ge => "a.v >= ? AND a.v < ''",
+                        CmpOp::Lt => "a.v < ?",
+                        _ => "a.v <= ?",
+                    }
+                    .to_string()
                 }
             };
-            match &t.op {
-                None => Some(sub("1", args, vec![])),
-                Some((op, value)) => {
-                    let num = |v: &Literal| match v {
-                        Literal::Number(n) => Some(*n),
-                        _ => None,
-                    };
-                    let text = |v: &Literal| match v {
-                        Literal::Text {
-                            text,
-                            temporal: None,
-                        } => Some(text.clone()),
-                        Literal::Bool(b) => Some(b.to_string()),
-                        _ => None,
-                    };
-                    match (op, value) {
-                        (CmpOp::Eq, QValue::List(items)) => {
-                            let mut conds = Vec::new();
-                            let mut vals = Vec::new();
-                            for i in items {
-                                if let Some(n) = num(i) {
-                                    conds.push("a.v=?");
-                                    vals.push(V::Real(n));
-                                } else if let Some(s) = text(i) {
-                                    conds.push("a.v=?");
-                                    vals.push(V::Text(s));
-                                } else {
-                                    return None;
-                                }
-                            }
-                            Some(sub(&format!("({})", conds.join(" OR ")), args, vals))
-                        }
-                        (CmpOp::Eq, QValue::Range(a, b)) => match (num(a), num(b)) {
-                            (Some(a), Some(b)) => Some(sub(
-                                "a.v BETWEEN ? AND ?",
-                                args,
-                                vec![V::Real(a), V::Real(b)],
-                            )),
-                            _ => Some(sub("1", args, vec![])),
-                        },
-                        (CmpOp::Eq, QValue::One(v)) => {
-                            if let Some(n) = num(v) {
-                                Some(sub("a.v=?", args, vec![V::Real(n)]))
-                            } else if let Some(s) = text(v) {
-                                Some(sub("a.v=?", args, vec![V::Text(s)]))
-                            } else {
-                                Some(sub("1", args, vec![]))
-                            }
-                        }
-                        (CmpOp::Gt | CmpOp::Ge | CmpOp::Lt | CmpOp::Le, QValue::One(v)) => {
-                            let Some(n) = num(v) else {
-                                return Some(sub("1", args, vec![]));
-                            };
-                            // numbers sort below text and blobs: `< ''` keeps a lower bound to numbers
-                            let cond = match op {
-                                CmpOp::Gt => "a.v > ? AND a.v < ''",
-                                CmpOp::Ge => "a.v >= ? AND a.v < ''",
-                                CmpOp::Lt => "a.v < ?",
-                                _ => "a.v <= ?",
-                            };
-                            Some(sub(cond, args, vec![V::Real(n)]))
-                        }
-                        // != and patterns need the attribute to exist
-                        _ => Some(sub("1", args, vec![])),
-                    }
-                }
-            }
+            format!(
+                "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr=? AND ({cond} OR a.v=X'01'))"
+            )
         }
     }
 }
@@ -1062,127 +717,77 @@ fn q_prefilter(q: &Query, args: &mut Vec<rusqlite::types::Value>) -> Option<Stri
 /// in id order and probes the type of each (no large candidate list, and paging stops after `limit` matches).
 const TYPE_DRIVEN_MAX: i64 = 2000;
 
-fn plan(conn: &Connection, q: &EntityQuery) -> Result<Plan> {
+/// The WHERE clause over `entities e` narrowing a query, its arguments, and whether it alone decides.
+fn plan(conn: &Connection, q: &EntityQuery) -> Result<(String, Vec<rusqlite::types::Value>, bool)> {
     use rusqlite::types::Value as V;
+    let parts = plan_parts(q);
     let mut conds: Vec<String> = Vec::new();
     let mut args: Vec<V> = Vec::new();
-    let mut exact = true;
-    if let Some(ids) = &q.ids {
-        conds.push(format!("e.id IN ({})", vec!["?"; ids.len()].join(",")));
+    let marks = |n: usize| vec!["?"; n].join(",");
+    if let Some(ids) = &parts.ids {
+        conds.push(format!("e.id IN ({})", marks(ids.len())));
         args.extend(ids.iter().map(|i| V::Text(i.clone())));
     }
-    if q.id_pattern.is_some() {
-        exact = false;
-    }
-    if let Some(t) = &q.types {
-        match t.as_any_of() {
-            Some(list) => {
-                let marks = vec!["?"; list.len()].join(",");
-                let few: i64 = conn
-                    .prepare_cached(&format!(
-                        "SELECT count(*) FROM (SELECT 1 FROM entity_types WHERE type IN ({marks}) LIMIT {TYPE_DRIVEN_MAX})"
-                    ))
-                    .map_err(db_err)?
-                    .query_row(rusqlite::params_from_iter(list.iter()), |r| r.get(0))
-                    .map_err(db_err)?;
-                if few < TYPE_DRIVEN_MAX {
-                    conds.push(format!(
-                        "e.rid IN (SELECT rid FROM entity_types WHERE type IN ({marks}))"
-                    ));
-                } else {
-                    conds.push(format!(
-                        "EXISTS (SELECT 1 FROM entity_types t WHERE t.rid=e.rid AND t.type IN ({marks}))"
-                    ));
-                }
-                args.extend(list.iter().map(|s| V::Text(s.to_string())));
-            }
-            None => exact = false,
+    if let Some(list) = &parts.types {
+        let marks = marks(list.len());
+        let few: i64 = conn
+            .prepare_cached(&format!(
+                "SELECT count(*) FROM (SELECT 1 FROM entity_types WHERE type IN ({marks}) LIMIT {TYPE_DRIVEN_MAX})"
+            ))
+            .map_err(db_err)?
+            .query_row(rusqlite::params_from_iter(list.iter()), |r| r.get(0))
+            .map_err(db_err)?;
+        if few < TYPE_DRIVEN_MAX {
+            conds.push(format!(
+                "e.rid IN (SELECT rid FROM entity_types WHERE type IN ({marks}))"
+            ));
+        } else {
+            conds.push(format!(
+                "EXISTS (SELECT 1 FROM entity_types t WHERE t.rid=e.rid AND t.type IN ({marks}))"
+            ));
         }
+        args.extend(list.iter().map(|s| V::Text(s.clone())));
     }
-    if let Some(attrs) = &q.attrs {
+    if let Some(attrs) = &parts.attrs {
         conds.push(format!(
             "EXISTS (SELECT 1 FROM attr_values a WHERE a.rid=e.rid AND a.attr IN ({}))",
-            vec!["?"; attrs.len()].join(",")
+            marks(attrs.len())
         ));
         args.extend(attrs.iter().map(|s| V::Text(s.clone())));
     }
-    if let Some(qq) = &q.q {
-        exact = false;
-        if let Some(c) = q_prefilter(qq, &mut args) {
-            conds.push(c);
-        }
+    if let Some(p) = &parts.q {
+        conds.push(prefilter_sql(p, &mut args));
     }
-    if q.scope_q.is_some() {
-        exact = false;
-    }
-    if let Some(g) = &q.geo {
-        exact = false;
-        if !matches!(g.georel, GeoRel::Disjoint) {
-            if let Some([x0, y0, x1, y1]) = g.search_window() {
-                conds.push(format!(
-                    "e.rid IN (SELECT gid / {GEO_PER_ENTITY} FROM entity_geo \
-                     WHERE max_x>=? AND min_x<=? AND max_y>=? AND min_y<=? AND attr=?)"
-                ));
-                args.extend([
-                    V::Real(x0),
-                    V::Real(x1),
-                    V::Real(y0),
-                    V::Real(y1),
-                    V::Text(g.geoproperty.clone()),
-                ]);
-            }
-        }
+    if let Some(([x0, y0, x1, y1], attr)) = parts.geo {
+        conds.push(format!(
+            "e.rid IN (SELECT gid / {GEO_PER_ENTITY} FROM entity_geo \
+             WHERE max_x>=? AND min_x<=? AND max_y>=? AND min_y<=? AND attr=?)"
+        ));
+        args.extend([
+            V::Real(x0),
+            V::Real(x1),
+            V::Real(y0),
+            V::Real(y1),
+            V::Text(attr),
+        ]);
     }
     let where_ = if conds.is_empty() {
         "1".to_string()
     } else {
         conds.join(" AND ")
     };
-    Ok(Plan {
-        sql: where_,
-        args,
-        exact,
-    })
-}
-
-fn exact_match(q: &EntityQuery, e: &Entity) -> bool {
-    if let Some(p) = &q.id_pattern {
-        if !p.is_match(&e.id) {
-            return false;
-        }
-    }
-    if let Some(t) = &q.types {
-        if !t.matches(&e.types) {
-            return false;
-        }
-    }
-    if let Some(qq) = &q.q {
-        if !qq.matches(e) {
-            return false;
-        }
-    }
-    if let Some(s) = &q.scope_q {
-        if !s.matches(&e.scopes) {
-            return false;
-        }
-    }
-    if let Some(g) = &q.geo {
-        if !g.matches(e) {
-            return false;
-        }
-    }
-    true
+    Ok((where_, args, parts.exact))
 }
 
 fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
-    let p = plan(conn, q)?;
-    let mut page = QueryPage::default();
-    if p.exact {
+    let (sql, args, exact) = plan(conn, q)?;
+    if exact {
+        let mut page = QueryPage::default();
         if q.count {
             let n: i64 = conn
                 .query_row(
-                    &format!("SELECT count(*) FROM entities e WHERE {}", p.sql),
-                    rusqlite::params_from_iter(p.args.iter()),
+                    &format!("SELECT count(*) FROM entities e WHERE {sql}"),
+                    rusqlite::params_from_iter(args.iter()),
                     |r| r.get(0),
                 )
                 .map_err(db_err)?;
@@ -1191,13 +796,12 @@ fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
         if q.limit == 0 {
             return Ok(page);
         }
-        let mut args = p.args.clone();
+        let mut args = args.clone();
         args.push(rusqlite::types::Value::Integer(q.limit as i64));
         args.push(rusqlite::types::Value::Integer(q.offset as i64));
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT e.doc FROM entities e WHERE {} ORDER BY e.id LIMIT ? OFFSET ?",
-                p.sql
+                "SELECT e.doc FROM entities e WHERE {sql} ORDER BY e.id LIMIT ? OFFSET ?"
             ))
             .map_err(db_err)?;
         let rows = stmt
@@ -1214,43 +818,27 @@ fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
     // document fetched by row id only when the evaluator needs it
     let mut stmt = conn
         .prepare(&format!(
-            "SELECT e.rid FROM entities e WHERE {} ORDER BY e.id",
-            p.sql
+            "SELECT e.rid FROM entities e WHERE {sql} ORDER BY e.id"
         ))
         .map_err(db_err)?;
     let mut rows = stmt
-        .query(rusqlite::params_from_iter(p.args.iter()))
+        .query(rusqlite::params_from_iter(args.iter()))
         .map_err(db_err)?;
     let mut fetch = conn
         .prepare_cached("SELECT doc FROM entities WHERE rid=?1")
         .map_err(db_err)?;
-    let mut matched = 0usize;
+    let mut pager = Pager::new(q);
     while let Some(row) = rows.next().map_err(db_err)? {
         let rid: i64 = row.get(0).map_err(db_err)?;
         let doc: String = fetch.query_row([rid], |r| r.get(0)).map_err(db_err)?;
-        let e: Entity = from_json(&doc)?;
-        if !exact_match(q, &e) {
-            continue;
-        }
-        if matched >= q.offset && page.entities.len() < q.limit {
-            page.entities.push(e);
-        }
-        matched += 1;
-        if !q.count && page.entities.len() >= q.limit {
+        if !pager.offer(from_json(&doc)?) {
             break;
         }
     }
-    if q.count {
-        page.count = Some(matched as u64);
-    }
-    Ok(page)
+    Ok(pager.finish())
 }
-
 // ---------------------------------------------------------------------------------------------------------------
 // temporal
-
-/// A temporal entity's id, types and scopes.
-type TemporalHead = (String, Vec<String>, Vec<String>);
 
 fn temporal_entities_for(conn: &Connection, q: &TemporalQuery) -> Result<Vec<TemporalHead>> {
     // candidates: temporal entities, filtered by ids / types / pattern / scope; q and geo act on the current state
@@ -1276,116 +864,60 @@ fn temporal_entities_for(conn: &Connection, q: &TemporalQuery) -> Result<Vec<Tem
             ))
         })
         .map_err(db_err)?;
-    let needs_current = eq.q.is_some() || eq.geo.is_some();
     for row in rows {
         let (id, types, scopes) = row.map_err(db_err)?;
-        let types: Vec<String> = from_json(&types)?;
-        let scopes: Vec<String> = from_json(&scopes)?;
-        if let Some(t) = &eq.types {
-            if !t.matches(&types) {
-                continue;
-            }
+        let Some(head) = temporal_head(eq, id, &types, &scopes)? else {
+            continue;
+        };
+        if needs_current(eq) && !current_matches(eq, load_entity(conn, &head.0)?.as_ref()) {
+            continue;
         }
-        if let Some(p) = &eq.id_pattern {
-            if !p.is_match(&id) {
-                continue;
-            }
-        }
-        if let Some(s) = &eq.scope_q {
-            if !s.matches(&scopes) {
-                continue;
-            }
-        }
-        if needs_current {
-            match load_entity(conn, &id)? {
-                Some(e) => {
-                    if eq.q.as_ref().is_some_and(|qq| !qq.matches(&e))
-                        || eq.geo.as_ref().is_some_and(|g| !g.matches(&e))
-                    {
-                        continue;
-                    }
-                }
-                None => continue,
-            }
-        }
-        out.push((id, types, scopes));
+        out.push(head);
     }
     Ok(out)
 }
 
+/// The attributes of a temporal entity a query asks for (all with history when it names none).
+fn temporal_attrs(conn: &Connection, q: &TemporalQuery, id: &str) -> Result<Vec<String>> {
+    if let Some(a) = &q.attrs {
+        return Ok(a.clone());
+    }
+    let mut stmt = conn
+        .prepare_cached("SELECT DISTINCT attr FROM temporal WHERE entity=?1")
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map([id], |r| r.get::<_, String>(0))
+        .map_err(db_err)?;
+    rows.collect::<std::result::Result<_, _>>().map_err(db_err)
+}
+
 fn run_temporal_query(conn: &Connection, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
-    let ents = temporal_entities_for(conn, q)?;
-    let col = match q.timeproperty {
-        TimeProperty::ObservedAt => "ts",
-        _ => "sys_ms",
-    };
-    let mut result = Vec::new();
-    let offset = q.entities.offset;
-    let limit = if q.entities.limit == 0 {
-        usize::MAX
-    } else {
-        q.entities.limit
-    };
-    for (id, types, scopes) in ents.into_iter().skip(offset) {
-        if result.len() >= limit {
-            break;
-        }
-        let attrs: Vec<String> = match &q.attrs {
-            Some(a) => a.clone(),
-            None => {
-                let mut stmt = conn
-                    .prepare_cached("SELECT DISTINCT attr FROM temporal WHERE entity=?1")
-                    .map_err(db_err)?;
-                let rows = stmt
-                    .query_map([&id], |r| r.get::<_, String>(0))
-                    .map_err(db_err)?;
-                rows.collect::<std::result::Result<_, _>>()
-                    .map_err(db_err)?
-            }
-        };
-        let mut map = BTreeMap::new();
-        for attr in attrs {
-            let (cond, a1, a2) = match q.timerel {
-                None => ("1".to_string(), 0, 0),
-                Some(TimeRel::Before(t)) => (format!("{col} < ?3"), ms(t), 0),
-                Some(TimeRel::After(t)) => (format!("{col} >= ?3"), ms(t), 0),
-                Some(TimeRel::Between(a, b)) => {
-                    (format!("{col} >= ?3 AND {col} < ?4"), ms(a), ms(b))
-                }
-            };
-            let per_attr = q.last_n.unwrap_or(q.instance_limit.max(1));
-            let order = if q.last_n.is_some() { "DESC" } else { "ASC" };
-            let sql = format!(
-                "SELECT iid, doc FROM temporal WHERE entity=?1 AND attr=?2 AND {cond} AND (?3 IS NOT NULL) AND (?4 IS NOT NULL)
-                 ORDER BY {col} {order}, iid {order} LIMIT {per_attr}"
-            );
+    let col = time_column(q);
+    let (lo, hi) = time_window(q);
+    let (per_attr, newest_first) = per_attr(q);
+    let order = if newest_first { "DESC" } else { "ASC" };
+    let sql = format!(
+        "SELECT iid, doc FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4
+         ORDER BY {col} {order}, iid {order} LIMIT {per_attr}"
+    );
+    let mut page = TemporalPage::new(q, temporal_entities_for(conn, q)?);
+    while let Some(id) = page.next() {
+        for attr in temporal_attrs(conn, q, &id)? {
             let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
             let rows = stmt
-                .query_map(params![id, attr, a1, a2], temporal_row)
+                .query_map(params![id, attr, lo, hi], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
                 .map_err(db_err)?;
-            let mut instances: Vec<Attribute> = Vec::new();
+            let mut instances = Vec::new();
             for r in rows {
-                instances.push(instance_from_row(r.map_err(db_err)?)?);
+                let (iid, doc) = r.map_err(db_err)?;
+                instances.push(instance_from_row(iid, &doc)?);
             }
-            if q.last_n.is_some() {
-                instances.reverse();
-            }
-            if !instances.is_empty() {
-                map.insert(attr, instances);
-            }
+            page.add(attr, instances);
         }
-        if map.is_empty() && (q.timerel.is_some() || q.attrs.is_some()) && q.entities.ids.is_none()
-        {
-            continue;
-        }
-        result.push(TemporalEntity {
-            id,
-            types,
-            scopes,
-            attrs: map,
-        });
     }
-    Ok(result)
+    Ok(page.finish())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1394,16 +926,39 @@ fn row_context(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
     r.get(0)
 }
 
+/// Every row of a query without arguments.
+fn rows<T: FromRow>(c: &Connection, sql: &str) -> Result<Vec<T>> {
+    let mut stmt = c.prepare(sql).map_err(db_err)?;
+    let rows = stmt.query_map([], T::from_row).map_err(db_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+}
+
+trait FromRow: Sized {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
+}
+
+impl FromRow for (String, i64) {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((r.get(0)?, r.get(1)?))
+    }
+}
+
+impl FromRow for (String, String, String) {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn write(&self, id: &str, change: EntityChange) -> Result<WriteResult> {
         let id = id.to_string();
-        let (r, _) = self
+        let d = self
             .write_job(true, move |conn, state| {
                 apply_change(conn, state, &id, change)
             })
             .await?;
-        Ok(r)
+        Ok(d.result)
     }
 
     async fn write_stream(&self, rx: mpsc::Receiver<StreamMsg>) -> Result<StreamSummary> {
@@ -1412,22 +967,13 @@ impl Store for SqliteStore {
             loop {
                 match rx.recv() {
                     Ok(StreamMsg::Change(id, change)) => {
-                        let (r, wrote) = apply_change(conn, state, &id, change)
-                            .map_err(|e| NgsiError::new(e.kind, format!("{id}: {}", e.detail)))?;
-                        match (wrote, r.created, r.entity.is_some()) {
-                            (false, _, _) => summary.unchanged += 1,
-                            (true, true, _) => summary.created += 1,
-                            (true, false, true) => summary.updated += 1,
-                            (true, false, false) => summary.deleted += 1,
-                        }
+                        apply_change(conn, state, &id, change)
+                            .map_err(|e| stream_error(&id, e))?
+                            .count(&mut summary);
                     }
                     Ok(StreamMsg::Commit) => return Ok(summary),
                     Ok(StreamMsg::Abort(e)) => return Err(e),
-                    Err(_) => {
-                        return Err(NgsiError::internal(
-                            "the stream ended without being committed",
-                        ))
-                    }
+                    Err(_) => return Err(stream_unfinished()),
                 }
             }
         })
@@ -1444,8 +990,8 @@ impl Store for SqliteStore {
             let mut out = Vec::with_capacity(changes.len());
             for (id, change) in changes {
                 match apply_change(conn, state, &id, change) {
-                    Ok((r, _)) => out.push(Ok(r)),
-                    Err(e) if e.kind == twin_model::ErrorKind::InternalError => return Err(e),
+                    Ok(d) => out.push(Ok(d.result)),
+                    Err(e) if fails_batch(&e) => return Err(e),
                     Err(e) => out.push(Err(e)),
                 }
             }
@@ -1466,65 +1012,20 @@ impl Store for SqliteStore {
 
     async fn types(&self) -> Result<Vec<TypeInfo>> {
         self.read(|c| {
-            let mut out: BTreeMap<String, TypeInfo> = BTreeMap::new();
-            let mut stmt = c.prepare("SELECT type, count(*) FROM entity_types GROUP BY type").map_err(db_err)?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_err)?;
-            for r in rows {
-                let (t, n) = r.map_err(db_err)?;
-                out.insert(t.clone(), TypeInfo { type_name: t, entity_count: n as u64, attributes: BTreeMap::new() });
-            }
-            let mut stmt = c
-                .prepare(
-                    "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.rid = t.rid",
-                )
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-                .map_err(db_err)?;
-            for r in rows {
-                let (t, a, k) = r.map_err(db_err)?;
-                if let Some(info) = out.get_mut(&t) {
-                    let kinds = info.attributes.entry(a).or_default();
-                    if !kinds.contains(&k) {
-                        kinds.push(k);
-                    }
-                }
-            }
-            Ok(out.into_values().collect())
+            Ok(type_infos(
+                rows(c, "SELECT type, count(*) FROM entity_types GROUP BY type")?,
+                rows(c, "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.rid = t.rid")?,
+            ))
         })
         .await
     }
 
     async fn attributes(&self) -> Result<Vec<AttributeInfo>> {
         self.read(|c| {
-            let mut out: BTreeMap<String, AttributeInfo> = BTreeMap::new();
-            let mut stmt = c.prepare("SELECT attr, count(DISTINCT rid) FROM attr_values GROUP BY attr").map_err(db_err)?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(db_err)?;
-            for r in rows {
-                let (a, n) = r.map_err(db_err)?;
-                out.insert(
-                    a.clone(),
-                    AttributeInfo { name: a, attribute_count: n as u64, kinds: vec![], type_names: vec![] },
-                );
-            }
-            let mut stmt = c
-                .prepare("SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.rid = t.rid")
-                .map_err(db_err)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
-                .map_err(db_err)?;
-            for r in rows {
-                let (a, k, t) = r.map_err(db_err)?;
-                if let Some(info) = out.get_mut(&a) {
-                    if !info.kinds.contains(&k) {
-                        info.kinds.push(k);
-                    }
-                    if !info.type_names.contains(&t) {
-                        info.type_names.push(t);
-                    }
-                }
-            }
-            Ok(out.into_values().collect())
+            Ok(attribute_infos(
+                rows(c, "SELECT attr, count(DISTINCT rid) FROM attr_values GROUP BY attr")?,
+                rows(c, "SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.rid = t.rid")?,
+            ))
         })
         .await
     }
@@ -1561,28 +1062,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_err)?;
             let created = existing.is_none();
-            let (types, scopes) = match (existing, types) {
-                (None, None) => {
-                    return Err(NgsiError::bad_data(format!(
-                        "temporal entity {id} does not exist and no type was given"
-                    )))
-                }
-                (None, Some(t)) => (t, scopes),
-                (Some((old_t, old_s)), t) => {
-                    let mut all: Vec<String> = from_json(&old_t)?;
-                    for x in t.unwrap_or_default() {
-                        if !all.contains(&x) {
-                            all.push(x);
-                        }
-                    }
-                    let s = if scopes.is_empty() {
-                        from_json(&old_s)?
-                    } else {
-                        scopes
-                    };
-                    (all, s)
-                }
-            };
+            let (types, scopes) = appended_head(&id, existing, types, scopes)?;
             record_temporal_entity(conn, &id, &types, &scopes)?;
             for (name, instances) in &attrs {
                 for a in instances {
@@ -1601,12 +1081,8 @@ impl Store for SqliteStore {
         dataset_id: Option<&str>,
         instance_id: Option<&str>,
     ) -> Result<()> {
-        let (id, attr, ds, inst) = (
-            id.to_string(),
-            attr.map(String::from),
-            dataset_id.map(String::from),
-            instance_id.map(String::from),
-        );
+        let id = id.to_string();
+        let cut = history_cut(attr, dataset_id, instance_id);
         self.write_job(false, move |conn, _| {
             let exists: bool = conn
                 .query_row("SELECT 1 FROM temporal_entities WHERE id=?1", [&id], |_| {
@@ -1616,47 +1092,26 @@ impl Store for SqliteStore {
                 .map_err(db_err)?
                 .unwrap_or(false);
             if !exists {
-                return Err(NgsiError::not_found(format!(
-                    "temporal entity {id} does not exist"
-                )));
+                return Err(no_temporal_entity(&id));
             }
-            let n = match (&attr, &inst) {
-                (None, _) => {
+            let n = match &cut {
+                HistoryCut::Entity => {
                     conn.execute("DELETE FROM temporal WHERE entity=?1", [&id])
                         .map_err(db_err)?;
                     conn.execute("DELETE FROM temporal_entities WHERE id=?1", [&id])
-                        .map_err(db_err)?
                 }
-                (Some(a), Some(i)) => match instance_rowid(i) {
-                    Some(iid) => conn
-                        .execute(
-                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND iid=?3",
-                            params![id, a, iid],
-                        )
-                        .map_err(db_err)?,
-                    None => 0,
-                },
-                (Some(a), None) => match &ds {
-                    Some(d) => conn
-                        .execute(
-                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND dataset_id=?3",
-                            params![id, a, d],
-                        )
-                        .map_err(db_err)?,
-                    None => conn
-                        .execute(
-                            "DELETE FROM temporal WHERE entity=?1 AND attr=?2",
-                            params![id, a],
-                        )
-                        .map_err(db_err)?,
-                },
-            };
-            if n == 0 {
-                return Err(NgsiError::not_found(format!(
-                    "nothing to delete in the history of {id}"
-                )));
+                HistoryCut::Instance(a, iid) => conn.execute(
+                    "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND iid=?3",
+                    params![id, a, iid],
+                ),
+                HistoryCut::Attribute(a, ds) => conn.execute(
+                    "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND (?3 IS NULL OR dataset_id=?3)",
+                    params![id, a, ds],
+                ),
+                HistoryCut::Nothing => Ok(0),
             }
-            Ok(())
+            .map_err(db_err)?;
+            history_deleted(&id, n as u64)
         })
         .await
     }
@@ -1680,21 +1135,12 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_err)?;
             let Some(doc) = doc else {
-                return Err(NgsiError::not_found(format!(
-                    "instance {inst} of {attr} of {id} does not exist"
-                )));
+                return Err(no_instance(&id, &attr, &inst));
             };
-            let old: Attribute = from_json(&doc)?;
-            let mut new = value;
-            new.instance_id = None;
-            new.created_at = old.created_at;
-            new.dataset_id = new.dataset_id.or(old.dataset_id);
-            new.observed_at = new.observed_at.or(old.observed_at);
-            let sys = new.modified_at.map(ms).unwrap_or_else(|| ms(Utc::now()));
-            let ts = new.observed_at.map(ms).unwrap_or(sys);
+            let new = modified_instance(&doc, value)?;
             conn.execute(
                 "UPDATE temporal SET doc=?1, num=?2, ts=?3, sys_ms=?4 WHERE iid=?5",
-                params![to_json(&new)?, numeric_of(&new), ts, sys, iid],
+                params![new.doc, new.num, new.ts, new.sys, iid],
             )
             .map_err(db_err)?;
             Ok(())
@@ -1713,10 +1159,7 @@ impl Store for SqliteStore {
                 rusqlite::Error::SqliteFailure(f, _)
                     if f.code == rusqlite::ErrorCode::ConstraintViolation =>
                 {
-                    NgsiError::exists(format!(
-                        "a context with URL {} is already registered",
-                        c.url
-                    ))
+                    context_url_taken(&c.url)
                 }
                 e => db_err(e),
             })?;
@@ -1810,18 +1253,7 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_err)?
                 .unwrap_or(false);
-            if create && exists {
-                return Err(NgsiError::exists(format!(
-                    "subscription {} already exists",
-                    s.id
-                )));
-            }
-            if !create && !exists {
-                return Err(NgsiError::not_found(format!(
-                    "subscription {} does not exist",
-                    s.id
-                )));
-            }
+            check_create("subscription", &s.id, create, exists)?;
             if create {
                 conn.execute(
                     "INSERT INTO subscriptions(id, doc, status) VALUES (?1, ?2, ?3)",
@@ -1918,23 +1350,16 @@ impl Store for SqliteStore {
                 .optional()
                 .map_err(db_err)?
                 .is_some();
+            check_create("scenario", &sc.id, create, exists)?;
             match (create, exists) {
-                (true, true) => Err(NgsiError::exists(format!(
-                    "scenario {} already exists",
-                    sc.id
-                ))),
-                (false, false) => Err(NgsiError::not_found(format!(
-                    "scenario {} does not exist",
-                    sc.id
-                ))),
-                (true, false) => conn
+                (true, _) => conn
                     .execute(
                         "INSERT INTO scenarios(id, doc, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4)",
                         params![sc.id, to_json(&sc.document)?, ms(sc.created_at), ms(sc.modified_at)],
                     )
                     .map(|_| ())
                     .map_err(db_err),
-                (false, true) => conn
+                (false, _) => conn
                     .execute(
                         "UPDATE scenarios SET doc=?1, modified_ms=?2 WHERE id=?3",
                         params![to_json(&sc.document)?, ms(sc.modified_at), sc.id],
@@ -1987,12 +1412,7 @@ impl Store for SqliteStore {
     }
 
     async fn put_run(&self, run: StoredRun, links: Option<Value>, create: bool) -> Result<()> {
-        if !(run.progress.is_finite() && (0.0..=1.0).contains(&run.progress)) {
-            return Err(NgsiError::bad_data(format!(
-                "run {}: progress must be between 0 and 1, not {}",
-                run.id, run.progress
-            )));
-        }
+        check_progress(&run)?;
         self.write_job(false, move |conn, _| {
             let current: Option<(String, String)> = conn
                 .query_row(
@@ -2008,31 +1428,18 @@ impl Store for SqliteStore {
                 run.started_at.map(ms),
                 run.finished_at.map(ms),
             );
-            match (create, current) {
-                (true, Some(_)) => {
-                    return Err(NgsiError::exists(format!("run {} already exists", run.id)))
-                }
-                (false, None) => {
-                    return Err(NgsiError::not_found(format!(
-                        "run {} does not exist",
-                        run.id
-                    )))
-                }
-                (true, None) => {
-                    let scenario = conn
-                        .query_row(
-                            "SELECT 1 FROM scenarios WHERE id=?1",
-                            [&run.scenario_id],
-                            |_| Ok(()),
-                        )
-                        .optional()
-                        .map_err(db_err)?;
-                    if scenario.is_none() {
-                        return Err(NgsiError::not_found(format!(
-                            "scenario {} does not exist",
-                            run.scenario_id
-                        )));
-                    }
+            check_run_write(&run, create, current, || {
+                Ok(conn
+                    .query_row(
+                        "SELECT 1 FROM scenarios WHERE id=?1",
+                        [&run.scenario_id],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(db_err)?
+                    .is_some())
+            })?;
+            if create {
                     conn.execute(
                         "INSERT INTO scenario_runs(id, scenario, status, progress, message, created_ms, started_ms,
                          finished_ms, request, summary, links) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
@@ -2051,20 +1458,7 @@ impl Store for SqliteStore {
                         ],
                     )
                     .map_err(db_err)?;
-                }
-                (false, Some((scenario, status))) => {
-                    if scenario != run.scenario_id {
-                        return Err(NgsiError::bad_data(format!(
-                            "run {} belongs to scenario {scenario}, not {}",
-                            run.id, run.scenario_id
-                        )));
-                    }
-                    if RunStatus::parse(&status).is_some_and(RunStatus::is_final) {
-                        return Err(NgsiError::new(
-                            twin_model::ErrorKind::Conflict,
-                            format!("run {} is already {status}", run.id),
-                        ));
-                    }
+            } else {
                     conn.execute(
                         "UPDATE scenario_runs SET status=?1, progress=?2, message=?3, created_ms=?4, started_ms=?5,
                          finished_ms=?6, request=?7, summary=?8, links=coalesce(?9, links) WHERE id=?10",
@@ -2082,7 +1476,6 @@ impl Store for SqliteStore {
                         ],
                     )
                     .map_err(db_err)?;
-                }
             }
             Ok(())
         })
@@ -2099,7 +1492,7 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(db_err)?
-            .map(run_from_row)
+            .map(RunRow::into_run)
             .transpose()
         })
         .await
@@ -2128,7 +1521,7 @@ impl Store for SqliteStore {
                 ))
                 .map_err(db_err)?;
             let rows = stmt.query_map([&id], run_row).map_err(db_err)?;
-            rows.map(|r| run_from_row(r.map_err(db_err)?)).collect()
+            rows.map(|r| r.map_err(db_err)?.into_run()).collect()
         })
         .await
     }
@@ -2253,13 +1646,7 @@ impl Store for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(db_err)?;
             // seqs have no gaps (AUTOINCREMENT, rollbacks undo the counter too) except where old rows were pruned
-            let complete = changes.len() <= limit
-                && changes.first().map(|c| c.seq) == Some(after_seq + 1);
-            Ok(MapChanges {
-                head,
-                changes,
-                complete,
-            })
+            Ok(map_changes_page(head, after_seq, limit, changes))
         })
         .await
     }
@@ -2272,7 +1659,7 @@ impl Store for SqliteStore {
                     // one pass over the R-tree's rows (gid ranges per entity would each scan it)
                     "SELECT min(min_x), min(min_y), max(max_x), max(max_y) FROM entity_geo
                      WHERE gid / ?2 IN (SELECT rid FROM entity_types WHERE type = ?1)",
-                    params![t, GEO_PER_ENTITY],
+                    params![t, GEO_PER_ENTITY as i64],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .map_err(db_err)?;
@@ -2317,9 +1704,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             rows.map(|r| {
                 let (seq, doc) = r.map_err(db_err)?;
-                let mut rec: ChangeRecord = from_json(&doc)?;
-                rec.seq = seq;
-                Ok(rec)
+                change_from_row(seq, &doc)
             })
             .collect()
         })
@@ -2381,13 +1766,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             rows.map(|r| {
                 let (id, sub, payload, attempts, next) = r.map_err(db_err)?;
-                Ok(PendingDelivery {
-                    id,
-                    subscription_id: sub,
-                    payload: from_json(&payload)?,
-                    attempts: attempts as u32,
-                    next_attempt_at: from_ms(next),
-                })
+                delivery_from_row(id, sub, &payload, attempts, next)
             })
             .collect()
         })
@@ -2427,18 +1806,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             if let Some(s) = status {
                 let mut st: DeliveryStatus = from_json(&s)?;
-                st.last_notification = Some(at);
-                match &error {
-                    None => {
-                        st.times_sent += 1;
-                        st.last_success = Some(at);
-                    }
-                    Some(e) => {
-                        st.times_failed += 1;
-                        st.last_failure = Some(at);
-                        st.last_error = Some(e.clone());
-                    }
-                }
+                record_delivery(&mut st, at, &error);
                 conn.execute(
                     "UPDATE subscriptions SET status=?1 WHERE id=?2",
                     params![to_json(&st)?, sub],
@@ -2477,13 +1845,7 @@ impl Store for SqliteStore {
                         |r| r.get(0),
                     )
                     .map_err(db_err)?;
-                if n as usize != e.types.len() {
-                    return Err(db_err(format!(
-                        "entity {} has {} types but {n} type index rows",
-                        e.id,
-                        e.types.len()
-                    )));
-                }
+                check_type_rows(&e, n)?;
             }
             Ok(())
         })
@@ -2494,35 +1856,8 @@ impl Store for SqliteStore {
 // ---------------------------------------------------------------------------------------------------------------
 // scenarios and runs
 
-type ScenarioRow = (String, String, i64, i64);
-
-fn scenario_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScenarioRow> {
+fn scenario_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-}
-
-fn scenario_from_row((id, doc, created, modified): ScenarioRow) -> Result<StoredScenario> {
-    Ok(StoredScenario {
-        id,
-        document: from_json(&doc)?,
-        created_at: from_ms(created),
-        modified_at: from_ms(modified),
-    })
-}
-
-const RUN_COLUMNS: &str =
-    "id, scenario, status, progress, message, created_ms, started_ms, finished_ms, request, summary";
-
-struct RunRow {
-    id: String,
-    scenario: String,
-    status: String,
-    progress: f64,
-    message: Option<String>,
-    created: i64,
-    started: Option<i64>,
-    finished: Option<i64>,
-    request: String,
-    summary: String,
 }
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
@@ -2540,204 +1875,47 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {
     })
 }
 
-fn run_from_row(r: RunRow) -> Result<StoredRun> {
-    Ok(StoredRun {
-        status: RunStatus::parse(&r.status)
-            .ok_or_else(|| db_err(format!("run {} has an unknown status {}", r.id, r.status)))?,
-        id: r.id,
-        scenario_id: r.scenario,
-        progress: r.progress,
-        message: r.message,
-        created_at: from_ms(r.created),
-        started_at: r.started.map(from_ms),
-        finished_at: r.finished.map(from_ms),
-        request: from_json(&r.request)?,
-        summary: from_json(&r.summary)?,
-    })
-}
-
 // ---------------------------------------------------------------------------------------------------------------
 // temporal aggregation
-
-#[derive(Default, Clone)]
-struct Acc {
-    count: u64,
-    n: u64,
-    sum: f64,
-    sumsq: f64,
-    min: Option<f64>,
-    max: Option<f64>,
-    distinct: HashSet<String>,
-}
-
-impl Acc {
-    fn value(&self, m: AggrMethod) -> Value {
-        let num = |x: f64| {
-            serde_json::Number::from_f64(x)
-                .map(Value::Number)
-                .unwrap_or(Value::Null)
-        };
-        match m {
-            AggrMethod::TotalCount => Value::from(self.count),
-            AggrMethod::DistinctCount => Value::from(self.distinct.len() as u64),
-            AggrMethod::Sum => num(self.sum),
-            AggrMethod::Sumsq => num(self.sumsq),
-            AggrMethod::Avg if self.n > 0 => num(self.sum / self.n as f64),
-            AggrMethod::Min => self.min.map(num).unwrap_or(Value::Null),
-            AggrMethod::Max => self.max.map(num).unwrap_or(Value::Null),
-            AggrMethod::Stddev if self.n > 1 => {
-                // sample standard deviation, as PostgreSQL's stddev (and so Mintaka) computes it
-                let n = self.n as f64;
-                let var = ((self.sumsq - self.sum * self.sum / n) / (n - 1.0)).max(0.0);
-                num(var.sqrt())
-            }
-            AggrMethod::Stddev if self.n == 1 => num(0.0),
-            _ => Value::Null,
-        }
-    }
-}
 
 fn run_aggregate(
     conn: &Connection,
     q: &TemporalQuery,
     a: &Aggregation,
 ) -> Result<Vec<AggregatedEntity>> {
-    let ents = temporal_entities_for(conn, q)?;
-    let col = match q.timeproperty {
-        TimeProperty::ObservedAt => "ts",
-        _ => "sys_ms",
-    };
-    let (lo, hi) = match q.timerel {
-        None => (i64::MIN, i64::MAX),
-        Some(TimeRel::Before(t)) => (i64::MIN, ms(t)),
-        Some(TimeRel::After(t)) => (ms(t), i64::MAX),
-        Some(TimeRel::Between(x, y)) => (ms(x), ms(y)),
-    };
-    let want_distinct = a.methods.contains(&AggrMethod::DistinctCount);
-    let mut out = Vec::new();
-    let offset = q.entities.offset;
-    let limit = if q.entities.limit == 0 {
-        usize::MAX
-    } else {
-        q.entities.limit
-    };
-    for (id, types, _) in ents.into_iter().skip(offset).take(limit) {
-        let attrs: Vec<String> = match &q.attrs {
-            Some(x) => x.clone(),
-            None => {
-                let mut stmt = conn
-                    .prepare_cached("SELECT DISTINCT attr FROM temporal WHERE entity=?1")
-                    .map_err(db_err)?;
-                let rows = stmt
-                    .query_map([&id], |r| r.get::<_, String>(0))
-                    .map_err(db_err)?;
-                rows.collect::<std::result::Result<_, _>>()
-                    .map_err(db_err)?
-            }
-        };
-        let mut amap = BTreeMap::new();
-        for attr in attrs {
-            // the first period starts at the query's start, or at the first instance
-            let first: Option<i64> = conn
-                .query_row(
-                    &format!("SELECT min({col}) FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4"),
-                    params![id, attr, lo, hi],
-                    |r| r.get(0),
-                )
+    let col = time_column(q);
+    let (lo, hi) = time_window(q);
+    let span_sql = format!(
+        "SELECT min({col}), max({col}) FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4"
+    );
+    let rows_sql = format!(
+        "SELECT {col}, num, CASE WHEN ?5 AND num IS NULL THEN doc END FROM temporal
+         WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
+    );
+    let mut page = AggregatePage::new(q, a, temporal_entities_for(conn, q)?);
+    while let Some(id) = page.next() {
+        for attr in temporal_attrs(conn, q, &id)? {
+            let span = conn
+                .query_row(&span_sql, params![id, attr, lo, hi], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .map_err(db_err)?;
-            let Some(first) = first else { continue };
-            let last: i64 = conn
-                .query_row(
-                    &format!("SELECT max({col}) FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4"),
-                    params![id, attr, lo, hi],
-                    |r| r.get(0),
-                )
+            let Some(mut buckets) = page.buckets(span) else {
+                continue;
+            };
+            let mut stmt = conn.prepare_cached(&rows_sql).map_err(db_err)?;
+            let mut rows = stmt
+                .query(params![id, attr, lo, hi, buckets.want_distinct])
                 .map_err(db_err)?;
-            let start = if lo == i64::MIN { first } else { lo };
-            let overall_end = if hi == i64::MAX { last + 1 } else { hi };
-            // period boundaries
-            let bounds: Vec<i64> = match &a.period {
-                None => vec![start, overall_end],
-                Some(p) if p.is_zero() => vec![start, overall_end],
-                Some(p) => {
-                    let mut b = vec![start];
-                    let mut t = from_ms(start);
-                    while *b.last().unwrap_or(&i64::MAX) < overall_end && b.len() < 1_000_000 {
-                        t = p.add_to(t);
-                        let next = ms(t);
-                        if next <= *b.last().unwrap_or(&i64::MIN) {
-                            break;
-                        }
-                        b.push(next);
-                    }
-                    b
-                }
-            };
-            let mut accs: BTreeMap<usize, Acc> = BTreeMap::new();
-            let sql = if want_distinct {
-                format!(
-                    "SELECT {col}, num, CASE WHEN num IS NULL THEN json_extract(doc, '$.value') ELSE NULL END FROM temporal
-                     WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
-                )
-            } else {
-                format!(
-                    "SELECT {col}, num, NULL FROM temporal WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
-                )
-            };
-            let mut stmt = conn.prepare_cached(&sql).map_err(db_err)?;
-            let mut rows = stmt.query(params![id, attr, lo, hi]).map_err(db_err)?;
-            let mut bucket = 0usize;
             while let Some(r) = rows.next().map_err(db_err)? {
-                let t: i64 = r.get(0).map_err(db_err)?;
-                while bucket + 1 < bounds.len() && t >= bounds[bucket + 1] {
-                    bucket += 1;
-                }
-                if bucket + 1 >= bounds.len() {
+                let doc: Option<String> = r.get(2).map_err(db_err)?;
+                let (t, num) = (r.get(0).map_err(db_err)?, r.get(1).map_err(db_err)?);
+                if !buckets.add(t, num, doc.as_deref()) {
                     break;
                 }
-                let acc = accs.entry(bucket).or_default();
-                acc.count += 1;
-                let num: Option<f64> = r.get(1).map_err(db_err)?;
-                if let Some(x) = num {
-                    acc.n += 1;
-                    acc.sum += x;
-                    acc.sumsq += x * x;
-                    acc.min = Some(acc.min.map_or(x, |m| m.min(x)));
-                    acc.max = Some(acc.max.map_or(x, |m| m.max(x)));
-                }
-                if want_distinct {
-                    let key = match num {
-                        Some(x) => format!("n{x}"),
-                        None => format!(
-                            "v{}",
-                            r.get::<_, Option<String>>(2)
-                                .ok()
-                                .flatten()
-                                .unwrap_or_default()
-                        ),
-                    };
-                    acc.distinct.insert(key);
-                }
             }
-            let mut mmap = BTreeMap::new();
-            for &m in &a.methods {
-                let periods: Vec<AggregatedValue> = accs
-                    .iter()
-                    .map(|(b, acc)| AggregatedValue {
-                        value: acc.value(m),
-                        start: from_ms(bounds[*b]),
-                        end: from_ms(bounds[*b + 1]),
-                    })
-                    .collect();
-                mmap.insert(m, periods);
-            }
-            amap.insert(attr, mmap);
+            page.add(attr, buckets);
         }
-        out.push(AggregatedEntity {
-            id,
-            types,
-            attrs: amap,
-        });
     }
-    Ok(out)
+    Ok(page.finish())
 }

@@ -13,11 +13,21 @@ use twin_model::query::{parse_q, parse_types};
 use twin_model::{Attribute, Dataset, Entity, ErrorKind, NgsiError, Provenance};
 use twin_store::*;
 
-fn open() -> (tempfile::TempDir, Arc<dyn Store>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap());
-    (dir, store)
-}
+mod common;
+use common::Opened;
+
+on_both_backends!(
+    writes_are_atomic_and_durable,
+    batches_fail_per_item_and_concurrent_writes_all_land,
+    planned_queries_equal_brute_force,
+    temporal_instances_and_aggregation,
+    contexts_datasets_and_the_subscription_outbox,
+    common_types_walk_entities_in_id_order,
+    streams_are_all_or_nothing,
+    modified_since_lists_recent_writes_oldest_first,
+    map_changes_say_where_maps_went_stale,
+    dead_letters_are_kept_newest_first_and_deleted,
+);
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
@@ -38,9 +48,8 @@ fn put(e: Entity) -> EntityChange {
 
 const V: &str = "https://uri.etsi.org/ngsi-ld/default-context/";
 
-#[tokio::test]
-async fn writes_are_atomic_and_durable() {
-    let (dir, s) = open();
+async fn writes_are_atomic_and_durable(o: Opened) {
+    let s = o.store.clone();
     let e = entity(json!({"id": "urn:x:1", "type": "T", "a": 1}));
     let w = s.write("urn:x:1", put(e.clone())).await.unwrap();
     assert!(w.created);
@@ -88,14 +97,13 @@ async fn writes_are_atomic_and_durable() {
     .await
     .unwrap();
     drop(s);
-    let s2 = SqliteStore::open(dir.path().join("t.db")).unwrap();
+    let s2 = o.reopen().await;
     assert!(s2.get("urn:x:3").await.unwrap().is_some());
     s2.check_integrity().await.unwrap();
 }
 
-#[tokio::test]
-async fn batches_fail_per_item_and_concurrent_writes_all_land() {
-    let (_d, s) = open();
+async fn batches_fail_per_item_and_concurrent_writes_all_land(o: Opened) {
+    let s = o.store.clone();
     let changes: Vec<(String, EntityChange)> = (0..10)
         .map(|i| {
             let id = format!("urn:x:{i}");
@@ -156,9 +164,8 @@ impl Lcg {
     }
 }
 
-#[tokio::test]
-async fn planned_queries_equal_brute_force() {
-    let (_d, s) = open();
+async fn planned_queries_equal_brute_force(o: Opened) {
+    let s = o.store.clone();
     let mut rng = Lcg(42);
     let mut all = Vec::new();
     let changes: Vec<(String, EntityChange)> = (0..400)
@@ -297,9 +304,8 @@ fn inst(v: f64, at: DateTime<Utc>) -> Attribute {
     a
 }
 
-#[tokio::test]
-async fn temporal_instances_and_aggregation() {
-    let (_d, s) = open();
+async fn temporal_instances_and_aggregation(o: Opened) {
+    let s = o.store.clone();
     let name = format!("{V}v");
     let mut attrs = BTreeMap::new();
     // 24 hourly values, then values on Jan 31, Feb 29 and Mar 1 for calendar-month periods
@@ -376,6 +382,74 @@ async fn temporal_instances_and_aggregation() {
     let agg = s.temporal_aggregate(&between, &hours).await.unwrap();
     assert_eq!(agg[0].attrs[&name][&AggrMethod::Avg][0].value, json!(2.5));
 
+    // distinct values of any kind, numbers by value
+    let word = format!("{V}w");
+    let words: Vec<Attribute> = [json!("a"), json!("b"), json!("a"), json!(1), json!(1.0)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut a = Attribute::property(v);
+            a.observed_at = Some(t0() + Duration::minutes(i as i64));
+            a
+        })
+        .collect();
+    assert!(!s
+        .temporal_append(
+            "urn:x:t",
+            None,
+            vec![],
+            BTreeMap::from([(word.clone(), words)])
+        )
+        .await
+        .unwrap());
+    let distinct = Aggregation {
+        methods: vec![AggrMethod::DistinctCount, AggrMethod::TotalCount],
+        period: None,
+    };
+    let words_q = TemporalQuery {
+        attrs: Some(vec![word.clone()]),
+        ..q.clone()
+    };
+    let agg = s.temporal_aggregate(&words_q, &distinct).await.unwrap();
+    assert_eq!(
+        agg[0].attrs[&word][&AggrMethod::DistinctCount][0].value,
+        json!(3)
+    );
+    assert_eq!(
+        agg[0].attrs[&word][&AggrMethod::TotalCount][0].value,
+        json!(5)
+    );
+
+    // one instance, by its id: modified (keeping when it was observed), then deleted
+    let first = s.temporal_query(&words_q).await.unwrap()[0].attrs[&word][0].clone();
+    let iid = first.instance_id.clone().unwrap();
+    assert!(iid.starts_with("urn:ngsi-ld:attribute:instance:"));
+    s.temporal_modify_instance("urn:x:t", &word, &iid, Attribute::property(json!("z")))
+        .await
+        .unwrap();
+    let now = s.temporal_query(&words_q).await.unwrap()[0].attrs[&word][0].clone();
+    assert_eq!(
+        (&now.value, now.observed_at, now.instance_id.as_ref()),
+        (&json!("z"), first.observed_at, Some(&iid))
+    );
+    s.temporal_delete("urn:x:t", Some(&word), None, Some(&iid))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.temporal_query(&words_q).await.unwrap()[0].attrs[&word].len(),
+        4
+    );
+    for bad in [iid.as_str(), "urn:ngsi-ld:attribute:instance:x"] {
+        let err = s
+            .temporal_modify_instance("urn:x:t", &word, bad, Attribute::property(json!(0)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind, ErrorKind::ResourceNotFound);
+    }
+    s.temporal_delete("urn:x:t", Some(&word), None, None)
+        .await
+        .unwrap();
+
     s.temporal_delete("urn:x:t", Some(&name), None, None)
         .await
         .unwrap();
@@ -392,9 +466,8 @@ async fn temporal_instances_and_aggregation() {
     );
 }
 
-#[tokio::test]
-async fn contexts_datasets_and_the_subscription_outbox() {
-    let (_d, s) = open();
+async fn contexts_datasets_and_the_subscription_outbox(o: Opened) {
+    let s = o.store.clone();
     let c = StoredContext {
         id: "c1".into(),
         url: "http://example.org/c1".into(),
@@ -514,10 +587,9 @@ async fn contexts_datasets_and_the_subscription_outbox() {
     );
 }
 
-#[tokio::test]
-async fn common_types_walk_entities_in_id_order() {
+async fn common_types_walk_entities_in_id_order(o: Opened) {
     // more entities of one type than the planner starts from the type index for
-    let (_d, s) = open();
+    let s = o.store.clone();
     let mut all = Vec::new();
     let changes: Vec<(String, EntityChange)> = (0..2600)
         .map(|i| {
@@ -589,11 +661,45 @@ async fn common_types_walk_entities_in_id_order() {
         .unwrap();
     assert_eq!(page.count, Some(2600));
     assert_eq!(page.entities.len(), 2);
+
+    // the types and attributes in use, with how many carry them
+    let kinds = |k: &str| vec![k.to_string()];
+    let types = s.types().await.unwrap();
+    assert_eq!(
+        types,
+        vec![
+            TypeInfo {
+                type_name: format!("{V}Big"),
+                entity_count: 2600,
+                attributes: BTreeMap::from([
+                    (format!("{V}n"), kinds("Property")),
+                    (format!("{V}s"), kinds("Property"))
+                ]),
+            },
+            TypeInfo {
+                type_name: format!("{V}Small"),
+                entity_count: 1,
+                attributes: BTreeMap::from([(format!("{V}n"), kinds("Property"))]),
+            },
+        ]
+    );
+    let attrs = s.attributes().await.unwrap();
+    let n = attrs.iter().find(|a| a.name == format!("{V}n")).unwrap();
+    let mut type_names = n.type_names.clone();
+    type_names.sort();
+    assert_eq!(
+        (n.attribute_count, &n.kinds, type_names),
+        (
+            2601,
+            &kinds("Property"),
+            vec![format!("{V}Big"), format!("{V}Small")]
+        )
+    );
+    assert_eq!(attrs.len(), 2);
 }
 
-#[tokio::test]
-async fn streams_are_all_or_nothing() {
-    let (_d, s) = open();
+async fn streams_are_all_or_nothing(o: Opened) {
+    let s = o.store.clone();
     let send = |n: usize, end: Option<StreamMsg>| {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -661,9 +767,8 @@ fn replace(e: Entity) -> EntityChange {
     store_as_is(e)
 }
 
-#[tokio::test]
-async fn modified_since_lists_recent_writes_oldest_first() {
-    let (_d, s) = open();
+async fn modified_since_lists_recent_writes_oldest_first(o: Opened) {
+    let s = o.store.clone();
     let at = |secs: i64| t0() + chrono::TimeDelta::seconds(secs);
     let sensor = |id: &str, v: f64, secs: i64| {
         let doc = json!({"id": id, "type": "Sensor", "reading": v});
@@ -708,9 +813,8 @@ async fn modified_since_lists_recent_writes_oldest_first() {
     assert!(s.modified_since(ms(3) + 1, 10).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn map_changes_say_where_maps_went_stale() {
-    let (_d, s) = open();
+async fn map_changes_say_where_maps_went_stale(o: Opened) {
+    let s = o.store.clone();
     let first = s.map_changes_since(0, 100).await.unwrap();
     assert_eq!(
         (first.head, first.changes.len(), first.complete),
@@ -838,9 +942,8 @@ async fn a_database_from_an_earlier_build_of_the_schema_gains_the_new_tables() {
     assert!(s.list_scenarios().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn dead_letters_are_kept_newest_first_and_deleted() {
-    let (_dir, s) = open();
+async fn dead_letters_are_kept_newest_first_and_deleted(o: Opened) {
+    let s = o.store.clone();
     let at = t0();
     let letter = |topic: &str, payload: &[u8], reason: &str| DeadLetter {
         id: 0,

@@ -2,16 +2,18 @@
 //! given, create vs replace, runs with progress and a final status that cannot be overwritten, per-link results
 //! kept apart from the run, and deletion of a scenario with its runs; all durable across a reopen.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 use twin_model::ErrorKind;
 use twin_store::*;
 
-fn open(dir: &tempfile::TempDir) -> Arc<dyn Store> {
-    Arc::new(SqliteStore::open(dir.path().join("t.db")).unwrap())
-}
+mod common;
+use common::Opened;
+
+on_both_backends!(
+    scenarios_are_created_replaced_listed_and_deleted,
+    runs_report_progress_and_keep_their_outcome,
+);
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
@@ -41,10 +43,8 @@ fn run(id: &str, scenario: &str, at: DateTime<Utc>) -> StoredRun {
     }
 }
 
-#[tokio::test]
-async fn scenarios_are_created_replaced_listed_and_deleted() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir);
+async fn scenarios_are_created_replaced_listed_and_deleted(o: Opened) {
+    let s = o.store.clone();
     assert!(s.list_scenarios().await.unwrap().is_empty());
     assert!(s.get_scenario("urn:s:1").await.unwrap().is_none());
     let a = scenario("urn:s:1", "closure", t0());
@@ -88,10 +88,8 @@ async fn scenarios_are_created_replaced_listed_and_deleted() {
     s.check_integrity().await.unwrap();
 }
 
-#[tokio::test]
-async fn runs_report_progress_and_keep_their_outcome() {
-    let dir = tempfile::tempdir().unwrap();
-    let s = open(&dir);
+async fn runs_report_progress_and_keep_their_outcome(o: Opened) {
+    let s = o.store.clone();
     s.put_scenario(scenario("urn:s:1", "closure", t0()), true)
         .await
         .unwrap();
@@ -171,7 +169,7 @@ async fn runs_report_progress_and_keep_their_outcome() {
 
     // durable across a reopen
     drop(s);
-    let s = open(&dir);
+    let s = o.reopen().await;
     assert_eq!(s.get_run("urn:r:1").await.unwrap().unwrap(), r);
     assert_eq!(s.get_run_links("urn:r:1").await.unwrap(), Some(links));
     // deleting the scenario deletes its runs and their results

@@ -68,6 +68,9 @@ impl RequestContext {
 pub struct ContextCache {
     /// user context text → (active context, URL naming it in responses)
     active: Mutex<HashMap<String, (Arc<Context>, String)>>,
+    /// The store's [`twin_store::Store::config_epoch`] when the entries were built: contexts registered, replaced
+    /// or deleted through another node raise it, and the cache starts afresh.
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl ContextCache {
@@ -246,6 +249,15 @@ pub async fn context_for(state: &AppState, user: &Value) -> ApiResult<RequestCon
         _ => user,
     };
     let key = user.to_string();
+    let epoch = state.store.config_epoch();
+    if state
+        .contexts
+        .epoch
+        .swap(epoch, std::sync::atomic::Ordering::SeqCst)
+        != epoch
+    {
+        state.contexts.clear();
+    }
     let cached = state
         .contexts
         .active

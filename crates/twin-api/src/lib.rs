@@ -23,6 +23,7 @@ pub mod contexts;
 pub mod datasets;
 pub mod entities;
 pub mod error;
+pub mod ingest;
 pub mod ld;
 pub mod live;
 pub mod notify;
@@ -92,6 +93,8 @@ pub struct AppState {
     pub live: live::LiveFeed,
     /// The 15-minute city's cached results.
     pub access: access::AccessState,
+    /// The MQTT ingestion's counters, when this node ingests.
+    pub ingest: std::sync::OnceLock<Arc<twin_ingest::IngestStats>>,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -113,6 +116,7 @@ impl AppState {
             scenarios: scenarios::ScenarioState::default(),
             live: live::LiveFeed::default(),
             access: access::AccessState::default(),
+            ingest: std::sync::OnceLock::new(),
         })
     }
 }
@@ -269,6 +273,7 @@ pub fn router(state: SharedState) -> Router {
                 .merge(access::routes())
                 .merge(air::routes())
                 .merge(live::routes())
+                .merge(ingest::routes())
                 .layer(public_reads()),
         )
         .nest("/ogc", ogc::routes().layer(public_reads()))

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use common::Server;
 use serde_json::{json, Value};
-use twin_store::{SqliteStore, Store};
 
 /// An open event stream, read event by event.
 struct Events {
@@ -101,7 +100,7 @@ async fn writes_reach_connected_clients() {
     assert!(event_id.parse::<i64>().unwrap() > 0);
 
     // another process writes the same file: its value reaches the client too
-    let other_process = SqliteStore::open(s.db_path()).unwrap();
+    let other_process = common::open_store(&s.db_path()).await;
     let mut e = s.store.get(id).await.unwrap().unwrap();
     let no2 = format!("{}NO2", twin_model::entity::iri::DEFAULT_CONTEXT);
     e.attrs.get_mut(&no2).unwrap()[0].value = json!(44.0);

@@ -1,6 +1,8 @@
 //! Subscriptions end to end: the real server on a SQLite file, a small HTTP receiver recording notifications, and
 //! reqwest as the client. Covers the `/subscriptions` API, matching, throttling, retries and restarts.
 
+mod common;
+
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +20,7 @@ use tokio::sync::oneshot;
 use twin_api::{ApiConfig, AppState};
 use twin_model::ngsi::parse_entity;
 use twin_model::{Context, Provenance};
-use twin_store::{ChangeOutcome, EntityChange, SqliteStore, Store};
+use twin_store::{ChangeOutcome, EntityChange};
 
 // ---------------------------------------------------------------------------------------------------------------
 // harness
@@ -30,7 +32,7 @@ struct Server {
 }
 
 async fn start(db: &Path) -> Server {
-    let store = Arc::new(SqliteStore::open(db).expect("open store"));
+    let store = common::open_store(db).await;
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let config = ApiConfig {
@@ -705,7 +707,7 @@ async fn change_made_while_the_server_is_down_is_notified_after_start() {
     s.stop().await;
     // write straight into the store with no server (and so no worker) running: the change is journaled
     {
-        let store = SqliteStore::open(&db).unwrap();
+        let store = common::open_store(&db).await;
         let ctx = Context::build(&provider_ctx(), &|_| None).unwrap();
         let doc = json!({"id": "urn:ngsi-ld:Car:offline", "type": "Automobile", "velocity": 55});
         let entity = parse_entity(&doc, &ctx, Utc::now(), &Provenance::default()).unwrap();
@@ -787,7 +789,7 @@ async fn periodic_notifications_do_not_pile_up_while_the_endpoint_is_down() {
     .await;
     tokio::time::sleep(Duration::from_millis(4000)).await;
     s.stop().await;
-    let store = SqliteStore::open(&db).expect("reopen");
+    let store = common::open_store(&db).await;
     let waiting = store.pending_deliveries(&sub).await.unwrap();
     assert_eq!(
         waiting, 1,

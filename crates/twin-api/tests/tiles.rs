@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use twin_model::context::Context;
 use twin_model::ngsi::parse_entity;
 use twin_model::Provenance;
-use twin_store::{store_as_is, SqliteStore, Store};
+use twin_store::store_as_is;
 use twin_tiles::mvt::{self, decode_geometry, ring_area, GeomType};
 use twin_tiles::TileId;
 
@@ -375,7 +375,7 @@ async fn cached_tiles_follow_every_write() {
     assert!(height(&tile.unwrap(), "urn:ngsi-ld:Building:t2").is_some());
 
     // a write by another process on the same database file (an import while the server runs)
-    let other = SqliteStore::open(s.db_path()).unwrap();
+    let other = common::open_store(&s.db_path()).await;
     let e = parse_entity(
         &building(1, x, y, 44.0),
         &Context::core(),

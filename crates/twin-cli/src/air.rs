@@ -53,7 +53,7 @@ fn scenario(db: &str, name: &str) -> Result<Scenario> {
     }
     let rt = tokio::runtime::Runtime::new()?;
     let stored = rt.block_on(async {
-        let store = crate::open_store(db)?;
+        let store = crate::open_store(db).await?;
         let all = store
             .list_scenarios()
             .await

@@ -945,7 +945,7 @@ async fn start_server(db: Option<PathBuf>) -> Result<(Server, String)> {
             (Some(d), p)
         }
     };
-    let store = crate::open_store(&path.to_string_lossy())?;
+    let store = crate::open_store(&path.to_string_lossy()).await?;
     if store
         .get_dataset(twin_model::dataset::DEFAULT_DATASET)
         .await

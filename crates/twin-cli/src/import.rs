@@ -399,7 +399,7 @@ pub async fn run_import(
 
 /// The `urbantwin import` command.
 pub async fn run(a: ImportArgs) -> Result<()> {
-    let store = crate::open_store(&a.db)?;
+    let store = crate::open_store(&a.db).await?;
     let started = Instant::now();
     let (s, extra) = run_import(store, &a, !a.json).await?;
     let secs = started.elapsed().as_secs_f64();

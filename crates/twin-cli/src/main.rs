@@ -84,6 +84,10 @@ pub struct ServeArgs {
     /// The built web app to serve at / (default: ./web/dist, else web/ next to the binary, when built).
     #[arg(long, env = "URBANTWIN_WEB_DIR")]
     web_dir: Option<PathBuf>,
+    /// Ingest live data from an MQTT broker as this TOML file configures (broker, topics and their mapping; see
+    /// docs/operations.md).
+    #[arg(long, env = "URBANTWIN_INGEST")]
+    ingest: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -116,6 +120,7 @@ struct FileConfig {
     tile_cache_mb: Option<u64>,
     log_format: Option<String>,
     web_dir: Option<PathBuf>,
+    ingest: Option<PathBuf>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -125,6 +130,8 @@ pub struct Settings {
     pub api: ApiConfig,
     pub preload: Vec<(String, PathBuf)>,
     pub log_json: bool,
+    /// MQTT ingestion, when configured.
+    pub ingest: Option<twin_ingest::IngestConfig>,
 }
 
 impl ServeArgs {
@@ -191,7 +198,12 @@ impl ServeArgs {
         if !matches!(log_format.as_str(), "text" | "json") {
             bail!("log format must be text or json, not {log_format:?}");
         }
+        let ingest = match self.ingest.clone().or(file.ingest) {
+            Some(p) => Some(twin_ingest::IngestConfig::from_file(&p)?),
+            None => None,
+        };
         Ok(Settings {
+            ingest,
             db: self
                 .db
                 .clone()
@@ -235,7 +247,7 @@ fn init_logging(json: bool) {
 pub fn store_entities(db: &str, types: &[&str]) -> Result<Vec<twin_model::Entity>> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let store = open_store(db)?;
+        let store = open_store(db).await?;
         let types = types
             .iter()
             .map(|t| {
@@ -258,14 +270,33 @@ pub fn store_entities(db: &str, types: &[&str]) -> Result<Vec<twin_model::Entity
     })
 }
 
-pub fn open_store(db: &str) -> Result<Arc<dyn Store>> {
+/// Opens the store named by `db`: `postgres://…` (or `postgresql://…`) for PostgreSQL, migrating it at start-up,
+/// else a SQLite file path (optionally `sqlite://PATH`).
+pub async fn open_store(db: &str) -> Result<Arc<dyn Store>> {
     if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-        bail!("the PostgreSQL backend is not in this build yet; use a SQLite file path");
+        let store = twin_store::PostgresStore::connect(db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", redact(db)))?;
+        return Ok(Arc::new(store));
     }
     let path = db.strip_prefix("sqlite://").unwrap_or(db);
     Ok(Arc::new(
         SqliteStore::open(path).map_err(|e| anyhow::anyhow!("{e}"))?,
     ))
+}
+
+/// A database URL with its password replaced, for messages and logs.
+pub fn redact(db: &str) -> String {
+    match (db.find("://"), db.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let userinfo = &db[s + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &db[..s + 3], &db[at..]),
+                None => db.to_string(),
+            }
+        }
+        _ => db.to_string(),
+    }
 }
 
 async fn preload_contexts(store: &Arc<dyn Store>, preload: &[(String, PathBuf)]) -> Result<()> {
@@ -341,7 +372,19 @@ pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()>
         Some(dir) => tracing::info!(dir = %dir.display(), "serving the web app"),
         None => tracing::info!("no built web app found: serving the API alone"),
     }
-    let state = AppState::new(store, settings.api);
+    let state = AppState::new(store.clone(), settings.api);
+    // the ingestion runs as long as the server; dropping it at the end stops it
+    let _ingest = match settings.ingest {
+        Some(cfg) => {
+            let topics = cfg.topics.len();
+            let url = cfg.broker.url.clone();
+            let ingest = twin_ingest::start(cfg, store).await?;
+            let _ = state.ingest.set(ingest.stats.clone());
+            tracing::info!(broker = %url, topics, "ingesting MQTT");
+            Some(ingest)
+        }
+        None => None,
+    };
     twin_api::serve(state, settings.listen, shutdown_signal())
         .await
         .with_context(|| format!("cannot serve on {}", settings.listen))?;
@@ -375,9 +418,11 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
         Command::Serve(args) => {
             let s = args.settings("./urbantwin.db")?;
             init_logging(s.log_json);
-            let store = open_store(&s.db)?;
-            tracing::info!(db = %s.db, "store opened");
-            rt.block_on(run_server(s, store))
+            rt.block_on(async {
+                let store = open_store(&s.db).await?;
+                tracing::info!(db = %redact(&s.db), "store opened");
+                run_server(s, store).await
+            })
         }
         Command::Demo(args) => {
             let s = args.serve.settings("./urbantwin-demo.db")?;
@@ -386,8 +431,8 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
                 Some(f) => f.clone(),
                 None => demo::helsinki_pbf(&demo::cache_dir(args.cache_dir.as_deref()))?,
             };
-            let store = open_store(&s.db)?;
             rt.block_on(async {
+                let store = open_store(&s.db).await?;
                 let (total, sensors) = demo::build_city(&store, &pbf, &s.db).await?;
                 println!(
                     "urbantwin demo: {total} city entities from {} and {sensors} generated sensors in {}",
@@ -480,7 +525,12 @@ mod tests {
             ..Default::default()
         };
         assert!(args.settings("x").is_err());
-        assert!(open_store("postgres://localhost/twin").is_err());
+        assert_eq!(
+            redact("postgres://twin:secret@db.example:5432/twin"),
+            "postgres://twin:***@db.example:5432/twin"
+        );
+        assert_eq!(redact("postgres://twin@db/twin"), "postgres://twin@db/twin");
+        assert_eq!(redact("./urbantwin.db"), "./urbantwin.db");
         // a web app folder that holds no build
         let args = ServeArgs {
             web_dir: Some(dir.path().to_path_buf()),

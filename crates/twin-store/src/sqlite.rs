@@ -197,9 +197,18 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     journal: Arc<AtomicBool>,
     signal: Arc<Notify>,
+    /// See [`Store::config_epoch`] (this process's changes only: SQLite serves one node).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl SqliteStore {
+    fn config_changed<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_ok() {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+        }
+        r
+    }
+
     /// Opens (creating when needed) the store at `path`, runs migrations and starts the writer thread.
     pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
@@ -253,6 +262,7 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(Vec::new())),
             journal,
             signal,
+            epoch: Default::default(),
         })
     }
 
@@ -1149,23 +1159,25 @@ impl Store for SqliteStore {
     }
 
     async fn put_context(&self, c: StoredContext) -> Result<()> {
-        self.write_job(false, move |conn, _| {
-            conn.execute(
-                "INSERT INTO contexts(id, url, doc) VALUES (?1, ?2, ?3)
+        let r = self
+            .write_job(false, move |conn, _| {
+                conn.execute(
+                    "INSERT INTO contexts(id, url, doc) VALUES (?1, ?2, ?3)
                  ON CONFLICT(id) DO UPDATE SET url=excluded.url, doc=excluded.doc",
-                params![c.id, c.url, to_json(&c)?],
-            )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    context_url_taken(&c.url)
-                }
-                e => db_err(e),
-            })?;
-            Ok(())
-        })
-        .await
+                    params![c.id, c.url, to_json(&c)?],
+                )
+                .map_err(|e| match e {
+                    rusqlite::Error::SqliteFailure(f, _)
+                        if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                    {
+                        context_url_taken(&c.url)
+                    }
+                    e => db_err(e),
+                })?;
+                Ok(())
+            })
+            .await;
+        self.config_changed(r)
     }
 
     async fn get_context(&self, id_or_url: &str) -> Result<Option<StoredContext>> {
@@ -1197,17 +1209,19 @@ impl Store for SqliteStore {
 
     async fn delete_context(&self, id: &str) -> Result<bool> {
         let id = id.to_string();
-        self.write_job(false, move |conn, _| {
-            Ok(conn
-                .execute("DELETE FROM contexts WHERE id=?1 OR url=?1", [&id])
-                .map_err(db_err)?
-                > 0)
-        })
-        .await
+        let r = self
+            .write_job(false, move |conn, _| {
+                Ok(conn
+                    .execute("DELETE FROM contexts WHERE id=?1 OR url=?1", [&id])
+                    .map_err(db_err)?
+                    > 0)
+            })
+            .await;
+        self.config_changed(r)
     }
 
     async fn put_dataset(&self, d: Dataset) -> Result<()> {
-        self.write_job(false, move |conn, _| {
+        let r = self.write_job(false, move |conn, _| {
             conn.execute(
                 "INSERT INTO datasets(id, doc) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET doc=excluded.doc",
                 params![d.id, to_json(&d)?],
@@ -1215,7 +1229,8 @@ impl Store for SqliteStore {
             .map_err(db_err)?;
             Ok(())
         })
-        .await
+        .await;
+        self.config_changed(r)
     }
 
     async fn get_dataset(&self, id: &str) -> Result<Option<Dataset>> {
@@ -1816,6 +1831,10 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    fn config_epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     fn change_signal(&self) -> Arc<Notify> {

@@ -1,4 +1,6 @@
-//! Test harness: the real server on a loopback port over a real SQLite file, and a reqwest client.
+//! Test harness: the real server on a loopback port over a real store, and a reqwest client. The store is a SQLite
+//! file, or with `URBANTWIN_TEST_STORE=postgres` a fresh PostgreSQL database (`scripts/test` runs the NGSI-LD tests
+//! both ways).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -10,6 +12,49 @@ use twin_api::{ApiConfig, AppState};
 use twin_store::{SqliteStore, Store};
 
 pub const CORE: &str = "https://uri.etsi.org/ngsi-ld/v1/ngsi-ld-core-context-v1.9.jsonld";
+
+/// True when the tests run on PostgreSQL (`URBANTWIN_TEST_STORE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("URBANTWIN_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// The PostgreSQL databases standing in for SQLite files, by file path, so that reopening a path (a restart, a
+/// second process) opens the same data.
+static PG_DATABASES: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Opens the store "at" `db`: the SQLite file, or on PostgreSQL the database made for that path on its first open.
+pub async fn open_store(db: &std::path::Path) -> Arc<dyn Store> {
+    if !on_postgres() {
+        return Arc::new(SqliteStore::open(db).expect("open store"));
+    }
+    let known = PG_DATABASES
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(p, _)| p == db)
+        .map(|(_, u)| u.clone());
+    let url = match known {
+        Some(u) => u,
+        None => {
+            let t = twin_store::testing::TestDatabase::create()
+                .await
+                .expect("URBANTWIN_TEST_STORE=postgres needs PostgreSQL (URBANTWIN_TEST_PG)");
+            let url = t.url().to_string();
+            // kept for the test binary's life; scripts/test drops the ut_* databases afterwards
+            std::mem::forget(t);
+            PG_DATABASES
+                .lock()
+                .unwrap()
+                .push((db.to_path_buf(), url.clone()));
+            url
+        }
+    };
+    Arc::new(
+        twin_store::PostgresStore::connect(&url)
+            .await
+            .expect("open the PostgreSQL store"),
+    )
+}
 
 pub struct Server {
     pub base: String,
@@ -28,8 +73,7 @@ impl Server {
     /// Starts a server; `dir` reuses a store directory (restart tests).
     pub async fn start_with(mut config: ApiConfig, dir: Option<tempfile::TempDir>) -> Server {
         let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(dir.path().join("twin.db")).expect("open store"));
+        let store = open_store(&dir.path().join("twin.db")).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

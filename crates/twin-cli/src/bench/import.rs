@@ -222,7 +222,7 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         db.as_os_str(),
     ])
     .map_err(|e| anyhow!("{e}"))?;
-    let store = crate::open_store(db_str)?;
+    let store = crate::open_store(db_str).await?;
     let t = Instant::now();
     let (summary, extra) = crate::import::run_import(store.clone(), &cli.args, false).await?;
     let import_secs = t.elapsed().as_secs_f64();

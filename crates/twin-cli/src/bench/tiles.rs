@@ -28,7 +28,7 @@ async fn start(pbf: &std::path::Path) -> Result<(Server, String, u64)> {
         .context("cannot create a temporary directory")?;
     let db = dir.path().join("city.db");
     let entities = {
-        let store: Arc<dyn Store> = crate::open_store(&db.to_string_lossy())?;
+        let store: Arc<dyn Store> = crate::open_store(&db.to_string_lossy()).await?;
         progress(format!("importing {} into {}", pbf.display(), db.display()));
         let (city, sensors) = crate::demo::build_city(&store, pbf, &db.to_string_lossy()).await?;
         city + sensors as u64

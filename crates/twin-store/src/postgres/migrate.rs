@@ -15,6 +15,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "entity_locks",
         include_str!("../../migrations/postgres/0002_entity_locks.sql"),
     ),
+    (
+        3,
+        "config_notify",
+        include_str!("../../migrations/postgres/0003_config_notify.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -76,6 +76,8 @@ const NOTIFIER_LOCK: i32 = 2;
 
 /// The channel of change notifications.
 const CHANNEL: &str = "urbantwin_changes";
+/// The channel on which contexts and datasets announce changes (a trigger, migration 3).
+const CONFIG_CHANNEL: &str = "urbantwin_config";
 
 /// How long a claimed delivery stays with the node that claimed it before another node may retry it.
 pub const CLAIM_MS: i64 = 120_000;
@@ -141,6 +143,8 @@ pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
     signal: Arc<Notify>,
+    /// See [`Store::config_epoch`]; raised by the LISTEN connection.
+    epoch: Arc<std::sync::atomic::AtomicU64>,
     notifier: tokio::sync::Mutex<NotifierLock>,
     /// The task that keeps the LISTEN connection.
     listener: tokio::task::JoinHandle<()>,
@@ -162,18 +166,24 @@ async fn connect_plain(config: &tokio_postgres::Config) -> Result<tokio_postgres
 }
 
 /// Keeps a LISTEN connection and wakes `signal` on every notification, reconnecting when it drops.
-async fn listen_loop(config: tokio_postgres::Config, signal: Arc<Notify>) {
+async fn listen_loop(
+    config: tokio_postgres::Config,
+    signal: Arc<Notify>,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+) {
+    use std::sync::atomic::Ordering;
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut conn)) => {
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+                // true: the configuration changed; false: data changed
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
                 let driver = tokio::spawn(async move {
                     let mut messages =
                         futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
                     while let Some(m) = messages.next().await {
                         match m {
-                            Ok(AsyncMessage::Notification(_)) => {
-                                let _ = tx.send(());
+                            Ok(AsyncMessage::Notification(n)) => {
+                                let _ = tx.send(n.channel() == CONFIG_CHANNEL);
                             }
                             Ok(_) => {}
                             Err(_) => break,
@@ -181,14 +191,19 @@ async fn listen_loop(config: tokio_postgres::Config, signal: Arc<Notify>) {
                     }
                 });
                 if client
-                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {CONFIG_CHANNEL}"))
                     .await
                     .is_ok()
                 {
-                    // whatever happened while not listening is unknown: wake once
+                    // whatever happened while not listening is unknown: wake once and drop the caches
+                    epoch.fetch_add(1, Ordering::SeqCst);
                     signal.notify_one();
-                    while rx.recv().await.is_some() {
-                        signal.notify_one();
+                    while let Some(config_changed) = rx.recv().await {
+                        if config_changed {
+                            epoch.fetch_add(1, Ordering::SeqCst);
+                        } else {
+                            signal.notify_one();
+                        }
                     }
                 }
                 driver.abort();
@@ -228,12 +243,14 @@ impl PostgresStore {
         migrate(&mut client).await?;
         drop(client);
         let signal = Arc::new(Notify::new());
-        let listener = tokio::spawn(listen_loop(config.clone(), signal.clone()));
+        let epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let listener = tokio::spawn(listen_loop(config.clone(), signal.clone(), epoch.clone()));
         Ok(PostgresStore {
             node: uuid::Uuid::new_v4().to_string(),
             pool,
             config,
             signal,
+            epoch,
             notifier: Default::default(),
             listener,
         })
@@ -1234,6 +1251,10 @@ impl Store for PostgresStore {
             (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
             _ => None,
         })
+    }
+
+    fn config_epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn change_signal(&self) -> Arc<Notify> {

@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 mod access;
 mod air;
 mod import;
+mod ingest;
 mod osm_pbf;
 mod tiles;
 mod traffic;
@@ -51,7 +52,8 @@ pub struct BenchArgs {
     /// What to measure: `hub` (the NGSI-LD broker over HTTP), `import` (OpenStreetMap import throughput), `tiles`
     /// (vector tile latency, cold and warm, over the demo city), `traffic` (traffic assignment on TNTP networks,
     /// side by side with AequilibraE), `access` (the 15-minute city's nearest destinations, side by side with
-    /// pandana) or `air` (air quality and noise after a traffic scenario, the demo city and a city of `--links`).
+    /// pandana), `air` (air quality and noise after a traffic scenario, the demo city and a city of `--links`) or
+    /// `ingest` (MQTT messages/s into SQLite and PostgreSQL, and the latency from publish to queryable).
     pub what: String,
     /// Entities to load (single creates, then batch upserts until this many exist); queries run over them.
     #[arg(long, default_value_t = 100_000)]
@@ -118,6 +120,19 @@ pub struct BenchArgs {
     /// bench air: directed car links of the large city (the extract repeated until it has at least this many).
     #[arg(long, default_value_t = 100_000)]
     pub links: usize,
+    /// bench ingest: the MQTT broker to publish through and ingest from.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+    pub broker: String,
+    /// bench ingest: readings published in the throughput phase.
+    #[arg(long, default_value_t = 200_000)]
+    pub messages: usize,
+    /// bench ingest: readings per second in the latency phase (default: 20,000 into SQLite, 10,000 into
+    /// PostgreSQL).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// bench ingest: a PostgreSQL database to measure too (`postgres://user@host/db`).
+    #[arg(long, value_name = "URL")]
+    pub pg: Option<String>,
     /// bench access: side of the generated square grid whose whole recomputation is timed (1000: a
     /// 1,000,000-node network).
     #[arg(long, default_value_t = 1000)]
@@ -1004,9 +1019,10 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "traffic" => return traffic::run(&a),
         "access" => return access::run(&a),
         "air" => return air::run(&a),
+        "ingest" => return ingest::run(&a).await,
         other => {
             bail!(
-                "unknown benchmark {other:?}; available: hub, import, tiles, traffic, access, air"
+                "unknown benchmark {other:?}; available: hub, import, tiles, traffic, access, air, ingest"
             )
         }
     }

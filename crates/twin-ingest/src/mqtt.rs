@@ -1,10 +1,11 @@
 //! The MQTT client of the hub: a persistent MQTT 5 session (fixed client id, session expiry) subscribed at QoS 1,
 //! whose messages are written to the store in batches and acknowledged only after the batch is durable.
 //!
-//! Two tasks: the connection task polls the client (rumqttc reconnects after errors; the broker resends what was
-//! not acknowledged) and hands each PUBLISH to the batch task, which maps a batch, writes it with one
-//! [`Store::write_batch`], keeps refused messages in the dead-letter table, and then acknowledges the batch in
-//! arrival order. A message is acknowledged only once what it said is stored, so a crash at any point loses none;
+//! Three tasks: the connection task polls the client (rumqttc reconnects after errors; the broker resends what was
+//! not acknowledged) and hands each PUBLISH on; the mapping stage collects a batch and maps it; the writing stage
+//! writes it with one [`Store::write_batch`], keeps refused messages in the dead-letter table, and then acknowledges
+//! the batch in arrival order, while the mapping stage prepares the next batch. A message is acknowledged only once
+//! what it said is stored, so a crash at any point loses none;
 //! a message stored but not acknowledged comes again and changes nothing (see [`crate::apply`]). The client asks
 //! the broker for up to 65,535 unacknowledged messages in flight (MQTT 5 Receive Maximum), so that batches of
 //! thousands can form while one commits.
@@ -21,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use twin_model::context::Context;
-use twin_store::{DeadLetter, Store};
+use twin_store::{DeadLetter, EntityChange, Store};
 
 use crate::apply::{self, Applied};
 use crate::config::{IngestConfig, TopicConfig};
@@ -151,20 +152,21 @@ pub async fn start(config: IngestConfig, store: Arc<dyn Store>) -> Result<Ingest
         tx,
         stats.clone(),
     ));
-    let batcher = Batcher {
+    let mapper = Mapper {
         store,
-        client,
-        routes: Arc::new(routes),
+        routes,
         contexts,
-        stats: stats.clone(),
-        max_messages: config.batch.max_messages,
-        max_wait: Duration::from_millis(config.batch.max_wait_ms),
     };
-    let batch = tokio::spawn(batcher.run(rx));
-    Ok(Ingest {
-        stats,
-        tasks: vec![conn, batch],
-    })
+    let mut tasks = vec![conn];
+    tasks.extend(start_stages(
+        rx,
+        mapper,
+        client,
+        stats.clone(),
+        config.batch.max_messages,
+        Duration::from_millis(config.batch.max_wait_ms),
+    ));
+    Ok(Ingest { stats, tasks })
 }
 
 async fn fetch_context(store: &dyn Store, url: &str) -> Result<Option<Arc<Value>>, IngestError> {
@@ -257,15 +259,12 @@ fn describe(e: &ConnectionError) -> String {
     }
 }
 
-/// The batch task's state.
-struct Batcher {
+/// Maps messages to store changes: the configured routes and the JSON-LD contexts fetched so far. Both stages use
+/// it: the writing stage maps a batch again when its write failed, since a write consumes the changes.
+struct Mapper {
     store: Arc<dyn Store>,
-    client: AsyncClient,
-    routes: Arc<Vec<Route>>,
+    routes: Vec<Route>,
     contexts: HashMap<String, Arc<Value>>,
-    stats: Arc<IngestStats>,
-    max_messages: usize,
-    max_wait: Duration,
 }
 
 /// What became of one message of a batch.
@@ -277,56 +276,209 @@ struct Fate {
     refused: Option<String>,
 }
 
-impl Batcher {
-    async fn run(mut self, mut rx: mpsc::Receiver<Publish>) {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            let deadline = tokio::time::Instant::now() + self.max_wait;
-            while batch.len() < self.max_messages {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                    Err(mpsc::error::TryRecvError::Empty) => {
-                        match tokio::time::timeout_at(deadline, rx.recv()).await {
-                            Ok(Some(p)) => batch.push(p),
-                            _ => break,
-                        }
+/// A batch of messages and the changes they make, handed from the mapping stage to the writing stage.
+struct Mapped {
+    batch: Vec<Publish>,
+    changes: Vec<(String, EntityChange)>,
+    ids: Vec<String>,
+    fates: Vec<Fate>,
+}
+
+/// Starts the two stages: while one batch is written (and acknowledged), the next is collected and mapped.
+fn start_stages(
+    rx: mpsc::Receiver<Publish>,
+    mapper: Mapper,
+    client: AsyncClient,
+    stats: Arc<IngestStats>,
+    max_messages: usize,
+    max_wait: Duration,
+) -> Vec<JoinHandle<()>> {
+    let store = mapper.store.clone();
+    let mapper = Arc::new(tokio::sync::Mutex::new(mapper));
+    let (tx, mapped) = mpsc::channel::<Mapped>(1);
+    vec![
+        tokio::spawn(collect_stage(
+            rx,
+            tx,
+            mapper.clone(),
+            max_messages,
+            max_wait,
+        )),
+        tokio::spawn(write_stage(mapped, mapper, store, client, stats)),
+    ]
+}
+
+/// Collects a batch (up to `max_messages`, or what arrived within `max_wait` of its first message) and maps it.
+async fn collect_stage(
+    mut rx: mpsc::Receiver<Publish>,
+    tx: mpsc::Sender<Mapped>,
+    mapper: Arc<tokio::sync::Mutex<Mapper>>,
+    max_messages: usize,
+    max_wait: Duration,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + max_wait;
+        while batch.len() < max_messages {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, rx.recv()).await {
+                        Ok(Some(p)) => batch.push(p),
+                        _ => break,
                     }
                 }
             }
-            self.process(batch).await;
+        }
+        let mapped = map_until_done(&mapper, batch).await;
+        if tx.send(mapped).await.is_err() {
+            return;
         }
     }
+}
 
-    /// Stores a batch (retrying until the store takes it) and then acknowledges it.
-    async fn process(&mut self, batch: Vec<Publish>) {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self.store_batch(&batch).await {
-                Ok(()) => break,
-                Err(e) => {
-                    tracing::error!(error = %e, messages = batch.len(), "cannot store a batch of messages; retrying");
-                    self.stats.update(|s| s.last_store_error = Some(e.clone()));
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(10));
+/// Maps a batch, waiting out a store that cannot be read (for a context).
+async fn map_until_done(mapper: &tokio::sync::Mutex<Mapper>, batch: Vec<Publish>) -> Mapped {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match mapper.lock().await.map_batch(&batch).await {
+            Ok((changes, ids, fates)) => {
+                return Mapped {
+                    batch,
+                    changes,
+                    ids,
+                    fates,
                 }
             }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot map a batch of messages; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
         }
+    }
+}
+
+/// Writes each mapped batch (retrying until the store takes it) and then acknowledges its messages in order.
+async fn write_stage(
+    mut rx: mpsc::Receiver<Mapped>,
+    mapper: Arc<tokio::sync::Mutex<Mapper>>,
+    store: Arc<dyn Store>,
+    client: AsyncClient,
+    stats: Arc<IngestStats>,
+) {
+    while let Some(mut m) = rx.recv().await {
+        let mut wait = Duration::from_millis(100);
+        let batch = loop {
+            match write_mapped(&*store, &stats, m).await {
+                Ok(batch) => break batch,
+                Err((e, batch)) => {
+                    tracing::error!(error = %e, messages = batch.len(), "cannot store a batch of messages; retrying");
+                    stats.update(|s| s.last_store_error = Some(e.clone()));
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                    m = map_until_done(&mapper, batch).await;
+                }
+            }
+        };
         for p in &batch {
             // a lost connection drops these acknowledgements; the broker then sends the messages again
-            if let Err(e) = self.client.ack(p).await {
+            if let Err(e) = client.ack(p).await {
                 tracing::warn!("cannot acknowledge a message: {e}");
             }
         }
         let n = batch.len() as u64;
-        self.stats.update(|s| {
+        stats.update(|s| {
             s.batches += 1;
             s.acknowledged += n;
         });
     }
+}
 
-    /// Maps and writes one batch; Err only for storage errors (then nothing is acknowledged).
-    async fn store_batch(&mut self, batch: &[Publish]) -> Result<(), String> {
+/// Writes one mapped batch: the entity changes in one transaction, older observations to the history, refused
+/// messages to the dead-letter table. Err (with the messages, to map again) only for storage errors.
+async fn write_mapped(
+    store: &dyn Store,
+    stats: &IngestStats,
+    m: Mapped,
+) -> Result<Vec<Publish>, (String, Vec<Publish>)> {
+    let Mapped {
+        batch,
+        changes,
+        ids,
+        fates,
+    } = m;
+    let now = Utc::now();
+    let results = match store.write_batch(changes).await {
+        Ok(r) => r,
+        Err(e) => return Err((e.detail, batch)),
+    };
+    let mut dead = Vec::new();
+    for (p, f) in batch.iter().zip(&fates) {
+        let mut reason = f.refused.clone();
+        let mut wrote = false;
+        let mut stale = 0u64;
+        for i in f.changes.clone() {
+            match &results[i] {
+                Ok(r) => {
+                    wrote |= apply::applied(r) == Applied::Written;
+                    let old = match apply::stale_of(&r.result) {
+                        Ok(o) => o,
+                        Err(e) => return Err((e.detail, batch)),
+                    };
+                    if !old.is_empty() {
+                        stale += old.values().map(|v| v.len() as u64).sum::<u64>();
+                        if let Err(e) = store.temporal_append(&ids[i], None, vec![], old).await {
+                            return Err((e.detail, batch));
+                        }
+                    }
+                }
+                Err(e) => {
+                    reason.get_or_insert_with(|| format!("{}: {}", ids[i], e.detail));
+                }
+            }
+        }
+        let at = Utc::now();
+        stats.topic(&f.topic, |t| {
+            t.received += 1;
+            t.last_message_at = Some(at);
+            t.stale += stale;
+            match &reason {
+                Some(r) => {
+                    t.dead_lettered += 1;
+                    t.last_error = Some(r.clone());
+                    t.last_error_at = Some(at);
+                }
+                None if wrote => t.written += 1,
+                None => t.unchanged += 1,
+            }
+        });
+        if let Some(r) = reason {
+            dead.push(DeadLetter {
+                id: 0,
+                received_at: now,
+                source: "mqtt".into(),
+                topic: f.topic.clone(),
+                payload: p.payload.to_vec(),
+                reason: r,
+            });
+        }
+    }
+    if let Err(e) = store.put_dead_letters(dead).await {
+        return Err((e.detail, batch));
+    }
+    Ok(batch)
+}
+
+impl Mapper {
+    /// The changes of a batch, the entity id of each, and what each message became; Err when the store cannot be
+    /// read.
+    #[allow(clippy::type_complexity)]
+    async fn map_batch(
+        &mut self,
+        batch: &[Publish],
+    ) -> Result<(Vec<(String, EntityChange)>, Vec<String>, Vec<Fate>), String> {
         let now = Utc::now();
         let mut changes = Vec::new();
         let mut fates = Vec::with_capacity(batch.len());
@@ -350,66 +502,8 @@ impl Batcher {
                 refused,
             });
         }
-        let ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
-        let results = self
-            .store
-            .write_batch(changes)
-            .await
-            .map_err(|e| e.detail)?;
-        let mut dead = Vec::new();
-        for (p, f) in batch.iter().zip(&fates) {
-            let mut reason = f.refused.clone();
-            let mut wrote = false;
-            let mut stale = 0u64;
-            for i in f.changes.clone() {
-                match &results[i] {
-                    Ok(r) => {
-                        wrote |= apply::applied(r) == Applied::Written;
-                        let old = apply::stale_of(&r.result).map_err(|e| e.detail)?;
-                        if !old.is_empty() {
-                            stale += old.values().map(|v| v.len() as u64).sum::<u64>();
-                            self.store
-                                .temporal_append(&ids[i], None, vec![], old)
-                                .await
-                                .map_err(|e| e.detail)?;
-                        }
-                    }
-                    Err(e) => {
-                        reason.get_or_insert_with(|| format!("{}: {}", ids[i], e.detail));
-                    }
-                }
-            }
-            let at = Utc::now();
-            self.stats.topic(&f.topic, |t| {
-                t.received += 1;
-                t.last_message_at = Some(at);
-                t.stale += stale;
-                match &reason {
-                    Some(r) => {
-                        t.dead_lettered += 1;
-                        t.last_error = Some(r.clone());
-                        t.last_error_at = Some(at);
-                    }
-                    None if wrote => t.written += 1,
-                    None => t.unchanged += 1,
-                }
-            });
-            if let Some(r) = reason {
-                dead.push(DeadLetter {
-                    id: 0,
-                    received_at: now,
-                    source: "mqtt".into(),
-                    topic: f.topic.clone(),
-                    payload: p.payload.to_vec(),
-                    reason: r,
-                });
-            }
-        }
-        self.store
-            .put_dead_letters(dead)
-            .await
-            .map_err(|e| e.detail)?;
-        Ok(())
+        let ids = changes.iter().map(|(id, _)| id.clone()).collect();
+        Ok((changes, ids, fates))
     }
 
     /// Maps one message: Ok(Ok(updates)), Ok(Err(reason)) when refused, Err when the store cannot be read.
@@ -419,8 +513,8 @@ impl Batcher {
         payload: &[u8],
         now: chrono::DateTime<Utc>,
     ) -> Result<Result<Vec<mapping::Update>, String>, String> {
-        let routes = self.routes.clone();
-        let Some((route, caps)) = routes
+        let Some((route, caps)) = self
+            .routes
             .iter()
             .find_map(|r| r.filter.matches(topic).map(|c| (r, c)))
         else {

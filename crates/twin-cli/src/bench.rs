@@ -547,6 +547,30 @@ fn markdown(rows: &[Row], peer: &str) -> String {
     s
 }
 
+/// Prints a benchmark's rows and notes: one JSON object with `--json`, else the markdown table, the notes and the
+/// number of threads it ran on.
+fn print_results(
+    benchmark: &str,
+    rows: &[Row],
+    notes: &[String],
+    threads: usize,
+    peer_heading: &str,
+    as_json: bool,
+) {
+    if as_json {
+        println!(
+            "{}",
+            json!({"benchmark": benchmark, "threads": threads, "results": rows_json(rows), "notes": notes})
+        );
+    } else {
+        print!("{}", markdown(rows, peer_heading));
+        for n in notes {
+            println!("\n{n}");
+        }
+        println!("\n{threads} threads");
+    }
+}
+
 fn rows_json(rows: &[Row]) -> Value {
     Value::Array(
         rows.iter()

@@ -24,11 +24,11 @@ use std::time::Instant;
 
 use anyhow::{anyhow, bail, Result};
 use rayon::prelude::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use twin_graph::NodeIdx;
 use twin_sim::access::{self, AccessGraph, AccessOptions, KNearest, Movement, WalkProfile};
 
-use super::{markdown, median, progress, rows_json, BenchArgs, Goal, Row};
+use super::{median, print_results, progress, BenchArgs, Goal, Row};
 
 /// Timed runs of ours; the median is reported.
 const RUNS: usize = 5;
@@ -471,17 +471,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "s",
     ));
 
-    if a.json {
-        println!(
-            "{}",
-            json!({"benchmark": "access", "threads": threads, "results": rows_json(&rows), "notes": notes})
-        );
-    } else {
-        print!("{}", markdown(&rows, "peer (same input, same run)"));
-        for n in &notes {
-            println!("\n{n}");
-        }
-        println!("\n{threads} threads");
-    }
+    print_results(
+        "access",
+        &rows,
+        &notes,
+        threads,
+        "peer (same input, same run)",
+        a.json,
+    );
     Ok(())
 }

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context as _, Result};
-use serde_json::json;
 use twin_import::osm::{read_osm, OsmItem, RoadLink as OsmLink};
 use twin_model::{Entity, Provenance};
 use twin_sim::air::city::{AirCity, AirOptions};
@@ -25,7 +24,7 @@ use twin_sim::traffic::city::{self, CityModel, CityOptions};
 use twin_sim::traffic::scenario::{self as sim, Edit, RunOptions, Scenario};
 
 use super::osm_pbf::{self, BLOCK_ENTITIES};
-use super::{markdown, median, osm_entities, progress, rows_json, BenchArgs, Goal, Row};
+use super::{median, osm_entities, print_results, progress, BenchArgs, Goal, Row};
 
 /// Timed evaluations; the median is reported.
 const RUNS: usize = 5;
@@ -283,17 +282,6 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             a.links
         ));
     }
-    if a.json {
-        println!(
-            "{}",
-            json!({"benchmark": "air", "threads": threads, "results": rows_json(&rows), "notes": notes})
-        );
-    } else {
-        print!("{}", markdown(&rows, "peer"));
-        for n in &notes {
-            println!("\n{n}");
-        }
-        println!("\n{threads} threads");
-    }
+    print_results("air", &rows, &notes, threads, "peer", a.json);
     Ok(())
 }

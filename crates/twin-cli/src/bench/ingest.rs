@@ -19,12 +19,11 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use rumqttc::v5::mqttbytes::v5::Packet;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::{AsyncClient, Event, MqttOptions};
-use serde_json::json;
 use twin_ingest::IngestConfig;
 use twin_model::query::TypeExpr;
 use twin_store::{EntityQuery, Store, TemporalQuery};
 
-use super::{markdown, median, progress, rows_json, BenchArgs, Goal, Row};
+use super::{median, print_results, progress, BenchArgs, Goal, Row};
 
 /// Publisher connections.
 const PUBLISHERS: usize = 4;
@@ -363,17 +362,6 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
         twin_ingest::config::BatchConfig::default().max_wait_ms
     ));
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if a.json {
-        println!(
-            "{}",
-            json!({"benchmark": "ingest", "threads": threads, "results": rows_json(&rows), "notes": notes})
-        );
-    } else {
-        print!("{}", markdown(&rows, "peer"));
-        for n in &notes {
-            println!("\n{n}");
-        }
-        println!("\n{threads} threads");
-    }
+    print_results("ingest", &rows, &notes, threads, "peer", a.json);
     Ok(())
 }

@@ -156,6 +156,15 @@ impl Drop for PostgresStore {
     }
 }
 
+/// A failed insert: `AlreadyExists` when it broke a unique key (the `what` called `id` exists), else a storage error.
+fn taken_or_pg_err(e: tokio_postgres::Error, what: &str, id: &str) -> NgsiError {
+    if is_unique_violation(&e) {
+        NgsiError::exists(format!("{what} {id} already exists"))
+    } else {
+        pg_err(e)
+    }
+}
+
 /// Opens a plain connection and drives it on the runtime.
 async fn connect_plain(config: &tokio_postgres::Config) -> Result<tokio_postgres::Client> {
     let (client, conn) = config.connect(NoTls).await.map_err(pg_err)?;
@@ -711,13 +720,7 @@ impl Store for PostgresStore {
                     )
                     .await
                 };
-                r.map_err(|e| {
-                    if is_unique_violation(&e) {
-                        NgsiError::exists(format!("subscription {} already exists", s.id))
-                    } else {
-                        pg_err(e)
-                    }
-                })?;
+                r.map_err(|e| taken_or_pg_err(e, "subscription", &s.id))?;
                 Ok(())
             })
         })
@@ -947,13 +950,7 @@ impl Store for PostgresStore {
                     )
                     .await
                 };
-                r.map_err(|e| {
-                    if is_unique_violation(&e) {
-                        NgsiError::exists(format!("scenario {} already exists", sc.id))
-                    } else {
-                        pg_err(e)
-                    }
-                })?;
+                r.map_err(|e| taken_or_pg_err(e, "scenario", &sc.id))?;
                 Ok(())
             })
         })
@@ -1069,13 +1066,7 @@ impl Store for PostgresStore {
                     )
                     .await
                 };
-                r.map_err(|e| {
-                    if is_unique_violation(&e) {
-                        NgsiError::exists(format!("run {} already exists", run.id))
-                    } else {
-                        pg_err(e)
-                    }
-                })?;
+                r.map_err(|e| taken_or_pg_err(e, "run", &run.id))?;
                 Ok(())
             })
         })

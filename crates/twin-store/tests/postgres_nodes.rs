@@ -70,7 +70,11 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
     let applied = s.applied_migrations().await.unwrap();
     assert_eq!(
         applied,
-        vec![(1, "init".to_string()), (2, "entity_locks".to_string())]
+        vec![
+            (1, "init".to_string()),
+            (2, "entity_locks".to_string()),
+            (3, "config_notify".to_string())
+        ]
     );
     assert_eq!(
         applied.last().unwrap().0,

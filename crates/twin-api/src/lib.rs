@@ -95,6 +95,8 @@ pub struct AppState {
     pub access: access::AccessState,
     /// The MQTT ingestion's counters, when this node ingests.
     pub ingest: std::sync::OnceLock<Arc<twin_ingest::IngestStats>>,
+    /// Connections for notifications to `mqtt://` endpoints.
+    pub mqtt: twin_ingest::notify::MqttNotifier,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -117,6 +119,7 @@ impl AppState {
             live: live::LiveFeed::default(),
             access: access::AccessState::default(),
             ingest: std::sync::OnceLock::new(),
+            mqtt: Default::default(),
         })
     }
 }

@@ -517,9 +517,10 @@ fn describe(e: &reqwest::Error) -> String {
 /// POSTs one notification to the subscription's endpoint.
 async fn send(state: &SharedState, sub: &Subscription, payload: &Value) -> Result<(), String> {
     let endpoint = &sub.notification.endpoint;
-    if !endpoint.is_http() {
+    let mqtt = endpoint.mqtt();
+    if !endpoint.is_http() && mqtt.is_none() {
         return Err(format!(
-            "cannot deliver to {}: only http and https endpoints are supported",
+            "cannot deliver to {}: only http, https and mqtt endpoints are supported",
             endpoint.uri
         ));
     }
@@ -541,27 +542,36 @@ async fn send(state: &SharedState, sub: &Subscription, payload: &Value) -> Resul
         .timeout_ms
         .map(Duration::from_millis)
         .unwrap_or(state.config.notification_timeout);
-    let mut req = state.http.post(&endpoint.uri).timeout(timeout);
+    // the headers of an HTTP notification; MQTT carries them as metadata
+    let mut headers: Vec<(String, String)> = Vec::new();
     match endpoint.accept {
         EndpointAccept::Json => {
-            req = req.header("Content-Type", "application/json").header(
-                "Link",
+            headers.push(("Content-Type".into(), "application/json".into()));
+            headers.push((
+                "Link".into(),
                 format!(
                     "<{}>; rel=\"{}\"; type=\"application/ld+json\"",
                     rc.link_url,
                     ld::LD_REL
                 ),
-            );
+            ));
         }
         EndpointAccept::JsonLd => {
             if let Value::Object(m) = &mut body {
                 m.insert("@context".into(), rc.body_context());
             }
-            req = req.header("Content-Type", "application/ld+json");
+            headers.push(("Content-Type".into(), "application/ld+json".into()));
         }
     }
     for kv in &endpoint.receiver_info {
-        req = req.header(kv.key.as_str(), kv.value.as_str());
+        headers.push((kv.key.clone(), kv.value.clone()));
+    }
+    if let Some(target) = mqtt {
+        return state.mqtt.publish(&target, &headers, &body, timeout).await;
+    }
+    let mut req = state.http.post(&endpoint.uri).timeout(timeout);
+    for (k, v) in &headers {
+        req = req.header(k.as_str(), v.as_str());
     }
     let resp = req
         .body(body.to_string())

@@ -329,7 +329,7 @@ async fn subscription_crud_and_errors() {
         assert!(detail.contains(expect), "{detail} should mention {expect}");
     }
     let mut mqtt = good.clone();
-    mqtt["notification"]["endpoint"]["uri"] = json!("mqtt://broker.example.org:1883/cars");
+    mqtt["notification"]["endpoint"]["uri"] = json!("mqtts://broker.example.org:8883/cars");
     let (code, ty, detail) = problem(post_json(&s.url("/subscriptions"), &mqtt).await).await;
     assert_eq!(
         (code, ty.as_str()),

@@ -5,12 +5,14 @@
 //! - [`mapping`]: a message to updates, as pure functions (topic filters, id templates, paths, units, times);
 //! - [`apply`]: an update to a store change that is idempotent, so a redelivered message changes nothing;
 //! - [`mqtt`]: the MQTT 5 session, batching, the dead-letter table and acknowledgements;
-//! - [`stats`]: per-topic counters for the API.
+//! - [`stats`]: per-topic counters for the API;
+//! - [`notify`]: the other way: subscriptions' notifications published to `mqtt://` endpoints.
 
 pub mod apply;
 pub mod config;
 pub mod mapping;
 pub mod mqtt;
+pub mod notify;
 pub mod stats;
 
 pub use config::IngestConfig;

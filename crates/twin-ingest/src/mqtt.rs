@@ -10,7 +10,7 @@
 //! the broker for up to 65,535 unacknowledged messages in flight (MQTT 5 Receive Maximum), so that batches of
 //! thousands can form while one commits.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use twin_model::context::Context;
-use twin_store::{DeadLetter, EntityChange, Store};
+use twin_store::{DeadLetter, EntityChange, EntityQuery, Store, TemporalQuery, TimeRel};
 
 use crate::apply::{self, Applied};
 use crate::config::{IngestConfig, TopicConfig};
@@ -428,9 +428,19 @@ async fn write_mapped(
                         Err(e) => return Err((e.detail, batch)),
                     };
                     if !old.is_empty() {
-                        stale += old.values().map(|v| v.len() as u64).sum::<u64>();
-                        if let Err(e) = store.temporal_append(&ids[i], None, vec![], old).await {
-                            return Err((e.detail, batch));
+                        // a redelivered old observation is in the history already
+                        let old = match not_in_history(store, &ids[i], old).await {
+                            Ok(o) => o,
+                            Err(e) => return Err((e.detail, batch)),
+                        };
+                        let n = old.values().map(|v| v.len() as u64).sum::<u64>();
+                        if n > 0 {
+                            stale += n;
+                            wrote = true;
+                            if let Err(e) = store.temporal_append(&ids[i], None, vec![], old).await
+                            {
+                                return Err((e.detail, batch));
+                            }
                         }
                     }
                 }
@@ -469,6 +479,45 @@ async fn write_mapped(
         return Err((e.detail, batch));
     }
     Ok(batch)
+}
+
+/// The instances of `attrs` that the entity's history does not hold yet (same attribute, datasetId, observation
+/// time and content).
+async fn not_in_history(
+    store: &dyn Store,
+    id: &str,
+    attrs: BTreeMap<String, Vec<twin_model::Attribute>>,
+) -> twin_store::Result<BTreeMap<String, Vec<twin_model::Attribute>>> {
+    let mut out: BTreeMap<String, Vec<twin_model::Attribute>> = BTreeMap::new();
+    for (name, instances) in attrs {
+        for a in instances {
+            let known = match a.observed_at {
+                None => false,
+                Some(t) => {
+                    let q = TemporalQuery {
+                        entities: EntityQuery {
+                            ids: Some(vec![id.to_string()]),
+                            limit: 1,
+                            ..Default::default()
+                        },
+                        timerel: Some(TimeRel::Between(t, t + chrono::TimeDelta::milliseconds(1))),
+                        attrs: Some(vec![name.clone()]),
+                        instance_limit: 1000,
+                        ..Default::default()
+                    };
+                    store.temporal_query(&q).await?.iter().any(|e| {
+                        e.attrs
+                            .get(&name)
+                            .is_some_and(|h| h.iter().any(|x| twin_model::ops::same_content(x, &a)))
+                    })
+                }
+            };
+            if !known {
+                out.entry(name.clone()).or_default().push(a);
+            }
+        }
+    }
+    Ok(out)
 }
 
 impl Mapper {

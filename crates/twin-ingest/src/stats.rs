@@ -21,7 +21,8 @@ pub struct TopicStats {
     pub written: u64,
     /// Messages whose every value was already stored (duplicates, redeliveries).
     pub unchanged: u64,
-    /// Attribute values older than the stored ones, added to the history only.
+    /// Attribute values older than the stored ones, added to the history only (a redelivered one, already in the
+    /// history, counts as unchanged).
     pub stale: u64,
     /// Messages refused and kept in the dead-letter table.
     pub dead_lettered: u64,

@@ -215,10 +215,112 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// True for endpoints this broker delivers to (http and https).
+    /// True for HTTP endpoints (http and https).
     pub fn is_http(&self) -> bool {
         let l = self.uri.to_ascii_lowercase();
         l.starts_with("http://") || l.starts_with("https://")
+    }
+
+    /// Where an `mqtt://` endpoint publishes, with the notifier settings (None for other endpoints).
+    pub fn mqtt(&self) -> Option<MqttTarget> {
+        MqttTarget::parse(&self.uri, &self.notifier_info).ok()
+    }
+}
+
+/// An MQTT notification endpoint (ETSI GS CIM 009, MQTT binding):
+/// `mqtt://[user[:password]@]host[:port]/topic[/subtopic]*`, with `notifierInfo` keys `MQTT-QoS` (0, 1 or 2;
+/// default 0) and `MQTT-Version` (`mqtt3.1.1`, the default, or `mqtt5.0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MqttTarget {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub topic: String,
+    pub qos: u8,
+    /// MQTT 5: the notification is the payload and the metadata go in user properties; MQTT 3.1.1: the payload is
+    /// `{"metadata": {...}, "body": notification}`.
+    pub v5: bool,
+}
+
+impl MqttTarget {
+    pub fn parse(uri: &str, notifier_info: &[KeyValue]) -> Result<MqttTarget> {
+        let rest = uri
+            .strip_prefix("mqtt://")
+            .ok_or_else(|| bad(format!("{uri:?} is not an mqtt:// URI")))?;
+        let (authority, topic) = rest
+            .split_once('/')
+            .ok_or_else(|| bad(format!("notification.endpoint.uri {uri:?} names no topic")))?;
+        if topic.is_empty() || topic.contains(['+', '#']) {
+            return Err(bad(format!(
+                "notification.endpoint.uri {uri:?}: the topic must be given, without wildcards"
+            )));
+        }
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let (username, password) = match userinfo {
+            None => (None, None),
+            Some(u) => match u.split_once(':') {
+                Some((n, p)) => (Some(n.to_string()), Some(p.to_string())),
+                None => (Some(u.to_string()), None),
+            },
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>().map_err(|_| {
+                    bad(format!(
+                        "notification.endpoint.uri {uri:?}: {p:?} is not a port"
+                    ))
+                })?,
+            ),
+            None => (hostport, 1883),
+        };
+        if host.is_empty() {
+            return Err(bad(format!(
+                "notification.endpoint.uri {uri:?} has no host"
+            )));
+        }
+        let mut t = MqttTarget {
+            host: host.to_string(),
+            port,
+            username,
+            password,
+            topic: topic.to_string(),
+            qos: 0,
+            v5: false,
+        };
+        for kv in notifier_info {
+            match kv.key.as_str() {
+                "MQTT-QoS" => {
+                    t.qos = match kv.value.as_str() {
+                        "0" => 0,
+                        "1" => 1,
+                        "2" => 2,
+                        v => {
+                            return Err(bad(format!(
+                                "notifierInfo MQTT-QoS must be 0, 1 or 2, not {v:?}"
+                            )))
+                        }
+                    }
+                }
+                "MQTT-Version" => {
+                    t.v5 = match kv.value.as_str() {
+                        "mqtt3.1.1" => false,
+                        "mqtt5.0" => true,
+                        v => {
+                            return Err(bad(format!(
+                                "notifierInfo MQTT-Version must be mqtt3.1.1 or mqtt5.0, not {v:?}"
+                            )))
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(t)
     }
 }
 
@@ -641,15 +743,15 @@ fn parse_endpoint(v: &Value) -> Result<Endpoint> {
                 return Err(bad(format!("notification.endpoint.uri {uri:?} has no host")));
             }
         }
-        "mqtt" | "mqtts" => {
+        "mqtt" => {}
+        "mqtts" => {
             return Err(NgsiError::unsupported(format!(
-                "notification.endpoint.uri {uri:?}: notifications over MQTT are not supported by this broker yet; \
-                 use an http:// or https:// endpoint"
+                "notification.endpoint.uri {uri:?}: MQTT over TLS is not supported by this broker yet; use mqtt://"
             )))
         }
         other => {
             return Err(bad(format!(
-                "notification.endpoint.uri must be an http:// or https:// URL, not a {other}: URI"
+                "notification.endpoint.uri must be an http://, https:// or mqtt:// URL, not a {other}: URI"
             )))
         }
     }
@@ -684,6 +786,9 @@ fn parse_endpoint(v: &Value) -> Result<Endpoint> {
         .map(|r| parse_key_values(r, "notification.endpoint.notifierInfo", false))
         .transpose()?
         .unwrap_or_default();
+    if scheme == "mqtt" {
+        MqttTarget::parse(&uri, &notifier_info)?;
+    }
     Ok(Endpoint {
         uri,
         accept,
@@ -1703,7 +1808,7 @@ mod tests {
                     "notification",
                     json!({"endpoint": {"uri": "ftp://x/y"}}),
                 ),
-                "http:// or https://",
+                "http://, https:// or mqtt://",
             ),
             (
                 with(
@@ -1831,15 +1936,57 @@ mod tests {
     }
 
     #[test]
-    fn mqtt_endpoints_are_not_supported_yet() {
-        let doc = with(
-            base(),
-            "notification",
-            json!({"endpoint": {"uri": "mqtt://broker:1883/topic"}}),
+    fn mqtt_endpoints_name_a_broker_and_a_topic() {
+        let endpoint = |ep: Value| {
+            let doc = with(base(), "notification", json!({ "endpoint": ep }));
+            parse(&doc)
+        };
+        let s = endpoint(json!({"uri": "mqtt://hub:secret@broker:1884/city/cars",
+            "notifierInfo": [{"key": "MQTT-QoS", "value": "1"}, {"key": "MQTT-Version", "value": "mqtt5.0"}]}))
+        .unwrap();
+        let t = s.notification.endpoint.mqtt().unwrap();
+        assert_eq!(
+            t,
+            MqttTarget {
+                host: "broker".into(),
+                port: 1884,
+                username: Some("hub".into()),
+                password: Some("secret".into()),
+                topic: "city/cars".into(),
+                qos: 1,
+                v5: true
+            }
         );
-        let err = parse(&doc).unwrap_err();
+        let t = endpoint(json!({"uri": "mqtt://broker/cars"}))
+            .unwrap()
+            .notification
+            .endpoint
+            .mqtt()
+            .unwrap();
+        assert_eq!((t.port, t.qos, t.v5, t.username), (1883, 0, false, None));
+        for (uri, info, expect) in [
+            ("mqtt://broker:1883", json!([]), "no topic"),
+            ("mqtt://broker/cars/#", json!([]), "without wildcards"),
+            ("mqtt://:1883/cars", json!([]), "no host"),
+            ("mqtt://broker:x/cars", json!([]), "not a port"),
+            (
+                "mqtt://broker/cars",
+                json!([{"key": "MQTT-QoS", "value": "3"}]),
+                "MQTT-QoS",
+            ),
+            (
+                "mqtt://broker/cars",
+                json!([{"key": "MQTT-Version", "value": "4"}]),
+                "MQTT-Version",
+            ),
+        ] {
+            let err = endpoint(json!({"uri": uri, "notifierInfo": info})).unwrap_err();
+            assert_eq!(err.kind, crate::ErrorKind::BadRequestData, "{uri}");
+            assert!(err.detail.contains(expect), "{uri}: {err}");
+        }
+        let err = endpoint(json!({"uri": "mqtts://broker/cars"})).unwrap_err();
         assert_eq!(err.kind, crate::ErrorKind::OperationNotSupported);
-        assert!(err.detail.contains("MQTT"));
+        assert!(err.detail.contains("TLS"));
     }
 
     #[test]

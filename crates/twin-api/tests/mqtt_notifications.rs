@@ -1,0 +1,187 @@
+//! Subscriptions that notify over MQTT (`mqtt://` endpoints), received by an MQTT client on the machine's Mosquitto:
+//! the MQTT 3.1.1 form (`{"metadata", "body"}`) and the MQTT 5 form (the notification as payload, the metadata as
+//! user properties), acknowledged at QoS 1 and counted in the subscription's status; and a broker that is not there
+//! is a failed delivery with the reason.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Server;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::{AsyncClient, Event, MqttOptions};
+use serde_json::{json, Value};
+
+const BROKER: &str = "127.0.0.1:1883";
+
+fn broker_available() -> bool {
+    let ok = std::net::TcpStream::connect(BROKER).is_ok();
+    if !ok {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("CI must run the MQTT tests, but no broker answers at {BROKER}");
+        }
+        eprintln!("skipped: no MQTT broker at {BROKER}");
+    }
+    ok
+}
+
+/// An MQTT 5 client subscribed to `topic`, handing on each message's payload and user properties.
+async fn listen(
+    topic: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<(Value, Vec<(String, String)>)> {
+    let id = format!("urbantwin-test-listener-{}", topic.replace('/', "-"));
+    let (client, mut eventloop) = AsyncClient::new(MqttOptions::new(id, "127.0.0.1", 1883), 16);
+    client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let mut ready_tx = Some(ready_tx);
+    tokio::spawn(async move {
+        let _client = client;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(r) = ready_tx.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let v: Value = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                    let props = p.properties.map(|p| p.user_properties).unwrap_or_default();
+                    if tx.send((v, props)).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .unwrap()
+        .unwrap();
+    rx
+}
+
+async fn subscribe(s: &Server, uri: &str, info: Value) -> String {
+    let sub = json!({"type": "Subscription", "entities": [{"type": "Car"}],
+        "notification": {"endpoint": {"uri": uri, "notifierInfo": info}}, "@context": common::CORE});
+    let r = s.post_ld("/subscriptions", &sub).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let loc = r.headers()["location"].to_str().unwrap();
+    let id = loc.rsplit('/').next().unwrap();
+    percent_encoding::percent_decode_str(id)
+        .decode_utf8()
+        .unwrap()
+        .into_owned()
+}
+
+async fn status_of(s: &Server, id: &str) -> Value {
+    let id = percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC);
+    s.get_json(&format!("/subscriptions/{id}")).await["notification"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_notify_over_mqtt() {
+    if !broker_available() {
+        return;
+    }
+    let s = Server::start().await;
+    let tag = format!("urbantwin-test/{}-{}", std::process::id(), fastrand_tag());
+    let mut v3 = listen(&format!("{tag}/v3")).await;
+    let mut v5 = listen(&format!("{tag}/v5")).await;
+    let sub3 = subscribe(
+        &s,
+        &format!("mqtt://{BROKER}/{tag}/v3"),
+        json!([{"key": "MQTT-QoS", "value": "1"}]),
+    )
+    .await;
+    let sub5 = subscribe(
+        &s,
+        &format!("mqtt://{BROKER}/{tag}/v5"),
+        json!([{"key": "MQTT-QoS", "value": "1"}, {"key": "MQTT-Version", "value": "mqtt5.0"}]),
+    )
+    .await;
+    let car =
+        json!({"id": "urn:ngsi-ld:Car:m1", "type": "Car", "speed": 42, "@context": common::CORE});
+    assert_eq!(s.post_ld("/entities", &car).await.status().as_u16(), 201);
+
+    let (msg, _) = tokio::time::timeout(Duration::from_secs(10), v3.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg["metadata"]["Content-Type"], "application/json", "{msg}");
+    assert!(msg["metadata"]["Link"]
+        .as_str()
+        .unwrap()
+        .contains("json-ld#context"));
+    let body = &msg["body"];
+    assert_eq!(body["type"], "Notification");
+    assert_eq!(body["subscriptionId"], sub3);
+    assert_eq!(body["data"][0]["id"], "urn:ngsi-ld:Car:m1");
+    assert_eq!(body["data"][0]["speed"]["value"], 42);
+
+    let (msg, props) = tokio::time::timeout(Duration::from_secs(10), v5.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg["type"], "Notification", "{msg}");
+    assert_eq!(msg["subscriptionId"], sub5);
+    assert!(
+        props
+            .iter()
+            .any(|(k, v)| k == "Content-Type" && v == "application/json"),
+        "{props:?}"
+    );
+
+    // each delivery was acknowledged by the broker and counted
+    let t = Instant::now();
+    loop {
+        let st = status_of(&s, &sub3).await;
+        if st["timesSent"] == 1 && st["lastSuccess"].is_string() {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_is_not_there_is_a_failed_delivery() {
+    let s = Server::start().await;
+    // a port nothing listens on
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sub = subscribe(
+        &s,
+        &format!("mqtt://127.0.0.1:{port}/nowhere"),
+        json!([{"key": "MQTT-QoS", "value": "1"}]),
+    )
+    .await;
+    let car =
+        json!({"id": "urn:ngsi-ld:Car:m2", "type": "Car", "speed": 1, "@context": common::CORE});
+    assert_eq!(s.post_ld("/entities", &car).await.status().as_u16(), 201);
+    let t = Instant::now();
+    loop {
+        let st = status_of(&s, &sub).await;
+        if st["timesFailed"].as_u64() >= Some(1) {
+            assert!(st["lastFailure"].is_string(), "{st}");
+            assert!(st.get("lastSuccess").is_none_or(Value::is_null), "{st}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{st}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn fastrand_tag() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        % 1_000_000_007
+}

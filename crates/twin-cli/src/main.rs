@@ -16,6 +16,7 @@ mod access;
 mod air;
 mod bench;
 mod demo;
+mod feed;
 mod import;
 mod traffic;
 
@@ -103,6 +104,13 @@ pub struct DemoArgs {
     /// Build the demo store and exit without serving it.
     #[arg(long)]
     prepare: bool,
+    /// Keep the demo sensors alive: publish generated readings to this MQTT broker (e.g. mqtt://127.0.0.1:1883)
+    /// and ingest them back, as a city's sensors are (labelled as generated).
+    #[arg(long, value_name = "URL")]
+    feed: Option<String>,
+    /// Seconds between two readings of the demo feed.
+    #[arg(long, default_value_t = 5)]
+    feed_every_s: u64,
 }
 
 /// The TOML configuration file.
@@ -391,6 +399,15 @@ pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()>
     Ok(())
 }
 
+/// A task stopped when its handle goes.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -425,8 +442,14 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
             })
         }
         Command::Demo(args) => {
-            let s = args.serve.settings("./urbantwin-demo.db")?;
+            let mut s = args.serve.settings("./urbantwin-demo.db")?;
             init_logging(s.log_json);
+            if let Some(broker) = &args.feed {
+                if s.ingest.is_some() {
+                    bail!("--feed and --ingest both configure the ingestion; give one");
+                }
+                s.ingest = Some(feed::ingest_config(broker)?);
+            }
             let pbf = match &args.data {
                 Some(f) => f.clone(),
                 None => demo::helsinki_pbf(&demo::cache_dir(args.cache_dir.as_deref()))?,
@@ -455,6 +478,22 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
                      vector tiles: http://{0}/tiles   MapLibre style: http://{0}/tiles/style.json",
                     s.listen
                 );
+                // the feed publishes for as long as the server runs
+                let _feed = match &args.feed {
+                    Some(broker) => {
+                        feed::declare_dataset(&store).await?;
+                        println!(
+                            "live demo sensors: generated readings every {} s through {broker} (dataset {})",
+                            args.feed_every_s,
+                            feed::FEED_DATASET
+                        );
+                        Some(AbortOnDrop(tokio::spawn(feed::publish_forever(
+                            broker.clone(),
+                            Duration::from_secs(args.feed_every_s.max(1)),
+                        ))))
+                    }
+                    None => None,
+                };
                 run_server(s, store).await
             })
         }

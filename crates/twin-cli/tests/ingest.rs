@@ -255,3 +255,83 @@ fn a_bad_ingestion_configuration_stops_start_up() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_feed_keeps_the_sensors_alive() {
+    if !broker_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // a tiny city: the feed is what is tested
+    let osm = dir.path().join("tiny.osm");
+    std::fs::write(
+        &osm,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<osm version="0.6">
+  <node id="1" lat="60.170" lon="24.940"/>
+  <node id="2" lat="60.171" lon="24.942"/>
+  <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/><tag k="name" v="Testikatu"/></way>
+</osm>"#,
+    )
+    .unwrap();
+    let port = free_port();
+    let started = chrono::Utc::now();
+    let _demo = Serve(
+        Command::new(env!("CARGO_BIN_EXE_urbantwin"))
+            .arg("demo")
+            .arg("--data")
+            .arg(&osm)
+            .arg("--db")
+            .arg(dir.path().join("demo.db"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--feed", &format!("mqtt://{BROKER}"), "--feed-every-s", "1"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let url =
+        format!("{base}/ngsi-ld/v1/entities/urn:ngsi-ld:TrafficFlowObserved:mannerheimintie-n");
+    let mut seen = Vec::new();
+    eventually("two fed readings of a traffic counter", async || {
+        let Ok(r) = http.get(&url).send().await else {
+            return false;
+        };
+        let e: Value = r.json().await.unwrap_or(Value::Null);
+        let at = e["intensity"]["observedAt"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let fresh = chrono::DateTime::parse_from_rfc3339(&at)
+            .is_ok_and(|t| t.timestamp() >= started.timestamp() - 1);
+        if fresh && !seen.contains(&at) {
+            assert!(e["intensity"]["value"].as_f64().unwrap() > 0.0, "{e}");
+            seen.push(at);
+        }
+        seen.len() >= 2
+    })
+    .await;
+    // the values are said to be generated, and where they came from
+    let (_, datasets) = get(&http, &format!("{base}/api/datasets")).await;
+    let feed = datasets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == "urn:ngsi-ld:Dataset:urbantwin-demo-feed")
+        .unwrap_or_else(|| panic!("{datasets}"));
+    assert!(feed["title"].as_str().unwrap().contains("generated"));
+    let (_, s) = get(&http, &format!("{base}/api/ingest")).await;
+    for topic in [
+        "urbantwin-demo/air/kallio",
+        "urbantwin-demo/noise/senate-square",
+        "urbantwin-demo/parking/kluuvi",
+    ] {
+        assert!(
+            s["topics"][topic]["written"].as_u64() >= Some(1),
+            "{topic}: {s}"
+        );
+    }
+    assert_eq!(s["topics"]["urbantwin-demo/air/kallio"]["deadLettered"], 0);
+}

@@ -290,6 +290,10 @@ impl Worker {
 
     /// Notifies periodic subscriptions (timeInterval) whose interval has elapsed with the current matching entities.
     async fn process_periodic(&mut self) -> twin_store::Result<()> {
+        // with several nodes on one database, one sends the periodic notifications
+        if !self.state.store.is_notifier().await? {
+            return Ok(());
+        }
         let now = Utc::now();
         let due: Vec<(Arc<Subscription>, Option<DateTime<Utc>>)> = self
             .subs

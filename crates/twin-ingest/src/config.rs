@@ -219,6 +219,9 @@ impl IngestConfig {
                     if t.format == Format::Csv && t.columns.is_empty() {
                         return Err(at("csv topics need their columns".into()));
                     }
+                    if t.separator.is_some_and(|c| !c.is_ascii()) {
+                        return Err(at("the CSV separator must be one ASCII character".into()));
+                    }
                     for (name, a) in &t.attributes {
                         let at = |m: &str| at(format!("attribute {name}: {m}"));
                         let sources = [a.path.is_some(), a.column.is_some(), a.lon.is_some()]

@@ -308,6 +308,11 @@ pub fn map_message(
     }
 }
 
+/// The JSON pointer to a CSV column of a row object (`~` and `/` escaped, RFC 6901).
+fn column_pointer(column: &str) -> String {
+    format!("/{}", column.replace('~', "~0").replace('/', "~1"))
+}
+
 fn csv_value(f: &str) -> Value {
     let f = f.trim();
     if f.is_empty() {
@@ -400,7 +405,7 @@ fn map_json(
         None => received_at,
         Some(p) => {
             let key = if t.format == Format::Csv {
-                format!("/{p}")
+                column_pointer(p)
             } else {
                 p.clone()
             };
@@ -446,7 +451,7 @@ fn attribute(
 ) -> Result<Option<(AttrKind, Value)>, String> {
     let at = |p: &str| {
         let key = if t.format == Format::Csv {
-            format!("/{p}")
+            column_pointer(p)
         } else {
             p.to_string()
         };
@@ -709,6 +714,20 @@ averageVehicleSpeed = { column = "speed_ms", from = "MTS", unit = "KMH" }"#,
             map(&t, "counters/c1", "\n"),
             Err(MapError::Refused(_))
         ));
+        // columns whose names JSON pointers would misread
+        let t = topic(
+            r#"filter = "m/+"
+format = "csv"
+id = "urn:ngsi-ld:Meter:{1}"
+type = "Meter"
+columns = ["kWh/day", "a~b"]
+[topic.attributes]
+daily = { column = "kWh/day" }
+other = { column = "a~b" }"#,
+        );
+        let u = map(&t, "m/x", "12.5,7").unwrap();
+        assert_eq!(u[0].attrs[&format!("{V}daily")][0].value, json!(12.5));
+        assert_eq!(u[0].attrs[&format!("{V}other")][0].value, json!(7));
     }
 
     #[test]

@@ -30,6 +30,18 @@ use crate::mapping::{self, MapError, TopicFilter};
 use crate::stats::IngestStats;
 use crate::IngestError;
 
+/// A message as the connection task received it: when, and on which connection (acknowledgements are sent only
+/// on that connection; the broker resends what an earlier one left unacknowledged).
+struct Incoming {
+    publish: Publish,
+    received_at: chrono::DateTime<Utc>,
+    connection: u64,
+}
+
+/// Failed attempts at writing a batch before it is split (and a single message that still fails, but can be kept
+/// as a dead letter, is: the store refuses that message, not everything).
+const ATTEMPTS_BEFORE_SPLIT: u32 = 3;
+
 /// Unacknowledged messages the broker may send at once (the MQTT 5 maximum).
 const RECEIVE_MAXIMUM: u16 = u16::MAX;
 /// Longest wait between two connection attempts.
@@ -65,7 +77,7 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// Stops both tasks; messages not yet acknowledged stay with the broker.
+    /// Stops its tasks; messages not yet acknowledged stay with the broker.
     pub fn stop(&self) {
         for t in &self.tasks {
             t.abort();
@@ -144,13 +156,15 @@ pub async fn start(config: IngestConfig, store: Arc<dyn Store>) -> Result<Ingest
         })
         .collect();
     let stats = Arc::new(IngestStats::new(&b.url, &b.client_id));
-    let (tx, rx) = mpsc::channel::<Publish>(usize::from(RECEIVE_MAXIMUM) + 1024);
+    let (tx, rx) = mpsc::channel::<Incoming>(usize::from(RECEIVE_MAXIMUM) + 1024);
+    let connection = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let conn = tokio::spawn(connection_task(
         client.clone(),
         eventloop,
         filters,
         tx,
         stats.clone(),
+        connection.clone(),
     ));
     let mapper = Mapper {
         store,
@@ -162,6 +176,7 @@ pub async fn start(config: IngestConfig, store: Arc<dyn Store>) -> Result<Ingest
         rx,
         mapper,
         client,
+        connection,
         stats.clone(),
         config.batch.max_messages,
         Duration::from_millis(config.batch.max_wait_ms),
@@ -188,19 +203,30 @@ async fn connection_task(
     client: AsyncClient,
     mut eventloop: rumqttc::v5::EventLoop,
     filters: Vec<Filter>,
-    tx: mpsc::Sender<Publish>,
+    tx: mpsc::Sender<Incoming>,
     stats: Arc<IngestStats>,
+    connection: Arc<std::sync::atomic::AtomicU64>,
 ) {
     let mut wait = Duration::from_millis(100);
+    let mut subscribed = true;
     loop {
+        if !subscribed {
+            subscribed = client.try_subscribe_many(filters.clone()).is_ok();
+        }
         match eventloop.poll().await {
             Ok(Event::Incoming(Packet::Publish(p))) => {
-                if tx.send(p).await.is_err() {
+                let incoming = Incoming {
+                    publish: p,
+                    received_at: Utc::now(),
+                    connection: connection.load(std::sync::atomic::Ordering::SeqCst),
+                };
+                if tx.send(incoming).await.is_err() {
                     return;
                 }
             }
             Ok(Event::Incoming(Packet::ConnAck(ack))) => {
                 wait = Duration::from_millis(100);
+                connection.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 tracing::info!(
                     session_present = ack.session_present,
                     "connected to the MQTT broker"
@@ -211,10 +237,9 @@ async fn connection_task(
                     s.broker.session_present = ack.session_present;
                     s.broker.last_connected_at = Some(Utc::now());
                 });
-                // subscribing again where the session kept the subscriptions changes nothing
-                if let Err(e) = client.try_subscribe_many(filters.clone()) {
-                    tracing::error!("cannot subscribe: {e}");
-                }
+                // subscribing again where the session kept the subscriptions changes nothing; a full request
+                // channel is tried again at the next event
+                subscribed = client.try_subscribe_many(filters.clone()).is_ok();
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 let refused: Vec<_> = ack
@@ -278,17 +303,19 @@ struct Fate {
 
 /// A batch of messages and the changes they make, handed from the mapping stage to the writing stage.
 struct Mapped {
-    batch: Vec<Publish>,
+    batch: Vec<Incoming>,
     changes: Vec<(String, EntityChange)>,
-    ids: Vec<String>,
+    /// The entity id and types of each change.
+    ids: Vec<(String, Vec<String>)>,
     fates: Vec<Fate>,
 }
 
 /// Starts the two stages: while one batch is written (and acknowledged), the next is collected and mapped.
 fn start_stages(
-    rx: mpsc::Receiver<Publish>,
+    rx: mpsc::Receiver<Incoming>,
     mapper: Mapper,
     client: AsyncClient,
+    connection: Arc<std::sync::atomic::AtomicU64>,
     stats: Arc<IngestStats>,
     max_messages: usize,
     max_wait: Duration,
@@ -304,13 +331,15 @@ fn start_stages(
             max_messages,
             max_wait,
         )),
-        tokio::spawn(write_stage(mapped, mapper, store, client, stats)),
+        tokio::spawn(write_stage(
+            mapped, mapper, store, client, connection, stats,
+        )),
     ]
 }
 
 /// Collects a batch (up to `max_messages`, or what arrived within `max_wait` of its first message) and maps it.
 async fn collect_stage(
-    mut rx: mpsc::Receiver<Publish>,
+    mut rx: mpsc::Receiver<Incoming>,
     tx: mpsc::Sender<Mapped>,
     mapper: Arc<tokio::sync::Mutex<Mapper>>,
     max_messages: usize,
@@ -339,7 +368,7 @@ async fn collect_stage(
 }
 
 /// Maps a batch, waiting out a store that cannot be read (for a context).
-async fn map_until_done(mapper: &tokio::sync::Mutex<Mapper>, batch: Vec<Publish>) -> Mapped {
+async fn map_until_done(mapper: &tokio::sync::Mutex<Mapper>, batch: Vec<Incoming>) -> Mapped {
     let mut wait = Duration::from_millis(100);
     loop {
         match mapper.lock().await.map_batch(&batch).await {
@@ -360,40 +389,90 @@ async fn map_until_done(mapper: &tokio::sync::Mutex<Mapper>, batch: Vec<Publish>
     }
 }
 
-/// Writes each mapped batch (retrying until the store takes it) and then acknowledges its messages in order.
+/// Writes each mapped batch and then acknowledges its messages in order. A batch the store keeps refusing is
+/// split in halves, so that one message the store cannot take (kept as a dead letter) does not hold up the rest;
+/// while the store is down, everything waits and is retried.
 async fn write_stage(
     mut rx: mpsc::Receiver<Mapped>,
     mapper: Arc<tokio::sync::Mutex<Mapper>>,
     store: Arc<dyn Store>,
     client: AsyncClient,
+    connection: Arc<std::sync::atomic::AtomicU64>,
     stats: Arc<IngestStats>,
 ) {
-    while let Some(mut m) = rx.recv().await {
-        let mut wait = Duration::from_millis(100);
-        let batch = loop {
-            match write_mapped(&*store, &stats, m).await {
-                Ok(batch) => break batch,
-                Err((e, batch)) => {
-                    tracing::error!(error = %e, messages = batch.len(), "cannot store a batch of messages; retrying");
-                    stats.update(|s| s.last_store_error = Some(e.clone()));
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(10));
-                    m = map_until_done(&mapper, batch).await;
+    while let Some(m) = rx.recv().await {
+        // the batch, or the halves it was split into, in order (the next to write last)
+        let mut work = vec![m];
+        while let Some(mut m) = work.pop() {
+            let mut wait = Duration::from_millis(100);
+            let mut attempts = 0u32;
+            let batch = loop {
+                match write_mapped(&*store, &stats, m).await {
+                    Ok(batch) => break Some(batch),
+                    Err((e, mut batch)) => {
+                        attempts += 1;
+                        tracing::error!(error = %e, messages = batch.len(), attempts, "cannot store a batch of messages; retrying");
+                        stats.update(|s| s.last_store_error = Some(e.clone()));
+                        if attempts >= ATTEMPTS_BEFORE_SPLIT {
+                            if batch.len() > 1 {
+                                let second = batch.split_off(batch.len() / 2);
+                                work.push(map_until_done(&mapper, second).await);
+                                work.push(map_until_done(&mapper, batch).await);
+                                break None;
+                            }
+                            if dead_letter(&*store, &stats, &batch[0], &e).await {
+                                break Some(batch);
+                            }
+                        }
+                        tokio::time::sleep(wait).await;
+                        wait = (wait * 2).min(Duration::from_secs(10));
+                        m = map_until_done(&mapper, batch).await;
+                    }
+                }
+            };
+            let Some(batch) = batch else { continue };
+            let current = connection.load(std::sync::atomic::Ordering::SeqCst);
+            for i in &batch {
+                // a message of an earlier connection is resent by the broker: its packet id may now name another
+                if i.connection != current {
+                    continue;
+                }
+                // a lost connection drops these acknowledgements; the broker then sends the messages again
+                if let Err(e) = client.ack(&i.publish).await {
+                    tracing::warn!("cannot acknowledge a message: {e}");
                 }
             }
-        };
-        for p in &batch {
-            // a lost connection drops these acknowledgements; the broker then sends the messages again
-            if let Err(e) = client.ack(p).await {
-                tracing::warn!("cannot acknowledge a message: {e}");
-            }
+            let n = batch.len() as u64;
+            stats.update(|s| {
+                s.batches += 1;
+                s.acknowledged += n;
+            });
         }
-        let n = batch.len() as u64;
-        stats.update(|s| {
-            s.batches += 1;
-            s.acknowledged += n;
-        });
     }
+}
+
+/// Keeps one message the store refuses as a dead letter; false when even that cannot be stored (the store is down).
+async fn dead_letter(store: &dyn Store, stats: &IngestStats, i: &Incoming, error: &str) -> bool {
+    let topic = String::from_utf8_lossy(&i.publish.topic).into_owned();
+    let reason = format!("the store refused it: {error}");
+    let letter = DeadLetter {
+        id: 0,
+        received_at: i.received_at,
+        source: "mqtt".into(),
+        topic: topic.clone(),
+        payload: i.publish.payload.to_vec(),
+        reason: reason.clone(),
+    };
+    if store.put_dead_letters(vec![letter]).await.is_err() {
+        return false;
+    }
+    stats.topic(&topic, |t| {
+        t.received += 1;
+        t.dead_lettered += 1;
+        t.last_error = Some(reason);
+        t.last_error_at = Some(Utc::now());
+    });
+    true
 }
 
 /// Writes one mapped batch: the entity changes in one transaction, older observations to the history, refused
@@ -402,20 +481,19 @@ async fn write_mapped(
     store: &dyn Store,
     stats: &IngestStats,
     m: Mapped,
-) -> Result<Vec<Publish>, (String, Vec<Publish>)> {
+) -> Result<Vec<Incoming>, (String, Vec<Incoming>)> {
     let Mapped {
         batch,
         changes,
         ids,
         fates,
     } = m;
-    let now = Utc::now();
     let results = match store.write_batch(changes).await {
         Ok(r) => r,
         Err(e) => return Err((e.detail, batch)),
     };
     let mut dead = Vec::new();
-    for (p, f) in batch.iter().zip(&fates) {
+    for (inc, f) in batch.iter().zip(&fates) {
         let mut reason = f.refused.clone();
         let mut wrote = false;
         let mut stale = 0u64;
@@ -428,24 +506,37 @@ async fn write_mapped(
                         Err(e) => return Err((e.detail, batch)),
                     };
                     if !old.is_empty() {
+                        let (id, types) = &ids[i];
                         // a redelivered old observation is in the history already
-                        let old = match not_in_history(store, &ids[i], old).await {
-                            Ok(o) => o,
-                            Err(e) => return Err((e.detail, batch)),
+                        let added = match not_in_history(store, id, old).await {
+                            Ok(old) if old.is_empty() => Ok(0),
+                            Ok(old) => {
+                                let n = old.values().map(|v| v.len() as u64).sum::<u64>();
+                                store
+                                    .temporal_append(id, Some(types.clone()), vec![], old)
+                                    .await
+                                    .map(|_| n)
+                            }
+                            Err(e) => Err(e),
                         };
-                        let n = old.values().map(|v| v.len() as u64).sum::<u64>();
-                        if n > 0 {
-                            stale += n;
-                            wrote = true;
-                            if let Err(e) = store.temporal_append(&ids[i], None, vec![], old).await
-                            {
-                                return Err((e.detail, batch));
+                        match added {
+                            Ok(n) => {
+                                stale += n;
+                                wrote |= n > 0;
+                            }
+                            // the store is down: the batch is retried
+                            Err(e) if e.kind == twin_model::ErrorKind::InternalError => {
+                                return Err((e.detail, batch))
+                            }
+                            // the store refuses this message's history: it is a dead letter
+                            Err(e) => {
+                                reason.get_or_insert_with(|| format!("{id}: {}", e.detail));
                             }
                         }
                     }
                 }
                 Err(e) => {
-                    reason.get_or_insert_with(|| format!("{}: {}", ids[i], e.detail));
+                    reason.get_or_insert_with(|| format!("{}: {}", ids[i].0, e.detail));
                 }
             }
         }
@@ -467,10 +558,10 @@ async fn write_mapped(
         if let Some(r) = reason {
             dead.push(DeadLetter {
                 id: 0,
-                received_at: now,
+                received_at: inc.received_at,
                 source: "mqtt".into(),
                 topic: f.topic.clone(),
-                payload: p.payload.to_vec(),
+                payload: inc.publish.payload.to_vec(),
                 reason: r,
             });
         }
@@ -526,21 +617,29 @@ impl Mapper {
     #[allow(clippy::type_complexity)]
     async fn map_batch(
         &mut self,
-        batch: &[Publish],
-    ) -> Result<(Vec<(String, EntityChange)>, Vec<String>, Vec<Fate>), String> {
-        let now = Utc::now();
+        batch: &[Incoming],
+    ) -> Result<
+        (
+            Vec<(String, EntityChange)>,
+            Vec<(String, Vec<String>)>,
+            Vec<Fate>,
+        ),
+        String,
+    > {
         let mut changes = Vec::new();
+        let mut ids = Vec::new();
         let mut fates = Vec::with_capacity(batch.len());
-        for p in batch {
+        for inc in batch {
+            let p = &inc.publish;
             let topic = String::from_utf8_lossy(&p.topic).into_owned();
             let start = changes.len();
-            let refused = match self.map(&topic, &p.payload, now).await? {
+            // the time of receipt, not of mapping: a batch mapped again maps to the same values
+            let refused = match self.map(&topic, &p.payload, inc.received_at).await? {
                 Ok(updates) => {
-                    changes.extend(
-                        updates
-                            .into_iter()
-                            .map(|u| (u.id.clone(), apply::change_for(u))),
-                    );
+                    for u in updates {
+                        ids.push((u.id.clone(), u.types.clone()));
+                        changes.push((u.id.clone(), apply::change_for(u)));
+                    }
                     None
                 }
                 Err(reason) => Some(reason),
@@ -551,7 +650,6 @@ impl Mapper {
                 refused,
             });
         }
-        let ids = changes.iter().map(|(id, _)| id.clone()).collect();
         Ok((changes, ids, fates))
     }
 

@@ -11,11 +11,20 @@ use rumqttc::v5::{AsyncClient, Event, MqttOptions};
 use tokio::sync::{mpsc, Mutex};
 use twin_model::subscription::MqttTarget;
 
-/// A connection to one broker: its client, the outcomes of its publications in order, and the task polling it.
+/// What the polling task of a connection saw.
+enum Seen {
+    /// A PUBLISH went out with this packet id.
+    Sent(u16),
+    /// The broker acknowledged (PUBACK, or PUBCOMP at QoS 2) this packet id.
+    Acked(u16),
+    /// The connection failed.
+    Failed(String),
+}
+
+/// A connection to one broker: its client, what happened on it in order, and the task polling it.
 struct Connection {
     client: AsyncClient,
-    /// One entry per acknowledgement (Ok) or connection error (Err) seen by the polling task.
-    outcomes: Mutex<mpsc::UnboundedReceiver<Result<(), String>>>,
+    seen: Mutex<mpsc::UnboundedReceiver<Seen>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -49,9 +58,10 @@ impl MqttNotifier {
             1 => QoS::AtLeastOnce,
             _ => QoS::ExactlyOnce,
         };
-        // one publication at a time per connection: the next acknowledgement is this one's
-        let mut outcomes = conn.outcomes.lock().await;
-        while outcomes.try_recv().is_ok() {}
+        // one publication at a time per connection: the next PUBLISH to go out is this one, and its packet id tells
+        // its acknowledgement from a late one of an earlier publication
+        let mut seen = conn.seen.lock().await;
+        while seen.try_recv().is_ok() {}
         let sent = if target.v5 {
             let props = PublishProperties {
                 content_type: metadata
@@ -78,17 +88,27 @@ impl MqttNotifier {
         if qos == QoS::AtMostOnce {
             return Ok(());
         }
-        match tokio::time::timeout(timeout, outcomes.recv()).await {
-            Ok(Some(Ok(()))) => Ok(()),
-            Ok(Some(Err(e))) => Err(e),
-            Ok(None) => Err("the MQTT connection stopped".into()),
-            Err(_) => Err(format!(
+        let outcome = tokio::time::timeout(timeout, async {
+            let mut ours = None;
+            loop {
+                match seen.recv().await {
+                    Some(Seen::Sent(pkid)) if ours.is_none() => ours = Some(pkid),
+                    Some(Seen::Acked(pkid)) if Some(pkid) == ours => return Ok(()),
+                    Some(Seen::Failed(e)) => return Err(e),
+                    Some(_) => {}
+                    None => return Err("the MQTT connection stopped".to_string()),
+                }
+            }
+        })
+        .await;
+        outcome.unwrap_or_else(|_| {
+            Err(format!(
                 "the broker {}:{} did not acknowledge the notification within {} ms",
                 target.host,
                 target.port,
                 timeout.as_millis()
-            )),
-        }
+            ))
+        })
     }
 
     async fn connection(&self, t: &MqttTarget) -> Arc<Connection> {
@@ -106,7 +126,8 @@ impl MqttNotifier {
                 return c.clone();
             }
         }
-        let id = format!("urbantwin-notifier-{}-{}", std::process::id(), conns.len());
+        // unique across nodes (in containers every node may be process 1)
+        let id = format!("urbantwin-notifier-{}", uuid::Uuid::new_v4().simple());
         let mut opts = MqttOptions::new(id, t.host.clone(), t.port);
         opts.set_clean_start(true)
             .set_keep_alive(Duration::from_secs(30));
@@ -117,26 +138,24 @@ impl MqttNotifier {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(async move {
             loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::PubAck(_)))
-                    | Ok(Event::Incoming(Packet::PubComp(_))) => {
-                        if tx.send(Ok(())).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
+                let seen = match eventloop.poll().await {
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Publish(pkid))) => Seen::Sent(pkid),
+                    Ok(Event::Incoming(Packet::PubAck(a))) => Seen::Acked(a.pkid),
+                    Ok(Event::Incoming(Packet::PubComp(c))) => Seen::Acked(c.pkid),
+                    Ok(_) => continue,
                     Err(e) => {
-                        if tx.send(Err(format!("MQTT broker: {e}"))).is_err() {
-                            return;
-                        }
                         tokio::time::sleep(Duration::from_millis(500)).await;
+                        Seen::Failed(format!("MQTT broker: {e}"))
                     }
+                };
+                if tx.send(seen).is_err() {
+                    return;
                 }
             }
         });
         let c = Arc::new(Connection {
             client,
-            outcomes: Mutex::new(rx),
+            seen: Mutex::new(rx),
             task,
         });
         conns.insert(key, c.clone());

@@ -323,6 +323,9 @@ pub(crate) enum IndexValue {
 const MAX_INDEXED_ELEMENTS: usize = 64;
 
 /// The values under which an attribute is indexed for `q`.
+/// The longest text value the value index holds (bytes); a longer one is evaluated exactly instead.
+const MAX_INDEXED_TEXT: usize = 1024;
+
 pub(crate) fn index_values(attr: &Attribute) -> Vec<IndexValue> {
     use IndexValue as V;
     // false when the value holds something the index cannot represent
@@ -332,6 +335,9 @@ pub(crate) fn index_values(attr: &Attribute) -> Vec<IndexValue> {
                 Some(x) => out.push(V::Num(x)),
                 None => return false,
             },
+            // long texts (PostgreSQL's B-tree takes rows up to about 2.7 kB) and texts with NUL (which PostgreSQL's
+            // text refuses) are left to the exact evaluator
+            Value::String(s) if s.len() > MAX_INDEXED_TEXT || s.contains('\0') => return false,
             Value::String(s) => out.push(V::Text(s.clone())),
             Value::Bool(b) => {
                 out.push(V::Num(if *b { 1.0 } else { 0.0 }));

@@ -510,6 +510,10 @@ pub trait Store: Send + Sync + 'static {
     async fn get_subscription(&self, id: &str) -> Result<Option<StoredSubscription>>;
     async fn list_subscriptions(&self) -> Result<Vec<StoredSubscription>>;
     async fn delete_subscription(&self, id: &str) -> Result<bool>;
+    /// Whether this store's node is the one that sends notifications: always with SQLite; on a database shared by
+    /// several nodes, the one holding the notifier lock (only its [`Store::changes_since`] returns changes, and only
+    /// it sends periodic notifications).
+    async fn is_notifier(&self) -> Result<bool>;
     /// Changes committed since `after_seq` (oldest first), recorded while at least one subscription exists.
     async fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<ChangeRecord>>;
     /// Atomically: enqueue deliveries and forget the changes up to `upto_seq`.

@@ -1707,6 +1707,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn is_notifier(&self) -> Result<bool> {
+        Ok(true)
+    }
+
     async fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<ChangeRecord>> {
         self.read(move |c| {
             let mut stmt = c

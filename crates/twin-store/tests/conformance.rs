@@ -27,6 +27,7 @@ on_both_backends!(
     modified_since_lists_recent_writes_oldest_first,
     map_changes_say_where_maps_went_stale,
     dead_letters_are_kept_newest_first_and_deleted,
+    long_texts_and_nul_characters_are_stored_and_queried,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -990,4 +991,65 @@ async fn dead_letters_are_kept_newest_first_and_deleted(o: Opened) {
     assert_eq!(s.dead_letters(None, None, 10).await.unwrap().0, 2);
     assert_eq!(s.delete_dead_letters(None).await.unwrap(), 2);
     assert_eq!(s.dead_letters(None, None, 10).await.unwrap(), (0, vec![]));
+}
+
+async fn long_texts_and_nul_characters_are_stored_and_queried(o: Opened) {
+    let s = o.store.clone();
+    // longer than PostgreSQL's B-tree rows take, and without redundancy to compress
+    let long: String = (0..6000u32)
+        .map(|i| char::from(b'a' + ((i.wrapping_mul(2_654_435_761) >> 13) % 26) as u8))
+        .collect();
+    let nul = "before\u{0}after".to_string();
+    let batch = vec![
+        (
+            "urn:t:long".to_string(),
+            put(entity(
+                json!({"id": "urn:t:long", "type": "T", "text": long.clone()}),
+            )),
+        ),
+        (
+            "urn:t:nul".to_string(),
+            put(entity(
+                json!({"id": "urn:t:nul", "type": "T", "text": nul.clone()}),
+            )),
+        ),
+        (
+            "urn:t:short".to_string(),
+            put(entity(
+                json!({"id": "urn:t:short", "type": "T", "text": "short"}),
+            )),
+        ),
+    ];
+    for r in s.write_batch(batch).await.unwrap() {
+        r.unwrap();
+    }
+    assert_eq!(
+        s.get("urn:t:long").await.unwrap().unwrap().attrs[&format!("{V}text")][0].value,
+        json!(long)
+    );
+    assert_eq!(
+        s.get("urn:t:nul").await.unwrap().unwrap().attrs[&format!("{V}text")][0].value,
+        json!(nul)
+    );
+    let ctx = Context::core();
+    let q = |expr: &str| {
+        let mut qq = parse_q(expr).unwrap();
+        qq.expand_names(&|n| ctx.expand(n));
+        EntityQuery {
+            types: Some(parse_types(&format!("{V}T")).unwrap()),
+            q: Some(qq),
+            limit: 10,
+            ..Default::default()
+        }
+    };
+    let ids = |p: QueryPage| p.entities.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.query(&q(&format!("text==\"{long}\""))).await.unwrap()),
+        ["urn:t:long"]
+    );
+    assert_eq!(
+        ids(s.query(&q("text==\"short\"")).await.unwrap()),
+        ["urn:t:short"]
+    );
+    assert_eq!(ids(s.query(&q("text")).await.unwrap()).len(), 3);
 }

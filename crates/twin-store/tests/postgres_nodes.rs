@@ -504,3 +504,56 @@ async fn write_batch_throughput() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_does_not_hold_the_journal_lock_until_it_reaches_an_entity_written_meanwhile() {
+    let Some((s, db)) = fresh_postgres().await else {
+        return;
+    };
+    subscribe(&s, "urn:sub:import").await;
+    let other = second_node(&db).await;
+    // a stream (an import) writes A, and stays open
+    let (tx, rx) = std::sync::mpsc::channel::<StreamMsg>();
+    let s = Arc::new(s);
+    let stream = {
+        let s = s.clone();
+        tokio::spawn(async move { s.write_stream(rx).await })
+    };
+    tx.send(StreamMsg::Change("urn:c:a".into(), increment("urn:c:a")))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // another node writes B meanwhile (journaled): it must not wait for the import to commit
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        other.write("urn:c:b", increment("urn:c:b")),
+    )
+    .await
+    .expect("a single write waited for an open import")
+    .unwrap();
+    // the import then reaches B too, and commits
+    tx.send(StreamMsg::Change("urn:c:b".into(), increment("urn:c:b")))
+        .unwrap();
+    tx.send(StreamMsg::Commit).unwrap();
+    let summary = tokio::time::timeout(Duration::from_secs(10), stream)
+        .await
+        .expect("the import finished")
+        .unwrap()
+        .unwrap();
+    assert_eq!((summary.created, summary.updated), (1, 1));
+    let b = s.get("urn:c:b").await.unwrap().unwrap();
+    assert_eq!(b.attrs[N][0].value, json!(2));
+    // every change journaled once, in commit order: B (single write), then the import's A and B
+    let changes = s.changes_since(0, 10).await.unwrap();
+    let order: Vec<(&str, i64)> = changes
+        .iter()
+        .map(|c| {
+            (
+                c.entity_id.as_str(),
+                c.entity.attrs[N][0].value.as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(order, [("urn:c:b", 1), ("urn:c:a", 1), ("urn:c:b", 2)]);
+    let seqs: Vec<i64> = changes.iter().map(|c| c.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}

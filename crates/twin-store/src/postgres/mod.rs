@@ -234,9 +234,16 @@ impl PostgresStore {
 
     /// [`PostgresStore::connect`] with at most `pool_size` pooled connections.
     pub async fn connect_with_pool_size(url: &str, pool_size: usize) -> Result<PostgresStore> {
-        let config: tokio_postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| db_err(format!("bad PostgreSQL URL: {e}")))?;
+        // a connection that dies silently (a network drop) is noticed within about a minute, not the system's two
+        // hours: the LISTEN connection and the notifier lock's depend on it
+        config
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_interval(Duration::from_secs(10))
+            .keepalives_retries(3);
         let mgr = Manager::from_config(
             config.clone(),
             NoTls,
@@ -370,6 +377,7 @@ impl Store for PostgresStore {
         let tx = c.transaction().await.map_err(pg_err)?;
         let mut summary = StreamSummary::default();
         let mut wrote = false;
+        let mut deferred = write::Deferred::default();
         loop {
             let mut chunk = Vec::new();
             let mut end = match msgs.recv().await {
@@ -383,7 +391,7 @@ impl Store for PostgresStore {
                 }
             }
             if !chunk.is_empty() {
-                for d in self.apply(&tx, chunk, true).await? {
+                for d in self.apply(&tx, chunk, true, Some(&mut deferred)).await? {
                     let d = d?;
                     wrote |= d.wrote;
                     d.count(&mut summary);
@@ -395,6 +403,7 @@ impl Store for PostgresStore {
                 Some(Err(e)) => return Err(e),
             }
         }
+        deferred.write(&tx).await?;
         tx.commit().await.map_err(pg_err)?;
         if wrote {
             self.signal.notify_one();
@@ -765,6 +774,11 @@ impl Store for PostgresStore {
             })
         })
         .await
+    }
+
+    async fn is_notifier(&self) -> Result<bool> {
+        let mut n = self.notifier.lock().await;
+        self.hold_notifier(&mut n).await
     }
 
     async fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<ChangeRecord>> {

@@ -49,13 +49,39 @@ impl<'a> Pipeline<'a> {
     }
 }
 
+/// A stream's journal and map changes, kept until it commits: written with its first chunk they would take the
+/// journal lock for the whole import, and a single write of an entity the stream reaches later would deadlock with
+/// it.
+#[derive(Default)]
+pub(super) struct Deferred {
+    journal: Vec<String>,
+    map: MapDirty,
+}
+
+impl Deferred {
+    /// Writes what was kept (taking the journal lock now, just before the commit).
+    pub(super) async fn write(self, tx: &Tx<'_>) -> Result<bool> {
+        let signal = !self.journal.is_empty() || !self.map.0.is_empty();
+        let mut p = Pipeline::new(tx);
+        journal_rows(&mut p, self.journal);
+        map_rows(&mut p, self.map);
+        if signal {
+            p.push("SELECT pg_notify('urbantwin_changes', '')", vec![]);
+        }
+        p.run().await?;
+        Ok(signal)
+    }
+}
+
 impl PostgresStore {
     /// Applies changes in the current transaction; `fail_fast`: the first refused change fails them all (streams).
+    /// With `defer`, the journal and map changes are added to it instead of written.
     pub(super) async fn apply(
         &self,
         tx: &Tx<'_>,
         changes: Vec<(String, EntityChange)>,
         fail_fast: bool,
+        defer: Option<&mut Deferred>,
     ) -> Result<Vec<Result<Decision>>> {
         let mut ids: Vec<String> = changes.iter().map(|(id, _)| id.clone()).collect();
         ids.sort();
@@ -112,7 +138,7 @@ impl PostgresStore {
             .into_iter()
             .filter(|id| !matches!(current.get(id), Some(Some(_))))
             .collect();
-        w.write(tx, &current, &stored, absent).await?;
+        w.write(tx, &current, &stored, absent, defer).await?;
         Ok(out)
     }
 
@@ -123,7 +149,7 @@ impl PostgresStore {
     ) -> Result<Vec<Result<Decision>>> {
         let mut c = self.client().await?;
         let tx = c.transaction().await.map_err(pg_err)?;
-        let out = self.apply(&tx, changes, false).await?;
+        let out = self.apply(&tx, changes, false, None).await?;
         tx.commit().await.map_err(pg_err)?;
         if out.iter().any(|d| d.as_ref().is_ok_and(|d| d.wrote)) {
             self.signal.notify_one();
@@ -215,12 +241,20 @@ impl Writes {
 
     /// Sends every write of the batch, pipelined; the journal and map changes last (they take the journal lock).
     async fn write(
-        self,
+        mut self,
         tx: &Tx<'_>,
         current: &HashMap<String, Option<Entity>>,
         stored: &HashSet<String>,
         absent: Vec<String>,
+        defer: Option<&mut Deferred>,
     ) -> Result<()> {
+        if let Some(d) = defer {
+            d.journal.append(&mut self.journal);
+            for (t, b) in std::mem::take(&mut self.map.0) {
+                let slot = d.map.0.entry(t).or_insert(b);
+                *slot = union_box(Some(*slot), Some(b)).unwrap_or(b);
+            }
+        }
         let mut touched = self.touched;
         touched.sort();
         touched.dedup();

@@ -1,0 +1,340 @@
+//! One message the store keeps refusing does not stop ingestion: the batch that holds it is split until that message
+//! alone fails, it is kept as a dead letter with the store's reason, and every other message is stored.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use common::*;
+use serde_json::Value;
+use twin_model::{Attribute, Dataset, Entity, NgsiError};
+use twin_store::*;
+
+/// A SQLite store whose batches fail, as a broken disk would, whenever they write one given entity.
+struct Poisoned {
+    inner: SqliteStore,
+    poison: String,
+}
+
+#[async_trait]
+impl Store for Poisoned {
+    async fn write(&self, id: &str, change: EntityChange) -> Result<WriteResult> {
+        self.inner.write(id, change).await
+    }
+
+    async fn write_stream(
+        &self,
+        rx: std::sync::mpsc::Receiver<StreamMsg>,
+    ) -> Result<StreamSummary> {
+        self.inner.write_stream(rx).await
+    }
+
+    async fn write_batch(
+        &self,
+        changes: Vec<(String, EntityChange)>,
+    ) -> Result<Vec<Result<WriteResult>>> {
+        if changes.iter().any(|(id, _)| id == &self.poison) {
+            return Err(NgsiError::internal(
+                "storage: disk I/O error (the test's poisoned entity)",
+            ));
+        }
+        self.inner.write_batch(changes).await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Entity>> {
+        self.inner.get(id).await
+    }
+
+    async fn query(&self, q: &EntityQuery) -> Result<QueryPage> {
+        self.inner.query(q).await
+    }
+
+    async fn types(&self) -> Result<Vec<TypeInfo>> {
+        self.inner.types().await
+    }
+
+    async fn attributes(&self) -> Result<Vec<AttributeInfo>> {
+        self.inner.attributes().await
+    }
+
+    async fn temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
+        self.inner.temporal_query(q).await
+    }
+
+    async fn temporal_append(
+        &self,
+        id: &str,
+        types: Option<Vec<String>>,
+        scopes: Vec<String>,
+        attrs: BTreeMap<String, Vec<Attribute>>,
+    ) -> Result<bool> {
+        self.inner.temporal_append(id, types, scopes, attrs).await
+    }
+
+    async fn temporal_aggregate(
+        &self,
+        q: &TemporalQuery,
+        a: &Aggregation,
+    ) -> Result<Vec<AggregatedEntity>> {
+        self.inner.temporal_aggregate(q, a).await
+    }
+
+    async fn temporal_delete(
+        &self,
+        id: &str,
+        attr: Option<&str>,
+        dataset_id: Option<&str>,
+        instance_id: Option<&str>,
+    ) -> Result<()> {
+        self.inner
+            .temporal_delete(id, attr, dataset_id, instance_id)
+            .await
+    }
+
+    async fn temporal_modify_instance(
+        &self,
+        id: &str,
+        attr: &str,
+        instance_id: &str,
+        value: Attribute,
+    ) -> Result<()> {
+        self.inner
+            .temporal_modify_instance(id, attr, instance_id, value)
+            .await
+    }
+
+    async fn put_context(&self, c: StoredContext) -> Result<()> {
+        self.inner.put_context(c).await
+    }
+
+    async fn get_context(&self, id_or_url: &str) -> Result<Option<StoredContext>> {
+        self.inner.get_context(id_or_url).await
+    }
+
+    async fn list_contexts(&self) -> Result<Vec<StoredContext>> {
+        self.inner.list_contexts().await
+    }
+
+    async fn delete_context(&self, id: &str) -> Result<bool> {
+        self.inner.delete_context(id).await
+    }
+
+    async fn put_dataset(&self, d: Dataset) -> Result<()> {
+        self.inner.put_dataset(d).await
+    }
+
+    async fn get_dataset(&self, id: &str) -> Result<Option<Dataset>> {
+        self.inner.get_dataset(id).await
+    }
+
+    async fn list_datasets(&self) -> Result<Vec<Dataset>> {
+        self.inner.list_datasets().await
+    }
+
+    async fn put_subscription(&self, s: StoredSubscription, create: bool) -> Result<()> {
+        self.inner.put_subscription(s, create).await
+    }
+
+    async fn get_subscription(&self, id: &str) -> Result<Option<StoredSubscription>> {
+        self.inner.get_subscription(id).await
+    }
+
+    async fn list_subscriptions(&self) -> Result<Vec<StoredSubscription>> {
+        self.inner.list_subscriptions().await
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool> {
+        self.inner.delete_subscription(id).await
+    }
+
+    async fn is_notifier(&self) -> Result<bool> {
+        self.inner.is_notifier().await
+    }
+
+    async fn changes_since(&self, after_seq: i64, limit: usize) -> Result<Vec<ChangeRecord>> {
+        self.inner.changes_since(after_seq, limit).await
+    }
+
+    async fn enqueue_deliveries(
+        &self,
+        upto_seq: i64,
+        deliveries: Vec<(String, Value)>,
+    ) -> Result<()> {
+        self.inner.enqueue_deliveries(upto_seq, deliveries).await
+    }
+
+    async fn pending_deliveries(&self, subscription_id: &str) -> Result<u64> {
+        self.inner.pending_deliveries(subscription_id).await
+    }
+
+    async fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<PendingDelivery>> {
+        self.inner.due_deliveries(now, limit).await
+    }
+
+    async fn finish_delivery(
+        &self,
+        delivery_id: i64,
+        subscription_id: &str,
+        at: DateTime<Utc>,
+        error: Option<String>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        self.inner
+            .finish_delivery(delivery_id, subscription_id, at, error, retry_at)
+            .await
+    }
+
+    async fn put_scenario(&self, s: StoredScenario, create: bool) -> Result<()> {
+        self.inner.put_scenario(s, create).await
+    }
+
+    async fn get_scenario(&self, id: &str) -> Result<Option<StoredScenario>> {
+        self.inner.get_scenario(id).await
+    }
+
+    async fn list_scenarios(&self) -> Result<Vec<StoredScenario>> {
+        self.inner.list_scenarios().await
+    }
+
+    async fn delete_scenario(&self, id: &str) -> Result<bool> {
+        self.inner.delete_scenario(id).await
+    }
+
+    async fn put_run(&self, run: StoredRun, links: Option<Value>, create: bool) -> Result<()> {
+        self.inner.put_run(run, links, create).await
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<StoredRun>> {
+        self.inner.get_run(id).await
+    }
+
+    async fn get_run_links(&self, id: &str) -> Result<Option<Value>> {
+        self.inner.get_run_links(id).await
+    }
+
+    async fn list_runs(&self, scenario_id: &str) -> Result<Vec<StoredRun>> {
+        self.inner.list_runs(scenario_id).await
+    }
+
+    async fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()> {
+        self.inner.put_dead_letters(letters).await
+    }
+
+    async fn dead_letters(
+        &self,
+        topic: Option<&str>,
+        before_id: Option<i64>,
+        limit: usize,
+    ) -> Result<(u64, Vec<DeadLetter>)> {
+        self.inner.dead_letters(topic, before_id, limit).await
+    }
+
+    async fn delete_dead_letters(&self, ids: Option<Vec<i64>>) -> Result<u64> {
+        self.inner.delete_dead_letters(ids).await
+    }
+
+    async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges> {
+        self.inner.map_changes_since(after_seq, limit).await
+    }
+
+    async fn modified_since(&self, since_ms: i64, limit: usize) -> Result<Vec<(i64, Entity)>> {
+        self.inner.modified_since(since_ms, limit).await
+    }
+
+    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>> {
+        self.inner.type_extent(type_name).await
+    }
+
+    fn change_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.change_signal()
+    }
+
+    fn config_epoch(&self) -> u64 {
+        self.inner.config_epoch()
+    }
+
+    async fn check_integrity(&self) -> Result<()> {
+        self.inner.check_integrity().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_message_the_store_refuses_is_a_dead_letter_and_the_rest_are_stored() {
+    if !broker_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("broker"));
+    let store: Arc<dyn Store> = Arc::new(Poisoned {
+        inner: SqliteStore::open(dir.path().join("twin.db")).unwrap(),
+        poison: "urn:ngsi-ld:Sensor:bad".into(),
+    });
+    let config = twin_ingest::IngestConfig::parse(&format!(
+        r#"[broker]
+url = "{}"
+client_id = "hub-poison"
+[batch]
+max_messages = 2000
+max_wait_ms = 50
+[[topic]]
+filter = "p/+"
+format = "json"
+id = "urn:ngsi-ld:Sensor:{{$.s}}"
+type = "Sensor"
+observed_at = "$.ts"
+[topic.attributes]
+n = {{ path = "$.n", required = true }}
+"#,
+        broker.url()
+    ))
+    .unwrap();
+    let ingest = twin_ingest::start(config, store.clone()).await.unwrap();
+    let mut lines: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                r#"{{"s": "s{}", "n": {i}, "ts": {}}}"#,
+                i % 20,
+                1_780_000_000_000i64 + i
+            )
+        })
+        .collect();
+    lines.insert(
+        117,
+        r#"{"s": "bad", "n": 117, "ts": 1780000000117}"#.to_string(),
+    );
+    publish_all(broker.port, "p/x", lines).await;
+    eventually(120, "201 messages handled", async || {
+        ingest.stats.snapshot().acknowledged >= 201
+    })
+    .await;
+    let (n, letters) = store.dead_letters(None, None, 10).await.unwrap();
+    assert_eq!(n, 1);
+    assert!(
+        letters[0].reason.contains("disk I/O error"),
+        "{}",
+        letters[0].reason
+    );
+    assert!(String::from_utf8_lossy(&letters[0].payload).contains("\"bad\""));
+    let s = ingest.stats.snapshot();
+    let t = &s.topics["p/x"];
+    assert_eq!((t.written, t.dead_lettered), (200, 1), "{t:?}");
+    for k in 0..20 {
+        let e = store
+            .get(&format!("urn:ngsi-ld:Sensor:s{k}"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            e.attrs["https://uri.etsi.org/ngsi-ld/default-context/n"][0].value,
+            serde_json::json!(180 + k)
+        );
+    }
+    assert!(store.get("urn:ngsi-ld:Sensor:bad").await.unwrap().is_none());
+}

@@ -550,6 +550,10 @@ impl Store for PostgresStore {
         let cut = history_cut(attr, dataset_id, instance_id);
         self.in_tx(move |tx| {
             Box::pin(async move {
+                // as every write of the entity, so that a concurrent write cannot leave instances without their head
+                tx.execute(LOCK_ENTITIES, &[&vec![id.clone()]])
+                    .await
+                    .map_err(pg_err)?;
                 let exists = tx
                     .query_opt("SELECT 1 FROM temporal_entities WHERE id = $1", &[&id])
                     .await
@@ -600,6 +604,9 @@ impl Store for PostgresStore {
         let (id, attr, inst) = (id.to_string(), attr.to_string(), instance_id.to_string());
         self.in_tx(move |tx| {
             Box::pin(async move {
+                tx.execute(LOCK_ENTITIES, &[&vec![id.clone()]])
+                    .await
+                    .map_err(pg_err)?;
                 let iid = instance_rowid(&inst).unwrap_or(-1);
                 let row = tx
                     .query_opt(
@@ -999,6 +1006,11 @@ impl Store for PostgresStore {
         let id = id.to_string();
         self.in_tx(move |tx| {
             Box::pin(async move {
+                // the scenario first: a run being created (which holds it FOR SHARE) commits before its runs are
+                // deleted, or finds the scenario gone
+                tx.execute("SELECT 1 FROM scenarios WHERE id = $1 FOR UPDATE", &[&id])
+                    .await
+                    .map_err(pg_err)?;
                 tx.execute("DELETE FROM scenario_runs WHERE scenario = $1", &[&id])
                     .await
                     .map_err(pg_err)?;

@@ -2,7 +2,7 @@
 //! dead-letter table of refused messages, which data officers read and clear.
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::Router;
@@ -11,6 +11,7 @@ use twin_store::DeadLetter;
 
 use crate::error::{ApiError, ApiResult};
 use crate::params::Params;
+use crate::scenarios::json_response;
 use crate::SharedState;
 
 /// Dead letters per page when `limit` is not given.
@@ -21,15 +22,6 @@ pub fn routes() -> Router<SharedState> {
         .route("/ingest", get(status))
         .route("/ingest/dead-letters", get(dead_letters).delete(delete_all))
         .route("/ingest/dead-letters/{id}", delete(delete_one))
-}
-
-fn json_ok(v: Value) -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        v.to_string(),
-    )
-        .into_response()
 }
 
 /// The counters since this node started (`{"enabled": false}` when it does not ingest).
@@ -45,7 +37,7 @@ async fn status(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> Ap
             v
         }
     };
-    Ok(json_ok(body))
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 /// A dead letter for people: the payload as text when it is UTF-8, else in hexadecimal.
@@ -97,11 +89,14 @@ async fn dead_letters(
         }
         _ => Value::Null,
     };
-    Ok(json_ok(json!({
-        "total": total,
-        "deadLetters": letters.iter().map(render).collect::<Vec<_>>(),
-        "next": next,
-    })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "total": total,
+            "deadLetters": letters.iter().map(render).collect::<Vec<_>>(),
+            "next": next,
+        }),
+    ))
 }
 
 async fn delete_all(
@@ -110,7 +105,7 @@ async fn delete_all(
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
     let n = state.store.delete_dead_letters(None).await?;
-    Ok(json_ok(json!({"deleted": n})))
+    Ok(json_response(StatusCode::OK, &json!({"deleted": n})))
 }
 
 async fn delete_one(

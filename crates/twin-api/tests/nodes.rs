@@ -81,14 +81,14 @@ async fn two_nodes_share_one_database() {
         .await,
         201
     );
-    let got: Value = http
-        .get(format!("{b}/entities/urn:ngsi-ld:Car:1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (got, _) = common::json_call(
+        &http,
+        reqwest::Method::GET,
+        &format!("{b}/entities/urn:ngsi-ld:Car:1"),
+        None,
+        200,
+    )
+    .await;
     assert_eq!(got["speed"]["value"], 10, "{got}");
 
     // a subscription made on one node fires once per change, whichever node took the write
@@ -174,14 +174,14 @@ async fn two_nodes_share_one_database() {
     };
     let r = create_on_b("urn:ngsi-ld:Car:2").await.unwrap();
     assert_eq!(r.status().as_u16(), 201, "{}", r.text().await.unwrap());
-    let e: Value = http
-        .get(format!("{a}/entities/urn:ngsi-ld:Car:2"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (e, _) = common::json_call(
+        &http,
+        reqwest::Method::GET,
+        &format!("{a}/entities/urn:ngsi-ld:Car:2"),
+        None,
+        200,
+    )
+    .await;
     assert_eq!(e["https://example.org/vocab#speed"]["value"], 5, "{e}");
     let id = hosted.rsplit('/').next().unwrap();
     let r = http

@@ -308,9 +308,12 @@ pub fn map_message(
     }
 }
 
-/// The JSON pointer to a CSV column of a row object (`~` and `/` escaped, RFC 6901).
-fn column_pointer(column: &str) -> String {
-    format!("/{}", column.replace('~', "~0").replace('/', "~1"))
+/// The value a mapping names in a message: a CSV row's column by its name, else a JSON path or pointer.
+fn field<'a>(t: &TopicConfig, v: &'a Value, source: &str) -> Option<&'a Value> {
+    match t.format {
+        Format::Csv => v.get(source),
+        _ => lookup(v, source),
+    }
 }
 
 fn csv_value(f: &str) -> Value {
@@ -403,17 +406,10 @@ fn map_json(
     }
     let observed_at = match &t.observed_at {
         None => received_at,
-        Some(p) => {
-            let key = if t.format == Format::Csv {
-                column_pointer(p)
-            } else {
-                p.clone()
-            };
-            match lookup(v, &key) {
-                None | Some(Value::Null) => return Err(format!("no observation time at {p}")),
-                Some(x) => parse_time(x).ok_or_else(|| format!("{x} at {p} is not a time"))?,
-            }
-        }
+        Some(p) => match field(t, v, p) {
+            None | Some(Value::Null) => return Err(format!("no observation time at {p}")),
+            Some(x) => parse_time(x).ok_or_else(|| format!("{x} at {p} is not a time"))?,
+        },
     };
     let mut attrs = BTreeMap::new();
     for (name, m) in &t.attributes {
@@ -449,14 +445,7 @@ fn attribute(
     caps: &Captures,
     v: &Value,
 ) -> Result<Option<(AttrKind, Value)>, String> {
-    let at = |p: &str| {
-        let key = if t.format == Format::Csv {
-            column_pointer(p)
-        } else {
-            p.to_string()
-        };
-        lookup(v, &key).filter(|x| !x.is_null())
-    };
+    let at = |p: &str| field(t, v, p).filter(|x| !x.is_null());
     if let (Some(lon), Some(lat)) = (&m.lon, &m.lat) {
         let (Some(x), Some(y)) = (at(lon), at(lat)) else {
             return Ok(None);

@@ -83,6 +83,11 @@ impl IngestStats {
         }
     }
 
+    /// Messages stored and acknowledged so far (without copying every counter, as [`IngestStats::snapshot`] does).
+    pub fn acknowledged(&self) -> u64 {
+        self.inner.lock().map(|s| s.acknowledged).unwrap_or(0)
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.inner.lock().map(|s| s.clone()).unwrap_or_default()
     }

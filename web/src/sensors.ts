@@ -19,6 +19,7 @@ const MAIN_ATTR: Record<string, string> = {
   TrafficFlowObserved: 'intensity',
   NoiseLevelObserved: 'LAeq',
   OffStreetParking: 'availableSpotNumber',
+  ThreePhaseAcMeasurement: 'totalActivePower',
   WeatherObserved: 'temperature',
   WaterQualityObserved: 'temperature',
   ParkingSpot: 'status',

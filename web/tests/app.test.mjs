@@ -79,7 +79,7 @@ describe('the urbantwin web app', () => {
     // buildings: paint them one pure colour no other layer uses (points of interest and sensors hidden), then compare
     // extruded buildings with their flat footprints in the same tilted view
     await setGroup(page, 'pois', false);
-    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking', 'ThreePhaseAcMeasurement']) await setGroup(page, g, false);
     const MAGENTA = '#e0119d';
     await page.evaluate((c) => window.urbantwin.map.setPaintProperty('buildings', 'fill-extrusion-color', c), MAGENTA);
     await mapIdle(page);
@@ -411,7 +411,7 @@ describe('the urbantwin web app', () => {
     const SCORE_RAMP = ['#3b0f70', '#8c2981', '#de4968', '#fe9f6d'];
     const expected = await (await fetch(`${twin.url}/api/access?mode=walk&minutes=15&profile=adult`)).json();
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1690/24.9450/0/0&off=buildings,pois,landuse' });
-    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking', 'ThreePhaseAcMeasurement']) await setGroup(page, g, false);
     const before = countColour(await mapPixels(page), SCORE_RAMP, 12);
     // open it with the keyboard
     await page.locator('#access-toggle').focus();
@@ -732,7 +732,7 @@ describe('the urbantwin web app', () => {
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });
-    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking', 'ThreePhaseAcMeasurement']) await setGroup(page, g, false);
     await page.locator('#scenarios-toggle').click();
     assert.equal(await page.locator('#layer-panel').isHidden(), true, 'the scenario panel takes the layer panel’s place');
     await page.locator('#scenario-name').fill('Fabianinkatu closed');
@@ -931,7 +931,7 @@ describe('the urbantwin web app', () => {
   });
   test('a scenario drawn on the map: an area closed and a new street added, a run cancelled and run again, swipe compare', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=16.2/60.1684/24.9465/0/0&off=buildings,pois,landuse' });
-    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking']) await setGroup(page, g, false);
+    for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking', 'ThreePhaseAcMeasurement']) await setGroup(page, g, false);
     await page.locator('#scenarios-toggle').click();
     await page.locator('#scenario-new').click();
     await page.locator('#scenario-name').fill('Esplanadi area closed, Uusikatu built');

@@ -1,10 +1,14 @@
 //! The demo's live sensor feed: generated readings for the demo sensors (air quality, traffic counts, noise, a car
-//! park), published through an MQTT broker and ingested back as a city's sensors are, so the map moves.
+//! park, two buildings' electricity meters), published through an MQTT broker and ingested back as a city's sensors
+//! are, so the map moves.
 //!
 //! The values follow a working day in Helsinki (local time taken as UTC+2, without summer time): traffic peaks at
-//! 8:00 and 16:30, NO2, particles and noise follow the traffic, the car park fills towards noon; a little
-//! deterministic noise is added. They are illustrative, not measured: the dataset they are written under says so,
-//! and so does every value's provenance (`mqtt:urbantwin-demo/...`).
+//! 8:00 and 16:30, NO2, particles and noise follow the traffic, the car park fills towards noon, the buildings draw
+//! their base load at night and about three times as much in office hours (less at weekends); a little deterministic
+//! noise is added. A meter's energy count is the integral of its power profile since the meter started, so it only
+//! grows. The meters send watts and watt-hours, which the mapping converts to the kW and kWh the entities hold (as a
+//! city's mapping would for its own meters). The values are illustrative, not measured: the dataset they are written
+//! under says so, and so does every value's provenance (`mqtt:urbantwin-demo/...`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +32,8 @@ const PREFIX: &str = "urbantwin-demo";
 struct Sensor {
     kind: &'static str,
     id: &'static str,
-    /// Traffic: vehicles per hour at the peak; air: how much of the traffic's NO2 the station sees; parking: spots.
+    /// Traffic: vehicles per hour at the peak; air: how much of the traffic's NO2 the station sees; parking: spots;
+    /// energy: kW drawn in office hours on a working day.
     scale: f64,
 }
 
@@ -62,6 +67,16 @@ const SENSORS: &[Sensor] = &[
         kind: "parking",
         id: "kluuvi",
         scale: 830.0,
+    },
+    Sensor {
+        kind: "energy",
+        id: "city-hall",
+        scale: 420.0,
+    },
+    Sensor {
+        kind: "energy",
+        id: "central-library",
+        scale: 330.0,
     },
 ];
 
@@ -117,6 +132,17 @@ type = "OffStreetParking"
 observed_at = "$.time"
 [topic.attributes]
 availableSpotNumber = {{ path = "$.free" }}
+
+[[topic]]
+filter = "{PREFIX}/energy/+"
+format = "json"
+dataset = "{FEED_DATASET}"
+id = "urn:ngsi-ld:ThreePhaseAcMeasurement:{{1}}"
+type = "ThreePhaseAcMeasurement"
+observed_at = "$.time"
+[topic.attributes]
+totalActivePower = {{ path = "$.powerW", from = "WTT", unit = "KWT" }}
+totalActiveEnergyImport = {{ path = "$.energyWh", from = "WHR", unit = "KWH" }}
 "#
     ))
     .map_err(|e| anyhow!("the demo feed's mapping: {e}"))
@@ -126,6 +152,54 @@ availableSpotNumber = {{ path = "$.free" }}
 fn traffic_factor(h: f64) -> f64 {
     let bump = |centre: f64, width: f64| (-((h - centre) / width).powi(2)).exp();
     (0.15 + 0.85 * bump(8.0, 1.3) + 0.75 * bump(16.5, 1.8) + 0.35 * bump(12.5, 3.0)).min(1.2)
+}
+
+/// When the demo meters started counting (local midnight, 1 January 2026, UTC+2).
+const METER_START: i64 = 1_767_218_400;
+
+/// Seconds to add to UTC for the demo's local time.
+const LOCAL_OFFSET: i64 = 2 * 3600;
+
+/// A building's electricity demand relative to its office-hours load at local hour `h` (0–24) of a working day or a
+/// weekend day: a base load of 0.3 (ventilation, servers, lighting kept on), and occupancy from about 7:30 to 17:30.
+fn building_factor(h: f64, weekend: bool) -> f64 {
+    let on = 1.0 / (1.0 + (-(h - 7.5) * 2.0).exp());
+    let off = 1.0 / (1.0 + ((h - 17.5) * 2.0).exp());
+    0.3 + 0.7 * on * off * if weekend { 0.3 } else { 1.0 }
+}
+
+/// The integral of `building_factor` over local hours `0..h` (in factor-hours), by the midpoint rule on 5-minute
+/// steps (and the part-step at the end).
+fn building_hours(h: f64, weekend: bool) -> f64 {
+    const STEP: f64 = 1.0 / 12.0;
+    let whole = (h / STEP).floor();
+    let mut sum = 0.0;
+    for i in 0..whole as usize {
+        sum += building_factor((i as f64 + 0.5) * STEP, weekend) * STEP;
+    }
+    let rest = h - whole * STEP;
+    sum + building_factor(whole * STEP + rest / 2.0, weekend) * rest
+}
+
+/// Whether a local day (days since 1970-01-01, local) is a Saturday or a Sunday (1970-01-01 was a Thursday).
+fn is_weekend(day: i64) -> bool {
+    matches!((day + 3).rem_euclid(7), 5 | 6)
+}
+
+/// A meter's power (W, without noise) and its energy count (Wh since `METER_START`) at `t`, for a building that
+/// draws `scale` kW in office hours.
+fn meter(scale: f64, t: DateTime<Utc>) -> (f64, f64) {
+    let local = (t.timestamp() + LOCAL_OFFSET).max(METER_START + LOCAL_OFFSET);
+    let day = local.div_euclid(86_400);
+    let h = local.rem_euclid(86_400) as f64 / 3600.0;
+    let first = (METER_START + LOCAL_OFFSET).div_euclid(86_400);
+    let (working, weekend) = (building_hours(24.0, false), building_hours(24.0, true));
+    let days: f64 = (first..day)
+        .map(|d| if is_weekend(d) { weekend } else { working })
+        .sum();
+    let hours = days + building_hours(h, is_weekend(day));
+    let kw = scale * building_factor(h, is_weekend(day));
+    (kw * 1000.0, scale * hours * 1000.0)
 }
 
 /// A deterministic number in [-1, 1] for a sensor and a time step.
@@ -163,6 +237,14 @@ fn reading(s: &Sensor, t: DateTime<Utc>) -> Value {
             "time": time,
             "laeq": round1(58.0 + 8.0 * (0.1 + f).log10() + 1.5 * j),
         }),
+        "energy" => {
+            let (w, wh) = meter(s.scale, t);
+            json!({
+                "time": time,
+                "powerW": (w * (1.0 + 0.03 * j)).round(),
+                "energyWh": wh.round(),
+            })
+        }
         _ => {
             let occupancy = 0.15 + 0.75 * (-((local - 12.5) / 3.5).powi(2)).exp();
             json!({
@@ -245,6 +327,41 @@ mod tests {
         assert!(reading(air, rush)["no2"].as_f64() > reading(air, night)["no2"].as_f64());
         let park = reading(&SENSORS[5], rush);
         assert!((0.0..=830.0).contains(&park["free"].as_f64().unwrap()));
+    }
+
+    #[test]
+    fn a_meter_counts_what_its_building_draws() {
+        let at = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap();
+        // Thursday 26 November 2026: 09:00 UTC is 11:00 in Helsinki
+        let (day_w, _) = meter(400.0, at(26, 9, 0));
+        let (night_w, _) = meter(400.0, at(26, 1, 0));
+        assert!(
+            day_w > 2.5 * night_w && day_w <= 400_000.0,
+            "{day_w} {night_w}"
+        );
+        // Saturday 28 November: the offices are mostly empty
+        let (sat_w, _) = meter(400.0, at(28, 9, 0));
+        assert!(sat_w < 0.6 * day_w && sat_w > night_w, "{sat_w}");
+        // the count only grows, and by what the power says: over an hour at night, about 0.3 × 400 kWh
+        let mut last = 0.0;
+        for i in 0..(3 * 24 * 12) {
+            let t = at(25, 0, 0) + chrono::Duration::minutes(5 * i);
+            let (_, wh) = meter(400.0, t);
+            assert!(wh > last, "{t}: {wh} after {last}");
+            last = wh;
+        }
+        let (_, a) = meter(400.0, at(26, 0, 0));
+        let (_, b) = meter(400.0, at(26, 1, 0));
+        assert!((b - a - 120_000.0).abs() < 2_000.0, "{}", b - a);
+        // a day's count: base load all day and office hours on top
+        let (_, d0) = meter(400.0, at(25, 22, 0));
+        let (_, d1) = meter(400.0, at(26, 22, 0));
+        let expected = 400.0 * building_hours(24.0, false) * 1000.0;
+        assert!((d1 - d0 - expected).abs() < 1.0, "{} {expected}", d1 - d0);
+        assert!(is_weekend(20_421) && !is_weekend(20_419)); // 2025-11-29 was a Saturday, 2025-11-27 a Thursday
+                                                            // a reading converts to the entity's units through the mapping: W and Wh in the payload
+        let r = reading(&SENSORS[6], at(26, 9, 0));
+        assert!(r["powerW"].as_f64().unwrap() > 100_000.0 && r["energyWh"].as_f64().unwrap() > 1e8);
     }
 
     #[test]

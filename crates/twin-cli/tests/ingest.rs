@@ -327,6 +327,7 @@ async fn the_demo_feed_keeps_the_sensors_alive() {
         "urbantwin-demo/air/kallio",
         "urbantwin-demo/noise/senate-square",
         "urbantwin-demo/parking/kluuvi",
+        "urbantwin-demo/energy/city-hall",
     ] {
         assert!(
             s["topics"][topic]["written"].as_u64() >= Some(1),
@@ -334,4 +335,21 @@ async fn the_demo_feed_keeps_the_sensors_alive() {
         );
     }
     assert_eq!(s["topics"]["urbantwin-demo/air/kallio"]["deadLettered"], 0);
+    // a meter sends W and Wh; the entity holds kW and kWh, fed since the feed started
+    let (_, meter) = get(
+        &http,
+        &format!("{base}/ngsi-ld/v1/entities/urn:ngsi-ld:ThreePhaseAcMeasurement:central-library"),
+    )
+    .await;
+    let power = &meter["totalActivePower"];
+    assert_eq!(power["unitCode"], "KWT", "{meter}");
+    assert!(
+        (50.0..400.0).contains(&power["value"].as_f64().unwrap()),
+        "{meter}"
+    );
+    let energy = &meter["totalActiveEnergyImport"];
+    assert_eq!(energy["unitCode"], "KWH", "{meter}");
+    assert!(energy["value"].as_f64().unwrap() > 1e5, "{meter}");
+    let at = chrono::DateTime::parse_from_rfc3339(energy["observedAt"].as_str().unwrap()).unwrap();
+    assert!(at.timestamp() >= started.timestamp() - 1, "{meter}");
 }

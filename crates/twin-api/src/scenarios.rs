@@ -849,6 +849,8 @@ async fn start_run(
     };
     // stored queued: the worker of this node (woken by the store) or of any other node claims it
     state.store.put_run(run.clone(), None, true).await?;
+    // this node's worker at once, without waiting for the database's notification to come back
+    state.store.job_signal().notify_one();
     let body = run_json(&run);
     Ok(with_location(
         json_response(StatusCode::ACCEPTED, &body),

@@ -20,8 +20,8 @@ use twin_store::RunStatus;
 use crate::error::ApiResult;
 use crate::params::Params;
 use crate::scenarios::{
-    baseline, conflict, feature_collection, geojson_response, internal, json_response, recover,
-    run_results, stored_scenario, BASELINE_ID,
+    baseline, conflict, feature_collection, geojson_response, internal, json_response, run_results,
+    stored_scenario, BASELINE_ID,
 };
 use crate::SharedState;
 
@@ -116,7 +116,6 @@ async fn results(
         let air = serde_json::to_value(&b.air_result).map_err(internal)?;
         return Ok((None, air, b.links["links"].clone()));
     }
-    recover(state).await?;
     stored_scenario(state, id).await?;
     let run = match params.get("run") {
         Some(r) => r.to_string(),

@@ -59,6 +59,8 @@ pub struct ApiConfig {
     pub tile_cache_bytes: u64,
     /// The built web app (`web/dist`), served at `/`; `None` serves the API alone.
     pub web_dir: Option<std::path::PathBuf>,
+    /// Whether and how this node computes scenario runs (see [`scenarios::JobsConfig`]).
+    pub jobs: scenarios::JobsConfig,
 }
 
 impl Default for ApiConfig {
@@ -75,6 +77,7 @@ impl Default for ApiConfig {
             notification_attempts: 8,
             tile_cache_bytes: 256 << 20,
             web_dir: None,
+            jobs: scenarios::JobsConfig::default(),
         }
     }
 }
@@ -111,11 +114,11 @@ impl AppState {
         Arc::new(AppState {
             store,
             tiles: tiles::TileCache::new(config.tile_cache_bytes),
+            scenarios: scenarios::ScenarioState::new(&config.jobs),
             config,
             contexts: ld::ContextCache::default(),
             http,
             started: Instant::now(),
-            scenarios: scenarios::ScenarioState::default(),
             live: live::LiveFeed::default(),
             access: access::AccessState::default(),
             ingest: std::sync::OnceLock::new(),
@@ -340,7 +343,8 @@ async fn body_limit_problem(resp: Response) -> Response {
     resp
 }
 
-/// Runs the server until `shutdown` resolves, then finishes in-flight requests. Starts the notification worker.
+/// Runs the server until `shutdown` resolves, then finishes in-flight requests. Starts the notification worker and,
+/// unless the configuration says this node computes no runs, the worker that claims and computes scenario runs.
 pub async fn serve(
     state: SharedState,
     addr: SocketAddr,
@@ -357,6 +361,11 @@ pub async fn serve_listener(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let worker = tokio::spawn(notify::run(state.clone()));
+    let jobs = state
+        .config
+        .jobs
+        .enabled
+        .then(|| tokio::spawn(scenarios::work(state.clone())));
     // the tile layers' feature indexes are built now rather than on the first map's first tile
     let warm = tokio::spawn(tiles::warm(state.clone()));
     let state_for_shutdown = state.clone();
@@ -380,5 +389,9 @@ pub async fn serve_listener(
         .await;
     worker.abort();
     warm.abort();
+    // runs in progress stop; their leases run out and another node (or this one, restarted) computes them again
+    if let Some(j) = jobs {
+        j.abort();
+    }
     r
 }

@@ -4,9 +4,12 @@
 //! The baseline is the city's traffic model built from the store's `RoadLink`, `Building` and `PointOfInterest`
 //! entities ([`twin_sim::traffic::city::build`]) and assigned once; it is kept in memory with the store's map-change
 //! head and rebuilt when one of those types changed on the map. A scenario is checked against it when it is stored
-//! (an unknown street is a 400). A run is queued, then solved off the async runtime (`spawn_blocking`, one run at a
-//! time) warm-started from the baseline, with its progress written to the store; it can be cancelled while queued or
-//! running. Its results (per-`RoadLink` flows, volume/capacity, travel times and the change against the baseline,
+//! (an unknown street is a 400). A run is a job: it is stored `queued`, and the worker of any node that computes runs
+//! ([`work`]; several nodes may share one PostgreSQL database) claims it in the store, holds it under a lease it
+//! renews while computing (the heartbeat also writes the progress and reads the cancel flag, so any node shows the
+//! run and can cancel it), and solves it off the async runtime (`spawn_blocking`, at most
+//! [`JobsConfig::max_concurrent`] runs per node) warm-started from the baseline. A run whose node died is requeued
+//! when its lease expires and computed by another node, up to [`JobsConfig::max_attempts`] times. Its results (per-`RoadLink` flows, volume/capacity, travel times and the change against the baseline,
 //! per-street changes and the totals) are stored with the run and served as JSON keyed by `RoadLink` entity id (for
 //! MapLibre feature state on the `RoadLink` tiles) and as GeoJSON. The latest done run of each scenario, and the
 //! baseline, are also published as NGSI-LD `TrafficFlowObserved` entities marked `simulated` (one per `RoadLink` or
@@ -14,7 +17,7 @@
 //! API, OGC API and the `TrafficFlowObserved` tile layer serve them (see "publishing results" below).
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,7 +29,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Map, Value};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use twin_model::context::Context;
 use twin_model::entity::iri;
 use twin_model::query::TypeExpr;
@@ -36,7 +39,8 @@ use twin_sim::traffic::assign::Solution;
 use twin_sim::traffic::city::{self, CityModel, CityOptions};
 use twin_sim::traffic::scenario::{self as sim, Outcome, RunOptions, RunProgress, Scenario};
 use twin_store::{
-    ChangeOutcome, EntityChange, EntityQuery, RunStatus, StoredRun, StoredScenario, StreamMsg,
+    ChangeOutcome, ClaimedRun, EntityChange, EntityQuery, RunLease, RunStatus, StoredRun,
+    StoredScenario, StreamMsg,
 };
 
 use crate::error::{ApiError, ApiResult};
@@ -54,8 +58,11 @@ const BASELINE_GAP: f64 = 1e-10;
 const BASELINE_MAX_SECONDS: f64 = 300.0;
 const DEFAULT_GAP: f64 = 1e-8;
 const DEFAULT_MAX_SECONDS: f64 = 600.0;
-/// How often a running run's progress is written to the store.
+/// How often a running run's progress is looked at (and written to the store when it moved).
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+/// The longest time between two heartbeats of a running run (shorter when the lease is short): how soon a cancel
+/// requested on another node is seen.
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// The id reserved for the baseline in `/api/scenarios/{id}`.
 pub(crate) const BASELINE_ID: &str = "baseline";
 /// Streets listed in a run's summary (all of them are in its `/links`).
@@ -121,7 +128,6 @@ struct RunHandle {
     scenario: String,
     /// [`ACTIVE`], [`CANCEL_REQUESTED`] or [`FINISHING`] (its results are being stored: too late to cancel).
     state: AtomicU8,
-    cancelled: Notify,
 }
 
 impl RunHandle {
@@ -137,50 +143,92 @@ impl RunHandle {
             Ordering::SeqCst,
             Ordering::SeqCst,
         ) {
-            Ok(_) | Err(CANCEL_REQUESTED) => {
-                self.cancelled.notify_one();
-                true
-            }
+            Ok(_) | Err(CANCEL_REQUESTED) => true,
             Err(_) => false,
         }
     }
 }
 
-/// What the scenario endpoints keep in memory: the baseline, the runs in progress and the run queue.
+/// Whether and how a node computes scenario runs. Runs are jobs in the store: any node that computes runs may claim
+/// a queued one, whichever node it was created on.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    /// Claim and compute runs; false for a node that only serves the API (its runs are computed by other nodes on
+    /// the same database).
+    pub enabled: bool,
+    /// Runs this node computes at once (a city-sized assignment uses every core: 1 unless the machine is large).
+    pub max_concurrent: usize,
+    /// How long a claimed run stays with this node without a heartbeat; when it runs out (the node died or lost
+    /// the database) another node computes the run again. Heartbeats come every third of it, at most every second.
+    pub lease: Duration,
+    /// How many times a run is claimed before it fails instead (each time, its node died while computing it).
+    pub max_attempts: u32,
+    /// How often the worker looks for queued runs and expired leases when nothing woke it (a new run wakes it at
+    /// once: in-process, and on PostgreSQL through `LISTEN urbantwin_jobs`).
+    pub poll: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            enabled: true,
+            max_concurrent: 1,
+            lease: Duration::from_secs(30),
+            max_attempts: 3,
+            poll: Duration::from_secs(2),
+        }
+    }
+}
+
+/// What the scenario endpoints keep in memory: the baseline, the runs this node computes and its run slots.
 pub struct ScenarioState {
     baseline: tokio::sync::Mutex<Option<Arc<Baseline>>>,
     /// The map-change head the cached baseline is known to be current at.
     baseline_head: AtomicU64,
     runs: Mutex<HashMap<String, Arc<RunHandle>>>,
-    /// One run at a time (a city-sized assignment uses every core).
+    /// The runs this node may compute at once ([`JobsConfig::max_concurrent`]); the worker claims a run only while
+    /// it holds a slot.
     queue: Arc<Semaphore>,
-    /// Runs a previous process left queued or running are marked failed once, on first use.
-    recovered: tokio::sync::OnceCell<()>,
+    slots: u32,
+    /// This node's id in the store's claims (a new one per process).
+    node: String,
     /// Held while result entities are written or deleted, and while a done run is recorded: result sets are
     /// published one at a time, in the order runs finish, and never for a scenario being deleted.
     publishing: tokio::sync::Mutex<()>,
 }
 
-impl Default for ScenarioState {
-    fn default() -> Self {
+impl ScenarioState {
+    pub fn new(jobs: &JobsConfig) -> Self {
+        let slots = u32::try_from(jobs.max_concurrent.clamp(1, 1024)).unwrap_or(1);
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let id = uuid::Uuid::new_v4().simple().to_string();
         ScenarioState {
             baseline: tokio::sync::Mutex::new(None),
             baseline_head: AtomicU64::new(0),
             runs: Mutex::new(HashMap::new()),
-            queue: Arc::new(Semaphore::new(1)),
-            recovered: tokio::sync::OnceCell::new(),
+            queue: Arc::new(Semaphore::new(slots as usize)),
+            slots,
+            node: if host.is_empty() {
+                format!("pid{}-{}", std::process::id(), &id[..12])
+            } else {
+                format!("{host}-{}", &id[..12])
+            },
             publishing: tokio::sync::Mutex::new(()),
         }
     }
-}
 
-impl ScenarioState {
-    /// Holds the run queue: new runs stay queued (and can be cancelled) until the permit is dropped. For
-    /// maintenance, such as importing a new city while nobody should compute on the old one.
+    /// This node's id, as the store records it in the runs it claims.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Takes every run slot of this node: it claims no new run (they stay queued, and can be cancelled, or another
+    /// node computes them) until the permit is dropped. For maintenance, such as importing a new city while nobody
+    /// should compute on the old one. Waits for the runs this node is computing to end.
     pub async fn pause(&self) -> OwnedSemaphorePermit {
         self.queue
             .clone()
-            .acquire_owned()
+            .acquire_many_owned(self.slots)
             .await
             .expect("the run queue is never closed")
     }
@@ -357,31 +405,6 @@ fn build_baseline(entities: &[Entity], map_head: i64) -> Result<Baseline, String
         network_datasets,
         published: std::sync::OnceLock::new(),
     })
-}
-
-/// Marks the runs a previous process left unfinished as failed (once per process).
-pub(crate) async fn recover(state: &SharedState) -> ApiResult<()> {
-    state
-        .scenarios
-        .recovered
-        .get_or_try_init(|| async {
-            for s in state.store.list_scenarios().await? {
-                for mut r in state.store.list_runs(&s.id).await? {
-                    if r.status.is_final() || state.scenarios.handle(&r.id).is_some() {
-                        continue;
-                    }
-                    r.status = RunStatus::Failed;
-                    r.message =
-                        Some("interrupted: the server stopped before the run finished".into());
-                    r.finished_at = Some(now());
-                    // (a run another process finished meanwhile keeps its outcome)
-                    let _ = state.store.put_run(r, None, false).await;
-                }
-            }
-            Ok::<(), ApiError>(())
-        })
-        .await?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -780,7 +803,6 @@ async fn list_runs(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
-    recover(&state).await?;
     stored_scenario(&state, &id).await?;
     let runs: Vec<Value> = state
         .store
@@ -798,10 +820,10 @@ async fn start_run(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    recover(&state).await?;
     let (gap, max_seconds) = run_options(&headers, &body)?;
     let stored = stored_scenario(&state, &id).await?;
-    let scenario: Scenario = serde_json::from_value(stored.document.clone())
+    // read now: a scenario that cannot be read fails the request, not a node's run later
+    let _readable: Scenario = serde_json::from_value(stored.document.clone())
         .map_err(|e| internal(format!("scenario {id} as stored cannot be read: {e}")))?;
     let run_id = format!("urn:ngsi-ld:ScenarioRun:{}", uuid::Uuid::new_v4());
     let run = StoredRun {
@@ -825,26 +847,11 @@ async fn start_run(
         }),
         summary: Value::Null,
     };
-    let handle = Arc::new(RunHandle {
-        scenario: id.clone(),
-        state: AtomicU8::new(ACTIVE),
-        cancelled: Notify::new(),
-    });
-    // registered before it is stored, so that it is never taken for a run an earlier process left behind
-    state.scenarios.register(&run_id, handle.clone());
-    if let Err(e) = state.store.put_run(run.clone(), None, true).await {
-        state.scenarios.unregister(&run_id);
-        return Err(e.into());
-    }
+    // stored queued: the worker of this node (woken by the store) or of any other node claims it
+    state.store.put_run(run.clone(), None, true).await?;
+    // this node's worker at once, without waiting for the database's notification to come back
+    state.store.job_signal().notify_one();
     let body = run_json(&run);
-    tokio::spawn(execute(
-        state.clone(),
-        run,
-        scenario,
-        gap,
-        max_seconds,
-        handle,
-    ));
     Ok(with_location(
         json_response(StatusCode::ACCEPTED, &body),
         &run_url(&id, &run_id),
@@ -857,7 +864,6 @@ async fn retrieve_run(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
-    recover(&state).await?;
     let r = stored_run(&state, &id, &run).await?;
     Ok(json_response(StatusCode::OK, &run_json(&r)))
 }
@@ -866,29 +872,33 @@ async fn cancel_run(
     State(state): State<SharedState>,
     Path((id, run)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    recover(&state).await?;
-    let mut r = stored_run(&state, &id, &run).await?;
+    let r = stored_run(&state, &id, &run).await?;
     if r.status.is_final() {
         return Err(conflict(format!(
             "run {run} is already {}",
             r.status.as_str()
         )));
     }
-    match state.scenarios.handle(&run) {
-        Some(h) => {
-            if !h.cancel() {
-                return Err(conflict(format!(
-                    "run {run} is storing its results: too late to cancel"
-                )));
-            }
+    // computed here: stopped at once (unless it is storing its results)
+    if let Some(h) = state.scenarios.handle(&run) {
+        if !h.cancel() {
+            return Err(conflict(format!(
+                "run {run} is storing its results: too late to cancel"
+            )));
         }
-        None => {
-            // not running here (another process's, or left behind): recorded as cancelled at once
-            r.status = RunStatus::Cancelled;
-            r.message = Some("cancelled".into());
-            r.finished_at = Some(now());
-            state.store.put_run(r.clone(), None, false).await?;
-        }
+    }
+    // in the store, for whichever node computes it: a queued run is cancelled now, a running one at its node's next
+    // heartbeat
+    let r = state
+        .store
+        .request_run_cancel(&run)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("scenario {id} has no run {run}")))?;
+    if r.status.is_final() && r.status != RunStatus::Cancelled {
+        return Err(conflict(format!(
+            "run {run} is already {}",
+            r.status.as_str()
+        )));
     }
     let mut body = run_json(&r);
     body["cancelRequested"] = json!(true);
@@ -952,20 +962,161 @@ struct Finished {
     base: Option<Arc<Baseline>>,
 }
 
-/// Runs one scenario run to its end and records it; the handle is dropped afterwards.
-async fn execute(
-    state: SharedState,
-    mut run: StoredRun,
-    scenario: Scenario,
-    gap: f64,
-    max_seconds: f64,
-    handle: Arc<RunHandle>,
-) {
-    let done = drive(&state, &mut run, scenario, gap, max_seconds, &handle).await;
-    if let Some(f) = done {
-        record(&state, &mut run, f).await;
+/// The worker of a node that computes runs: claims queued runs from the store while it has a free slot, computes
+/// each in a task of its own, and requeues (or fails) the runs of nodes whose lease expired. Woken by the store's
+/// [`twin_store::Store::job_signal`] when a run is queued, and every [`JobsConfig::poll`] otherwise. Ends (with its
+/// runs, whose leases then run out) when the task is aborted.
+pub async fn work(state: SharedState) {
+    let cfg = state.config.jobs.clone();
+    let signal = state.store.job_signal();
+    let node = state.scenarios.node.clone();
+    let mut running = tokio::task::JoinSet::new();
+    tracing::info!(node = %node, slots = state.scenarios.slots, "computing scenario runs");
+    loop {
+        while running.try_join_next().is_some() {}
+        match state.store.requeue_expired_runs(cfg.max_attempts).await {
+            Ok(r) => {
+                for id in &r.requeued {
+                    tracing::warn!(run = %id, "the node computing the run stopped: requeued");
+                }
+                for id in &r.failed {
+                    tracing::warn!(run = %id, "the run failed: its nodes kept stopping");
+                }
+            }
+            Err(e) => tracing::warn!("cannot requeue expired runs: {}", e.detail),
+        }
+        let Ok(slot) = state.scenarios.queue.clone().acquire_owned().await else {
+            return;
+        };
+        match state.store.claim_run(&node, cfg.lease).await {
+            Ok(Some(claimed)) => {
+                tracing::info!(run = %claimed.run.id, attempt = claimed.attempt, "run claimed");
+                running.spawn(execute(state.clone(), claimed, slot));
+                continue;
+            }
+            Ok(None) => drop(slot),
+            Err(e) => {
+                drop(slot);
+                tracing::warn!("cannot claim a run: {}", e.detail);
+            }
+        }
+        tokio::select! {
+            _ = signal.notified() => {}
+            _ = tokio::time::sleep(cfg.poll) => {}
+        }
     }
-    state.scenarios.unregister(&run.id);
+}
+
+/// While alive, keeps a run registered as computed here; dropped (the run ended, or its task was aborted), it asks
+/// the solve to stop and forgets the run.
+struct Registered {
+    state: SharedState,
+    run: String,
+    handle: Arc<RunHandle>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.handle.cancel();
+        self.state.scenarios.unregister(&self.run);
+    }
+}
+
+/// What a run asks (its stored request): the scenario as it was when the run was created, the gap and time limit.
+fn run_request(run: &StoredRun) -> Result<(Scenario, f64, f64), String> {
+    let r = &run.request;
+    let scenario: Scenario = serde_json::from_value(r["scenario"].clone())
+        .map_err(|e| format!("the run's scenario as stored cannot be read: {e}"))?;
+    let gap = r["gap"].as_f64().unwrap_or(DEFAULT_GAP);
+    let max_seconds = r["maxSeconds"].as_f64().unwrap_or(DEFAULT_MAX_SECONDS);
+    Ok((scenario, gap, max_seconds))
+}
+
+/// Computes a run this node claimed and records how it ended, renewing its lease meanwhile; the slot is given back
+/// afterwards.
+async fn execute(state: SharedState, claimed: ClaimedRun, _slot: OwnedSemaphorePermit) {
+    let mut run = claimed.run;
+    let handle = Arc::new(RunHandle {
+        scenario: run.scenario_id.clone(),
+        state: AtomicU8::new(ACTIVE),
+    });
+    state.scenarios.register(&run.id, handle.clone());
+    let _registered = Registered {
+        state: state.clone(),
+        run: run.id.clone(),
+        handle: handle.clone(),
+    };
+    let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
+    let lost = Arc::new(AtomicBool::new(false));
+    let beat = tokio::spawn(heartbeat(
+        state.clone(),
+        run.id.clone(),
+        progress.clone(),
+        handle.clone(),
+        lost.clone(),
+    ));
+    let _beat = AbortOnDrop(beat);
+    let done = match run_request(&run) {
+        Ok((scenario, gap, max_seconds)) => {
+            drive(&state, scenario, gap, max_seconds, &progress, &handle).await
+        }
+        Err(reason) => ended(RunStatus::Failed, reason),
+    };
+    if lost.load(Ordering::SeqCst) {
+        tracing::warn!(run = %run.id, "this node no longer holds the run: its outcome is not recorded");
+        return;
+    }
+    run.progress = f64::from_bits(progress.load(Ordering::Relaxed)).clamp(0.0, 1.0);
+    record(&state, &mut run, done).await;
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Renews the lease of a run this node computes, writing its progress, until aborted: every [`PROGRESS_EVERY`]
+/// when the progress moved, else every third of the lease (at most [`HEARTBEAT_EVERY`]). A cancel requested on any
+/// node stops the solve; a lost lease (the run was requeued, or deleted) stops it too, and nothing is recorded.
+async fn heartbeat(
+    state: SharedState,
+    run: String,
+    progress: Arc<AtomicU64>,
+    handle: Arc<RunHandle>,
+    lost: Arc<AtomicBool>,
+) {
+    let lease = state.config.jobs.lease;
+    let every = (lease / 3).clamp(Duration::from_millis(50), HEARTBEAT_EVERY);
+    let node = state.scenarios.node.clone();
+    let mut written = 0.0;
+    let mut last = Instant::now();
+    loop {
+        tokio::time::sleep(PROGRESS_EVERY.min(every)).await;
+        let p = f64::from_bits(progress.load(Ordering::Relaxed)).clamp(0.0, 1.0);
+        if p <= written && last.elapsed() < every {
+            continue;
+        }
+        match state.store.renew_run_lease(&run, &node, lease, p).await {
+            Ok(RunLease::Held { cancel_requested }) => {
+                written = p;
+                last = Instant::now();
+                if cancel_requested {
+                    handle.cancel();
+                }
+            }
+            Ok(RunLease::Lost) => {
+                lost.store(true, Ordering::SeqCst);
+                handle.cancel();
+                return;
+            }
+            // the store is unreachable: try again; if the lease runs out meanwhile, another node takes the run
+            Err(e) => tracing::warn!(run = %run, "cannot renew the run's lease: {}", e.detail),
+        }
+    }
 }
 
 /// Stores how a run ended. A done run's results are first published as entities, and both happen under the
@@ -1011,76 +1162,71 @@ async fn record(state: &SharedState, run: &mut StoredRun, f: Finished) {
             };
         }
     }
-    if let Err(e) = state.store.put_run(run.clone(), f.links, false).await {
-        // the scenario was deleted meanwhile, or the store failed: nothing left to tell
+    if let Err(e) = state
+        .store
+        .finish_run(&state.scenarios.node, run.clone(), f.links)
+        .await
+    {
+        // the scenario was deleted meanwhile, the lease was lost (another node computes it again), or the store
+        // failed: nothing left to tell
         tracing::warn!(run = %run.id, "the run's outcome could not be stored: {}", e.detail);
     }
 }
 
-fn ended(status: RunStatus, message: impl Into<String>) -> Option<Finished> {
-    Some(Finished {
+fn ended(status: RunStatus, message: impl Into<String>) -> Finished {
+    Finished {
         status,
         message: message.into(),
         summary: Value::Null,
         links: None,
         base: None,
-    })
+    }
 }
 
-/// Waits for the queue, solves and says how the run ended (None when there is nothing left to record).
+/// Resolves once a cancel of the run was asked for.
+async fn until_cancelled(handle: &RunHandle) {
+    while !handle.cancel_requested() {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Builds (or reuses) the baseline, solves and says how the run ended.
 async fn drive(
     state: &SharedState,
-    run: &mut StoredRun,
     scenario: Scenario,
     gap: f64,
     max_seconds: f64,
+    progress: &Arc<AtomicU64>,
     handle: &Arc<RunHandle>,
-) -> Option<Finished> {
+) -> Finished {
     let cancelled = || ended(RunStatus::Cancelled, "cancelled");
-    let _permit = tokio::select! {
-        p = state.scenarios.queue.clone().acquire_owned() => p.ok()?,
-        _ = handle.cancelled.notified() => return cancelled(),
+    if handle.cancel_requested() {
+        return cancelled();
+    }
+    // the baseline is built (or found) in a task of its own: a cancel is not held up by it, and a baseline being
+    // built is finished and kept for the next run
+    let building = tokio::spawn({
+        let state = state.clone();
+        async move { baseline(&state).await }
+    });
+    let base = tokio::select! {
+        b = building => match b {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return ended(RunStatus::Failed, e.0.detail),
+            Err(e) => return ended(RunStatus::Failed, format!("the baseline could not be built: {e}")),
+        },
+        _ = until_cancelled(handle) => return cancelled(),
     };
     if handle.cancel_requested() {
         return cancelled();
     }
-    let base = match baseline(state).await {
-        Ok(b) => b,
-        Err(e) => return ended(RunStatus::Failed, e.0.detail),
-    };
-    if handle.cancel_requested() {
-        return cancelled();
-    }
-    run.status = RunStatus::Running;
-    run.started_at = Some(now());
-    if state.store.put_run(run.clone(), None, false).await.is_err() {
-        return None; // deleted meanwhile
-    }
-    let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
     let job = {
         let (progress, handle, base) = (progress.clone(), handle.clone(), base.clone());
         tokio::task::spawn_blocking(move || {
             solve(&base, &scenario, gap, max_seconds, &progress, &handle)
         })
     };
-    tokio::pin!(job);
-    let mut written = 0.0;
-    let result = loop {
-        tokio::select! {
-            r = &mut job => break r,
-            _ = tokio::time::sleep(PROGRESS_EVERY) => {
-                let p = f64::from_bits(progress.load(Ordering::Relaxed));
-                if p > written {
-                    written = p;
-                    run.progress = p;
-                    if state.store.put_run(run.clone(), None, false).await.is_err() {
-                        handle.cancel();
-                    }
-                }
-            }
-        }
-    };
-    let mut finished = match result {
+    let mut finished = match job.await {
         Ok(Ok(f)) => f,
         Ok(Err(reason)) => return ended(RunStatus::Failed, reason),
         Err(e) => return ended(RunStatus::Failed, format!("the run stopped: {e}")),
@@ -1094,7 +1240,7 @@ async fn drive(
         return cancelled();
     }
     finished.base = Some(base);
-    Some(finished)
+    finished
 }
 
 /// The solve itself (on a blocking thread): the scenario against the baseline, and its stored results.

@@ -1,6 +1,9 @@
 //! Two API nodes on one PostgreSQL database, as a city runs them behind a load balancer: a write on one is read on
 //! the other at once, a subscription made on one fires exactly once per change whichever node took the write, and a
-//! context registered on one is used by the other. PostgreSQL only (skipped, saying why, without it; run under CI).
+//! context registered on one is used by the other. Scenario runs are jobs: a run created on an API-only node is
+//! computed by the other and read with its results on the first, a cancel on one node stops a run computed on the
+//! other, and a run whose node dies is finished by the other once its lease runs out. PostgreSQL only (skipped,
+//! saying why, without it; run under CI).
 
 mod common;
 
@@ -12,7 +15,8 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use twin_api::{ApiConfig, AppState};
+use twin_api::scenarios::JobsConfig;
+use twin_api::{ApiConfig, AppState, SharedState};
 use twin_store::testing::TestDatabase;
 use twin_store::{PostgresStore, Store};
 
@@ -215,4 +219,236 @@ async fn two_nodes_share_one_database() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A node with its state at hand, computing runs as `jobs` says.
+struct Node {
+    root: String,
+    state: SharedState,
+}
+
+async fn api_node(url: &str, jobs: JobsConfig) -> Node {
+    let store: Arc<dyn Store> = Arc::new(PostgresStore::connect(url).await.unwrap());
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let config = ApiConfig {
+        public_url: format!("http://{addr}"),
+        jobs,
+        ..Default::default()
+    };
+    let state = AppState::new(store, config);
+    tokio::spawn(twin_api::serve_listener(
+        state.clone(),
+        l,
+        std::future::pending(),
+    ));
+    Node {
+        root: format!("http://{addr}"),
+        state,
+    }
+}
+
+/// A node on a runtime of its own, which the test can kill: every task of the node (server, run worker,
+/// heartbeats, database connections) stops at once, as when its machine dies.
+struct KillableNode {
+    root: String,
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl KillableNode {
+    fn start(url: &str, jobs: JobsConfig) -> KillableNode {
+        let url = url.to_string();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let root = rt.block_on(async { api_node(&url, jobs).await.root });
+            KillableNode { root, rt: Some(rt) }
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn kill(&mut self) {
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for KillableNode {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn fast_jobs(enabled: bool) -> JobsConfig {
+    JobsConfig {
+        enabled,
+        lease: Duration::from_millis(1500),
+        poll: Duration::from_millis(300),
+        ..JobsConfig::default()
+    }
+}
+
+/// The Helsinki extract in the shared database, and a scenario closing a street created through `node`; its URL.
+async fn city_and_scenario(http: &reqwest::Client, node: &Node) -> String {
+    let data = common::shared_data().expect("checked by the caller");
+    common::import_helsinki(&node.state.store, &data).await;
+    let doc = json!({"name": "works", "edits": [{"kind": "closeStreet", "name": "Fabianinkatu"}]});
+    let (_, loc) = common::json_call(
+        http,
+        reqwest::Method::POST,
+        &format!("{}/api/scenarios", node.root),
+        Some(&doc),
+        201,
+    )
+    .await;
+    format!("{}{}", node.root, loc.expect("Location"))
+}
+
+async fn start_run(http: &reqwest::Client, scenario: &str, options: Value) -> String {
+    let (v, loc) = common::json_call(
+        http,
+        reqwest::Method::POST,
+        &format!("{scenario}/runs"),
+        Some(&options),
+        202,
+    )
+    .await;
+    assert_eq!(v["status"], "queued", "{v}");
+    loc.expect("Location")
+}
+
+async fn get(http: &reqwest::Client, url: &str) -> Value {
+    common::json_call(http, reqwest::Method::GET, url, None, 200)
+        .await
+        .0
+}
+
+/// Polls a run on a node until `until` holds of it.
+async fn wait_for(
+    http: &reqwest::Client,
+    url: &str,
+    within: Duration,
+    until: impl Fn(&Value) -> bool,
+) -> Value {
+    let t = Instant::now();
+    loop {
+        let v = get(http, url).await;
+        if until(&v) {
+            return v;
+        }
+        assert!(t.elapsed() < within, "{url} after {within:?}: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ended(v: &Value) -> bool {
+    ["done", "failed", "cancelled"].contains(&v["status"].as_str().unwrap_or_default())
+}
+
+fn computing(v: &Value) -> bool {
+    v["status"] == "running" && v["progress"].as_f64().unwrap_or(0.0) > 0.0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_jobs_that_any_node_computes() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    if common::shared_data().is_none() {
+        return;
+    }
+    // a computes no runs (an API-only node); b does
+    let a = api_node(db.url(), fast_jobs(false)).await;
+    let b = api_node(db.url(), fast_jobs(true)).await;
+    let http = reqwest::Client::new();
+    let scenario = city_and_scenario(&http, &a).await;
+
+    // a cancel on a stops the run b computes (here while b builds its baseline): the flag in the database, seen at
+    // b's next heartbeat
+    let first = start_run(&http, &scenario, json!({})).await;
+    let on_a = format!("{}{first}", a.root);
+    let running = wait_for(&http, &on_a, Duration::from_secs(60), |v| {
+        v["status"] != "queued"
+    })
+    .await;
+    assert_eq!(
+        running["status"], "running",
+        "claimed by b, seen on a: {running}"
+    );
+    let asked = Instant::now();
+    let (c, _) = common::json_call(&http, reqwest::Method::DELETE, &on_a, None, 202).await;
+    assert_eq!(c["cancelRequested"], true, "{c}");
+    let cancelled = wait_for(&http, &on_a, Duration::from_secs(30), ended).await;
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "the cancel took {:?}",
+        asked.elapsed()
+    );
+    assert_eq!(cancelled["summary"], Value::Null);
+    assert_conflict_on_links(&http, &on_a).await;
+
+    // a run created on a is computed by b, and read on a with its results
+    let run = start_run(&http, &scenario, json!({})).await;
+    let on_a = format!("{}{run}", a.root);
+    let done = wait_for(&http, &on_a, Duration::from_secs(300), ended).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(done["progress"], 1.0);
+    assert!(
+        done["summary"]["vehicleKm"].as_f64().unwrap() > 0.0,
+        "{done}"
+    );
+    let links = get(&http, &format!("{on_a}/links")).await;
+    assert!(links["links"].as_object().unwrap().len() > 100, "{links}");
+    // the same on b
+    assert_eq!(get(&http, &format!("{}{run}", b.root)).await, done);
+}
+
+/// The results of a run that did not finish are a conflict.
+async fn assert_conflict_on_links(http: &reqwest::Client, run: &str) {
+    let r = http.get(format!("{run}/links")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_node_died_is_finished_by_another_node() {
+    let Some(db) = TestDatabase::create().await else {
+        return;
+    };
+    if common::shared_data().is_none() {
+        return;
+    }
+    let a = api_node(db.url(), fast_jobs(true)).await;
+    // a claims nothing while held, so b gets the run
+    let hold = a.state.scenarios.pause().await;
+    let mut b = KillableNode::start(db.url(), fast_jobs(true));
+    let http = reqwest::Client::new();
+    let scenario = city_and_scenario(&http, &a).await;
+    let run = start_run(&http, &scenario, json!({"gap": 1e-14, "maxSeconds": 20})).await;
+    let on_a = format!("{}{run}", a.root);
+    let on_b = format!("{}{run}", b.root);
+    let first = wait_for(&http, &on_b, Duration::from_secs(120), |v| {
+        computing(v) || ended(v)
+    })
+    .await;
+    assert_eq!(first["status"], "running", "{first}");
+
+    // b dies in the middle of the run; a takes over once b's lease has run out
+    b.kill();
+    let killed = Instant::now();
+    drop(hold);
+    let done = wait_for(&http, &on_a, Duration::from_secs(300), ended).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_ne!(
+        done["startedAt"], first["startedAt"],
+        "computed again: {done}"
+    );
+    assert!(killed.elapsed() > Duration::from_millis(1500));
+    let links = get(&http, &format!("{on_a}/links")).await;
+    assert!(links["links"].as_object().unwrap().len() > 100);
 }

@@ -89,6 +89,17 @@ pub struct ServeArgs {
     /// docs/operations.md).
     #[arg(long, env = "URBANTWIN_INGEST")]
     ingest: Option<PathBuf>,
+    /// Compute no scenario runs on this node: it only serves the API, and the runs it takes are computed by the
+    /// other nodes on the same PostgreSQL database (config file: `jobs = false`).
+    #[arg(long)]
+    no_jobs: bool,
+    /// Scenario runs this node computes at once (default 1: a city-sized run uses every core).
+    #[arg(long, env = "URBANTWIN_MAX_RUNS")]
+    max_runs: Option<usize>,
+    /// Seconds a node holds a run it computes without renewing its lease; a run whose node died is computed again
+    /// by another node once its lease ran out (default 30).
+    #[arg(long, env = "URBANTWIN_RUN_LEASE_S")]
+    run_lease_s: Option<f64>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -129,6 +140,9 @@ struct FileConfig {
     log_format: Option<String>,
     web_dir: Option<PathBuf>,
     ingest: Option<PathBuf>,
+    jobs: Option<bool>,
+    max_runs: Option<usize>,
+    run_lease_s: Option<f64>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -187,6 +201,23 @@ impl ServeArgs {
             ),
             None => default_web_dir(),
         };
+        if self.no_jobs || file.jobs == Some(false) {
+            api.jobs.enabled = false;
+        }
+        if let Some(n) = self.max_runs.or(file.max_runs) {
+            if n == 0 {
+                bail!(
+                    "max_runs must be at least 1 (use --no-jobs for a node that computes no runs)"
+                );
+            }
+            api.jobs.max_concurrent = n;
+        }
+        if let Some(s) = self.run_lease_s.or(file.run_lease_s) {
+            if !(s.is_finite() && (0.1..=86_400.0).contains(&s)) {
+                bail!("run_lease_s must be a number of seconds from 0.1 to 86400, not {s}");
+            }
+            api.jobs.lease = Duration::from_secs_f64(s);
+        }
         let mut preload = Vec::new();
         for spec in self
             .preload_context
@@ -541,6 +572,51 @@ mod tests {
 
         let s = ServeArgs::default().settings("default.db").unwrap();
         assert_eq!((s.db.as_str(), s.listen.port()), ("default.db", 1026));
+    }
+
+    #[test]
+    fn jobs_are_configured_by_flags_or_the_file() {
+        let s = ServeArgs::default().settings("default.db").unwrap();
+        assert!(s.api.jobs.enabled);
+        assert_eq!(s.api.jobs.max_concurrent, 1);
+        let no_jobs = ServeArgs {
+            no_jobs: true,
+            ..Default::default()
+        };
+        assert!(!no_jobs.settings("d.db").unwrap().api.jobs.enabled);
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("urbantwin.toml");
+        std::fs::write(&file, "jobs = false\nmax_runs = 2\nrun_lease_s = 5\n").unwrap();
+        let from_file = ServeArgs {
+            config: Some(file.clone()),
+            ..Default::default()
+        };
+        let s = from_file.settings("d.db").unwrap();
+        assert!(!s.api.jobs.enabled);
+        assert_eq!(s.api.jobs.max_concurrent, 2);
+        assert_eq!(s.api.jobs.lease, Duration::from_secs(5));
+        let flags = ServeArgs {
+            config: Some(file),
+            max_runs: Some(3),
+            run_lease_s: Some(0.5),
+            ..Default::default()
+        };
+        let s = flags.settings("d.db").unwrap();
+        assert_eq!(s.api.jobs.max_concurrent, 3);
+        assert_eq!(s.api.jobs.lease, Duration::from_millis(500));
+        for bad in [
+            ServeArgs {
+                max_runs: Some(0),
+                ..Default::default()
+            },
+            ServeArgs {
+                run_lease_s: Some(f64::NAN),
+                ..Default::default()
+            },
+        ] {
+            assert!(bad.settings("d.db").is_err());
+        }
     }
 
     #[test]

@@ -223,6 +223,40 @@ impl Store for Poisoned {
         self.inner.list_runs(scenario_id).await
     }
 
+    async fn claim_run(
+        &self,
+        node: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<ClaimedRun>> {
+        self.inner.claim_run(node, lease).await
+    }
+
+    async fn renew_run_lease(
+        &self,
+        id: &str,
+        node: &str,
+        lease: std::time::Duration,
+        progress: f64,
+    ) -> Result<RunLease> {
+        self.inner.renew_run_lease(id, node, lease, progress).await
+    }
+
+    async fn finish_run(&self, node: &str, run: StoredRun, links: Option<Value>) -> Result<()> {
+        self.inner.finish_run(node, run, links).await
+    }
+
+    async fn request_run_cancel(&self, id: &str) -> Result<Option<StoredRun>> {
+        self.inner.request_run_cancel(id).await
+    }
+
+    async fn requeue_expired_runs(&self, max_attempts: u32) -> Result<Requeued> {
+        self.inner.requeue_expired_runs(max_attempts).await
+    }
+
+    fn job_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.job_signal()
+    }
+
     async fn put_dead_letters(&self, letters: Vec<DeadLetter>) -> Result<()> {
         self.inner.put_dead_letters(letters).await
     }

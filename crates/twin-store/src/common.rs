@@ -1251,3 +1251,110 @@ pub(crate) fn check_type_rows(e: &Entity, rows: i64) -> Result<()> {
     }
     Ok(())
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// runs as jobs
+
+/// A lease as milliseconds (at least 1).
+pub(crate) fn lease_ms(lease: std::time::Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX).max(1)
+}
+
+/// The moment a lease taken now for `lease` runs out, in milliseconds since the epoch.
+pub(crate) fn lease_until(lease: std::time::Duration) -> i64 {
+    ms(Utc::now()).saturating_add(lease_ms(lease))
+}
+
+/// The message a cancelled run ends with.
+pub(crate) const CANCELLED: &str = "cancelled";
+
+/// What becomes of a running run whose lease expired: (status, message). `attempts`: how many times it was
+/// claimed; `node`: the node that held it last.
+pub(crate) fn expired_outcome(
+    attempts: i64,
+    max_attempts: u32,
+    cancel_requested: bool,
+    node: Option<&str>,
+) -> (RunStatus, String) {
+    let node = node.unwrap_or("a node of an earlier build");
+    if cancel_requested {
+        (
+            RunStatus::Cancelled,
+            format!("{CANCELLED} (its node {node} stopped before it saw the request)"),
+        )
+    } else if attempts >= i64::from(max_attempts.max(1)) {
+        (
+            RunStatus::Failed,
+            format!(
+                "failed: the run was started {attempts} time(s) and each time the node computing it stopped before it \
+                 finished (the last, {node}, stopped renewing its lease); it is not retried again"
+            ),
+        )
+    } else {
+        (
+            RunStatus::Queued,
+            format!(
+                "requeued: node {node} stopped renewing its lease during attempt {attempts} of {}",
+                max_attempts.max(1)
+            ),
+        )
+    }
+}
+
+/// A run's status must be final to finish it.
+pub(crate) fn check_finish(run: &StoredRun) -> Result<()> {
+    check_progress(run)?;
+    if !run.status.is_final() {
+        return Err(NgsiError::bad_data(format!(
+            "run {}: a run finishes as done, failed or cancelled, not {}",
+            run.id,
+            run.status.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether `node` may finish a run stored as (scenario, status, node).
+pub(crate) fn check_holder(
+    run: &StoredRun,
+    node: &str,
+    current: Option<(String, String, Option<String>)>,
+) -> Result<()> {
+    let Some((scenario, status, holder)) = current else {
+        return Err(NgsiError::not_found(format!(
+            "run {} does not exist (its scenario was deleted?)",
+            run.id
+        )));
+    };
+    if scenario != run.scenario_id {
+        return Err(NgsiError::bad_data(format!(
+            "run {} belongs to scenario {scenario}, not {}",
+            run.id, run.scenario_id
+        )));
+    }
+    if status != RunStatus::Running.as_str() || holder.as_deref() != Some(node) {
+        return Err(NgsiError::new(
+            twin_model::ErrorKind::Conflict,
+            format!(
+                "run {} is no longer computed by node {node} (it is {status}{})",
+                run.id,
+                holder
+                    .filter(|h| h != node)
+                    .map(|h| format!(", node {h}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A progress to record for run `id`: a fraction from 0 to 1.
+pub(crate) fn check_fraction(id: &str, progress: f64) -> Result<f64> {
+    if progress.is_finite() && (0.0..=1.0).contains(&progress) {
+        Ok(progress)
+    } else {
+        Err(NgsiError::bad_data(format!(
+            "run {id}: progress must be between 0 and 1, not {progress}"
+        )))
+    }
+}

@@ -409,6 +409,35 @@ pub struct StoredRun {
     pub summary: Value,
 }
 
+/// A queued run a node claimed ([`Store::claim_run`]): the run as it is now (running, with this attempt's start time),
+/// and which attempt this is (1 for the first claim; a run whose node died is claimed again).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedRun {
+    pub run: StoredRun,
+    pub attempt: u32,
+}
+
+/// Where a running run's lease stands after a heartbeat ([`Store::renew_run_lease`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunLease {
+    /// This node still computes it, until the new expiry; `cancel_requested` when a node was asked to cancel it.
+    Held { cancel_requested: bool },
+    /// This node no longer holds it: its lease expired and the run was requeued (or claimed by another node), it
+    /// ended, or it was deleted with its scenario. The node stops computing it and records nothing.
+    Lost,
+}
+
+/// What [`Store::requeue_expired_runs`] did with the running runs whose lease had expired.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requeued {
+    /// Queued again for any node to claim.
+    pub requeued: Vec<String>,
+    /// Failed: they had used up their attempts.
+    pub failed: Vec<String>,
+    /// Cancelled: a cancel had been requested before their node died.
+    pub cancelled: Vec<String>,
+}
+
 /// A message that could not be turned into entity updates, kept with the reason (ingestion's dead-letter table),
 /// so that a data officer can see what a sensor sent and why it was refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -557,6 +586,48 @@ pub trait Store: Send + Sync + 'static {
     async fn get_run_links(&self, id: &str) -> Result<Option<Value>>;
     /// The runs of a scenario, oldest first.
     async fn list_runs(&self, scenario_id: &str) -> Result<Vec<StoredRun>>;
+
+    // --- runs as jobs that any node computes ---
+    // A run is created `queued` ([`Store::put_run`]); a node's worker claims it, renews its lease while computing
+    // and records its outcome; a run whose node stopped renewing is requeued for another node, a bounded number of
+    // times. Cancelling is a flag in the store that the computing node sees at its next heartbeat.
+
+    /// Claims the oldest queued run for `node`, atomically: it becomes `running`, held by `node` until `now + lease`
+    /// (`started_at` = now, progress 0, its attempt count one more), and no other caller gets it, on this or any
+    /// other node (PostgreSQL: `FOR UPDATE SKIP LOCKED`). None when no run is queued.
+    async fn claim_run(&self, node: &str, lease: std::time::Duration)
+        -> Result<Option<ClaimedRun>>;
+
+    /// The heartbeat of a running run: when `node` still holds it, extends its lease to `now + lease` and records
+    /// `progress` (0 to 1), and says whether a cancel was requested; [`RunLease::Lost`] when `node` no longer holds
+    /// it (expired and requeued, claimed by another node, ended, or deleted).
+    async fn renew_run_lease(
+        &self,
+        id: &str,
+        node: &str,
+        lease: std::time::Duration,
+        progress: f64,
+    ) -> Result<RunLease>;
+
+    /// Records how a run that `node` holds ended (its status must be final: done, failed or cancelled), with its
+    /// per-link results when given, and releases it. `Conflict` when `node` does not hold it (any more): a node
+    /// whose lease ran out never overwrites what another node computes; `ResourceNotFound` when it is gone.
+    async fn finish_run(&self, node: &str, run: StoredRun, links: Option<Value>) -> Result<()>;
+
+    /// Asks for a run to stop, from any node: a queued run is cancelled at once (no node computes it), a running
+    /// one gets the cancel flag its node sees at its next heartbeat ([`Store::renew_run_lease`]); a run already
+    /// ended is left as it is. Returns the run as it is afterwards (None when it does not exist).
+    async fn request_run_cancel(&self, id: &str) -> Result<Option<StoredRun>>;
+
+    /// Running runs whose lease expired before now (their node died or lost the database; also runs left running
+    /// by a build without leases): those with a cancel requested are cancelled, those that have been claimed
+    /// `max_attempts` times fail with a message that says so, and the others are queued again (progress 0) for any
+    /// node to claim.
+    async fn requeue_expired_runs(&self, max_attempts: u32) -> Result<Requeued>;
+
+    /// Woken when a run may be waiting to be claimed: a run was queued or requeued, by this store or (on a
+    /// shared database) by any other node. Workers also poll, so a missed wake-up only delays a run.
+    fn job_signal(&self) -> Arc<tokio::sync::Notify>;
 
     // --- ingestion ---
     /// Keeps refused messages, in one durable transaction; their ids are assigned in order.

@@ -123,9 +123,16 @@ CREATE TABLE IF NOT EXISTS scenario_runs (
     finished_ms INTEGER,
     request TEXT NOT NULL,
     summary TEXT NOT NULL,
-    links TEXT
+    links TEXT,
+    -- runs as jobs: the node computing it, until when (its lease), how many times it was claimed, and whether a
+    -- cancel was requested (see RUN_JOB_COLUMNS: a database of an earlier build gains them on open)
+    node TEXT,
+    lease_until_ms INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS scenario_runs_scenario ON scenario_runs(scenario, created_ms);
+CREATE INDEX IF NOT EXISTS scenario_runs_jobs ON scenario_runs(status, created_ms);
 -- messages ingestion refused, with the reason
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -137,6 +144,37 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE INDEX IF NOT EXISTS dead_letters_topic ON dead_letters(topic, id);
 "#;
+
+/// The columns runs gained when they became jobs, with their definitions (added to a database of an earlier build
+/// of schema 1 when it is opened).
+const RUN_JOB_COLUMNS: &[(&str, &str)] = &[
+    ("node", "TEXT"),
+    ("lease_until_ms", "INTEGER"),
+    ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
+];
+
+/// Adds the `columns` a table lacks, in one transaction.
+fn add_missing_columns(conn: &Connection, table: &str, columns: &[(&str, &str)]) -> Result<()> {
+    let mut stmt = conn
+        .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+        .map_err(db_err)?;
+    let have: Vec<String> = stmt
+        .query_map([], |r| r.get(0))
+        .map_err(db_err)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(db_err)?;
+    let missing: Vec<String> = columns
+        .iter()
+        .filter(|(c, _)| !have.iter().any(|h| h == c))
+        .map(|(c, def)| format!("ALTER TABLE {table} ADD COLUMN {c} {def};"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    conn.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", missing.join(" ")))
+        .map_err(|e| db_err(format!("cannot add the columns {table} lacks: {e}")))
+}
 
 /// What a job did inside its savepoint, and how to tell its caller once the commit is known.
 struct JobOutcome {
@@ -193,6 +231,8 @@ fn flush_map_changes(conn: &Connection, state: &WriterState) -> Result<()> {
 /// The SQLite store. Cheap to clone through `Arc`.
 pub struct SqliteStore {
     path: PathBuf,
+    /// See [`Store::job_signal`] (this process's runs: SQLite serves one node).
+    jobs_signal: Arc<Notify>,
     jobs: Mutex<mpsc::Sender<Job>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     journal: Arc<AtomicBool>,
@@ -240,6 +280,7 @@ impl SqliteStore {
             "BEGIN; {MIGRATION_1} PRAGMA user_version=1; COMMIT;"
         ))
         .map_err(db_err)?;
+        add_missing_columns(&conn, "scenario_runs", RUN_JOB_COLUMNS)?;
         let journal = Arc::new(AtomicBool::new(false));
         let has_subs: i64 = conn
             .query_row("SELECT count(*) FROM subscriptions", [], |r| r.get(0))
@@ -258,6 +299,7 @@ impl SqliteStore {
             .map_err(db_err)?;
         Ok(SqliteStore {
             path,
+            jobs_signal: Arc::new(Notify::new()),
             jobs: Mutex::new(tx),
             readers: Arc::new(Mutex::new(Vec::new())),
             journal,
@@ -269,6 +311,94 @@ impl SqliteStore {
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Creates or updates a run's row ([`Store::put_run`]).
+    async fn put_run_row(&self, run: StoredRun, links: Option<Value>, create: bool) -> Result<()> {
+        self.write_job(false, move |conn, _| {
+            let current: Option<(String, String)> = conn
+                .query_row(
+                    "SELECT scenario, status FROM scenario_runs WHERE id=?1",
+                    [&run.id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            let links = links.map(|l| to_json(&l)).transpose()?;
+            let times = (
+                ms(run.created_at),
+                run.started_at.map(ms),
+                run.finished_at.map(ms),
+            );
+            check_run_write(&run, create, current, || {
+                Ok(conn
+                    .query_row(
+                        "SELECT 1 FROM scenarios WHERE id=?1",
+                        [&run.scenario_id],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(db_err)?
+                    .is_some())
+            })?;
+            if create {
+                    conn.execute(
+                        "INSERT INTO scenario_runs(id, scenario, status, progress, message, created_ms, started_ms,
+                         finished_ms, request, summary, links) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+                        params![
+                            run.id,
+                            run.scenario_id,
+                            run.status.as_str(),
+                            run.progress,
+                            run.message,
+                            times.0,
+                            times.1,
+                            times.2,
+                            to_json(&run.request)?,
+                            to_json(&run.summary)?,
+                            links
+                        ],
+                    )
+                    .map_err(db_err)?;
+            } else {
+                    conn.execute(
+                        "UPDATE scenario_runs SET status=?1, progress=?2, message=?3, created_ms=?4, started_ms=?5,
+                         finished_ms=?6, request=?7, summary=?8, links=coalesce(?9, links) WHERE id=?10",
+                        params![
+                            run.status.as_str(),
+                            run.progress,
+                            run.message,
+                            times.0,
+                            times.1,
+                            times.2,
+                            to_json(&run.request)?,
+                            to_json(&run.summary)?,
+                            links,
+                            run.id
+                        ],
+                    )
+                    .map_err(db_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// A run by its id.
+    async fn run_by_id(&self, id: &str) -> Result<Option<StoredRun>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {RUN_COLUMNS} FROM scenario_runs WHERE id=?1"),
+                [&id],
+                run_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .map(RunRow::into_run)
+            .transpose()
+        })
+        .await
     }
 
     /// Runs `f` as one job of the writer (in a savepoint of a group commit) and returns once it is durable.
@@ -1428,89 +1558,208 @@ impl Store for SqliteStore {
 
     async fn put_run(&self, run: StoredRun, links: Option<Value>, create: bool) -> Result<()> {
         check_progress(&run)?;
+        let queued = create && run.status == RunStatus::Queued;
+        let r = self.put_run_row(run, links, create).await;
+        if queued && r.is_ok() {
+            self.jobs_signal.notify_one();
+        }
+        r
+    }
+
+    async fn get_run(&self, id: &str) -> Result<Option<StoredRun>> {
+        self.run_by_id(id).await
+    }
+
+    async fn claim_run(
+        &self,
+        node: &str,
+        lease: std::time::Duration,
+    ) -> Result<Option<ClaimedRun>> {
+        let node = node.to_string();
         self.write_job(false, move |conn, _| {
-            let current: Option<(String, String)> = conn
+            let id: Option<String> = conn
                 .query_row(
-                    "SELECT scenario, status FROM scenario_runs WHERE id=?1",
-                    [&run.id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
+                    "SELECT id FROM scenario_runs WHERE status='queued' AND cancel_requested=0
+                     ORDER BY created_ms, id LIMIT 1",
+                    [],
+                    |r| r.get(0),
                 )
                 .optional()
                 .map_err(db_err)?;
-            let links = links.map(|l| to_json(&l)).transpose()?;
-            let times = (
-                ms(run.created_at),
-                run.started_at.map(ms),
-                run.finished_at.map(ms),
-            );
-            check_run_write(&run, create, current, || {
-                Ok(conn
-                    .query_row(
-                        "SELECT 1 FROM scenarios WHERE id=?1",
-                        [&run.scenario_id],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(db_err)?
-                    .is_some())
-            })?;
-            if create {
-                    conn.execute(
-                        "INSERT INTO scenario_runs(id, scenario, status, progress, message, created_ms, started_ms,
-                         finished_ms, request, summary, links) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-                        params![
-                            run.id,
-                            run.scenario_id,
-                            run.status.as_str(),
-                            run.progress,
-                            run.message,
-                            times.0,
-                            times.1,
-                            times.2,
-                            to_json(&run.request)?,
-                            to_json(&run.summary)?,
-                            links
-                        ],
-                    )
-                    .map_err(db_err)?;
-            } else {
-                    conn.execute(
-                        "UPDATE scenario_runs SET status=?1, progress=?2, message=?3, created_ms=?4, started_ms=?5,
-                         finished_ms=?6, request=?7, summary=?8, links=coalesce(?9, links) WHERE id=?10",
-                        params![
-                            run.status.as_str(),
-                            run.progress,
-                            run.message,
-                            times.0,
-                            times.1,
-                            times.2,
-                            to_json(&run.request)?,
-                            to_json(&run.summary)?,
-                            links,
-                            run.id
-                        ],
-                    )
-                    .map_err(db_err)?;
+            let Some(id) = id else {
+                return Ok(None);
+            };
+            conn.execute(
+                "UPDATE scenario_runs SET status='running', node=?1, lease_until_ms=?2, attempts=attempts+1,
+                 started_ms=?3, progress=0 WHERE id=?4",
+                params![node, lease_until(lease), ms(Utc::now()), id],
+            )
+            .map_err(db_err)?;
+            let (row, attempts): (RunRow, i64) = conn
+                .query_row(
+                    &format!("SELECT {RUN_COLUMNS}, attempts FROM scenario_runs WHERE id=?1"),
+                    [&id],
+                    |r| Ok((run_row(r)?, r.get(10)?)),
+                )
+                .map_err(db_err)?;
+            Ok(Some(ClaimedRun {
+                run: row.into_run()?,
+                attempt: u32::try_from(attempts).unwrap_or(u32::MAX),
+            }))
+        })
+        .await
+    }
+
+    async fn renew_run_lease(
+        &self,
+        id: &str,
+        node: &str,
+        lease: std::time::Duration,
+        progress: f64,
+    ) -> Result<RunLease> {
+        let (id, node) = (id.to_string(), node.to_string());
+        let progress = check_fraction(&id, progress)?;
+        self.write_job(false, move |conn, _| {
+            let n = conn
+                .execute(
+                    "UPDATE scenario_runs SET lease_until_ms=?1, progress=?2
+                     WHERE id=?3 AND status='running' AND node=?4",
+                    params![lease_until(lease), progress, id, node],
+                )
+                .map_err(db_err)?;
+            if n == 0 {
+                return Ok(RunLease::Lost);
             }
+            let cancel: bool = conn
+                .query_row(
+                    "SELECT cancel_requested FROM scenario_runs WHERE id=?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            Ok(RunLease::Held {
+                cancel_requested: cancel,
+            })
+        })
+        .await
+    }
+
+    async fn finish_run(&self, node: &str, run: StoredRun, links: Option<Value>) -> Result<()> {
+        check_finish(&run)?;
+        let node = node.to_string();
+        self.write_job(false, move |conn, _| {
+            let current: Option<(String, String, Option<String>)> = conn
+                .query_row(
+                    "SELECT scenario, status, node FROM scenario_runs WHERE id=?1",
+                    [&run.id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(db_err)?;
+            check_holder(&run, &node, current)?;
+            let links = links.map(|l| to_json(&l)).transpose()?;
+            conn.execute(
+                "UPDATE scenario_runs SET status=?1, progress=?2, message=?3, finished_ms=?4, summary=?5,
+                 links=coalesce(?6, links), lease_until_ms=NULL WHERE id=?7",
+                params![
+                    run.status.as_str(),
+                    run.progress,
+                    run.message,
+                    run.finished_at.map(ms),
+                    to_json(&run.summary)?,
+                    links,
+                    run.id
+                ],
+            )
+            .map_err(db_err)?;
             Ok(())
         })
         .await
     }
 
-    async fn get_run(&self, id: &str) -> Result<Option<StoredRun>> {
+    async fn request_run_cancel(&self, id: &str) -> Result<Option<StoredRun>> {
         let id = id.to_string();
-        self.read(move |c| {
-            c.query_row(
-                &format!("SELECT {RUN_COLUMNS} FROM scenario_runs WHERE id=?1"),
-                [&id],
-                run_row,
-            )
-            .optional()
-            .map_err(db_err)?
-            .map(RunRow::into_run)
-            .transpose()
-        })
-        .await
+        let found = self
+            .write_job(false, move |conn, _| {
+                let status: Option<String> = conn
+                    .query_row(
+                        "SELECT status FROM scenario_runs WHERE id=?1",
+                        [&id],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db_err)?;
+                match status.as_deref().and_then(RunStatus::parse) {
+                    None => return Ok(None),
+                    Some(RunStatus::Queued) => conn
+                        .execute(
+                            "UPDATE scenario_runs SET status='cancelled', message=?1, finished_ms=?2,
+                             cancel_requested=1 WHERE id=?3",
+                            params![CANCELLED, ms(Utc::now()), id],
+                        )
+                        .map_err(db_err)?,
+                    Some(RunStatus::Running) => conn
+                        .execute(
+                            "UPDATE scenario_runs SET cancel_requested=1 WHERE id=?1",
+                            [&id],
+                        )
+                        .map_err(db_err)?,
+                    Some(_) => 0,
+                };
+                Ok(Some(id))
+            })
+            .await?;
+        match found {
+            Some(id) => self.run_by_id(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn requeue_expired_runs(&self, max_attempts: u32) -> Result<Requeued> {
+        let r = self
+            .write_job(false, move |conn, _| {
+                let mut stmt = conn
+                    .prepare(
+                        "SELECT id, attempts, cancel_requested, node FROM scenario_runs
+                         WHERE status='running' AND (lease_until_ms IS NULL OR lease_until_ms < ?1)",
+                    )
+                    .map_err(db_err)?;
+                let expired: Vec<(String, i64, bool, Option<String>)> = stmt
+                    .query_map([ms(Utc::now())], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .map_err(db_err)?
+                    .collect::<rusqlite::Result<_>>()
+                    .map_err(db_err)?;
+                let mut out = Requeued::default();
+                for (id, attempts, cancel, node) in expired {
+                    let (status, message) =
+                        expired_outcome(attempts, max_attempts, cancel, node.as_deref());
+                    let finished = status.is_final().then(|| ms(Utc::now()));
+                    conn.execute(
+                        "UPDATE scenario_runs SET status=?1, message=?2, finished_ms=?3, lease_until_ms=NULL,
+                         progress=CASE WHEN ?1='queued' THEN 0 ELSE progress END,
+                         node=CASE WHEN ?1='queued' THEN NULL ELSE node END WHERE id=?4",
+                        params![status.as_str(), message, finished, id],
+                    )
+                    .map_err(db_err)?;
+                    match status {
+                        RunStatus::Queued => out.requeued.push(id),
+                        RunStatus::Cancelled => out.cancelled.push(id),
+                        _ => out.failed.push(id),
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+        if !r.requeued.is_empty() {
+            self.jobs_signal.notify_one();
+        }
+        Ok(r)
+    }
+
+    fn job_signal(&self) -> Arc<Notify> {
+        self.jobs_signal.clone()
     }
 
     async fn get_run_links(&self, id: &str) -> Result<Option<Value>> {

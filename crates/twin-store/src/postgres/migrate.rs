@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "config_notify",
         include_str!("../../migrations/postgres/0003_config_notify.sql"),
     ),
+    (
+        5,
+        "run_jobs",
+        include_str!("../../migrations/postgres/0005_run_jobs.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -43,20 +48,29 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
     )
     .await
     .map_err(pg_err)?;
-    let current: i64 = tx
-        .query_one(
-            "SELECT coalesce(max(version), 0) FROM schema_migrations",
-            &[],
-        )
+    let applied: Vec<i64> = tx
+        .query("SELECT version FROM schema_migrations", &[])
         .await
         .map_err(pg_err)?
-        .get(0);
-    if current > SCHEMA_VERSION {
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let newest = applied.iter().copied().max().unwrap_or(0);
+    if newest > SCHEMA_VERSION {
         return Err(db_err(format!(
-            "the database was migrated by a newer urbantwin (schema {current}, this one knows {SCHEMA_VERSION})"
+            "the database was migrated by a newer urbantwin (schema {newest}, this one knows {SCHEMA_VERSION})"
         )));
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
+    if let Some(unknown) = applied
+        .iter()
+        .find(|v| !MIGRATIONS.iter().any(|(m, _, _)| m == *v))
+    {
+        return Err(db_err(format!(
+            "the database holds migration {unknown}, which this urbantwin does not know: it was migrated by \
+             another build"
+        )));
+    }
+    for (version, name, sql) in pending(&applied) {
         tx.batch_execute(sql).await.map_err(|e| {
             db_err(format!(
                 "migration {version} ({name}): {}",
@@ -71,4 +85,34 @@ pub(super) async fn migrate(client: &mut deadpool_postgres::Object) -> Result<()
         .map_err(pg_err)?;
     }
     tx.commit().await.map_err(pg_err)
+}
+
+/// The migrations not yet `applied`, in version order: every one the database lacks, not only those above its newest
+/// (a migration numbered below one already applied, as when two lines of work each added one, is applied too).
+fn pending(applied: &[i64]) -> Vec<&'static (i64, &'static str, &'static str)> {
+    let mut todo: Vec<_> = MIGRATIONS
+        .iter()
+        .filter(|(v, _, _)| !applied.contains(v))
+        .collect();
+    todo.sort_by_key(|(v, _, _)| *v);
+    todo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_migrations_are_the_missing_ones_in_order() {
+        let versions = |p: Vec<&(i64, &str, &str)>| p.iter().map(|m| m.0).collect::<Vec<_>>();
+        let all: Vec<i64> = MIGRATIONS.iter().map(|m| m.0).collect();
+        assert_eq!(versions(pending(&[])), all);
+        assert!(pending(&all).is_empty());
+        // one below the newest applied is still applied
+        let without_3: Vec<i64> = all.iter().copied().filter(|v| *v != 3).collect();
+        assert_eq!(versions(pending(&without_3)), [3]);
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(all, sorted, "MIGRATIONS are listed in version order");
+    }
 }

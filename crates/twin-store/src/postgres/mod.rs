@@ -78,6 +78,8 @@ const NOTIFIER_LOCK: i32 = 2;
 const CHANNEL: &str = "urbantwin_changes";
 /// The channel on which contexts and datasets announce changes (a trigger, migration 3).
 const CONFIG_CHANNEL: &str = "urbantwin_config";
+/// The channel on which a queued (or requeued) run wakes the workers of every node (a trigger, migration 5).
+const JOBS_CHANNEL: &str = "urbantwin_jobs";
 
 /// How long a claimed delivery stays with the node that claimed it before another node may retry it.
 pub const CLAIM_MS: i64 = 120_000;
@@ -143,6 +145,8 @@ pub struct PostgresStore {
     pool: Pool,
     config: tokio_postgres::Config,
     signal: Arc<Notify>,
+    /// See [`Store::job_signal`]; woken by the LISTEN connection.
+    jobs: Arc<Notify>,
     /// See [`Store::config_epoch`]; raised by the LISTEN connection.
     epoch: Arc<std::sync::atomic::AtomicU64>,
     notifier: tokio::sync::Mutex<NotifierLock>,
@@ -174,25 +178,27 @@ async fn connect_plain(config: &tokio_postgres::Config) -> Result<tokio_postgres
     Ok(client)
 }
 
-/// Keeps a LISTEN connection and wakes `signal` on every notification, reconnecting when it drops.
+/// Keeps a LISTEN connection and wakes `signal` on every change notification, `jobs` on every queued run, and raises
+/// `epoch` on every configuration change, reconnecting when it drops.
 async fn listen_loop(
     config: tokio_postgres::Config,
     signal: Arc<Notify>,
+    jobs: Arc<Notify>,
     epoch: Arc<std::sync::atomic::AtomicU64>,
 ) {
     use std::sync::atomic::Ordering;
     loop {
         match config.connect(NoTls).await {
             Ok((client, mut conn)) => {
-                // true: the configuration changed; false: data changed
-                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
+                // the channel each notification came on
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let driver = tokio::spawn(async move {
                     let mut messages =
                         futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
                     while let Some(m) = messages.next().await {
                         match m {
                             Ok(AsyncMessage::Notification(n)) => {
-                                let _ = tx.send(n.channel() == CONFIG_CHANNEL);
+                                let _ = tx.send(n.channel().to_string());
                             }
                             Ok(_) => {}
                             Err(_) => break,
@@ -200,18 +206,23 @@ async fn listen_loop(
                     }
                 });
                 if client
-                    .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {CONFIG_CHANNEL}"))
+                    .batch_execute(&format!(
+                        "LISTEN {CHANNEL}; LISTEN {CONFIG_CHANNEL}; LISTEN {JOBS_CHANNEL}"
+                    ))
                     .await
                     .is_ok()
                 {
                     // whatever happened while not listening is unknown: wake once and drop the caches
                     epoch.fetch_add(1, Ordering::SeqCst);
                     signal.notify_one();
-                    while let Some(config_changed) = rx.recv().await {
-                        if config_changed {
-                            epoch.fetch_add(1, Ordering::SeqCst);
-                        } else {
-                            signal.notify_one();
+                    jobs.notify_one();
+                    while let Some(channel) = rx.recv().await {
+                        match channel.as_str() {
+                            CONFIG_CHANNEL => {
+                                epoch.fetch_add(1, Ordering::SeqCst);
+                            }
+                            JOBS_CHANNEL => jobs.notify_one(),
+                            _ => signal.notify_one(),
                         }
                     }
                 }
@@ -260,12 +271,19 @@ impl PostgresStore {
         drop(client);
         let signal = Arc::new(Notify::new());
         let epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let listener = tokio::spawn(listen_loop(config.clone(), signal.clone(), epoch.clone()));
+        let jobs = Arc::new(Notify::new());
+        let listener = tokio::spawn(listen_loop(
+            config.clone(),
+            signal.clone(),
+            jobs.clone(),
+            epoch.clone(),
+        ));
         Ok(PostgresStore {
             node: uuid::Uuid::new_v4().to_string(),
             pool,
             config,
             signal,
+            jobs,
             epoch,
             notifier: Default::default(),
             listener,
@@ -1107,6 +1125,197 @@ impl Store for PostgresStore {
             )
             .await?;
         rows.first().map(|r| run_from_row(r).into_run()).transpose()
+    }
+
+    async fn claim_run(&self, node: &str, lease: Duration) -> Result<Option<ClaimedRun>> {
+        let node = node.to_string();
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                // the oldest queued run no other transaction holds: two nodes claiming at once get two runs
+                let Some(row) = tx
+                    .query_opt(
+                        "SELECT id FROM scenario_runs WHERE status = 'queued' AND NOT cancel_requested
+                         ORDER BY created_ms, id LIMIT 1 FOR UPDATE SKIP LOCKED",
+                        &[],
+                    )
+                    .await
+                    .map_err(pg_err)?
+                else {
+                    return Ok(None);
+                };
+                let id: String = row.get(0);
+                let row = tx
+                    .query_one(
+                        &format!(
+                            "UPDATE scenario_runs SET status = 'running', node = $1, lease_until_ms = $2,
+                             attempts = attempts + 1, started_ms = $3, progress = 0 WHERE id = $4
+                             RETURNING {RUN_COLUMNS}, attempts"
+                        ),
+                        &[&node, &lease_until(lease), &ms(Utc::now()), &id],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                let attempts: i32 = row.get(10);
+                Ok(Some(ClaimedRun {
+                    run: run_from_row(&row).into_run()?,
+                    attempt: u32::try_from(attempts).unwrap_or(0),
+                }))
+            })
+        })
+        .await
+    }
+
+    async fn renew_run_lease(
+        &self,
+        id: &str,
+        node: &str,
+        lease: Duration,
+        progress: f64,
+    ) -> Result<RunLease> {
+        let progress = check_fraction(id, progress)?;
+        let rows = self
+            .rows(
+                "UPDATE scenario_runs SET lease_until_ms = $1, progress = $2
+                 WHERE id = $3 AND status = 'running' AND node = $4 RETURNING cancel_requested",
+                &[&lease_until(lease), &progress, &id, &node],
+            )
+            .await?;
+        Ok(match rows.first() {
+            Some(r) => RunLease::Held {
+                cancel_requested: r.get(0),
+            },
+            None => RunLease::Lost,
+        })
+    }
+
+    async fn finish_run(&self, node: &str, run: StoredRun, links: Option<Value>) -> Result<()> {
+        check_finish(&run)?;
+        let node = node.to_string();
+        let links = links.map(|l| to_json(&l)).transpose()?;
+        let summary = to_json(&run.summary)?;
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let current = tx
+                    .query_opt(
+                        "SELECT scenario, status, node FROM scenario_runs WHERE id = $1 FOR UPDATE",
+                        &[&run.id],
+                    )
+                    .await
+                    .map_err(pg_err)?
+                    .map(|r| (r.get(0), r.get(1), r.get(2)));
+                check_holder(&run, &node, current)?;
+                tx.execute(
+                    "UPDATE scenario_runs SET status = $1, progress = $2, message = $3, finished_ms = $4,
+                     summary = $5, links = coalesce($6, links), lease_until_ms = NULL WHERE id = $7",
+                    &[
+                        &run.status.as_str(),
+                        &run.progress,
+                        &run.message,
+                        &run.finished_at.map(ms),
+                        &summary,
+                        &links,
+                        &run.id,
+                    ],
+                )
+                .await
+                .map_err(pg_err)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn request_run_cancel(&self, id: &str) -> Result<Option<StoredRun>> {
+        let id = id.to_string();
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                let Some(row) = tx
+                    .query_opt(
+                        "SELECT status FROM scenario_runs WHERE id = $1 FOR UPDATE",
+                        &[&id],
+                    )
+                    .await
+                    .map_err(pg_err)?
+                else {
+                    return Ok(None);
+                };
+                let status: String = row.get(0);
+                match RunStatus::parse(&status) {
+                    Some(RunStatus::Queued) => {
+                        tx.execute(
+                            "UPDATE scenario_runs SET status = 'cancelled', message = $1, finished_ms = $2,
+                             cancel_requested = true WHERE id = $3",
+                            &[&CANCELLED, &ms(Utc::now()), &id],
+                        )
+                        .await
+                        .map_err(pg_err)?;
+                    }
+                    Some(RunStatus::Running) => {
+                        tx.execute(
+                            "UPDATE scenario_runs SET cancel_requested = true WHERE id = $1",
+                            &[&id],
+                        )
+                        .await
+                        .map_err(pg_err)?;
+                    }
+                    _ => {}
+                }
+                let row = tx
+                    .query_one(
+                        &format!("SELECT {RUN_COLUMNS} FROM scenario_runs WHERE id = $1"),
+                        &[&id],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                run_from_row(&row).into_run().map(Some)
+            })
+        })
+        .await
+    }
+
+    async fn requeue_expired_runs(&self, max_attempts: u32) -> Result<Requeued> {
+        self.in_tx(move |tx| {
+            Box::pin(async move {
+                // SKIP LOCKED: a run another node is requeueing (or finishing, or renewing) right now is its business
+                let expired = tx
+                    .query(
+                        "SELECT id, attempts, cancel_requested, node FROM scenario_runs
+                         WHERE status = 'running' AND (lease_until_ms IS NULL OR lease_until_ms < $1)
+                         FOR UPDATE SKIP LOCKED",
+                        &[&ms(Utc::now())],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                let mut out = Requeued::default();
+                for r in expired {
+                    let (id, attempts, cancel, node): (String, i32, bool, Option<String>) =
+                        (r.get(0), r.get(1), r.get(2), r.get(3));
+                    let (status, message) =
+                        expired_outcome(i64::from(attempts), max_attempts, cancel, node.as_deref());
+                    let finished = status.is_final().then(|| ms(Utc::now()));
+                    // (requeued: the trigger of migration 5 wakes every node's worker)
+                    tx.execute(
+                        "UPDATE scenario_runs SET status = $1, message = $2, finished_ms = $3, lease_until_ms = NULL,
+                         progress = CASE WHEN $1 = 'queued' THEN 0 ELSE progress END,
+                         node = CASE WHEN $1 = 'queued' THEN NULL ELSE node END WHERE id = $4",
+                        &[&status.as_str(), &message, &finished, &id],
+                    )
+                    .await
+                    .map_err(pg_err)?;
+                    match status {
+                        RunStatus::Queued => out.requeued.push(id),
+                        RunStatus::Cancelled => out.cancelled.push(id),
+                        _ => out.failed.push(id),
+                    }
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    fn job_signal(&self) -> Arc<Notify> {
+        self.jobs.clone()
     }
 
     async fn get_run_links(&self, id: &str) -> Result<Option<Value>> {

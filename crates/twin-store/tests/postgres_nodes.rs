@@ -73,7 +73,8 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
         vec![
             (1, "init".to_string()),
             (2, "entity_locks".to_string()),
-            (3, "config_notify".to_string())
+            (3, "config_notify".to_string()),
+            (4, "retention".to_string())
         ]
     );
     assert_eq!(

@@ -20,6 +20,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "config_notify",
         include_str!("../../migrations/postgres/0003_config_notify.sql"),
     ),
+    (
+        4,
+        "retention",
+        include_str!("../../migrations/postgres/0004_retention.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

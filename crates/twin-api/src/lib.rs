@@ -29,6 +29,7 @@ pub mod live;
 pub mod notify;
 pub mod ogc;
 pub mod params;
+pub mod retention;
 pub mod scenarios;
 pub mod subscriptions;
 pub mod temporal;
@@ -59,6 +60,8 @@ pub struct ApiConfig {
     pub tile_cache_bytes: u64,
     /// The built web app (`web/dist`), served at `/`; `None` serves the API alone.
     pub web_dir: Option<std::path::PathBuf>,
+    /// How often the retention policies are applied (on the notifier node); `None` = never.
+    pub retention_interval: Option<Duration>,
 }
 
 impl Default for ApiConfig {
@@ -75,6 +78,7 @@ impl Default for ApiConfig {
             notification_attempts: 8,
             tile_cache_bytes: 256 << 20,
             web_dir: None,
+            retention_interval: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -277,6 +281,7 @@ pub fn router(state: SharedState) -> Router {
                 .merge(air::routes())
                 .merge(live::routes())
                 .merge(ingest::routes())
+                .merge(retention::routes())
                 .layer(public_reads()),
         )
         .nest("/ogc", ogc::routes().layer(public_reads()))
@@ -359,6 +364,11 @@ pub async fn serve_listener(
     let worker = tokio::spawn(notify::run(state.clone()));
     // the tile layers' feature indexes are built now rather than on the first map's first tile
     let warm = tokio::spawn(tiles::warm(state.clone()));
+    let retention = state
+        .config
+        .retention_interval
+        .filter(|d| !d.is_zero())
+        .map(|every| tokio::spawn(retention::run(state.clone(), every)));
     let state_for_shutdown = state.clone();
     tracing::info!(addr = %listener.local_addr()?, "urbantwin listening");
     // clients such as ngsildclient post to `/entities/`: trailing slashes are trimmed before routing
@@ -380,5 +390,8 @@ pub async fn serve_listener(
         .await;
     worker.abort();
     warm.abort();
+    if let Some(t) = retention {
+        t.abort();
+    }
     r
 }

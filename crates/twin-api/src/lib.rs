@@ -29,6 +29,7 @@ pub mod live;
 pub mod notify;
 pub mod ogc;
 pub mod params;
+pub mod retention;
 pub mod scenarios;
 pub mod subscriptions;
 pub mod temporal;
@@ -61,6 +62,8 @@ pub struct ApiConfig {
     pub web_dir: Option<std::path::PathBuf>,
     /// Whether and how this node computes scenario runs (see [`scenarios::JobsConfig`]).
     pub jobs: scenarios::JobsConfig,
+    /// How often the retention policies are applied (on the notifier node); `None` = never.
+    pub retention_interval: Option<Duration>,
 }
 
 impl Default for ApiConfig {
@@ -78,6 +81,7 @@ impl Default for ApiConfig {
             tile_cache_bytes: 256 << 20,
             web_dir: None,
             jobs: scenarios::JobsConfig::default(),
+            retention_interval: Some(Duration::from_secs(600)),
         }
     }
 }
@@ -280,6 +284,7 @@ pub fn router(state: SharedState) -> Router {
                 .merge(air::routes())
                 .merge(live::routes())
                 .merge(ingest::routes())
+                .merge(retention::routes())
                 .layer(public_reads()),
         )
         .nest("/ogc", ogc::routes().layer(public_reads()))
@@ -368,6 +373,11 @@ pub async fn serve_listener(
         .then(|| tokio::spawn(scenarios::work(state.clone())));
     // the tile layers' feature indexes are built now rather than on the first map's first tile
     let warm = tokio::spawn(tiles::warm(state.clone()));
+    let retention = state
+        .config
+        .retention_interval
+        .filter(|d| !d.is_zero())
+        .map(|every| tokio::spawn(retention::run(state.clone(), every)));
     let state_for_shutdown = state.clone();
     tracing::info!(addr = %listener.local_addr()?, "urbantwin listening");
     // clients such as ngsildclient post to `/entities/`: trailing slashes are trimmed before routing
@@ -392,6 +402,9 @@ pub async fn serve_listener(
     // runs in progress stop; their leases run out and another node (or this one, restarted) computes them again
     if let Some(j) = jobs {
         j.abort();
+    }
+    if let Some(t) = retention {
+        t.abort();
     }
     r
 }

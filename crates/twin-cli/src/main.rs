@@ -18,6 +18,7 @@ mod bench;
 mod demo;
 mod feed;
 mod import;
+mod retention;
 mod traffic;
 
 #[derive(Parser)]
@@ -41,6 +42,8 @@ enum Command {
     Import(import::ImportArgs),
     /// Measure the hub (prints a table; see docs/benchmarks.md).
     Bench(bench::BenchArgs),
+    /// Retention and downsampling of temporal data: list, set, delete the policies, or apply them now.
+    Retention(retention::RetentionArgs),
     /// Traffic models: user-equilibrium assignment.
     Traffic(traffic::TrafficArgs),
     /// The 15-minute city: walking or cycling times from every home to daily needs, and their share within reach.
@@ -100,6 +103,10 @@ pub struct ServeArgs {
     /// by another node once its lease ran out (default 30).
     #[arg(long, env = "URBANTWIN_RUN_LEASE_S")]
     run_lease_s: Option<f64>,
+    /// Seconds between two runs of the retention policies (default 600; 0 = never, e.g. when cron runs
+    /// `urbantwin retention apply`).
+    #[arg(long, env = "URBANTWIN_RETENTION_EVERY_S")]
+    retention_every_s: Option<u64>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -143,6 +150,7 @@ struct FileConfig {
     jobs: Option<bool>,
     max_runs: Option<usize>,
     run_lease_s: Option<f64>,
+    retention_every_s: Option<u64>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -191,6 +199,9 @@ impl ServeArgs {
         }
         if let Some(mb) = self.tile_cache_mb.or(file.tile_cache_mb) {
             api.tile_cache_bytes = mb << 20;
+        }
+        if let Some(s) = self.retention_every_s.or(file.retention_every_s) {
+            api.retention_interval = (s > 0).then(|| Duration::from_secs(s));
         }
         api.web_dir = match self.web_dir.clone().or(file.web_dir) {
             Some(dir) if twin_api::web::is_built(&dir) => Some(dir),
@@ -533,6 +544,7 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
             rt.block_on(import::run(args))
         }
         Command::Bench(args) => rt.block_on(bench::run(args)),
+        Command::Retention(args) => rt.block_on(retention::run(args)),
         Command::Traffic(args) => traffic::run(args),
         Command::Access(args) => access::run(args),
         Command::Air(args) => air::run(args),

@@ -274,6 +274,30 @@ impl Store for Poisoned {
         self.inner.delete_dead_letters(ids).await
     }
 
+    async fn put_retention_policy(&self, p: RetentionPolicy) -> Result<bool> {
+        self.inner.put_retention_policy(p).await
+    }
+
+    async fn get_retention_policy(&self, id: &str) -> Result<Option<RetentionPolicy>> {
+        self.inner.get_retention_policy(id).await
+    }
+
+    async fn list_retention_policies(&self) -> Result<Vec<RetentionPolicy>> {
+        self.inner.list_retention_policies().await
+    }
+
+    async fn delete_retention_policy(&self, id: &str) -> Result<bool> {
+        self.inner.delete_retention_policy(id).await
+    }
+
+    async fn apply_retention(&self, now: DateTime<Utc>, chunk: usize) -> Result<RetentionReport> {
+        self.inner.apply_retention(now, chunk).await
+    }
+
+    async fn retention_status(&self) -> Result<Option<RetentionReport>> {
+        self.inner.retention_status().await
+    }
+
     async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges> {
         self.inner.map_changes_since(after_seq, limit).await
     }

@@ -1017,6 +1017,24 @@ impl Buckets {
         true
     }
 
+    /// Adds a stored bucket of downsampled values (`period` names its level): it must lie inside one period of
+    /// this aggregation, else the aggregation cannot be answered (a clear error says why).
+    pub(crate) fn add_stored(&mut self, period: &str, b: &crate::retention::Bucket) -> Result<()> {
+        let i = self.bounds.partition_point(|&x| x <= b.start);
+        if i == 0 || i >= self.bounds.len() || b.end > self.bounds[i] {
+            return Err(crate::retention::not_composable(period, b.start, b.end));
+        }
+        let acc = self.accs.entry(i - 1).or_default();
+        let n = b.agg.count.max(0) as u64;
+        acc.count += n;
+        acc.n += n;
+        acc.sum += b.agg.sum;
+        acc.sumsq += b.agg.sumsq;
+        acc.min = Some(acc.min.map_or(b.agg.min, |m| m.min(b.agg.min)));
+        acc.max = Some(acc.max.map_or(b.agg.max, |m| m.max(b.agg.max)));
+        Ok(())
+    }
+
     pub(crate) fn finish(
         self,
         methods: &[AggrMethod],
@@ -1075,6 +1093,24 @@ impl<'a> AggregatePage<'a> {
     /// The periods of an attribute whose instances in the window go from `first` to `last` (None: it has none).
     pub(crate) fn buckets(&self, (first, last): (Option<i64>, Option<i64>)) -> Option<Buckets> {
         Some(Buckets::new(self.a, self.window, first?, last?))
+    }
+
+    /// The periods of an attribute from the span of its raw instances in the window and the stored buckets that
+    /// overlap the window (downsampled values, `(level, bucket)`), with those buckets added.
+    pub(crate) fn buckets_with(
+        &self,
+        (first, last): (Option<i64>, Option<i64>),
+        stored: &[(String, crate::retention::Bucket)],
+    ) -> Result<Option<Buckets>> {
+        let first = stored.iter().map(|(_, b)| b.start).chain(first).min();
+        let last = stored.iter().map(|(_, b)| b.end - 1).chain(last).max();
+        let Some(mut b) = self.buckets((first, last)) else {
+            return Ok(None);
+        };
+        for (period, bucket) in stored {
+            b.add_stored(period, bucket)?;
+        }
+        Ok(Some(b))
     }
 
     pub(crate) fn add(&mut self, attr: String, b: Buckets) {

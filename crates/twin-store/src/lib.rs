@@ -15,10 +15,12 @@ use twin_model::{Attribute, Dataset, Entity, NgsiError};
 
 mod common;
 pub mod postgres;
+pub mod retention;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub use postgres::PostgresStore;
+pub use retention::{DownsampleLevel, PolicyRun, RetentionPolicy, RetentionReport};
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = NgsiError> = std::result::Result<T, E>;
@@ -497,6 +499,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool>;
 
     /// Aggregates the numeric (and, for counts, any) instances of the selected entities' attributes into periods.
+    /// With `observedAt` as the time property, downsampled buckets ([`Store::apply_retention`]) are added in too;
+    /// a bucket that does not fit inside one period of the aggregation makes it fail with `BadRequestData`.
     async fn temporal_aggregate(
         &self,
         q: &TemporalQuery,
@@ -642,6 +646,24 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(u64, Vec<DeadLetter>)>;
     /// Deletes the dead letters with these ids (all of them when `ids` is None); returns how many went.
     async fn delete_dead_letters(&self, ids: Option<Vec<i64>>) -> Result<u64>;
+
+    // --- retention and downsampling (see the `retention` module for the rules) ---
+    /// Creates or replaces a retention policy, after checking it ([`RetentionPolicy::plan`]); true when it was
+    /// created. Policies live in the store, so every node on a shared database applies the same ones.
+    async fn put_retention_policy(&self, p: RetentionPolicy) -> Result<bool>;
+    async fn get_retention_policy(&self, id: &str) -> Result<Option<RetentionPolicy>>;
+    /// Every retention policy, by id.
+    async fn list_retention_policies(&self) -> Result<Vec<RetentionPolicy>>;
+    /// Deletes a policy (the aggregates it made stay); false when there was none.
+    async fn delete_retention_policy(&self, id: &str) -> Result<bool>;
+    /// Applies the policies as of `now`: raw instances past their window are folded into UTC-aligned buckets and
+    /// deleted, buckets past their level's time move to the next level or are deleted; each chunk of at most
+    /// `chunk` rows is one transaction, so a crash leaves a consistent store and a re-run counts nothing twice.
+    /// The report is kept for [`Store::retention_status`]. Safe to run on several nodes at once, though the server
+    /// runs it on the notifier node only ([`Store::is_notifier`]).
+    async fn apply_retention(&self, now: DateTime<Utc>, chunk: usize) -> Result<RetentionReport>;
+    /// The report of the last [`Store::apply_retention`] on this store (any node), if any.
+    async fn retention_status(&self) -> Result<Option<RetentionReport>>;
 
     /// Map changes recorded after `after_seq` (at most `limit`; `complete` is false beyond that), so that tile
     /// caches of this and other processes invalidate what changed.

@@ -143,6 +143,31 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     reason TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_topic ON dead_letters(topic, id);
+-- retention and downsampling: the policies, the last run's report, and the buckets raw instances were folded into
+-- (count, sum, sum of squares, min, max of numeric values; dataset '' = no datasetId; period: ISO 8601, UTC-aligned)
+CREATE TABLE IF NOT EXISTS retention_policies (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS retention_status (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    doc TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS temporal_aggregates (
+    entity TEXT NOT NULL,
+    attr TEXT NOT NULL,
+    dataset TEXT NOT NULL,
+    period TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    sum REAL NOT NULL,
+    sumsq REAL NOT NULL,
+    vmin REAL NOT NULL,
+    vmax REAL NOT NULL,
+    PRIMARY KEY (entity, attr, dataset, period, start_ms)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS temporal_aggregates_time ON temporal_aggregates(entity, attr, start_ms);
 "#;
 
 /// The columns runs gained when they became jobs, with their definitions (added to a database of an earlier build
@@ -1077,6 +1102,12 @@ trait FromRow: Sized {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self>;
 }
 
+impl FromRow for (String,) {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok((r.get(0)?,))
+    }
+}
+
 impl FromRow for (String, i64) {
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
         Ok((r.get(0)?, r.get(1)?))
@@ -1238,16 +1269,25 @@ impl Store for SqliteStore {
                 HistoryCut::Entity => {
                     conn.execute("DELETE FROM temporal WHERE entity=?1", [&id])
                         .map_err(db_err)?;
+                    conn.execute("DELETE FROM temporal_aggregates WHERE entity=?1", [&id])
+                        .map_err(db_err)?;
                     conn.execute("DELETE FROM temporal_entities WHERE id=?1", [&id])
                 }
                 HistoryCut::Instance(a, iid) => conn.execute(
                     "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND iid=?3",
                     params![id, a, iid],
                 ),
-                HistoryCut::Attribute(a, ds) => conn.execute(
-                    "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND (?3 IS NULL OR dataset_id=?3)",
-                    params![id, a, ds],
-                ),
+                HistoryCut::Attribute(a, ds) => conn
+                    .execute(
+                        "DELETE FROM temporal WHERE entity=?1 AND attr=?2 AND (?3 IS NULL OR dataset_id=?3)",
+                        params![id, a, ds],
+                    )
+                    .and_then(|n| {
+                        Ok(n + conn.execute(
+                            "DELETE FROM temporal_aggregates WHERE entity=?1 AND attr=?2 AND (?3 IS NULL OR dataset=?3)",
+                            params![id, a, ds],
+                        )?)
+                    }),
                 HistoryCut::Nothing => Ok(0),
             }
             .map_err(db_err)?;
@@ -1877,6 +1917,84 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn put_retention_policy(&self, p: RetentionPolicy) -> Result<bool> {
+        p.plan()?;
+        let doc = to_json(&p)?;
+        self.write_job(false, move |conn, _| {
+            let existed = conn
+                .query_row(
+                    "SELECT 1 FROM retention_policies WHERE id=?1",
+                    [&p.id],
+                    |_| Ok(()),
+                )
+                .optional()
+                .map_err(db_err)?
+                .is_some();
+            conn.execute(
+                "INSERT INTO retention_policies(id, doc) VALUES (?1, ?2)
+                 ON CONFLICT(id) DO UPDATE SET doc=excluded.doc",
+                params![p.id, doc],
+            )
+            .map_err(db_err)?;
+            Ok(!existed)
+        })
+        .await
+    }
+
+    async fn get_retention_policy(&self, id: &str) -> Result<Option<RetentionPolicy>> {
+        let id = id.to_string();
+        self.read(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM retention_policies WHERE id=?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            doc.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
+    async fn list_retention_policies(&self) -> Result<Vec<RetentionPolicy>> {
+        self.read(|conn| {
+            rows::<(String,)>(conn, "SELECT doc FROM retention_policies ORDER BY id")?
+                .into_iter()
+                .map(|(d,)| from_json(&d))
+                .collect()
+        })
+        .await
+    }
+
+    async fn delete_retention_policy(&self, id: &str) -> Result<bool> {
+        let id = id.to_string();
+        self.write_job(false, move |conn, _| {
+            let n = conn
+                .execute("DELETE FROM retention_policies WHERE id=?1", [&id])
+                .map_err(db_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn apply_retention(&self, now: DateTime<Utc>, chunk: usize) -> Result<RetentionReport> {
+        retention::run(self, now, chunk).await
+    }
+
+    async fn retention_status(&self) -> Result<Option<RetentionReport>> {
+        self.read(|conn| {
+            let doc: Option<String> = conn
+                .query_row("SELECT doc FROM retention_status WHERE id=1", [], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            doc.map(|d| from_json(&d)).transpose()
+        })
+        .await
+    }
+
     async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges> {
         self.read(move |c| {
             let head: i64 = c
@@ -2164,15 +2282,36 @@ fn run_aggregate(
         "SELECT {col}, num, CASE WHEN ?5 AND num IS NULL THEN doc END FROM temporal
          WHERE entity=?1 AND attr=?2 AND {col} >= ?3 AND {col} < ?4 ORDER BY {col}"
     );
+    let with_stored = col == "ts";
     let mut page = AggregatePage::new(q, a, temporal_entities_for(conn, q)?);
     while let Some(id) = page.next() {
-        for attr in temporal_attrs(conn, q, &id)? {
+        let attrs = match (&q.attrs, with_stored) {
+            (None, true) => {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT attr FROM temporal WHERE entity=?1
+                         UNION SELECT attr FROM temporal_aggregates WHERE entity=?1",
+                    )
+                    .map_err(db_err)?;
+                let names = stmt.query_map([&id], |r| r.get(0)).map_err(db_err)?;
+                names
+                    .collect::<rusqlite::Result<Vec<String>>>()
+                    .map_err(db_err)?
+            }
+            _ => temporal_attrs(conn, q, &id)?,
+        };
+        for attr in attrs {
             let span = conn
                 .query_row(&span_sql, params![id, attr, lo, hi], |r| {
                     Ok((r.get(0)?, r.get(1)?))
                 })
                 .map_err(db_err)?;
-            let Some(mut buckets) = page.buckets(span) else {
+            let stored = if with_stored {
+                stored_buckets(conn, &id, &attr, lo, hi)?
+            } else {
+                Vec::new()
+            };
+            let Some(mut buckets) = page.buckets_with(span, &stored)? else {
                 continue;
             };
             let mut stmt = conn.prepare_cached(&rows_sql).map_err(db_err)?;
@@ -2190,4 +2329,225 @@ fn run_aggregate(
         }
     }
     Ok(page.finish())
+}
+
+/// The downsampled buckets of an attribute that overlap `[lo, hi)`, with their level.
+fn stored_buckets(
+    conn: &Connection,
+    id: &str,
+    attr: &str,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(String, retention::Bucket)>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT period, start_ms, end_ms, count, sum, sumsq, vmin, vmax FROM temporal_aggregates
+             WHERE entity=?1 AND attr=?2 AND end_ms > ?3 AND start_ms < ?4",
+        )
+        .map_err(db_err)?;
+    let rows = stmt
+        .query_map(params![id, attr, lo, hi], |r| {
+            Ok((r.get(0)?, bucket_row(r, 1)?))
+        })
+        .map_err(db_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(db_err)
+}
+
+/// A bucket from its columns `start_ms, end_ms, count, sum, sumsq, vmin, vmax` from column `i` on.
+fn bucket_row(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<retention::Bucket> {
+    Ok(retention::Bucket {
+        start: r.get(i)?,
+        end: r.get(i + 1)?,
+        agg: retention::Agg {
+            count: r.get(i + 2)?,
+            sum: r.get(i + 3)?,
+            sumsq: r.get(i + 4)?,
+            min: r.get(i + 5)?,
+            max: r.get(i + 6)?,
+        },
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// retention
+
+const MERGE_BUCKET: &str = "INSERT INTO temporal_aggregates(entity, attr, dataset, period, start_ms, end_ms, count,
+    sum, sumsq, vmin, vmax) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)
+    ON CONFLICT(entity, attr, dataset, period, start_ms) DO UPDATE SET count = count + excluded.count,
+    sum = sum + excluded.sum, sumsq = sumsq + excluded.sumsq, vmin = min(vmin, excluded.vmin),
+    vmax = max(vmax, excluded.vmax)";
+
+/// Merges buckets of a series' level into the stored ones.
+fn merge_buckets(
+    conn: &Connection,
+    s: &retention::Series,
+    p: &retention::Period,
+    buckets: &[retention::Bucket],
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(MERGE_BUCKET).map_err(db_err)?;
+    let period = p.name();
+    for b in buckets {
+        stmt.execute(params![
+            s.entity,
+            s.attr,
+            s.dataset_key(),
+            period,
+            b.start,
+            b.end,
+            b.agg.count,
+            b.agg.sum,
+            b.agg.sumsq,
+            b.agg.min,
+            b.agg.max
+        ])
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl retention::RetentionOps for SqliteStore {
+    async fn retention_policies(&self) -> Result<Vec<RetentionPolicy>> {
+        self.list_retention_policies().await
+    }
+
+    async fn retention_series(&self) -> Result<Vec<(retention::Series, Option<i64>)>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT s.entity, s.attr, s.dataset, min(s.oldest), e.types FROM (
+                        SELECT entity, attr, coalesce(dataset_id, '') AS dataset, min(ts) AS oldest
+                          FROM temporal GROUP BY entity, attr, dataset_id
+                        UNION ALL
+                        SELECT DISTINCT entity, attr, dataset, NULL FROM temporal_aggregates
+                     ) s LEFT JOIN temporal_entities e ON e.id = s.entity
+                     GROUP BY s.entity, s.attr, s.dataset ORDER BY s.entity, s.attr, s.dataset",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<i64>>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .map_err(db_err)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (entity, attr, dataset, oldest, types) = row.map_err(db_err)?;
+                let types: Vec<String> = match types {
+                    Some(t) => from_json(&t)?,
+                    None => Vec::new(),
+                };
+                let dataset_id = (!dataset.is_empty()).then_some(dataset);
+                out.push((
+                    retention::Series {
+                        entity,
+                        types,
+                        attr,
+                        dataset_id,
+                    },
+                    oldest,
+                ));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn downsample_raw(
+        &self,
+        s: &retention::Series,
+        cut: i64,
+        into: Option<retention::Period>,
+        limit: usize,
+    ) -> Result<retention::ChunkOutcome> {
+        let s = s.clone();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.submit(true, false, move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "DELETE FROM temporal WHERE iid IN (SELECT iid FROM temporal
+                       WHERE entity=?1 AND attr=?2 AND dataset_id IS ?3 AND ts < ?4 ORDER BY ts LIMIT ?5)
+                     RETURNING ts, num",
+                )
+                .map_err(db_err)?;
+            let taken = stmt
+                .query_map(params![s.entity, s.attr, s.dataset_id, cut, limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<f64>>(1)?))
+                })
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            let mut out = retention::ChunkOutcome {
+                taken: taken.len() as u64,
+                folded: 0,
+            };
+            if let Some(p) = into {
+                out.folded = taken
+                    .iter()
+                    .filter(|(_, x)| x.is_some_and(f64::is_finite))
+                    .count() as u64;
+                merge_buckets(conn, &s, &p, &retention::fold_values(taken, &p))?;
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn downsample_buckets(
+        &self,
+        s: &retention::Series,
+        from: retention::Period,
+        cut: i64,
+        into: Option<retention::Period>,
+        limit: usize,
+    ) -> Result<retention::ChunkOutcome> {
+        let s = s.clone();
+        let limit = limit.min(i64::MAX as usize) as i64;
+        self.submit(true, false, move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "DELETE FROM temporal_aggregates WHERE entity=?1 AND attr=?2 AND dataset=?3 AND period=?4
+                       AND start_ms IN (SELECT start_ms FROM temporal_aggregates WHERE entity=?1 AND attr=?2
+                         AND dataset=?3 AND period=?4 AND end_ms <= ?5 ORDER BY start_ms LIMIT ?6)
+                     RETURNING start_ms, end_ms, count, sum, sumsq, vmin, vmax",
+                )
+                .map_err(db_err)?;
+            let taken = stmt
+                .query_map(
+                    params![s.entity, s.attr, s.dataset_key(), from.name(), cut, limit],
+                    |r| bucket_row(r, 0),
+                )
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            let n = taken.len() as u64;
+            if let Some(p) = into {
+                merge_buckets(conn, &s, &p, &retention::fold_buckets(taken, &p))?;
+            }
+            Ok(retention::ChunkOutcome {
+                taken: n,
+                folded: if into.is_some() { n } else { 0 },
+            })
+        })
+        .await
+    }
+
+    async fn save_retention_report(&self, r: &RetentionReport) -> Result<()> {
+        let doc = to_json(r)?;
+        self.write_job(false, move |conn, _| {
+            conn.execute(
+                "INSERT INTO retention_status(id, doc) VALUES (1, ?1)
+                 ON CONFLICT(id) DO UPDATE SET doc=excluded.doc",
+                [doc],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
 }

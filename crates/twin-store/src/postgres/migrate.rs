@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../migrations/postgres/0003_config_notify.sql"),
     ),
     (
+        4,
+        "retention",
+        include_str!("../../migrations/postgres/0004_retention.sql"),
+    ),
+    (
         5,
         "run_jobs",
         include_str!("../../migrations/postgres/0005_run_jobs.sql"),

@@ -63,6 +63,7 @@ use crate::*;
 
 mod migrate;
 mod read;
+mod retention;
 mod write;
 
 use migrate::migrate;
@@ -585,6 +586,9 @@ impl Store for PostgresStore {
                         tx.execute("DELETE FROM temporal WHERE entity = $1", &[&id])
                             .await
                             .map_err(pg_err)?;
+                        tx.execute("DELETE FROM temporal_aggregates WHERE entity = $1", &[&id])
+                            .await
+                            .map_err(pg_err)?;
                         tx.execute("DELETE FROM temporal_entities WHERE id = $1", &[&id])
                             .await
                     }
@@ -596,12 +600,21 @@ impl Store for PostgresStore {
                         .await
                     }
                     HistoryCut::Attribute(a, ds) => {
+                        let raw = tx
+                            .execute(
+                                "DELETE FROM temporal WHERE entity = $1 AND attr = $2
+                                 AND ($3::text IS NULL OR dataset_id = $3)",
+                                &[&id, a, ds],
+                            )
+                            .await
+                            .map_err(pg_err)?;
                         tx.execute(
-                            "DELETE FROM temporal WHERE entity = $1 AND attr = $2
-                             AND ($3::text IS NULL OR dataset_id = $3)",
+                            "DELETE FROM temporal_aggregates WHERE entity = $1 AND attr = $2
+                             AND ($3::text IS NULL OR dataset = $3)",
                             &[&id, a, ds],
                         )
                         .await
+                        .map(|n| n + raw)
                     }
                     HistoryCut::Nothing => Ok(0),
                 }
@@ -1411,6 +1424,30 @@ impl Store for PostgresStore {
         }
         .map_err(pg_err)?;
         Ok(n)
+    }
+
+    async fn put_retention_policy(&self, p: RetentionPolicy) -> Result<bool> {
+        self.put_policy(p).await
+    }
+
+    async fn get_retention_policy(&self, id: &str) -> Result<Option<RetentionPolicy>> {
+        self.get_policy(id).await
+    }
+
+    async fn list_retention_policies(&self) -> Result<Vec<RetentionPolicy>> {
+        self.list_policies().await
+    }
+
+    async fn delete_retention_policy(&self, id: &str) -> Result<bool> {
+        self.delete_policy(id).await
+    }
+
+    async fn apply_retention(&self, now: DateTime<Utc>, chunk: usize) -> Result<RetentionReport> {
+        crate::retention::run(self, now, chunk).await
+    }
+
+    async fn retention_status(&self) -> Result<Option<RetentionReport>> {
+        self.last_report().await
     }
 
     async fn map_changes_since(&self, after_seq: i64, limit: usize) -> Result<MapChanges> {

@@ -241,11 +241,32 @@ impl PostgresStore {
             "SELECT {col}, num, CASE WHEN $5 AND num IS NULL THEN doc END FROM temporal
              WHERE entity = $1 AND attr = $2 AND {col} >= $3 AND {col} < $4 ORDER BY {col}"
         );
+        let with_stored = col == "ts";
         let mut page = AggregatePage::new(q, a, self.temporal_entities_for(q).await?);
         while let Some(id) = page.next() {
-            for attr in self.temporal_attrs(q, &id).await? {
+            let attrs = match (&q.attrs, with_stored) {
+                (None, true) => self
+                    .rows(
+                        "SELECT attr FROM temporal WHERE entity = $1
+                         UNION SELECT attr FROM temporal_aggregates WHERE entity = $1 ORDER BY attr",
+                        &[&id],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect(),
+                _ => self.temporal_attrs(q, &id).await?,
+            };
+            for attr in attrs {
                 let span = self.rows(&span_sql, &[&id, &attr, &lo, &hi]).await?;
-                let Some(mut buckets) = page.buckets((span[0].get(0), span[0].get(1))) else {
+                let stored = if with_stored {
+                    self.stored_buckets(&id, &attr, lo, hi).await?
+                } else {
+                    Vec::new()
+                };
+                let Some(mut buckets) =
+                    page.buckets_with((span[0].get(0), span[0].get(1)), &stored)?
+                else {
                     continue;
                 };
                 let want = buckets.want_distinct;

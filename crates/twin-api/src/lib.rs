@@ -59,6 +59,9 @@ pub struct ApiConfig {
     pub tile_cache_bytes: u64,
     /// The built web app (`web/dist`), served at `/`; `None` serves the API alone.
     pub web_dir: Option<std::path::PathBuf>,
+    /// The CA certificate(s) (PEM) that `mqtts://` notification endpoints' brokers must be signed by; `None`
+    /// trusts the machine's root certificates.
+    pub mqtt_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -75,6 +78,7 @@ impl Default for ApiConfig {
             notification_attempts: 8,
             tile_cache_bytes: 256 << 20,
             web_dir: None,
+            mqtt_ca_file: None,
         }
     }
 }
@@ -95,7 +99,7 @@ pub struct AppState {
     pub access: access::AccessState,
     /// The MQTT ingestion's counters, when this node ingests.
     pub ingest: std::sync::OnceLock<Arc<twin_ingest::IngestStats>>,
-    /// Connections for notifications to `mqtt://` endpoints.
+    /// Connections for notifications to `mqtt://` and `mqtts://` endpoints.
     pub mqtt: twin_ingest::notify::MqttNotifier,
 }
 
@@ -108,6 +112,7 @@ impl AppState {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
+        let mqtt = twin_ingest::notify::MqttNotifier::new(config.mqtt_ca_file.clone());
         Arc::new(AppState {
             store,
             tiles: tiles::TileCache::new(config.tile_cache_bytes),
@@ -119,7 +124,7 @@ impl AppState {
             live: live::LiveFeed::default(),
             access: access::AccessState::default(),
             ingest: std::sync::OnceLock::new(),
-            mqtt: Default::default(),
+            mqtt,
         })
     }
 }

@@ -334,20 +334,15 @@ async fn subscription_crud_and_errors() {
     mqtts["notification"]["endpoint"]["uri"] = json!("mqtts://broker.example.org:8883/cars");
     let r = post_json(&s.url("/subscriptions"), &mqtts).await;
     assert_eq!(r.status().as_u16(), 201);
-    let got = s
-        .get_json("/subscriptions/urn:ngsi-ld:Subscription:mqtts")
-        .await;
+    let url = sub_url(&s, "urn:ngsi-ld:Subscription:mqtts");
+    let (code, got) = get_json(&url).await;
+    assert_eq!(code, 200, "{got}");
     assert_eq!(
         got["notification"]["endpoint"]["uri"],
         "mqtts://broker.example.org:8883/cars"
     );
-    assert_eq!(
-        s.delete("/subscriptions/urn:ngsi-ld:Subscription:mqtts")
-            .await
-            .status()
-            .as_u16(),
-        204
-    );
+    let r = client().delete(&url).send().await.unwrap();
+    assert_eq!(status(&r), 204);
     let mut ws = good.clone();
     ws["notification"]["endpoint"]["uri"] = json!("ws://broker.example.org/cars");
     let (code, ty, detail) = problem(post_json(&s.url("/subscriptions"), &ws).await).await;

@@ -64,6 +64,9 @@ pub struct ApiConfig {
     pub jobs: scenarios::JobsConfig,
     /// How often the retention policies are applied (on the notifier node); `None` = never.
     pub retention_interval: Option<Duration>,
+    /// The CA certificate(s) (PEM) that `mqtts://` notification endpoints' brokers must be signed by; `None`
+    /// trusts the machine's root certificates.
+    pub mqtt_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ApiConfig {
@@ -82,6 +85,7 @@ impl Default for ApiConfig {
             web_dir: None,
             jobs: scenarios::JobsConfig::default(),
             retention_interval: Some(Duration::from_secs(600)),
+            mqtt_ca_file: None,
         }
     }
 }
@@ -102,7 +106,7 @@ pub struct AppState {
     pub access: access::AccessState,
     /// The MQTT ingestion's counters, when this node ingests.
     pub ingest: std::sync::OnceLock<Arc<twin_ingest::IngestStats>>,
-    /// Connections for notifications to `mqtt://` endpoints.
+    /// Connections for notifications to `mqtt://` and `mqtts://` endpoints.
     pub mqtt: twin_ingest::notify::MqttNotifier,
 }
 
@@ -115,6 +119,7 @@ impl AppState {
             .connect_timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
+        let mqtt = twin_ingest::notify::MqttNotifier::new(config.mqtt_ca_file.clone());
         Arc::new(AppState {
             store,
             tiles: tiles::TileCache::new(config.tile_cache_bytes),
@@ -126,7 +131,7 @@ impl AppState {
             live: live::LiveFeed::default(),
             access: access::AccessState::default(),
             ingest: std::sync::OnceLock::new(),
-            mqtt: Default::default(),
+            mqtt,
         })
     }
 }

@@ -1,9 +1,13 @@
 //! Subscriptions that notify over MQTT (`mqtt://` endpoints), received by an MQTT client on the machine's Mosquitto:
 //! the MQTT 3.1.1 form (`{"metadata", "body"}`) and the MQTT 5 form (the notification as payload, the metadata as
 //! user properties), acknowledged at QoS 1 and counted in the subscription's status; and a broker that is not there
-//! is a failed delivery with the reason.
+//! is a failed delivery with the reason. Over TLS (`mqtts://`), against a private Mosquitto with a TLS listener and
+//! a CA made at test time: delivered when the server trusts that CA (`mqtt_ca_file`), a failed delivery with a
+//! certificate error when it does not.
 
 mod common;
+#[path = "../../twin-ingest/tests/common/tls.rs"]
+mod tls;
 
 use std::time::{Duration, Instant};
 
@@ -184,4 +188,128 @@ fn fastrand_tag() -> u64 {
         .unwrap()
         .as_nanos() as u64
         % 1_000_000_007
+}
+
+/// An MQTT 5 client over TLS subscribed to `topic` on the broker at `port`, handing on each message's payload.
+async fn listen_tls(
+    port: u16,
+    ca: &std::path::Path,
+    topic: &str,
+) -> tokio::sync::mpsc::UnboundedReceiver<Value> {
+    let (client, mut eventloop) = tls::tls_client("urbantwin-test-tls-listener", port, ca, None);
+    client.subscribe(topic, QoS::AtLeastOnce).await.unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    let mut ready_tx = Some(ready_tx);
+    tokio::spawn(async move {
+        let _client = client;
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Packet::SubAck(_))) => {
+                    if let Some(r) = ready_tx.take() {
+                        let _ = r.send(());
+                    }
+                }
+                Ok(Event::Incoming(Packet::Publish(p))) => {
+                    let v: Value = serde_json::from_slice(&p.payload).unwrap_or(Value::Null);
+                    if tx.send(v).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    });
+    tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .expect("the TLS listener subscribed")
+        .unwrap();
+    rx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_notify_over_mqtt_with_tls() {
+    if !tls::mosquitto_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = tls::Pki::generate(&dir.path().join("pki"));
+    let broker = tls::TlsBroker::start(&dir.path().join("broker"), &pki, false);
+    let s = Server::start_with(
+        twin_api::ApiConfig {
+            mqtt_ca_file: Some(pki.ca.clone()),
+            ..Default::default()
+        },
+        None,
+    )
+    .await;
+    let mut rx = listen_tls(broker.port, &pki.ca, "city/tls").await;
+    let sub = subscribe(
+        &s,
+        &format!("mqtts://127.0.0.1:{}/city/tls", broker.port),
+        json!([{"key": "MQTT-QoS", "value": "1"}, {"key": "MQTT-Version", "value": "mqtt5.0"}]),
+    )
+    .await;
+    let car =
+        json!({"id": "urn:ngsi-ld:Car:t1", "type": "Car", "speed": 7, "@context": common::CORE});
+    assert_eq!(s.post_ld("/entities", &car).await.status().as_u16(), 201);
+    let msg = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+        .await
+        .expect("a notification over TLS")
+        .unwrap();
+    assert_eq!(msg["type"], "Notification", "{msg}");
+    assert_eq!(msg["subscriptionId"], sub);
+    assert_eq!(msg["data"][0]["id"], "urn:ngsi-ld:Car:t1");
+    let t = Instant::now();
+    loop {
+        let st = status_of(&s, &sub).await;
+        if st["timesSent"] == 1 && st["lastSuccess"].is_string() {
+            assert_eq!(st["status"], "ok", "{st}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_broker_whose_certificate_is_not_trusted_is_a_failed_delivery_with_the_reason() {
+    if !tls::mosquitto_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = tls::Pki::generate(&dir.path().join("pki"));
+    let broker = tls::TlsBroker::start(&dir.path().join("broker"), &pki, false);
+    // the server trusts another CA than the one that signed the broker's certificate
+    let s = Server::start_with(
+        twin_api::ApiConfig {
+            mqtt_ca_file: Some(pki.other_ca.clone()),
+            ..Default::default()
+        },
+        None,
+    )
+    .await;
+    let sub = subscribe(
+        &s,
+        &format!("mqtts://127.0.0.1:{}/city/untrusted", broker.port),
+        json!([{"key": "MQTT-QoS", "value": "1"}]),
+    )
+    .await;
+    let car =
+        json!({"id": "urn:ngsi-ld:Car:t2", "type": "Car", "speed": 8, "@context": common::CORE});
+    assert_eq!(s.post_ld("/entities", &car).await.status().as_u16(), 201);
+    let t = Instant::now();
+    loop {
+        let st = status_of(&s, &sub).await;
+        if st["timesFailed"].as_u64() >= Some(1) {
+            assert_eq!(st["status"], "failed", "{st}");
+            let reason = st["lastErrorReason"].as_str().unwrap_or_default();
+            assert!(reason.contains("not signed by a trusted CA"), "{st}");
+            assert!(st.get("lastSuccess").is_none_or(Value::is_null), "{st}");
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{st}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

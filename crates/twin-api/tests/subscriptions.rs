@@ -328,17 +328,30 @@ async fn subscription_crud_and_errors() {
         assert_eq!(ty, "https://uri.etsi.org/ngsi-ld/errors/BadRequestData");
         assert!(detail.contains(expect), "{detail} should mention {expect}");
     }
-    let mut mqtt = good.clone();
-    mqtt["notification"]["endpoint"]["uri"] = json!("mqtts://broker.example.org:8883/cars");
-    let (code, ty, detail) = problem(post_json(&s.url("/subscriptions"), &mqtt).await).await;
+    // MQTT over TLS is accepted (NGSI-LD's mqtts scheme); a scheme the broker cannot notify is not
+    let mut mqtts = good.clone();
+    mqtts["id"] = json!("urn:ngsi-ld:Subscription:mqtts");
+    mqtts["notification"]["endpoint"]["uri"] = json!("mqtts://broker.example.org:8883/cars");
+    let r = post_json(&s.url("/subscriptions"), &mqtts).await;
+    assert_eq!(r.status().as_u16(), 201);
+    let url = sub_url(&s, "urn:ngsi-ld:Subscription:mqtts");
+    let (code, got) = get_json(&url).await;
+    assert_eq!(code, 200, "{got}");
+    assert_eq!(
+        got["notification"]["endpoint"]["uri"],
+        "mqtts://broker.example.org:8883/cars"
+    );
+    let r = client().delete(&url).send().await.unwrap();
+    assert_eq!(status(&r), 204);
+    let mut ws = good.clone();
+    ws["notification"]["endpoint"]["uri"] = json!("ws://broker.example.org/cars");
+    let (code, ty, detail) = problem(post_json(&s.url("/subscriptions"), &ws).await).await;
     assert_eq!(
         (code, ty.as_str()),
-        (
-            422,
-            "https://uri.etsi.org/ngsi-ld/errors/OperationNotSupported"
-        ),
+        (400, "https://uri.etsi.org/ngsi-ld/errors/BadRequestData"),
         "{detail}"
     );
+    assert!(detail.contains("mqtts://"), "{detail}");
     let (code, _, _) = problem(post_json(&s.url("/subscriptions"), &json!([1])).await).await;
     assert_eq!(code, 400);
 

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     /// `urbantwin retention apply`).
     #[arg(long, env = "URBANTWIN_RETENTION_EVERY_S")]
     retention_every_s: Option<u64>,
+    /// The CA certificate(s) (PEM) that the brokers of `mqtts://` notification endpoints must be signed by
+    /// (default: the machine's root certificates).
+    #[arg(long, env = "URBANTWIN_MQTT_CA_FILE")]
+    mqtt_ca_file: Option<PathBuf>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -151,6 +155,7 @@ struct FileConfig {
     max_runs: Option<usize>,
     run_lease_s: Option<f64>,
     retention_every_s: Option<u64>,
+    mqtt_ca_file: Option<PathBuf>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -228,6 +233,15 @@ impl ServeArgs {
                 bail!("run_lease_s must be a number of seconds from 0.1 to 86400, not {s}");
             }
             api.jobs.lease = Duration::from_secs_f64(s);
+        }
+        if let Some(ca) = self.mqtt_ca_file.clone().or(file.mqtt_ca_file) {
+            // read now, so that a wrong file stops the start rather than every mqtts:// notification
+            twin_ingest::tls::client_config(twin_ingest::tls::TlsFiles {
+                ca_file: Some(&ca),
+                ..Default::default()
+            })
+            .map_err(|e| anyhow::anyhow!("mqtt_ca_file: {e}"))?;
+            api.mqtt_ca_file = Some(ca);
         }
         let mut preload = Vec::new();
         for spec in self
@@ -669,6 +683,32 @@ mod tests {
         assert_eq!(
             args.settings("x").unwrap().api.web_dir.as_deref(),
             Some(dir.path())
+        );
+    }
+
+    #[test]
+    fn the_mqtt_ca_file_is_read_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        // a file without a certificate stops the start, naming the setting and the file
+        let not_pem = dir.path().join("not-a-ca.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let args = ServeArgs {
+            mqtt_ca_file: Some(not_pem),
+            ..Default::default()
+        };
+        let err = format!("{:#}", args.settings("x").err().unwrap());
+        assert!(
+            err.contains("mqtt_ca_file") && err.contains("not-a-ca.pem"),
+            "{err}"
+        );
+        let args = ServeArgs {
+            mqtt_ca_file: Some(dir.path().join("missing.pem")),
+            ..Default::default()
+        };
+        assert!(args.settings("x").is_err());
+        assert_eq!(
+            ServeArgs::default().settings("x").unwrap().api.mqtt_ca_file,
+            None
         );
     }
 }

@@ -2,7 +2,7 @@
 //! become entity updates. Everything is checked when the file is read, so a bad mapping stops start-up, not a sensor.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -24,8 +24,18 @@ pub struct IngestConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerConfig {
-    /// `mqtt://host[:port]` (TLS, `mqtts://`, is not supported yet).
+    /// `mqtt://host[:port]` (plain TCP, default port 1883) or `mqtts://host[:port]` (TLS, default port 8883).
     pub url: String,
+    /// `mqtts://`: a PEM file with the CA certificate(s) the broker's certificate must be signed by (a city's
+    /// private CA), in place of the machine's root certificates.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// `mqtts://` with brokers that require client certificates (mutual TLS): the hub's certificate (chain) as PEM
+    /// and its private key (PEM, PKCS#8, PKCS#1 or SEC1); both or neither.
+    #[serde(default)]
+    pub client_cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key_file: Option<PathBuf>,
     /// Fixed, so that the broker keeps the hub's session (its subscriptions and the messages not yet acknowledged)
     /// while the hub restarts. Several hub nodes need different ids (and a `share_group`).
     #[serde(default = "default_client_id")]
@@ -185,7 +195,19 @@ impl IngestConfig {
     }
 
     fn check(&self) -> Result<(), String> {
-        crate::mqtt::broker_address(&self.broker.url)?;
+        let url = crate::mqtt::BrokerUrl::parse(&self.broker.url)?;
+        let b = &self.broker;
+        if !url.tls
+            && (b.ca_file.is_some() || b.client_cert_file.is_some() || b.client_key_file.is_some())
+        {
+            return Err(format!(
+                "broker.ca_file, client_cert_file and client_key_file apply to TLS: the url must be mqtts://, not {:?}",
+                b.url
+            ));
+        }
+        if b.client_cert_file.is_some() != b.client_key_file.is_some() {
+            return Err("broker.client_cert_file and client_key_file go together".into());
+        }
         if self.broker.client_id.is_empty() {
             return Err("broker.client_id is empty".into());
         }

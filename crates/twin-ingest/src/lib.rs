@@ -6,7 +6,8 @@
 //! - [`apply`]: an update to a store change that is idempotent, so a redelivered message changes nothing;
 //! - [`mqtt`]: the MQTT 5 session, batching, the dead-letter table and acknowledgements;
 //! - [`stats`]: per-topic counters for the API;
-//! - [`notify`]: the other way: subscriptions' notifications published to `mqtt://` endpoints.
+//! - [`notify`]: the other way: subscriptions' notifications published to `mqtt://` and `mqtts://` endpoints;
+//! - [`tls`]: MQTT over TLS (`mqtts://`): whom to trust, client certificates, readable handshake failures.
 
 pub mod apply;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod mapping;
 pub mod mqtt;
 pub mod notify;
 pub mod stats;
+pub mod tls;
 
 pub use config::IngestConfig;
 pub use mqtt::{start, Ingest};

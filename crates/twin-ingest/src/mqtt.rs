@@ -47,27 +47,59 @@ const RECEIVE_MAXIMUM: u16 = u16::MAX;
 /// Longest wait between two connection attempts.
 const MAX_RECONNECT_WAIT: Duration = Duration::from_secs(5);
 
-/// Host and port of an `mqtt://host[:port]` URL.
-pub fn broker_address(url: &str) -> Result<(String, u16), String> {
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or_else(|| {
-            format!("broker url {url:?} must start with mqtt:// (mqtts:// is not supported yet)")
-        })?;
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (
-            h,
-            p.parse::<u16>()
-                .map_err(|_| format!("broker url {url:?}: {p:?} is not a port"))?,
-        ),
-        None => (rest, 1883),
-    };
-    if host.is_empty() || host.contains('/') || host.contains('@') {
-        return Err(format!("broker url {url:?} has no plain host name"));
+/// A broker's address: `mqtt://host[:port]` (or `tcp://`), plain TCP on port 1883 by default, or
+/// `mqtts://host[:port]` (or `ssl://`), TLS on port 8883 by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl BrokerUrl {
+    pub fn parse(url: &str) -> Result<BrokerUrl, String> {
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| format!("broker url {url:?} must start with mqtt:// or mqtts://"))?;
+        let tls = match scheme.to_ascii_lowercase().as_str() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            _ => {
+                return Err(format!(
+                    "broker url {url:?} must start with mqtt:// or mqtts://"
+                ))
+            }
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("broker url {url:?}: {p:?} is not a port"))?,
+            ),
+            None => (rest, if tls { 8883 } else { 1883 }),
+        };
+        if host.is_empty() || host.contains('/') || host.contains('@') {
+            return Err(format!("broker url {url:?} has no plain host name"));
+        }
+        Ok(BrokerUrl {
+            host: host.to_string(),
+            port,
+            tls,
+        })
     }
-    Ok((host.to_string(), port))
+}
+
+/// Host and port of an `mqtt://host[:port]` URL, for the clients that speak plain TCP only (the demo feed and the
+/// ingestion benchmark).
+pub fn broker_address(url: &str) -> Result<(String, u16), String> {
+    let b = BrokerUrl::parse(url)?;
+    if b.tls {
+        return Err(format!(
+            "broker url {url:?}: this client speaks plain MQTT only (mqtt://)"
+        ));
+    }
+    Ok((b.host, b.port))
 }
 
 /// The running ingestion: its counters and its tasks (stopped when dropped).
@@ -100,7 +132,7 @@ struct Route {
 
 /// Starts ingesting into `store` on the current tokio runtime.
 pub async fn start(config: IngestConfig, store: Arc<dyn Store>) -> Result<Ingest, IngestError> {
-    let (host, port) = broker_address(&config.broker.url).map_err(IngestError::Config)?;
+    let address = BrokerUrl::parse(&config.broker.url).map_err(IngestError::Config)?;
     let mut contexts: HashMap<String, Arc<Value>> = HashMap::new();
     let mut routes = Vec::new();
     for t in &config.topics {
@@ -126,7 +158,18 @@ pub async fn start(config: IngestConfig, store: Arc<dyn Store>) -> Result<Ingest
         });
     }
     let b = &config.broker;
-    let mut opts = MqttOptions::new(b.client_id.clone(), host, port);
+    let mut opts = MqttOptions::new(b.client_id.clone(), address.host.clone(), address.port);
+    if address.tls {
+        let tls = crate::tls::client_config(crate::tls::TlsFiles {
+            ca_file: b.ca_file.as_deref(),
+            client_cert_file: b.client_cert_file.as_deref(),
+            client_key_file: b.client_key_file.as_deref(),
+        })
+        .map_err(|e| IngestError::Config(format!("broker: {e}")))?;
+        opts.set_transport(rumqttc::Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(tls),
+        ));
+    }
     opts.set_manual_acks(true)
         .set_clean_start(false)
         .set_session_expiry_interval(Some(b.session_expiry_s))
@@ -165,6 +208,7 @@ pub async fn start(config: IngestConfig, store: Arc<dyn Store>) -> Result<Ingest
         tx,
         stats.clone(),
         connection.clone(),
+        address.host,
     ));
     let mapper = Mapper {
         store,
@@ -206,6 +250,7 @@ async fn connection_task(
     tx: mpsc::Sender<Incoming>,
     stats: Arc<IngestStats>,
     connection: Arc<std::sync::atomic::AtomicU64>,
+    host: String,
 ) {
     let mut wait = Duration::from_millis(100);
     let mut subscribed = true;
@@ -263,7 +308,7 @@ async fn connection_task(
             }
             Ok(_) => {}
             Err(e) => {
-                let msg = describe(&e);
+                let msg = describe(&e, &host);
                 tracing::warn!(error = %msg, retry_in_ms = wait.as_millis() as u64, "MQTT connection lost");
                 stats.update(|s| {
                     s.broker.connected = false;
@@ -277,7 +322,20 @@ async fn connection_task(
     }
 }
 
-fn describe(e: &ConnectionError) -> String {
+/// A connection error as the operator reads it (in the log and the ingestion status): TLS failures say whether the
+/// broker's certificate was not trusted or the broker refused the hub's.
+pub fn describe(e: &ConnectionError, host: &str) -> String {
+    // an alert the broker sends after the handshake (TLS 1.3: a client certificate it requires) comes while reading
+    // CONNACK, as a decoding error that does not name its cause
+    let inner: &(dyn std::error::Error + 'static) = match e {
+        ConnectionError::MqttState(rumqttc::v5::StateError::Deserialization(
+            rumqttc::v5::mqttbytes::Error::Io(io),
+        )) => io,
+        other => other,
+    };
+    if let Some(tls) = crate::tls::explain(inner, host) {
+        return tls;
+    }
     match e {
         ConnectionError::Io(io) => format!("broker unreachable: {io}"),
         other => other.to_string(),

@@ -1,7 +1,10 @@
-//! Subscriptions' notifications over MQTT (`mqtt://` endpoints): one connection per broker and account, kept open,
-//! publishing one notification at a time so that, at QoS 1 and 2, success means the broker acknowledged it.
+//! Subscriptions' notifications over MQTT (`mqtt://` endpoints, and `mqtts://` over TLS): one connection per broker
+//! and account, kept open, publishing one notification at a time so that, at QoS 1 and 2, success means the broker
+//! acknowledged it. `mqtts://` brokers are trusted by the server-wide CA file given to [`MqttNotifier::new`], or by
+//! the machine's root certificates without one.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,9 +41,42 @@ impl Drop for Connection {
 #[derive(Default)]
 pub struct MqttNotifier {
     connections: Mutex<HashMap<String, Arc<Connection>>>,
+    /// The CA file `mqtts://` brokers' certificates must be signed by (None: the machine's root certificates).
+    ca_file: Option<PathBuf>,
+    /// The TLS configuration, built at the first `mqtts://` notification (or at once with a CA file).
+    tls: std::sync::Mutex<Option<Arc<rustls::ClientConfig>>>,
 }
 
 impl MqttNotifier {
+    /// A notifier whose `mqtts://` connections trust the CA certificate(s) in `ca_file` (PEM) or, without one, the
+    /// machine's root certificates. The file is read at the first `mqtts://` notification (a server checks it at
+    /// start with [`MqttNotifier::check_tls`]); while it cannot be read, `mqtts://` notifications fail with the reason.
+    pub fn new(ca_file: Option<PathBuf>) -> MqttNotifier {
+        MqttNotifier {
+            ca_file,
+            ..Default::default()
+        }
+    }
+
+    /// Builds the TLS configuration now: whether the CA file (or the machine's roots) can be used.
+    pub fn check_tls(&self) -> Result<(), String> {
+        self.tls_config().map(|_| ())
+    }
+
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        let mut tls = self.tls.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = &*tls {
+            return Ok(c.clone());
+        }
+        let c = crate::tls::client_config(crate::tls::TlsFiles {
+            ca_file: self.ca_file.as_deref(),
+            ..Default::default()
+        })
+        .map_err(|e| format!("MQTT over TLS: {e}"))?;
+        *tls = Some(c.clone());
+        Ok(c)
+    }
+
     /// Publishes one notification to `target`'s topic. `metadata` are the headers an HTTP notification would carry
     /// (Content-Type, Link): with MQTT 5 they become user properties and the payload is `body`; with MQTT 3.1.1
     /// the payload is `{"metadata": {...}, "body": body}`. At QoS 1 and 2 it returns once the broker acknowledged
@@ -52,7 +88,7 @@ impl MqttNotifier {
         body: &serde_json::Value,
         timeout: Duration,
     ) -> Result<(), String> {
-        let conn = self.connection(target).await;
+        let conn = self.connection(target).await?;
         let qos = match target.qos {
             0 => QoS::AtMostOnce,
             1 => QoS::AtLeastOnce,
@@ -111,9 +147,10 @@ impl MqttNotifier {
         })
     }
 
-    async fn connection(&self, t: &MqttTarget) -> Arc<Connection> {
+    async fn connection(&self, t: &MqttTarget) -> Result<Arc<Connection>, String> {
         let key = format!(
-            "{}:{}:{}:{}:{}",
+            "{}:{}:{}:{}:{}:{}",
+            t.tls,
             t.host,
             t.port,
             t.username.as_deref().unwrap_or(""),
@@ -123,7 +160,7 @@ impl MqttNotifier {
         let mut conns = self.connections.lock().await;
         if let Some(c) = conns.get(&key) {
             if !c.task.is_finished() {
-                return c.clone();
+                return Ok(c.clone());
             }
         }
         // unique across nodes (in containers every node may be process 1)
@@ -131,11 +168,17 @@ impl MqttNotifier {
         let mut opts = MqttOptions::new(id, t.host.clone(), t.port);
         opts.set_clean_start(true)
             .set_keep_alive(Duration::from_secs(30));
+        if t.tls {
+            opts.set_transport(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(self.tls_config()?),
+            ));
+        }
         if let Some(u) = &t.username {
             opts.set_credentials(u.clone(), t.password.clone().unwrap_or_default());
         }
         let (client, mut eventloop) = AsyncClient::new(opts, 64);
         let (tx, rx) = mpsc::unbounded_channel();
+        let host = t.host.clone();
         let task = tokio::spawn(async move {
             loop {
                 let seen = match eventloop.poll().await {
@@ -145,7 +188,7 @@ impl MqttNotifier {
                     Ok(_) => continue,
                     Err(e) => {
                         tokio::time::sleep(Duration::from_millis(500)).await;
-                        Seen::Failed(format!("MQTT broker: {e}"))
+                        Seen::Failed(format!("MQTT broker: {}", crate::mqtt::describe(&e, &host)))
                     }
                 };
                 if tx.send(seen).is_err() {
@@ -159,6 +202,6 @@ impl MqttNotifier {
             task,
         });
         conns.insert(key, c.clone());
-        c
+        Ok(c)
     }
 }

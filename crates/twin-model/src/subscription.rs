@@ -221,19 +221,22 @@ impl Endpoint {
         l.starts_with("http://") || l.starts_with("https://")
     }
 
-    /// Where an `mqtt://` endpoint publishes, with the notifier settings (None for other endpoints).
+    /// Where an `mqtt://` or `mqtts://` endpoint publishes, with the notifier settings (None for other endpoints).
     pub fn mqtt(&self) -> Option<MqttTarget> {
         MqttTarget::parse(&self.uri, &self.notifier_info).ok()
     }
 }
 
 /// An MQTT notification endpoint (ETSI GS CIM 009, MQTT binding):
-/// `mqtt://[user[:password]@]host[:port]/topic[/subtopic]*`, with `notifierInfo` keys `MQTT-QoS` (0, 1 or 2;
-/// default 0) and `MQTT-Version` (`mqtt3.1.1`, the default, or `mqtt5.0`).
+/// `mqtt[s]://[user[:password]@]host[:port]/topic[/subtopic]*`, with `notifierInfo` keys `MQTT-QoS` (0, 1 or 2;
+/// default 0) and `MQTT-Version` (`mqtt3.1.1`, the default, or `mqtt5.0`). `mqtts://` is MQTT over TLS (default
+/// port 8883), `mqtt://` plain TCP (default port 1883).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MqttTarget {
     pub host: String,
     pub port: u16,
+    /// `mqtts://`: the connection is TLS, and the broker's certificate must be valid for `host`.
+    pub tls: bool,
     pub username: Option<String>,
     pub password: Option<String>,
     pub topic: String,
@@ -245,9 +248,13 @@ pub struct MqttTarget {
 
 impl MqttTarget {
     pub fn parse(uri: &str, notifier_info: &[KeyValue]) -> Result<MqttTarget> {
-        let rest = uri
-            .strip_prefix("mqtt://")
-            .ok_or_else(|| bad(format!("{uri:?} is not an mqtt:// URI")))?;
+        let scheme_end = uri.find("://").unwrap_or(0);
+        let tls = match uri[..scheme_end].to_ascii_lowercase().as_str() {
+            "mqtt" => false,
+            "mqtts" => true,
+            _ => return Err(bad(format!("{uri:?} is not an mqtt:// or mqtts:// URI"))),
+        };
+        let rest = &uri[scheme_end + 3..];
         let (authority, topic) = rest
             .split_once('/')
             .ok_or_else(|| bad(format!("notification.endpoint.uri {uri:?} names no topic")))?;
@@ -276,7 +283,7 @@ impl MqttTarget {
                     ))
                 })?,
             ),
-            None => (hostport, 1883),
+            None => (hostport, if tls { 8883 } else { 1883 }),
         };
         if host.is_empty() {
             return Err(bad(format!(
@@ -286,6 +293,7 @@ impl MqttTarget {
         let mut t = MqttTarget {
             host: host.to_string(),
             port,
+            tls,
             username,
             password,
             topic: topic.to_string(),
@@ -743,15 +751,10 @@ fn parse_endpoint(v: &Value) -> Result<Endpoint> {
                 return Err(bad(format!("notification.endpoint.uri {uri:?} has no host")));
             }
         }
-        "mqtt" => {}
-        "mqtts" => {
-            return Err(NgsiError::unsupported(format!(
-                "notification.endpoint.uri {uri:?}: MQTT over TLS is not supported by this broker yet; use mqtt://"
-            )))
-        }
+        "mqtt" | "mqtts" => {}
         other => {
             return Err(bad(format!(
-                "notification.endpoint.uri must be an http://, https:// or mqtt:// URL, not a {other}: URI"
+                "notification.endpoint.uri must be an http://, https://, mqtt:// or mqtts:// URL, not a {other}: URI"
             )))
         }
     }
@@ -786,7 +789,7 @@ fn parse_endpoint(v: &Value) -> Result<Endpoint> {
         .map(|r| parse_key_values(r, "notification.endpoint.notifierInfo", false))
         .transpose()?
         .unwrap_or_default();
-    if scheme == "mqtt" {
+    if scheme == "mqtt" || scheme == "mqtts" {
         MqttTarget::parse(&uri, &notifier_info)?;
     }
     Ok(Endpoint {
@@ -1808,7 +1811,7 @@ mod tests {
                     "notification",
                     json!({"endpoint": {"uri": "ftp://x/y"}}),
                 ),
-                "http://, https:// or mqtt://",
+                "http://, https://, mqtt:// or mqtts://",
             ),
             (
                 with(
@@ -1950,6 +1953,7 @@ mod tests {
             MqttTarget {
                 host: "broker".into(),
                 port: 1884,
+                tls: false,
                 username: Some("hub".into()),
                 password: Some("secret".into()),
                 topic: "city/cars".into(),
@@ -1984,9 +1988,37 @@ mod tests {
             assert_eq!(err.kind, crate::ErrorKind::BadRequestData, "{uri}");
             assert!(err.detail.contains(expect), "{uri}: {err}");
         }
-        let err = endpoint(json!({"uri": "mqtts://broker/cars"})).unwrap_err();
-        assert_eq!(err.kind, crate::ErrorKind::OperationNotSupported);
-        assert!(err.detail.contains("TLS"));
+        // MQTT over TLS: port 8883 unless given, the scheme in any case
+        let t = endpoint(json!({"uri": "mqtts://broker/cars"}))
+            .unwrap()
+            .notification
+            .endpoint
+            .mqtt()
+            .unwrap();
+        assert_eq!((t.tls, t.port, t.host.as_str()), (true, 8883, "broker"));
+        let t = endpoint(json!({"uri": "MQTTS://hub@broker.city.example:18883/a/b"}))
+            .unwrap()
+            .notification
+            .endpoint
+            .mqtt()
+            .unwrap();
+        assert_eq!(
+            (t.tls, t.port, t.topic.as_str(), t.username.as_deref()),
+            (true, 18883, "a/b", Some("hub"))
+        );
+        for (uri, expect) in [
+            ("mqtts://broker", "no topic"),
+            ("mqtts://:8883/cars", "no host"),
+            ("mqtts://broker:99999/cars", "not a port"),
+        ] {
+            let err = endpoint(json!({ "uri": uri })).unwrap_err();
+            assert_eq!(err.kind, crate::ErrorKind::BadRequestData, "{uri}");
+            assert!(err.detail.contains(expect), "{uri}: {err}");
+        }
+        // a scheme that is neither HTTP nor MQTT is still refused
+        let err = endpoint(json!({"uri": "ws://broker/cars"})).unwrap_err();
+        assert_eq!(err.kind, crate::ErrorKind::BadRequestData);
+        assert!(err.detail.contains("mqtts://"), "{err}");
     }
 
     #[test]

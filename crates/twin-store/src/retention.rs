@@ -374,6 +374,24 @@ pub struct ChunkOutcome {
     pub folded: u64,
 }
 
+impl ChunkOutcome {
+    /// The outcome of deleting the raw instances `taken` (time, numeric value), folded into a level when
+    /// `folding`: only the finite numbers are.
+    pub fn of_raw(taken: &[(i64, Option<f64>)], folding: bool) -> ChunkOutcome {
+        ChunkOutcome {
+            taken: taken.len() as u64,
+            folded: if folding {
+                taken
+                    .iter()
+                    .filter(|(_, x)| x.is_some_and(f64::is_finite))
+                    .count() as u64
+            } else {
+                0
+            },
+        }
+    }
+}
+
 /// The last run of the retention policies, as `GET /api/retention/status` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

@@ -2482,15 +2482,8 @@ impl retention::RetentionOps for SqliteStore {
                 .map_err(db_err)?
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(db_err)?;
-            let mut out = retention::ChunkOutcome {
-                taken: taken.len() as u64,
-                folded: 0,
-            };
+            let out = retention::ChunkOutcome::of_raw(&taken, into.is_some());
             if let Some(p) = into {
-                out.folded = taken
-                    .iter()
-                    .filter(|(_, x)| x.is_some_and(f64::is_finite))
-                    .count() as u64;
                 merge_buckets(conn, &s, &p, &retention::fold_values(taken, &p))?;
             }
             Ok(out)

@@ -188,15 +188,8 @@ impl r::RetentionOps for PostgresStore {
                     .iter()
                     .map(|row| (row.get(0), row.get(1)))
                     .collect();
-                let mut out = ChunkOutcome {
-                    taken: taken.len() as u64,
-                    folded: 0,
-                };
+                let out = ChunkOutcome::of_raw(&taken, into.is_some());
                 if let Some(p) = into {
-                    out.folded = taken
-                        .iter()
-                        .filter(|(_, x)| x.is_some_and(f64::is_finite))
-                        .count() as u64;
                     merge_buckets(tx, &s, &p, &r::fold_values(taken, &p)).await?;
                 }
                 Ok(out)

@@ -490,20 +490,21 @@ async fn write_stage(
             };
             let Some(batch) = batch else { continue };
             let current = connection.load(std::sync::atomic::Ordering::SeqCst);
+            let mut acknowledged = 0u64;
             for i in &batch {
                 // a message of an earlier connection is resent by the broker: its packet id may now name another
                 if i.connection != current {
                     continue;
                 }
                 // a lost connection drops these acknowledgements; the broker then sends the messages again
-                if let Err(e) = client.ack(&i.publish).await {
-                    tracing::warn!("cannot acknowledge a message: {e}");
+                match client.ack(&i.publish).await {
+                    Ok(()) => acknowledged += 1,
+                    Err(e) => tracing::warn!("cannot acknowledge a message: {e}"),
                 }
             }
-            let n = batch.len() as u64;
             stats.update(|s| {
                 s.batches += 1;
-                s.acknowledged += n;
+                s.acknowledged += acknowledged;
             });
         }
     }

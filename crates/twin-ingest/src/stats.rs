@@ -55,7 +55,8 @@ pub struct Snapshot {
     pub broker: BrokerStats,
     /// Store transactions written (each holds up to a batch of messages).
     pub batches: u64,
-    /// Messages stored and acknowledged to the broker.
+    /// Messages stored and acknowledged to the broker; a message the broker sends again (its acknowledgement was
+    /// lost with a connection) counts again, a message stored while its connection was lost counts when it comes back.
     pub acknowledged: u64,
     /// The last store error (the batch is retried, not acknowledged, until it succeeds).
     pub last_store_error: Option<String>,

@@ -19,6 +19,7 @@ use twin_store::Store;
 pub mod access;
 pub mod air;
 pub mod batch;
+pub mod catalog;
 pub mod contexts;
 pub mod datasets;
 pub mod entities;
@@ -294,6 +295,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .nest("/ogc", ogc::routes().layer(public_reads()))
         .nest("/tiles", tiles::routes().layer(public_reads()))
+        .merge(catalog::routes().layer(public_reads()))
         .route("/health", get(health))
         .route("/version", get(version))
         .fallback(fallback)

@@ -1627,6 +1627,12 @@ async fn ensure_results_dataset(state: &SharedState, base: &Baseline) -> ApiResu
             .as_ref()
             .and_then(|d| d.created_at)
             .or_else(|| Some(now())),
+        catalog: twin_model::dataset::CatalogInfo {
+            keywords: vec!["traffic model".into(), "scenarios".into(), "simulation".into()],
+            themes: vec!["TRAN".into()],
+            update_frequency: Some("IRREG".into()),
+            ..Default::default()
+        },
     };
     if existing.as_ref() != Some(&wanted) {
         state.store.put_dataset(wanted).await?;

@@ -67,6 +67,12 @@ pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
             read: Access::Public,
             write: Access::Private,
             created_at: Some(Utc::now()),
+            catalog: twin_model::dataset::CatalogInfo {
+                keywords: vec!["Helsinki".into(), "sensors".into(), "air quality".into(), "traffic".into(), "noise".into()],
+                themes: vec!["ENVI".into(), "TRAN".into()],
+                update_frequency: Some("NEVER".into()),
+                ..Default::default()
+            },
         })
         .await
         .map_err(|e| anyhow!("{e}"))?;

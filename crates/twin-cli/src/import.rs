@@ -251,6 +251,7 @@ pub async fn run_import(
             .as_ref()
             .and_then(|d| d.created_at)
             .or(Some(Utc::now())),
+        catalog: existing.map(|d| d.catalog).unwrap_or_default(),
     };
     dataset.validate().map_err(|e| anyhow!("{e}"))?;
 

@@ -43,6 +43,114 @@ pub struct Dataset {
     pub write: Access,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// What the DCAT-AP catalogue says of it besides the above (keywords, themes, update frequency, contact).
+    #[serde(flatten, default)]
+    pub catalog: CatalogInfo,
+}
+
+/// A dataset's description for data portals (DCAT-AP): optional, each field in the dataset's JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogInfo {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    /// Codes of the EU data themes vocabulary ([`DATA_THEMES`]), e.g. `TRAN`, `ENVI`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub themes: Vec<String>,
+    /// A code of the EU frequency vocabulary ([`FREQUENCIES`]), e.g. `UPDATE_CONT` for live sensor data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_frequency: Option<String>,
+    /// An e-mail address or URL to ask about the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_point: Option<String>,
+    /// A web page about the data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landing_page: Option<String>,
+}
+
+/// The EU Publications Office's data themes (`http://publications.europa.eu/resource/authority/data-theme/`).
+pub const DATA_THEMES: [&str; 14] = [
+    "AGRI",
+    "ECON",
+    "EDUC",
+    "ENER",
+    "ENVI",
+    "GOVE",
+    "HEAL",
+    "INTR",
+    "JUST",
+    "OP_DATPRO",
+    "REGI",
+    "SOCI",
+    "TECH",
+    "TRAN",
+];
+
+/// Update frequencies of the EU Publications Office's vocabulary
+/// (`http://publications.europa.eu/resource/authority/frequency/`) that suit a city's data.
+pub const FREQUENCIES: [&str; 13] = [
+    "UPDATE_CONT",
+    "CONT",
+    "HOURLY",
+    "DAILY",
+    "WEEKLY",
+    "MONTHLY",
+    "QUARTERLY",
+    "ANNUAL",
+    "IRREG",
+    "NEVER",
+    "UNKNOWN",
+    "OTHER",
+    "BIENNIAL",
+];
+
+impl CatalogInfo {
+    /// Checks the codes against their vocabularies and the contact and page against their forms.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(t) = self
+            .themes
+            .iter()
+            .find(|t| !DATA_THEMES.contains(&t.as_str()))
+        {
+            return Err(NgsiError::bad_data(format!(
+                "theme {t:?} is not a code of the EU data themes ({})",
+                DATA_THEMES.join(", ")
+            )));
+        }
+        if let Some(f) = self.update_frequency.as_deref() {
+            if !FREQUENCIES.contains(&f) {
+                return Err(NgsiError::bad_data(format!(
+                    "update frequency {f:?} is not one of {}",
+                    FREQUENCIES.join(", ")
+                )));
+            }
+        }
+        if self.keywords.iter().any(|k| k.trim().is_empty()) {
+            return Err(NgsiError::bad_data("a keyword is empty"));
+        }
+        if let Some(c) = self.contact_point.as_deref() {
+            let email = c.contains('@') && !c.contains(char::is_whitespace) && !c.contains('/');
+            if !email && !is_web_url(c) {
+                return Err(NgsiError::bad_data(format!(
+                    "contact point {c:?} is neither an e-mail address nor an http(s) URL"
+                )));
+            }
+        }
+        if let Some(p) = self.landing_page.as_deref() {
+            if !is_web_url(p) {
+                return Err(NgsiError::bad_data(format!(
+                    "landing page {p:?} is not an http(s) URL"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_web_url(s: &str) -> bool {
+    (s.starts_with("https://") || s.starts_with("http://"))
+        && s.len() > 8
+        && !s.contains(char::is_whitespace)
 }
 
 impl Dataset {
@@ -57,6 +165,7 @@ impl Dataset {
             read: Access::Public,
             write: Access::Public,
             created_at: None,
+            catalog: CatalogInfo::default(),
         }
     }
 
@@ -77,6 +186,7 @@ impl Dataset {
         if self.licence.trim().is_empty() {
             return Err(NgsiError::bad_data("a dataset needs a licence"));
         }
+        self.catalog.validate()?;
         Ok(())
     }
 }
@@ -97,6 +207,30 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(g.read, Access::Groups(vec!["energy".into()]));
+        let mut c = g.clone();
+        c.catalog = serde_json::from_value(serde_json::json!({
+            "keywords": ["energy"], "themes": ["ENER"], "updateFrequency": "UPDATE_CONT",
+            "contactPoint": "energy@city.example", "landingPage": "https://city.example/meters"
+        }))
+        .unwrap();
+        c.validate().unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v["updateFrequency"], "UPDATE_CONT",
+            "flattened into the dataset: {v}"
+        );
+        assert_eq!(serde_json::from_value::<Dataset>(v).unwrap(), c);
+        for bad in [
+            serde_json::json!({"themes": ["TRAFFIC"]}),
+            serde_json::json!({"updateFrequency": "sometimes"}),
+            serde_json::json!({"contactPoint": "call us"}),
+            serde_json::json!({"landingPage": "ftp://x"}),
+            serde_json::json!({"keywords": [" "]}),
+        ] {
+            let mut b = g.clone();
+            b.catalog = serde_json::from_value(bad.clone()).unwrap();
+            assert!(b.validate().is_err(), "{bad} accepted");
+        }
         assert!(Dataset {
             title: " ".into(),
             ..g

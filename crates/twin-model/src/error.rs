@@ -21,6 +21,10 @@ pub enum ErrorKind {
     PayloadTooLarge,
     UnsupportedMediaType,
     NotAcceptable,
+    /// urbantwin: the request needs credentials, or the ones it carries are not valid (401).
+    Unauthenticated,
+    /// urbantwin: the caller is known but may not do this (403).
+    AccessDenied,
 }
 
 impl ErrorKind {
@@ -42,6 +46,8 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "PayloadTooLarge",
             ErrorKind::UnsupportedMediaType => "UnsupportedMediaType",
             ErrorKind::NotAcceptable => "NotAcceptable",
+            ErrorKind::Unauthenticated => "Unauthenticated",
+            ErrorKind::AccessDenied => "AccessDenied",
         }
     }
 
@@ -72,6 +78,8 @@ impl ErrorKind {
             ErrorKind::PayloadTooLarge => "The request body is too large",
             ErrorKind::UnsupportedMediaType => "The request content type is not supported",
             ErrorKind::NotAcceptable => "None of the accepted media types can be produced",
+            ErrorKind::Unauthenticated => "The request needs valid credentials",
+            ErrorKind::AccessDenied => "The caller may not do this",
         }
     }
 }

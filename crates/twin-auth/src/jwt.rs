@@ -539,6 +539,46 @@ mod tests {
         }
     }
 
+    /// An RSA key made by aws-lc-rs (PKCS#8), unwrapped to the PKCS#1 `RSAPrivateKey` jsonwebtoken signs with.
+    fn rsa_key(kid: &str, alg: Algorithm) -> TestKey {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let pkcs8: Pkcs8V1Der = kp.as_der().unwrap();
+        test_key(
+            kid,
+            alg,
+            EncodingKey::from_rsa_der(pkcs1_of_pkcs8(pkcs8.as_ref())),
+        )
+    }
+
+    /// DER: (tag, content, rest).
+    fn der(b: &[u8]) -> (u8, &[u8], &[u8]) {
+        let (tag, first) = (b[0], b[1]);
+        let (len, start) = if first < 0x80 {
+            (first as usize, 2)
+        } else {
+            let n = (first & 0x7f) as usize;
+            (
+                b[2..2 + n]
+                    .iter()
+                    .fold(0usize, |acc, x| acc << 8 | *x as usize),
+                2 + n,
+            )
+        };
+        (tag, &b[start..start + len], &b[start + len..])
+    }
+
+    /// PrivateKeyInfo ::= SEQUENCE { version INTEGER, algorithm SEQUENCE, privateKey OCTET STRING }
+    fn pkcs1_of_pkcs8(p8: &[u8]) -> &[u8] {
+        let (tag, info, _) = der(p8);
+        assert_eq!(tag, 0x30);
+        let (_, _, rest) = der(info); // version
+        let (_, _, rest) = der(rest); // algorithm
+        let (tag, key, _) = der(rest);
+        assert_eq!(tag, 0x04);
+        key
+    }
+
     fn test_key(kid: &str, alg: Algorithm, enc: EncodingKey) -> TestKey {
         let mut jwk = Jwk::from_encoding_key(&enc, alg).unwrap();
         jwk.common.key_id = Some(kid.into());
@@ -650,6 +690,43 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(p.roles, [Role::Device].into_iter().collect());
+    }
+
+    #[tokio::test]
+    async fn rsa_keys_pkcs1_and_pss() {
+        let rs = rsa_key("rs", Algorithm::RS256);
+        let mut any_rsa = rsa_key("any", Algorithm::RS256);
+        any_rsa.jwk.as_object_mut().unwrap().remove("alg");
+        let v = JwtVerifier::from_jwks(cfg(), &jwks(&[&rs, &any_rsa])).unwrap();
+        v.verify(&sign(&rs, &claims())).await.unwrap();
+        // a JWK without alg verifies every RSA algorithm; one pinned to RS256 refuses PS256
+        for alg in [
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS512,
+        ] {
+            any_rsa.alg = alg;
+            v.verify(&sign(&any_rsa, &claims())).await.unwrap();
+        }
+        let mut ps = rsa_key("rs", Algorithm::PS256);
+        ps.enc = rs.enc.clone();
+        let e = err(&v, &sign(&ps, &claims())).await;
+        assert!(matches!(e, AuthError::AlgorithmNotAccepted(_)), "{e}");
+        // an RSA key cannot verify an ES256 token
+        let mut es = ec_key("any");
+        es.kid = "any".into();
+        assert!(matches!(
+            err(&v, &sign(&es, &claims())).await,
+            AuthError::AlgorithmNotAccepted(_)
+        ));
+        // forged with another RSA key under the same kid
+        let forger = rsa_key("rs", Algorithm::RS256);
+        assert!(matches!(
+            err(&v, &sign(&forger, &claims())).await,
+            AuthError::SignatureInvalid
+        ));
     }
 
     #[tokio::test]

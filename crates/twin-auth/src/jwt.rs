@@ -912,6 +912,17 @@ mod tests {
     }
 
     #[test]
+    fn verifier_is_shareable_across_tasks() {
+        fn send_sync<T: Send + Sync>(_: &T) {}
+        fn send<T: Send>(_: T) {}
+        let k = ec_key("k1");
+        let v = JwtVerifier::from_jwks(cfg(), &jwks(&[&k])).unwrap();
+        send_sync(&v);
+        send(v.verify("a.b.c"));
+        assert!(format!("{v:?}").contains("keys: 1"));
+    }
+
+    #[test]
     fn bad_key_sets_and_configs() {
         let k = ec_key("k1");
         for bad in [

@@ -1627,6 +1627,8 @@ async fn ensure_results_dataset(state: &SharedState, base: &Baseline) -> ApiResu
             .as_ref()
             .and_then(|d| d.created_at)
             .or_else(|| Some(now())),
+        attributes: Vec::new(),
+        usage_policy: None,
         catalog: twin_model::dataset::CatalogInfo {
             keywords: vec!["traffic model".into(), "scenarios".into(), "simulation".into()],
             themes: vec!["TRAN".into()],

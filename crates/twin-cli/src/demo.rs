@@ -67,7 +67,9 @@ pub async fn load(store: &Arc<dyn Store>) -> Result<usize> {
             read: Access::Public,
             write: Access::Private,
             created_at: Some(Utc::now()),
-            catalog: twin_model::dataset::CatalogInfo {
+            attributes: Vec::new(),
+            usage_policy: None,
+        catalog: twin_model::dataset::CatalogInfo {
                 keywords: vec!["Helsinki".into(), "sensors".into(), "air quality".into(), "traffic".into(), "noise".into()],
                 themes: vec!["ENVI".into(), "TRAN".into()],
                 update_frequency: Some("NEVER".into()),

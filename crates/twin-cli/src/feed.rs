@@ -271,7 +271,9 @@ pub async fn declare_dataset(store: &Arc<dyn Store>) -> Result<()> {
             read: Access::Public,
             write: Access::Private,
             created_at: Some(Utc::now()),
-            catalog: twin_model::dataset::CatalogInfo {
+            attributes: Vec::new(),
+            usage_policy: None,
+        catalog: twin_model::dataset::CatalogInfo {
                 keywords: vec!["Helsinki".into(), "sensors".into(), "real time".into(), "MQTT".into(), "energy".into()],
                 themes: vec!["ENVI".into(), "TRAN".into(), "ENER".into()],
                 update_frequency: Some("UPDATE_CONT".into()),

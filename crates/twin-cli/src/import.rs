@@ -251,6 +251,11 @@ pub async fn run_import(
             .as_ref()
             .and_then(|d| d.created_at)
             .or(Some(Utc::now())),
+        attributes: existing
+            .as_ref()
+            .map(|d| d.attributes.clone())
+            .unwrap_or_default(),
+        usage_policy: existing.as_ref().and_then(|d| d.usage_policy.clone()),
         catalog: existing.map(|d| d.catalog).unwrap_or_default(),
     };
     dataset.validate().map_err(|e| anyhow!("{e}"))?;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{NgsiError, Result};
+use crate::policy::{AttributeRule, UsagePolicy};
 
 /// The dataset that entities written without naming one belong to.
 pub const DEFAULT_DATASET: &str = "urn:ngsi-ld:Dataset:default";
@@ -43,6 +44,12 @@ pub struct Dataset {
     pub write: Access,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// Per-attribute read rules, on top of `read` (see [`crate::policy::hidden_attributes`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attributes: Vec<AttributeRule>,
+    /// What the data may be used for, in a subset of ODRL 2.2 (see [`crate::policy`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_policy: Option<UsagePolicy>,
     /// What the DCAT-AP catalogue says of it besides the above (keywords, themes, update frequency, contact).
     #[serde(flatten, default)]
     pub catalog: CatalogInfo,
@@ -165,6 +172,8 @@ impl Dataset {
             read: Access::Public,
             write: Access::Public,
             created_at: None,
+            attributes: Vec::new(),
+            usage_policy: None,
             catalog: CatalogInfo::default(),
         }
     }
@@ -186,9 +195,50 @@ impl Dataset {
         if self.licence.trim().is_empty() {
             return Err(NgsiError::bad_data("a dataset needs a licence"));
         }
+        for (what, access) in [("read", &self.read), ("write", &self.write)] {
+            check_access(what, access)?;
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for rule in &self.attributes {
+            if rule.attribute.trim().is_empty() {
+                return Err(NgsiError::bad_data(
+                    "an attribute rule needs an attribute name",
+                ));
+            }
+            if !seen.insert(rule.attribute.as_str()) {
+                return Err(NgsiError::bad_data(format!(
+                    "the attribute {:?} has more than one rule",
+                    rule.attribute
+                )));
+            }
+            check_access(&format!("attribute {:?} read", rule.attribute), &rule.read)?;
+            if let Some(a) = &rule.aggregate {
+                check_access(&format!("attribute {:?} aggregate", rule.attribute), a)?;
+            }
+        }
+        if let Some(policy) = &self.usage_policy {
+            policy.validate()?;
+        }
         self.catalog.validate()?;
         Ok(())
     }
+}
+
+/// A group list must name at least one group, none blank.
+fn check_access(what: &str, access: &Access) -> Result<()> {
+    if let Access::Groups(gs) = access {
+        if gs.is_empty() {
+            return Err(NgsiError::bad_data(format!(
+                "{what}: a groups access needs at least one group"
+            )));
+        }
+        if gs.iter().any(|g| g.trim().is_empty()) {
+            return Err(NgsiError::bad_data(format!(
+                "{what}: a group name is blank"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

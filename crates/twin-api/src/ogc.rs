@@ -221,7 +221,7 @@ async fn find_collection(state: &SharedState, id: &str) -> OgcResult<TypeInfo> {
     let ctx = Context::core();
     state
         .store
-        .types()
+        .types(None)
         .await?
         .into_iter()
         .find(|t| collection_id(&ctx, &t.type_name) == id)
@@ -268,7 +268,7 @@ async fn api(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> OgcRe
     let ctx = Context::core();
     let mut ids: Vec<String> = state
         .store
-        .types()
+        .types(None)
         .await?
         .iter()
         .map(|t| collection_id(&ctx, &t.type_name))
@@ -402,7 +402,7 @@ async fn collections(
 ) -> OgcResult<Response> {
     params(raw.as_deref(), &["f"])?;
     let ctx = Context::core();
-    let mut types = state.store.types().await?;
+    let mut types = state.store.types(None).await?;
     types.sort_by_cached_key(|t| collection_id(&ctx, &t.type_name));
     let mut cols = Vec::with_capacity(types.len());
     for t in &types {

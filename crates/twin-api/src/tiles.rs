@@ -247,7 +247,7 @@ async fn layers(state: &SharedState) -> OgcResult<Vec<LayerInfo>> {
     let ctx = Context::core();
     let mut out: Vec<LayerInfo> = state
         .store
-        .types()
+        .types(None)
         .await?
         .into_iter()
         .filter(is_drawn)
@@ -350,7 +350,7 @@ async fn attribution(state: &SharedState) -> OgcResult<String> {
 async fn bounds_of(state: &SharedState, layers: &[LayerInfo]) -> OgcResult<Option<[f64; 4]>> {
     let mut out: Option<[f64; 4]> = None;
     for l in layers {
-        if let Some(b) = state.store.type_extent(&l.type_name).await? {
+        if let Some(b) = state.store.type_extent(&l.type_name, None).await? {
             out = Some(match out {
                 None => b,
                 Some(o) => [

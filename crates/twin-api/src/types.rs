@@ -33,7 +33,7 @@ async fn list_types(
     let p = Params::parse(raw.as_deref(), &["details", "local"])?;
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let types = state.store.types().await?;
+    let types = state.store.types(None).await?;
     let body = if p.bool("details")?.unwrap_or(false) {
         Value::Array(
             types
@@ -68,7 +68,7 @@ async fn type_info(
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
     let expanded = rc.ctx.expand(&ty);
-    let types = state.store.types().await?;
+    let types = state.store.types(None).await?;
     let t = types
         .into_iter()
         .find(|t| t.type_name == expanded)
@@ -98,7 +98,7 @@ async fn list_attributes(
     let p = Params::parse(raw.as_deref(), &["details", "local"])?;
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let attrs = state.store.attributes().await?;
+    let attrs = state.store.attributes(None).await?;
     let body = if p.bool("details")?.unwrap_or(false) {
         Value::Array(attrs.iter().map(|a| attribute_json(a, &rc)).collect())
     } else {
@@ -132,7 +132,7 @@ async fn attribute_info(
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
     let expanded = rc.ctx.expand(&attr);
-    let attrs = state.store.attributes().await?;
+    let attrs = state.store.attributes(None).await?;
     let a = attrs.iter().find(|a| a.name == expanded).ok_or_else(|| {
         ApiError::not_found(format!("no entity has an attribute {attr} ({expanded})"))
     })?;

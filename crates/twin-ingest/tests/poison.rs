@@ -52,12 +52,12 @@ impl Store for Poisoned {
         self.inner.query(q).await
     }
 
-    async fn types(&self) -> Result<Vec<TypeInfo>> {
-        self.inner.types().await
+    async fn types(&self, datasets: Option<&[String]>) -> Result<Vec<TypeInfo>> {
+        self.inner.types(datasets).await
     }
 
-    async fn attributes(&self) -> Result<Vec<AttributeInfo>> {
-        self.inner.attributes().await
+    async fn attributes(&self, datasets: Option<&[String]>) -> Result<Vec<AttributeInfo>> {
+        self.inner.attributes(datasets).await
     }
 
     async fn temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>> {
@@ -306,8 +306,102 @@ impl Store for Poisoned {
         self.inner.modified_since(since_ms, limit).await
     }
 
-    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>> {
-        self.inner.type_extent(type_name).await
+    async fn type_extent(
+        &self,
+        type_name: &str,
+        datasets: Option<&[String]>,
+    ) -> Result<Option<[f64; 4]>> {
+        self.inner.type_extent(type_name, datasets).await
+    }
+
+    async fn put_account(&self, a: Account, create: bool) -> Result<()> {
+        self.inner.put_account(a, create).await
+    }
+
+    async fn get_account(&self, id: &str) -> Result<Option<Account>> {
+        self.inner.get_account(id).await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.inner.list_accounts().await
+    }
+
+    async fn delete_account(&self, id: &str) -> Result<bool> {
+        self.inner.delete_account(id).await
+    }
+
+    async fn count_accounts(&self) -> Result<u64> {
+        self.inner.count_accounts().await
+    }
+
+    async fn put_api_key(&self, k: ApiKeyRecord) -> Result<()> {
+        self.inner.put_api_key(k).await
+    }
+
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        self.inner.get_api_key(id).await
+    }
+
+    async fn list_api_keys(&self, account_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
+        self.inner.list_api_keys(account_id).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.inner.revoke_api_key(id, at).await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.inner.touch_api_key(id, at).await
+    }
+
+    async fn put_session(&self, s: SessionRecord) -> Result<()> {
+        self.inner.put_session(s).await
+    }
+
+    async fn get_session(&self, hash: &str) -> Result<Option<SessionRecord>> {
+        self.inner.get_session(hash).await
+    }
+
+    async fn delete_session(&self, hash: &str) -> Result<bool> {
+        self.inner.delete_session(hash).await
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.inner.delete_expired_sessions(now).await
+    }
+
+    async fn record_usage(&self, records: Vec<UsageRecord>) -> Result<()> {
+        self.inner.record_usage(records).await
+    }
+
+    async fn usage(&self, q: &UsageQuery) -> Result<(u64, Vec<UsageRecord>)> {
+        self.inner.usage(q).await
+    }
+
+    async fn usage_summary(
+        &self,
+        datasets: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageSummaryRow>> {
+        self.inner.usage_summary(datasets, since).await
+    }
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: Value,
+    ) -> Result<AuditRecord> {
+        self.inner.append_audit(actor, action, target, detail).await
+    }
+
+    async fn audit(&self, after_seq: Option<i64>, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.inner.audit(after_seq, limit).await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerification> {
+        self.inner.verify_audit().await
     }
 
     fn change_signal(&self) -> Arc<tokio::sync::Notify> {

@@ -511,11 +511,52 @@ pub(crate) fn plan_parts(q: &EntityQuery) -> PlanParts {
 }
 
 pub(crate) fn exact_match(q: &EntityQuery, e: &Entity) -> bool {
-    q.id_pattern.as_ref().is_none_or(|p| p.is_match(&e.id))
+    dataset_visible(q.datasets.as_deref(), e.dataset.as_deref())
+        && q.id_pattern.as_ref().is_none_or(|p| p.is_match(&e.id))
         && q.types.as_ref().is_none_or(|t| t.matches(&e.types))
         && q.q.as_ref().is_none_or(|qq| qq.matches(e))
         && q.scope_q.as_ref().is_none_or(|s| s.matches(&e.scopes))
         && q.geo.as_ref().is_none_or(|g| g.matches(e))
+}
+
+/// Whether an entity of dataset `ds` (None: the default dataset) is among `datasets` (None: all are).
+pub(crate) fn dataset_visible(datasets: Option<&[String]>, ds: Option<&str>) -> bool {
+    datasets.is_none_or(|list| {
+        let ds = ds.unwrap_or(twin_model::dataset::DEFAULT_DATASET);
+        list.iter().any(|d| d == ds)
+    })
+}
+
+/// How a dataset filter is checked in SQL: the dataset column is one of these ids, or (when the default dataset is
+/// among them) NULL.
+pub(crate) struct DatasetFilter {
+    pub ids: Vec<String>,
+    pub or_null: bool,
+}
+
+impl DatasetFilter {
+    pub(crate) fn new(datasets: &[String]) -> DatasetFilter {
+        let mut ids = datasets.to_vec();
+        ids.sort();
+        ids.dedup();
+        DatasetFilter {
+            or_null: ids
+                .iter()
+                .any(|d| d == twin_model::dataset::DEFAULT_DATASET),
+            ids,
+        }
+    }
+}
+
+/// The answer to an entity query that no dataset is visible to: nothing (and a count of 0 when asked).
+pub(crate) fn nothing_visible(q: &EntityQuery) -> Option<QueryPage> {
+    q.datasets
+        .as_ref()
+        .is_some_and(|d| d.is_empty())
+        .then(|| QueryPage {
+            entities: Vec::new(),
+            count: q.count.then_some(0),
+        })
 }
 
 /// Pages through candidates in id order, keeping those the exact evaluator accepts.

@@ -19,9 +19,14 @@ pub mod retention;
 pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod trust;
 pub use postgres::PostgresStore;
 pub use retention::{DownsampleLevel, PolicyRun, RetentionPolicy, RetentionReport};
 pub use sqlite::SqliteStore;
+pub use trust::{
+    Account, ApiKeyRecord, AuditRecord, AuditVerification, SessionRecord, UsageQuery, UsageRecord,
+    UsageSummaryRow,
+};
 
 pub type Result<T, E = NgsiError> = std::result::Result<T, E>;
 
@@ -142,6 +147,11 @@ pub struct EntityQuery {
     pub q: Option<Query>,
     pub scope_q: Option<ScopeQuery>,
     pub geo: Option<GeoQuery>,
+    /// Only entities of these urbantwin datasets (an entity without one belongs to
+    /// [`twin_model::dataset::DEFAULT_DATASET`]); None = all. This is where dataset read policies are enforced:
+    /// counts, temporal queries and aggregations (which embed an `EntityQuery`) never include an entity outside them
+    /// (the history of an entity belongs to the dataset of the entity, or, once it is deleted, of its last state).
+    pub datasets: Option<Vec<String>>,
     pub limit: usize,
     pub offset: usize,
     pub count: bool,
@@ -481,9 +491,12 @@ pub trait Store: Send + Sync + 'static {
 
     async fn query(&self, q: &EntityQuery) -> Result<QueryPage>;
 
-    async fn types(&self) -> Result<Vec<TypeInfo>>;
+    /// The entity types with their counts and attributes; with `datasets`, of the entities of those datasets only
+    /// (as [`EntityQuery::datasets`]), so that no type or attribute name only invisible entities have is revealed.
+    async fn types(&self, datasets: Option<&[String]>) -> Result<Vec<TypeInfo>>;
 
-    async fn attributes(&self) -> Result<Vec<AttributeInfo>>;
+    /// The attribute names with their counts, kinds and types; `datasets` as for [`Store::types`].
+    async fn attributes(&self, datasets: Option<&[String]>) -> Result<Vec<AttributeInfo>>;
 
     // --- temporal ---
     async fn temporal_query(&self, q: &TemporalQuery) -> Result<Vec<TemporalEntity>>;
@@ -674,8 +687,13 @@ pub trait Store: Send + Sync + 'static {
     async fn modified_since(&self, since_ms: i64, limit: usize) -> Result<Vec<(i64, Entity)>>;
 
     /// The lon/lat box around every geometry of the entities of a type (`None` when none has one), from the
-    /// spatial index rather than by reading the entities (so rounded outwards to 32-bit floats).
-    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>>;
+    /// spatial index rather than by reading the entities (so rounded outwards to 32-bit floats); with `datasets`, of
+    /// the entities of those datasets only (as [`EntityQuery::datasets`]).
+    async fn type_extent(
+        &self,
+        type_name: &str,
+        datasets: Option<&[String]>,
+    ) -> Result<Option<[f64; 4]>>;
 
     /// Woken after every commit that recorded changes or deliveries.
     fn change_signal(&self) -> Arc<tokio::sync::Notify>;
@@ -686,4 +704,66 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the store's integrity (used after crashes and in tests).
     async fn check_integrity(&self) -> Result<()>;
+
+    // --- trust: accounts, API keys, sessions, the usage log, the audit log (see the `trust` module) ---
+    // Read per request by the API of every node (no cache here): a change is seen by every node at once.
+
+    /// Creates an account (`create`; `AlreadyExists` when the id is taken) or replaces one (`ResourceNotFound` when
+    /// there is none), keeping its `created_at`. `BadRequestData` when the id is not a login name
+    /// ([`trust::valid_account_id`]).
+    async fn put_account(&self, a: Account, create: bool) -> Result<()>;
+    async fn get_account(&self, id: &str) -> Result<Option<Account>>;
+    /// Every account, by id.
+    async fn list_accounts(&self) -> Result<Vec<Account>>;
+    /// Deletes an account with its sessions and API keys; false when there was none.
+    async fn delete_account(&self, id: &str) -> Result<bool>;
+    async fn count_accounts(&self) -> Result<u64>;
+
+    /// Creates or replaces an API key (by its id); `ResourceNotFound` when its account does not exist.
+    async fn put_api_key(&self, k: ApiKeyRecord) -> Result<()>;
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>>;
+    /// The keys of one account (None = of all), by creation time then id.
+    async fn list_api_keys(&self, account_id: Option<&str>) -> Result<Vec<ApiKeyRecord>>;
+    /// Marks a key revoked at `at` (a key already revoked keeps its first time); false when there is no such key.
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// Records that a key was used at `at` (only moves `last_used_at` forward; a missing key is no error).
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+
+    /// Creates or replaces a session (by its hash); `ResourceNotFound` when its account does not exist.
+    async fn put_session(&self, s: SessionRecord) -> Result<()>;
+    /// A session by the hash of its token, expired or not (the caller checks `expires_at`).
+    async fn get_session(&self, hash: &str) -> Result<Option<SessionRecord>>;
+    async fn delete_session(&self, hash: &str) -> Result<bool>;
+    /// Deletes the sessions that expired at or before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64>;
+
+    /// Records reads of non-public data, in one transaction; ids are assigned in the order given (their `id` is
+    /// ignored).
+    async fn record_usage(&self, records: Vec<UsageRecord>) -> Result<()>;
+    /// The usage records of `q.datasets` (and principal, time range) newest first: those with ids below
+    /// `before_id`, at most `limit`; and how many match in all (ignoring `before_id` and `limit`).
+    async fn usage(&self, q: &UsageQuery) -> Result<(u64, Vec<UsageRecord>)>;
+    /// Requests and entities read per dataset, principal and operation, of `datasets`, at or after `since`; ordered
+    /// by dataset, principal, operation.
+    async fn usage_summary(
+        &self,
+        datasets: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageSummaryRow>>;
+
+    /// Appends a record to the audit log, stamped now (to the millisecond) and chained to the previous one; appends
+    /// of every node are serialized so that the chain never forks. Returns the record as stored.
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: Value,
+    ) -> Result<AuditRecord>;
+    /// Audit records with seq above `after_seq` (None = from the first), oldest first, at most `limit`.
+    async fn audit(&self, after_seq: Option<i64>, limit: usize) -> Result<Vec<AuditRecord>>;
+    /// Walks the whole audit chain (in chunks, in one snapshot) and reports the first record whose stored hash
+    /// differs from the recomputed one, whose prev_hash is not the previous record's hash, or that follows a gap in
+    /// seq (also a chain that ends before the recorded head: the newest records were removed).
+    async fn verify_audit(&self) -> Result<AuditVerification>;
 }

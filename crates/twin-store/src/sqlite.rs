@@ -23,6 +23,8 @@ use twin_model::{Attribute, Dataset, Entity};
 use crate::common::*;
 use crate::*;
 
+mod trust;
+
 const SCHEMA_VERSION: i64 = 1;
 
 const MIGRATION_1: &str = r#"
@@ -51,10 +53,12 @@ CREATE TABLE IF NOT EXISTS attr_values (
     kind TEXT NOT NULL,
     PRIMARY KEY (rid, attr, v, kind)
 ) WITHOUT ROWID;
+-- dataset: the urbantwin dataset of the entity whose history this is (kept by the triggers of DATASET_INDEXES)
 CREATE TABLE IF NOT EXISTS temporal_entities (
     id TEXT PRIMARY KEY,
     types TEXT NOT NULL,
-    scopes TEXT NOT NULL
+    scopes TEXT NOT NULL,
+    dataset TEXT
 ) WITHOUT ROWID;
 -- the row id is the instance id (urn:ngsi-ld:attribute:instance:ROWID); AUTOINCREMENT never reuses one
 CREATE TABLE IF NOT EXISTS temporal (
@@ -168,6 +172,108 @@ CREATE TABLE IF NOT EXISTS temporal_aggregates (
     PRIMARY KEY (entity, attr, dataset, period, start_ms)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS temporal_aggregates_time ON temporal_aggregates(entity, attr, start_ms);
+-- trust (see the `trust` module): accounts (roles and groups as JSON arrays), their API keys and sessions (tokens
+-- only as SHA-256), the usage log of reads of non-public data, and the hash-chained, append-only audit log with its
+-- head (the last seq and hash appended)
+CREATE TABLE IF NOT EXISTS accounts (
+    id TEXT PRIMARY KEY,
+    display_name TEXT,
+    email TEXT,
+    password_hash TEXT,
+    roles TEXT NOT NULL,
+    member_groups TEXT NOT NULL,
+    organisation TEXT,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS api_keys (
+    id TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER,
+    revoked_ms INTEGER,
+    last_used_ms INTEGER
+);
+CREATE INDEX IF NOT EXISTS api_keys_account ON api_keys(account, created_ms);
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY,
+    account TEXT NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    created_ms INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    user_agent TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_account ON sessions(account);
+CREATE INDEX IF NOT EXISTS sessions_expires ON sessions(expires_ms);
+CREATE TABLE IF NOT EXISTS usage_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at_ms INTEGER NOT NULL,
+    dataset TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    operation TEXT NOT NULL,
+    entities INTEGER NOT NULL,
+    purpose TEXT,
+    detail TEXT
+);
+CREATE INDEX IF NOT EXISTS usage_log_dataset ON usage_log(dataset, id);
+CREATE INDEX IF NOT EXISTS usage_log_principal ON usage_log(principal, id);
+CREATE TABLE IF NOT EXISTS audit_log (
+    seq INTEGER PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit_head (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT OR IGNORE INTO audit_head(id, seq, hash)
+    VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');
+-- append-only: whoever can write the file can still drop these, which verify_audit then reveals
+CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
+BEGIN
+    SELECT RAISE(ABORT, 'the audit log is append-only');
+END;
+"#;
+
+/// Reads are filtered by dataset (`EntityQuery::datasets`): the dataset indexes, and the triggers that keep the
+/// dataset of an entity's history (`temporal_entities.dataset`) that of the entity: when it is written into another
+/// dataset, when it is created (again), and when its history starts (from the entity, if there is one; else NULL,
+/// the default dataset). A deleted entity's history keeps the dataset it last had. Run after `temporal_entities`
+/// gained its `dataset` column.
+const DATASET_INDEXES: &str = r#"
+CREATE INDEX IF NOT EXISTS entities_dataset ON entities(dataset);
+CREATE INDEX IF NOT EXISTS temporal_entities_dataset ON temporal_entities(dataset);
+CREATE TRIGGER IF NOT EXISTS entities_dataset_moved AFTER UPDATE OF dataset ON entities
+    WHEN NEW.dataset IS NOT OLD.dataset
+BEGIN
+    UPDATE temporal_entities SET dataset = NEW.dataset WHERE id = NEW.id;
+END;
+CREATE TRIGGER IF NOT EXISTS entities_dataset_created AFTER INSERT ON entities
+BEGIN
+    UPDATE temporal_entities SET dataset = NEW.dataset WHERE id = NEW.id AND dataset IS NOT NEW.dataset;
+END;
+CREATE TRIGGER IF NOT EXISTS temporal_entities_dataset_started AFTER INSERT ON temporal_entities
+BEGIN
+    UPDATE temporal_entities SET dataset = (SELECT dataset FROM entities WHERE id = NEW.id) WHERE id = NEW.id;
+END;
 "#;
 
 /// The columns runs gained when they became jobs, with their definitions (added to a database of an earlier build
@@ -179,8 +285,8 @@ const RUN_JOB_COLUMNS: &[(&str, &str)] = &[
     ("cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
 ];
 
-/// Adds the `columns` a table lacks, in one transaction.
-fn add_missing_columns(conn: &Connection, table: &str, columns: &[(&str, &str)]) -> Result<()> {
+/// Adds the `columns` a table lacks, in one transaction; true when it added any.
+fn add_missing_columns(conn: &Connection, table: &str, columns: &[(&str, &str)]) -> Result<bool> {
     let mut stmt = conn
         .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
         .map_err(db_err)?;
@@ -195,10 +301,11 @@ fn add_missing_columns(conn: &Connection, table: &str, columns: &[(&str, &str)])
         .map(|(c, def)| format!("ALTER TABLE {table} ADD COLUMN {c} {def};"))
         .collect();
     if missing.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     conn.execute_batch(&format!("BEGIN IMMEDIATE; {} COMMIT;", missing.join(" ")))
-        .map_err(|e| db_err(format!("cannot add the columns {table} lacks: {e}")))
+        .map_err(|e| db_err(format!("cannot add the columns {table} lacks: {e}")))?;
+    Ok(true)
 }
 
 /// What a job did inside its savepoint, and how to tell its caller once the commit is known.
@@ -306,6 +413,15 @@ impl SqliteStore {
         ))
         .map_err(db_err)?;
         add_missing_columns(&conn, "scenario_runs", RUN_JOB_COLUMNS)?;
+        if add_missing_columns(&conn, "temporal_entities", &[("dataset", "TEXT")])? {
+            // histories recorded before datasets filtered reads take the dataset of their entity
+            conn.execute_batch(
+                "UPDATE temporal_entities SET dataset = (SELECT dataset FROM entities e WHERE e.id = temporal_entities.id)",
+            )
+            .map_err(db_err)?;
+        }
+        conn.execute_batch(&format!("BEGIN; {DATASET_INDEXES} COMMIT;"))
+            .map_err(db_err)?;
         let journal = Arc::new(AtomicBool::new(false));
         let has_subs: i64 = conn
             .query_row("SELECT count(*) FROM subscriptions", [], |r| r.get(0))
@@ -893,6 +1009,9 @@ fn plan(conn: &Connection, q: &EntityQuery) -> Result<(String, Vec<rusqlite::typ
         conds.push(format!("e.id IN ({})", marks(ids.len())));
         args.extend(ids.iter().map(|i| V::Text(i.clone())));
     }
+    if let Some(ds) = &q.datasets {
+        conds.push(dataset_sql("e.dataset", ds, &mut args));
+    }
     if let Some(list) = &parts.types {
         let marks = marks(list.len());
         let few: i64 = conn
@@ -944,7 +1063,44 @@ fn plan(conn: &Connection, q: &EntityQuery) -> Result<(String, Vec<rusqlite::typ
     Ok((where_, args, parts.exact))
 }
 
+/// The condition that `col` is one of `datasets` (NULL being the default dataset), with its arguments.
+fn dataset_sql(col: &str, datasets: &[String], args: &mut Vec<rusqlite::types::Value>) -> String {
+    let f = DatasetFilter::new(datasets);
+    let mut parts = Vec::new();
+    if !f.ids.is_empty() {
+        parts.push(format!("{col} IN ({})", vec!["?"; f.ids.len()].join(",")));
+        args.extend(f.ids.into_iter().map(rusqlite::types::Value::Text));
+    }
+    if f.or_null {
+        parts.push(format!("{col} IS NULL"));
+    }
+    if parts.is_empty() {
+        "0".to_string()
+    } else {
+        format!("({})", parts.join(" OR "))
+    }
+}
+
+/// For the listings of types, attributes and extents: a join of `entities e` on `rid_col` and the condition on
+/// its dataset, or nothing when all datasets are visible.
+fn dataset_join(
+    rid_col: &str,
+    datasets: Option<&[String]>,
+    args: &mut Vec<rusqlite::types::Value>,
+) -> (String, String) {
+    match datasets {
+        None => (String::new(), "1".to_string()),
+        Some(ds) => (
+            format!("JOIN entities e ON e.rid = {rid_col}"),
+            dataset_sql("e.dataset", ds, args),
+        ),
+    }
+}
+
 fn run_query(conn: &Connection, q: &EntityQuery) -> Result<QueryPage> {
+    if let Some(page) = nothing_visible(q) {
+        return Ok(page);
+    }
     let (sql, args, exact) = plan(conn, q)?;
     if exact {
         let mut page = QueryPage::default();
@@ -1009,14 +1165,18 @@ fn temporal_entities_for(conn: &Connection, q: &TemporalQuery) -> Result<Vec<Tem
     // candidates: temporal entities, filtered by ids / types / pattern / scope; q and geo act on the current state
     let eq = &q.entities;
     let mut out = Vec::new();
-    let mut sql = "SELECT id, types, scopes FROM temporal_entities".to_string();
+    let mut conds = Vec::new();
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     if let Some(ids) = &eq.ids {
-        sql.push_str(&format!(
-            " WHERE id IN ({})",
-            vec!["?"; ids.len()].join(",")
-        ));
+        conds.push(format!("id IN ({})", vec!["?"; ids.len()].join(",")));
         args.extend(ids.iter().map(|i| rusqlite::types::Value::Text(i.clone())));
+    }
+    if let Some(ds) = &eq.datasets {
+        conds.push(dataset_sql("dataset", ds, &mut args));
+    }
+    let mut sql = "SELECT id, types, scopes FROM temporal_entities".to_string();
+    if !conds.is_empty() {
+        sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
     }
     sql.push_str(" ORDER BY id");
     let mut stmt = conn.prepare(&sql).map_err(db_err)?;
@@ -1093,8 +1253,19 @@ fn row_context(r: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
 
 /// Every row of a query without arguments.
 fn rows<T: FromRow>(c: &Connection, sql: &str) -> Result<Vec<T>> {
+    rows_with(c, sql, &[])
+}
+
+/// Every row of a query.
+fn rows_with<T: FromRow>(
+    c: &Connection,
+    sql: &str,
+    args: &[rusqlite::types::Value],
+) -> Result<Vec<T>> {
     let mut stmt = c.prepare(sql).map_err(db_err)?;
-    let rows = stmt.query_map([], T::from_row).map_err(db_err)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args.iter()), T::from_row)
+        .map_err(db_err)?;
     rows.collect::<rusqlite::Result<_>>().map_err(db_err)
 }
 
@@ -1181,21 +1352,49 @@ impl Store for SqliteStore {
         self.read(move |c| run_query(c, &q)).await
     }
 
-    async fn types(&self) -> Result<Vec<TypeInfo>> {
-        self.read(|c| {
+    async fn types(&self, datasets: Option<&[String]>) -> Result<Vec<TypeInfo>> {
+        let mut args = Vec::new();
+        let (join, cond) = dataset_join("t.rid", datasets, &mut args);
+        self.read(move |c| {
             Ok(type_infos(
-                rows(c, "SELECT type, count(*) FROM entity_types GROUP BY type")?,
-                rows(c, "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.rid = t.rid")?,
+                rows_with(
+                    c,
+                    &format!("SELECT t.type, count(*) FROM entity_types t {join} WHERE {cond} GROUP BY t.type"),
+                    &args,
+                )?,
+                rows_with(
+                    c,
+                    &format!(
+                        "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.rid = t.rid
+                         {join} WHERE {cond}"
+                    ),
+                    &args,
+                )?,
             ))
         })
         .await
     }
 
-    async fn attributes(&self) -> Result<Vec<AttributeInfo>> {
-        self.read(|c| {
+    async fn attributes(&self, datasets: Option<&[String]>) -> Result<Vec<AttributeInfo>> {
+        let mut args = Vec::new();
+        let (join, cond) = dataset_join("a.rid", datasets, &mut args);
+        self.read(move |c| {
             Ok(attribute_infos(
-                rows(c, "SELECT attr, count(DISTINCT rid) FROM attr_values GROUP BY attr")?,
-                rows(c, "SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.rid = t.rid")?,
+                rows_with(
+                    c,
+                    &format!(
+                        "SELECT a.attr, count(DISTINCT a.rid) FROM attr_values a {join} WHERE {cond} GROUP BY a.attr"
+                    ),
+                    &args,
+                )?,
+                rows_with(
+                    c,
+                    &format!(
+                        "SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.rid = t.rid
+                         {join} WHERE {cond}"
+                    ),
+                    &args,
+                )?,
             ))
         })
         .await
@@ -2033,15 +2232,26 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>> {
-        let t = type_name.to_string();
+    async fn type_extent(
+        &self,
+        type_name: &str,
+        datasets: Option<&[String]>,
+    ) -> Result<Option<[f64; 4]>> {
+        use rusqlite::types::Value as V;
+        let mut args = vec![
+            V::Text(type_name.to_string()),
+            V::Integer(GEO_PER_ENTITY as i64),
+        ];
+        let (join, cond) = dataset_join("t.rid", datasets, &mut args);
         self.read(move |c| {
             let row: (Option<f64>, Option<f64>, Option<f64>, Option<f64>) = c
                 .query_row(
                     // one pass over the R-tree's rows (gid ranges per entity would each scan it)
-                    "SELECT min(min_x), min(min_y), max(max_x), max(max_y) FROM entity_geo
-                     WHERE gid / ?2 IN (SELECT rid FROM entity_types WHERE type = ?1)",
-                    params![t, GEO_PER_ENTITY as i64],
+                    &format!(
+                        "SELECT min(min_x), min(min_y), max(max_x), max(max_y) FROM entity_geo
+                         WHERE gid / ?2 IN (SELECT t.rid FROM entity_types t {join} WHERE t.type = ?1 AND {cond})"
+                    ),
+                    rusqlite::params_from_iter(args.iter()),
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .map_err(db_err)?;
@@ -2202,6 +2412,97 @@ impl Store for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    // --- trust (see the `trust` module) ---
+    async fn put_account(&self, a: Account, create: bool) -> Result<()> {
+        self.trust_put_account(a, create).await
+    }
+
+    async fn get_account(&self, id: &str) -> Result<Option<Account>> {
+        self.trust_get_account(id).await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.trust_list_accounts().await
+    }
+
+    async fn delete_account(&self, id: &str) -> Result<bool> {
+        self.trust_delete_account(id).await
+    }
+
+    async fn count_accounts(&self) -> Result<u64> {
+        self.trust_count_accounts().await
+    }
+
+    async fn put_api_key(&self, k: ApiKeyRecord) -> Result<()> {
+        self.trust_put_api_key(k).await
+    }
+
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        self.trust_get_api_key(id).await
+    }
+
+    async fn list_api_keys(&self, account_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
+        self.trust_list_api_keys(account_id).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.trust_revoke_api_key(id, at).await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.trust_touch_api_key(id, at).await
+    }
+
+    async fn put_session(&self, s: SessionRecord) -> Result<()> {
+        self.trust_put_session(s).await
+    }
+
+    async fn get_session(&self, hash: &str) -> Result<Option<SessionRecord>> {
+        self.trust_get_session(hash).await
+    }
+
+    async fn delete_session(&self, hash: &str) -> Result<bool> {
+        self.trust_delete_session(hash).await
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.trust_delete_expired_sessions(now).await
+    }
+
+    async fn record_usage(&self, records: Vec<UsageRecord>) -> Result<()> {
+        self.trust_record_usage(records).await
+    }
+
+    async fn usage(&self, q: &UsageQuery) -> Result<(u64, Vec<UsageRecord>)> {
+        self.trust_usage(q).await
+    }
+
+    async fn usage_summary(
+        &self,
+        datasets: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageSummaryRow>> {
+        self.trust_usage_summary(datasets, since).await
+    }
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: Value,
+    ) -> Result<AuditRecord> {
+        self.trust_append_audit(actor, action, target, detail).await
+    }
+
+    async fn audit(&self, after_seq: Option<i64>, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.trust_audit(after_seq, limit).await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerification> {
+        self.trust_verify_audit().await
     }
 
     fn config_epoch(&self) -> u64 {

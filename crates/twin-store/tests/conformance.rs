@@ -665,7 +665,7 @@ async fn common_types_walk_entities_in_id_order(o: Opened) {
 
     // the types and attributes in use, with how many carry them
     let kinds = |k: &str| vec![k.to_string()];
-    let types = s.types().await.unwrap();
+    let types = s.types(None).await.unwrap();
     assert_eq!(
         types,
         vec![
@@ -684,7 +684,7 @@ async fn common_types_walk_entities_in_id_order(o: Opened) {
             },
         ]
     );
-    let attrs = s.attributes().await.unwrap();
+    let attrs = s.attributes(None).await.unwrap();
     let n = attrs.iter().find(|a| a.name == format!("{V}n")).unwrap();
     let mut type_names = n.type_names.clone();
     type_names.sort();
@@ -886,7 +886,7 @@ async fn map_changes_say_where_maps_went_stale(o: Opened) {
     // the spatial index follows the move: the old place no longer finds the building, the extent is the new one
     // (the R-tree keeps 32-bit floats, rounded outwards)
     let ext = s
-        .type_extent(&format!("{V}Building"))
+        .type_extent(&format!("{V}Building"), None)
         .await
         .unwrap()
         .unwrap();
@@ -894,7 +894,10 @@ async fn map_changes_say_where_maps_went_stale(o: Opened) {
         assert!((got - want).abs() < 1e-5, "{ext:?}");
     }
     assert!(ext[0] <= 11.0 && ext[3] >= 51.01);
-    assert_eq!(s.type_extent(&format!("{V}Sensor")).await.unwrap(), None);
+    assert_eq!(
+        s.type_extent(&format!("{V}Sensor"), None).await.unwrap(),
+        None
+    );
     let near = |x: f64, y: f64| {
         let mut g = twin_model::geoquery::GeoQuery::parse(
             "intersects",

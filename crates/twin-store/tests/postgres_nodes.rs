@@ -75,7 +75,8 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
             (2, "entity_locks".to_string()),
             (3, "config_notify".to_string()),
             (4, "retention".to_string()),
-            (5, "run_jobs".to_string())
+            (5, "run_jobs".to_string()),
+            (6, "trust".to_string())
         ]
     );
     assert_eq!(

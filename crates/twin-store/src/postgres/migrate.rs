@@ -30,6 +30,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "run_jobs",
         include_str!("../../migrations/postgres/0005_run_jobs.sql"),
     ),
+    (
+        6,
+        "trust",
+        include_str!("../../migrations/postgres/0006_trust.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -64,6 +64,7 @@ use crate::*;
 mod migrate;
 mod read;
 mod retention;
+mod trust;
 mod write;
 
 use migrate::migrate;
@@ -453,14 +454,22 @@ impl Store for PostgresStore {
         self.run_query(q).await
     }
 
-    async fn types(&self) -> Result<Vec<TypeInfo>> {
+    async fn types(&self, datasets: Option<&[String]>) -> Result<Vec<TypeInfo>> {
+        let mut params = Params::default();
+        let (join, cond) = read::dataset_join("t.id", datasets, &mut params);
         let counts = self
-            .rows("SELECT type, count(*) FROM entity_types GROUP BY type", &[])
+            .rows(
+                &format!("SELECT t.type, count(*) FROM entity_types t {join} WHERE {cond} GROUP BY t.type"),
+                &params.refs(),
+            )
             .await?;
         let kinds = self
             .rows(
-                "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.id = t.id",
-                &[],
+                &format!(
+                    "SELECT DISTINCT t.type, a.attr, a.kind FROM entity_types t JOIN attr_values a ON a.id = t.id
+                     {join} WHERE {cond}"
+                ),
+                &params.refs(),
             )
             .await?;
         Ok(type_infos(
@@ -472,17 +481,24 @@ impl Store for PostgresStore {
         ))
     }
 
-    async fn attributes(&self) -> Result<Vec<AttributeInfo>> {
+    async fn attributes(&self, datasets: Option<&[String]>) -> Result<Vec<AttributeInfo>> {
+        let mut params = Params::default();
+        let (join, cond) = read::dataset_join("a.id", datasets, &mut params);
         let counts = self
             .rows(
-                "SELECT attr, count(DISTINCT id) FROM attr_values GROUP BY attr",
-                &[],
+                &format!(
+                    "SELECT a.attr, count(DISTINCT a.id) FROM attr_values a {join} WHERE {cond} GROUP BY a.attr"
+                ),
+                &params.refs(),
             )
             .await?;
         let kinds = self
             .rows(
-                "SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.id = t.id",
-                &[],
+                &format!(
+                    "SELECT DISTINCT a.attr, a.kind, t.type FROM attr_values a JOIN entity_types t ON a.id = t.id
+                     {join} WHERE {cond}"
+                ),
+                &params.refs(),
             )
             .await?;
         Ok(attribute_infos(
@@ -1500,13 +1516,22 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn type_extent(&self, type_name: &str) -> Result<Option<[f64; 4]>> {
+    async fn type_extent(
+        &self,
+        type_name: &str,
+        datasets: Option<&[String]>,
+    ) -> Result<Option<[f64; 4]>> {
+        let mut params = Params::default();
+        let t = params.add(type_name.to_string());
+        let (join, cond) = read::dataset_join("t.id", datasets, &mut params);
         let rows = self
             .rows(
-                "SELECT min(least((bbox[0])[0], (bbox[1])[0])), min(least((bbox[0])[1], (bbox[1])[1])),
-                        max(greatest((bbox[0])[0], (bbox[1])[0])), max(greatest((bbox[0])[1], (bbox[1])[1]))
-                 FROM entity_geo WHERE id IN (SELECT id FROM entity_types WHERE type = $1)",
-                &[&type_name],
+                &format!(
+                    "SELECT min(least((bbox[0])[0], (bbox[1])[0])), min(least((bbox[0])[1], (bbox[1])[1])),
+                            max(greatest((bbox[0])[0], (bbox[1])[0])), max(greatest((bbox[0])[1], (bbox[1])[1]))
+                     FROM entity_geo WHERE id IN (SELECT t.id FROM entity_types t {join} WHERE t.type = {t} AND {cond})"
+                ),
+                &params.refs(),
             )
             .await?;
         let r = &rows[0];
@@ -1514,6 +1539,97 @@ impl Store for PostgresStore {
             (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
             _ => None,
         })
+    }
+
+    // --- trust (see the `trust` module) ---
+    async fn put_account(&self, a: Account, create: bool) -> Result<()> {
+        self.trust_put_account(a, create).await
+    }
+
+    async fn get_account(&self, id: &str) -> Result<Option<Account>> {
+        self.trust_get_account(id).await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.trust_list_accounts().await
+    }
+
+    async fn delete_account(&self, id: &str) -> Result<bool> {
+        self.trust_delete_account(id).await
+    }
+
+    async fn count_accounts(&self) -> Result<u64> {
+        self.trust_count_accounts().await
+    }
+
+    async fn put_api_key(&self, k: ApiKeyRecord) -> Result<()> {
+        self.trust_put_api_key(k).await
+    }
+
+    async fn get_api_key(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
+        self.trust_get_api_key(id).await
+    }
+
+    async fn list_api_keys(&self, account_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
+        self.trust_list_api_keys(account_id).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.trust_revoke_api_key(id, at).await
+    }
+
+    async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        self.trust_touch_api_key(id, at).await
+    }
+
+    async fn put_session(&self, s: SessionRecord) -> Result<()> {
+        self.trust_put_session(s).await
+    }
+
+    async fn get_session(&self, hash: &str) -> Result<Option<SessionRecord>> {
+        self.trust_get_session(hash).await
+    }
+
+    async fn delete_session(&self, hash: &str) -> Result<bool> {
+        self.trust_delete_session(hash).await
+    }
+
+    async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64> {
+        self.trust_delete_expired_sessions(now).await
+    }
+
+    async fn record_usage(&self, records: Vec<UsageRecord>) -> Result<()> {
+        self.trust_record_usage(records).await
+    }
+
+    async fn usage(&self, q: &UsageQuery) -> Result<(u64, Vec<UsageRecord>)> {
+        self.trust_usage(q).await
+    }
+
+    async fn usage_summary(
+        &self,
+        datasets: &[String],
+        since: Option<DateTime<Utc>>,
+    ) -> Result<Vec<UsageSummaryRow>> {
+        self.trust_usage_summary(datasets, since).await
+    }
+
+    async fn append_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: Value,
+    ) -> Result<AuditRecord> {
+        self.trust_append_audit(actor, action, target, detail).await
+    }
+
+    async fn audit(&self, after_seq: Option<i64>, limit: usize) -> Result<Vec<AuditRecord>> {
+        self.trust_audit(after_seq, limit).await
+    }
+
+    async fn verify_audit(&self) -> Result<AuditVerification> {
+        self.trust_verify_audit().await
     }
 
     fn config_epoch(&self) -> u64 {

@@ -54,6 +54,33 @@ fn prefilter_sql(p: &Prefilter, params: &mut Params) -> String {
     }
 }
 
+/// The condition that `col` is one of `datasets` (NULL being the default dataset).
+pub(super) fn dataset_sql(col: &str, datasets: &[String], params: &mut Params) -> String {
+    let f = DatasetFilter::new(datasets);
+    let any = format!("{col} = ANY({}::text[])", params.add(f.ids));
+    if f.or_null {
+        format!("({any} OR {col} IS NULL)")
+    } else {
+        any
+    }
+}
+
+/// For the listings of types, attributes and extents: a join of `entities e` on `id_col` and the condition on its
+/// dataset, or nothing when all datasets are visible.
+pub(super) fn dataset_join(
+    id_col: &str,
+    datasets: Option<&[String]>,
+    params: &mut Params,
+) -> (String, String) {
+    match datasets {
+        None => (String::new(), "true".to_string()),
+        Some(ds) => (
+            format!("JOIN entities e ON e.id = {id_col}"),
+            dataset_sql("e.dataset", ds, params),
+        ),
+    }
+}
+
 /// The WHERE clause over `entities e` narrowing a query, its arguments, and whether it alone decides.
 fn plan(q: &EntityQuery) -> (String, Params, bool) {
     let parts = plan_parts(q);
@@ -61,6 +88,9 @@ fn plan(q: &EntityQuery) -> (String, Params, bool) {
     let mut conds = Vec::new();
     if let Some(ids) = parts.ids {
         conds.push(format!("e.id = ANY({})", params.add(ids)));
+    }
+    if let Some(ds) = &q.datasets {
+        conds.push(dataset_sql("e.dataset", ds, &mut params));
     }
     if let Some(types) = parts.types {
         conds.push(format!(
@@ -97,6 +127,9 @@ fn plan(q: &EntityQuery) -> (String, Params, bool) {
 
 impl PostgresStore {
     pub(super) async fn run_query(&self, q: &EntityQuery) -> Result<QueryPage> {
+        if let Some(page) = nothing_visible(q) {
+            return Ok(page);
+        }
         let (sql, mut params, exact) = plan(q);
         let c = self.client().await?;
         if exact {
@@ -158,22 +191,23 @@ impl PostgresStore {
 
     async fn temporal_entities_for(&self, q: &TemporalQuery) -> Result<Vec<TemporalHead>> {
         let eq = &q.entities;
-        let rows = match &eq.ids {
-            Some(ids) => {
-                self.rows(
-                    "SELECT id, types, scopes FROM temporal_entities WHERE id = ANY($1) ORDER BY id",
-                    &[ids],
-                )
-                .await?
-            }
-            None => {
-                self.rows(
-                    "SELECT id, types, scopes FROM temporal_entities ORDER BY id",
-                    &[],
-                )
-                .await?
-            }
-        };
+        let mut params = Params::default();
+        let mut conds = vec!["true".to_string()];
+        if let Some(ids) = &eq.ids {
+            conds.push(format!("id = ANY({})", params.add(ids.clone())));
+        }
+        if let Some(ds) = &eq.datasets {
+            conds.push(dataset_sql("dataset", ds, &mut params));
+        }
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT id, types, scopes FROM temporal_entities WHERE {} ORDER BY id",
+                    conds.join(" AND ")
+                ),
+                &params.refs(),
+            )
+            .await?;
         let mut out = Vec::new();
         for r in rows {
             let Some(head) = temporal_head(eq, r.get(0), r.get(1), r.get(2))? else {

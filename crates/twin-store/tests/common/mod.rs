@@ -23,6 +23,44 @@ pub struct Opened {
 }
 
 impl Opened {
+    #[allow(dead_code)]
+    pub fn backend(&self) -> Backend {
+        match &self.place {
+            Place::Sqlite(_) => Backend::Sqlite,
+            Place::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Runs SQL on the store's database directly, past the store (as someone with access to the database would).
+    #[allow(dead_code)]
+    pub async fn raw_sql(&self, sql: &str) -> Result<(), String> {
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let c = rusqlite::Connection::open(dir.path().join("t.db"))
+                    .map_err(|e| e.to_string())?;
+                c.busy_timeout(std::time::Duration::from_secs(10))
+                    .map_err(|e| e.to_string())?;
+                c.execute_batch(sql).map_err(|e| e.to_string())
+            }
+            Place::Postgres(db) => {
+                let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let driver = tokio::spawn(conn);
+                let r = client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| match e.as_db_error() {
+                        Some(d) => d.message().to_string(),
+                        None => e.to_string(),
+                    });
+                drop(client);
+                let _ = driver.await;
+                r
+            }
+        }
+    }
+
     /// A new store on the same data (a restart, or a second node for PostgreSQL).
     pub async fn reopen(&self) -> Arc<dyn Store> {
         match &self.place {

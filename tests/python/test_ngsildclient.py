@@ -63,6 +63,13 @@ def server():
     with tempfile.TemporaryDirectory(prefix="urbantwin-ngsild-") as tmp:
         port = free_port()
         log = Path(tmp) / "server.log"
+        # a new twin writes nothing without signing in; the administrator opens the default dataset to anyone,
+        # as a city does for a sandbox (ngsildclient sends no credentials)
+        subprocess.run(
+            [BIN, "accounts", "access", "--write", "public", "--db", str(Path(tmp) / "twin.db")],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         with open(log, "wb") as logf:
             proc = subprocess.Popen(
                 [BIN, "serve", "--db", str(Path(tmp) / "twin.db"), "--listen", f"127.0.0.1:{port}"],

@@ -198,7 +198,7 @@ describe('the urbantwin web app', () => {
     const observedAt = new Date().toISOString();
     const r = await fetch(`${twin.url}/ngsi-ld/v1/entities/${encodeURIComponent('urn:ngsi-ld:AirQualityObserved:kallio')}/attrs`, {
       method: 'PATCH',
-      headers: { 'Content-Type': 'application/json', 'X-Urbantwin-Source': 'web app test' },
+      headers: { 'Content-Type': 'application/json', 'X-Urbantwin-Source': 'web app test', Authorization: `Bearer ${twin.key}` },
       body: JSON.stringify({ NO2: { type: 'Property', value: 31.5, unitCode: 'GQ', observedAt } }),
     });
     assert.equal(r.status, 204);
@@ -332,7 +332,7 @@ describe('the urbantwin web app', () => {
     }));
     const post = await fetch(`${api}/temporal/entities/${encodeURIComponent(id)}/attrs`, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${twin.key}` },
       body: JSON.stringify({ LAeq: instances }),
     });
     assert.equal(post.status, 204, await post.text());

@@ -49,19 +49,25 @@ async function waitFor(url, ms, proc) {
   throw new Error(`${url} did not answer within ${ms} ms (${last})`);
 }
 
-/** Starts the twin; resolves to `{url, stop}`. */
+/** Starts the twin; resolves to `{url, key, stop}` (`key`: an administrator's API key, for the tests' writes). */
 export async function startTwin() {
-  if (process.env.URBANTWIN_URL) return { url: process.env.URBANTWIN_URL.replace(/\/$/, ''), stop: async () => {} };
+  if (process.env.URBANTWIN_URL) {
+    return { url: process.env.URBANTWIN_URL.replace(/\/$/, ''), key: process.env.URBANTWIN_KEY, stop: async () => {} };
+  }
   if (!existsSync(join(WEB, 'dist', 'index.html'))) throw new Error('web/dist is not built: run `npm run build` first');
   if (!existsSync(BIN)) throw new Error(`no urbantwin binary at ${BIN}: build it (cargo build --release -p twin-cli) or set URBANTWIN_BIN`);
   const help = execFileSync(BIN, ['demo', '--help'], { encoding: 'utf8' });
   if (!help.includes('--web-dir')) throw new Error(`${BIN} cannot serve the web app (no --web-dir): rebuild it`);
   const dir = mkdtempSync(join(tmpdir(), 'urbantwin-web-'));
+  // the demo's data is written by its owner only: the tests write as an administrator, with an API key
+  const db = join(dir, 'demo.db');
+  execFileSync(BIN, ['accounts', 'add', 'web-tests', '--role', 'admin', '--db', db]);
+  const key = execFileSync(BIN, ['accounts', 'key', 'web-tests', '--scope', 'admin', '--db', db], { encoding: 'utf8' }).trim();
   const port = await freePort();
   const log = [];
   const proc = spawn(
     BIN,
-    ['demo', '--db', join(dir, 'demo.db'), '--listen', `127.0.0.1:${port}`, '--web-dir', join(WEB, 'dist')],
+    ['demo', '--db', db, '--listen', `127.0.0.1:${port}`, '--web-dir', join(WEB, 'dist')],
     { cwd: dir, env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   for (const s of [proc.stdout, proc.stderr]) s.on('data', (d) => log.push(String(d)));
@@ -76,6 +82,7 @@ export async function startTwin() {
   }
   return {
     url,
+    key,
     log,
     stop: async () => {
       if (proc.exitCode === null) {

@@ -21,6 +21,7 @@ use twin_store::{ChangeOutcome, EntityChange, EntityQuery};
 
 use crate::entities::{read_body, render_many, resolve_dataset};
 use crate::error::{problem_json, ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::ld;
 use crate::params::{self, Params};
 use crate::{json_response, provenance, SharedState};
@@ -192,7 +193,13 @@ fn prepare(items: Vec<Value>, op: Op, ctx: &Arc<Context>, prov: &Provenance) -> 
     (errors, changes)
 }
 
-async fn run(state: SharedState, headers: HeaderMap, body: Bytes, op: Op) -> ApiResult<Response> {
+async fn run(
+    state: SharedState,
+    g: Guard,
+    headers: HeaderMap,
+    body: Bytes,
+    op: Op,
+) -> ApiResult<Response> {
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
     let items = array(v)?;
     let mut prov = provenance(&headers, "batch");
@@ -209,6 +216,10 @@ async fn run(state: SharedState, headers: HeaderMap, body: Bytes, op: Op) -> Api
                 )
             })?;
     let ids: Vec<String> = changes.iter().map(|(i, _)| i.clone()).collect();
+    let changes = changes
+        .into_iter()
+        .map(|(id, c)| (id, g.guard_change(c)))
+        .collect::<Vec<_>>();
     let results = if changes.is_empty() {
         vec![]
     } else {
@@ -267,16 +278,18 @@ fn batch_response(
 
 async fn batch_create(
     State(s): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &["local"])?;
-    run(s, headers, body, Op::Create).await
+    run(s, g, headers, body, Op::Create).await
 }
 
 async fn batch_upsert(
     State(s): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -290,6 +303,7 @@ async fn batch_upsert(
     }
     run(
         s,
+        g,
         headers,
         body,
         if o.contains("update") {
@@ -303,6 +317,7 @@ async fn batch_upsert(
 
 async fn batch_update(
     State(s): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -310,6 +325,7 @@ async fn batch_update(
     let p = Params::parse(raw.as_deref(), &["options", "local"])?;
     run(
         s,
+        g,
         headers,
         body,
         Op::Update {
@@ -321,16 +337,18 @@ async fn batch_update(
 
 async fn batch_merge(
     State(s): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &["local"])?;
-    run(s, headers, body, Op::Merge).await
+    run(s, g, headers, body, Op::Merge).await
 }
 
 async fn batch_delete(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -354,6 +372,10 @@ async fn batch_delete(
         }
     }
     let ids: Vec<String> = changes.iter().map(|(i, _)| i.clone()).collect();
+    let changes = changes
+        .into_iter()
+        .map(|(id, c)| (id, g.guard_change(c)))
+        .collect::<Vec<_>>();
     let results = if changes.is_empty() {
         vec![]
     } else {
@@ -364,7 +386,9 @@ async fn batch_delete(
         match r {
             Ok(_) => success.push(id),
             Err(mut e) => {
-                e.detail = format!("entity {id} does not exist");
+                if e.kind == twin_model::ErrorKind::ResourceNotFound {
+                    e.detail = format!("entity {id} does not exist");
+                }
                 errors.push(json!({"entityId": id, "error": problem_json(&e)}));
             }
         }
@@ -375,6 +399,7 @@ async fn batch_delete(
 /// `POST /entityOperations/query`: the query in a body (`type: Query`), paging and options in the URL.
 async fn query_post(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -493,7 +518,10 @@ async fn query_post(
         ],
     )?;
     let o = params::render_options(&rparams, &ctx)?;
-    let page = state.store.query(&q).await?;
+    let mut q = q;
+    g.restrict(&mut q);
+    let mut page = state.store.query(&q).await?;
+    g.release(&mut page.entities, "ngsi-ld.query");
     let out = render_many(&page.entities, &ctx, &o, accept, &rparams);
     let mut resp = json_response(StatusCode::OK, out, accept, &rc);
     if let Some(n) = page.count {

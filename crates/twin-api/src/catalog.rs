@@ -19,8 +19,10 @@ use oxrdf::{Literal, NamedNode, NamedOrBlankNode, Term, Triple};
 use serde_json::{json, Map, Value};
 use twin_model::dataset::Access;
 use twin_model::{Context, Dataset, ErrorKind};
+use twin_store::EntityQuery;
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::params::Params;
 use crate::SharedState;
 
@@ -469,32 +471,34 @@ fn negotiate(raw: Option<&str>, headers: &HeaderMap) -> ApiResult<Format> {
 
 async fn catalog(
     State(state): State<SharedState>,
+    g: Guard,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let f = negotiate(raw.as_deref(), &headers)?;
-    respond(&state, f).await
+    respond(&state, &g, f).await
 }
 
-async fn turtle(State(state): State<SharedState>) -> ApiResult<Response> {
-    respond(&state, Format::Turtle).await
+async fn turtle(State(state): State<SharedState>, g: Guard) -> ApiResult<Response> {
+    respond(&state, &g, Format::Turtle).await
 }
 
-async fn jsonld(State(state): State<SharedState>) -> ApiResult<Response> {
-    respond(&state, Format::JsonLd).await
+async fn jsonld(State(state): State<SharedState>, g: Guard) -> ApiResult<Response> {
+    respond(&state, &g, Format::JsonLd).await
 }
 
-async fn respond(state: &SharedState, f: Format) -> ApiResult<Response> {
+async fn respond(state: &SharedState, g: &Guard, f: Format) -> ApiResult<Response> {
+    // the datasets whose data the caller may read (a portal harvesting anonymously sees the public ones)
     let datasets: Vec<Dataset> = state
         .store
         .list_datasets()
         .await?
         .into_iter()
-        .filter(|d| d.read == Access::Public)
+        .filter(|d| g.scope().sees(Some(&d.id)))
         .collect();
     let mut entries = Vec::with_capacity(datasets.len());
     for d in &datasets {
-        entries.push((d, facts(state, &d.id).await?));
+        entries.push((d, facts(state, g, d).await?));
     }
     let base = state.config.public_url.trim_end_matches('/').to_string();
     let input = CatalogInput {
@@ -527,9 +531,52 @@ async fn respond(state: &SharedState, f: Format) -> ApiResult<Response> {
     })
 }
 
-/// What the store says of a dataset: its entities, types, extent and period.
-async fn facts(_state: &SharedState, _id: &str) -> ApiResult<DatasetFacts> {
-    Ok(DatasetFacts::default())
+/// What the store says of a dataset: how many entities, of which types, within which box (unless its locations
+/// are hidden from the caller).
+async fn facts(state: &SharedState, g: &Guard, d: &Dataset) -> ApiResult<DatasetFacts> {
+    let only = [d.id.clone()];
+    let mut q = EntityQuery {
+        datasets: Some(only.to_vec()),
+        limit: 0,
+        count: true,
+        ..Default::default()
+    };
+    g.restrict(&mut q);
+    let entities = state.store.query(&q).await?.count.unwrap_or(0);
+    let types: Vec<String> = state
+        .store
+        .types(Some(&only))
+        .await?
+        .into_iter()
+        .map(|t| t.type_name)
+        .collect();
+    let location = twin_model::entity::iri::LOCATION;
+    let location_hidden = twin_model::policy::hidden_attributes(&g.principal, d)
+        .iter()
+        .any(|r| r.matches(location, "location"));
+    let mut bbox: Option<[f64; 4]> = None;
+    if !location_hidden {
+        for t in &types {
+            if let Some(b) = state.store.type_extent(t, Some(&only)).await? {
+                bbox = Some(match bbox {
+                    None => b,
+                    Some(o) => [
+                        o[0].min(b[0]),
+                        o[1].min(b[1]),
+                        o[2].max(b[2]),
+                        o[3].max(b[3]),
+                    ],
+                });
+            }
+        }
+    }
+    Ok(DatasetFacts {
+        entities,
+        types,
+        bbox,
+        period: None,
+        modified: None,
+    })
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use twin_model::{dataset::DEFAULT_DATASET, Entity, NgsiError, Provenance};
 use twin_store::{ChangeOutcome, EntityChange};
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::ld::{self, Accept, BodyType, RequestContext};
 use crate::params::{self, Params};
 use crate::{json_response, parse_body, provenance, SharedState};
@@ -96,6 +97,7 @@ pub async fn resolve_dataset(state: &SharedState, prov: &mut Provenance) -> ApiR
 
 async fn create_entity(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -121,26 +123,29 @@ async fn create_entity(
             result: Value::Null,
         })
     });
-    state.store.write(&id, change).await?;
+    state.store.write(&id, g.guard_change(change)).await?;
     Ok(crate::created(&entity_url(&id)))
 }
 
 async fn query_entities(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), params::QUERY_PARAMS)?;
     let accept = ld::accept(&headers, true)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let q = params::entity_query(
+    let mut q = params::entity_query(
         &p,
         &rc.ctx,
         state.config.default_limit,
         state.config.max_limit,
     )?;
     let o = params::render_options(&p, &rc.ctx)?;
-    let page = state.store.query(&q).await?;
+    g.restrict(&mut q);
+    let mut page = state.store.query(&q).await?;
+    g.release(&mut page.entities, "ngsi-ld.query");
     let body = render_many(&page.entities, &rc.ctx, &o, accept, &p);
     let mut resp = json_response(StatusCode::OK, body, accept, &rc);
     if let Some(n) = page.count {
@@ -178,6 +183,7 @@ fn geometry_property(p: &Params, ctx: &Context) -> String {
 
 async fn retrieve_entity(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -205,11 +211,13 @@ async fn retrieve_entity(
     let accept = ld::accept(&headers, true)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
     let o = params::render_options(&p, &rc.ctx)?;
-    let e = state
+    let mut e = state
         .store
         .get(&id)
         .await?
+        .filter(|e| g.sees(e))
         .ok_or_else(|| ApiError::not_found(format!("entity {id} does not exist")))?;
+    g.release(std::slice::from_mut(&mut e), "ngsi-ld.retrieve");
     if let Some(t) = p.get("type") {
         let mut te = twin_model::query::parse_types(t)?;
         te.expand_names(&|n| rc.ctx.expand(n));
@@ -239,6 +247,7 @@ pub fn check_id(id: &str) -> ApiResult<()> {
 
 async fn delete_entity(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
@@ -250,7 +259,7 @@ async fn delete_entity(
     });
     state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(StatusCode::NO_CONTENT)
@@ -266,6 +275,7 @@ fn not_found_as(e: NgsiError, id: &str) -> ApiError {
 
 async fn replace_entity(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -302,7 +312,7 @@ async fn replace_entity(
     });
     state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(StatusCode::NO_CONTENT)
@@ -310,6 +320,7 @@ async fn replace_entity(
 
 async fn merge_entity(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -352,7 +363,7 @@ async fn merge_entity(
     });
     state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(StatusCode::NO_CONTENT)
@@ -387,6 +398,7 @@ fn report_response(r: Value) -> Response {
 
 async fn append_attrs(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -415,7 +427,7 @@ async fn append_attrs(
     });
     let w = state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(report_response(w.result))
@@ -423,6 +435,7 @@ async fn append_attrs(
 
 async fn update_attrs(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -453,7 +466,7 @@ async fn update_attrs(
     });
     let w = state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(report_response(w.result))
@@ -461,6 +474,7 @@ async fn update_attrs(
 
 async fn partial_update_attr(
     State(state): State<SharedState>,
+    g: Guard,
     Path((id, attr)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -485,7 +499,7 @@ async fn partial_update_attr(
     });
     state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(StatusCode::NO_CONTENT)
@@ -493,6 +507,7 @@ async fn partial_update_attr(
 
 async fn replace_attr(
     State(state): State<SharedState>,
+    g: Guard,
     Path((id, attr)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -517,7 +532,7 @@ async fn replace_attr(
     });
     state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(StatusCode::NO_CONTENT)
@@ -525,6 +540,7 @@ async fn replace_attr(
 
 async fn delete_attr(
     State(state): State<SharedState>,
+    g: Guard,
     Path((id, attr)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -548,7 +564,7 @@ async fn delete_attr(
     });
     state
         .store
-        .write(&id, change)
+        .write(&id, g.guard_change(change))
         .await
         .map_err(|e| not_found_as(e, &id))?;
     Ok(StatusCode::NO_CONTENT)

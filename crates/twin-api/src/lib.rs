@@ -18,12 +18,14 @@ use twin_store::Store;
 
 pub mod access;
 pub mod air;
+pub mod auth;
 pub mod batch;
 pub mod catalog;
 pub mod contexts;
 pub mod datasets;
 pub mod entities;
 pub mod error;
+pub mod guard;
 pub mod ingest;
 pub mod ld;
 pub mod live;
@@ -35,6 +37,7 @@ pub mod scenarios;
 pub mod subscriptions;
 pub mod temporal;
 pub mod tiles;
+pub mod trust;
 pub mod types;
 pub mod web;
 
@@ -68,6 +71,8 @@ pub struct ApiConfig {
     /// The CA certificate(s) (PEM) that `mqtts://` notification endpoints' brokers must be signed by; `None`
     /// trusts the machine's root certificates.
     pub mqtt_ca_file: Option<std::path::PathBuf>,
+    /// Sign-in: sessions, sign-up, the city's identity provider.
+    pub auth: auth::AuthConfig,
 }
 
 impl Default for ApiConfig {
@@ -87,6 +92,7 @@ impl Default for ApiConfig {
             jobs: scenarios::JobsConfig::default(),
             retention_interval: Some(Duration::from_secs(600)),
             mqtt_ca_file: None,
+            auth: auth::AuthConfig::default(),
         }
     }
 }
@@ -109,12 +115,27 @@ pub struct AppState {
     pub ingest: std::sync::OnceLock<Arc<twin_ingest::IngestStats>>,
     /// Connections for notifications to `mqtt://` and `mqtts://` endpoints.
     pub mqtt: twin_ingest::notify::MqttNotifier,
+    /// The datasets and their policies, as of the store's configuration epoch.
+    pub datasets: guard::DatasetCache,
+    /// Reads of non-public data, on their way to the store.
+    pub usage: guard::UsageLog,
+    /// The verifier of the identity provider's bearer tokens, when one is configured ([`AppState::with_jwt`]).
+    pub jwt: Option<Arc<twin_auth::jwt::JwtVerifier>>,
 }
 
 pub type SharedState = Arc<AppState>;
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: ApiConfig) -> SharedState {
+        AppState::with_jwt(store, config, None)
+    }
+
+    /// As [`AppState::new`], accepting the bearer tokens `jwt` verifies (the city's identity provider).
+    pub fn with_jwt(
+        store: Arc<dyn Store>,
+        config: ApiConfig,
+        jwt: Option<Arc<twin_auth::jwt::JwtVerifier>>,
+    ) -> SharedState {
         let http = reqwest::Client::builder()
             .user_agent(concat!("urbantwin/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(5))
@@ -122,6 +143,9 @@ impl AppState {
             .unwrap_or_default();
         let mqtt = twin_ingest::notify::MqttNotifier::new(config.mqtt_ca_file.clone());
         Arc::new(AppState {
+            usage: guard::UsageLog::new(store.clone()),
+            datasets: guard::DatasetCache::default(),
+            jwt,
             store,
             tiles: tiles::TileCache::new(config.tile_cache_bytes),
             scenarios: scenarios::ScenarioState::new(&config.jobs),
@@ -291,6 +315,8 @@ pub fn router(state: SharedState) -> Router {
                 .merge(live::routes())
                 .merge(ingest::routes())
                 .merge(retention::routes())
+                .merge(auth::routes())
+                .merge(trust::routes())
                 .layer(public_reads()),
         )
         .nest("/ogc", ogc::routes().layer(public_reads()))
@@ -301,6 +327,11 @@ pub fn router(state: SharedState) -> Router {
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(reject_tenants))
+        // who is calling, for every route (anonymous without credentials; wrong credentials are a 401)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::middleware,
+        ))
         .layer(axum::middleware::map_response(body_limit_problem))
         // gzip where the client accepts it (tiles, JSON, the app's assets shrink to a third); never event streams,
         // images or tiny bodies (tower-http's default predicate)

@@ -28,6 +28,7 @@ use twin_model::query::{parse_q, Query};
 use twin_model::{Context, Entity};
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::params::Params;
 use crate::SharedState;
 
@@ -219,6 +220,7 @@ enum Events {
 /// `GET /api/events?type=A,B&id=...&attrs=...&format=concise`: the writes from now on, as server-sent events.
 async fn events(
     State(state): State<SharedState>,
+    g: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     let filter = Filter::parse(raw.as_deref())?;
@@ -234,23 +236,32 @@ async fn events(
         Some((step, rx))
     });
     let ctx = Context::core();
+    // the caller's scope as the stream opens: only entities it may read, without the attributes hidden from it
+    let g = std::sync::Arc::new(g);
     let stream = futures::stream::once(async move { vec![ready] })
-        .chain(batches.map(move |b| {
-            match b {
-                Events::Batch(batch) => batch
+        .chain(batches.map(move |b| match b {
+            Events::Batch(batch) => {
+                let mut seen: Vec<(&i64, Entity)> = batch
                     .iter()
-                    .filter(|(_, e)| filter.wants(e))
+                    .filter(|(_, e)| filter.wants(e) && g.sees(e))
+                    .map(|(ms, e)| (ms, e.clone()))
+                    .collect();
+                for (_, e) in &mut seen {
+                    g.redact(e);
+                }
+                g.log(seen.iter().map(|(_, e)| e.dataset.as_deref()), "events");
+                seen.iter()
                     .map(|(ms, e)| {
                         Event::default()
                             .event("entity")
                             .id(ms.to_string())
                             .data(render_entity(e, &ctx, &filter.options).to_string())
                     })
-                    .collect(),
-                Events::Reset(n) => vec![Event::default()
+                    .collect()
+            }
+            Events::Reset(n) => vec![Event::default()
                     .event("reset")
                     .data(format!("{{\"missedBatches\":{n}}}"))],
-            }
         }))
         .flat_map(|events| futures::stream::iter(events.into_iter().map(Ok)))
         .take_until(state.live.stopped());

@@ -12,6 +12,7 @@ use twin_model::subscription::{EndpointAccept, EntityEvent, NotificationTrigger,
 use twin_model::Entity;
 use twin_store::{ChangeRecord, DeliveryStatus, EntityQuery, PendingDelivery, Trigger};
 
+use crate::guard::Guard;
 use crate::ld::{self, RequestContext};
 use crate::SharedState;
 
@@ -57,6 +58,8 @@ struct Worker {
     periodic: HashMap<String, DateTime<Utc>>,
     /// Notification contexts resolved during the current round.
     contexts: HashMap<String, (Value, RequestContext)>,
+    /// What each subscription's owner may read, computed once a round.
+    guards: HashMap<String, Arc<Guard>>,
     tasks: JoinSet<()>,
     /// Delivery id of every running task, by task id.
     in_flight: HashMap<tokio::task::Id, i64>,
@@ -74,6 +77,7 @@ pub async fn run(state: SharedState) {
         throttled: HashMap::new(),
         periodic: HashMap::new(),
         contexts: HashMap::new(),
+        guards: HashMap::new(),
         tasks: JoinSet::new(),
         in_flight: HashMap::new(),
     };
@@ -129,6 +133,7 @@ impl Worker {
 
     async fn round(&mut self) -> twin_store::Result<()> {
         self.contexts.clear();
+        self.guards.clear();
         self.load_subscriptions().await?;
         self.process_changes().await?;
         self.process_periodic().await?;
@@ -167,6 +172,21 @@ impl Worker {
         self.throttled.retain(|id, _| self.subs.contains_key(id));
         self.periodic.retain(|id, _| self.subs.contains_key(id));
         Ok(())
+    }
+
+    /// What the owner of `sub` may read (the public scope when it has no owner or the owner cannot be resolved).
+    async fn guard(&mut self, sub: &Subscription) -> twin_store::Result<Arc<Guard>> {
+        if let Some(g) = self.guards.get(&sub.id) {
+            return Ok(g.clone());
+        }
+        let principal = crate::auth::owner_principal(&self.state, sub.owner.as_ref()).await?;
+        let g = Arc::new(
+            Guard::new(&self.state, principal, None)
+                .await
+                .map_err(|e| e.0)?,
+        );
+        self.guards.insert(sub.id.clone(), g.clone());
+        Ok(g)
     }
 
     /// The context notifications of `sub` are rendered under (the core context when it cannot be resolved).
@@ -263,6 +283,39 @@ impl Worker {
         if ch.at < sub.created_at {
             return; // the change predates the subscription
         }
+        // its owner's policies: an entity they may not read is not notified, hidden attributes are left out
+        let g = match self.guard(sub).await {
+            Ok(g) => g,
+            Err(e) => {
+                tracing::warn!(subscription = %sub.id, error = %e, "cannot resolve the subscription's owner");
+                return;
+            }
+        };
+        if !g.sees(&ch.entity) {
+            return;
+        }
+        let mut entity = ch.entity.clone();
+        g.redact(&mut entity);
+        let mut previous = ch.previous.clone();
+        if let Some(p) = previous.as_mut() {
+            g.redact(p);
+        }
+        // a change to attributes hidden from the owner only is no news to them
+        let attributes: Vec<String> = ch
+            .attributes
+            .iter()
+            .filter(|a| entity.attrs.contains_key(*a) || !ch.entity.attrs.contains_key(*a))
+            .cloned()
+            .collect();
+        if attributes.is_empty() && !ch.attributes.is_empty() {
+            return;
+        }
+        let ch = &ChangeRecord {
+            entity,
+            previous,
+            attributes,
+            ..ch.clone()
+        };
         let event = event_of(ch.trigger);
         let Some(reason) = sub.trigger_reason(event, &ch.attributes, &ch.entity, now) else {
             return;
@@ -276,6 +329,10 @@ impl Worker {
             }
             throttled.insert(sub.id.clone(), ch.at);
         }
+        g.log(
+            std::iter::once(ch.entity.dataset.as_deref()),
+            "notification",
+        );
         let (context, rc) = self.context(sub).await;
         let data = sub.render_data(
             event,
@@ -359,9 +416,10 @@ impl Worker {
 
     /// The entities a periodic subscription currently selects, by id.
     async fn current_entities(
-        &self,
+        &mut self,
         sub: &Subscription,
     ) -> twin_store::Result<BTreeMap<String, Entity>> {
+        let g = self.guard(sub).await?;
         let m = sub.matchers()?;
         let mut out = BTreeMap::new();
         let limit = self.state.config.max_limit.max(1);
@@ -380,7 +438,11 @@ impl Worker {
                 limit,
                 ..Default::default()
             };
-            for e in self.state.store.query(&q).await?.entities {
+            let mut q = q;
+            g.restrict(&mut q);
+            let mut page = self.state.store.query(&q).await?.entities;
+            g.release(&mut page, "notification");
+            for e in page {
                 if out.len() >= limit {
                     break;
                 }

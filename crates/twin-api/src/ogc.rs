@@ -27,6 +27,7 @@ use twin_model::{Entity, NgsiError};
 use twin_store::{EntityQuery, TypeInfo};
 
 use crate::error::{status_of, ApiError};
+use crate::guard::Guard;
 use crate::params::Params;
 use crate::SharedState;
 
@@ -217,11 +218,9 @@ pub fn collection_id(ctx: &Context, type_name: &str) -> String {
 }
 
 /// The entity type behind a collection id.
-async fn find_collection(state: &SharedState, id: &str) -> OgcResult<TypeInfo> {
+async fn find_collection(g: &Guard, id: &str) -> OgcResult<TypeInfo> {
     let ctx = Context::core();
-    state
-        .store
-        .types(None)
+    g.types()
         .await?
         .into_iter()
         .find(|t| collection_id(&ctx, &t.type_name) == id)
@@ -263,12 +262,15 @@ async fn conformance(RawQuery(raw): RawQuery) -> OgcResult<Response> {
     Ok(respond(json!({"conformsTo": CONFORMANCE}), JSON))
 }
 
-async fn api(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> OgcResult<Response> {
+async fn api(
+    State(state): State<SharedState>,
+    g: Guard,
+    RawQuery(raw): RawQuery,
+) -> OgcResult<Response> {
     params(raw.as_deref(), &["f"])?;
     let ctx = Context::core();
-    let mut ids: Vec<String> = state
-        .store
-        .types(None)
+    let mut ids: Vec<String> = g
+        .types()
         .await?
         .iter()
         .map(|t| collection_id(&ctx, &t.type_name))
@@ -288,7 +290,7 @@ struct Extent {
     last: Option<DateTime<Utc>>,
 }
 
-type ExtentCache = Mutex<HashMap<(usize, String), (u64, Instant, Extent)>>;
+type ExtentCache = Mutex<HashMap<(usize, u64, String), (u64, Instant, Extent)>>;
 
 fn extent_cache() -> &'static ExtentCache {
     static CACHE: OnceLock<ExtentCache> = OnceLock::new();
@@ -308,9 +310,10 @@ fn feature_times(e: &Entity) -> Vec<DateTime<Utc>> {
 }
 
 /// Computes (or reuses) the extent of a type: reads at most `EXTENT_SCAN_MAX` of its entities in id order.
-async fn extent(state: &SharedState, t: &TypeInfo) -> OgcResult<Extent> {
+async fn extent(state: &SharedState, g: &Guard, t: &TypeInfo) -> OgcResult<Extent> {
     let key = (
         std::sync::Arc::as_ptr(&state.store) as *const () as usize,
+        g.scope_key(),
         t.type_name.clone(),
     );
     if let Ok(m) = extent_cache().lock() {
@@ -323,13 +326,18 @@ async fn extent(state: &SharedState, t: &TypeInfo) -> OgcResult<Extent> {
     let mut x = Extent::default();
     let mut offset = 0;
     while offset < EXTENT_SCAN_MAX {
-        let q = EntityQuery {
+        let mut q = EntityQuery {
             types: Some(TypeExpr::Type(t.type_name.clone())),
             limit: EXTENT_PAGE,
             offset,
             ..Default::default()
         };
-        let page = state.store.query(&q).await?;
+        g.restrict(&mut q);
+        let mut page = state.store.query(&q).await?;
+        // extents are metadata: the entities are not released, only what the caller may see of them is used
+        for e in &mut page.entities {
+            g.redact(e);
+        }
         for e in &page.entities {
             for g in e.geometries(iri::LOCATION) {
                 if let Some([a, b, c, d]) = geojson_bbox(g) {
@@ -358,10 +366,15 @@ async fn extent(state: &SharedState, t: &TypeInfo) -> OgcResult<Extent> {
     Ok(x)
 }
 
-async fn collection_json(state: &SharedState, t: &TypeInfo, ctx: &Context) -> OgcResult<Value> {
+async fn collection_json(
+    state: &SharedState,
+    g: &Guard,
+    t: &TypeInfo,
+    ctx: &Context,
+) -> OgcResult<Value> {
     let id = collection_id(ctx, &t.type_name);
     let b = base(state);
-    let x = extent(state, t).await?;
+    let x = extent(state, g, t).await?;
     let mut extent = serde_json::Map::new();
     if let Some(bbox) = x.bbox {
         extent.insert("spatial".into(), json!({"bbox": [bbox], "crs": CRS84}));
@@ -398,15 +411,16 @@ async fn collection_json(state: &SharedState, t: &TypeInfo, ctx: &Context) -> Og
 
 async fn collections(
     State(state): State<SharedState>,
+    g: Guard,
     RawQuery(raw): RawQuery,
 ) -> OgcResult<Response> {
     params(raw.as_deref(), &["f"])?;
     let ctx = Context::core();
-    let mut types = state.store.types(None).await?;
+    let mut types = g.types().await?;
     types.sort_by_cached_key(|t| collection_id(&ctx, &t.type_name));
     let mut cols = Vec::with_capacity(types.len());
     for t in &types {
-        cols.push(collection_json(&state, t, &ctx).await?);
+        cols.push(collection_json(&state, &g, t, &ctx).await?);
     }
     let b = base(&state);
     let body = json!({
@@ -422,12 +436,13 @@ async fn collections(
 
 async fn collection(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> OgcResult<Response> {
     params(raw.as_deref(), &["f"])?;
-    let t = find_collection(&state, &id).await?;
-    let body = collection_json(&state, &t, &Context::core()).await?;
+    let t = find_collection(&g, &id).await?;
+    let body = collection_json(&state, &g, &t, &Context::core()).await?;
     Ok(respond(body, JSON))
 }
 
@@ -708,10 +723,11 @@ fn page_url(items_url: &str, raw: Option<&str>, offset: usize) -> String {
 
 async fn items(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> OgcResult<Response> {
-    let t = find_collection(&state, &id).await?;
+    let t = find_collection(&g, &id).await?;
     let ctx = Context::core();
     // property filters: the attributes of the type, by compacted name
     let props: Vec<(String, &String)> = t
@@ -766,7 +782,9 @@ async fn items(
             Query::And(filters)
         });
     }
-    let page = state.store.query(&q).await?;
+    g.restrict(&mut q);
+    let mut page = state.store.query(&q).await?;
+    g.release(&mut page.entities, "ogc.items");
     let matched = page.count.unwrap_or(page.entities.len() as u64);
     let returned = page.entities.len();
     let b = base(&state);
@@ -818,12 +836,13 @@ async fn items(
 
 async fn item(
     State(state): State<SharedState>,
+    g: Guard,
     Path((id, fid)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> OgcResult<Response> {
     let p = params(raw.as_deref(), &["f", "crs"])?;
     let web_mercator = output_crs(&p)?;
-    let t = find_collection(&state, &id).await?;
+    let t = find_collection(&g, &id).await?;
     let missing =
         || OgcError::not_found(format!("feature {fid} does not exist in collection {id}"));
     let e = if twin_model::ngsi::is_uri(&fid) {
@@ -831,9 +850,10 @@ async fn item(
     } else {
         None
     };
-    let e = e
-        .filter(|e| e.types.contains(&t.type_name))
+    let mut e = e
+        .filter(|e| e.types.contains(&t.type_name) && g.sees(e))
         .ok_or_else(missing)?;
+    g.release(std::slice::from_mut(&mut e), "ogc.item");
     let ctx = Context::core();
     let b = base(&state);
     let mut f = feature(&e, &ctx, web_mercator);

@@ -13,8 +13,10 @@ use twin_model::subscription::{DeliveryInfo, Subscription};
 use twin_model::ErrorKind;
 use twin_store::{DeliveryStatus, StoredSubscription};
 
+use crate::auth::{may_manage_subscription, owner_of};
 use crate::entities::read_body;
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::ld;
 use crate::params::Params;
 use crate::{json_response, SharedState};
@@ -77,24 +79,36 @@ async fn check_jsonld_context(state: &SharedState, sub: &Subscription) -> ApiRes
     Ok(())
 }
 
-async fn load(state: &SharedState, id: &str) -> ApiResult<(Subscription, DeliveryStatus)> {
+/// A subscription the caller may see (another account's is reported as missing).
+async fn load(
+    state: &SharedState,
+    g: &Guard,
+    id: &str,
+) -> ApiResult<(Subscription, DeliveryStatus)> {
+    let missing = || ApiError::not_found(format!("subscription {id} does not exist"));
     let stored = state
         .store
         .get_subscription(id)
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("subscription {id} does not exist")))?;
-    Ok((Subscription::from_stored(&stored.document)?, stored.status))
+        .ok_or_else(missing)?;
+    let sub = Subscription::from_stored(&stored.document)?;
+    if !may_manage_subscription(&g.principal, sub.owner.as_ref()) {
+        return Err(missing());
+    }
+    Ok((sub, stored.status))
 }
 
 async fn create_subscription(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
-    let sub = Subscription::parse(&v, &rc.ctx, rc.user.clone(), Utc::now())?;
+    let mut sub = Subscription::parse(&v, &rc.ctx, rc.user.clone(), Utc::now())?;
+    sub.owner = owner_of(&g.principal);
     check_jsonld_context(&state, &sub).await?;
     let id = sub.id.clone();
     state
@@ -114,6 +128,7 @@ async fn create_subscription(
 
 async fn query_subscriptions(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
@@ -138,12 +153,17 @@ async fn query_subscriptions(
             "limit=0 is only allowed together with count=true",
         ));
     }
-    let all = state.store.list_subscriptions().await?;
+    let mut all = Vec::new();
+    for s in state.store.list_subscriptions().await? {
+        let sub = Subscription::from_stored(&s.document)?;
+        if may_manage_subscription(&g.principal, sub.owner.as_ref()) {
+            all.push((sub, s.status));
+        }
+    }
     let now = Utc::now();
     let mut out = Vec::new();
-    for s in all.iter().skip(offset).take(limit) {
-        let sub = Subscription::from_stored(&s.document)?;
-        out.push(sub.render(&rc.ctx, &delivery_info(&s.status), now, sys));
+    for (sub, status) in all.iter().skip(offset).take(limit) {
+        out.push(sub.render(&rc.ctx, &delivery_info(status), now, sys));
     }
     let mut resp = json_response(StatusCode::OK, Value::Array(out), accept, &rc);
     if count {
@@ -155,6 +175,7 @@ async fn query_subscriptions(
 
 async fn retrieve_subscription(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -164,13 +185,14 @@ async fn retrieve_subscription(
     check_id(&id)?;
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let (sub, status) = load(&state, &id).await?;
+    let (sub, status) = load(&state, &g, &id).await?;
     let body = sub.render(&rc.ctx, &delivery_info(&status), Utc::now(), sys);
     Ok(json_response(StatusCode::OK, body, accept, &rc))
 }
 
 async fn update_subscription(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -185,7 +207,7 @@ async fn update_subscription(
     if frag.keys().all(|k| k == "@context") {
         return Err(ApiError::bad_data("the subscription fragment is empty"));
     }
-    let (sub, _) = load(&state, &id).await?;
+    let (sub, _) = load(&state, &g, &id).await?;
     let patched = sub.patch(frag, &rc.ctx, Utc::now())?;
     if patched.jsonld_context != sub.jsonld_context {
         check_jsonld_context(&state, &patched).await?;
@@ -207,11 +229,13 @@ async fn update_subscription(
 
 async fn delete_subscription(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
     Params::parse(raw.as_deref(), &[])?;
     check_id(&id)?;
+    load(&state, &g, &id).await?;
     if !state.store.delete_subscription(&id).await? {
         return Err(ApiError::not_found(format!(
             "subscription {id} does not exist"

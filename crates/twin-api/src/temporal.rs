@@ -26,6 +26,7 @@ use twin_store::{
 
 use crate::entities::{check_id, read_body};
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::ld::{self, RequestContext};
 use crate::params::{self, Params};
 use crate::{json_response, provenance, SharedState};
@@ -115,6 +116,7 @@ fn parse_instances(
 
 async fn create_or_append(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -134,6 +136,7 @@ async fn create_or_append(
     let scopes = parse_scope(m.get("scope"))?;
     let prov = provenance(&headers, "temporal");
     let attrs = parse_instances(m, &rc.ctx, &prov)?;
+    g.check_history_write(id).await?;
     let created = state
         .store
         .temporal_append(id, Some(types), scopes, attrs)
@@ -150,6 +153,7 @@ async fn create_or_append(
 
 async fn append_attrs(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -173,6 +177,7 @@ async fn append_attrs(
         instance_limit: 1,
         ..Default::default()
     };
+    g.check_history_write(&id).await?;
     if state.store.temporal_query(&q).await?.is_empty() {
         return Err(ApiError::not_found(format!(
             "temporal entity {id} does not exist"
@@ -398,23 +403,55 @@ fn render_aggregated(e: &AggregatedEntity, ctx: &Context) -> Value {
 
 async fn run_query(
     state: &SharedState,
+    g: &Guard,
     p: &Params,
     rc: &RequestContext,
     single: Option<&str>,
 ) -> ApiResult<(Value, usize)> {
-    let tq = temporal_query(p, &rc.ctx, state, single)?;
+    let mut tq = temporal_query(p, &rc.ctx, state, single)?;
+    g.restrict(&mut tq.entities);
     let o = params::render_options(p, &rc.ctx)?;
     let simplified =
         p.options().contains("temporalValues") || p.get("format") == Some("temporalValues");
     if let Some(a) = aggregation(p)? {
-        let r = state.store.temporal_aggregate(&tq, &a).await?;
+        let mut r = state.store.temporal_aggregate(&tq, &a).await?;
+        let datasets = g
+            .datasets_of(r.iter().map(|e| e.id.clone()).collect())
+            .await?;
+        for e in &mut r {
+            g.redact_map(
+                datasets.get(&e.id).and_then(|d| d.as_deref()),
+                &mut e.attrs,
+                true,
+            );
+        }
+        g.log(
+            r.iter()
+                .map(|e| datasets.get(&e.id).and_then(|d| d.as_deref())),
+            "temporal.aggregate",
+        );
         let n = r.len();
         return Ok((
             Value::Array(r.iter().map(|e| render_aggregated(e, &rc.ctx)).collect()),
             n,
         ));
     }
-    let r = state.store.temporal_query(&tq).await?;
+    let mut r = state.store.temporal_query(&tq).await?;
+    let datasets = g
+        .datasets_of(r.iter().map(|e| e.id.clone()).collect())
+        .await?;
+    for e in &mut r {
+        g.redact_map(
+            datasets.get(&e.id).and_then(|d| d.as_deref()),
+            &mut e.attrs,
+            false,
+        );
+    }
+    g.log(
+        r.iter()
+            .map(|e| datasets.get(&e.id).and_then(|d| d.as_deref())),
+        "temporal.query",
+    );
     let n = r.len();
     Ok((
         Value::Array(
@@ -442,6 +479,7 @@ fn format_params(p: &Params) -> ApiResult<()> {
 
 async fn query(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
@@ -450,7 +488,7 @@ async fn query(
     format_params(&p)?;
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let (body, _) = run_query(&state, &p, &rc, None).await?;
+    let (body, _) = run_query(&state, &g, &p, &rc, None).await?;
     Ok(json_response(StatusCode::OK, body, accept, &rc))
 }
 
@@ -471,6 +509,7 @@ fn strip_temporal_format(raw: Option<String>) -> Option<String> {
 
 async fn retrieve(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -481,7 +520,7 @@ async fn retrieve(
     check_id(&id)?;
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let (body, n) = run_query(&state, &p, &rc, Some(&id)).await?;
+    let (body, n) = run_query(&state, &g, &p, &rc, Some(&id)).await?;
     if n == 0 {
         return Err(ApiError::not_found(format!(
             "temporal entity {id} does not exist"
@@ -496,6 +535,7 @@ async fn retrieve(
 
 async fn query_post(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
@@ -591,23 +631,26 @@ async fn query_post(
         .collect::<Vec<_>>()
         .join("&");
     let p = Params::parse(Some(&raw2), TEMPORAL_PARAMS)?;
-    let (body, _) = run_query(&state, &p, &rc, None).await?;
+    let (body, _) = run_query(&state, &g, &p, &rc, None).await?;
     Ok(json_response(StatusCode::OK, body, accept, &rc))
 }
 
 async fn delete_entity(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
     Params::parse(raw.as_deref(), &["local"])?;
     check_id(&id)?;
+    g.check_history_write(&id).await?;
     state.store.temporal_delete(&id, None, None, None).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn delete_attr(
     State(state): State<SharedState>,
+    g: Guard,
     Path((id, attr)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -621,6 +664,7 @@ async fn delete_attr(
     } else {
         p.get("datasetId")
     };
+    g.check_history_write(&id).await?;
     state
         .store
         .temporal_delete(&id, Some(&name), ds, None)
@@ -630,6 +674,7 @@ async fn delete_attr(
 
 async fn modify_instance(
     State(state): State<SharedState>,
+    g: Guard,
     Path((id, attr, instance)): Path<(String, String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -653,6 +698,7 @@ async fn modify_instance(
             "exactly one instance expected",
         ));
     }
+    g.check_history_write(&id).await?;
     state
         .store
         .temporal_modify_instance(&id, &name, &instance, parsed.remove(0))
@@ -662,6 +708,7 @@ async fn modify_instance(
 
 async fn delete_instance(
     State(state): State<SharedState>,
+    g: Guard,
     Path((id, attr, instance)): Path<(String, String, String)>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -670,6 +717,7 @@ async fn delete_instance(
     check_id(&id)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
     let name = rc.ctx.expand(&attr);
+    g.check_history_write(&id).await?;
     state
         .store
         .temporal_delete(&id, Some(&name), None, Some(&instance))

@@ -21,8 +21,10 @@ use twin_model::{AttrKind, Entity};
 use twin_store::{EntityQuery, MapChange, TypeInfo};
 use twin_tiles::{LayerIndex, PreparedFeature, PropValue, TileBuilder, TileId, TilerOptions};
 
+use crate::guard::Guard;
 use crate::ogc::{collection_id, OgcError, OgcResult};
 use crate::SharedState;
+use twin_model::policy::Principal;
 
 /// Zoom levels announced in TileJSON (clients over-zoom beyond `MAX_ANNOUNCED`; deeper tiles are still served).
 const MAX_ANNOUNCED: u8 = 18;
@@ -93,6 +95,8 @@ pub struct TileCache {
     layers: tokio::sync::Mutex<Option<LayerList>>,
     /// Per entity type, its features ready to cut (built on first use, kept current from the map changes).
     indexes: tokio::sync::Mutex<HashMap<String, SharedIndex>>,
+    /// The store's configuration epoch the indexes were built at: a policy change rebuilds them.
+    epoch: std::sync::atomic::AtomicU64,
     opts: TilerOptions,
 }
 
@@ -129,6 +133,7 @@ impl TileCache {
             }),
             layers: tokio::sync::Mutex::new(None),
             indexes: tokio::sync::Mutex::new(HashMap::new()),
+            epoch: std::sync::atomic::AtomicU64::new(u64::MAX),
             opts: TilerOptions::default(),
         }
     }
@@ -147,6 +152,13 @@ impl TileCache {
     /// Reads the map changes since the last poll; returns the head to build new tiles as of, and the log state.
     async fn poll(&self, state: &SharedState) -> OgcResult<i64> {
         let mut log = self.log.lock().await;
+        // tiles show what anyone may see: when a dataset's policy changed, what was cut before may be wrong
+        let epoch = state.store.config_epoch();
+        if self.epoch.swap(epoch, std::sync::atomic::Ordering::SeqCst) != epoch {
+            self.tiles.clear();
+            self.indexes.lock().await.clear();
+            *self.layers.lock().await = None;
+        }
         let from = log.head.max(0);
         let got = state.store.map_changes_since(from, RECENT_CHANGES).await?;
         if log.head < 0 {
@@ -243,11 +255,17 @@ fn is_drawn(t: &TypeInfo) -> bool {
         .is_some_and(|kinds| kinds.iter().any(|k| k == AttrKind::GeoProperty.as_str()))
 }
 
+/// Tiles are shared by every caller, so they carry what anyone may see: the public scope (the anonymous caller's).
+/// Signed-in callers read the data their policies open to them through NGSI-LD and OGC API Features.
+async fn public_scope(state: &SharedState) -> OgcResult<Guard> {
+    Ok(Guard::new(state, Principal::anonymous(), None).await?)
+}
+
 async fn layers(state: &SharedState) -> OgcResult<Vec<LayerInfo>> {
     let ctx = Context::core();
-    let mut out: Vec<LayerInfo> = state
-        .store
-        .types(None)
+    let mut out: Vec<LayerInfo> = public_scope(state)
+        .await?
+        .types()
         .await?
         .into_iter()
         .filter(is_drawn)
@@ -349,8 +367,9 @@ async fn attribution(state: &SharedState) -> OgcResult<String> {
 
 async fn bounds_of(state: &SharedState, layers: &[LayerInfo]) -> OgcResult<Option<[f64; 4]>> {
     let mut out: Option<[f64; 4]> = None;
+    let g = public_scope(state).await?;
     for l in layers {
-        if let Some(b) = state.store.type_extent(&l.type_name, None).await? {
+        if let Some(b) = g.type_extent(&l.type_name).await? {
             out = Some(match out {
                 None => b,
                 Some(o) => [
@@ -586,14 +605,20 @@ async fn fetch(
         ),
         geoproperty: iri::LOCATION.to_string(),
     });
-    let q = EntityQuery {
+    let mut q = EntityQuery {
         types: Some(TypeExpr::Type(type_name.to_string())),
         attrs: Some(vec![iri::LOCATION.to_string()]),
         geo,
         limit: usize::MAX,
         ..Default::default()
     };
-    Ok(state.store.query(&q).await?.entities)
+    let g = public_scope(state).await?;
+    g.restrict(&mut q);
+    let mut entities = state.store.query(&q).await?.entities;
+    for e in &mut entities {
+        g.redact(e);
+    }
+    Ok(entities)
 }
 
 /// Entities as features ready to cut (those without a usable location are left out).

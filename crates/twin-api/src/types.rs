@@ -9,6 +9,7 @@ use axum::Router;
 use serde_json::{json, Value};
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::ld;
 use crate::params::Params;
 use crate::{json_response, SharedState};
@@ -27,13 +28,14 @@ fn list_id(kind: &str) -> String {
 
 async fn list_types(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &["details", "local"])?;
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let types = state.store.types(None).await?;
+    let types = g.types().await?;
     let body = if p.bool("details")?.unwrap_or(false) {
         Value::Array(
             types
@@ -60,6 +62,7 @@ async fn list_types(
 
 async fn type_info(
     State(state): State<SharedState>,
+    g: Guard,
     Path(ty): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -68,7 +71,7 @@ async fn type_info(
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
     let expanded = rc.ctx.expand(&ty);
-    let types = state.store.types(None).await?;
+    let types = g.types().await?;
     let t = types
         .into_iter()
         .find(|t| t.type_name == expanded)
@@ -92,13 +95,14 @@ async fn type_info(
 
 async fn list_attributes(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &["details", "local"])?;
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
-    let attrs = state.store.attributes(None).await?;
+    let attrs = g.attributes().await?;
     let body = if p.bool("details")?.unwrap_or(false) {
         Value::Array(attrs.iter().map(|a| attribute_json(a, &rc)).collect())
     } else {
@@ -124,6 +128,7 @@ fn attribute_json(a: &twin_store::AttributeInfo, rc: &ld::RequestContext) -> Val
 
 async fn attribute_info(
     State(state): State<SharedState>,
+    g: Guard,
     Path(attr): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -132,7 +137,7 @@ async fn attribute_info(
     let accept = ld::accept(&headers, false)?;
     let rc = ld::request_context(&state, &headers, None, None).await?;
     let expanded = rc.ctx.expand(&attr);
-    let attrs = state.store.attributes(None).await?;
+    let attrs = g.attributes().await?;
     let a = attrs.iter().find(|a| a.name == expanded).ok_or_else(|| {
         ApiError::not_found(format!("no entity has an attribute {attr} ({expanded})"))
     })?;

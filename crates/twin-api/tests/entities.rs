@@ -980,12 +980,14 @@ async fn data_survives_a_restart() {
 async fn datasets_provenance_and_tenants() {
     let s = Server::start().await;
     let root = s.base.trim_end_matches("/ngsi-ld/v1").to_string();
+    let admin = format!("Bearer {}", s.admin_key().await);
     let d = json!({"id": "urn:ngsi-ld:Dataset:meters", "title": "Smart meters", "owner": "utility", "licence": "CC-BY-4.0",
                    "read": {"kind": "registered"}, "write": {"kind": "private"}});
     let post = |body: Value| {
         s.http
             .post(format!("{root}/api/datasets"))
             .header("Content-Type", "application/json")
+            .header("Authorization", &admin)
             .body(body.to_string())
             .send()
     };
@@ -1002,6 +1004,7 @@ async fn datasets_provenance_and_tenants() {
     let got: Value = s
         .http
         .get(format!("{root}/api/datasets/urn:ngsi-ld:Dataset:meters"))
+        .header("Authorization", &admin)
         .send()
         .await
         .unwrap()
@@ -1016,6 +1019,7 @@ async fn datasets_provenance_and_tenants() {
         .header("Content-Type", "application/json")
         .header("X-Urbantwin-Dataset", "urn:ngsi-ld:Dataset:meters")
         .header("X-Urbantwin-Source", "meter-gateway-7")
+        .header("Authorization", &admin)
         .body(json!({"id": "urn:ngsi-ld:Meter:1", "type": "Meter", "kwh": 12.5}).to_string())
         .send()
         .await

@@ -13,6 +13,7 @@ use twin_api::{ApiConfig, AppState};
 use twin_store::{SqliteStore, Store, StoredContext};
 
 mod access;
+mod accounts;
 mod air;
 mod bench;
 mod demo;
@@ -44,6 +45,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Retention and downsampling of temporal data: list, set, delete the policies, or apply them now.
     Retention(retention::RetentionArgs),
+    /// Accounts, API keys and dataset access, directly on a store (the first administrator, scripts).
+    Accounts(accounts::AccountsArgs),
     /// Traffic models: user-equilibrium assignment.
     Traffic(traffic::TrafficArgs),
     /// The 15-minute city: walking or cycling times from every home to daily needs, and their share within reach.
@@ -427,6 +430,9 @@ pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()>
     {
         let mut d = twin_model::Dataset::default_dataset();
         d.created_at = Some(chrono::Utc::now());
+        // safe default: nothing is writable without signing in until an administrator opens it
+        // (`urbantwin accounts access --write public`)
+        d.write = twin_model::dataset::Access::Registered;
         store
             .put_dataset(d)
             .await
@@ -559,6 +565,7 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
         }
         Command::Bench(args) => rt.block_on(bench::run(args)),
         Command::Retention(args) => rt.block_on(retention::run(args)),
+        Command::Accounts(args) => rt.block_on(accounts::run(args)),
         Command::Traffic(args) => traffic::run(args),
         Command::Access(args) => access::run(args),
         Command::Air(args) => air::run(args),

@@ -423,8 +423,28 @@ pub struct Subscription {
     pub context: Value,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
+    /// Who made it: its notifications carry only what they may read (None: anyone, i.e. public data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<SubscriptionOwner>,
     #[serde(skip)]
     compiled: CompiledCell,
+}
+
+/// The account (or identity provider's subject) a subscription belongs to, with the roles, groups and
+/// organisation it had when it subscribed (used when no account of that name exists, as for OIDC subjects).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionOwner {
+    pub subject: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// The key's scopes when it subscribed through an API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -1114,6 +1134,7 @@ impl Subscription {
             context: Value::Null,
             created_at: now,
             modified_at: now,
+            owner: None,
             compiled: CompiledCell::default(),
         };
         s.validate()?;

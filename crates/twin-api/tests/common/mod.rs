@@ -110,6 +110,54 @@ impl Server {
         std::mem::replace(&mut self.dir, dir)
     }
 
+    /// Creates an account with `roles` and returns an API key of it with `scopes` (`["admin"]` for an
+    /// administrator's full powers), written straight to the store as `urbantwin accounts` does.
+    pub async fn account_key(
+        &self,
+        id: &str,
+        roles: &[&str],
+        groups: &[&str],
+        scopes: &[&str],
+    ) -> String {
+        let now = chrono::Utc::now();
+        let a = twin_store::trust::Account {
+            id: id.into(),
+            display_name: None,
+            email: None,
+            password_hash: None,
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            organisation: None,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+        };
+        if self.store.get_account(id).await.unwrap().is_none() {
+            self.store.put_account(a, true).await.unwrap();
+        }
+        let k = twin_auth::apikey::generate();
+        self.store
+            .put_api_key(twin_store::trust::ApiKeyRecord {
+                id: k.id.clone(),
+                account_id: id.into(),
+                name: "test".into(),
+                hash: k.hash.clone(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                created_at: now,
+                expires_at: None,
+                revoked_at: None,
+                last_used_at: None,
+            })
+            .await
+            .unwrap();
+        k.secret
+    }
+
+    /// An administrator's API key (account `admin`).
+    pub async fn admin_key(&self) -> String {
+        self.account_key("admin", &["admin"], &[], &["admin"]).await
+    }
+
     /// The server's root URL (the NGSI-LD base without `/ngsi-ld/v1`), for the other APIs.
     pub fn root(&self) -> String {
         self.base.trim_end_matches("/ngsi-ld/v1").to_string()

@@ -224,7 +224,10 @@ pub async fn middleware(
             .into_response();
         }
     }
-    // RATEKEY-AFTER-HARDENING-MERGE
+    if let Some(s) = &principal.subject {
+        req.extensions_mut()
+            .insert(crate::hardening::RateKey(s.clone()));
+    }
     req.extensions_mut().insert(principal);
     next.run(req).await
 }

@@ -327,6 +327,12 @@ pub async fn fetch_context(state: &AppState, url: &str) -> ApiResult<Arc<Value>>
             return Ok(Arc::new(c.document));
         }
     }
+    // a reference that is no URL is the client's mistake (400), whatever the remote-context setting
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ApiError::bad_data(format!(
+            "the @context {url} is not an http(s) URL"
+        )));
+    }
     if !state.config.allow_remote_contexts {
         return Err(ApiError::new(
             ErrorKind::LdContextNotAvailable,
@@ -335,11 +341,6 @@ pub async fn fetch_context(state: &AppState, url: &str) -> ApiResult<Arc<Value>>
                  (POST /ngsi-ld/v1/jsonldContexts), preload it (--preload-context URL=FILE) or enable remote contexts"
             ),
         ));
-    }
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(ApiError::bad_data(format!(
-            "the @context {url} is not an http(s) URL"
-        )));
     }
     let resp = state
         .http

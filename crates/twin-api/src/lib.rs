@@ -26,11 +26,13 @@ pub mod datasets;
 pub mod entities;
 pub mod error;
 pub mod guard;
+pub mod hardening;
 pub mod ingest;
 pub mod ld;
 pub mod live;
 pub mod notify;
 pub mod ogc;
+pub mod openapi;
 pub mod params;
 pub mod retention;
 pub mod scenarios;
@@ -73,6 +75,8 @@ pub struct ApiConfig {
     pub mqtt_ca_file: Option<std::path::PathBuf>,
     /// Sign-in: sessions, sign-up, the city's identity provider.
     pub auth: auth::AuthConfig,
+    /// Rate limits, the request time limit, trusted proxies (see [`hardening`]).
+    pub hardening: hardening::HardeningConfig,
 }
 
 impl Default for ApiConfig {
@@ -93,6 +97,7 @@ impl Default for ApiConfig {
             retention_interval: Some(Duration::from_secs(600)),
             mqtt_ca_file: None,
             auth: auth::AuthConfig::default(),
+            hardening: hardening::HardeningConfig::default(),
         }
     }
 }
@@ -294,9 +299,12 @@ async fn fallback(State(state): State<SharedState>, req: axum::extract::Request)
     web::serve(state.config.web_dir.clone(), req).await
 }
 
-/// The whole HTTP application.
+/// The whole HTTP application. Panics on an invalid `hardening.trusted_proxies` entry (`serve` checks it first,
+/// see [`hardening::Hardening::new`]).
 pub fn router(state: SharedState) -> Router {
     let limit = state.config.max_body_bytes;
+    let hard = hardening::Hardening::new(state.config.hardening.clone(), &state.config.public_url)
+        .expect("invalid hardening configuration");
     let ngsi = Router::new()
         .merge(entities::routes())
         .merge(batch::routes())
@@ -324,19 +332,42 @@ pub fn router(state: SharedState) -> Router {
         .merge(catalog::routes().layer(public_reads()))
         .route("/health", get(health))
         .route("/version", get(version))
+        .route("/openapi.json", get(openapi::serve).layer(public_reads()))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn(reject_tenants))
-        // who is calling, for every route (anonymous without credentials; wrong credentials are a 401)
+        .layer(axum::middleware::map_response(body_limit_problem))
+        // --- hardening, inner part: the time limit, then the rate limit
+        .layer(axum::middleware::from_fn_with_state(
+            hard.clone(),
+            hardening::time_limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            hard.clone(),
+            hardening::rate_limit,
+        ))
+        // who is calling (anonymous without credentials; wrong credentials are a 401): outside the rate limit, so
+        // that the `hardening::RateKey` it inserts keys the budget by identity; inside the headers and the trace
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::middleware,
         ))
-        .layer(axum::middleware::map_response(body_limit_problem))
         // gzip where the client accepts it (tiles, JSON, the app's assets shrink to a third); never event streams,
         // images or tiny bodies (tower-http's default predicate)
         .layer(tower_http::compression::CompressionLayer::new().gzip(true))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // --- hardening, outer part: no secret in logs, security headers on every answer
+        .layer(axum::middleware::map_response(
+            hardening::mark_sensitive_response,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(hardening::RedactingMakeSpan),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            hard,
+            hardening::security_headers,
+        ))
+        .layer(axum::middleware::from_fn(hardening::mark_sensitive_request))
         .with_state(state)
 }
 

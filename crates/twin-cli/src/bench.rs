@@ -1001,6 +1001,12 @@ async fn start_server(db: Option<PathBuf>) -> Result<(Server, String)> {
         store,
         twin_api::ApiConfig {
             public_url: format!("http://{addr}"),
+            // the bench measures the server, not one client's budget
+            hardening: twin_api::hardening::HardeningConfig {
+                rate_limit_per_s: 0.0,
+                write_rate_limit_per_s: 0.0,
+                ..Default::default()
+            },
             ..Default::default()
         },
     );

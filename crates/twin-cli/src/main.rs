@@ -114,6 +114,30 @@ pub struct ServeArgs {
     /// (default: the machine's root certificates).
     #[arg(long, env = "URBANTWIN_MQTT_CA_FILE")]
     mqtt_ca_file: Option<PathBuf>,
+    /// Reads (GET, HEAD, OPTIONS) per second a client (IP address, or identity) may make, sustained (default 1000;
+    /// 0 = no limit).
+    #[arg(long, env = "URBANTWIN_RATE_LIMIT")]
+    rate_limit: Option<f64>,
+    /// Reads a client may make at once beyond the sustained rate (default 2000).
+    #[arg(long, env = "URBANTWIN_RATE_BURST")]
+    rate_burst: Option<u32>,
+    /// Writes per second a client may make, sustained (default 500; 0 = no limit).
+    #[arg(long, env = "URBANTWIN_WRITE_RATE_LIMIT")]
+    write_rate_limit: Option<f64>,
+    /// Writes a client may make at once beyond the sustained rate (default 1000).
+    #[arg(long, env = "URBANTWIN_WRITE_RATE_BURST")]
+    write_rate_burst: Option<u32>,
+    /// Seconds a request may take before it ends with 503 (default 60; event streams aside; 0 = no limit).
+    #[arg(long, env = "URBANTWIN_REQUEST_TIMEOUT_S")]
+    request_timeout_s: Option<f64>,
+    /// A reverse proxy (IP address or CIDR range) whose X-Forwarded-For names the client for rate limits
+    /// (repeatable; environment: comma separated).
+    #[arg(
+        long = "trusted-proxy",
+        env = "URBANTWIN_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    trusted_proxy: Vec<String>,
 }
 
 #[derive(Args, Clone, Default)]
@@ -159,6 +183,13 @@ struct FileConfig {
     run_lease_s: Option<f64>,
     retention_every_s: Option<u64>,
     mqtt_ca_file: Option<PathBuf>,
+    rate_limit: Option<f64>,
+    rate_burst: Option<u32>,
+    write_rate_limit: Option<f64>,
+    write_rate_burst: Option<u32>,
+    request_timeout_s: Option<f64>,
+    #[serde(default)]
+    trusted_proxies: Vec<String>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -173,6 +204,51 @@ pub struct Settings {
 }
 
 impl ServeArgs {
+    /// The rate limits, time limit and trusted proxies from flags, environment and file.
+    fn hardening(
+        &self,
+        h: &mut twin_api::hardening::HardeningConfig,
+        file: &FileConfig,
+    ) -> Result<()> {
+        let rate = |name: &str, v: Option<f64>| -> Result<Option<f64>> {
+            match v {
+                Some(r) if !(r.is_finite() && r >= 0.0) => {
+                    bail!("{name} must be a number of requests per second (0 = no limit), not {r}")
+                }
+                other => Ok(other),
+            }
+        };
+        if let Some(r) = rate("rate_limit", self.rate_limit.or(file.rate_limit))? {
+            h.rate_limit_per_s = r;
+        }
+        if let Some(r) = rate(
+            "write_rate_limit",
+            self.write_rate_limit.or(file.write_rate_limit),
+        )? {
+            h.write_rate_limit_per_s = r;
+        }
+        if let Some(b) = self.rate_burst.or(file.rate_burst) {
+            h.rate_limit_burst = b;
+        }
+        if let Some(b) = self.write_rate_burst.or(file.write_rate_burst) {
+            h.write_rate_limit_burst = b;
+        }
+        if let Some(s) = self.request_timeout_s.or(file.request_timeout_s) {
+            if !(s.is_finite() && (0.0..=86_400.0).contains(&s)) {
+                bail!("request_timeout_s must be a number of seconds from 0 to 86400, not {s}");
+            }
+            h.request_timeout = Duration::from_secs_f64(s);
+        }
+        h.trusted_proxies = self
+            .trusted_proxy
+            .iter()
+            .chain(file.trusted_proxies.iter())
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect();
+        Ok(())
+    }
+
     fn settings(&self, default_db: &str) -> Result<Settings> {
         let file: FileConfig = match &self.config {
             Some(p) => {
@@ -183,6 +259,8 @@ impl ServeArgs {
             }
             None => FileConfig::default(),
         };
+        let mut hardening = twin_api::hardening::HardeningConfig::default();
+        self.hardening(&mut hardening, &file)?;
         let listen = self
             .listen
             .or(file.listen)
@@ -246,6 +324,9 @@ impl ServeArgs {
             .map_err(|e| anyhow::anyhow!("mqtt_ca_file: {e}"))?;
             api.mqtt_ca_file = Some(ca);
         }
+        api.hardening = hardening;
+        twin_api::hardening::Hardening::new(api.hardening.clone(), &api.public_url)
+            .map_err(|e| anyhow::anyhow!(e))?;
         let mut preload = Vec::new();
         for spec in self
             .preload_context

@@ -1,0 +1,1339 @@
+//! The OpenAPI 3.0.3 description of the whole HTTP API, served at `GET /openapi.json`.
+//!
+//! One table, [`OPERATIONS`], lists every (method, path) the router answers; the document is built from it, and
+//! `tests/openapi.rs` checks the table against the running router both ways (every documented operation is routed;
+//! every route is documented). Request bodies have schemas precise enough for property-based testers such as
+//! schemathesis to produce input the handlers get past their first checks with.
+
+use serde_json::{json, Map, Value};
+
+/// What an operation takes in its request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    None,
+    /// A JSON (or JSON-LD) body of the named component schema; `true` = required.
+    Json(&'static str, bool),
+}
+
+/// One operation of the API.
+#[derive(Debug, Clone, Copy)]
+pub struct Operation {
+    pub method: &'static str,
+    /// The path as OpenAPI writes it (`{id}` for parameters).
+    pub path: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    /// Query parameters by name (their schemas come from [`param_schema`]).
+    pub query: &'static [&'static str],
+    pub body: Body,
+    /// Success status codes.
+    pub ok: &'static [u16],
+}
+
+const NONE: &[&str] = &[];
+const LOCAL: &[&str] = &["local"];
+const ENTITY_QUERY: &[&str] = crate::params::QUERY_PARAMS;
+const TEMPORAL_QUERY: &[&str] = &[
+    "id",
+    "type",
+    "idPattern",
+    "attrs",
+    "pick",
+    "omit",
+    "q",
+    "scopeQ",
+    "georel",
+    "geometry",
+    "coordinates",
+    "geoproperty",
+    "lang",
+    "limit",
+    "offset",
+    "count",
+    "options",
+    "format",
+    "timerel",
+    "timeAt",
+    "endTimeAt",
+    "lastN",
+    "timeproperty",
+];
+const ACCESS: &[&str] = &[
+    "mode",
+    "minutes",
+    "profile",
+    "speedKmh",
+    "crossingS",
+    "k",
+    "categories",
+];
+
+macro_rules! op {
+    ($m:literal, $p:literal, $tag:literal, $s:literal, $q:expr, $b:expr, $ok:expr) => {
+        Operation {
+            method: $m,
+            path: $p,
+            tag: $tag,
+            summary: $s,
+            query: $q,
+            body: $b,
+            ok: $ok,
+        }
+    };
+}
+
+use Body::{Json, None as NoBody};
+
+/// Every operation the router serves (the web app's files, served as the fallback, aside).
+pub const OPERATIONS: &[Operation] = &[
+    // --- NGSI-LD
+    op!(
+        "get",
+        "/ngsi-ld/v1/entities",
+        "NGSI-LD entities",
+        "Query entities",
+        ENTITY_QUERY,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entities",
+        "NGSI-LD entities",
+        "Create an entity",
+        LOCAL,
+        Json("Entity", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/entities/{entityId}",
+        "NGSI-LD entities",
+        "Retrieve an entity",
+        &[
+            "attrs",
+            "pick",
+            "omit",
+            "options",
+            "format",
+            "lang",
+            "geometryProperty",
+            "local",
+            "type",
+            "datasetId",
+            "join",
+            "joinLevel",
+            "containedBy",
+            "entityMap",
+            "expandValues"
+        ],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/ngsi-ld/v1/entities/{entityId}",
+        "NGSI-LD entities",
+        "Delete an entity",
+        &["type", "local"],
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "put",
+        "/ngsi-ld/v1/entities/{entityId}",
+        "NGSI-LD entities",
+        "Replace an entity",
+        LOCAL,
+        Json("EntityFragment", true),
+        &[204]
+    ),
+    op!(
+        "patch",
+        "/ngsi-ld/v1/entities/{entityId}",
+        "NGSI-LD entities",
+        "Merge into an entity",
+        &["local", "options", "format", "type"],
+        Json("EntityFragment", true),
+        &[204]
+    ),
+    op!(
+        "patch",
+        "/ngsi-ld/v1/entities/{entityId}/attrs",
+        "NGSI-LD entities",
+        "Update attributes",
+        &["options", "local", "type"],
+        Json("EntityFragment", true),
+        &[204, 207]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entities/{entityId}/attrs",
+        "NGSI-LD entities",
+        "Append attributes",
+        &["options", "local", "type"],
+        Json("EntityFragment", true),
+        &[204, 207]
+    ),
+    op!(
+        "patch",
+        "/ngsi-ld/v1/entities/{entityId}/attrs/{attrId}",
+        "NGSI-LD entities",
+        "Partially update an attribute",
+        &["local", "type"],
+        Json("Attribute", true),
+        &[204]
+    ),
+    op!(
+        "put",
+        "/ngsi-ld/v1/entities/{entityId}/attrs/{attrId}",
+        "NGSI-LD entities",
+        "Replace an attribute",
+        &["local", "type"],
+        Json("Attribute", true),
+        &[204]
+    ),
+    op!(
+        "delete",
+        "/ngsi-ld/v1/entities/{entityId}/attrs/{attrId}",
+        "NGSI-LD entities",
+        "Delete an attribute",
+        &["datasetId", "deleteAll", "local", "type"],
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entityOperations/create",
+        "NGSI-LD batch operations",
+        "Create entities",
+        LOCAL,
+        Json("EntityList", true),
+        &[201, 207]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entityOperations/upsert",
+        "NGSI-LD batch operations",
+        "Create or update entities",
+        &["options", "local"],
+        Json("EntityList", true),
+        &[201, 204, 207]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entityOperations/update",
+        "NGSI-LD batch operations",
+        "Update entities",
+        &["options", "local"],
+        Json("EntityList", true),
+        &[204, 207]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entityOperations/merge",
+        "NGSI-LD batch operations",
+        "Merge into entities",
+        LOCAL,
+        Json("EntityList", true),
+        &[204, 207]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entityOperations/delete",
+        "NGSI-LD batch operations",
+        "Delete entities",
+        LOCAL,
+        Json("IdList", true),
+        &[204, 207]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/entityOperations/query",
+        "NGSI-LD batch operations",
+        "Query entities (POST)",
+        &["limit", "offset", "count", "options", "format", "local", "lang"],
+        Json("Query", true),
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/types",
+        "NGSI-LD types and attributes",
+        "Entity types",
+        &["details", "local"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/types/{type}",
+        "NGSI-LD types and attributes",
+        "One entity type",
+        LOCAL,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/attributes",
+        "NGSI-LD types and attributes",
+        "Attributes",
+        &["details", "local"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/attributes/{attrId}",
+        "NGSI-LD types and attributes",
+        "One attribute",
+        LOCAL,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/temporal/entities",
+        "NGSI-LD temporal",
+        "Query temporal evolution",
+        TEMPORAL_QUERY,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/temporal/entities",
+        "NGSI-LD temporal",
+        "Create or append temporal instances",
+        LOCAL,
+        Json("TemporalEntity", true),
+        &[201, 204]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/temporal/entities/{entityId}",
+        "NGSI-LD temporal",
+        "Temporal evolution of an entity",
+        TEMPORAL_QUERY,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/ngsi-ld/v1/temporal/entities/{entityId}",
+        "NGSI-LD temporal",
+        "Delete a temporal entity",
+        LOCAL,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/temporal/entities/{entityId}/attrs",
+        "NGSI-LD temporal",
+        "Append temporal instances",
+        LOCAL,
+        Json("TemporalFragment", true),
+        &[204]
+    ),
+    op!(
+        "delete",
+        "/ngsi-ld/v1/temporal/entities/{entityId}/attrs/{attrId}",
+        "NGSI-LD temporal",
+        "Delete an attribute's history",
+        &["datasetId", "deleteAll", "local"],
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "patch",
+        "/ngsi-ld/v1/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}",
+        "NGSI-LD temporal",
+        "Modify an attribute instance",
+        LOCAL,
+        Json("EntityFragment", true),
+        &[204]
+    ),
+    op!(
+        "delete",
+        "/ngsi-ld/v1/temporal/entities/{entityId}/attrs/{attrId}/{instanceId}",
+        "NGSI-LD temporal",
+        "Delete an attribute instance",
+        LOCAL,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/temporalEntityOperations/query",
+        "NGSI-LD temporal",
+        "Query temporal evolution (POST)",
+        &["limit", "offset", "count", "options", "format", "lastN", "local"],
+        Json("Query", true),
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/subscriptions",
+        "NGSI-LD subscriptions",
+        "Subscriptions",
+        &["limit", "offset", "count", "options"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/subscriptions",
+        "NGSI-LD subscriptions",
+        "Create a subscription",
+        NONE,
+        Json("Subscription", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/subscriptions/{subscriptionId}",
+        "NGSI-LD subscriptions",
+        "One subscription",
+        &["options"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "patch",
+        "/ngsi-ld/v1/subscriptions/{subscriptionId}",
+        "NGSI-LD subscriptions",
+        "Update a subscription",
+        NONE,
+        Json("SubscriptionFragment", true),
+        &[204]
+    ),
+    op!(
+        "delete",
+        "/ngsi-ld/v1/subscriptions/{subscriptionId}",
+        "NGSI-LD subscriptions",
+        "Delete a subscription",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/jsonldContexts",
+        "NGSI-LD contexts",
+        "Hosted @contexts",
+        &["details", "kind"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/ngsi-ld/v1/jsonldContexts",
+        "NGSI-LD contexts",
+        "Host an @context",
+        NONE,
+        Json("ContextDocument", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/ngsi-ld/v1/jsonldContexts/{contextId}",
+        "NGSI-LD contexts",
+        "One hosted @context",
+        &["details"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/ngsi-ld/v1/jsonldContexts/{contextId}",
+        "NGSI-LD contexts",
+        "Delete or reload an @context",
+        &["reload"],
+        NoBody,
+        &[204]
+    ),
+    // --- /api
+    op!(
+        "get",
+        "/api/datasets",
+        "Datasets",
+        "Datasets",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/datasets",
+        "Datasets",
+        "Create a dataset",
+        NONE,
+        Json("Dataset", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/datasets/{datasetId}",
+        "Datasets",
+        "One dataset",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "put",
+        "/api/datasets/{datasetId}",
+        "Datasets",
+        "Replace a dataset",
+        NONE,
+        Json("Dataset", true),
+        &[204]
+    ),
+    op!(
+        "get",
+        "/api/scenarios",
+        "Scenarios",
+        "Scenarios",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/scenarios",
+        "Scenarios",
+        "Create a scenario",
+        NONE,
+        Json("Scenario", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/baseline",
+        "Scenarios",
+        "The traffic baseline",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/baseline/links",
+        "Scenarios",
+        "The baseline's per-link values",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/baseline/links.geojson",
+        "Scenarios",
+        "The baseline's links as GeoJSON",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}",
+        "Scenarios",
+        "One scenario",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "put",
+        "/api/scenarios/{scenarioId}",
+        "Scenarios",
+        "Replace a scenario",
+        NONE,
+        Json("Scenario", true),
+        &[204]
+    ),
+    op!(
+        "delete",
+        "/api/scenarios/{scenarioId}",
+        "Scenarios",
+        "Delete a scenario",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/runs",
+        "Scenarios",
+        "A scenario's runs",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/scenarios/{scenarioId}/runs",
+        "Scenarios",
+        "Run a scenario",
+        NONE,
+        Json("RunRequest", false),
+        &[202]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/runs/{runId}",
+        "Scenarios",
+        "One run",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/scenarios/{scenarioId}/runs/{runId}",
+        "Scenarios",
+        "Cancel a run",
+        NONE,
+        NoBody,
+        &[202]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/runs/{runId}/links",
+        "Scenarios",
+        "A run's per-link results",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/runs/{runId}/links.geojson",
+        "Scenarios",
+        "A run's links as GeoJSON",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/air",
+        "Air quality and noise",
+        "A scenario's air quality",
+        &["run", "homes"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/air.geojson",
+        "Air quality and noise",
+        "A scenario's air quality as GeoJSON",
+        &["run"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/noise",
+        "Air quality and noise",
+        "A scenario's noise",
+        &["run", "homes"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/noise.geojson",
+        "Air quality and noise",
+        "A scenario's noise as GeoJSON",
+        &["run"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/scenarios/{scenarioId}/air/grid",
+        "Air quality and noise",
+        "A concentration grid",
+        &[
+            "run",
+            "cellM",
+            "windFromDeg",
+            "windMs",
+            "stability",
+            "terrain",
+            "format"
+        ],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/access",
+        "15-minute city",
+        "Access summary",
+        ACCESS,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/access/homes",
+        "15-minute city",
+        "Access per home",
+        ACCESS,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/access/isochrone",
+        "15-minute city",
+        "Isochrones from a point",
+        &[
+            "mode",
+            "minutes",
+            "profile",
+            "speedKmh",
+            "crossingS",
+            "k",
+            "categories",
+            "lon",
+            "lat"
+        ],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/access/areas",
+        "15-minute city",
+        "Access by area",
+        &[
+            "mode",
+            "minutes",
+            "profile",
+            "speedKmh",
+            "crossingS",
+            "k",
+            "categories",
+            "by",
+            "cellM"
+        ],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/access/scenario",
+        "15-minute city",
+        "Access with added places",
+        ACCESS,
+        Json("AccessScenario", true),
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/events",
+        "Live",
+        "Server-sent events of the twin's writes",
+        &["type", "id", "attrs", "format", "q"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/ingest",
+        "Ingestion",
+        "Ingestion counters",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/ingest/dead-letters",
+        "Ingestion",
+        "Dead letters",
+        &["topic", "before", "limit"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/ingest/dead-letters",
+        "Ingestion",
+        "Delete every dead letter",
+        NONE,
+        NoBody,
+        &[200, 204]
+    ),
+    op!(
+        "delete",
+        "/api/ingest/dead-letters/{letterId}",
+        "Ingestion",
+        "Delete a dead letter",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "get",
+        "/api/retention",
+        "Retention",
+        "Retention policies",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/retention/status",
+        "Retention",
+        "The last retention run",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/retention/{policyId}",
+        "Retention",
+        "One retention policy",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "put",
+        "/api/retention/{policyId}",
+        "Retention",
+        "Create or replace a retention policy",
+        NONE,
+        Json("RetentionPolicy", true),
+        &[201, 204]
+    ),
+    op!(
+        "delete",
+        "/api/retention/{policyId}",
+        "Retention",
+        "Delete a retention policy",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    // --- OGC API Features (also described alone at /ogc/api)
+    op!(
+        "get",
+        "/ogc",
+        "OGC API Features",
+        "Landing page",
+        &["f"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ogc/conformance",
+        "OGC API Features",
+        "Conformance classes",
+        &["f"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ogc/api",
+        "OGC API Features",
+        "The OGC part's own OpenAPI document",
+        &["f"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ogc/collections",
+        "OGC API Features",
+        "Collections",
+        &["f"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ogc/collections/{collectionId}",
+        "OGC API Features",
+        "One collection",
+        &["f"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ogc/collections/{collectionId}/items",
+        "OGC API Features",
+        "Features",
+        &["f", "bbox", "bbox-crs", "crs", "limit", "offset", "datetime"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/ogc/collections/{collectionId}/items/{featureId}",
+        "OGC API Features",
+        "One feature",
+        &["f", "crs"],
+        NoBody,
+        &[200]
+    ),
+    // --- vector tiles
+    op!(
+        "get",
+        "/tiles",
+        "Vector tiles",
+        "Tile layers",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/tiles/style.json",
+        "Vector tiles",
+        "The MapLibre style",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/tiles/{layers}",
+        "Vector tiles",
+        "TileJSON of layers",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/tiles/{layers}/{z}/{x}/{y}",
+        "Vector tiles",
+        "A Mapbox Vector Tile",
+        NONE,
+        NoBody,
+        &[200, 204]
+    ),
+    // --- server
+    op!("get", "/health", "Server", "Health", NONE, NoBody, &[200]),
+    op!("get", "/version", "Server", "Version", NONE, NoBody, &[200]),
+    op!(
+        "get",
+        "/openapi.json",
+        "Server",
+        "This document",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+];
+
+/// The schema of a query parameter by name.
+fn param_schema(name: &str) -> Value {
+    match name {
+        "limit" | "offset" | "lastN" | "joinLevel" | "k" => {
+            json!({"type": "integer", "minimum": 0})
+        }
+        "count" | "details" | "local" | "deleteAll" | "reload" | "homes" | "expandValues" => {
+            json!({"type": "boolean"})
+        }
+        "minutes" | "speedKmh" | "crossingS" | "cellM" | "windFromDeg" | "windMs" => {
+            json!({"type": "number"})
+        }
+        "lon" => json!({"type": "number", "minimum": -180, "maximum": 180}),
+        "lat" => json!({"type": "number", "minimum": -90, "maximum": 90}),
+        "georel" => {
+            json!({"type": "string", "enum": ["near;maxDistance==1000", "within", "intersects", "contains", "disjoint", "overlaps", "equals"]})
+        }
+        "geometry" => {
+            json!({"type": "string", "enum": ["Point", "LineString", "Polygon", "MultiPolygon"]})
+        }
+        "timerel" => json!({"type": "string", "enum": ["before", "after", "between"]}),
+        "timeAt" | "endTimeAt" | "before" => json!({"type": "string", "format": "date-time"}),
+        "options" => {
+            json!({"type": "string", "enum": ["keyValues", "concise", "normalized", "sysAttrs", "temporalValues", "count"]})
+        }
+        "format" => {
+            json!({"type": "string", "enum": ["keyValues", "concise", "normalized", "temporalValues", "simplified", "geojson"]})
+        }
+        "f" => json!({"type": "string", "enum": ["json", "geojson"]}),
+        "mode" => json!({"type": "string", "enum": ["walk", "bike"]}),
+        "by" => json!({"type": "string", "enum": ["grid", "district"]}),
+        "id" | "type" | "datasetId" | "run" => json!({"type": "string", "minLength": 1}),
+        _ => json!({"type": "string"}),
+    }
+}
+
+/// The schema of a path parameter by name.
+fn path_schema(name: &str) -> Value {
+    match name {
+        "z" => json!({"type": "integer", "minimum": 0, "maximum": 22}),
+        "x" | "y" => json!({"type": "integer", "minimum": 0}),
+        // URNs in practice; no `format` here, so that generators do not filter most of what they draw
+        "entityId" | "scenarioId" | "runId" | "datasetId" | "subscriptionId" => {
+            json!({"type": "string", "pattern": "^urn:[a-zA-Z0-9:._-]+$"})
+        }
+        _ => json!({"type": "string", "minLength": 1}),
+    }
+}
+
+fn schemas() -> Value {
+    let point = json!({
+        "type": "object", "required": ["type", "coordinates"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Point"]},
+            "coordinates": {"type": "array", "minItems": 2, "maxItems": 2,
+                            "items": {"type": "number", "minimum": -90, "maximum": 90}},
+        },
+    });
+    let parts = [
+        json!({
+            "ProblemDetails": {
+                "type": "object", "required": ["type", "title", "status"],
+                "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"},
+                    "status": {"type": "integer"}, "detail": {"type": "string"},
+                },
+            },
+            "OgcException": {
+            "type": "object", "required": ["code"],
+            "properties": {"code": {"type": "string"}, "description": {"type": "string"}},
+        },
+        "Point": point,
+            "Property": {
+                "type": "object", "required": ["type", "value"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["Property"]},
+                    "value": {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"},
+                                        {"type": "object", "additionalProperties": {"type": "string"}}]},
+                    "observedAt": {"type": "string", "format": "date-time"},
+                    "unitCode": {"type": "string"},
+                },
+            },
+            "Relationship": {
+                "type": "object", "required": ["type", "object"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["Relationship"]},
+                    "object": {"type": "string", "format": "uri"},
+                },
+            },
+            "GeoProperty": {
+                "type": "object", "required": ["type", "value"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["GeoProperty"]},
+                    "value": {"$ref": "#/components/schemas/Point"},
+                },
+            },
+            "Attribute": {"oneOf": [
+                {"$ref": "#/components/schemas/Property"},
+                {"$ref": "#/components/schemas/Relationship"},
+                {"$ref": "#/components/schemas/GeoProperty"},
+            ]},
+            "Entity": {
+                "type": "object", "required": ["id", "type"],
+                "properties": {
+                    "id": {"type": "string", "format": "uri", "pattern": "^urn:ngsi-ld:[A-Za-z]+:[A-Za-z0-9-]+$"},
+                    "type": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                    "location": {"$ref": "#/components/schemas/GeoProperty"},
+                },
+                "additionalProperties": {"$ref": "#/components/schemas/Attribute"},
+            },
+        }),
+        json!({
+            "EntityFragment": {
+                "type": "object",
+                "properties": {"location": {"$ref": "#/components/schemas/GeoProperty"}},
+                "additionalProperties": {"$ref": "#/components/schemas/Attribute"},
+            },
+            "EntityList": {"type": "array", "items": {"$ref": "#/components/schemas/Entity"}, "maxItems": 20},
+            "IdList": {"type": "array", "items": {"type": "string", "format": "uri"}, "maxItems": 20},
+            "TemporalEntity": {
+                "type": "object", "required": ["id", "type"],
+                "properties": {
+                    "id": {"type": "string", "format": "uri", "pattern": "^urn:ngsi-ld:[A-Za-z]+:[A-Za-z0-9-]+$"},
+                    "type": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                },
+                "additionalProperties": {"type": "array", "items": {"$ref": "#/components/schemas/Property"}},
+            },
+            "TemporalFragment": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"$ref": "#/components/schemas/Property"}},
+            },
+            "EntitySelector": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9]*$"},
+                    "id": {"type": "string", "format": "uri"},
+                    "idPattern": {"type": "string"},
+                },
+            },
+        }),
+        json!({
+            "Query": {
+                "type": "object", "required": ["type"],
+                "properties": {
+                    "type": {"type": "string", "enum": ["Query"]},
+                    "entities": {"type": "array", "items": {"$ref": "#/components/schemas/EntitySelector"}},
+                    "attrs": {"type": "array", "items": {"type": "string"}},
+                    "q": {"type": "string"},
+                    "temporalQ": {"type": "object", "properties": {
+                        "timerel": {"type": "string", "enum": ["before", "after", "between"]},
+                        "timeAt": {"type": "string", "format": "date-time"},
+                        "endTimeAt": {"type": "string", "format": "date-time"},
+                    }},
+                },
+            },
+            "Subscription": {
+                "type": "object", "required": ["type", "notification"],
+                "properties": {
+                    "id": {"type": "string", "format": "uri"},
+                    "type": {"type": "string", "enum": ["Subscription"]},
+                    "entities": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/EntitySelector"}},
+                    "watchedAttributes": {"type": "array", "items": {"type": "string"}},
+                    "q": {"type": "string"},
+                    "isActive": {"type": "boolean"},
+                    "throttling": {"type": "integer", "minimum": 0},
+                    "notification": {"$ref": "#/components/schemas/NotificationParams"},
+                },
+            },
+            "SubscriptionFragment": {
+                "type": "object",
+                "properties": {
+                    "entities": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/EntitySelector"}},
+                    "watchedAttributes": {"type": "array", "items": {"type": "string"}},
+                    "q": {"type": "string"},
+                    "isActive": {"type": "boolean"},
+                    "notification": {"$ref": "#/components/schemas/NotificationParams"},
+                },
+            },
+            "NotificationParams": {
+                "type": "object", "required": ["endpoint"],
+                "properties": {
+                    "attributes": {"type": "array", "items": {"type": "string"}},
+                    "format": {"type": "string", "enum": ["normalized", "keyValues", "concise"]},
+                    // a documented endpoint nothing listens on: fuzzers never make the server call out
+                    "endpoint": {"type": "object", "required": ["uri"], "properties": {
+                        "uri": {"type": "string", "enum": ["http://127.0.0.1:9/notify"]},
+                        "accept": {"type": "string", "enum": ["application/json", "application/ld+json"]},
+                    }},
+                },
+            },
+        }),
+        json!({
+            "ContextDocument": {
+                "type": "object", "required": ["@context"],
+                "properties": {"@context": {"type": "object", "additionalProperties": {"type": "string", "format": "uri"}}},
+            },
+            "Dataset": {
+                "type": "object", "required": ["id", "title", "owner", "licence"],
+                "properties": {
+                    "id": {"type": "string", "pattern": "^urn:ngsi-ld:Dataset:[a-z0-9-]+$"},
+                    "title": {"type": "string"}, "description": {"type": "string"},
+                    "owner": {"type": "string"}, "licence": {"type": "string"},
+                    "read": {"type": "string"}, "write": {"type": "string"},
+                },
+            },
+            "Edit": {
+                "type": "object", "required": ["kind"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["close", "capacity", "lanes", "speed", "oneWay", "add"]},
+                    "links": {"type": "array", "items": {"type": "string"}},
+                    "name": {"type": "string"},
+                    "percent": {"type": "number"},
+                    "lanes": {"type": "integer"},
+                    "speedKmh": {"type": "number"},
+                },
+            },
+            "Scenario": {
+                "type": "object", "required": ["name", "edits"],
+                "properties": {
+                    "id": {"type": "string", "pattern": "^urn:ngsi-ld:Scenario:[a-z0-9-]+$"},
+                    "name": {"type": "string"}, "description": {"type": "string"},
+                    "edits": {"type": "array", "items": {"$ref": "#/components/schemas/Edit"}, "maxItems": 5},
+                },
+            },
+        }),
+        json!({
+            "RunRequest": {
+                "type": "object",
+                "properties": {
+                    "gap": {"type": "number", "minimum": 1e-14, "maximum": 0.01},
+                    "maxSeconds": {"type": "number", "minimum": 1, "maximum": 30},
+                },
+            },
+            "AccessScenario": {
+                "type": "object",
+                "properties": {
+                    "add": {"type": "array", "maxItems": 5, "items": {"type": "object", "properties": {
+                        "category": {"type": "string"}, "lon": {"type": "number"}, "lat": {"type": "number"},
+                    }}},
+                },
+            },
+            "RetentionPolicy": {
+                "type": "object", "required": ["keepRaw"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "entityType": {"type": "string"}, "attribute": {"type": "string"}, "datasetId": {"type": "string"},
+                    "keepRaw": {"type": "string", "enum": ["P1D", "P30D", "PT1H"]},
+                    "levels": {"type": "array", "maxItems": 3, "items": {"type": "object", "required": ["period"], "properties": {
+                        "period": {"type": "string", "enum": ["PT1M", "PT1H", "P1D", "P1M"]},
+                        "keep": {"type": "string", "enum": ["P7D", "P5Y"]},
+                    }}},
+                },
+            },
+        }),
+    ];
+    let mut all = Map::new();
+    for p in parts {
+        if let Value::Object(m) = p {
+            all.extend(m);
+        }
+    }
+    Value::Object(all)
+}
+
+/// The path parameters of a path template, in order.
+pub fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+fn operation(o: &Operation) -> Value {
+    let mut params: Vec<Value> = path_params(o.path)
+        .into_iter()
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)}))
+        .collect();
+    params.extend(
+        o.query
+            .iter()
+            .map(|name| json!({"name": name, "in": "query", "required": false, "schema": param_schema(name)})),
+    );
+    let mut responses = Map::new();
+    for code in o.ok {
+        let description = match code {
+            201 => "Created (the new resource's URL in `Location`)",
+            202 => "Accepted",
+            204 => "Done, no content",
+            207 => "Done in part: what succeeded and what failed",
+            _ => "Success",
+        };
+        let r = if *code == 204 || *code == 201 {
+            json!({"description": description})
+        } else {
+            json!({"description": description, "content": {"*/*": {"schema": {}}}})
+        };
+        responses.insert(code.to_string(), r);
+    }
+    // OGC API and the tiles answer errors as OGC API exceptions (`code`, `description`), the rest as ProblemDetails
+    let ogc = o.path.starts_with("/ogc") || o.path.starts_with("/tiles");
+    let prefix = if ogc { "Ogc" } else { "E" };
+    for code in [400, 404] {
+        responses.insert(
+            code.to_string(),
+            json!({"$ref": format!("#/components/responses/{prefix}{code}")}),
+        );
+    }
+    let default = if ogc { "OgcException" } else { "Problem" };
+    responses.insert(
+        "default".into(),
+        json!({"$ref": format!("#/components/responses/{default}")}),
+    );
+    let mut op = json!({
+        "operationId": operation_id(o),
+        "summary": o.summary,
+        "tags": [o.tag],
+        "parameters": params,
+        "responses": responses,
+    });
+    if let Body::Json(schema, required) = o.body {
+        let s = json!({"$ref": format!("#/components/schemas/{schema}")});
+        op["requestBody"] = json!({
+            "required": required,
+            "content": {"application/json": {"schema": s}},
+        });
+    }
+    op
+}
+
+fn operation_id(o: &Operation) -> String {
+    let mut id = o.method.to_string();
+    for seg in o.path.split('/').filter(|s| !s.is_empty()) {
+        let seg = seg.trim_matches(|c| c == '{' || c == '}');
+        let mut cs = seg.chars().filter(|c| c.is_ascii_alphanumeric());
+        if let Some(first) = cs.next() {
+            id.push(first.to_ascii_uppercase());
+            id.extend(cs);
+        }
+    }
+    id
+}
+
+/// The OpenAPI document; `public_url` is the server's base URL.
+pub fn document(public_url: &str) -> Value {
+    let mut paths = Map::new();
+    for o in OPERATIONS {
+        let entry = paths.entry(o.path.to_string()).or_insert_with(|| json!({}));
+        entry[o.method] = operation(o);
+    }
+    let problem = |d: &str| {
+        json!({"description": d, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}},
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}},
+        }})
+    };
+    let ogc_exception = |d: &str| {
+        json!({"description": d, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/OgcException"}},
+        }})
+    };
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "urbantwin",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The HTTP API of urbantwin, a Local Digital Twin: NGSI-LD (ETSI GS CIM 009) under \
+                            /ngsi-ld/v1, datasets, traffic scenarios, air quality, the 15-minute city, live events, \
+                            ingestion and retention under /api, OGC API – Features under /ogc, vector tiles under \
+                            /tiles. Every error is a ProblemDetails object (RFC 7807).",
+            "license": {"name": env!("CARGO_PKG_LICENSE")},
+        },
+        "servers": [{"url": public_url.trim_end_matches('/')}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "responses": {
+                "E400": problem("The request is invalid (BadRequestData, InvalidRequest)"),
+                "E404": problem("No such resource (ResourceNotFound)"),
+                "Problem": problem("An error, as ProblemDetails"),
+                "Ogc400": ogc_exception("The request is invalid"),
+                "Ogc404": ogc_exception("No such resource"),
+                "OgcException": ogc_exception("An error, as an OGC API exception"),
+            },
+        },
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn serve(
+    axum::extract::State(state): axum::extract::State<crate::SharedState>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        document(&state.config.public_url).to_string(),
+    )
+        .into_response()
+}

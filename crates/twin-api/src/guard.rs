@@ -23,10 +23,13 @@ use twin_store::{AttributeInfo, ChangeOutcome, EntityChange, EntityQuery, Store,
 use crate::error::{ApiError, ApiResult};
 use crate::SharedState;
 
+/// Every dataset by id.
+pub type Datasets = Arc<BTreeMap<String, Dataset>>;
+
 /// The datasets as of a configuration epoch.
 #[derive(Default)]
 pub struct DatasetCache {
-    inner: Mutex<Option<(u64, Arc<BTreeMap<String, Dataset>>)>>,
+    inner: Mutex<Option<(u64, Datasets)>>,
 }
 
 impl DatasetCache {
@@ -147,15 +150,12 @@ impl Guard {
         if let Some(a) = &q.attrs {
             tested.extend(a.iter().cloned());
         }
-        let allowed: Option<Vec<String>> = match &self.scope.datasets {
-            None => None,
-            Some(ds) => Some(
-                ds.iter()
-                    .filter(|d| !self.hides_any(d, &tested))
-                    .cloned()
-                    .collect(),
-            ),
-        };
+        let allowed: Option<Vec<String>> = self.scope.datasets.as_ref().map(|ds| {
+            ds.iter()
+                .filter(|d| !self.hides_any(d, &tested))
+                .cloned()
+                .collect()
+        });
         q.datasets = match (allowed, q.datasets.take()) {
             (None, asked) => asked,
             (Some(a), None) => Some(a),

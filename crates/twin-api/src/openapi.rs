@@ -780,6 +780,179 @@ pub const OPERATIONS: &[Operation] = &[
         NoBody,
         &[204]
     ),
+    // --- accounts, keys, usage and audit (trust)
+    op!(
+        "post",
+        "/api/auth/register",
+        "Accounts",
+        "Sign up (a citizen account) and sign in",
+        NONE,
+        Json("Credentials", true),
+        &[201]
+    ),
+    op!(
+        "post",
+        "/api/auth/login",
+        "Accounts",
+        "Sign in: a session cookie and its CSRF token",
+        NONE,
+        Json("Credentials", true),
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/auth/logout",
+        "Accounts",
+        "Sign out",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "get",
+        "/api/auth/me",
+        "Accounts",
+        "Who the request is made as",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/accounts",
+        "Accounts",
+        "Accounts (administrators)",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/accounts",
+        "Accounts",
+        "Create an account (administrators)",
+        NONE,
+        Json("Account", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/accounts/{accountId}",
+        "Accounts",
+        "One account (itself or administrators)",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "patch",
+        "/api/accounts/{accountId}",
+        "Accounts",
+        "Change an account",
+        NONE,
+        Json("Account", true),
+        &[204]
+    ),
+    op!(
+        "delete",
+        "/api/accounts/{accountId}",
+        "Accounts",
+        "Delete an account with its sessions and keys",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "get",
+        "/api/keys",
+        "Accounts",
+        "The caller's API keys",
+        &["account"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/keys",
+        "Accounts",
+        "Make an API key (its secret is shown once)",
+        NONE,
+        Json("KeyRequest", true),
+        &[201]
+    ),
+    op!(
+        "delete",
+        "/api/keys/{keyId}",
+        "Accounts",
+        "Revoke an API key",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "get",
+        "/api/datasets/{datasetId}/usage",
+        "Datasets",
+        "Who read a dataset's data (its owner and administrators)",
+        &["principal", "since", "until", "before", "limit"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/datasets/{datasetId}/usage/summary",
+        "Datasets",
+        "A dataset's use by reader and operation",
+        &["since"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/audit",
+        "Accounts",
+        "The audit log (administrators)",
+        &["after", "limit"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/audit/verify",
+        "Accounts",
+        "Check the audit log's hash chain (administrators)",
+        NONE,
+        NoBody,
+        &[200, 409]
+    ),
+    // --- the DCAT-AP catalogue
+    op!(
+        "get",
+        "/catalog",
+        "Catalogue",
+        "The datasets as DCAT-AP (JSON-LD, or Turtle)",
+        &["f"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/catalog.ttl",
+        "Catalogue",
+        "The DCAT-AP catalogue in Turtle",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/catalog.jsonld",
+        "Catalogue",
+        "The DCAT-AP catalogue in JSON-LD",
+        NONE,
+        NoBody,
+        &[200]
+    ),
     op!(
         "get",
         "/api/retention",
@@ -968,7 +1141,9 @@ fn param_schema(name: &str) -> Value {
         "format" => {
             json!({"type": "string", "enum": ["keyValues", "concise", "normalized", "temporalValues", "simplified", "geojson"]})
         }
-        "f" => json!({"type": "string", "enum": ["json", "geojson"]}),
+        "f" => json!({"type": "string", "enum": ["json", "geojson", "ttl", "jsonld"]}),
+        "since" | "until" => json!({"type": "string", "format": "date-time"}),
+        "after" => json!({"type": "integer", "minimum": 0}),
         "mode" => json!({"type": "string", "enum": ["walk", "bike"]}),
         "by" => json!({"type": "string", "enum": ["grid", "district"]}),
         "id" | "type" | "datasetId" | "run" => json!({"type": "string", "minLength": 1}),
@@ -1179,6 +1354,34 @@ fn schemas() -> Value {
                     "add": {"type": "array", "maxItems": 5, "items": {"type": "object", "properties": {
                         "category": {"type": "string"}, "lon": {"type": "number"}, "lat": {"type": "number"},
                     }}},
+                },
+            },
+            "Credentials": {
+                "type": "object", "required": ["id", "password"], "additionalProperties": false,
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9._-]{2,64}$"},
+                    "password": {"type": "string", "minLength": 12},
+                    "displayName": {"type": "string"}, "email": {"type": "string"},
+                },
+            },
+            "Account": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9._-]{2,64}$"},
+                    "password": {"type": "string", "minLength": 12},
+                    "displayName": {"type": "string"}, "email": {"type": "string"},
+                    "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "data_owner", "planner", "citizen", "device"]}},
+                    "groups": {"type": "array", "items": {"type": "string"}},
+                    "organisation": {"type": "string"}, "disabled": {"type": "boolean"},
+                },
+            },
+            "KeyRequest": {
+                "type": "object", "required": ["name"], "additionalProperties": false,
+                "properties": {
+                    "name": {"type": "string", "minLength": 1},
+                    "scopes": {"type": "array", "items": {"type": "string", "enum": ["read", "write", "admin"]}},
+                    "expiresAt": {"type": "string", "format": "date-time"},
+                    "account": {"type": "string"},
                 },
             },
             "RetentionPolicy": {

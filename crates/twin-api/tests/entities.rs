@@ -1025,9 +1025,18 @@ async fn datasets_provenance_and_tenants() {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let e = s
-        .get_json("/entities/urn:ngsi-ld:Meter:1?options=provenance")
-        .await;
+    // the dataset is readable by registered accounts only: anonymous callers do not see the entity at all
+    assert_eq!(s.get("/entities/urn:ngsi-ld:Meter:1").await.status(), 404);
+    let e: Value = s
+        .http
+        .get(s.url("/entities/urn:ngsi-ld:Meter:1?options=provenance"))
+        .header("Authorization", &admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(
         e["kwh"]["provenance"],
         json!({"dataset": "urn:ngsi-ld:Dataset:meters", "source": "meter-gateway-7", "channel": "ngsi-ld"})

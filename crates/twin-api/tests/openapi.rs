@@ -147,7 +147,8 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
     let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
     let prefix = |module: &str| match module {
         "entities" | "batch" | "types" | "contexts" | "temporal" | "subscriptions" => "/ngsi-ld/v1",
-        "datasets" | "scenarios" | "access" | "air" | "live" | "ingest" | "retention" => "/api",
+        "datasets" | "scenarios" | "access" | "air" | "live" | "ingest" | "retention" | "auth"
+        | "trust" => "/api",
         "ogc" => "/ogc",
         "tiles" => "/tiles",
         _ => "",

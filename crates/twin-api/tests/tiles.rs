@@ -148,6 +148,7 @@ async fn catalogue_tilejson_style_and_tiles() {
         .http
         .post(format!("{}/api/datasets", root(&s)))
         .header("Content-Type", "application/json")
+        .header("Authorization", format!("Bearer {}", s.admin_key().await))
         .body(json!({"id": "urn:ngsi-ld:Dataset:osm", "title": "Helsinki", "owner": "OpenStreetMap contributors",
                      "licence": "ODbL-1.0"}).to_string())
         .send()

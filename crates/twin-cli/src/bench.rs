@@ -133,6 +133,11 @@ pub struct BenchArgs {
     /// bench ingest: a PostgreSQL database to measure too (`postgres://user@host/db`).
     #[arg(long, value_name = "URL")]
     pub pg: Option<String>,
+    /// bench hub: measure twice in one run, without and with access policies (the bench data in a dataset that one
+    /// group reads and writes, every client signed in with an API key, every read written to the usage log, and 50
+    /// more datasets with policies), and print both with their ratio.
+    #[arg(long)]
+    pub policies: bool,
     /// bench access: side of the generated square grid whose whole recomputation is timed (1000: a
     /// 1,000,000-node network).
     #[arg(long, default_value_t = 1000)]
@@ -1059,6 +1064,165 @@ pub async fn run(a: BenchArgs) -> Result<()> {
     if a.entities == 0 || a.instances == 0 || a.concurrency == 0 || a.duration_secs == 0 {
         bail!("--entities, --instances, --concurrency and --duration-secs must be at least 1");
     }
+    if a.policies {
+        if a.url.is_some() || a.db.is_some() {
+            bail!("--policies measures two fresh in-process servers: leave out --url and --db");
+        }
+        progress("without access policies");
+        let plain = hub(&a, false).await?;
+        progress("with access policies");
+        let guarded = hub(&a, true).await?;
+        return print_policies(&a, &plain, &guarded);
+    }
+    let o = hub(&a, false).await?;
+    print_hub(&a, &o)
+}
+
+/// The dataset the bench data goes to when measured with policies.
+const BENCH_DATASET: &str = "urn:ngsi-ld:Dataset:bench";
+
+/// Policies as a city would have them: the bench data in a dataset that one group reads and writes (so every read
+/// is logged), 50 more datasets with every kind of policy, and a client account in that group with an API key.
+/// Returns the key.
+async fn set_up_policies(store: &dyn twin_store::Store) -> Result<String> {
+    use twin_model::dataset::Access;
+    let err = |e: twin_model::NgsiError| anyhow!("{e}");
+    let dataset = |id: String, read: Access, write: Access| {
+        let mut d = twin_model::Dataset::default_dataset();
+        d.id = id;
+        d.title = "bench".into();
+        d.owner = "city".into();
+        d.read = read;
+        d.write = write;
+        d
+    };
+    let energy = || Access::Groups(vec!["bench".into()]);
+    store
+        .put_dataset(dataset(BENCH_DATASET.into(), energy(), energy()))
+        .await
+        .map_err(err)?;
+    for i in 0..50 {
+        let read = match i % 4 {
+            0 => Access::Public,
+            1 => Access::Registered,
+            2 => Access::Groups(vec![format!("g{i}")]),
+            _ => Access::Private,
+        };
+        store
+            .put_dataset(dataset(
+                format!("urn:ngsi-ld:Dataset:other-{i}"),
+                read,
+                Access::Private,
+            ))
+            .await
+            .map_err(err)?;
+    }
+    let now = Utc::now();
+    store
+        .put_account(
+            twin_store::trust::Account {
+                id: "bench-client".into(),
+                display_name: None,
+                email: None,
+                password_hash: None,
+                roles: vec!["planner".into()],
+                groups: vec!["bench".into()],
+                organisation: None,
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            },
+            true,
+        )
+        .await
+        .map_err(err)?;
+    let k = twin_auth::apikey::generate();
+    store
+        .put_api_key(twin_store::trust::ApiKeyRecord {
+            id: k.id.clone(),
+            account_id: "bench-client".into(),
+            name: "bench".into(),
+            hash: k.hash.clone(),
+            scopes: vec!["read".into(), "write".into()],
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await
+        .map_err(err)?;
+    Ok(k.secret)
+}
+
+/// Both measurements side by side: each row's value without and with policies, and their ratio.
+fn print_policies(a: &BenchArgs, plain: &HubOutcome, guarded: &HubOutcome) -> Result<()> {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let pairs: Vec<(&Row, &Row)> = plain.rows.iter().zip(&guarded.rows).collect();
+    if a.json {
+        let rows: Vec<Value> = pairs
+            .iter()
+            .map(|(p, g)| {
+                json!({"measure": p.measure, "unit": p.unit, "withoutPolicies": p.value, "withPolicies": g.value,
+                       "ratio": g.value / p.value})
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "benchmark": "hub --policies", "cores": cores, "entities": a.entities, "instances": a.instances,
+                "results": rows, "errors": plain.errors + guarded.errors,
+            }))?
+        );
+    } else {
+        println!(
+            "urbantwin bench hub --policies: {} entities, {} temporal instances, {} clients, {} s phases, {cores} cores",
+            a.entities, a.instances, a.concurrency, a.duration_secs
+        );
+        println!();
+        println!("| measure | without policies | with policies | unit | ratio (with / without) |");
+        println!("|---|---:|---:|---|---:|");
+        for (p, g) in &pairs {
+            println!(
+                "| {} | {} | {} | {} | {:.2} |",
+                p.measure,
+                fmt_value(p.value),
+                fmt_value(g.value),
+                p.unit,
+                g.value / p.value
+            );
+        }
+        println!();
+        println!(
+            "with policies: the data in a dataset one group reads and writes, the client signed in with an API key, \
+             every read logged, 51 datasets with policies; {} + {} requests",
+            plain.requests, guarded.requests
+        );
+    }
+    let errors = plain.errors + guarded.errors;
+    if errors > 0 {
+        for e in plain.samples.iter().chain(&guarded.samples) {
+            eprintln!("[bench] error: {e}");
+        }
+        bail!("{errors} requests or checks failed; the figures above are not valid");
+    }
+    Ok(())
+}
+
+/// What one measurement of the hub gave.
+struct HubOutcome {
+    url: String,
+    version: Value,
+    rows: Vec<Row>,
+    checks: serde_json::Map<String, Value>,
+    requests: u64,
+    errors: u64,
+    samples: Vec<String>,
+    db_bytes: Option<u64>,
+}
+
+/// Loads and queries a hub (started here unless `--url`); with `policies`, as a signed-in client of a dataset
+/// with access policies.
+async fn hub(a: &BenchArgs, policies: bool) -> Result<HubOutcome> {
     let (server, url) = match &a.url {
         Some(u) => (None, u.trim_end_matches('/').to_string()),
         None => {
@@ -1067,7 +1231,18 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             (Some(s), u)
         }
     };
+    let mut headers = HeaderMap::new();
+    if let (true, Some(sv)) = (policies, &server) {
+        let key = set_up_policies(sv.state.store.as_ref()).await?;
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {key}").parse()?,
+        );
+        headers.insert("x-urbantwin-dataset", BENCH_DATASET.parse()?);
+        headers.insert("x-urbantwin-purpose", "benchmark".parse()?);
+    }
     let http = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(a.concurrency.max(a.batch_concurrency) + 4)
         .timeout(Duration::from_secs(300))
         .build()?;
@@ -1396,6 +1571,31 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         .lock()
         .map(|s| s.clone())
         .unwrap_or_default();
+    Ok(HubOutcome {
+        url,
+        version,
+        rows,
+        checks,
+        requests,
+        errors,
+        samples,
+        db_bytes,
+    })
+}
+
+fn print_hub(a: &BenchArgs, o: &HubOutcome) -> Result<()> {
+    let (n, m, url, version, rows, checks, requests, errors, samples, db_bytes) = (
+        a.entities,
+        a.instances,
+        &o.url,
+        &o.version,
+        &o.rows,
+        &o.checks,
+        o.requests,
+        o.errors,
+        &o.samples,
+        o.db_bytes,
+    );
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     if a.json {
         let out = json!({
@@ -1408,7 +1608,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
                 "batchSize": a.batch_size, "batchConcurrency": a.batch_concurrency,
                 "temporalChunk": a.temporal_chunk, "aggrRuns": a.aggr_runs, "seed": a.seed,
             },
-            "results": rows_json(&rows),
+            "results": rows_json(rows),
             "checks": checks,
             "requests": requests,
             "errors": errors,
@@ -1424,7 +1624,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
             if a.url.is_some() { url.as_str() } else { "in-process" }
         );
         println!();
-        print!("{}", markdown(&rows, "published peer figure"));
+        print!("{}", markdown(rows, "published peer figure"));
         println!();
         println!(
             "{requests} requests, {errors} errors{}",
@@ -1435,7 +1635,7 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         );
     }
     if errors > 0 {
-        for e in &samples {
+        for e in samples {
             eprintln!("[bench] error: {e}");
         }
         bail!("{errors} of {requests} requests or checks failed; the figures above are not valid");

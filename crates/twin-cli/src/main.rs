@@ -190,6 +190,12 @@ struct FileConfig {
     request_timeout_s: Option<f64>,
     #[serde(default)]
     trusted_proxies: Vec<String>,
+    /// Whether anyone may create a citizen account (default true).
+    open_registration: Option<bool>,
+    /// Hours a session lasts (default 12).
+    session_hours: Option<f64>,
+    /// The city's identity provider (OpenID Connect): its bearer tokens are accepted.
+    oidc: Option<twin_auth::jwt::OidcConfig>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -324,6 +330,16 @@ impl ServeArgs {
             .map_err(|e| anyhow::anyhow!("mqtt_ca_file: {e}"))?;
             api.mqtt_ca_file = Some(ca);
         }
+        if let Some(open) = file.open_registration {
+            api.auth.open_registration = open;
+        }
+        if let Some(h) = file.session_hours {
+            if !(h.is_finite() && (0.01..=24.0 * 90.0).contains(&h)) {
+                bail!("session_hours must be from 0.01 to 2160, not {h}");
+            }
+            api.auth.session_ttl = Duration::from_secs_f64(h * 3600.0);
+        }
+        api.auth.oidc = file.oidc;
         api.hardening = hardening;
         twin_api::hardening::Hardening::new(api.hardening.clone(), &api.public_url)
             .map_err(|e| anyhow::anyhow!(e))?;
@@ -523,7 +539,22 @@ pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()>
         Some(dir) => tracing::info!(dir = %dir.display(), "serving the web app"),
         None => tracing::info!("no built web app found: serving the API alone"),
     }
-    let state = AppState::new(store.clone(), settings.api);
+    // the identity provider's keys are read now: a wrong issuer setting stops the start, not every request
+    let jwt = match &settings.api.auth.oidc {
+        Some(cfg) => {
+            let http = reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(10))
+                .build()?;
+            let v = twin_auth::jwt::JwtVerifier::new(cfg.clone(), http)
+                .await
+                .map_err(|e| anyhow::anyhow!("oidc: {e}"))?;
+            tracing::info!(issuer = %cfg.issuer, "accepting the identity provider's bearer tokens");
+            Some(Arc::new(v))
+        }
+        None => None,
+    };
+    let state = AppState::with_jwt(store.clone(), settings.api, jwt);
     // the ingestion runs as long as the server; dropping it at the end stops it
     let _ingest = match settings.ingest {
         Some(cfg) => {

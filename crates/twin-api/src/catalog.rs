@@ -558,15 +558,7 @@ async fn facts(state: &SharedState, g: &Guard, d: &Dataset) -> ApiResult<Dataset
     if !location_hidden {
         for t in &types {
             if let Some(b) = state.store.type_extent(t, Some(&only)).await? {
-                bbox = Some(match bbox {
-                    None => b,
-                    Some(o) => [
-                        o[0].min(b[0]),
-                        o[1].min(b[1]),
-                        o[2].max(b[2]),
-                        o[3].max(b[3]),
-                    ],
-                });
+                bbox = Some(crate::guard::union_bbox(bbox, b));
             }
         }
     }

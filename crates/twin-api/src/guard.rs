@@ -330,6 +330,19 @@ pub fn principal_label(p: &Principal) -> String {
     }
 }
 
+/// The box around two lon/lat boxes (west, south, east, north).
+pub fn union_bbox(a: Option<[f64; 4]>, b: [f64; 4]) -> [f64; 4] {
+    match a {
+        None => b,
+        Some(o) => [
+            o[0].min(b[0]),
+            o[1].min(b[1]),
+            o[2].max(b[2]),
+            o[3].max(b[3]),
+        ],
+    }
+}
+
 /// The last segment of an expanded name (`…/location` → `location`), which rules written short match.
 fn short(expanded: &str) -> &str {
     expanded

@@ -33,31 +33,7 @@ pub struct Operation {
 const NONE: &[&str] = &[];
 const LOCAL: &[&str] = &["local"];
 const ENTITY_QUERY: &[&str] = crate::params::QUERY_PARAMS;
-const TEMPORAL_QUERY: &[&str] = &[
-    "id",
-    "type",
-    "idPattern",
-    "attrs",
-    "pick",
-    "omit",
-    "q",
-    "scopeQ",
-    "georel",
-    "geometry",
-    "coordinates",
-    "geoproperty",
-    "lang",
-    "limit",
-    "offset",
-    "count",
-    "options",
-    "format",
-    "timerel",
-    "timeAt",
-    "endTimeAt",
-    "lastN",
-    "timeproperty",
-];
+const TEMPORAL_QUERY: &[&str] = crate::temporal::TEMPORAL_PARAMS;
 const ACCESS: &[&str] = &[
     "mode",
     "minutes",
@@ -1515,7 +1491,17 @@ pub fn document(public_url: &str) -> Value {
         },
         "servers": [{"url": public_url.trim_end_matches('/')}],
         "paths": paths,
+        // anonymous callers may call every operation (the datasets' policies decide what they get); an API key, a
+        // bearer token of the city's identity provider or a session cookie say who calls
+        "security": [{}, {"bearer": []}, {"apiKey": []}, {"session": []}],
         "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "An API key (`utk_…`) or an OpenID Connect access token"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "urbantwin_session",
+                            "description": "From POST /api/auth/login; writes also send X-CSRF-Token"},
+            },
             "schemas": schemas(),
             "responses": {
                 "E400": problem("The request is invalid (BadRequestData, InvalidRequest)"),

@@ -50,7 +50,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/temporalEntityOperations/query", post(query_post))
 }
 
-const TEMPORAL_PARAMS: &[&str] = &[
+pub(crate) const TEMPORAL_PARAMS: &[&str] = &[
     "id",
     "type",
     "idPattern",
@@ -401,6 +401,26 @@ fn render_aggregated(e: &AggregatedEntity, ctx: &Context) -> Value {
     Value::Object(m)
 }
 
+/// Takes out of temporal results (histories, or aggregates with `aggregates`) what the caller may not see, and logs
+/// the read.
+async fn release<T, V>(
+    g: &Guard,
+    results: &mut [T],
+    parts: impl for<'a> Fn(&'a mut T) -> (&'a String, &'a mut BTreeMap<String, V>),
+    aggregates: bool,
+    operation: &str,
+) -> ApiResult<()> {
+    let ids: Vec<String> = results.iter_mut().map(|e| parts(e).0.clone()).collect();
+    let datasets = g.datasets_of(ids.clone()).await?;
+    let of = |id: &String| datasets.get(id).and_then(|d| d.as_deref());
+    for e in results.iter_mut() {
+        let (id, attrs) = parts(e);
+        g.redact_map(of(id), attrs, aggregates);
+    }
+    g.log(ids.iter().map(of), operation);
+    Ok(())
+}
+
 async fn run_query(
     state: &SharedState,
     g: &Guard,
@@ -415,21 +435,14 @@ async fn run_query(
         p.options().contains("temporalValues") || p.get("format") == Some("temporalValues");
     if let Some(a) = aggregation(p)? {
         let mut r = state.store.temporal_aggregate(&tq, &a).await?;
-        let datasets = g
-            .datasets_of(r.iter().map(|e| e.id.clone()).collect())
-            .await?;
-        for e in &mut r {
-            g.redact_map(
-                datasets.get(&e.id).and_then(|d| d.as_deref()),
-                &mut e.attrs,
-                true,
-            );
-        }
-        g.log(
-            r.iter()
-                .map(|e| datasets.get(&e.id).and_then(|d| d.as_deref())),
+        release(
+            g,
+            &mut r,
+            |e| (&e.id, &mut e.attrs),
+            true,
             "temporal.aggregate",
-        );
+        )
+        .await?;
         let n = r.len();
         return Ok((
             Value::Array(r.iter().map(|e| render_aggregated(e, &rc.ctx)).collect()),
@@ -437,21 +450,14 @@ async fn run_query(
         ));
     }
     let mut r = state.store.temporal_query(&tq).await?;
-    let datasets = g
-        .datasets_of(r.iter().map(|e| e.id.clone()).collect())
-        .await?;
-    for e in &mut r {
-        g.redact_map(
-            datasets.get(&e.id).and_then(|d| d.as_deref()),
-            &mut e.attrs,
-            false,
-        );
-    }
-    g.log(
-        r.iter()
-            .map(|e| datasets.get(&e.id).and_then(|d| d.as_deref())),
+    release(
+        g,
+        &mut r,
+        |e| (&e.id, &mut e.attrs),
+        false,
         "temporal.query",
-    );
+    )
+    .await?;
     let n = r.len();
     Ok((
         Value::Array(

@@ -370,15 +370,7 @@ async fn bounds_of(state: &SharedState, layers: &[LayerInfo]) -> OgcResult<Optio
     let g = public_scope(state).await?;
     for l in layers {
         if let Some(b) = g.type_extent(&l.type_name).await? {
-            out = Some(match out {
-                None => b,
-                Some(o) => [
-                    o[0].min(b[0]),
-                    o[1].min(b[1]),
-                    o[2].max(b[2]),
-                    o[3].max(b[3]),
-                ],
-            });
+            out = Some(crate::guard::union_bbox(out, b));
         }
     }
     Ok(out.map(|b| {

@@ -74,10 +74,20 @@ enum AccountsCommand {
         db: String,
     },
     /// Set who may read or write a dataset: public, registered, private, or groups:a,b. With no dataset, the
-    /// default one (entities written without naming a dataset).
+    /// default one (entities written without naming a dataset). A dataset that does not exist yet is declared
+    /// when --owner and --licence are given (e.g. the dataset an MQTT topic writes to).
     Access {
         #[arg(default_value = DEFAULT_DATASET)]
         dataset: String,
+        /// The owner (an account, an organisation or a group) of a dataset declared here.
+        #[arg(long)]
+        owner: Option<String>,
+        /// The licence (SPDX identifier or URL) of a dataset declared here.
+        #[arg(long)]
+        licence: Option<String>,
+        /// The title of a dataset declared here (default: its id).
+        #[arg(long)]
+        title: Option<String>,
         #[arg(long)]
         read: Option<String>,
         #[arg(long)]
@@ -261,15 +271,32 @@ pub async fn run(args: AccountsArgs) -> Result<()> {
         }
         AccountsCommand::Access {
             dataset,
+            owner,
+            licence,
+            title,
             read,
             write,
             db,
         } => {
             let store = crate::open_store(&db).await?;
-            let mut d = match store.get_dataset(&dataset).await.map_err(err)? {
-                Some(d) => d,
-                None if dataset == DEFAULT_DATASET => Dataset::default_dataset(),
-                None => bail!("dataset {dataset} does not exist"),
+            let mut d = match (store.get_dataset(&dataset).await.map_err(err)?, owner, licence) {
+                (Some(d), _, _) => d,
+                (None, None, None) if dataset == DEFAULT_DATASET => Dataset::default_dataset(),
+                (None, Some(owner), Some(licence)) => {
+                    let mut d = Dataset::default_dataset();
+                    d.title = title.unwrap_or_else(|| dataset.clone());
+                    d.description = None;
+                    d.id = dataset.clone();
+                    d.owner = owner;
+                    d.licence = licence;
+                    d.read = Access::Public;
+                    d.write = Access::Private;
+                    d.created_at = Some(Utc::now());
+                    d
+                }
+                (None, _, _) => bail!(
+                    "dataset {dataset} does not exist; declare it with --owner and --licence (and --title)"
+                ),
             };
             let before = json!({"read": d.read, "write": d.write});
             if let Some(r) = read {

@@ -558,6 +558,25 @@ pub async fn run_server(settings: Settings, store: Arc<dyn Store>) -> Result<()>
     // the ingestion runs as long as the server; dropping it at the end stops it
     let _ingest = match settings.ingest {
         Some(cfg) => {
+            // every value belongs to a dataset with an owner, a licence and policies: a topic cannot write to one
+            // that was never declared
+            for t in &cfg.topics {
+                if let Some(d) = &t.dataset {
+                    if store
+                        .get_dataset(d)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("{e}"))?
+                        .is_none()
+                    {
+                        bail!(
+                            "topic {} writes to dataset {d}, which is not declared: declare it with its owner, licence \
+                             and policies (`urbantwin accounts access {d} --owner NAME --licence SPDX --db ...`, or \
+                             POST /api/datasets)",
+                            t.filter
+                        );
+                    }
+                }
+            }
             let topics = cfg.topics.len();
             let url = cfg.broker.url.clone();
             let ingest = twin_ingest::start(cfg, store).await?;

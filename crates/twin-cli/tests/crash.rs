@@ -35,6 +35,14 @@ struct Server {
 
 impl Server {
     async fn start(db: &Path, log: PathBuf) -> Server {
+        // the writes are anonymous: the administrator opens the default dataset (a new twin's needs sign-in)
+        let opened = Command::new(env!("CARGO_BIN_EXE_urbantwin"))
+            .args(["accounts", "access", "--write", "public", "--db"])
+            .arg(db)
+            .stdout(Stdio::null())
+            .status()
+            .expect("urbantwin accounts access");
+        assert!(opened.success());
         let port = free_port();
         let logfile = File::options()
             .create(true)

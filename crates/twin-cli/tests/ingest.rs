@@ -108,6 +108,23 @@ temperature = {{ path = "$.t_f", from = "FAH", unit = "CEL" }}
         ),
     )
     .unwrap();
+    // the topic's dataset is declared first (serve refuses a topic writing to an undeclared one)
+    let declared = Command::new(env!("CARGO_BIN_EXE_urbantwin"))
+        .args([
+            "accounts",
+            "access",
+            "urn:ngsi-ld:Dataset:air-sensors",
+            "--owner",
+            "city-environment",
+            "--licence",
+            "CC-BY-4.0",
+            "--db",
+            db,
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(declared.success());
     let port = free_port();
     let _server = Serve(
         Command::new(env!("CARGO_BIN_EXE_urbantwin"))

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use twin_store::DeadLetter;
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::params::Params;
 use crate::scenarios::json_response;
 use crate::SharedState;
@@ -61,8 +62,11 @@ fn render(l: &DeadLetter) -> Value {
 /// `?topic=&before=&limit=`: newest first; `next` pages on.
 async fn dead_letters(
     State(state): State<SharedState>,
+    g: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    // refused messages hold raw sensor data of any dataset: administrators only
+    g.require_admin()?;
     let p = Params::parse(raw.as_deref(), &["topic", "before", "limit"])?;
     let limit = p.usize("limit")?.unwrap_or(DEFAULT_PAGE);
     if limit == 0 || limit > state.config.max_limit {
@@ -101,8 +105,11 @@ async fn dead_letters(
 
 async fn delete_all(
     State(state): State<SharedState>,
+    g: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
+    // refused messages hold raw sensor data of any dataset: administrators only
+    g.require_admin()?;
     Params::parse(raw.as_deref(), &[])?;
     let n = state.store.delete_dead_letters(None).await?;
     Ok(json_response(StatusCode::OK, &json!({"deleted": n})))
@@ -110,8 +117,11 @@ async fn delete_all(
 
 async fn delete_one(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
+    // refused messages hold raw sensor data of any dataset: administrators only
+    g.require_admin()?;
     let id = id
         .parse::<i64>()
         .map_err(|_| ApiError::bad_data(format!("{id:?} is not a dead letter id")))?;

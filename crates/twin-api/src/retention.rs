@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use twin_store::RetentionPolicy;
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::ld::{self, RequestContext};
 use crate::params::Params;
 use crate::scenarios::json_response;
@@ -82,10 +83,13 @@ fn no_policy(id: &str) -> ApiError {
 /// Creates (201) or replaces (204) the policy `id`; the body may leave out the id.
 async fn replace(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    // retention deletes history: an administrator's decision
+    g.require_admin()?;
     ld::body_type(&headers, false)?;
     let mut v = parse_body(&body)?;
     let Some(obj) = v.as_object_mut() else {
@@ -123,7 +127,12 @@ async fn replace(
     }
 }
 
-async fn remove(State(state): State<SharedState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<SharedState>,
+    g: Guard,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    g.require_admin()?;
     if state.store.delete_retention_policy(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

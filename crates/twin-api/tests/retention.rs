@@ -18,7 +18,8 @@ fn enc(s: &str) -> String {
 }
 
 async fn put(s: &Server, id: &str, body: &Value) -> reqwest::Response {
-    s.http
+    s.admin_client()
+        .await
         .put(format!("{}/api/retention/{id}", s.root()))
         .header("Content-Type", "application/json")
         .body(body.to_string())
@@ -31,6 +32,7 @@ async fn put(s: &Server, id: &str, body: &Value) -> reqwest::Response {
 async fn policies_are_created_read_replaced_deleted_and_checked() {
     let s = Server::start().await;
     let root = s.root();
+    let admin = s.admin_client().await;
     let (list, _) = json_call(
         &s.http,
         Method::GET,
@@ -43,7 +45,7 @@ async fn policies_are_created_read_replaced_deleted_and_checked() {
     let air = json!({"entityType": "AirQualityObserved", "attribute": "NO2", "keepRaw": "P30D",
         "levels": [{"period": "PT1H", "keep": "P5Y"}, {"period": "P1D"}]});
     let (_, loc) = json_call(
-        &s.http,
+        &admin,
         Method::PUT,
         &format!("{root}/api/retention/air"),
         Some(&air),
@@ -74,7 +76,7 @@ async fn policies_are_created_read_replaced_deleted_and_checked() {
     longer["keepRaw"] = json!("P60D");
     longer["id"] = json!("air");
     json_call(
-        &s.http,
+        &admin,
         Method::PUT,
         &format!("{root}/api/retention/air"),
         Some(&longer),
@@ -130,7 +132,8 @@ async fn policies_are_created_read_replaced_deleted_and_checked() {
         405
     );
     let r = s
-        .http
+        .admin_client()
+        .await
         .put(format!("{root}/api/retention/p"))
         .header("Content-Type", "application/json")
         .body("{not json")
@@ -149,7 +152,7 @@ async fn policies_are_created_read_replaced_deleted_and_checked() {
     .await;
     assert_eq!(st["lastRun"], Value::Null);
     json_call(
-        &s.http,
+        &admin,
         Method::DELETE,
         &format!("{root}/api/retention/air"),
         None,
@@ -157,7 +160,8 @@ async fn policies_are_created_read_replaced_deleted_and_checked() {
     )
     .await;
     let r = s
-        .http
+        .admin_client()
+        .await
         .delete(format!("{root}/api/retention/air"))
         .send()
         .await
@@ -197,6 +201,7 @@ async fn the_server_downsamples_and_aggregations_still_answer() {
     };
     let s = Server::start_with(config, None).await;
     let root = s.root();
+    let admin = s.admin_client().await;
     let id = "urn:ngsi-ld:AirQualityObserved:old";
     // two days of readings every 10 minutes, years ago
     let instances: Vec<Value> = (0..288)
@@ -224,7 +229,7 @@ async fn the_server_downsamples_and_aggregations_still_answer() {
 
     let policy = json!({"entityType": "AirQualityObserved", "keepRaw": "P30D", "levels": [{"period": "PT1H"}]});
     json_call(
-        &s.http,
+        &admin,
         Method::PUT,
         &format!("{root}/api/retention/air"),
         Some(&policy),

@@ -65,6 +65,34 @@ fn publish(topic: &str, lines: &[&str]) {
     assert!(p.wait().unwrap().success());
 }
 
+/// A client sending the API key of an administrator made with `urbantwin accounts` in the store `db`.
+fn admin_client(db: &str) -> reqwest::Client {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_urbantwin"))
+            .args(args)
+            .args(["--db", db])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    run(&["accounts", "add", "tester", "--role", "admin"]);
+    let key = run(&["accounts", "key", "tester", "--scope", "admin"]);
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(h)
+        .build()
+        .unwrap()
+}
+
 async fn get(http: &reqwest::Client, url: &str) -> (u16, Value) {
     let r = http.get(url).send().await.unwrap();
     let status = r.status().as_u16();
@@ -125,6 +153,8 @@ temperature = {{ path = "$.t_f", from = "FAH", unit = "CEL" }}
         .status()
         .unwrap();
     assert!(declared.success());
+    // the dead letters are an administrator's: the test reads them with an administrator's key
+    let http = admin_client(db);
     let port = free_port();
     let _server = Serve(
         Command::new(env!("CARGO_BIN_EXE_urbantwin"))
@@ -143,7 +173,6 @@ temperature = {{ path = "$.t_f", from = "FAH", unit = "CEL" }}
             .unwrap(),
     );
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
     let status_url = format!("{base}/api/ingest");
     eventually("the server and its MQTT session", async || {
         match http.get(&status_url).send().await {

@@ -153,6 +153,21 @@ impl Server {
         k.secret
     }
 
+    /// A client that sends an administrator's API key with every request.
+    pub async fn admin_client(&self) -> reqwest::Client {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", self.admin_key().await)
+                .parse()
+                .unwrap(),
+        );
+        reqwest::Client::builder()
+            .default_headers(h)
+            .build()
+            .unwrap()
+    }
+
     /// An administrator's API key (account `admin`).
     pub async fn admin_key(&self) -> String {
         self.account_key("admin", &["admin"], &[], &["admin"]).await

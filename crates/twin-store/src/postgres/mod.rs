@@ -736,6 +736,9 @@ impl Store for PostgresStore {
         )
         .await
         .map_err(pg_err)?;
+        // this node's caches follow at once (others when the notification arrives): a request made right after
+        // a policy change must not be judged by the old policy
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 

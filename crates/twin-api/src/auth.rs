@@ -300,7 +300,7 @@ async fn register(
 }
 
 /// Hashes on a blocking thread: argon2 takes tens of milliseconds of CPU on purpose.
-async fn hash_password(p: String) -> ApiResult<String> {
+pub(crate) async fn hash_password(p: String) -> ApiResult<String> {
     tokio::task::spawn_blocking(move || password::hash(&p))
         .await
         .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?

@@ -91,6 +91,8 @@ pub struct Guard {
     state: SharedState,
     datasets: Arc<BTreeMap<String, Dataset>>,
     scope: ReadScope,
+    /// The datasets the caller may write (once per request: a batch wraps every change with it).
+    writable: Arc<HashSet<String>>,
 }
 
 impl FromRequestParts<SharedState> for Guard {
@@ -119,7 +121,15 @@ impl Guard {
     ) -> ApiResult<Guard> {
         let datasets = state.datasets.get(state.store.as_ref()).await?;
         let scope = scope_of(&principal, purpose.as_deref(), &datasets);
+        let writable = Arc::new(
+            datasets
+                .values()
+                .filter(|d| policy::may(&principal, d, Operation::Write))
+                .map(|d| d.id.clone())
+                .collect(),
+        );
         Ok(Guard {
+            writable,
             principal,
             purpose,
             state: state.clone(),
@@ -222,10 +232,7 @@ impl Guard {
 
     /// Whether the caller may write entities of `dataset`.
     pub fn may_write(&self, dataset: Option<&str>) -> bool {
-        let d = dataset.unwrap_or(DEFAULT_DATASET);
-        self.datasets
-            .get(d)
-            .is_some_and(|ds| policy::may(&self.principal, ds, Operation::Write))
+        self.writable.contains(dataset.unwrap_or(DEFAULT_DATASET))
     }
 
     /// Fails unless the caller may write entities of `dataset`: 401 when signing in could help, else 403.
@@ -239,13 +246,7 @@ impl Guard {
 
     /// The datasets the caller may write, for checks inside store transactions.
     pub fn writable(&self) -> Arc<HashSet<String>> {
-        Arc::new(
-            self.datasets
-                .values()
-                .filter(|d| policy::may(&self.principal, d, Operation::Write))
-                .map(|d| d.id.clone())
-                .collect(),
-        )
+        self.writable.clone()
     }
 
     /// Wraps a store change so that it applies only where the caller may write: the entity as it is (an entity

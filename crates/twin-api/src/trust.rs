@@ -12,7 +12,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use twin_auth::{apikey, password};
 use twin_model::policy::{Role, Scope};
-use twin_model::ErrorKind;
 use twin_store::trust::{Account, ApiKeyRecord, UsageQuery};
 
 use crate::auth::{account_json, check_account_id};
@@ -74,12 +73,10 @@ fn check_roles(roles: &[String]) -> ApiResult<()> {
     Ok(())
 }
 
+/// Checks a new password's strength and hashes it (off the async runtime).
 async fn hash(p: String) -> ApiResult<String> {
     password::check_strength(&p).map_err(|e| ApiError::bad_data(e.to_string()))?;
-    tokio::task::spawn_blocking(move || password::hash(&p))
-        .await
-        .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?
-        .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))
+    crate::auth::hash_password(p).await
 }
 
 async fn list_accounts(State(state): State<SharedState>, g: Guard) -> ApiResult<Response> {

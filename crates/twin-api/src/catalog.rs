@@ -532,7 +532,7 @@ async fn respond(state: &SharedState, g: &Guard, f: Format) -> ApiResult<Respons
 }
 
 /// What the store says of a dataset: how many entities, of which types, within which box (unless its locations
-/// are hidden from the caller).
+/// are hidden from the caller), when they last changed and what time their history spans.
 async fn facts(state: &SharedState, g: &Guard, d: &Dataset) -> ApiResult<DatasetFacts> {
     let only = [d.id.clone()];
     let mut q = EntityQuery {
@@ -562,12 +562,13 @@ async fn facts(state: &SharedState, g: &Guard, d: &Dataset) -> ApiResult<Dataset
             }
         }
     }
+    let times = state.store.dataset_times(&d.id).await?;
     Ok(DatasetFacts {
         entities,
         types,
         bbox,
-        period: None,
-        modified: None,
+        period: times.observed,
+        modified: times.modified,
     })
 }
 

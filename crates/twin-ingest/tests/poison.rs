@@ -314,6 +314,10 @@ impl Store for Poisoned {
         self.inner.type_extent(type_name, datasets).await
     }
 
+    async fn dataset_times(&self, dataset: &str) -> Result<DatasetTimes> {
+        self.inner.dataset_times(dataset).await
+    }
+
     async fn put_account(&self, a: Account, create: bool) -> Result<()> {
         self.inner.put_account(a, create).await
     }

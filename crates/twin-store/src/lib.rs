@@ -165,6 +165,15 @@ pub struct QueryPage {
     pub count: Option<u64>,
 }
 
+/// When a dataset changed and what time its history spans (see [`Store::dataset_times`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DatasetTimes {
+    /// The latest `modifiedAt` of its entities.
+    pub modified: Option<DateTime<Utc>>,
+    /// The earliest and latest observation time (`observedAt`, else the time of writing) in their history.
+    pub observed: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
 /// An entity type with how many entities have it and which attributes they carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TypeInfo {
@@ -694,6 +703,10 @@ pub trait Store: Send + Sync + 'static {
         type_name: &str,
         datasets: Option<&[String]>,
     ) -> Result<Option<[f64; 4]>>;
+
+    /// When a dataset's entities last changed and the span of the observation times in their history (for the
+    /// catalogue's `dct:modified` and `dct:temporal`); the default dataset includes entities with no dataset.
+    async fn dataset_times(&self, dataset: &str) -> Result<DatasetTimes>;
 
     /// Woken after every commit that recorded changes or deliveries.
     fn change_signal(&self) -> Arc<tokio::sync::Notify>;

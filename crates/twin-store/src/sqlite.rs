@@ -1009,9 +1009,6 @@ fn plan(conn: &Connection, q: &EntityQuery) -> Result<(String, Vec<rusqlite::typ
         conds.push(format!("e.id IN ({})", marks(ids.len())));
         args.extend(ids.iter().map(|i| V::Text(i.clone())));
     }
-    if let Some(ds) = &q.datasets {
-        conds.push(dataset_sql("e.dataset", ds, &mut args));
-    }
     if let Some(list) = &parts.types {
         let marks = marks(list.len());
         let few: i64 = conn
@@ -1054,6 +1051,16 @@ fn plan(conn: &Connection, q: &EntityQuery) -> Result<(String, Vec<rusqlite::typ
             V::Real(y1),
             V::Text(attr),
         ]);
+    }
+    if let Some(ds) = &q.datasets {
+        // the ids, types or the spatial index narrow far better than the dataset index, which SQLite would
+        // otherwise often pick for the IN list: `+` keeps the dataset test a filter on what they find
+        let col = if conds.is_empty() {
+            "e.dataset"
+        } else {
+            "+e.dataset"
+        };
+        conds.push(dataset_sql(col, ds, &mut args));
     }
     let where_ = if conds.is_empty() {
         "1".to_string()
@@ -2258,6 +2265,40 @@ impl Store for SqliteStore {
             Ok(match row {
                 (Some(a), Some(b), Some(c), Some(d)) => Some([a, b, c, d]),
                 _ => None,
+            })
+        })
+        .await
+    }
+
+    async fn dataset_times(&self, dataset: &str) -> Result<crate::DatasetTimes> {
+        let dataset = dataset.to_string();
+        self.read(move |c| {
+            let mut args = Vec::new();
+            let cond = dataset_sql("dataset", std::slice::from_ref(&dataset), &mut args);
+            let modified: Option<i64> = c
+                .query_row(
+                    &format!("SELECT max(modified_ms) FROM entities WHERE {cond}"),
+                    rusqlite::params_from_iter(args.iter()),
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            // each history's first and last time come from the (entity, attr, ts) index
+            let span: (Option<i64>, Option<i64>) = c
+                .query_row(
+                    &format!(
+                        "SELECT min(ts), max(ts) FROM temporal
+                         WHERE entity IN (SELECT id FROM temporal_entities WHERE {cond})"
+                    ),
+                    rusqlite::params_from_iter(args.iter()),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db_err)?;
+            Ok(crate::DatasetTimes {
+                modified: modified.map(from_ms),
+                observed: match span {
+                    (Some(a), Some(b)) => Some((from_ms(a), from_ms(b))),
+                    _ => None,
+                },
             })
         })
         .await

@@ -26,6 +26,7 @@ on_both_backends!(
     tampering_with_the_audit_log_is_detected,
     concurrent_audit_appends_make_one_chain,
     a_database_from_before_datasets_filtered_reads_is_brought_up_to_date,
+    dataset_times_span_their_entities_history,
 );
 
 const V: &str = "https://uri.etsi.org/ngsi-ld/default-context/";
@@ -1063,4 +1064,54 @@ async fn a_database_from_before_datasets_filtered_reads_is_brought_up_to_date(o:
     assert_eq!(s.count_accounts().await.unwrap(), 0);
     assert!(s.append_audit("a", "b", "c", json!(null)).await.is_ok());
     assert!(s.verify_audit().await.unwrap().ok);
+}
+
+async fn dataset_times_span_their_entities_history(o: Opened) {
+    let s = o.store.clone();
+    let at = |d: &str| -> DateTime<Utc> { format!("{d}T00:00:00Z").parse().unwrap() };
+    let e = |id: &str, observed: &str, dataset: Option<&str>| {
+        entity(
+            json!({"id": id, "type": "T", "n": {"type": "Property", "value": 1, "observedAt": format!("{observed}T00:00:00Z")}}),
+            dataset,
+        )
+    };
+    load(
+        &s,
+        &[
+            e("urn:x:a1", "2024-03-01", Some(A)),
+            e("urn:x:a2", "2024-05-01", Some(A)),
+            e("urn:x:b1", "2023-01-01", Some(B)),
+            e("urn:x:d1", "2022-01-01", None),
+        ],
+    )
+    .await;
+    let a = s.dataset_times(A).await.unwrap();
+    assert_eq!(a.modified, Some(t0()));
+    assert_eq!(a.observed, Some((at("2024-03-01"), at("2024-05-01"))));
+    let b = s.dataset_times(B).await.unwrap();
+    assert_eq!(b.observed, Some((at("2023-01-01"), at("2023-01-01"))));
+    // the default dataset holds the entities written without one
+    let d = s.dataset_times(DEFAULT_DATASET).await.unwrap();
+    assert_eq!(d.observed, Some((at("2022-01-01"), at("2022-01-01"))));
+    assert_eq!(d.modified, Some(t0()));
+    assert_eq!(
+        s.dataset_times("urn:ngsi-ld:Dataset:none").await.unwrap(),
+        DatasetTimes::default()
+    );
+    // history appended later widens the span of the entity's dataset only
+    let mut inst = twin_model::Attribute::property(json!(2));
+    inst.observed_at = Some(at("2024-06-01"));
+    s.temporal_append(
+        "urn:x:a1",
+        None,
+        vec![],
+        BTreeMap::from([(format!("{V}n"), vec![inst])]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.dataset_times(A).await.unwrap().observed,
+        Some((at("2024-03-01"), at("2024-06-01")))
+    );
+    assert_eq!(s.dataset_times(B).await.unwrap(), b);
 }

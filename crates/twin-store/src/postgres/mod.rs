@@ -1544,6 +1544,35 @@ impl Store for PostgresStore {
         })
     }
 
+    async fn dataset_times(&self, dataset: &str) -> Result<crate::DatasetTimes> {
+        let mut params = Params::default();
+        let cond = read::dataset_sql(
+            "dataset",
+            std::slice::from_ref(&dataset.to_string()),
+            &mut params,
+        );
+        let rows = self
+            .rows(
+                &format!(
+                    "SELECT (SELECT max(modified_ms) FROM entities WHERE {cond}),
+                            min(ts), max(ts)
+                     FROM temporal WHERE entity IN (SELECT id FROM temporal_entities WHERE {cond})"
+                ),
+                &params.refs(),
+            )
+            .await?;
+        let r = &rows[0];
+        let (modified, first, last): (Option<i64>, Option<i64>, Option<i64>) =
+            (r.get(0), r.get(1), r.get(2));
+        Ok(crate::DatasetTimes {
+            modified: modified.map(from_ms),
+            observed: match (first, last) {
+                (Some(a), Some(b)) => Some((from_ms(a), from_ms(b))),
+                _ => None,
+            },
+        })
+    }
+
     // --- trust (see the `trust` module) ---
     async fn put_account(&self, a: Account, create: bool) -> Result<()> {
         self.trust_put_account(a, create).await

@@ -426,6 +426,9 @@ pub struct Subscription {
     /// Who made it: its notifications carry only what they may read (None: anyone, i.e. public data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<SubscriptionOwner>,
+    /// The NGSI-LD tenant it was made in (`NGSILD-Tenant`): it lives and notifies there only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     #[serde(skip)]
     compiled: CompiledCell,
 }
@@ -1135,6 +1138,7 @@ impl Subscription {
             created_at: now,
             modified_at: now,
             owner: None,
+            tenant: None,
             compiled: CompiledCell::default(),
         };
         s.validate()?;
@@ -1198,6 +1202,9 @@ impl Subscription {
         s.context = self.context.clone();
         s.created_at = self.created_at;
         s.modified_at = now;
+        // who made it and where are not the fragment's to change
+        s.owner = self.owner.clone();
+        s.tenant = self.tenant.clone();
         if !fragment.contains_key("q") {
             // the stored q keeps the names it was written with
             s.q = self.q.clone();
@@ -2220,7 +2227,15 @@ mod tests {
     fn patch_merges_and_revalidates() {
         let user = json!({"speed": "https://example.org/speed"});
         let ctx = Context::build(&user, &|_| None).unwrap();
-        let s = Subscription::parse(&base(), &ctx, user.clone(), now()).unwrap();
+        let mut s = Subscription::parse(&base(), &ctx, user.clone(), now()).unwrap();
+        s.owner = Some(SubscriptionOwner {
+            subject: "alice".into(),
+            roles: vec!["planner".into()],
+            groups: vec![],
+            organisation: Some("city".into()),
+            scopes: None,
+        });
+        s.tenant = Some("city".into());
         let frag = json!({"notification": {"format": "keyValues"}, "throttling": 3, "q": null});
         let p = s
             .patch(frag.as_object().unwrap(), &Context::core(), later(1))
@@ -2235,6 +2250,9 @@ mod tests {
             Some(vec!["https://example.org/speed".to_string()])
         );
         assert_eq!(p.context, user);
+        // the owner and the tenant stay (a fragment naming them is refused as unknown members)
+        assert_eq!(p.owner, s.owner);
+        assert_eq!(p.tenant.as_deref(), Some("city"));
         assert_eq!(p.created_at, now());
         assert_eq!(p.modified_at, later(1));
         // q not in the fragment: the stored one stays with its expansion

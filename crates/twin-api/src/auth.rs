@@ -33,6 +33,9 @@ pub struct AuthConfig {
     pub open_registration: bool,
     /// The city's identity provider, whose bearer tokens are accepted.
     pub oidc: Option<twin_auth::jwt::OidcConfig>,
+    /// Whether callers without an account may subscribe (their notifications carry public data only). Off by
+    /// default: a subscription makes the twin send requests to an address of the caller's choosing.
+    pub anonymous_subscriptions: bool,
 }
 
 impl Default for AuthConfig {
@@ -41,6 +44,7 @@ impl Default for AuthConfig {
             session_ttl: Duration::from_secs(12 * 3600),
             open_registration: true,
             oidc: None,
+            anonymous_subscriptions: false,
         }
     }
 }
@@ -205,7 +209,13 @@ pub async fn middleware(
 ) -> Response {
     let (principal, session_token) = match authenticate(&state, req.headers()).await {
         Ok(p) => p,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            // wrong credentials are answered by the rate limiter, after it charged the client's address: guessing
+            // keys or tokens costs budget like any write
+            req.extensions_mut()
+                .insert(crate::hardening::FailedCredentials(e.0.detail));
+            return next.run(req).await;
+        }
     };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if let (Some(token), false) = (&session_token, safe) {
@@ -315,14 +325,13 @@ async fn login(
     let c = credentials(&body)?;
     let account = state.store.get_account(&c.id).await?;
     // the same work and the same answer whether the account exists or not
-    let phc = account
-        .as_ref()
-        .and_then(|a| a.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let phc = account.as_ref().and_then(|a| a.password_hash.clone());
     let pw = c.password;
-    let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &phc))
-        .await
-        .unwrap_or(false);
+    let ok = tokio::task::spawn_blocking(move || {
+        password::verify(&pw, phc.as_deref().unwrap_or_else(|| dummy_hash()))
+    })
+    .await
+    .unwrap_or(false);
     match account {
         Some(a) if ok && !a.disabled && a.password_hash.is_some() => {
             start_session(&state, &a, &headers, StatusCode::OK).await
@@ -331,9 +340,15 @@ async fn login(
     }
 }
 
-/// An argon2 hash of a random password, verified against when an account does not exist (same timing).
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0c2FsdA$2mVQ2pIJXaWF1c5k7J3Q7bzrR9j6Xw0f3hRj3u4pN0s";
+/// The hash verified against when an account does not exist or has no password, so that a wrong account id
+/// costs the same time as a wrong password: a real hash, with today's parameters, of a random password, made once.
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| {
+        let (random, _) = session::new_token();
+        password::hash(&random).unwrap_or_default()
+    })
+}
 
 async fn start_session(
     state: &SharedState,

@@ -195,15 +195,15 @@ fn prepare(items: Vec<Value>, op: Op, ctx: &Arc<Context>, prov: &Provenance) -> 
 
 async fn run(
     state: SharedState,
-    g: Guard,
+    mut g: Guard,
     headers: HeaderMap,
     body: Bytes,
     op: Op,
 ) -> ApiResult<Response> {
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
     let items = array(v)?;
-    let mut prov = provenance(&headers, "batch");
-    resolve_dataset(&state, &mut prov).await?;
+    let mut prov = provenance(&headers, &g.principal, "batch");
+    resolve_dataset(&state, &mut g, &mut prov).await?;
     // parsing and validating thousands of entities is CPU work: off the async runtime
     let ctx = rc.ctx.clone();
     let (mut errors, changes) =

@@ -1,5 +1,5 @@
-//! `/jsonldContexts`: register, list, serve and delete user @contexts (ETSI GS CIM 009 clause 5.13). The core
-//! context is always listed and served from the built-in copy.
+//! `/jsonldContexts`: register (with an account), list, serve and delete (administrators) user @contexts (ETSI GS
+//! CIM 009 clause 5.13); the core context is always listed and served from the built-in copy.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -13,6 +13,7 @@ use twin_model::context::{core_context_document, Context, CORE_CONTEXT_URL};
 use twin_store::StoredContext;
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::ld;
 use crate::params::Params;
 use crate::{parse_body, SharedState};
@@ -70,11 +71,13 @@ async fn list(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiR
 
 async fn create(
     State(state): State<SharedState>,
+    g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
+    crate::auth::require_signed_in(&g.principal)?;
     ld::body_type(&headers, false)?;
     let v = parse_body(&body)?;
     let ctx = v.get("@context").ok_or_else(|| {
@@ -140,10 +143,14 @@ async fn serve(
 
 async fn delete(
     State(state): State<SharedState>,
+    g: Guard,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<StatusCode> {
     let p = Params::parse(raw.as_deref(), &["reload"])?;
+    // contexts are shared by every client (and not recorded with who registered them): deleting one, or fetching
+    // a cached one anew, is an administrator's
+    g.require_admin()?;
     if id == CORE_ID {
         return Err(ApiError::bad_data("the core @context cannot be deleted"));
     }

@@ -79,16 +79,38 @@ fn entity_url(id: &str) -> String {
     format!("/ngsi-ld/v1/entities/{}", crate::path_segment(id))
 }
 
-/// Checks the dataset a write names exists, and stamps the entity with it (or the default dataset).
-pub async fn resolve_dataset(state: &SharedState, prov: &mut Provenance) -> ApiResult<()> {
+/// Checks the dataset a write names exists (and is the tenant's, in a tenant), and stamps the entity with it; a
+/// write naming none goes to the tenant's dataset (made on the tenant's first create) or the default dataset.
+pub async fn resolve_dataset(
+    state: &SharedState,
+    g: &mut Guard,
+    prov: &mut Provenance,
+) -> ApiResult<()> {
     match &prov.dataset {
-        None => prov.dataset = Some(DEFAULT_DATASET.into()),
-        Some(d) if d == DEFAULT_DATASET => {}
+        None => {
+            prov.dataset = Some(
+                crate::tenants::write_dataset(state, g)
+                    .await?
+                    .unwrap_or_else(|| DEFAULT_DATASET.into()),
+            )
+        }
         Some(d) => {
-            if state.store.get_dataset(d).await?.is_none() {
+            let known = match state.store.get_dataset(d).await? {
+                Some(ds) => Some(ds),
+                None if d == DEFAULT_DATASET => Some(twin_model::Dataset::default_dataset()),
+                None => None,
+            };
+            let Some(ds) = known else {
                 return Err(ApiError::bad_data(format!(
                     "dataset {d} does not exist; create it first with POST /api/datasets"
                 )));
+            };
+            if let Some(t) = g.tenant() {
+                if !crate::tenants::holds(t, &ds) {
+                    return Err(ApiError::bad_data(format!(
+                        "dataset {d} is not part of tenant {t} (organisation {t} does not own it)"
+                    )));
+                }
             }
         }
     }
@@ -97,15 +119,15 @@ pub async fn resolve_dataset(state: &SharedState, prov: &mut Provenance) -> ApiR
 
 async fn create_entity(
     State(state): State<SharedState>,
-    g: Guard,
+    mut g: Guard,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &["local"])?;
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
-    let mut prov = provenance(&headers, "ngsi-ld");
-    resolve_dataset(&state, &mut prov).await?;
+    let mut prov = provenance(&headers, &g.principal, "ngsi-ld");
+    resolve_dataset(&state, &mut g, &mut prov).await?;
     let entity = parse_entity(&v, &rc.ctx, Utc::now(), &prov)?;
     let id = entity.id.clone();
     let change: EntityChange = Box::new(move |cur| {
@@ -275,7 +297,7 @@ fn not_found_as(e: NgsiError, id: &str) -> ApiError {
 
 async fn replace_entity(
     State(state): State<SharedState>,
-    g: Guard,
+    mut g: Guard,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
@@ -297,8 +319,8 @@ async fn replace_entity(
             _ => {}
         }
     }
-    let mut prov = provenance(&headers, "ngsi-ld");
-    resolve_dataset(&state, &mut prov).await?;
+    let mut prov = provenance(&headers, &g.principal, "ngsi-ld");
+    resolve_dataset(&state, &mut g, &mut prov).await?;
     let new = parse_entity(&v, &rc.ctx, Utc::now(), &prov)?;
     let change: EntityChange = Box::new(move |cur| {
         let old = cur.ok_or_else(|| NgsiError::not_found("entity does not exist"))?;
@@ -340,7 +362,7 @@ async fn merge_entity(
             )));
         }
     }
-    let prov = provenance(&headers, "ngsi-ld");
+    let prov = provenance(&headers, &g.principal, "ngsi-ld");
     let ctx = rc.ctx.clone();
     let change: EntityChange = Box::new(move |cur| {
         let mut e = cur.ok_or_else(|| NgsiError::not_found("entity does not exist"))?;
@@ -408,7 +430,7 @@ async fn append_attrs(
     check_id(&id)?;
     let no_overwrite = p.options().contains("noOverwrite");
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
-    let prov = provenance(&headers, "ngsi-ld");
+    let prov = provenance(&headers, &g.principal, "ngsi-ld");
     let m = v
         .as_object()
         .ok_or_else(|| ApiError::bad_data("the attributes to append must be a JSON object"))?;
@@ -444,7 +466,7 @@ async fn update_attrs(
     Params::parse(raw.as_deref(), &["options", "local", "type"])?;
     check_id(&id)?;
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
-    let prov = provenance(&headers, "ngsi-ld");
+    let prov = provenance(&headers, &g.principal, "ngsi-ld");
     let m = v
         .as_object()
         .ok_or_else(|| ApiError::bad_data("the attributes to update must be a JSON object"))?;
@@ -484,7 +506,7 @@ async fn partial_update_attr(
     check_id(&id)?;
     twin_model::ngsi::check_name(&attr, "attribute")?;
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
-    let prov = provenance(&headers, "ngsi-ld");
+    let prov = provenance(&headers, &g.principal, "ngsi-ld");
     let ctx: Arc<Context> = rc.ctx.clone();
     let name = ctx.expand(&attr);
     let change: EntityChange = Box::new(move |cur| {
@@ -517,7 +539,7 @@ async fn replace_attr(
     check_id(&id)?;
     twin_model::ngsi::check_name(&attr, "attribute")?;
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
-    let prov = provenance(&headers, "ngsi-ld");
+    let prov = provenance(&headers, &g.principal, "ngsi-ld");
     let name = rc.ctx.expand(&attr);
     let instances = parse_attribute(&attr, &v, &rc.ctx, Utc::now(), &prov)?;
     let change: EntityChange = Box::new(move |cur| {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::Method;
 use chrono::Utc;
 use tokio::sync::mpsc;
 use twin_model::dataset::{Access, DEFAULT_DATASET};
@@ -21,7 +22,7 @@ use twin_store::trust::UsageRecord;
 use twin_store::{AttributeInfo, ChangeOutcome, EntityChange, EntityQuery, Store, TypeInfo};
 
 use crate::error::{ApiError, ApiResult};
-use crate::SharedState;
+use crate::{tenants, SharedState};
 
 /// Every dataset by id.
 pub type Datasets = Arc<BTreeMap<String, Dataset>>;
@@ -93,6 +94,8 @@ pub struct Guard {
     scope: ReadScope,
     /// The datasets the caller may write (once per request: a batch wraps every change with it).
     writable: Arc<HashSet<String>>,
+    /// The NGSI-LD tenant the request names (an organisation: see [`crate::tenants`]).
+    tenant: Option<String>,
 }
 
 impl FromRequestParts<SharedState> for Guard {
@@ -109,7 +112,20 @@ impl FromRequestParts<SharedState> for Guard {
             .get("x-urbantwin-purpose")
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(200).collect::<String>());
-        Guard::new(state, principal, purpose).await
+        let tenant = tenants::from_headers(&parts.headers)?;
+        let g = Guard::in_tenant(state, principal, purpose, tenant).await?;
+        // a tenant comes into being with its first create; reading one that does not exist is an error
+        if let Some(t) = &g.tenant {
+            let reads = matches!(parts.method, Method::GET | Method::HEAD)
+                || parts.uri.path().ends_with("/entityOperations/query");
+            if reads && !g.datasets.values().any(|d| tenants::holds(t, d)) {
+                return Err(ApiError::new(
+                    ErrorKind::NonexistentTenant,
+                    format!("tenant {t} does not exist (no dataset belongs to organisation {t})"),
+                ));
+            }
+        }
+        Ok(g)
     }
 }
 
@@ -119,12 +135,40 @@ impl Guard {
         principal: Principal,
         purpose: Option<String>,
     ) -> ApiResult<Guard> {
+        Guard::in_tenant(state, principal, purpose, None).await
+    }
+
+    /// As [`Guard::new`], limited to a tenant's datasets when one is named.
+    pub async fn in_tenant(
+        state: &SharedState,
+        principal: Principal,
+        purpose: Option<String>,
+        tenant: Option<String>,
+    ) -> ApiResult<Guard> {
         let datasets = state.datasets.get(state.store.as_ref()).await?;
-        let scope = scope_of(&principal, purpose.as_deref(), &datasets);
+        let mut scope = scope_of(&principal, purpose.as_deref(), &datasets);
+        let in_tenant = |id: &str| {
+            tenant
+                .as_deref()
+                .is_none_or(|t| datasets.get(id).is_some_and(|d| tenants::holds(t, d)))
+        };
+        if let Some(t) = &tenant {
+            let visible = match scope.datasets.take() {
+                Some(v) => v,
+                None => datasets.keys().cloned().collect(),
+            };
+            scope.datasets = Some(
+                visible
+                    .into_iter()
+                    .filter(|d| datasets.get(d).is_some_and(|d| tenants::holds(t, d)))
+                    .collect(),
+            );
+            scope.logged.retain(|d| in_tenant(d));
+        }
         let writable = Arc::new(
             datasets
                 .values()
-                .filter(|d| policy::may(&principal, d, Operation::Write))
+                .filter(|d| policy::may(&principal, d, Operation::Write) && in_tenant(&d.id))
                 .map(|d| d.id.clone())
                 .collect(),
         );
@@ -135,7 +179,24 @@ impl Guard {
             state: state.clone(),
             datasets,
             scope,
+            tenant,
         })
+    }
+
+    /// The same caller's guard over the datasets as they are now (after this request made one).
+    pub async fn renewed(&self) -> ApiResult<Guard> {
+        Guard::in_tenant(
+            &self.state,
+            self.principal.clone(),
+            self.purpose.clone(),
+            self.tenant.clone(),
+        )
+        .await
+    }
+
+    /// The NGSI-LD tenant the request names.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
     }
 
     pub fn scope(&self) -> &ReadScope {

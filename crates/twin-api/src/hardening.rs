@@ -57,6 +57,11 @@ impl Default for HardeningConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RateKey(pub String);
 
+/// Set by the authentication middleware on a request whose credentials are wrong (the detail of its 401): the rate
+/// limiter charges the client's address a write for it and answers the 401 itself.
+#[derive(Debug, Clone)]
+pub struct FailedCredentials(pub String);
+
 /// Paths whose responses are long-lived by design (event streams): no time limit.
 const LONG_LIVED: &[&str] = &["/api/events"];
 
@@ -292,7 +297,10 @@ pub async fn rate_limit(
     req: Request,
     next: Next,
 ) -> Response {
-    let class = if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+    let failed = req.extensions().get::<FailedCredentials>().cloned();
+    let class = if failed.is_none()
+        && matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+    {
         Class::Read
     } else {
         Class::Write
@@ -310,7 +318,13 @@ pub async fn rate_limit(
         }
     };
     match h.take(class, key) {
-        Ok(()) => next.run(req).await,
+        Ok(()) => match failed {
+            Some(FailedCredentials(detail)) => {
+                crate::error::ApiError::new(twin_model::ErrorKind::Unauthenticated, detail)
+                    .into_response()
+            }
+            None => next.run(req).await,
+        },
         Err(wait) => {
             let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
             let what = if class == Class::Read {

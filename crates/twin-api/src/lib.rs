@@ -38,6 +38,7 @@ pub mod retention;
 pub mod scenarios;
 pub mod subscriptions;
 pub mod temporal;
+pub mod tenants;
 pub mod tiles;
 pub mod trust;
 pub mod types;
@@ -181,13 +182,22 @@ pub async fn attribution(store: &dyn Store) -> Result<String, twin_model::NgsiEr
     Ok(parts.join(" · "))
 }
 
-/// Who wrote a value, from the request (later: the authenticated account or API key).
-pub fn provenance(headers: &HeaderMap, channel: &str) -> Provenance {
-    let source = headers
-        .get("x-urbantwin-source")
-        .or_else(|| headers.get(header::USER_AGENT))
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(200).collect());
+/// Who wrote a value: the source the request names (`X-Urbantwin-Source`), else the signed-in account (with its
+/// key), else the client's `User-Agent`; and through which channel, into which dataset.
+pub fn provenance(
+    headers: &HeaderMap,
+    principal: &twin_model::policy::Principal,
+    channel: &str,
+) -> Provenance {
+    let text = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect::<String>())
+    };
+    let source = text(header::HeaderName::from_static("x-urbantwin-source"))
+        .or_else(|| (!principal.is_anonymous()).then(|| guard::principal_label(principal)))
+        .or_else(|| text(header::USER_AGENT));
     let dataset = headers
         .get("x-urbantwin-dataset")
         .and_then(|v| v.to_str().ok())
@@ -335,7 +345,6 @@ pub fn router(state: SharedState) -> Router {
         .route("/openapi.json", get(openapi::serve).layer(public_reads()))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn(reject_tenants))
         .layer(axum::middleware::map_response(body_limit_problem))
         // --- hardening, inner part: the time limit, then the rate limit
         .layer(axum::middleware::from_fn_with_state(
@@ -382,21 +391,6 @@ fn public_reads() -> tower_http::cors::CorsLayer {
         .allow_methods([Method::GET, Method::HEAD])
         .allow_headers(tower_http::cors::Any)
         .expose_headers([header::ETAG, header::LOCATION])
-}
-
-/// Tenants (`NGSILD-Tenant`) come with accounts and organisations; until then a request naming one is refused
-/// rather than silently written into the default tenant.
-async fn reject_tenants(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if let Some(t) = req.headers().get("NGSILD-Tenant") {
-        if !t.as_bytes().is_empty() {
-            return ApiError::new(
-                ErrorKind::NoMultiTenantSupport,
-                "this broker serves a single tenant; send requests without the NGSILD-Tenant header",
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
 }
 
 /// Turns axum's plain-text 413 into a ProblemDetails body.
@@ -448,6 +442,7 @@ pub async fn serve_listener(
         .filter(|d| !d.is_zero())
         .map(|every| tokio::spawn(retention::run(state.clone(), every)));
     let state_for_shutdown = state.clone();
+    let state_for_flush = state.clone();
     tracing::info!(addr = %listener.local_addr()?, "urbantwin listening");
     // clients such as ngsildclient post to `/entities/`: trailing slashes are trimmed before routing
     let app = tower::Layer::layer(
@@ -466,6 +461,8 @@ pub async fn serve_listener(
     let r = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
+    // the reads of the last moment reach the usage log before the process ends
+    state_for_flush.usage.flush().await;
     worker.abort();
     warm.abort();
     // runs in progress stop; their leases run out and another node (or this one, restarted) computes them again

@@ -181,7 +181,7 @@ impl Worker {
         }
         let principal = crate::auth::owner_principal(&self.state, sub.owner.as_ref()).await?;
         let g = Arc::new(
-            Guard::new(&self.state, principal, None)
+            Guard::in_tenant(&self.state, principal, None, sub.tenant.clone())
                 .await
                 .map_err(|e| e.0)?,
         );

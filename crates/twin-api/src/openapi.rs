@@ -1400,6 +1400,11 @@ fn operation(o: &Operation) -> Value {
             .iter()
             .map(|name| json!({"name": name, "in": "query", "required": false, "schema": param_schema(name)})),
     );
+    if o.path.starts_with("/ngsi-ld/") {
+        params.push(json!({"name": "NGSILD-Tenant", "in": "header", "required": false,
+            "description": "An organisation: the request sees and writes that organisation's datasets only",
+            "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"}}));
+    }
     let mut responses = Map::new();
     for code in o.ok {
         let description = match code {
@@ -1419,6 +1424,15 @@ fn operation(o: &Operation) -> Value {
     // OGC API and the tiles answer errors as OGC API exceptions (`code`, `description`), the rest as ProblemDetails
     let ogc = o.path.starts_with("/ogc") || o.path.starts_with("/tiles");
     let prefix = if ogc { "Ogc" } else { "E" };
+    // wrong credentials are a 401 on every operation; what the caller may not do, a 401 (anonymous) or 403
+    if !ogc {
+        for code in [401, 403] {
+            responses.insert(
+                code.to_string(),
+                json!({"$ref": format!("#/components/responses/E{code}")}),
+            );
+        }
+    }
     for code in [400, 404] {
         responses.insert(
             code.to_string(),
@@ -1505,7 +1519,9 @@ pub fn document(public_url: &str) -> Value {
             "schemas": schemas(),
             "responses": {
                 "E400": problem("The request is invalid (BadRequestData, InvalidRequest)"),
-                "E404": problem("No such resource (ResourceNotFound)"),
+                "E401": problem("Wrong credentials, or the operation needs an account (Unauthenticated)"),
+                "E403": problem("The signed-in caller may not do this (AccessDenied)"),
+                "E404": problem("No such resource (ResourceNotFound, NonexistentTenant)"),
                 "Problem": problem("An error, as ProblemDetails"),
                 "Ogc400": ogc_exception("The request is invalid"),
                 "Ogc404": ogc_exception("No such resource"),

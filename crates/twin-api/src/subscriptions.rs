@@ -79,7 +79,13 @@ async fn check_jsonld_context(state: &SharedState, sub: &Subscription) -> ApiRes
     Ok(())
 }
 
-/// A subscription the caller may see (another account's is reported as missing).
+/// Whether the caller sees a subscription: one of its own (or any, for an administrator) made in the tenant the
+/// request names.
+fn visible(g: &Guard, sub: &Subscription) -> bool {
+    may_manage_subscription(&g.principal, sub.owner.as_ref()) && sub.tenant.as_deref() == g.tenant()
+}
+
+/// A subscription the caller may see (another account's, or another tenant's, is reported as missing).
 async fn load(
     state: &SharedState,
     g: &Guard,
@@ -92,7 +98,7 @@ async fn load(
         .await?
         .ok_or_else(missing)?;
     let sub = Subscription::from_stored(&stored.document)?;
-    if !may_manage_subscription(&g.principal, sub.owner.as_ref()) {
+    if !visible(g, &sub) {
         return Err(missing());
     }
     Ok((sub, stored.status))
@@ -107,8 +113,15 @@ async fn create_subscription(
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
     let (v, rc) = read_body(&state, &headers, &body, false).await?;
+    if g.principal.is_anonymous() && !state.config.auth.anonymous_subscriptions {
+        return Err(g.denied(
+            "subscribing needs an account (sign in, or send an API key): notifications go to an address of the \
+             caller's choosing",
+        ));
+    }
     let mut sub = Subscription::parse(&v, &rc.ctx, rc.user.clone(), Utc::now())?;
     sub.owner = owner_of(&g.principal);
+    sub.tenant = g.tenant().map(str::to_string);
     check_jsonld_context(&state, &sub).await?;
     let id = sub.id.clone();
     state
@@ -156,7 +169,7 @@ async fn query_subscriptions(
     let mut all = Vec::new();
     for s in state.store.list_subscriptions().await? {
         let sub = Subscription::from_stored(&s.document)?;
-        if may_manage_subscription(&g.principal, sub.owner.as_ref()) {
+        if visible(&g, &sub) {
             all.push((sub, s.status));
         }
     }

@@ -134,7 +134,7 @@ async fn create_or_append(
     let types = parse_types_member(m.get("type"), &rc.ctx)?
         .ok_or_else(|| ApiError::bad_data(format!("temporal entity {id} has no type")))?;
     let scopes = parse_scope(m.get("scope"))?;
-    let prov = provenance(&headers, "temporal");
+    let prov = provenance(&headers, &g.principal, "temporal");
     let attrs = parse_instances(m, &rc.ctx, &prov)?;
     g.check_history_write(id).await?;
     let created = state
@@ -165,7 +165,7 @@ async fn append_attrs(
     let m = v
         .as_object()
         .ok_or_else(|| ApiError::bad_data("the attributes must be a JSON object"))?;
-    let prov = provenance(&headers, "temporal");
+    let prov = provenance(&headers, &g.principal, "temporal");
     let attrs = parse_instances(m, &rc.ctx, &prov)?;
     let q = TemporalQuery {
         entities: twin_store::EntityQuery {
@@ -696,7 +696,7 @@ async fn modify_instance(
         Value::Array(mut a) if a.len() == 1 => a.remove(0),
         other => other,
     };
-    let prov = provenance(&headers, "temporal");
+    let prov = provenance(&headers, &g.principal, "temporal");
     let mut parsed = parse_attribute(&attr, &inst, &rc.ctx, Utc::now(), &prov)?;
     if parsed.len() != 1 {
         return Err(ApiError::new(

@@ -91,7 +91,8 @@ async fn subscriptions_notify_over_mqtt() {
     if !broker_available() {
         return;
     }
-    let s = Server::start().await;
+    let mut s = Server::start().await;
+    s.http = s.admin_client().await;
     let tag = format!("urbantwin-test/{}-{}", std::process::id(), fastrand_tag());
     let mut v3 = listen(&format!("{tag}/v3")).await;
     let mut v5 = listen(&format!("{tag}/v5")).await;
@@ -153,7 +154,8 @@ async fn subscriptions_notify_over_mqtt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_that_is_not_there_is_a_failed_delivery() {
-    let s = Server::start().await;
+    let mut s = Server::start().await;
+    s.http = s.admin_client().await;
     // a port nothing listens on
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -236,7 +238,7 @@ async fn subscriptions_notify_over_mqtt_with_tls() {
     let dir = tempfile::tempdir().unwrap();
     let pki = tls::Pki::generate(&dir.path().join("pki"));
     let broker = tls::TlsBroker::start(&dir.path().join("broker"), &pki, false);
-    let s = Server::start_with(
+    let mut s = Server::start_with(
         twin_api::ApiConfig {
             mqtt_ca_file: Some(pki.ca.clone()),
             ..Default::default()
@@ -244,6 +246,7 @@ async fn subscriptions_notify_over_mqtt_with_tls() {
         None,
     )
     .await;
+    s.http = s.admin_client().await;
     let mut rx = listen_tls(broker.port, &pki.ca, "city/tls").await;
     let sub = subscribe(
         &s,
@@ -282,7 +285,7 @@ async fn a_tls_broker_whose_certificate_is_not_trusted_is_a_failed_delivery_with
     let pki = tls::Pki::generate(&dir.path().join("pki"));
     let broker = tls::TlsBroker::start(&dir.path().join("broker"), &pki, false);
     // the server trusts another CA than the one that signed the broker's certificate
-    let s = Server::start_with(
+    let mut s = Server::start_with(
         twin_api::ApiConfig {
             mqtt_ca_file: Some(pki.other_ca.clone()),
             ..Default::default()
@@ -290,6 +293,7 @@ async fn a_tls_broker_whose_certificate_is_not_trusted_is_a_failed_delivery_with
         None,
     )
     .await;
+    s.http = s.admin_client().await;
     let sub = subscribe(
         &s,
         &format!("mqtts://127.0.0.1:{}/city/untrusted", broker.port),

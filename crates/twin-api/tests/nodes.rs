@@ -69,7 +69,20 @@ async fn two_nodes_share_one_database() {
     };
     let a = node(db.url()).await;
     let b = node(db.url()).await;
-    let http = reqwest::Client::new();
+    // an administrator's client (registering and deleting contexts need one)
+    let admin = {
+        let store = PostgresStore::connect(db.url()).await.unwrap();
+        common::make_key(&store, "admin", &["admin"], &[], &["admin"], None).await
+    };
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {admin}").parse().unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
     let ctx = common::CORE;
 
     // a write on one node is read on the other at once

@@ -9,12 +9,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 /// One dataset per read policy, each with its own entity type and attribute names, so that a leak shows by name.
-const POLICIES: [(&str, Value); 4] = [
-    ("pub", Value::Null),
-    ("reg", Value::Null),
-    ("grp", Value::Null),
-    ("prv", Value::Null),
-];
+const POLICIES: [&str; 4] = ["pub", "reg", "grp", "prv"];
 
 fn read_access(tag: &str) -> Value {
     match tag {
@@ -96,7 +91,7 @@ async fn setup(s: &Server) -> Vec<Caller> {
         auth: bearer(&owner),
     };
     let root = s.root();
-    for (tag, _) in POLICIES {
+    for tag in POLICIES {
         let d = json!({"id": dataset(tag), "title": format!("{tag} data"), "owner": "owner", "licence": "CC-BY-4.0",
                        "read": read_access(tag), "write": {"kind": "private"}});
         let (st, b) = call(
@@ -171,7 +166,7 @@ async fn every_role_sees_exactly_what_its_policies_allow_through_every_way_out()
         for url in &listings {
             let (st, body) = call(&s, c, Method::GET, url, None).await;
             assert_eq!(st, 200, "{} GET {url}: {body}", c.who);
-            for (tag, _) in POLICIES {
+            for tag in POLICIES {
                 let (ty, attr) = thing(tag);
                 let sees = allowed.contains(&tag);
                 // a listing of names mentions the type or the attribute; an entity listing, the entity ids
@@ -211,7 +206,7 @@ async fn every_role_sees_exactly_what_its_policies_allow_through_every_way_out()
             c.who
         );
         // one entity of each dataset: retrieve, temporal retrieve, OGC item, OGC items of its collection
-        for (tag, _) in POLICIES {
+        for tag in POLICIES {
             let (ty, _) = thing(tag);
             let id = format!("urn:ngsi-ld:{ty}:1");
             let sees = allowed.contains(&tag);
@@ -637,6 +632,369 @@ async fn a_subscription_notifies_only_what_its_owner_may_read() {
     )
     .await;
     assert_eq!(body, "[]");
+    // a change of the subscription keeps it the citizen's
+    let sub_id = {
+        let (_, body) = call(&s, citizen, Method::GET, &s.url("/subscriptions"), None).await;
+        serde_json::from_str::<Value>(&body).unwrap()[0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (st, body) = call(
+        &s,
+        citizen,
+        Method::PATCH,
+        &s.url(&format!("/subscriptions/{sub_id}")),
+        Some(json!({"throttling": 1})),
+    )
+    .await;
+    assert_eq!(st, 204, "{body}");
+    let analyst = callers.iter().find(|c| c.who == "analyst").unwrap();
+    let (st, _) = call(
+        &s,
+        analyst,
+        Method::GET,
+        &s.url(&format!("/subscriptions/{sub_id}")),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    // without an account, no subscription (the twin would send requests wherever it is told)
+    let anonymous = callers.iter().find(|c| c.who == "anonymous").unwrap();
+    let sub = json!({"type": "Subscription", "entities": [{"type": "PubThing"}],
+                     "notification": {"endpoint": {"uri": url, "accept": "application/json"}}});
+    let (st, body) = call(
+        &s,
+        anonymous,
+        Method::POST,
+        &s.url("/subscriptions"),
+        Some(sub.clone()),
+    )
+    .await;
+    assert_eq!(st, 401, "{body}");
+    // ... unless an administrator opened subscriptions to anonymous callers
+    let mut config = twin_api::ApiConfig::default();
+    config.auth.anonymous_subscriptions = true;
+    let open = Server::start_with(config, None).await;
+    let (st, body) = call(
+        &open,
+        anonymous,
+        Method::POST,
+        &open.url("/subscriptions"),
+        Some(sub),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+}
+
+/// A request as `auth` (an API key) in `tenant`: its status and body.
+async fn in_tenant(
+    s: &Server,
+    auth: Option<&str>,
+    tenant: Option<&str>,
+    method: Method,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut r = s.http.request(method, url);
+    if let Some(k) = auth {
+        r = r.header("Authorization", format!("Bearer {k}"));
+    }
+    if let Some(t) = tenant {
+        r = r.header("NGSILD-Tenant", t);
+    }
+    if let Some(b) = body {
+        r = r
+            .header("Content-Type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = r.send().await.unwrap();
+    let st = resp.status().as_u16();
+    (st, resp.text().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ngsi_ld_tenants_are_organisations() {
+    let s = Server::start().await;
+    let utility = s
+        .member_key(
+            "meter-reader",
+            &["device"],
+            &[],
+            &["read", "write"],
+            Some("utility"),
+        )
+        .await;
+    let planner = s
+        .member_key(
+            "planner",
+            &["planner"],
+            &[],
+            &["read", "write"],
+            Some("city"),
+        )
+        .await;
+    let admin = s.admin_key().await;
+    let (u, p, a) = (
+        Some(utility.as_str()),
+        Some(planner.as_str()),
+        Some(admin.as_str()),
+    );
+    let meter = json!({"id": "urn:ngsi-ld:Meter:1", "type": "Meter",
+                       "reading": {"type": "Property", "value": 42, "observedAt": "2026-11-26T10:00:00Z"}});
+    // a public entity outside any tenant
+    let (st, body) = in_tenant(
+        &s,
+        None,
+        None,
+        Method::POST,
+        &s.url("/entities"),
+        Some(json!({"id": "urn:ngsi-ld:Bench:1", "type": "Bench", "seats": 4})),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+
+    // a tenant that owns nothing does not exist yet: reading it is a 404 NonexistentTenant
+    let (st, body) = in_tenant(
+        &s,
+        u,
+        Some("utility"),
+        Method::GET,
+        &s.url("/entities?type=Meter"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404, "{body}");
+    assert!(body.contains("NonexistentTenant"), "{body}");
+    // a malformed name is a 400
+    let (st, body) = in_tenant(
+        &s,
+        u,
+        Some("a/b"),
+        Method::GET,
+        &s.url("/entities?type=Meter"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 400, "{body}");
+    // only its organisation's members (or an administrator) create it, with their first entity
+    let (st, _) = in_tenant(
+        &s,
+        None,
+        Some("utility"),
+        Method::POST,
+        &s.url("/entities"),
+        Some(meter.clone()),
+    )
+    .await;
+    assert_eq!(st, 401);
+    let (st, _) = in_tenant(
+        &s,
+        p,
+        Some("utility"),
+        Method::POST,
+        &s.url("/entities"),
+        Some(meter.clone()),
+    )
+    .await;
+    assert_eq!(st, 403);
+    let (st, body) = in_tenant(
+        &s,
+        u,
+        Some("utility"),
+        Method::POST,
+        &s.url("/entities"),
+        Some(meter.clone()),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    // its dataset belongs to the organisation and is private to it
+    let d = s
+        .store
+        .get_dataset("urn:ngsi-ld:Dataset:tenant:utility")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.owner, "utility");
+    assert_eq!(d.read, twin_model::dataset::Access::Private);
+    let audit = s.store.audit(None, 100).await.unwrap();
+    assert!(
+        audit.iter().any(|r| r.action == "tenant.create"),
+        "{audit:?}"
+    );
+
+    // inside the tenant: its data only, through every NGSI-LD read
+    for url in [
+        s.url("/entities?type=Meter,Bench"),
+        s.url("/types"),
+        s.url("/attributes"),
+        s.url("/temporal/entities?type=Meter,Bench&timerel=after&timeAt=2026-01-01T00:00:00Z"),
+    ] {
+        let (st, body) = in_tenant(&s, u, Some("utility"), Method::GET, &url, None).await;
+        assert_eq!(st, 200, "{url}: {body}");
+        assert!(
+            body.contains("reading") || body.contains("Meter"),
+            "{url}: {body}"
+        );
+        assert!(
+            !body.contains("Bench") && !body.contains("seats"),
+            "{url}: {body}"
+        );
+    }
+    let (st, _) = in_tenant(
+        &s,
+        u,
+        Some("utility"),
+        Method::GET,
+        &s.url("/entities/urn:ngsi-ld:Bench:1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    // another organisation's member sees the tenant exists but none of its private data
+    let (st, body) = in_tenant(
+        &s,
+        p,
+        Some("utility"),
+        Method::GET,
+        &s.url("/entities?type=Meter"),
+        None,
+    )
+    .await;
+    assert_eq!((st, body.as_str()), (200, "[]"));
+    let (st, _) = in_tenant(
+        &s,
+        p,
+        Some("utility"),
+        Method::GET,
+        &s.url("/entities/urn:ngsi-ld:Meter:1"),
+        None,
+    )
+    .await;
+    assert_eq!(st, 404);
+    // an administrator sees it, in the tenant and outside
+    for tenant in [Some("utility"), None] {
+        let (st, body) = in_tenant(
+            &s,
+            a,
+            tenant,
+            Method::GET,
+            &s.url("/entities/urn:ngsi-ld:Meter:1"),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{tenant:?}: {body}");
+    }
+    // a write into a dataset of no tenant, named while in one, is refused
+    let (st, body) = in_tenant(
+        &s,
+        a,
+        Some("utility"),
+        Method::POST,
+        &s.url("/entities"),
+        Some(json!({"id": "urn:ngsi-ld:Meter:2", "type": "Meter"})),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let r = s
+        .http
+        .post(s.url("/entities"))
+        .header("Authorization", format!("Bearer {admin}"))
+        .header("NGSILD-Tenant", "utility")
+        .header("X-Urbantwin-Dataset", twin_model::dataset::DEFAULT_DATASET)
+        .header("Content-Type", "application/json")
+        .body(json!({"id": "urn:ngsi-ld:Meter:3", "type": "Meter"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // an update of an entity of another tenant, named in this one, does not find it
+    let (st, _) = in_tenant(
+        &s,
+        a,
+        Some("utility"),
+        Method::PATCH,
+        &s.url("/entities/urn:ngsi-ld:Bench:1/attrs"),
+        Some(json!({"note": {"type": "Property", "value": 1}})),
+    )
+    .await;
+    assert_eq!(st, 404);
+
+    // subscriptions live in their tenant
+    let sub = json!({"id": "urn:ngsi-ld:Subscription:meters", "type": "Subscription", "entities": [{"type": "Meter"}],
+                     "notification": {"endpoint": {"uri": "http://127.0.0.1:9/notify"}}});
+    let (st, body) = in_tenant(
+        &s,
+        u,
+        Some("utility"),
+        Method::POST,
+        &s.url("/subscriptions"),
+        Some(sub),
+    )
+    .await;
+    assert_eq!(st, 201, "{body}");
+    let (_, body) = in_tenant(
+        &s,
+        u,
+        Some("utility"),
+        Method::GET,
+        &s.url("/subscriptions"),
+        None,
+    )
+    .await;
+    assert!(body.contains("urn:ngsi-ld:Subscription:meters"), "{body}");
+    let (_, body) = in_tenant(&s, u, None, Method::GET, &s.url("/subscriptions"), None).await;
+    assert_eq!(body, "[]");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_spend_the_addresss_budget() {
+    let mut config = twin_api::ApiConfig::default();
+    config.hardening.write_rate_limit_per_s = 0.01;
+    config.hardening.write_rate_limit_burst = 3;
+    let s = Server::start_with(config, None).await;
+    let mut got = Vec::new();
+    for i in 0..5 {
+        let r = s
+            .http
+            .get(s.url("/entities?type=T"))
+            .header(
+                "Authorization",
+                format!("Bearer utk_nokey{i}_{}", "x".repeat(43)),
+            )
+            .send()
+            .await
+            .unwrap();
+        got.push(r.status().as_u16());
+    }
+    assert_eq!(got, [401, 401, 401, 429, 429]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalogue_says_when_a_dataset_changed_and_what_time_it_covers() {
+    let s = Server::start().await;
+    setup(&s).await;
+    let (st, ttl) = call(
+        &s,
+        &Caller {
+            who: "anonymous",
+            auth: None,
+        },
+        Method::GET,
+        &format!("{}/catalog?f=ttl", s.root()),
+        None,
+    )
+    .await;
+    assert_eq!(st, 200, "{ttl}");
+    // the public dataset's values were observed at 2026-11-26T10:00:00Z and written just now
+    assert!(ttl.contains("PeriodOfTime"), "{ttl}");
+    assert!(ttl.contains("2026-11-26T10:00:00"), "{ttl}");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert!(
+        ttl.lines()
+            .any(|l| l.contains("modified") && l.contains(&today)),
+        "{ttl}"
+    );
 }
 
 /// An HTTP endpoint that hands each notification body it receives to the returned channel.

@@ -194,6 +194,8 @@ struct FileConfig {
     open_registration: Option<bool>,
     /// Hours a session lasts (default 12).
     session_hours: Option<f64>,
+    /// Whether callers without an account may subscribe (default false).
+    anonymous_subscriptions: Option<bool>,
     /// The city's identity provider (OpenID Connect): its bearer tokens are accepted.
     oidc: Option<twin_auth::jwt::OidcConfig>,
 }
@@ -332,6 +334,9 @@ impl ServeArgs {
         }
         if let Some(open) = file.open_registration {
             api.auth.open_registration = open;
+        }
+        if let Some(open) = file.anonymous_subscriptions {
+            api.auth.anonymous_subscriptions = open;
         }
         if let Some(h) = file.session_hours {
             if !(h.is_finite() && (0.01..=24.0 * 90.0).contains(&h)) {

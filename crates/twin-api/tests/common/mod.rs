@@ -119,38 +119,19 @@ impl Server {
         groups: &[&str],
         scopes: &[&str],
     ) -> String {
-        let now = chrono::Utc::now();
-        let a = twin_store::trust::Account {
-            id: id.into(),
-            display_name: None,
-            email: None,
-            password_hash: None,
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            organisation: None,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        };
-        if self.store.get_account(id).await.unwrap().is_none() {
-            self.store.put_account(a, true).await.unwrap();
-        }
-        let k = twin_auth::apikey::generate();
-        self.store
-            .put_api_key(twin_store::trust::ApiKeyRecord {
-                id: k.id.clone(),
-                account_id: id.into(),
-                name: "test".into(),
-                hash: k.hash.clone(),
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                created_at: now,
-                expires_at: None,
-                revoked_at: None,
-                last_used_at: None,
-            })
-            .await
-            .unwrap();
-        k.secret
+        self.member_key(id, roles, groups, scopes, None).await
+    }
+
+    /// As [`Server::account_key`], for an account of an organisation (which NGSI-LD tenants map to).
+    pub async fn member_key(
+        &self,
+        id: &str,
+        roles: &[&str],
+        groups: &[&str],
+        scopes: &[&str],
+        organisation: Option<&str>,
+    ) -> String {
+        make_key(self.store.as_ref(), id, roles, groups, scopes, organisation).await
     }
 
     /// A client that sends an administrator's API key with every request.
@@ -282,6 +263,50 @@ impl Server {
             "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
         )
     }
+}
+
+/// Creates an account (unless it exists) with `roles`, `groups` and `organisation`, and returns a new API key of it
+/// with `scopes`, written straight to the store as `urbantwin accounts` does.
+pub async fn make_key(
+    store: &dyn Store,
+    id: &str,
+    roles: &[&str],
+    groups: &[&str],
+    scopes: &[&str],
+    organisation: Option<&str>,
+) -> String {
+    let now = chrono::Utc::now();
+    let a = twin_store::trust::Account {
+        id: id.into(),
+        display_name: None,
+        email: None,
+        password_hash: None,
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        organisation: organisation.map(str::to_string),
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    if store.get_account(id).await.unwrap().is_none() {
+        store.put_account(a, true).await.unwrap();
+    }
+    let k = twin_auth::apikey::generate();
+    store
+        .put_api_key(twin_store::trust::ApiKeyRecord {
+            id: k.id.clone(),
+            account_id: id.into(),
+            name: "test".into(),
+            hash: k.hash.clone(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    k.secret
 }
 
 /// Asserts a ProblemDetails response of the given status and NGSI-LD error type.

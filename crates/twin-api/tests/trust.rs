@@ -1018,3 +1018,120 @@ async fn notification_sink() -> (String, tokio::sync::mpsc::UnboundedReceiver<Va
     });
     (url, rx)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_city_identity_providers_tokens_carry_roles_groups_and_organisation() {
+    use jsonwebtoken::{encode, jwk::Jwk, Algorithm, EncodingKey, Header};
+    use twin_auth::jwt::{JwtVerifier, OidcConfig};
+    const ISS: &str = "https://login.city.example/realms/twin";
+    let key = |kid: &str| {
+        let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let enc = EncodingKey::from_ec_der(&kp.serialize_der());
+        let mut jwk = Jwk::from_encoding_key(&enc, Algorithm::ES256).unwrap();
+        jwk.common.key_id = Some(kid.into());
+        (enc, jwk)
+    };
+    let (enc, jwk) = key("k1");
+    let (other, _) = key("k1");
+    let cfg = OidcConfig {
+        issuer: ISS.into(),
+        audience: "urbantwin".into(),
+        jwks_url: None,
+        jwks_file: None,
+        leeway_s: 5,
+        roles_claim: Some("realm_access.roles".into()),
+        groups_claim: Some("groups".into()),
+        organisation_claim: Some("org".into()),
+    };
+    let v = JwtVerifier::from_jwks(cfg, &json!({"keys": [jwk]}).to_string()).unwrap();
+    let s = Server::start_with_jwt(
+        twin_api::ApiConfig::default(),
+        None,
+        Some(std::sync::Arc::new(v)),
+    )
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |sub: &str, exp: i64, aud: &str| {
+        json!({"iss": ISS, "aud": aud, "sub": sub, "exp": exp, "iat": now,
+               "realm_access": {"roles": ["planner"]}, "groups": ["energy"], "org": "utility"})
+    };
+    let sign = |c: &Value, k: &EncodingKey| {
+        let mut h = Header::new(Algorithm::ES256);
+        h.kid = Some("k1".into());
+        encode(&h, c, k).unwrap()
+    };
+    let good = sign(&claims("u-123", now + 600, "urbantwin"), &enc);
+    let me = |token: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .http
+                .get(format!("{}/api/auth/me", s.root()))
+                .header("Authorization", format!("Bearer {token}"))
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (st, body) = me(good.clone()).await;
+    assert_eq!(st, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let p = &v["principal"];
+    assert_eq!(p["subject"], "u-123", "{body}");
+    assert!(
+        body.contains("planner") && body.contains("energy"),
+        "{body}"
+    );
+    assert_eq!(p["organisation"], "utility", "{body}");
+    // expired (beyond the leeway), for another audience, signed by another key under the same kid, unsigned
+    let expired = sign(&claims("u-123", now - 60, "urbantwin"), &enc);
+    let elsewhere = sign(&claims("u-123", now + 600, "another-app"), &enc);
+    let forged = sign(&claims("u-123", now + 600, "urbantwin"), &other);
+    let unsigned = {
+        use base64::Engine;
+        let b = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            b(&json!({"alg": "none", "typ": "JWT"})),
+            b(&claims("u-123", now + 600, "urbantwin"))
+        )
+    };
+    for (what, t) in [
+        ("expired", expired),
+        ("audience", elsewhere),
+        ("forged", forged),
+        ("none", unsigned),
+    ] {
+        let (st, body) = me(t).await;
+        assert_eq!(st, 401, "{what}: {body}");
+    }
+    // the token's organisation is a tenant it may create and write; its group opens a group dataset
+    let r = s
+        .http
+        .post(s.url("/entities"))
+        .header("Authorization", format!("Bearer {good}"))
+        .header("NGSILD-Tenant", "utility")
+        .header("Content-Type", "application/json")
+        .body(json!({"id": "urn:ngsi-ld:Meter:9", "type": "Meter", "reading": 3}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // and what it writes names it as the source
+    let r = s
+        .http
+        .get(s.url("/entities/urn:ngsi-ld:Meter:9?options=provenance"))
+        .header("Authorization", format!("Bearer {good}"))
+        .send()
+        .await
+        .unwrap();
+    let e: Value = r.json().await.unwrap();
+    assert!(
+        e["reading"]["provenance"]["source"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("u-123"),
+        "{e}"
+    );
+}

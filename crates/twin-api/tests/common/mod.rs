@@ -71,7 +71,16 @@ impl Server {
     }
 
     /// Starts a server; `dir` reuses a store directory (restart tests).
-    pub async fn start_with(mut config: ApiConfig, dir: Option<tempfile::TempDir>) -> Server {
+    pub async fn start_with(config: ApiConfig, dir: Option<tempfile::TempDir>) -> Server {
+        Server::start_with_jwt(config, dir, None).await
+    }
+
+    /// As [`Server::start_with`], accepting the bearer tokens `jwt` verifies (an identity provider's).
+    pub async fn start_with_jwt(
+        mut config: ApiConfig,
+        dir: Option<tempfile::TempDir>,
+        jwt: Option<Arc<twin_auth::jwt::JwtVerifier>>,
+    ) -> Server {
         let dir = dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
         let store = open_store(&dir.path().join("twin.db")).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -79,7 +88,7 @@ impl Server {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         config.public_url = format!("http://{addr}");
-        let state = AppState::new(store.clone(), config);
+        let state = AppState::with_jwt(store.clone(), config, jwt);
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             twin_api::serve_listener(state, listener, async {

@@ -229,6 +229,73 @@ pub fn helsinki_pbf(cache: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
+/// The demo's accounts (id, role, organisation): a planner who edits and runs scenarios, and a data owner of the
+/// organisation that owns the demo datasets (it sees their usage log).
+pub const DEMO_ACCOUNTS: &[(&str, &str, Option<&str>)] = &[
+    ("demo-planner", "planner", None),
+    ("demo-owner", "data_owner", Some("urbantwin")),
+];
+
+/// Makes the demo accounts (or gives them a new password when they exist) and returns each id with its password:
+/// new at every start, printed by `urbantwin demo`, so that nobody signs in with a password written in the source.
+pub async fn demo_accounts(store: &Arc<dyn Store>) -> Result<Vec<(String, String)>> {
+    let err = |e: twin_model::NgsiError| anyhow!("{}", e.detail);
+    let mut out = Vec::new();
+    for (id, role, organisation) in DEMO_ACCOUNTS {
+        let (secret, _) = twin_auth::session::new_token();
+        // 16 characters of a random 256-bit token: easy to copy, far beyond guessing
+        let password: String = secret
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(16)
+            .collect();
+        let hash = twin_auth::password::hash(&password).map_err(|e| anyhow!("{e}"))?;
+        let now = Utc::now();
+        match store.get_account(id).await.map_err(err)? {
+            Some(mut a) => {
+                a.password_hash = Some(hash);
+                a.updated_at = now;
+                store.put_account(a, false).await.map_err(err)?;
+                store
+                    .append_audit(
+                        "urbantwin demo",
+                        "account.password",
+                        id,
+                        serde_json::json!({}),
+                    )
+                    .await
+                    .map_err(err)?;
+            }
+            None => {
+                let a = twin_store::trust::Account {
+                    id: id.to_string(),
+                    display_name: None,
+                    email: None,
+                    password_hash: Some(hash),
+                    roles: vec![role.to_string()],
+                    groups: Vec::new(),
+                    organisation: organisation.map(str::to_string),
+                    disabled: false,
+                    created_at: now,
+                    updated_at: now,
+                };
+                store.put_account(a, true).await.map_err(err)?;
+                store
+                    .append_audit(
+                        "urbantwin demo",
+                        "account.create",
+                        id,
+                        serde_json::json!({"roles": [role], "organisation": organisation}),
+                    )
+                    .await
+                    .map_err(err)?;
+            }
+        }
+        out.push((id.to_string(), password));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

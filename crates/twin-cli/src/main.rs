@@ -676,6 +676,17 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
                      vector tiles: http://{0}/tiles   MapLibre style: http://{0}/tiles/style.json",
                     s.listen
                 );
+                // people sign in to edit scenarios and to see who used their data: demo accounts, new passwords
+                // at every start (anyone may also sign up as a citizen in the web app)
+                let accounts = demo::demo_accounts(&store).await?;
+                println!(
+                    "sign in (new passwords at every start): {}",
+                    accounts
+                        .iter()
+                        .map(|(id, pw)| format!("{id} / {pw}"))
+                        .collect::<Vec<_>>()
+                        .join("   ")
+                );
                 // the feed publishes for as long as the server runs
                 let _feed = match &args.feed {
                     Some(broker) => {

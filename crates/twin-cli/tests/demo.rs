@@ -102,10 +102,20 @@ fn demo_serves_the_city() {
         .arg(dir.path().join("demo.db"))
         .arg("--data")
         .arg(&pbf)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = child;
+    // the demo prints its accounts with their new passwords
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let _guard = Kill(child);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -129,5 +139,34 @@ fn demo_serves_the_city() {
         for want in ["Building", "RoadSegment", "RoadLink", "PointOfInterest", "LandUse", "AirQualityObserved"] {
             assert!(ids.contains(&want), "{want} in {ids:?}");
         }
+        // the printed demo accounts sign in: the data owner manages the demo datasets
+        let line = rx
+            .iter()
+            .find(|l| l.starts_with("sign in"))
+            .expect("the demo prints its accounts");
+        let password = line
+            .split("demo-owner / ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{line}"))
+            .to_string();
+        let r = http
+            .post(format!("{base}/api/auth/login"))
+            .json(&serde_json::json!({"id": "demo-owner", "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        let me: serde_json::Value =
+            http.get(format!("{base}/api/auth/me")).header("Cookie", &cookie).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["principal"]["organisation"], "urbantwin", "{me}");
+        let r = http
+            .get(format!("{base}/api/datasets/urn:ngsi-ld:Dataset:urbantwin-demo/usage/summary"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     });
 }

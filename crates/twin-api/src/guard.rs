@@ -4,7 +4,7 @@
 //!
 //! The dataset list is cached per configuration epoch (the store bumps it whenever a dataset changes, on any node),
 //! so a policy change applies to the next request. The usage log is written in batches by a background task (one
-//! transaction a batch) so that logged reads cost a channel send, not a write.
+//! transaction a second at most) so that logged reads cost a channel send, not a write.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -509,18 +509,51 @@ impl UsageLog {
     }
 }
 
+/// How often the usage log is written at most: each write makes every reader's page cache stale (SQLite drops it
+/// when another connection committed), so writing on every logged read made reads of logged data several times
+/// slower under load; once a second costs a read a channel send, and a crash may lose that second's records.
+const USAGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The most records one write takes.
+const USAGE_BATCH: usize = 5000;
+
+fn take(
+    m: UsageMsg,
+    batch: &mut Vec<UsageRecord>,
+    waiting: &mut Vec<tokio::sync::oneshot::Sender<()>>,
+) {
+    match m {
+        UsageMsg::Record(r) => batch.push(r),
+        UsageMsg::Flush(t) => waiting.push(t),
+    }
+}
+
 async fn write_usage(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<UsageMsg>) {
     let mut batch = Vec::new();
     let mut waiting = Vec::new();
-    while let Some(m) = rx.recv().await {
-        let mut next = Some(m);
-        while let Some(m) = next.take() {
-            match m {
-                UsageMsg::Record(r) => batch.push(r),
-                UsageMsg::Flush(t) => waiting.push(t),
+    let mut last_write = tokio::time::Instant::now() - USAGE_INTERVAL;
+    let mut open = true;
+    while open {
+        let Some(m) = rx.recv().await else {
+            break;
+        };
+        take(m, &mut batch, &mut waiting);
+        // gather until a second since the last write, a full batch, or someone waiting for a flush
+        let deadline = last_write + USAGE_INTERVAL;
+        while batch.len() < USAGE_BATCH && waiting.is_empty() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(m)) => take(m, &mut batch, &mut waiting),
+                Ok(None) => {
+                    open = false;
+                    break;
+                }
+                Err(_) => break,
             }
-            if batch.len() < 1000 {
-                next = rx.try_recv().ok();
+        }
+        while batch.len() < USAGE_BATCH {
+            match rx.try_recv() {
+                Ok(m) => take(m, &mut batch, &mut waiting),
+                Err(_) => break,
             }
         }
         let mut wait = Duration::from_millis(100);
@@ -534,6 +567,7 @@ async fn write_usage(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Usag
                 }
             }
         }
+        last_write = tokio::time::Instant::now();
         for t in waiting.drain(..) {
             let _ = t.send(());
         }

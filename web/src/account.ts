@@ -220,9 +220,12 @@ export class AccountControl {
     document.addEventListener('click', (e) => {
       if (!this.menu.hidden && !root.contains(e.target as Node)) this.setMenu(false);
     });
+    let shown: string | undefined;
     session.onChange((s) => {
       this.render(s);
-      this.opts.announce(s ? t('account.signedInAs', { id: s.id, role: roleLabel(mainRole(s)) }) : t('account.signedOut'));
+      // said when it changes, not when the page finds itself anonymous on load
+      if (s?.id !== shown) this.opts.announce(s ? t('account.signedInAs', { id: s.id, role: roleLabel(mainRole(s)) }) : t('account.signedOut'));
+      shown = s?.id;
     });
     onLangChange(() => this.render(this.session.current));
     this.render(session.current);

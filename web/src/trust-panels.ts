@@ -294,7 +294,9 @@ export class AuditPanel {
   }
 
   private async verify(): Promise<void> {
-    this.verifyButton.disabled = true;
+    // not disabled while checking: a disabled button would lose the keyboard focus
+    if (this.verifyButton.getAttribute('aria-disabled') === 'true') return;
+    this.verifyButton.setAttribute('aria-disabled', 'true');
     this.verification = undefined;
     this.verifyError = undefined;
     this.verifyResult.textContent = t('audit.verifying');
@@ -305,7 +307,7 @@ export class AuditPanel {
     } catch (e) {
       this.verifyError = errorText(e);
     } finally {
-      this.verifyButton.disabled = false;
+      this.verifyButton.removeAttribute('aria-disabled');
     }
     this.render();
   }

@@ -333,42 +333,41 @@ export class AuditPanel {
       return;
     }
     const bad = v && !v.ok ? v.firstBadSeq : undefined;
-    this.table.replaceChildren(
+    const table = el(
+      'table',
+      { class: 'trust-table audit-log' },
+      el('caption', {}, t('audit.caption')),
       el(
-        'table',
-        { class: 'trust-table audit-log' },
-        el('caption', {}, t('audit.caption')),
+        'thead',
+        {},
         el(
-          'thead',
+          'tr',
           {},
+          el('th', { scope: 'col', class: 'num' }, t('audit.seq')),
+          el('th', { scope: 'col' }, t('audit.when')),
+          el('th', { scope: 'col' }, t('audit.actor')),
+          el('th', { scope: 'col' }, t('audit.action')),
+          el('th', { scope: 'col' }, t('audit.target')),
+          el('th', { scope: 'col' }, t('audit.detail')),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        ...this.records.map((r) =>
           el(
             'tr',
-            {},
-            el('th', { scope: 'col', class: 'num' }, t('audit.seq')),
-            el('th', { scope: 'col' }, t('audit.when')),
-            el('th', { scope: 'col' }, t('audit.actor')),
-            el('th', { scope: 'col' }, t('audit.action')),
-            el('th', { scope: 'col' }, t('audit.target')),
-            el('th', { scope: 'col' }, t('audit.detail')),
-          ),
-        ),
-        el(
-          'tbody',
-          {},
-          ...this.records.map((r) =>
-            el(
-              'tr',
-              { 'data-seq': String(r.seq), class: r.seq === bad ? 'broken' : undefined },
-              el('th', { scope: 'row', class: 'num' }, String(r.seq)),
-              timeCell(r.at),
-              el('td', {}, r.actor),
-              el('td', { 'data-action': r.action }, actionLabel(r.action)),
-              el('td', {}, el('code', {}, r.target)),
-              el('td', { class: 'detail' }, detailText(r.detail)),
-            ),
+            { 'data-seq': String(r.seq), class: r.seq === bad ? 'broken' : undefined },
+            el('th', { scope: 'row', class: 'num' }, String(r.seq)),
+            timeCell(r.at),
+            el('td', {}, r.actor),
+            el('td', { 'data-action': r.action }, actionLabel(r.action)),
+            el('td', {}, el('code', {}, r.target)),
+            el('td', { class: 'detail' }, detailText(r.detail)),
           ),
         ),
       ),
     );
+    this.table.replaceChildren(el('div', { class: 'table-scroll' }, table));
   }
 }

@@ -75,7 +75,10 @@ describe('audit', () => {
 
   it('writes a detail in one line and labels known actions', () => {
     expect(detailText({ roles: ['admin', 'planner'], groups: [], organisation: null, scopes: 'x' })).toBe('roles: admin, planner; groups: —; scopes: x');
-    expect(detailText({ before: { read: { kind: 'public' } } })).toBe('before: {"read":{"kind":"public"}}');
+    expect(detailText({ before: { read: { kind: 'public' }, write: { kind: 'groups', groups: ['a', 'b'] } }, after: { read: { kind: 'registered' } } })).toBe(
+      'before: (read: public, write: groups (a, b)); after: (read: registered)',
+    );
+    expect(detailText({ deep: { a: { b: { c: 1 } } } })).toBe('deep: (a: (b: {"c":1}))');
     expect(detailText(undefined)).toBe('');
     expect(actionLabel('key.revoke')).toBe('API key revoked');
     expect(actionLabel('other.thing')).toBe('other.thing');

@@ -158,13 +158,27 @@ export function newestFirst(records: AuditRecord[]): AuditRecord[] {
   return [...bySeq.values()].sort((a, b) => b.seq - a.seq);
 }
 
-/** A record's detail in one line: `roles: admin; groups: —`. */
+/** A value of a record's detail in words: an access rule by its kind, lists joined, objects as `(key: value, …)`. */
+function valueText(v: unknown, depth = 0): string {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v)) return v.every((x) => typeof x !== 'object' || x === null) ? v.map((x) => valueText(x)).join(', ') || '—' : JSON.stringify(v);
+  const o = v as Record<string, unknown>;
+  if (typeof o.kind === 'string') return Array.isArray(o.groups) ? `${o.kind} (${o.groups.join(', ')})` : o.kind;
+  if (depth >= 2) return JSON.stringify(v);
+  return `(${Object.entries(o)
+    .filter(([, x]) => x !== null && x !== undefined)
+    .map(([k, x]) => `${k}: ${valueText(x, depth + 1)}`)
+    .join(', ')})`;
+}
+
+/** A record's detail in one line: `roles: admin; groups: —`, `before: (read: public, write: private); after: …`. */
 export function detailText(detail: unknown): string {
   const o = obj(detail);
   if (!o) return detail === undefined || detail === null ? '' : JSON.stringify(detail);
   return Object.entries(o)
     .filter(([, v]) => v !== null && v !== undefined)
-    .map(([k, v]) => `${k}: ${typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(', ') || '—' : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}: ${valueText(v)}`)
     .join('; ');
 }
 

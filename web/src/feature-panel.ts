@@ -252,8 +252,12 @@ export class FeaturePanel {
         : [el('p', { class: 'muted' }, t('feature.noDataset'))]),
     );
 
-    // readings: numeric attributes observed at a time
-    const observed = attrs
+    // readings: numeric attributes observed at a time. A model's results (`simulated`) are values of a run, not a
+    // history of readings: the run is shown instead
+    const simulated = attrs.some(([k, list]) => k === 'simulated' && list.some((a) => attrValue(a) === true));
+    const observed = simulated
+      ? []
+      : attrs
       .filter(([, list]) => list.some((a) => typeof a.value === 'number' && a.observedAt))
       .map(([k]) => k);
     const chartSection = observed.length ? this.chartSection(e.id, observed) : null;
@@ -286,6 +290,7 @@ export class FeaturePanel {
     const id = i ? `feature-simulation-${i}` : 'feature-simulation';
     const box = el('div', { class: 'simulation', 'data-run': ref.path }, el('p', { class: 'muted' }, t('feature.loading')));
     const s = section(id, t('simulation.title'), box);
+    s.id = id;
     runAnswer(ref.path).then(
       (run) => {
         if (this.entity !== e) return;

@@ -1085,7 +1085,7 @@ describe('the urbantwin web app', () => {
     assert.ok(source, `the result names its run as its source: ${JSON.stringify(entity).slice(0, 400)}`);
     const run = await get(new URL(source).pathname);
     if (!run.provenance) {
-      console.log(`# skipped: the run answer of this server has no provenance (${new URL(source).pathname}); the panel says so`);
+      console.log(`# skipped: the run answer of this server has no provenance (${new URL(source).pathname})`);
       return t.skip('the server’s run answer has no provenance yet');
     }
     // signed in first (the results may be readable by accounts only), then the result opened by its URL
@@ -1109,6 +1109,50 @@ describe('the urbantwin web app', () => {
       if (i.owner) assert.ok((await row.textContent()).includes(i.owner));
     }
     console.log(`provenance shown: ${text.slice(0, 300)}`);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('the feature panel shows a run’s provenance as the run answer gives it (the answer extended by the test)', async () => {
+    // the same path as the test before, with the provenance the scenario API is to give (docs: model, parameters,
+    // inputs, requestedBy, computedAt) added to the real run answer in the browser: the panel's part alone
+    const auth = twin.key ? { Authorization: `Bearer ${twin.key}` } : {};
+    const scenario = (await (await fetch(`${twin.url}/api/scenarios`, { headers: auth })).json()).find((s) => s.name === 'Fabianinkatu closed');
+    const q = encodeURIComponent(`simulated==true;refScenario=="${scenario.id}"`);
+    const [result] = await (await fetch(`${twin.url}/ngsi-ld/v1/entities?type=TrafficFlowObserved&q=${q}&limit=1`, { headers: auth })).json();
+    const provenance = {
+      model: { name: 'urbantwin traffic assignment', version: '9.8.7', method: 'static user equilibrium (Frank-Wolfe)' },
+      parameters: { maxIterations: 100, relativeGap: 0.0001 },
+      inputs: [
+        { dataset: 'urn:ngsi-ld:Dataset:osm-test', title: 'Street network (test)', licence: 'ODbL-1.0', owner: 'OpenStreetMap contributors', entities: 1234 },
+        { dataset: 'urn:ngsi-ld:Dataset:counts-test', title: 'Traffic counts (test)', licence: 'CC-BY-4.0', owner: 'City of Helsinki', entities: 5 },
+      ],
+      requestedBy: twin.accounts?.planner.id ?? null,
+      computedAt: '2026-11-26T08:00:00Z',
+    };
+    const page = await openApp(browser, twin.url, { hash: '#map=16/60.1688/24.9470/0/0' });
+    if (twin.accounts) await signIn(page, twin.accounts.planner);
+    let served = 0;
+    await page.route(/\/api\/scenarios\/[^/]+\/runs\/[^/?]+$/, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      const real = await route.fetch();
+      const body = await real.json();
+      served++;
+      return route.fulfill({ response: real, json: { ...body, provenance } });
+    });
+    await page.evaluate((id) => (window.location.hash = `#map=16/60.1688/24.9470/0/0&feature=${encodeURIComponent(id)}`), result.id);
+    const section = page.locator('#feature-simulation');
+    await section.locator('dl, .no-provenance, .error').first().waitFor({ timeout: 30_000 });
+    const text = await section.textContent();
+    assert.equal(served, 1, `the run was read once, by its path on this origin: ${text}`);
+    for (const s of ['urbantwin traffic assignment version 9.8.7', 'static user equilibrium (Frank-Wolfe)', 'Max iterations', '100', 'Relative gap'])
+      assert.ok(text.includes(s), `${s} in ${text}`);
+    if (twin.accounts) assert.ok(text.includes(twin.accounts.planner.id), 'who ran it');
+    const rows = await section.locator('table.simulation-inputs tbody tr').allTextContents();
+    assert.equal(rows.length, 2);
+    assert.match(rows[0], /Street network \(test\).*ODbL-1\.0.*OpenStreetMap contributors.*1,234/);
+    assert.match(rows[1], /Traffic counts \(test\).*CC-BY-4\.0.*City of Helsinki.*5/);
+    assert.equal(await section.locator(`time[datetime="${provenance.computedAt}"]`).count(), 1);
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });

@@ -14,6 +14,7 @@ import {
   logout,
   register,
   requestHeaders,
+  setCsrfRefresher,
   setCsrfToken,
   setUnauthorizedHandler,
   verifyAudit,
@@ -250,6 +251,29 @@ describe('the session: CSRF token and 401', () => {
       ['/api/auth/logout', 'POST'],
     ]);
     expect(JSON.parse(fetchMock.mock.calls[0]![1].body)).toEqual({ id: 'ann', password: 'pw' });
+  });
+
+  it('a write refused for a stale CSRF token is tried once more after the refresher renewed the token', async () => {
+    setCsrfToken('old');
+    const refresher = vi.fn(async () => {
+      setCsrfToken('new');
+      return true;
+    });
+    setCsrfRefresher(refresher);
+    respond(403, { detail: 'a write with a session cookie needs the X-CSRF-Token header (from /api/auth/me or the sign-in answer)' });
+    respond(202, { id: 'r', status: 'queued' });
+    expect(await startRun('s')).toEqual({ id: 'r', status: 'queued' });
+    expect(refresher).toHaveBeenCalledTimes(1);
+    expect((fetchMock.mock.calls[1]![1].headers as Headers).get('X-CSRF-Token')).toBe('new');
+    // other refusals are not retried, nor a second CSRF refusal
+    respond(403, { detail: 'writing to dataset x is not allowed' });
+    await expect(startRun('s')).rejects.toMatchObject({ status: 403 });
+    respond(403, { detail: 'needs the X-CSRF-Token header' });
+    respond(403, { detail: 'needs the X-CSRF-Token header' });
+    await expect(startRun('s')).rejects.toMatchObject({ status: 403 });
+    expect(refresher).toHaveBeenCalledTimes(2);
+    expect(fetchMock).toHaveBeenCalledTimes(5);
+    setCsrfRefresher(undefined);
   });
 
   it('verifyAudit reads the body of a broken chain (409) as an answer', async () => {

@@ -139,6 +139,16 @@ export function getCsrfToken(): string | undefined {
   return csrf;
 }
 
+let refresher: (() => Promise<boolean>) | undefined;
+
+/**
+ * How the client gets a fresh CSRF token when a write is refused for a stale one (the session was renewed in another
+ * tab): re-reads the session and resolves true when the token changed, so that the write is tried once more.
+ */
+export function setCsrfRefresher(f: (() => Promise<boolean>) | undefined): void {
+  refresher = f;
+}
+
 /** What the app does when a write is answered 401 (sign in first, or the session ended): e.g. open the sign-in dialog. */
 export function setUnauthorizedHandler(f: ((detail: string) => void) | undefined): void {
   unauthorized = f;
@@ -305,6 +315,7 @@ async function sendJson<T>(
   body?: unknown,
   signal?: AbortSignal,
   quiet401 = false,
+  retried = false,
 ): Promise<T | undefined> {
   const res = await apiFetch(path, {
     method,
@@ -314,6 +325,9 @@ async function sendJson<T>(
   if (!res.ok) {
     const err = await problem(res);
     if (res.status === 401 && !quiet401) unauthorized?.(err.message);
+    // a stale CSRF token (the session renewed elsewhere): once more with a fresh one
+    if (res.status === 403 && !retried && !SAFE_METHODS.has(method) && refresher && /csrf/i.test(err.message) && (await refresher()))
+      return sendJson<T>(method, path, body, signal, quiet401, true);
     throw err;
   }
   const text = await res.text();

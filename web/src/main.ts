@@ -4,7 +4,7 @@
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './style.css';
 import type { MapGeoJSONFeature, Map as MlMap } from 'maplibre-gl';
-import { getStyle, getTilesIndex, setUnauthorizedHandler, type TilesIndex } from './api';
+import { getCsrfToken, getStyle, getTilesIndex, setCsrfRefresher, setUnauthorizedHandler, type TilesIndex } from './api';
 import { AccountControl, SignInDialog } from './account';
 import { canEditScenarios, isAdmin, SessionState, seesOwnData } from './session';
 import { AuditPanel, MyDataPanel } from './trust-panels';
@@ -179,6 +179,11 @@ session.onChange((s) => {
 setUnauthorizedHandler((detail) => {
   if (session.current) session.set(undefined);
   if (!signInDialog.isOpen) void signInDialog.open({ text: t('account.needSignIn', { detail }) });
+});
+setCsrfRefresher(async () => {
+  const before = getCsrfToken();
+  await session.restore();
+  return !!getCsrfToken() && getCsrfToken() !== before;
 });
 void session.restore();
 

@@ -319,7 +319,11 @@ export class ScenarioPanel {
     this.runButton.setAttribute('data-i18n', 'scenarios.run');
     this.runButton.addEventListener('click', () => void this.startRun());
     this.signInButton.addEventListener('click', () => void this.ensureSignedIn());
-    this.opts.auth?.onChange(() => this.renderAuth());
+    this.opts.auth?.onChange(() => {
+      this.renderAuth();
+      // what the list holds may depend on who asks
+      if (!this.root.closest('[hidden]')) void this.refreshList();
+    });
     this.valueRow.append(this.valueLabel, this.valueInput);
     this.scopeRow.append(el('label', { for: 'scenario-scope', ...i18n('scenarios.scope') }), this.scopeSelect);
 

@@ -387,7 +387,7 @@ export class ScenarioPanel {
     }
     const text = auth.signedIn() ? t('scenarios.cannotEdit') : t('scenarios.signInToEdit');
     this.signInButton.textContent = t('scenarios.signInToEdit');
-    this.signInNote.replaceChildren(auth.signedIn() ? el('p', { class: 'hint', id: 'scenario-signin-text' }, text) : this.signInButton);
+    this.signInNote.replaceChildren(auth.signedIn() ? el('p', { class: 'panel-intro', id: 'scenario-signin-text' }, text) : this.signInButton);
     for (const b of [this.saveButton, this.runButton]) {
       b.title = text;
       b.setAttribute('aria-describedby', auth.signedIn() ? 'scenario-signin-text' : 'scenario-signin');

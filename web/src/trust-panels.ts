@@ -61,7 +61,7 @@ export class MyDataPanel {
 
   constructor(private readonly root: HTMLElement) {
     this.refresh.addEventListener('click', () => void this.load(this.session));
-    root.replaceChildren(el('p', { class: 'hint', 'data-i18n': 'myData.intro' }, t('myData.intro')), this.refresh, this.status, this.list);
+    root.replaceChildren(el('p', { class: 'panel-intro', 'data-i18n': 'myData.intro' }, t('myData.intro')), this.refresh, this.status, this.list);
     onLangChange(() => this.render());
     this.render();
   }
@@ -264,7 +264,7 @@ export class AuditPanel {
     this.verifyButton.addEventListener('click', () => void this.verify());
     this.refresh.addEventListener('click', () => void this.load());
     root.replaceChildren(
-      el('p', { class: 'hint', 'data-i18n': 'audit.intro' }, t('audit.intro')),
+      el('p', { class: 'panel-intro', 'data-i18n': 'audit.intro' }, t('audit.intro')),
       el('div', { class: 'scenario-actions' }, this.verifyButton, this.refresh),
       this.verifyResult,
       this.status,

@@ -854,6 +854,35 @@ describe('the urbantwin web app', () => {
     await page.context().close();
   });
 
+  test('a visitor creates a citizen account in the dialog (or is told that sign-ups are closed)', async () => {
+    const page = await openApp(browser, twin.url);
+    await page.locator('#sign-in').click();
+    const id = `web-visitor-${Date.now().toString(36)}`;
+    await page.locator('#signin-id').fill(id);
+    await page.locator('#signin-password').fill(`visitor-${Math.random().toString(36).slice(2)}-pw`);
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/auth/register'));
+    await page.locator('#signin-register').click();
+    const status = (await answer).status();
+    if (status === 403 || status === 404) {
+      // a twin without sign-ups: said plainly, and the button goes away
+      await page.waitForFunction(() => /does not take sign-ups/.test(document.querySelector('#signin-message')?.textContent ?? ''));
+      assert.equal(await page.locator('#signin-register').isHidden(), true);
+      console.log(`# sign-ups are closed on this twin (${status})`);
+    } else {
+      assert.equal(status, 201);
+      await page.locator('#signin-dialog').waitFor({ state: 'hidden' });
+      assert.equal(await page.locator('#account-toggle').textContent(), `${id} · Citizen`);
+      await page.locator('#account-toggle').click();
+      assert.equal(await page.locator('#mydata-open').isHidden(), true, 'no My data for a citizen');
+      assert.equal(await page.locator('#audit-open').isHidden(), true, 'no audit log for a citizen');
+      await page.keyboard.press('Escape');
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'account-toggle', 'Escape closes the menu, focus on its button');
+      await signOut(page);
+    }
+    assert.deepEqual(page.problems.filter((p) => !/HTTP (403|404): .*\/api\/auth\/register$/.test(p) && !/status of (403|404)/.test(p)), []);
+    await page.context().close();
+  });
+
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });

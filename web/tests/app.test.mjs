@@ -883,6 +883,38 @@ describe('the urbantwin web app', () => {
     await page.context().close();
   });
 
+  test('a write answered 401 (the session ended) opens the sign-in dialog with the reason; signed in again, it goes through', async (t) => {
+    if (!twin.accounts) return t.skip('no test accounts (URBANTWIN_URL without URBANTWIN_ACCOUNTS)');
+    const page = await openApp(browser, twin.url);
+    await signIn(page, twin.accounts.planner);
+    await page.locator('#scenarios-toggle').click();
+    await page.locator('#scenario-name').fill('Session ended test');
+    // the server's answer when the session was ended elsewhere (its cookie no longer valid)
+    const detail = 'the session expired or was ended; sign in again';
+    let csrf = null;
+    await page.route(/\/api\/scenarios$/, (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      csrf = route.request().headers()['x-csrf-token'] ?? null;
+      return route.fulfill({
+        status: 401,
+        contentType: 'application/problem+json',
+        body: JSON.stringify({ type: 'https://uri.etsi.org/ngsi-ld/errors/Unauthenticated', title: 'Unauthenticated', status: 401, detail }),
+      });
+    });
+    await page.locator('#scenario-save').click();
+    await page.locator('#signin-dialog').waitFor({ state: 'visible' });
+    assert.ok(csrf && csrf.length > 20, 'the write carried the session’s CSRF token');
+    assert.equal(await page.locator('#signin-reason').textContent(), `Sign in to do this (${detail}).`);
+    assert.equal(await page.locator('#sign-in').isVisible(), true, 'the app no longer counts itself signed in');
+    await page.unroute(/\/api\/scenarios$/);
+    await fillSignIn(page, twin.accounts.planner);
+    await page.locator('#scenario-save').click();
+    await page.waitForFunction(() => /Saved/.test(document.querySelector('#scenario-status')?.textContent ?? ''));
+    assert.equal(await page.locator('#scenario-list button[aria-pressed="true"]').textContent(), 'Session ended test');
+    assert.deepEqual(page.problems.filter((p) => !/HTTP 401: .*\/api\/scenarios$/.test(p) && !/status of 401/.test(p)), []);
+    await page.context().close();
+  });
+
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });

@@ -124,7 +124,7 @@ describe('a run’s provenance in the feature panel', () => {
     const p = parseRunProvenance({
       provenance: {
         model: { name: 'urbantwin traffic', version: '0.4.1', method: 'user equilibrium' },
-        parameters: { iterations: 40 },
+        parameters: { iterations: 40, bpr: { b: 0.15, power: 4 } },
         inputs: [{ dataset: 'urn:d:osm', title: 'OpenStreetMap', licence: 'ODbL-1.0', owner: 'OpenStreetMap contributors', entities: 1500 }],
         requestedBy: 'web-planner',
         computedAt: '2026-11-26T10:00:00Z',
@@ -134,6 +134,9 @@ describe('a run’s provenance in the feature panel', () => {
     box.append(...renderRunProvenance(p, { scenario: 'urn:s', run: 'r1', path: '/api/scenarios/urn%3As/runs/r1' }));
     const text = box.textContent!;
     for (const s of ['urbantwin traffic version 0.4.1', 'user equilibrium', 'web-planner', 'Iterations', '40']) expect(text).toContain(s);
+    // a group of parameters is a list inside the list
+    const inner = [...box.querySelectorAll('dl dl')].find((d) => /Power/.test(d.textContent ?? ''));
+    expect(inner?.textContent).toBe('B0.15Power4');
     const rows = box.querySelectorAll('table.simulation-inputs tbody tr');
     expect(rows).toHaveLength(1);
     expect(rows[0]!.textContent).toContain('OpenStreetMap contributors');

@@ -365,6 +365,16 @@ export class FeaturePanel {
   }
 }
 
+/** Parameters as a definition list; a group of parameters (`bpr: {b, power}`) as a list inside (two levels deep). */
+function paramList(entries: [string, unknown][], depth = 0): HTMLElement {
+  return dl(
+    entries.map(([k, v]) => {
+      const group = v && typeof v === 'object' && !Array.isArray(v) && depth < 2 ? Object.entries(v as Record<string, unknown>) : undefined;
+      return [humanize(k), group?.length ? paramList(group, depth + 1) : paramText(v)] as [string, Node | string];
+    }),
+  );
+}
+
 function runLink(ref: RunRef): HTMLElement {
   return el('p', {}, el('a', { href: ref.path, target: '_blank', rel: 'noopener' }, t('simulation.runLink', { run: ref.run })));
 }
@@ -380,8 +390,7 @@ export function renderRunProvenance(p: RunProvenance, ref: RunRef): HTMLElement[
     [t('simulation.scenario'), el('code', {}, ref.scenario)],
   ];
   const out: HTMLElement[] = [dl(rows)];
-  if (p.parameters.length)
-    out.push(el('h4', {}, t('simulation.parameters')), dl(p.parameters.map(([k, v]) => [humanize(k), paramText(v)] as [string, string])));
+  if (p.parameters.length) out.push(el('h4', {}, t('simulation.parameters')), paramList(p.parameters));
   out.push(el('h4', {}, t('simulation.inputs')));
   if (p.inputs.length)
     out.push(

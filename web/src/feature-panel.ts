@@ -276,9 +276,10 @@ export class FeaturePanel {
       el('p', { class: 'entity-id' }, el('code', {}, e.id), geom ? el('span', { class: 'muted' }, ` · ${geomLabel(geom)}`) : null),
       chartSection ?? '',
       this.opts.extra?.(e.id) ?? '',
+      // how a model's result was computed comes first: it is what such a value means
+      ...[...runs.values()].map((r, i) => this.runSection(r, i, e)),
       section('feature-attrs', t('feature.attributes'), table),
       section('feature-provenance', t('feature.provenance'), provList),
-      ...[...runs.values()].map((r, i) => this.runSection(r, i, e)),
       section('feature-dataset', datasets.length > 1 ? t('feature.datasets') : t('feature.dataset'), dsBox),
       section('feature-links', t('feature.links'), links),
     );

@@ -1170,6 +1170,7 @@ describe('the urbantwin web app', () => {
       if (i.owner) assert.ok((await row.textContent()).includes(i.owner));
     }
     console.log(`provenance shown: ${text.slice(0, 300)}`);
+    await section.scrollIntoViewIfNeeded(); // for the screenshot
     assert.deepEqual(page.problems, []);
     await page.context().close();
   });

@@ -1,4 +1,4 @@
-import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
   ApiError,
   attributes,
@@ -7,8 +7,17 @@ import {
   createScenario,
   entityType,
   getDataset,
+  getCsrfToken,
   getEntity,
   getTemporal,
+  login,
+  logout,
+  register,
+  requestHeaders,
+  setCsrfRefresher,
+  setCsrfToken,
+  setUnauthorizedHandler,
+  verifyAudit,
   getTileJson,
   plain,
   queryEntities,
@@ -150,7 +159,8 @@ describe('writes', () => {
     expect(s).toEqual({ id: 'urn:s:1', name: 'Closed', edits: [] });
     const [url, init] = fetchMock.mock.calls[0]!;
     expect(url).toBe('/api/scenarios');
-    expect(init).toMatchObject({ method: 'POST', headers: { 'Content-Type': 'application/json' } });
+    expect(init).toMatchObject({ method: 'POST', credentials: 'same-origin' });
+    expect((init.headers as Headers).get('Content-Type')).toBe('application/json');
     expect(JSON.parse(init.body)).toEqual({ name: 'Closed', edits: [{ kind: 'closeStreet', name: 'Mannerheimintie' }] });
   });
 
@@ -166,8 +176,111 @@ describe('writes', () => {
     respond(204, undefined);
     expect(await startRun('urn:s:1')).toEqual({ id: 'r1', status: 'queued' });
     await cancelRun('urn:s:1', 'r/1');
-    expect(fetchMock.mock.calls[0]).toEqual(['/api/scenarios/urn%3As%3A1/runs', { method: 'POST' }]);
-    expect(fetchMock.mock.calls[1]).toEqual(['/api/scenarios/urn%3As%3A1/runs/r%2F1', { method: 'DELETE' }]);
+    expect(fetchMock.mock.calls[0]![0]).toBe('/api/scenarios/urn%3As%3A1/runs');
+    expect(fetchMock.mock.calls[0]![1]).toMatchObject({ method: 'POST' });
+    expect(fetchMock.mock.calls[0]![1].body).toBeUndefined();
+    expect(fetchMock.mock.calls[1]![0]).toBe('/api/scenarios/urn%3As%3A1/runs/r%2F1');
+    expect(fetchMock.mock.calls[1]![1]).toMatchObject({ method: 'DELETE' });
+  });
+});
+
+describe('the session: CSRF token and 401', () => {
+  afterEach(() => {
+    setCsrfToken(undefined);
+    setUnauthorizedHandler(undefined);
+  });
+
+  it('requestHeaders adds X-CSRF-Token to writes only, and only with a token', () => {
+    for (const m of ['POST', 'put', 'PATCH', 'DELETE']) expect(requestHeaders(m, 'tok').get('X-CSRF-Token')).toBe('tok');
+    for (const m of ['GET', 'head', 'OPTIONS']) expect(requestHeaders(m, 'tok').get('X-CSRF-Token')).toBeNull();
+    expect(requestHeaders('POST', undefined).get('X-CSRF-Token')).toBeNull();
+    // the request's own headers are kept
+    const h = requestHeaders('POST', 'tok', { 'Content-Type': 'application/json' });
+    expect(h.get('Content-Type')).toBe('application/json');
+    expect(h.get('X-CSRF-Token')).toBe('tok');
+  });
+
+  it('every write of the client carries the session token once signed in; reads do not', async () => {
+    setCsrfToken('c1');
+    expect(getCsrfToken()).toBe('c1');
+    respond(201, { id: 'urn:s:1', name: 'n', edits: [] });
+    respond(204, undefined);
+    respond(202, { id: 'r', status: 'queued' });
+    respond(204, undefined);
+    respond(200, { id: 'urn:d', title: 'D', owner: 'o', licence: 'l' });
+    await createScenario({ name: 'n', edits: [] });
+    await replaceScenario({ id: 'urn:s:1', name: 'n', edits: [] });
+    await startRun('urn:s:1');
+    await cancelRun('urn:s:1', 'r');
+    await getDataset('urn:d');
+    for (let i = 0; i < 4; i++) expect((fetchMock.mock.calls[i]![1].headers as Headers).get('X-CSRF-Token')).toBe('c1');
+    expect(fetchMock.mock.calls[4]![1]).toEqual({ signal: undefined });
+    setCsrfToken(null);
+    expect(getCsrfToken()).toBeUndefined();
+    respond(204, undefined);
+    await cancelRun('urn:s:1', 'r');
+    expect((fetchMock.mock.calls[5]![1].headers as Headers).get('X-CSRF-Token')).toBeNull();
+  });
+
+  it('a 401 on a write calls the unauthorized handler with the detail, then throws', async () => {
+    const seen: string[] = [];
+    setUnauthorizedHandler((d) => seen.push(d));
+    respond(401, { type: 'https://uri.etsi.org/ngsi-ld/errors/Unauthenticated', title: 'Unauthenticated', detail: 'sign in first' });
+    await expect(startRun('s')).rejects.toMatchObject({ status: 401, message: 'sign in first' });
+    expect(seen).toEqual(['sign in first']);
+    // a wrong password at sign-in is the dialog's own message, not a new dialog
+    respond(401, { detail: 'the account id or the password is wrong' });
+    await expect(login('ann', 'x')).rejects.toMatchObject({ status: 401 });
+    expect(seen).toHaveLength(1);
+    // a 403 is not a reason to sign in
+    respond(403, { detail: 'no' });
+    await expect(startRun('s')).rejects.toMatchObject({ status: 403 });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('sign-in posts the credentials; sign-up and sign-out go to their paths', async () => {
+    respond(200, { account: { id: 'ann' }, principal: { subject: 'ann', roles: ['planner'] }, csrfToken: 'x' });
+    respond(201, { account: { id: 'bo' }, principal: { subject: 'bo', roles: ['citizen'] }, csrfToken: 'y' });
+    respond(204, undefined);
+    expect((await login('ann', 'pw')).csrfToken).toBe('x');
+    expect((await register('bo', 'pw2')).principal?.roles).toEqual(['citizen']);
+    await logout();
+    expect(fetchMock.mock.calls.map((c) => [c[0], c[1].method])).toEqual([
+      ['/api/auth/login', 'POST'],
+      ['/api/auth/register', 'POST'],
+      ['/api/auth/logout', 'POST'],
+    ]);
+    expect(JSON.parse(fetchMock.mock.calls[0]![1].body)).toEqual({ id: 'ann', password: 'pw' });
+  });
+
+  it('a write refused for a stale CSRF token is tried once more after the refresher renewed the token', async () => {
+    setCsrfToken('old');
+    const refresher = vi.fn(async () => {
+      setCsrfToken('new');
+      return true;
+    });
+    setCsrfRefresher(refresher);
+    respond(403, { detail: 'a write with a session cookie needs the X-CSRF-Token header (from /api/auth/me or the sign-in answer)' });
+    respond(202, { id: 'r', status: 'queued' });
+    expect(await startRun('s')).toEqual({ id: 'r', status: 'queued' });
+    expect(refresher).toHaveBeenCalledTimes(1);
+    expect((fetchMock.mock.calls[1]![1].headers as Headers).get('X-CSRF-Token')).toBe('new');
+    // other refusals are not retried, nor a second CSRF refusal
+    respond(403, { detail: 'writing to dataset x is not allowed' });
+    await expect(startRun('s')).rejects.toMatchObject({ status: 403 });
+    respond(403, { detail: 'needs the X-CSRF-Token header' });
+    respond(403, { detail: 'needs the X-CSRF-Token header' });
+    await expect(startRun('s')).rejects.toMatchObject({ status: 403 });
+    expect(refresher).toHaveBeenCalledTimes(2);
+    expect(fetchMock).toHaveBeenCalledTimes(5);
+    setCsrfRefresher(undefined);
+  });
+
+  it('verifyAudit reads the body of a broken chain (409) as an answer', async () => {
+    respond(409, { records: 5, ok: false, firstBadSeq: 3, reason: 'hash mismatch' });
+    expect(await verifyAudit()).toEqual({ records: 5, ok: false, firstBadSeq: 3, reason: 'hash mismatch' });
+    respond(403, { detail: 'administrators only' });
+    await expect(verifyAudit()).rejects.toMatchObject({ status: 403, message: 'administrators only' });
   });
 });
 

@@ -103,22 +103,68 @@ export class ApiError extends Error {
 
 const NGSI = '/ngsi-ld/v1';
 
+/** The error of a failed answer: its ProblemDetails' detail and type when it has them. */
+async function problem(res: Response): Promise<ApiError> {
+  let detail = res.statusText;
+  let type: string | undefined;
+  try {
+    const body = await res.json();
+    detail = body.detail ?? body.description ?? body.title ?? detail;
+    type = body.type ?? body.code;
+  } catch {
+    /* not JSON */
+  }
+  return new ApiError(res.status, detail, type);
+}
+
 async function getJson<T>(path: string, signal?: AbortSignal, accept?: string): Promise<T> {
   // no headers by default, so that the requests the page preloads (style, layers) are the same requests
   const res = await fetch(path, { ...(accept ? { headers: { Accept: accept } } : {}), signal });
-  if (!res.ok) {
-    let detail = res.statusText;
-    let type: string | undefined;
-    try {
-      const body = await res.json();
-      detail = body.detail ?? body.description ?? body.title ?? detail;
-      type = body.type ?? body.code;
-    } catch {
-      /* not JSON */
-    }
-    throw new ApiError(res.status, detail, type);
-  }
+  if (!res.ok) throw await problem(res);
   return (await res.json()) as T;
+}
+
+// ---- the session: writes made with the session cookie carry its CSRF token (docs/api.md, "Accounts")
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+let csrf: string | undefined;
+let unauthorized: ((detail: string) => void) | undefined;
+
+/** The CSRF token of the signed-in session (from the sign-in or `/api/auth/me` answer); undefined when anonymous. */
+export function setCsrfToken(token: string | null | undefined): void {
+  csrf = token || undefined;
+}
+
+export function getCsrfToken(): string | undefined {
+  return csrf;
+}
+
+let refresher: (() => Promise<boolean>) | undefined;
+
+/**
+ * How the client gets a fresh CSRF token when a write is refused for a stale one (the session was renewed in another
+ * tab): re-reads the session and resolves true when the token changed, so that the write is tried once more.
+ */
+export function setCsrfRefresher(f: (() => Promise<boolean>) | undefined): void {
+  refresher = f;
+}
+
+/** What the app does when a write is answered 401 (sign in first, or the session ended): e.g. open the sign-in dialog. */
+export function setUnauthorizedHandler(f: ((detail: string) => void) | undefined): void {
+  unauthorized = f;
+}
+
+/** The headers of a request: `X-CSRF-Token` added to every method that changes something when there is a token. */
+export function requestHeaders(method: string, token: string | undefined, headers?: HeadersInit): Headers {
+  const h = new Headers(headers);
+  if (token && !SAFE_METHODS.has(method.toUpperCase())) h.set('X-CSRF-Token', token);
+  return h;
+}
+
+/** `fetch` for the twin's API: same-origin credentials (the session cookie) and the CSRF token on writes. */
+export function apiFetch(path: string, init: RequestInit = {}): Promise<Response> {
+  const method = (init.method ?? 'GET').toUpperCase();
+  return fetch(path, { ...init, method, credentials: 'same-origin', headers: requestHeaders(method, csrf, init.headers) });
 }
 
 function qs(params: Record<string, string | number | undefined>): string {
@@ -259,23 +305,30 @@ export interface ScenarioRun {
   summary?: RunSummary;
 }
 
-async function sendJson<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T | undefined> {
-  const res = await fetch(path, {
+/**
+ * A write (or a read that needs no preload-identical request) through [`apiFetch`]: JSON in and out. A 401 calls the
+ * unauthorized handler (unless `quiet401`: the sign-in itself answers 401 to a wrong password) before it throws.
+ */
+async function sendJson<T>(
+  method: string,
+  path: string,
+  body?: unknown,
+  signal?: AbortSignal,
+  quiet401 = false,
+  retried = false,
+): Promise<T | undefined> {
+  const res = await apiFetch(path, {
     method,
     ...(signal ? { signal } : {}),
     ...(body !== undefined ? { headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) } : {}),
   });
   if (!res.ok) {
-    let detail = res.statusText;
-    let type: string | undefined;
-    try {
-      const b = await res.json();
-      detail = b.detail ?? b.title ?? detail;
-      type = b.type;
-    } catch {
-      /* not JSON */
-    }
-    throw new ApiError(res.status, detail, type);
+    const err = await problem(res);
+    if (res.status === 401 && !quiet401) unauthorized?.(err.message);
+    // a stale CSRF token (the session renewed elsewhere): once more with a fresh one
+    if (res.status === 403 && !retried && !SAFE_METHODS.has(method) && refresher && /csrf/i.test(err.message) && (await refresher()))
+      return sendJson<T>(method, path, body, signal, quiet401, true);
+    throw err;
   }
   const text = await res.text();
   return text ? (JSON.parse(text) as T) : undefined;
@@ -503,4 +556,83 @@ export function getAir(id: string, signal?: AbortSignal): Promise<AirResults> {
 /** `GET /api/scenarios/{id}/noise`. */
 export function getNoise(id: string, signal?: AbortSignal): Promise<NoiseResults> {
   return getJson<NoiseResults>(`${SCEN}/${enc(id)}/noise`, signal);
+}
+
+// ---- accounts and trust (`/api/auth`, `/api/datasets/{id}/usage`, `/api/audit`; docs/api.md, "Accounts")
+
+/** The principal of `/api/auth/me` and the sign-in answer. */
+export interface PrincipalInfo {
+  subject?: string | null;
+  roles?: string[];
+  groups?: string[];
+  organisation?: string | null;
+  method?: { kind?: string; [k: string]: unknown };
+  scopes?: string[] | null;
+}
+
+/** An account as the API shows it. */
+export interface AccountInfo {
+  id: string;
+  displayName?: string | null;
+  email?: string | null;
+  roles?: string[];
+  groups?: string[];
+  organisation?: string | null;
+  disabled?: boolean;
+}
+
+/** The answer of `/api/auth/me`, `/api/auth/login` and `/api/auth/register`. */
+export interface AuthAnswer {
+  principal?: PrincipalInfo;
+  account?: AccountInfo | null;
+  csrfToken?: string | null;
+}
+
+/** `GET /api/auth/me` (the session cookie goes with it). */
+export async function getMe(signal?: AbortSignal): Promise<AuthAnswer> {
+  return (await sendJson<AuthAnswer>('GET', '/api/auth/me', undefined, signal, true)) ?? {};
+}
+
+/** `POST /api/auth/login`: a 401 means a wrong account id or password. */
+export async function login(id: string, password: string): Promise<AuthAnswer> {
+  return (await sendJson<AuthAnswer>('POST', '/api/auth/login', { id, password }, undefined, true)) ?? {};
+}
+
+/** `POST /api/auth/register`: a citizen account, signed in; 403 (or 404) when the twin takes no sign-ups. */
+export async function register(id: string, password: string): Promise<AuthAnswer> {
+  return (await sendJson<AuthAnswer>('POST', '/api/auth/register', { id, password }, undefined, true)) ?? {};
+}
+
+/** `POST /api/auth/logout`. */
+export async function logout(): Promise<void> {
+  await sendJson('POST', '/api/auth/logout', undefined, undefined, true);
+}
+
+/** `GET /api/datasets/{id}/usage`: the dataset's usage log, newest first (its owner and administrators). */
+export function getUsage(id: string, limit = 50, signal?: AbortSignal): Promise<unknown> {
+  return sendJson<unknown>('GET', `/api/datasets/${enc(id)}/usage${qs({ limit })}`, undefined, signal);
+}
+
+/** `GET /api/datasets/{id}/usage/summary`: reads per principal and operation. */
+export function getUsageSummary(id: string, signal?: AbortSignal): Promise<unknown> {
+  return sendJson<unknown>('GET', `/api/datasets/${enc(id)}/usage/summary`, undefined, signal);
+}
+
+/** `GET /api/audit`: audit records after a sequence number, oldest first (administrators). */
+export function getAudit(after: number | undefined, limit: number, signal?: AbortSignal): Promise<unknown> {
+  return sendJson<unknown>('GET', `/api/audit${qs({ after, limit })}`, undefined, signal);
+}
+
+/** `GET /api/audit/verify`: the chain's check; a broken chain is answered 409 with the same body. */
+export async function verifyAudit(signal?: AbortSignal): Promise<unknown> {
+  const res = await apiFetch('/api/audit/verify', signal ? { signal } : {});
+  if (res.ok || res.status === 409) return res.json();
+  const err = await problem(res);
+  if (res.status === 401) unauthorized?.(err.message);
+  throw err;
+}
+
+/** `GET` of a scenario run by its path (`/api/scenarios/{id}/runs/{run}`), as a result's provenance names it. */
+export function getRunByPath(path: string, signal?: AbortSignal): Promise<unknown> {
+  return getJson<unknown>(path, signal);
 }

@@ -9,6 +9,7 @@ import {
   entityType,
   getDataset,
   getEntity,
+  getRunByPath,
   getTemporal,
   type Attribute,
   type Dataset,
@@ -19,10 +20,24 @@ import { drawChart } from './chart';
 import { el } from './dom';
 import { fmtDateTime, fmtNumber, fmtRelative, has, humanize, onLangChange, t, valueLabel } from './i18n';
 import { attrLabel } from './layers';
+import { paramText, parseRunProvenance, runRefOf, type RunProvenance, type RunRef } from './trust';
 import { unitSymbol } from './units';
 
 const HIDDEN_ATTRS = new Set(['location']);
 const datasetCache = new Map<string, Promise<Dataset | undefined>>();
+/** Runs read for their provenance, by path (a run's provenance does not change once it is done). */
+const runCache = new Map<string, Promise<unknown>>();
+
+function runAnswer(path: string): Promise<unknown> {
+  let p = runCache.get(path);
+  if (!p) {
+    p = getRunByPath(path);
+    // a failure is not kept: the next opening tries again
+    p.catch(() => runCache.delete(path));
+    runCache.set(path, p);
+  }
+  return p;
+}
 
 function dataset(id: string): Promise<Dataset | undefined> {
   let p = datasetCache.get(id);
@@ -189,6 +204,13 @@ export class FeaturePanel {
         if (m && (!row.modified || m > row.modified)) row.modified = m;
         prov.set(key, row);
       }
+    // simulation results name the scenario run that computed them as their source
+    const runs = new Map<string, RunRef>();
+    const topSource = (e as { provenance?: { source?: unknown } }).provenance?.source;
+    for (const src of [typeof topSource === 'string' ? topSource : undefined, ...[...prov.values()].map((p) => p.source)]) {
+      const r = runRefOf(src);
+      if (r) runs.set(r.path, r);
+    }
     const provList = el('ul', { class: 'provenance' });
     for (const p of prov.values()) {
       provList.append(
@@ -230,8 +252,12 @@ export class FeaturePanel {
         : [el('p', { class: 'muted' }, t('feature.noDataset'))]),
     );
 
-    // readings: numeric attributes observed at a time
-    const observed = attrs
+    // readings: numeric attributes observed at a time. A model's results (`simulated`) are values of a run, not a
+    // history of readings: the run is shown instead
+    const simulated = attrs.some(([k, list]) => k === 'simulated' && list.some((a) => attrValue(a) === true));
+    const observed = simulated
+      ? []
+      : attrs
       .filter(([, list]) => list.some((a) => typeof a.value === 'number' && a.observedAt))
       .map(([k]) => k);
     const chartSection = observed.length ? this.chartSection(e.id, observed) : null;
@@ -250,12 +276,34 @@ export class FeaturePanel {
       el('p', { class: 'entity-id' }, el('code', {}, e.id), geom ? el('span', { class: 'muted' }, ` · ${geomLabel(geom)}`) : null),
       chartSection ?? '',
       this.opts.extra?.(e.id) ?? '',
+      // how a model's result was computed comes first: it is what such a value means
+      ...[...runs.values()].map((r, i) => this.runSection(r, i, e)),
       section('feature-attrs', t('feature.attributes'), table),
       section('feature-provenance', t('feature.provenance'), provList),
       section('feature-dataset', datasets.length > 1 ? t('feature.datasets') : t('feature.dataset'), dsBox),
       section('feature-links', t('feature.links'), links),
     );
     if (chartSection) await this.loadChart(e.id, attrs);
+  }
+
+  /** "How this was computed": the model, its parameters and inputs of the run named as the values' source. */
+  private runSection(ref: RunRef, i: number, e: Entity): HTMLElement {
+    const id = i ? `feature-simulation-${i}` : 'feature-simulation';
+    const box = el('div', { class: 'simulation', 'data-run': ref.path }, el('p', { class: 'muted' }, t('feature.loading')));
+    const s = section(id, t('simulation.title'), box);
+    s.id = id;
+    runAnswer(ref.path).then(
+      (run) => {
+        if (this.entity !== e) return;
+        const p = parseRunProvenance(run);
+        box.replaceChildren(...(p ? renderRunProvenance(p, ref) : [el('p', { class: 'muted no-provenance' }, t('simulation.none')), runLink(ref)]));
+      },
+      (err: unknown) => {
+        if (this.entity !== e) return;
+        box.replaceChildren(el('p', { class: 'error' }, t('simulation.error', { detail: err instanceof Error ? err.message : String(err) })), runLink(ref));
+      },
+    );
+    return s;
   }
 
   private attrRow(k: string, a: Attribute, observedColumn: boolean): HTMLElement {
@@ -316,6 +364,72 @@ export class FeaturePanel {
       box.replaceChildren(el('p', { class: 'error' }, t('feature.error', { detail: err instanceof Error ? err.message : String(err) })));
     }
   }
+}
+
+/** Parameters as a definition list; a group of parameters (`bpr: {b, power}`) as a list inside (two levels deep). */
+function paramList(entries: [string, unknown][], depth = 0): HTMLElement {
+  return dl(
+    entries.map(([k, v]) => {
+      const group = v && typeof v === 'object' && !Array.isArray(v) && depth < 2 ? Object.entries(v as Record<string, unknown>) : undefined;
+      return [humanize(k), group?.length ? paramList(group, depth + 1) : paramText(v)] as [string, Node | string];
+    }),
+  );
+}
+
+function runLink(ref: RunRef): HTMLElement {
+  return el('p', {}, el('a', { href: ref.path, target: '_blank', rel: 'noopener' }, t('simulation.runLink', { run: ref.run })));
+}
+
+/** A run's provenance: model, version and method; who asked and when it was computed; parameters; inputs. */
+export function renderRunProvenance(p: RunProvenance, ref: RunRef): HTMLElement[] {
+  const model = [p.model.name, p.model.version ? t('simulation.version', { v: p.model.version }) : undefined].filter(Boolean).join(' ');
+  const rows: [string, Node | string][] = [
+    [t('simulation.model'), model || t('feature.unknown')],
+    ...(p.model.method ? ([[t('simulation.method'), p.model.method]] as [string, string][]) : []),
+    [t('simulation.requestedBy'), p.requestedBy ?? t('simulation.anonymous')],
+    [t('simulation.computedAt'), p.computedAt ? timeEl(p.computedAt) : t('feature.unknown')],
+    [t('simulation.scenario'), el('code', {}, ref.scenario)],
+  ];
+  const out: HTMLElement[] = [dl(rows)];
+  if (p.parameters.length) out.push(el('h4', {}, t('simulation.parameters')), paramList(p.parameters));
+  out.push(el('h4', {}, t('simulation.inputs')));
+  if (p.inputs.length)
+    out.push(
+      el(
+        'table',
+        { class: 'simulation-inputs' },
+        el('caption', { class: 'sr-only' }, t('simulation.inputsCaption')),
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'col' }, t('feature.dataset')),
+            el('th', { scope: 'col' }, t('feature.licence')),
+            el('th', { scope: 'col' }, t('feature.owner')),
+            el('th', { scope: 'col', class: 'num' }, t('simulation.entities')),
+          ),
+        ),
+        el(
+          'tbody',
+          {},
+          ...p.inputs.map((d) =>
+            el(
+              'tr',
+              { 'data-dataset': d.dataset },
+              el('th', { scope: 'row' }, d.title ?? d.dataset ?? ''),
+              el('td', {}, d.licence ? licenceEl(d.licence) : t('feature.unknown')),
+              el('td', {}, d.owner ?? t('feature.unknown')),
+              el('td', { class: 'num' }, d.entities !== undefined ? fmtNumber(d.entities, 0) : '—'),
+            ),
+          ),
+        ),
+      ),
+    );
+  else out.push(el('p', { class: 'muted' }, t('simulation.noInputs')));
+  out.push(runLink(ref));
+  return out;
 }
 
 function section(id: string, title: string, ...children: (Node | string)[]): HTMLElement {

@@ -4,7 +4,10 @@
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './style.css';
 import type { MapGeoJSONFeature, Map as MlMap } from 'maplibre-gl';
-import { getStyle, getTilesIndex, type TilesIndex } from './api';
+import { getCsrfToken, getStyle, getTilesIndex, setCsrfRefresher, setUnauthorizedHandler, type TilesIndex } from './api';
+import { AccountControl, SignInDialog } from './account';
+import { canEditScenarios, isAdmin, SessionState, seesOwnData } from './session';
+import { AuditPanel, MyDataPanel } from './trust-panels';
 import { FeaturePanel } from './feature-panel';
 import { initLang, initialLang, isLang, lang, onLangChange, setLang, t, translateDom } from './i18n';
 import { groupLayers, LayerPanel } from './layers';
@@ -53,6 +56,8 @@ const layersToggle = $<HTMLButtonElement>('#layers-toggle');
 const scenariosToggle = $<HTMLButtonElement>('#scenarios-toggle');
 const accessToggle = $<HTMLButtonElement>('#access-toggle');
 const accessPanelEl = $('#access-panel');
+const myDataPanelEl = $('#mydata-panel');
+const auditPanelEl = $('#audit-panel');
 /** Set once the map exists: keeps the map's centre in the part of it that no panel covers. */
 let onPanelsChanged: () => void = () => undefined;
 /** Set once the map exists. */
@@ -62,11 +67,12 @@ let onAccessOpened: (open: boolean, active: boolean) => void = () => undefined;
 
 /** On a phone the feature panel hides behind an open left sheet. */
 function syncBehind(): void {
-  const leftOpen = !layerPanelEl.hidden || !scenarioPanelEl.hidden || !accessPanelEl.hidden;
+  const leftOpen = !layerPanelEl.hidden || !scenarioPanelEl.hidden || !accessPanelEl.hidden || !myDataPanelEl.hidden || !auditPanelEl.hidden;
   featurePanelEl.classList.toggle('behind', leftOpen && narrow.matches);
 }
 
 function setLayersOpen(open: boolean, focus = false): void {
+  if (open) closeTrustPanels();
   if (open && !scenarioPanelEl.hidden) setScenariosOpen(false);
   if (open && !accessPanelEl.hidden) setAccessOpen(false);
   layerPanelEl.hidden = !open;
@@ -84,6 +90,7 @@ layerPanelEl.addEventListener('keydown', (e) => {
 
 // ---- the scenario panel: on the left in the layer panel's place
 function setScenariosOpen(open: boolean, focus = false): void {
+  if (open) closeTrustPanels();
   if (open && !layerPanelEl.hidden) setLayersOpen(false);
   if (open && !accessPanelEl.hidden) setAccessOpen(false);
   scenarioPanelEl.hidden = !open;
@@ -103,6 +110,7 @@ scenarioPanelEl.addEventListener('keydown', (e) => {
 // ---- the 15-minute city panel: on the left too. `keepLayer`: hidden (a phone's sheet making room for a feature)
 // but its homes stay on the map
 function setAccessOpen(open: boolean, focus = false, keepLayer = false): void {
+  if (open) closeTrustPanels();
   if (open && !layerPanelEl.hidden) setLayersOpen(false);
   if (open && !scenarioPanelEl.hidden) setScenariosOpen(false);
   accessPanelEl.hidden = !open;
@@ -118,9 +126,70 @@ $('#access-close').addEventListener('click', () => setAccessOpen(false, true));
 accessPanelEl.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') setAccessOpen(false, true);
 });
+// ---- "My data" and the audit log (for data owners and administrators): on the left too
+const session = new SessionState();
+const myData = new MyDataPanel($('#mydata-content'));
+const audit = new AuditPanel($('#audit-content'));
+const trustPanels = { mydata: { panel: myDataPanelEl, load: () => void myData.load(session.current) }, audit: { panel: auditPanelEl, load: () => void audit.load() } };
+type TrustPanel = keyof typeof trustPanels;
+
+function closeTrustPanels(): void {
+  for (const k of Object.keys(trustPanels) as TrustPanel[]) if (!trustPanels[k].panel.hidden) setTrustOpen(k, false);
+}
+
+function setTrustOpen(which: TrustPanel, open: boolean, focus = false): void {
+  const { panel, load } = trustPanels[which];
+  if (open) {
+    if (!layerPanelEl.hidden) setLayersOpen(false);
+    if (!scenarioPanelEl.hidden) setScenariosOpen(false);
+    if (!accessPanelEl.hidden) setAccessOpen(false);
+    for (const k of Object.keys(trustPanels) as TrustPanel[]) if (k !== which && !trustPanels[k].panel.hidden) setTrustOpen(k, false);
+  }
+  const wasOpen = !panel.hidden;
+  panel.hidden = !open;
+  syncBehind();
+  onPanelsChanged();
+  if (open) {
+    load();
+    if (focus) panel.querySelector<HTMLElement>('h2')?.focus();
+  } else if (wasOpen && focus) account.focusTarget.focus();
+}
+for (const k of Object.keys(trustPanels) as TrustPanel[]) {
+  const { panel } = trustPanels[k];
+  panel.querySelector('h2')?.setAttribute('tabindex', '-1');
+  $(k === 'mydata' ? '#mydata-close' : '#audit-close').addEventListener('click', () => setTrustOpen(k, false, true));
+  panel.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') setTrustOpen(k, false, true);
+  });
+}
+
+// ---- signing in: the header's control and the dialog; every write carries the session's CSRF token (api.ts)
+const signInDialog = new SignInDialog(session, () => account.focusTarget);
+const account = new AccountControl($('#account'), session, signInDialog, {
+  openMyData: () => setTrustOpen('mydata', true, true),
+  openAudit: () => setTrustOpen('audit', true, true),
+  announce: (text) => (statusEl.textContent = text),
+});
+session.onChange((s) => {
+  // a panel the account may no longer see closes; one it still sees shows the new account's data
+  if (!myDataPanelEl.hidden) (seesOwnData(s) ? trustPanels.mydata.load() : setTrustOpen('mydata', false));
+  if (!auditPanelEl.hidden) (isAdmin(s) ? trustPanels.audit.load() : setTrustOpen('audit', false));
+});
+// a write answered 401: the server sees no (valid) session; say why and offer to sign in
+setUnauthorizedHandler((detail) => {
+  if (session.current) session.set(undefined);
+  if (!signInDialog.isOpen) void signInDialog.open({ text: t('account.needSignIn', { detail }) });
+});
+setCsrfRefresher(async () => {
+  const before = getCsrfToken();
+  await session.restore();
+  return !!getCsrfToken() && getCsrfToken() !== before;
+});
+void session.restore();
+
 setLayersOpen(!narrow.matches);
 narrow.addEventListener('change', () => {
-  if (accessPanelEl.hidden && scenarioPanelEl.hidden) setLayersOpen(!narrow.matches);
+  if (accessPanelEl.hidden && scenarioPanelEl.hidden && myDataPanelEl.hidden && auditPanelEl.hidden) setLayersOpen(!narrow.matches);
   else syncBehind();
 });
 
@@ -154,7 +223,11 @@ async function start(): Promise<void> {
           ? scenarioPanelEl.getBoundingClientRect().right
           : !accessPanelEl.hidden
             ? accessPanelEl.getBoundingClientRect().right
-            : 0,
+            : !myDataPanelEl.hidden
+              ? myDataPanelEl.getBoundingClientRect().right
+              : !auditPanelEl.hidden
+                ? auditPanelEl.getBoundingClientRect().right
+                : 0,
   });
   const placeCrosshair = () => {
     const c = map.project(map.getCenter());
@@ -231,6 +304,12 @@ async function start(): Promise<void> {
     onSelect: (id) => url.update({ scenario: id }),
     icons,
     transformRequest,
+    auth: {
+      canEdit: () => canEditScenarios(session.current),
+      signedIn: () => !!session.current,
+      signIn: (reasonKey) => signInDialog.open(reasonKey),
+      onChange: (f) => void session.onChange(f),
+    },
   });
   scenarios.addLayers(APP_LAYERS.streetLabels);
   onScenariosOpened = (open) => {

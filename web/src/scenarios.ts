@@ -129,6 +129,20 @@ export interface ScenarioPanelOptions {
   /** What a second map of the same style needs (swipe comparison). */
   icons: Map<string, ImageData>;
   transformRequest: (url: string) => { url: string };
+  /** Who may write: without it the panel writes as whoever the server sees. */
+  auth?: ScenarioAuth;
+}
+
+/** What the panel needs to know of the session: creating, saving and running scenarios needs an account. */
+export interface ScenarioAuth {
+  /** Whether the session may write scenarios (signed in, not a device). */
+  canEdit: () => boolean;
+  /** Whether someone is signed in at all. */
+  signedIn: () => boolean;
+  /** Opens the sign-in dialog with the reason (a message key); resolves true once signed in. */
+  signIn: (reasonKey: string) => Promise<boolean>;
+  /** Calls `f` when the session changes. */
+  onChange: (f: () => void) => void;
 }
 
 /** What the app says about a run, in the user's language: from the summary's figures when it is done; the server's
@@ -213,6 +227,8 @@ export class ScenarioPanel {
   private readonly runButton = el('button', { type: 'button', class: 'text-button primary', id: 'scenario-run' });
   private readonly statusEl = el('p', { class: 'scenario-status', id: 'scenario-status', role: 'status', 'aria-live': 'polite' });
   private readonly runEl = el('div', { class: 'scenario-run', id: 'scenario-run-state' });
+  private readonly signInButton = el('button', { type: 'button', class: 'text-button primary', id: 'scenario-signin' });
+  private readonly signInNote = el('div', { class: 'signin-note', id: 'scenario-signin-note' });
   private readonly resultEl = el('section', { class: 'panel-section scenario-results', id: 'scenario-results', 'aria-labelledby': 'scenario-results-title' });
   private readonly airEl = el('div', { class: 'scenario-air', id: 'scenario-air', 'aria-live': 'polite' });
 
@@ -302,6 +318,12 @@ export class ScenarioPanel {
     this.saveButton.addEventListener('click', () => void this.save());
     this.runButton.setAttribute('data-i18n', 'scenarios.run');
     this.runButton.addEventListener('click', () => void this.startRun());
+    this.signInButton.addEventListener('click', () => void this.ensureSignedIn());
+    this.opts.auth?.onChange(() => {
+      this.renderAuth();
+      // what the list holds may depend on who asks
+      if (!this.root.closest('[hidden]')) void this.refreshList();
+    });
     this.valueRow.append(this.valueLabel, this.valueInput);
     this.scopeRow.append(el('label', { for: 'scenario-scope', ...i18n('scenarios.scope') }), this.scopeSelect);
 
@@ -313,6 +335,7 @@ export class ScenarioPanel {
       ),
       el('section', { class: 'panel-section', 'aria-labelledby': 'scenario-edit-title' },
         el('h3', { id: 'scenario-edit-title', ...i18n('scenarios.scenario') }),
+        this.signInNote,
         el('div', { class: 'field' }, el('label', { for: 'scenario-name', ...i18n('scenarios.name') }), this.nameInput),
         el('div', { class: 'field' }, el('label', { for: 'scenario-description', ...i18n('scenarios.description') }), this.descInput),
         el('h4', { id: 'scenario-edits-title', ...i18n('scenarios.edits') }),
@@ -342,10 +365,47 @@ export class ScenarioPanel {
 
   /** Everything whose text depends on the state (the static labels are `data-i18n`). */
   private renderDynamic(): void {
+    this.renderAuth();
     this.renderList();
     this.renderEdits();
     this.renderPick();
     this.renderRun();
+  }
+
+  /** Anonymous: Save and Run say that they need an account and lead to the sign-in dialog. */
+  private renderAuth(): void {
+    const auth = this.opts.auth;
+    const may = !auth || auth.canEdit();
+    this.signInNote.hidden = may;
+    if (may) {
+      this.signInNote.replaceChildren();
+      for (const b of [this.saveButton, this.runButton]) {
+        b.removeAttribute('title');
+        b.removeAttribute('aria-describedby');
+      }
+      return;
+    }
+    const text = auth.signedIn() ? t('scenarios.cannotEdit') : t('scenarios.signInToEdit');
+    this.signInButton.textContent = t('scenarios.signInToEdit');
+    this.signInNote.replaceChildren(auth.signedIn() ? el('p', { class: 'panel-intro', id: 'scenario-signin-text' }, text) : this.signInButton);
+    for (const b of [this.saveButton, this.runButton]) {
+      b.title = text;
+      b.setAttribute('aria-describedby', auth.signedIn() ? 'scenario-signin-text' : 'scenario-signin');
+    }
+  }
+
+  /** True when the session may write scenarios; else opens the sign-in dialog (false when closed without). */
+  private async ensureSignedIn(): Promise<boolean> {
+    const auth = this.opts.auth;
+    if (!auth || auth.canEdit()) return true;
+    if (auth.signedIn()) {
+      this.status(t('scenarios.cannotEdit'), true);
+      return false;
+    }
+    const ok = await auth.signIn('scenarios.signInToEdit');
+    this.renderAuth();
+    if (!ok) this.status(t('scenarios.signInToEdit'), true);
+    return ok && auth.canEdit();
   }
 
   private renderList(): void {
@@ -671,6 +731,7 @@ export class ScenarioPanel {
   }
 
   private async save(): Promise<boolean> {
+    if (!(await this.ensureSignedIn())) return false;
     const name = this.nameInput.value.trim();
     if (!name) {
       this.status(t('scenarios.needName'), true);
@@ -708,6 +769,7 @@ export class ScenarioPanel {
 
   private async startRun(): Promise<void> {
     if (this.busy) return;
+    if (!(await this.ensureSignedIn())) return;
     if (!this.draft.edits.length) {
       this.status(t('scenarios.needEdits'), true);
       return;

@@ -5,7 +5,21 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { countColour, countHue, decodePng, launchBrowser, mapIdle, mapPixels, openApp, REPO, startTwin } from './harness.mjs';
+import {
+  countColour,
+  countHue,
+  decodePng,
+  fillSignIn,
+  launchBrowser,
+  mapIdle,
+  mapPixels,
+  openApp,
+  OWNED_DATASET,
+  REPO,
+  signIn,
+  signOut,
+  startTwin,
+} from './harness.mjs';
 
 // Central Helsinki around the railway square and Ateneum, tilted
 const VIEW = '#map=16.6/60.16985/24.9447/-20/55';
@@ -729,12 +743,194 @@ describe('the urbantwin web app', () => {
     await page.context().close();
   });
 
+  // ---- accounts and trust: signing in through the dialog, My data, the audit log
+
+  test('a data owner signs in through the dialog and sees who read their dataset, with the purpose; then signs out', async (t) => {
+    if (!twin.accounts) return t.skip('no test accounts (URBANTWIN_URL without URBANTWIN_ACCOUNTS)');
+    const { owner, reader } = twin.accounts;
+    // a reading in the owner's dataset (written by the tests' administrator), read by another account's API key
+    // with its purpose: the read is logged, as the dataset is not public
+    const id = 'urn:ngsi-ld:Device:web-tests-meter-1';
+    const put = await fetch(`${twin.url}/ngsi-ld/v1/entities`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${twin.key}`, 'X-Urbantwin-Dataset': OWNED_DATASET },
+      body: JSON.stringify({ id, type: 'Device', name: { type: 'Property', value: 'Meter 1' }, value: { type: 'Property', value: '42 kWh' } }),
+    });
+    assert.equal(put.status, 201, await put.text());
+    const read = await fetch(`${twin.url}/ngsi-ld/v1/entities/${encodeURIComponent(id)}`, {
+      headers: { Authorization: `Bearer ${reader.key}`, 'X-Urbantwin-Purpose': 'research' },
+    });
+    assert.equal(read.status, 200, await read.text());
+    // anonymous callers do not see it
+    assert.equal((await fetch(`${twin.url}/ngsi-ld/v1/entities/${encodeURIComponent(id)}`)).status, 404);
+
+    const page = await openApp(browser, twin.url);
+    // the dialog: modal, labelled, focus inside; Escape closes it and focus goes back to the button
+    const open = page.locator('#sign-in');
+    await open.waitFor();
+    assert.equal(await open.textContent(), 'Sign in');
+    await open.click();
+    const dialog = page.locator('#signin-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    assert.equal(await dialog.getAttribute('aria-modal'), 'true');
+    assert.equal(await page.locator('#signin-title').textContent(), 'Sign in to the twin');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'signin-id');
+    assert.equal(await page.locator('label[for="signin-id"]').textContent(), 'Account name');
+    assert.equal(await page.locator('label[for="signin-password"]').textContent(), 'Password');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'sign-in');
+    // a wrong password is said plainly, in the dialog
+    await open.click();
+    await page.locator('#signin-id').fill(owner.id);
+    await page.locator('#signin-password').fill('not the password');
+    await page.locator('#signin-submit').click();
+    await page.waitForFunction(() => /wrong/.test(document.querySelector('#signin-message')?.textContent ?? ''));
+    assert.equal(await dialog.isVisible(), true);
+    await fillSignIn(page, owner);
+    assert.match(await page.locator('#account-toggle').textContent(), /web-owner · Data owner/);
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'account-toggle', 'focus back in the header, on the account');
+
+    // My data: the owner's dataset only, its summary and its log with the reader, the operation and the purpose
+    await page.locator('#account-toggle').click();
+    assert.equal(await page.locator('#audit-open').isHidden(), true, 'no audit log for a data owner');
+    await page.locator('#mydata-open').click();
+    const panel = page.locator('#mydata-panel');
+    await panel.waitFor({ state: 'visible' });
+    const ds = panel.locator(`section[data-dataset="${OWNED_DATASET}"]`);
+    await ds.locator('table.usage-log').waitFor();
+    assert.equal(await panel.locator('section.mydata-dataset').count(), 1, 'only the datasets the account owns');
+    assert.match(await ds.locator('h3').textContent(), /Test smart meters/);
+    assert.match(await ds.locator('table.usage-log caption').textContent(), /Recent reads of Test smart meters/);
+    const headers = await ds.locator('table.usage-log thead th').allTextContents();
+    assert.deepEqual(headers, ['When', 'Who', 'How', 'Entities', 'Purpose']);
+    const row = ds.locator('table.usage-log tbody tr').filter({ hasText: 'web-reader' }).first();
+    const cells = await row.locator('td').allTextContents();
+    console.log(`usage log row: ${JSON.stringify(cells)}`);
+    assert.match(cells[1], /web-reader/);
+    assert.equal(cells[2], 'Entity read (NGSI-LD)');
+    assert.equal(cells[3], '1');
+    assert.equal(cells[4], 'research');
+    assert.match(await ds.locator('table.usage-summary').textContent(), /web-reader/);
+    assert.match(await ds.locator('.usage-totals').textContent(), /Reads: 1 · readers: 1 · entities read: 1/);
+
+    // signing out closes the panel and the header says "Sign in" again; the session is gone on the server too
+    await signOut(page);
+    assert.equal(await panel.isHidden(), true);
+    const me = await page.evaluate(async () => (await fetch('/api/auth/me')).json());
+    assert.equal(me.account, null);
+    // the wrong password's 401 (and Chromium's console line about it) was expected
+    assert.deepEqual(page.problems.filter((p) => !/HTTP 401: .*\/api\/auth\/login$/.test(p) && !/status of 401/.test(p)), []);
+    await page.context().close();
+  });
+
+  test('an administrator opens the audit log, newest first, and verifies its chain', async (t) => {
+    if (!twin.accounts) return t.skip('no test accounts (URBANTWIN_URL without URBANTWIN_ACCOUNTS)');
+    const page = await openApp(browser, twin.url);
+    await signIn(page, twin.accounts.admin);
+    assert.match(await page.locator('#account-toggle').textContent(), /web-admin · Administrator/);
+    await page.locator('#account-toggle').click();
+    await page.locator('#audit-open').click();
+    const panel = page.locator('#audit-panel');
+    await panel.locator('table.audit-log tbody tr').first().waitFor();
+    assert.equal(await page.locator('#layer-panel').isHidden(), true, 'the audit log takes the left panels’ place');
+    assert.match(await panel.locator('table.audit-log caption').textContent(), /newest first/);
+    const seqs = (await panel.locator('table.audit-log tbody tr').evaluateAll((rs) => rs.map((r) => Number(r.dataset.seq))));
+    assert.ok(seqs.length >= 6, `the harness's accounts, key and dataset are in the log (${seqs.length} records)`);
+    assert.deepEqual(seqs, [...seqs].sort((a, b) => b - a), 'newest first');
+    const actions = await panel.locator('td[data-action]').evaluateAll((cs) => cs.map((c) => c.dataset.action));
+    for (const a of ['account.create', 'key.create', 'dataset.policy']) assert.ok(actions.includes(a), `${a} in ${actions}`);
+    assert.match(await panel.locator('table.audit-log').textContent(), /web-owner/);
+    await page.locator('#audit-verify').click();
+    const result = page.locator('#audit-verify-result[data-ok]');
+    await result.waitFor();
+    assert.equal(await result.getAttribute('data-ok'), 'true');
+    assert.match(await result.textContent(), /The chain is intact: all \d+ records check out/);
+    // Escape closes the panel, focus back in the header
+    await page.keyboard.press('Escape');
+    assert.equal(await panel.isHidden(), true);
+    await signOut(page);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('a visitor creates a citizen account in the dialog (or is told that sign-ups are closed)', async () => {
+    const page = await openApp(browser, twin.url);
+    await page.locator('#sign-in').click();
+    const id = `web-visitor-${Date.now().toString(36)}`;
+    await page.locator('#signin-id').fill(id);
+    await page.locator('#signin-password').fill(`visitor-${Math.random().toString(36).slice(2)}-pw`);
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/auth/register'));
+    await page.locator('#signin-register').click();
+    const status = (await answer).status();
+    if (status === 403 || status === 404) {
+      // a twin without sign-ups: said plainly, and the button goes away
+      await page.waitForFunction(() => /does not take sign-ups/.test(document.querySelector('#signin-message')?.textContent ?? ''));
+      assert.equal(await page.locator('#signin-register').isHidden(), true);
+      console.log(`# sign-ups are closed on this twin (${status})`);
+    } else {
+      assert.equal(status, 201);
+      await page.locator('#signin-dialog').waitFor({ state: 'hidden' });
+      assert.equal(await page.locator('#account-toggle').textContent(), `${id} · Citizen`);
+      await page.locator('#account-toggle').click();
+      assert.equal(await page.locator('#mydata-open').isHidden(), true, 'no My data for a citizen');
+      assert.equal(await page.locator('#audit-open').isHidden(), true, 'no audit log for a citizen');
+      await page.keyboard.press('Escape');
+      assert.equal(await page.evaluate(() => document.activeElement?.id), 'account-toggle', 'Escape closes the menu, focus on its button');
+      await signOut(page);
+    }
+    assert.deepEqual(page.problems.filter((p) => !/HTTP (403|404): .*\/api\/auth\/register$/.test(p) && !/status of (403|404)/.test(p)), []);
+    await page.context().close();
+  });
+
+  test('a write answered 401 (the session ended) opens the sign-in dialog with the reason; signed in again, it goes through', async (t) => {
+    if (!twin.accounts) return t.skip('no test accounts (URBANTWIN_URL without URBANTWIN_ACCOUNTS)');
+    const page = await openApp(browser, twin.url);
+    await signIn(page, twin.accounts.planner);
+    await page.locator('#scenarios-toggle').click();
+    await page.locator('#scenario-name').fill('Session ended test');
+    // the server's answer when the session was ended elsewhere (its cookie no longer valid)
+    const detail = 'the session expired or was ended; sign in again';
+    let csrf = null;
+    await page.route(/\/api\/scenarios$/, (route) => {
+      if (route.request().method() !== 'POST') return route.continue();
+      csrf = route.request().headers()['x-csrf-token'] ?? null;
+      return route.fulfill({
+        status: 401,
+        contentType: 'application/problem+json',
+        body: JSON.stringify({ type: 'https://uri.etsi.org/ngsi-ld/errors/Unauthenticated', title: 'Unauthenticated', status: 401, detail }),
+      });
+    });
+    await page.locator('#scenario-save').click();
+    await page.locator('#signin-dialog').waitFor({ state: 'visible' });
+    assert.ok(csrf && csrf.length > 20, 'the write carried the session’s CSRF token');
+    assert.equal(await page.locator('#signin-reason').textContent(), `Sign in to do this (${detail}).`);
+    assert.equal(await page.locator('#sign-in').isVisible(), true, 'the app no longer counts itself signed in');
+    await page.unroute(/\/api\/scenarios$/);
+    await fillSignIn(page, twin.accounts.planner);
+    await page.locator('#scenario-save').click();
+    await page.waitForFunction(() => /Saved/.test(document.querySelector('#scenario-status')?.textContent ?? ''));
+    assert.equal(await page.locator('#scenario-list button[aria-pressed="true"]').textContent(), 'Session ended test');
+    assert.deepEqual(page.problems.filter((p) => !/HTTP 401: .*\/api\/scenarios$/.test(p) && !/status of 401/.test(p)), []);
+    await page.context().close();
+  });
+
   // last: a run publishes the baseline's and the scenario's flows as entities, which changes what the map shows
   test('a scenario closing Fabianinkatu, picked on the map, runs and draws its delta layer and summary', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse' });
     for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking', 'ThreePhaseAcMeasurement']) await setGroup(page, g, false);
     await page.locator('#scenarios-toggle').click();
     assert.equal(await page.locator('#layer-panel').isHidden(), true, 'the scenario panel takes the layer panel’s place');
+    // anonymous: creating and running scenarios needs an account, and the panel says so and leads to the dialog
+    if (twin.accounts) {
+      const note = page.locator('#scenario-signin');
+      await note.waitFor();
+      assert.equal(await note.textContent(), 'Sign in to create and run scenarios');
+      await note.click();
+      assert.equal(await page.locator('#signin-reason').textContent(), 'Sign in to create and run scenarios');
+      await fillSignIn(page, twin.accounts.planner);
+      assert.equal(await page.locator('#scenario-signin-note').isHidden(), true, 'signed in: no note');
+    }
     await page.locator('#scenario-name').fill('Fabianinkatu closed');
     await page.locator('#scenario-description').fill('What if Fabianinkatu were closed to cars?');
     await page.locator('#scenario-pick').click();
@@ -929,9 +1125,104 @@ describe('the urbantwin web app', () => {
     assert.deepEqual(fresh.problems, []);
     await fresh.context().close();
   });
+  test('the feature panel of a simulated result names the model, its parameters and the input data of its run', async (t) => {
+    const auth = twin.key ? { Authorization: `Bearer ${twin.key}` } : {};
+    const get = async (path) => {
+      const r = await fetch(`${twin.url}${path}`, { headers: auth });
+      assert.equal(r.status, 200, `${path}: ${r.status}`);
+      return r.json();
+    };
+    // a result of the Fabianinkatu run (the test before) and the run its values name as their source
+    const scenario = (await get('/api/scenarios')).find((s) => s.name === 'Fabianinkatu closed');
+    assert.ok(scenario, 'the Fabianinkatu scenario exists');
+    const q = encodeURIComponent(`simulated==true;refScenario=="${scenario.id}"`);
+    const [result] = await get(`/ngsi-ld/v1/entities?type=TrafficFlowObserved&q=${q}&limit=1`);
+    assert.ok(result, 'the run published results');
+    const entity = await get(`/ngsi-ld/v1/entities/${encodeURIComponent(result.id)}?options=sysAttrs,provenance`);
+    const source = Object.values(entity)
+      .flatMap((a) => (Array.isArray(a) ? a : [a]))
+      .map((a) => a?.provenance?.source)
+      .find((s) => typeof s === 'string' && /\/api\/scenarios\/[^/]+\/runs\/[^/]+$/.test(s));
+    assert.ok(source, `the result names its run as its source: ${JSON.stringify(entity).slice(0, 400)}`);
+    const run = await get(new URL(source).pathname);
+    if (!run.provenance) {
+      console.log(`# skipped: the run answer of this server has no provenance (${new URL(source).pathname})`);
+      return t.skip('the server’s run answer has no provenance yet');
+    }
+    // signed in first (the results may be readable by accounts only), then the result opened by its URL
+    const page = await openApp(browser, twin.url, { hash: '#map=16/60.1688/24.9470/0/0' });
+    if (twin.accounts) await signIn(page, twin.accounts.planner);
+    await page.evaluate((id) => (window.location.hash = `#map=16/60.1688/24.9470/0/0&feature=${encodeURIComponent(id)}`), result.id);
+    const section = page.locator('#feature-simulation');
+    await section.locator('dl').first().waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('#feature-simulation-h').textContent(), 'How this was computed');
+    const text = await section.textContent();
+    const p = run.provenance;
+    if (p.model?.name) assert.ok(text.includes(p.model.name), `model ${p.model.name} in ${text}`);
+    if (p.model?.version) assert.ok(text.includes(p.model.version), `version ${p.model.version}`);
+    if (p.model?.method) assert.ok(text.includes(p.model.method), `method ${p.model.method}`);
+    const inputs = (p.inputs ?? []).filter((i) => i && (i.dataset || i.title));
+    assert.equal(await section.locator('table.simulation-inputs tbody tr').count(), inputs.length, 'one row per input dataset');
+    for (const i of inputs) {
+      const row = section.locator('table.simulation-inputs tbody tr').filter({ hasText: i.title ?? i.dataset });
+      assert.equal(await row.count(), 1, `input ${i.title ?? i.dataset}`);
+      if (i.licence) assert.ok((await row.textContent()).includes(i.licence));
+      if (i.owner) assert.ok((await row.textContent()).includes(i.owner));
+    }
+    console.log(`provenance shown: ${text.slice(0, 300)}`);
+    await section.scrollIntoViewIfNeeded(); // for the screenshot
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
+  test('the feature panel shows a run’s provenance as the run answer gives it (the answer extended by the test)', async () => {
+    // the same path as the test before, with the provenance the scenario API is to give (docs: model, parameters,
+    // inputs, requestedBy, computedAt) added to the real run answer in the browser: the panel's part alone
+    const auth = twin.key ? { Authorization: `Bearer ${twin.key}` } : {};
+    const scenario = (await (await fetch(`${twin.url}/api/scenarios`, { headers: auth })).json()).find((s) => s.name === 'Fabianinkatu closed');
+    const q = encodeURIComponent(`simulated==true;refScenario=="${scenario.id}"`);
+    const [result] = await (await fetch(`${twin.url}/ngsi-ld/v1/entities?type=TrafficFlowObserved&q=${q}&limit=1`, { headers: auth })).json();
+    const provenance = {
+      model: { name: 'urbantwin traffic assignment', version: '9.8.7', method: 'static user equilibrium (Frank-Wolfe)' },
+      parameters: { maxIterations: 100, relativeGap: 0.0001 },
+      inputs: [
+        { dataset: 'urn:ngsi-ld:Dataset:osm-test', title: 'Street network (test)', licence: 'ODbL-1.0', owner: 'OpenStreetMap contributors', entities: 1234 },
+        { dataset: 'urn:ngsi-ld:Dataset:counts-test', title: 'Traffic counts (test)', licence: 'CC-BY-4.0', owner: 'City of Helsinki', entities: 5 },
+      ],
+      requestedBy: twin.accounts?.planner.id ?? null,
+      computedAt: '2026-11-26T08:00:00Z',
+    };
+    const page = await openApp(browser, twin.url, { hash: '#map=16/60.1688/24.9470/0/0' });
+    if (twin.accounts) await signIn(page, twin.accounts.planner);
+    let served = 0;
+    await page.route(/\/api\/scenarios\/[^/]+\/runs\/[^/?]+$/, async (route) => {
+      if (route.request().method() !== 'GET') return route.continue();
+      const real = await route.fetch();
+      const body = await real.json();
+      served++;
+      return route.fulfill({ response: real, json: { ...body, provenance } });
+    });
+    await page.evaluate((id) => (window.location.hash = `#map=16/60.1688/24.9470/0/0&feature=${encodeURIComponent(id)}`), result.id);
+    const section = page.locator('#feature-simulation');
+    await section.locator('dl, .no-provenance, .error').first().waitFor({ timeout: 30_000 });
+    const text = await section.textContent();
+    assert.equal(served, 1, `the run was read once, by its path on this origin: ${text}`);
+    for (const s of ['urbantwin traffic assignment version 9.8.7', 'static user equilibrium (Frank-Wolfe)', 'Max iterations', '100', 'Relative gap'])
+      assert.ok(text.includes(s), `${s} in ${text}`);
+    if (twin.accounts) assert.ok(text.includes(twin.accounts.planner.id), 'who ran it');
+    const rows = await section.locator('table.simulation-inputs tbody tr').allTextContents();
+    assert.equal(rows.length, 2);
+    assert.match(rows[0], /Street network \(test\).*ODbL-1\.0.*OpenStreetMap contributors.*1,234/);
+    assert.match(rows[1], /Traffic counts \(test\).*CC-BY-4\.0.*City of Helsinki.*5/);
+    assert.equal(await section.locator(`time[datetime="${provenance.computedAt}"]`).count(), 1);
+    assert.deepEqual(page.problems, []);
+    await page.context().close();
+  });
+
   test('a scenario drawn on the map: an area closed and a new street added, a run cancelled and run again, swipe compare', async () => {
     const page = await openApp(browser, twin.url, { hash: '#map=16.2/60.1684/24.9465/0/0&off=buildings,pois,landuse' });
     for (const g of ['AirQualityObserved', 'TrafficFlowObserved', 'NoiseLevelObserved', 'OffStreetParking', 'ThreePhaseAcMeasurement']) await setGroup(page, g, false);
+    if (twin.accounts) await signIn(page, twin.accounts.planner);
     await page.locator('#scenarios-toggle').click();
     await page.locator('#scenario-new').click();
     await page.locator('#scenario-name').fill('Esplanadi area closed, Uusikatu built');

@@ -4,8 +4,8 @@
 // `<repo>/target/e2e/<test-name>.png` (CI keeps them as artefacts) when its context closes or its test ends.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -49,10 +49,46 @@ async function waitFor(url, ms, proc) {
   throw new Error(`${url} did not answer within ${ms} ms (${last})`);
 }
 
-/** Starts the twin; resolves to `{url, key, stop}` (`key`: an administrator's API key, for the tests' writes). */
+/** The dataset the data owner of the tests owns (declared with the CLI, read by others only when signed in). */
+export const OWNED_DATASET = 'urn:ngsi-ld:Dataset:web-tests-meters';
+
+/** Runs the CLI's `accounts` command on the database (`input`: its standard input). */
+function accountsCli(db, args, input) {
+  return execFileSync(BIN, ['accounts', ...args, '--db', db], { encoding: 'utf8', ...(input !== undefined ? { input } : {}) }).trim();
+}
+
+/**
+ * The accounts the browser tests sign in with, made with the CLI as an operator would (`--password-stdin`): an
+ * administrator, a planner (scenarios), a data owner owning {@link OWNED_DATASET} (read: signed-in accounts only, so
+ * that reads of it are logged) and a reader whose API key reads it. Passwords are random per run.
+ */
+function makeAccounts(db) {
+  const password = () => `wt-${randomBytes(12).toString('base64url')}`;
+  const accounts = {};
+  for (const [name, id, role] of [
+    ['admin', 'web-admin', 'admin'],
+    ['planner', 'web-planner', 'planner'],
+    ['owner', 'web-owner', 'data_owner'],
+    ['reader', 'web-reader', 'planner'],
+  ]) {
+    const pw = password();
+    accountsCli(db, ['add', id, '--role', role, '--password-stdin'], `${pw}\n`);
+    accounts[name] = { id, password: pw, role };
+  }
+  accountsCli(db, ['access', OWNED_DATASET, '--owner', 'web-owner', '--licence', 'CC-BY-4.0', '--title', 'Test smart meters', '--read', 'registered']);
+  accounts.reader.key = accountsCli(db, ['key', 'web-reader', '--name', 'web tests reader', '--scope', 'read']);
+  return accounts;
+}
+
+/**
+ * Starts the twin; resolves to `{url, key, accounts, stop}` (`key`: an administrator's API key, for the tests' writes;
+ * `accounts`: see {@link makeAccounts}). Against `URBANTWIN_URL`, `URBANTWIN_ACCOUNTS` may name a JSON file of the
+ * same shape; without it the tests that sign in are skipped.
+ */
 export async function startTwin() {
   if (process.env.URBANTWIN_URL) {
-    return { url: process.env.URBANTWIN_URL.replace(/\/$/, ''), key: process.env.URBANTWIN_KEY, stop: async () => {} };
+    const accounts = process.env.URBANTWIN_ACCOUNTS ? JSON.parse(readFileSync(process.env.URBANTWIN_ACCOUNTS, 'utf8')) : undefined;
+    return { url: process.env.URBANTWIN_URL.replace(/\/$/, ''), key: process.env.URBANTWIN_KEY, accounts, stop: async () => {} };
   }
   if (!existsSync(join(WEB, 'dist', 'index.html'))) throw new Error('web/dist is not built: run `npm run build` first');
   if (!existsSync(BIN)) throw new Error(`no urbantwin binary at ${BIN}: build it (cargo build --release -p twin-cli) or set URBANTWIN_BIN`);
@@ -63,6 +99,7 @@ export async function startTwin() {
   const db = join(dir, 'demo.db');
   execFileSync(BIN, ['accounts', 'add', 'web-tests', '--role', 'admin', '--db', db]);
   const key = execFileSync(BIN, ['accounts', 'key', 'web-tests', '--scope', 'admin', '--db', db], { encoding: 'utf8' }).trim();
+  const accounts = makeAccounts(db);
   const port = await freePort();
   const log = [];
   const proc = spawn(
@@ -83,6 +120,7 @@ export async function startTwin() {
   return {
     url,
     key,
+    accounts,
     log,
     stop: async () => {
       if (proc.exitCode === null) {
@@ -219,6 +257,35 @@ export async function openApp(
   await page.waitForFunction(() => window.urbantwin?.ready === true, null, { timeout: 60_000 });
   page.loadedMs = Date.now() - t0;
   return page;
+}
+
+/**
+ * Fills the open sign-in dialog with the account's name and password and submits it; resolves once the header shows
+ * the account.
+ */
+export async function fillSignIn(page, account) {
+  const dialog = page.locator('#signin-dialog');
+  await dialog.waitFor({ state: 'visible' });
+  await page.locator('#signin-id').fill(account.id);
+  await page.locator('#signin-password').fill(account.password);
+  await page.locator('#signin-submit').click();
+  await dialog.waitFor({ state: 'hidden' });
+  await page.locator('#account-toggle').waitFor({ state: 'visible' });
+}
+
+/** Signs in through the header's "Sign in" button and the dialog (waits for the app to know it is anonymous). */
+export async function signIn(page, account) {
+  const button = page.locator('#sign-in');
+  await button.waitFor({ state: 'visible' });
+  await button.click();
+  await fillSignIn(page, account);
+}
+
+/** Signs out through the account menu. */
+export async function signOut(page) {
+  await page.locator('#account-toggle').click();
+  await page.locator('#sign-out').click();
+  await page.locator('#sign-in').waitFor({ state: 'visible' });
 }
 
 /** Waits until the map has no pending tiles or transitions (MapLibre's `idle`). */

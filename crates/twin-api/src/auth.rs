@@ -210,6 +210,17 @@ pub async fn middleware(
     let (principal, session_token) = match authenticate(&state, req.headers()).await {
         Ok(p) => p,
         Err(e) => {
+            if matches!(credential(req.headers()), Ok(Some(Credential::Session(_)))) {
+                // a session that ended (signed out elsewhere, expired, its account disabled) leaves its cookie in
+                // the browser: the request goes on without it, and the answer tells the browser to drop it
+                req.extensions_mut().insert(Principal::anonymous());
+                let mut resp = next.run(req).await;
+                let secure = state.config.public_url.starts_with("https://");
+                if let Ok(v) = HeaderValue::from_str(&session::clear_cookie(secure)) {
+                    resp.headers_mut().append(header::SET_COOKIE, v);
+                }
+                return resp;
+            }
             // wrong credentials are answered by the rate limiter, after it charged the client's address: guessing
             // keys or tokens costs budget like any write
             req.extensions_mut()
@@ -410,8 +421,20 @@ async fn logout(State(state): State<SharedState>, headers: HeaderMap) -> ApiResu
     Ok(resp)
 }
 
-async fn me(State(state): State<SharedState>, headers: HeaderMap) -> ApiResult<Response> {
-    let (p, token) = authenticate(&state, &headers).await?;
+async fn me(
+    State(state): State<SharedState>,
+    axum::Extension(p): axum::Extension<Principal>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    // who the middleware found (anonymous for a session that ended), and the session's token for its CSRF token
+    let token = matches!(p.method, AuthMethod::Session)
+        .then(|| {
+            headers
+                .get(header::COOKIE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(session::from_cookie_header)
+        })
+        .flatten();
     let account = match &p.subject {
         Some(id) if !matches!(p.method, AuthMethod::Jwt { .. }) => {
             state.store.get_account(id).await?

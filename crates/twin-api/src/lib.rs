@@ -167,14 +167,18 @@ impl AppState {
     }
 }
 
-/// The credit line for the data this server shows: `© owner (licence)` of every dataset but the default one, e.g.
-/// `© OpenStreetMap contributors (ODbL-1.0)`; used by OGC API Features, TileJSON and the style.
+/// The credit line for the data this server shows: `© owner (licence)` of every public dataset but the default one,
+/// e.g. `© OpenStreetMap contributors (ODbL-1.0)`; used by OGC API Features, TileJSON and the style (which anyone
+/// reads, so datasets not open to all are not named).
 pub async fn attribution(store: &dyn Store) -> Result<String, twin_model::NgsiError> {
     let mut parts: Vec<String> = store
         .list_datasets()
         .await?
         .into_iter()
-        .filter(|d| d.id != twin_model::dataset::DEFAULT_DATASET)
+        .filter(|d| {
+            d.id != twin_model::dataset::DEFAULT_DATASET
+                && d.read == twin_model::dataset::Access::Public
+        })
         .map(|d| format!("© {} ({})", d.owner, d.licence))
         .collect();
     parts.sort();

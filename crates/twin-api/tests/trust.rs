@@ -269,6 +269,57 @@ async fn tiles_carry_only_public_data() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maps_credit_line_names_only_public_datasets() {
+    let s = Server::start().await;
+    let admin = Caller {
+        who: "admin",
+        auth: Some(format!("Bearer {}", s.admin_key().await)),
+    };
+    for (id, owner, read) in [
+        ("open", "Open Data Office", "public"),
+        ("closed", "Secret Utility", "private"),
+    ] {
+        let d = json!({"id": dataset(id), "title": id, "owner": owner, "licence": "CC-BY-4.0",
+                       "read": {"kind": read}, "write": {"kind": "private"}});
+        let (st, body) = call(
+            &s,
+            &admin,
+            Method::POST,
+            &format!("{}/api/datasets", s.root()),
+            Some(d),
+        )
+        .await;
+        assert_eq!(st, 201, "{body}");
+        let b = json!({"id": format!("urn:ngsi-ld:Building:{id}"), "type": "Building",
+                       "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [24.94, 60.17]}}});
+        let r = s
+            .http
+            .post(s.url("/entities"))
+            .header("Authorization", admin.auth.clone().unwrap())
+            .header("X-Urbantwin-Dataset", dataset(id))
+            .header("Content-Type", "application/json")
+            .body(b.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    for path in ["/tiles/style.json", "/ogc"] {
+        let (st, body) = call(
+            &s,
+            &admin,
+            Method::GET,
+            &format!("{}{path}", s.root()),
+            None,
+        )
+        .await;
+        assert_eq!(st, 200, "{path}: {body}");
+        assert!(body.contains("Open Data Office"), "{path}: {body}");
+        assert!(!body.contains("Secret Utility"), "{path}: {body}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hidden_attribute_is_left_out_and_cannot_be_probed() {
     let s = Server::start().await;
     let callers = setup(&s).await;
@@ -507,6 +558,26 @@ async fn a_revoked_key_stops_at_once_and_the_audit_log_holds_together() {
         r.json::<Value>().await.unwrap()["principal"]["subject"],
         "mia"
     );
+    // a session ended elsewhere (here: its record removed, as a sign-out on another tab does) leaves a stale
+    // cookie: requests with it go on anonymously and the answer drops the cookie, so the browser is not locked out
+    let session_token = cookie.split_once('=').unwrap().1.to_string();
+    s.store
+        .delete_session(&twin_auth::session::hash(&session_token))
+        .await
+        .unwrap();
+    let r = s
+        .http
+        .get(format!("{root}/api/auth/me"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert!(r.json::<Value>().await.unwrap()["principal"]["subject"].is_null());
     // revoked by an administrator: the next request with it is refused
     let (st, _) = call(
         &s,

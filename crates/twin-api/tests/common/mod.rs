@@ -119,53 +119,17 @@ impl Server {
         groups: &[&str],
         scopes: &[&str],
     ) -> String {
-        let now = chrono::Utc::now();
-        let a = twin_store::trust::Account {
-            id: id.into(),
-            display_name: None,
-            email: None,
-            password_hash: None,
-            roles: roles.iter().map(|r| r.to_string()).collect(),
-            groups: groups.iter().map(|g| g.to_string()).collect(),
-            organisation: None,
-            disabled: false,
-            created_at: now,
-            updated_at: now,
-        };
-        if self.store.get_account(id).await.unwrap().is_none() {
-            self.store.put_account(a, true).await.unwrap();
-        }
-        let k = twin_auth::apikey::generate();
-        self.store
-            .put_api_key(twin_store::trust::ApiKeyRecord {
-                id: k.id.clone(),
-                account_id: id.into(),
-                name: "test".into(),
-                hash: k.hash.clone(),
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                created_at: now,
-                expires_at: None,
-                revoked_at: None,
-                last_used_at: None,
-            })
-            .await
-            .unwrap();
-        k.secret
+        account_key(&self.store, id, roles, groups, scopes).await
+    }
+
+    /// A client that sends an API key (read and write) of the account `id` with `roles` with every request.
+    pub async fn client_of(&self, id: &str, roles: &[&str]) -> reqwest::Client {
+        keyed_client(&account_key(&self.store, id, roles, &[], &["read", "write"]).await)
     }
 
     /// A client that sends an administrator's API key with every request.
     pub async fn admin_client(&self) -> reqwest::Client {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", self.admin_key().await)
-                .parse()
-                .unwrap(),
-        );
-        reqwest::Client::builder()
-            .default_headers(h)
-            .build()
-            .unwrap()
+        keyed_client(&self.admin_key().await)
     }
 
     /// An administrator's API key (account `admin`).
@@ -282,6 +246,62 @@ impl Server {
             "<{url}>; rel=\"http://www.w3.org/ns/json-ld#context\"; type=\"application/ld+json\""
         )
     }
+}
+
+/// Creates an account with `roles` (unless it exists) and returns a new API key of it with `scopes`, written straight
+/// to the store as `urbantwin accounts` does.
+pub async fn account_key(
+    store: &Arc<dyn Store>,
+    id: &str,
+    roles: &[&str],
+    groups: &[&str],
+    scopes: &[&str],
+) -> String {
+    let now = chrono::Utc::now();
+    let a = twin_store::trust::Account {
+        id: id.into(),
+        display_name: None,
+        email: None,
+        password_hash: None,
+        roles: roles.iter().map(|r| r.to_string()).collect(),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        organisation: None,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    if store.get_account(id).await.unwrap().is_none() {
+        store.put_account(a, true).await.unwrap();
+    }
+    let k = twin_auth::apikey::generate();
+    store
+        .put_api_key(twin_store::trust::ApiKeyRecord {
+            id: k.id.clone(),
+            account_id: id.into(),
+            name: "test".into(),
+            hash: k.hash.clone(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            created_at: now,
+            expires_at: None,
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await
+        .unwrap();
+    k.secret
+}
+
+/// A client that sends an API key with every request (`Authorization: Bearer <key>`).
+pub fn keyed_client(key: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(h)
+        .build()
+        .unwrap()
 }
 
 /// Asserts a ProblemDetails response of the given status and NGSI-LD error type.

@@ -43,7 +43,7 @@ use twin_model::policy::{self, Principal};
 use twin_model::query::TypeExpr;
 use twin_model::{Dataset, Entity, ErrorKind, Provenance};
 use twin_sim::air::city::{AirCity, AirOptions, AirResult};
-use twin_sim::traffic::assign::Solution;
+use twin_sim::traffic::assign::{Algorithm, Solution};
 use twin_sim::traffic::city::{self, CityModel, CityOptions};
 use twin_sim::traffic::scenario::{self as sim, Outcome, RunOptions, RunProgress, Scenario};
 use twin_store::{
@@ -903,10 +903,20 @@ fn run_options(headers: &HeaderMap, body: &Bytes) -> ApiResult<(f64, f64)> {
 
 /// The traffic model as a run's provenance names it.
 const TRAFFIC_MODEL: &str = "urbantwin traffic model (twin-sim)";
-const TRAFFIC_METHOD: &str = "trips generated from buildings and points of interest, distributed by a gravity model \
-    calibrated on the mean trip time; static user-equilibrium assignment (Dial's Algorithm B, bush-based) with BPR \
-    link costs, warm-started from the baseline; air quality (road emissions, Gaussian dispersion) and CNOSSOS-EU \
-    road noise under the resulting traffic";
+
+/// How a run computes, as its provenance says it: with the assignment algorithm the solver uses.
+fn traffic_method(algorithm: Algorithm) -> String {
+    let assignment = match algorithm {
+        Algorithm::B => "Dial's Algorithm B, bush-based",
+        Algorithm::BiconjugateFrankWolfe => "bi-conjugate Frank-Wolfe, link-based",
+    };
+    format!(
+        "trips generated from buildings and points of interest, distributed by a gravity model calibrated on the \
+         mean trip time; static user-equilibrium assignment ({assignment}) with BPR link costs, warm-started from \
+         the baseline; air quality (road emissions, Gaussian dispersion) and CNOSSOS-EU road noise under the \
+         resulting traffic"
+    )
+}
 
 /// A run's provenance: the model, its parameters, the input datasets (id → entities read), who asked for the run
 /// and when it was computed (None before it is).
@@ -919,13 +929,15 @@ fn run_provenance(
     computed_at: Option<DateTime<Utc>>,
 ) -> Value {
     let city = CityOptions::default();
+    // the solver's own defaults (sim::solve leaves the algorithm to them)
+    let algorithm = twin_sim::traffic::assign::Options::default().algorithm;
     json!({
-        "model": {"name": TRAFFIC_MODEL, "version": twin_sim::VERSION, "method": TRAFFIC_METHOD},
+        "model": {"name": TRAFFIC_MODEL, "version": twin_sim::VERSION, "method": traffic_method(algorithm)},
         "parameters": {
             "gap": gap,
             "maxSeconds": max_seconds,
             "maxIterations": RunOptions::default().max_iter,
-            "algorithm": "Algorithm B",
+            "algorithm": algorithm.name(),
             "warmStart": BASELINE_ID,
             "baselineGap": BASELINE_GAP,
             "demand": {

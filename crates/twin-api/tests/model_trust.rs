@@ -306,6 +306,7 @@ async fn scenarios_are_written_by_accounts_and_changed_by_their_owner() {
         .unwrap()
         .contains("Algorithm B"));
     assert_eq!(p["parameters"]["gap"], 1e-6, "{p}");
+    assert_eq!(p["parameters"]["algorithm"], "b", "{p}");
     assert_eq!(p["parameters"]["maxSeconds"], 60.0);
     assert!(p["parameters"]["demand"]["source"].is_string(), "{p}");
     assert_eq!(p["requestedBy"], "ann");

@@ -488,7 +488,12 @@ fn scenario_json(s: &StoredScenario) -> Value {
 fn run_json(r: &StoredRun) -> Value {
     let mut request = r.request.clone();
     let mut summary = r.summary.clone();
-    let asked = request.as_object_mut().and_then(|o| o.remove("provenance"));
+    let asked = request.as_object_mut().and_then(|o| {
+        // who started it is `requestedBy`; their roles, groups, key scopes and purpose are not for everyone
+        o.remove("requester");
+        o.remove("purpose");
+        o.remove("provenance")
+    });
     let computed = summary.as_object_mut().and_then(|o| o.remove("provenance"));
     let mut v = json!({
         "id": r.id,
@@ -1028,6 +1033,9 @@ async fn start_run(
             "scenarioModifiedAt": stored.modified_at,
             "model": provenance["model"].clone(),
             "requestedBy": requested_by,
+            // checked again against the baseline the run is solved on (see check_requester)
+            "requester": crate::auth::owner_of(&guard.principal),
+            "purpose": guard.purpose,
             "provenance": provenance,
         }),
         summary: Value::Null,
@@ -1229,14 +1237,54 @@ impl Drop for Registered {
     }
 }
 
-/// What a run asks (its stored request): the scenario as it was when the run was created, the gap and time limit.
-fn run_request(run: &StoredRun) -> Result<(Scenario, f64, f64), String> {
+/// What a run asks (its stored request).
+struct Asked {
+    /// The scenario as it was when the run was created.
+    scenario: Scenario,
+    gap: f64,
+    max_seconds: f64,
+    /// Who started it, with the roles and groups they had then (None for runs from before runs recorded it).
+    requester: Option<twin_model::subscription::SubscriptionOwner>,
+    /// The purpose they declared.
+    purpose: Option<String>,
+}
+
+fn run_request(run: &StoredRun) -> Result<Asked, String> {
     let r = &run.request;
     let scenario: Scenario = serde_json::from_value(r["scenario"].clone())
         .map_err(|e| format!("the run's scenario as stored cannot be read: {e}"))?;
-    let gap = r["gap"].as_f64().unwrap_or(DEFAULT_GAP);
-    let max_seconds = r["maxSeconds"].as_f64().unwrap_or(DEFAULT_MAX_SECONDS);
-    Ok((scenario, gap, max_seconds))
+    Ok(Asked {
+        scenario,
+        gap: r["gap"].as_f64().unwrap_or(DEFAULT_GAP),
+        max_seconds: r["maxSeconds"].as_f64().unwrap_or(DEFAULT_MAX_SECONDS),
+        requester: serde_json::from_value(r["requester"].clone()).ok(),
+        purpose: r["purpose"].as_str().map(String::from),
+    })
+}
+
+/// Fails, saying why, when whoever started a run may not read one of the inputs of the baseline it is about to be
+/// solved against: the city may have gained a dataset, or a policy may have changed, since the run was started. The
+/// requester is their account as it is now (a disabled or deleted account reads only public data).
+async fn check_requester(
+    state: &SharedState,
+    asked: &Asked,
+    base: &Baseline,
+) -> Result<(), String> {
+    let Some(who) = &asked.requester else {
+        return Ok(());
+    };
+    let p = crate::auth::owner_principal(state, Some(who))
+        .await
+        .map_err(|e| format!("the run's requester cannot be read: {}", e.detail))?;
+    let guard = Guard::new(state, p, asked.purpose.clone())
+        .await
+        .map_err(|e| e.0.detail)?;
+    guard.check_inputs(&base.inputs, "the run").map_err(|e| {
+        format!(
+            "{} (checked for {}, who started it)",
+            e.0.detail, who.subject
+        )
+    })
 }
 
 /// Computes a run this node claimed and records how it ended, renewing its lease meanwhile; the slot is given back
@@ -1264,9 +1312,7 @@ async fn execute(state: SharedState, claimed: ClaimedRun, _slot: OwnedSemaphoreP
     ));
     let _beat = AbortOnDrop(beat);
     let done = match run_request(&run) {
-        Ok((scenario, gap, max_seconds)) => {
-            drive(&state, scenario, gap, max_seconds, &progress, &handle).await
-        }
+        Ok(asked) => drive(&state, asked, &progress, &handle).await,
         Err(reason) => ended(RunStatus::Failed, reason),
     };
     if lost.load(Ordering::SeqCst) {
@@ -1353,7 +1399,7 @@ async fn record(state: &SharedState, run: &mut StoredRun, f: Finished) {
             );
             // the provenance of what was computed: the inputs of the baseline the run was solved against
             let (gap, max_seconds) = match run_request(run) {
-                Ok((_, gap, max_seconds)) => (gap, max_seconds),
+                Ok(asked) => (asked.gap, asked.max_seconds),
                 Err(_) => (DEFAULT_GAP, DEFAULT_MAX_SECONDS),
             };
             let datasets = match state.datasets.get(state.store.as_ref()).await {
@@ -1420,9 +1466,7 @@ async fn until_cancelled(handle: &RunHandle) {
 /// Builds (or reuses) the baseline, solves and says how the run ended.
 async fn drive(
     state: &SharedState,
-    scenario: Scenario,
-    gap: f64,
-    max_seconds: f64,
+    asked: Asked,
     progress: &Arc<AtomicU64>,
     handle: &Arc<RunHandle>,
 ) -> Finished {
@@ -1447,6 +1491,15 @@ async fn drive(
     if handle.cancel_requested() {
         return cancelled();
     }
+    if let Err(why) = check_requester(state, &asked, &base).await {
+        return ended(RunStatus::Failed, why);
+    }
+    let Asked {
+        scenario,
+        gap,
+        max_seconds,
+        ..
+    } = asked;
     let job = {
         let (progress, handle, base) = (progress.clone(), handle.clone(), base.clone());
         tokio::task::spawn_blocking(move || {

@@ -646,3 +646,58 @@ async fn a_private_point_of_interest_shapes_only_its_readers_fifteen_minute_city
 fn enc(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_is_checked_again_against_the_inputs_it_is_computed_on() {
+    // a node that computes no runs: the run stays queued while the shops close to the group
+    let config = |enabled: bool| twin_api::ApiConfig {
+        jobs: twin_api::scenarios::JobsConfig {
+            enabled,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let s = Server::start_with(config(false), None).await;
+    let admin = s.admin_client().await;
+    write(&s, &admin, grid_city(), None).await;
+    let olivia =
+        keyed_client(&account_key(&s.store, "olivia", &["data_owner"], &[], &["admin"]).await);
+    shops(&s, &olivia, json!({"kind": "groups", "groups": ["retail"]})).await;
+    let ada_key = account_key(
+        &s.store,
+        "ada",
+        &["citizen"],
+        &["retail"],
+        &["read", "write"],
+    )
+    .await;
+    let ada = keyed_client(&ada_key);
+    let (_, path) = create(&s, &ada).await;
+    let (st, queued) = start(&s, &ada, &path, None).await;
+    assert_eq!(st, 202, "{queued}");
+    // the requester's roles and groups are kept with the run, not shown
+    assert!(queued["request"].get("requester").is_none(), "{queued}");
+    let d = json!({"id": SHOPS, "title": "Shops of the retail association", "owner": "olivia",
+                   "licence": "proprietary", "read": {"kind": "private"}, "write": {"kind": "private"}});
+    let (st, v) = call(
+        &olivia,
+        Method::PUT,
+        &format!("{}/api/datasets/{}", s.root(), enc(SHOPS)),
+        Some(&d),
+    )
+    .await;
+    assert_eq!(st, 204, "{v}");
+
+    // a node that computes runs takes it, and refuses it: ada may no longer read the shops
+    let dir = s.stop().await;
+    let s = Server::start_with(config(true), Some(dir)).await;
+    let run = format!("{path}/runs/{}", enc(queued["id"].as_str().unwrap()));
+    let ended = finished(&s, &keyed_client(&ada_key), &run).await;
+    assert_eq!(ended["status"], "failed", "{ended}");
+    let message = ended["message"].as_str().unwrap();
+    assert!(
+        message.contains(SHOPS) && message.contains("ada"),
+        "{message}"
+    );
+    s.stop().await;
+}

@@ -208,6 +208,8 @@ pub struct ScenarioState {
     /// Held while result entities are written or deleted, and while a done run is recorded: result sets are
     /// published one at a time, in the order runs finish, and never for a scenario being deleted.
     publishing: tokio::sync::Mutex<()>,
+    /// The store's configuration epoch the results dataset's policy was last brought up to date at.
+    policies_epoch: AtomicU64,
 }
 
 impl ScenarioState {
@@ -227,6 +229,7 @@ impl ScenarioState {
                 format!("{host}-{}", &id[..12])
             },
             publishing: tokio::sync::Mutex::new(()),
+            policies_epoch: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -336,6 +339,7 @@ pub async fn baseline(state: &SharedState) -> ApiResult<Arc<Baseline>> {
         let head = sc.baseline_head.load(Ordering::SeqCst) as i64;
         if let Some(now) = model_unchanged_since(state, head).await? {
             sc.baseline_head.store(now.max(0) as u64, Ordering::SeqCst);
+            follow_input_policies(state, b).await?;
             return Ok(b.clone());
         }
     }
@@ -1869,6 +1873,34 @@ fn delete_result() -> EntityChange {
             },
         })
     })
+}
+
+/// Brings the results dataset's read policy up to date with the input datasets' when a dataset changed since it was
+/// last done (on any node: the store's configuration epoch), so that a policy narrowed without a change to the map
+/// narrows the published results at once.
+async fn follow_input_policies(state: &SharedState, base: &Baseline) -> ApiResult<()> {
+    let epoch = state.store.config_epoch();
+    if state.scenarios.policies_epoch.load(Ordering::SeqCst) == epoch {
+        return Ok(());
+    }
+    let _publishing = state.scenarios.publishing.lock().await;
+    ensure_results_dataset(state, base).await?;
+    // (its own change, if any, moved the epoch again: that one needs nothing more)
+    state
+        .scenarios
+        .policies_epoch
+        .store(state.store.config_epoch(), Ordering::SeqCst);
+    Ok(())
+}
+
+/// After a dataset's policy changed: the results dataset follows it now, when this node has a baseline (else it
+/// follows when one is built).
+pub(crate) async fn follow_policies(state: &SharedState) -> ApiResult<()> {
+    let cached = state.scenarios.baseline.lock().await.clone();
+    match cached {
+        Some(b) => follow_input_policies(state, &b).await,
+        None => Ok(()),
+    }
 }
 
 /// Creates or updates the results dataset: owned by urbantwin, under the licence(s) of the street network it is

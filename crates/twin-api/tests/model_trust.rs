@@ -490,6 +490,28 @@ async fn a_run_over_a_restricted_dataset_is_for_those_who_may_read_it() {
     assert_eq!(published(pete.clone()).await, 0);
     assert_eq!(published(anonymous.clone()).await, 0);
 
+    // the shops made private (no change to the map): the results follow at once, ada no longer reads them
+    let d = json!({"id": SHOPS, "title": "Shops of the retail association", "owner": "olivia",
+                   "licence": "proprietary", "read": {"kind": "private"}, "write": {"kind": "private"}});
+    let (st, v) = call(
+        &olivia,
+        Method::PUT,
+        &format!("{}/api/datasets/{}", s.root(), enc(SHOPS)),
+        Some(&d),
+    )
+    .await;
+    assert_eq!(st, 204, "{v}");
+    let (_, results) = call(
+        &admin,
+        Method::GET,
+        &format!("{}/api/datasets/{}", s.root(), enc(RESULTS)),
+        None,
+    )
+    .await;
+    assert_eq!(results["read"], json!({"kind": "private"}), "{results}");
+    assert_eq!(published(ada.clone()).await, 0);
+    problem(call(&ada, Method::GET, &links, None).await, 403);
+
     // once the shops are public, so are the results of the next baseline (a map change rebuilds it)
     let d = json!({"id": SHOPS, "title": "Shops of the retail association", "owner": "olivia",
                    "licence": "proprietary", "read": {"kind": "public"}, "write": {"kind": "private"}});

@@ -1,9 +1,13 @@
 //! `/api/access`: the 15-minute city of the store's entities over HTTP — the residents-weighted summary, every home's
 //! results, neighbourhoods, isochrones and what-if scenarios, for the options in the query.
 //!
-//! The model runs on the blocking pool (`twin_sim::access`); a few option sets are cached, each with the store's map
-//! head when it was computed, and computed again when a `RoadLink`, `Building` or `PointOfInterest` changed since.
+//! The model runs on the blocking pool (`twin_sim::access`) over the entities the caller may read (through its
+//! [`Guard`]: a private dataset's points of interest never shape another caller's answer), and reads of data that
+//! is not public are logged. A few (option set, read scope) pairs are cached, each with the store's map head when it
+//! was computed, and computed again when a `RoadLink`, `Building` or `PointOfInterest` changed since. Answers carry
+//! their `provenance`: the model, its parameters and the input datasets.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
@@ -19,7 +23,9 @@ use twin_sim::access::{self, AccessOptions, AccessParams, CityAccess};
 use twin_store::EntityQuery;
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::params::Params;
+use crate::provenance::{dataset_counts, inputs_json};
 use crate::scenarios::{model_entities, model_unchanged_since};
 use crate::SharedState;
 
@@ -45,11 +51,47 @@ pub fn routes() -> Router<SharedState> {
         .route("/access/scenario", axum::routing::post(scenario))
 }
 
-/// Results computed for an option set, as of a map head.
+/// Results computed for an option set and a read scope, as of a map head.
 struct Computed {
     key: String,
     head: i64,
     run: Arc<CityAccess>,
+    inputs: Arc<Inputs>,
+}
+
+/// What a result was computed from: entities per dataset, and when.
+pub struct Inputs {
+    counts: BTreeMap<String, u64>,
+    computed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How the 15-minute city model is named in provenance.
+const ACCESS_MODEL: &str = "urbantwin 15-minute city (twin-sim)";
+const ACCESS_METHOD: &str = "shortest walking or cycling times (Dijkstra) on the street network from every home \
+    (buildings with residential floor area) to the k nearest destinations (points of interest, buildings) of each \
+    category of daily needs, with a delay at each crossing of a major road; residents-weighted shares within the \
+    threshold";
+
+/// The provenance of an answer computed with `options` from `inputs`.
+fn provenance(guard: &Guard, options: &AccessOptions, inputs: &Inputs) -> Value {
+    json!({
+        "model": {"name": ACCESS_MODEL, "version": twin_sim::VERSION, "method": ACCESS_METHOD},
+        "parameters": {
+            "mode": format!("{:?}", options.movement.mode).to_lowercase(),
+            "thresholdMinutes": options.threshold_min,
+            "speedKmh": options.movement.speed_mps * 3.6,
+            "crossingSeconds": options.movement.crossing_s,
+            "majorRoadCapacityVph": options.movement.major_capacity_vph,
+            "k": options.k,
+            "categories": options.categories,
+            "maxMinutes": options.max_min,
+            "m2PerResident": options.m2_per_resident,
+            "maxSnapM": options.max_snap_m,
+        },
+        "inputs": inputs_json(guard.datasets(), &inputs.counts),
+        "requestedBy": guard.principal.subject,
+        "computedAt": inputs.computed_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    })
 }
 
 /// The cache of computed results (most recently used last).
@@ -98,24 +140,47 @@ fn options(p: &Params, threshold: bool) -> ApiResult<(AccessOptions, String)> {
     Ok((options, key))
 }
 
-/// The results for `options`: cached while the map is unchanged, else computed on the blocking pool.
+/// The results for `options` over the entities the caller may read: cached while the map is unchanged, else
+/// computed on the blocking pool. Each answer logs the read of the inputs that are not public.
 async fn computed(
     state: &SharedState,
+    guard: &Guard,
     options: AccessOptions,
     key: String,
-) -> ApiResult<Arc<CityAccess>> {
+) -> ApiResult<(Arc<CityAccess>, Arc<Inputs>)> {
+    let (run, inputs) = compute(state, guard, options, key).await?;
+    guard.log_counts(
+        inputs.counts.iter().map(|(d, n)| (d.as_str(), *n)),
+        "accessibility",
+        Some("the 15-minute city model".into()),
+    );
+    Ok((run, inputs))
+}
+
+async fn compute(
+    state: &SharedState,
+    guard: &Guard,
+    options: AccessOptions,
+    key: String,
+) -> ApiResult<(Arc<CityAccess>, Arc<Inputs>)> {
+    // callers who see the same entities share results; callers who see others never do
+    let key = format!("{key}|{}", guard.scope_key());
     let mut cache = state.access.cache.lock().await;
     if let Some(i) = cache.iter().position(|c| c.key == key) {
         if let Some(now) = model_unchanged_since(state, cache[i].head).await? {
             let mut c = cache.remove(i);
             c.head = now;
-            let run = c.run.clone();
+            let out = (c.run.clone(), c.inputs.clone());
             cache.push(c);
-            return Ok(run);
+            return Ok(out);
         }
         cache.remove(i);
     }
-    let (head, entities) = model_entities(state).await?;
+    let (head, entities) = model_entities(state, Some(guard)).await?;
+    let inputs = Arc::new(Inputs {
+        counts: dataset_counts(&entities),
+        computed_at: chrono::Utc::now(),
+    });
     let run = tokio::task::spawn_blocking(move || -> Result<CityAccess, String> {
         let (net, _) = twin_graph::entities::network_from_entities(&entities).map_err(|e| e.to_string())?;
         if net.node_count() == 0 {
@@ -143,8 +208,9 @@ async fn computed(
         key,
         head,
         run: run.clone(),
+        inputs: inputs.clone(),
     });
-    Ok(run)
+    Ok((run, inputs))
 }
 
 fn json_body(content_type: &'static str, v: &Value) -> Response {
@@ -157,9 +223,13 @@ fn json_body(content_type: &'static str, v: &Value) -> Response {
 }
 
 /// `GET /api/access`: the residents-weighted summary (as `urbantwin access --json`).
-async fn summary(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+async fn summary(
+    State(state): State<SharedState>,
+    guard: Guard,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let (options, key) = parse(raw.as_deref())?;
-    let r = computed(&state, options.clone(), key).await?;
+    let (r, inputs) = computed(&state, &guard, options.clone(), key).await?;
     let mut out = serde_json::to_value(&r.summary)
         .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?;
     out["speedKmh"] = json!(options.movement.speed_mps * 3.6);
@@ -167,13 +237,18 @@ async fn summary(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> A
     out["k"] = json!(options.k);
     out["crossings"] = json!(r.graph.crossing_count());
     out["destinations"] = json!(r.inputs.destinations.len());
+    out["provenance"] = provenance(&guard, &options, &inputs);
     Ok(json_body("application/json", &out))
 }
 
 /// `GET /api/access/homes`: every home as a GeoJSON point with its score and minutes per category.
-async fn homes(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+async fn homes(
+    State(state): State<SharedState>,
+    guard: Guard,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let (options, key) = parse(raw.as_deref())?;
-    let r = computed(&state, options, key).await?;
+    let (r, _) = computed(&state, &guard, options, key).await?;
     Ok(json_body("application/geo+json", &r.homes_geojson()))
 }
 
@@ -181,6 +256,7 @@ async fn homes(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> Api
 /// GeoJSON FeatureCollection of MultiPolygons with `minutes`, `areaM2` and `nodes` (network nodes reached).
 async fn isochrone(
     State(state): State<SharedState>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let mut allowed = PARAMS.to_vec();
@@ -213,7 +289,7 @@ async fn isochrone(
         ));
     }
     let (opts, key) = options(&p, false)?;
-    let r = computed(&state, opts, key).await?;
+    let (r, _) = computed(&state, &guard, opts, key).await?;
     let isos = tokio::task::spawn_blocking(move || r.isochrones(lon, lat, &minutes))
         .await
         .map_err(|e| ApiError::new(ErrorKind::InternalError, e.to_string()))?
@@ -236,7 +312,11 @@ async fn isochrone(
 
 /// `GET /api/access/areas?by=grid&cellM=250` or `?by=LandUse` (any entity type with polygons): the homes' figures per
 /// neighbourhood, weighted by residents, as a GeoJSON FeatureCollection (zones without residents left out).
-async fn areas(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+async fn areas(
+    State(state): State<SharedState>,
+    guard: Guard,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
     let mut allowed = PARAMS.to_vec();
     allowed.extend(["by", "cellM"]);
     let p = Params::parse(raw.as_deref(), &allowed)?;
@@ -251,17 +331,19 @@ async fn areas(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> Api
         return Err(bad("cellM goes with by=grid"));
     }
     let (opts, key) = options(&p, true)?;
-    let r = computed(&state, opts, key).await?;
+    let (r, _) = computed(&state, &guard, opts, key).await?;
     let zones = if by == "grid" {
         access::areas::grid(&r, r.snap.projection(), cell_m)
     } else {
         let ty = twin_model::context::Context::core().expand(&by);
-        let q = EntityQuery {
+        let mut q = EntityQuery {
             types: Some(TypeExpr::Type(ty)),
             limit: usize::MAX,
             ..Default::default()
         };
-        let entities = state.store.query(&q).await?.entities;
+        guard.restrict(&mut q);
+        let mut entities = state.store.query(&q).await?.entities;
+        guard.release(&mut entities, "accessibility.areas");
         let zones: Vec<access::areas::Zone> = entities
             .iter()
             .filter_map(|e| {
@@ -307,6 +389,7 @@ async fn areas(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> Api
 /// the baseline's results, the summaries before and after, their difference and the homes whose score changed.
 async fn scenario(
     State(state): State<SharedState>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -320,8 +403,9 @@ async fn scenario(
     if edits.is_empty() || edits.len() > 100 {
         return Err(bad("edits: from 1 to 100 changes"));
     }
-    let base = computed(&state, opts, key).await?;
-    let (_, entities) = model_entities(&state).await?;
+    let (base, inputs) = computed(&state, &guard, opts.clone(), key).await?;
+    let (_, entities) = model_entities(&state, Some(&guard)).await?;
+    let provenance = provenance(&guard, &opts, &inputs);
     let out = tokio::task::spawn_blocking(move || -> Result<Value, String> {
         let s = access::scenario::apply(&base, &entities, &edits)?;
         let changes = access::scenario::changes(&base, &s);
@@ -344,6 +428,7 @@ async fn scenario(
                 "categories": categories,
             },
             "homes": changes,
+            "provenance": provenance,
         }))
     })
     .await

@@ -5,6 +5,8 @@
 //!
 //! The values are computed with the traffic (`twin_sim::air::city`): the baseline's when it is built, a run's when it
 //! is solved, and stored with the run. A scenario's are its latest done run's, or those of the run named by `?run=`.
+//! They derive from the model's input datasets: a caller reads them only with read access to each (as the run's
+//! results), and street geometry comes from the `RoadLink`s the caller may read.
 
 use std::collections::HashMap;
 
@@ -18,10 +20,11 @@ use twin_sim::air::dispersion::{Met, Stability, Terrain};
 use twin_store::RunStatus;
 
 use crate::error::ApiResult;
+use crate::guard::Guard;
 use crate::params::Params;
 use crate::scenarios::{
-    baseline, conflict, feature_collection, geojson_response, internal, json_response, run_results,
-    stored_scenario, BASELINE_ID,
+    baseline, conflict, feature_collection, geojson_response, internal, json_response,
+    readable_baseline, run_results, stored_scenario, BASELINE_ID,
 };
 use crate::SharedState;
 
@@ -103,6 +106,7 @@ fn drop_keys(v: &Value, keys: &[&str]) -> Value {
 /// per-street traffic values (for the lines of added streets).
 async fn results(
     state: &SharedState,
+    guard: &Guard,
     id: &str,
     params: &Params,
 ) -> ApiResult<(Option<String>, Value, Value)> {
@@ -112,7 +116,7 @@ async fn results(
                 "the baseline has no runs: leave out `run`",
             ));
         }
-        let b = baseline(state).await?;
+        let b = readable_baseline(state, guard).await?;
         let air = serde_json::to_value(&b.air_result).map_err(internal)?;
         return Ok((None, air, b.links["links"].clone()));
     }
@@ -133,7 +137,7 @@ async fn results(
                 ))
             })?,
     };
-    let mut stored = run_results(state, id, &run).await?;
+    let mut stored = run_results(state, guard, id, &run).await?;
     let air = stored
         .get_mut("air")
         .map(Value::take)
@@ -149,13 +153,14 @@ async fn results(
 /// The view's JSON document.
 async fn document(
     state: &SharedState,
+    guard: &Guard,
     id: &str,
     raw: Option<&str>,
     view: View,
 ) -> ApiResult<Value> {
     let params = Params::parse(raw, &PARAMS)?;
     let homes = params.bool("homes")?.unwrap_or(false);
-    let (run, air, _) = results(state, id, &params).await?;
+    let (run, air, _) = results(state, guard, id, &params).await?;
     let (street_keys, home_keys): (&[&str], &[&str]) = match view {
         View::Air => (&AIR_STREET, &AIR_HOME),
         View::Noise => (&NOISE_STREET, &NOISE_HOME),
@@ -201,25 +206,33 @@ async fn document(
 async fn air(
     State(state): State<SharedState>,
     Path(id): Path<String>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let body = document(&state, &id, raw.as_deref(), View::Air).await?;
+    let body = document(&state, &guard, &id, raw.as_deref(), View::Air).await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 
 async fn noise(
     State(state): State<SharedState>,
     Path(id): Path<String>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
-    let body = document(&state, &id, raw.as_deref(), View::Noise).await?;
+    let body = document(&state, &guard, &id, raw.as_deref(), View::Noise).await?;
     Ok(json_response(StatusCode::OK, &body))
 }
 
 /// The view's streets as GeoJSON lines (added streets with the line the scenario drew).
-async fn geojson(state: &SharedState, id: &str, raw: Option<&str>, view: View) -> ApiResult<Value> {
+async fn geojson(
+    state: &SharedState,
+    guard: &Guard,
+    id: &str,
+    raw: Option<&str>,
+    view: View,
+) -> ApiResult<Value> {
     let params = Params::parse(raw, &["run"])?;
-    let (_, air, links) = results(state, id, &params).await?;
+    let (_, air, links) = results(state, guard, id, &params).await?;
     let keys: &[&str] = match view {
         View::Air => &AIR_STREET,
         View::Noise => &NOISE_STREET,
@@ -238,26 +251,28 @@ async fn geojson(state: &SharedState, id: &str, raw: Option<&str>, view: View) -
                 .collect()
         })
         .unwrap_or_default();
-    feature_collection(state, &Value::Object(values)).await
+    feature_collection(state, guard, &Value::Object(values)).await
 }
 
 async fn air_geojson(
     State(state): State<SharedState>,
     Path(id): Path<String>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Ok(geojson_response(
-        &geojson(&state, &id, raw.as_deref(), View::Air).await?,
+        &geojson(&state, &guard, &id, raw.as_deref(), View::Air).await?,
     ))
 }
 
 async fn noise_geojson(
     State(state): State<SharedState>,
     Path(id): Path<String>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Ok(geojson_response(
-        &geojson(&state, &id, raw.as_deref(), View::Noise).await?,
+        &geojson(&state, &guard, &id, raw.as_deref(), View::Noise).await?,
     ))
 }
 
@@ -277,6 +292,7 @@ const GRID_PARAMS: [&str; 7] = [
 async fn grid(
     State(state): State<SharedState>,
     Path(id): Path<String>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let p = Params::parse(raw.as_deref(), &GRID_PARAMS)?;
@@ -329,7 +345,7 @@ async fn grid(
         stability,
         terrain,
     };
-    let (run, air, links) = results(&state, &id, &p).await?;
+    let (run, air, links) = results(&state, &guard, &id, &p).await?;
     // per street, its NOx and direct NO2 line sources (µg/(m·s)) from the stored g/(km·day)
     let mut emissions = HashMap::new();
     let mut added = HashMap::new();

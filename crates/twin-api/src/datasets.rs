@@ -151,6 +151,8 @@ async fn replace(
     }
     d.created_at = old.created_at;
     state.store.put_dataset(d.clone()).await?;
+    // model results derived from this dataset are published no more openly than it now is
+    crate::scenarios::follow_policies(&state).await?;
     if policy_json(&old) != policy_json(&d) {
         state
             .store

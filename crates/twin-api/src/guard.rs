@@ -208,6 +208,22 @@ impl Guard {
         self.datasets.get(id)
     }
 
+    /// Every dataset record by id (the default dataset's built-in one when it was never stored).
+    pub fn datasets(&self) -> &BTreeMap<String, Dataset> {
+        &self.datasets
+    }
+
+    /// Fails unless the caller may read every one of these datasets (`inputs`: dataset id → entities of it a model
+    /// reads), with the same check as the caller's reads of entities; the error names the first it may not read.
+    pub fn check_inputs(&self, inputs: &BTreeMap<String, u64>, what: &str) -> ApiResult<()> {
+        match inputs.iter().find(|(d, _)| !self.scope.sees(Some(d))) {
+            None => Ok(()),
+            Some((d, n)) => Err(self.denied(format!(
+                "{what} reads {n} entities of dataset {d}, which you may not read"
+            ))),
+        }
+    }
+
     /// Limits a query to what the caller may see: the visible datasets, less those where an attribute the query
     /// tests (`q`, `attrs`, the geo-query's property) is hidden, so that a filter cannot probe a hidden value.
     pub fn restrict(&self, q: &mut EntityQuery) {
@@ -271,13 +287,24 @@ impl Guard {
         }
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         for d in datasets {
-            let d = d.unwrap_or(DEFAULT_DATASET);
-            if self.scope.logged.contains(d) {
-                *counts.entry(d).or_default() += 1;
-            }
+            *counts.entry(d.unwrap_or(DEFAULT_DATASET)).or_default() += 1;
         }
+        self.log_counts(counts, operation, None);
+    }
+
+    /// Logs a read of `n` entities of each dataset (those of logged datasets), e.g. a model's inputs; `detail` says
+    /// what read them.
+    pub fn log_counts<'a>(
+        &self,
+        counts: impl IntoIterator<Item = (&'a str, u64)>,
+        operation: &str,
+        detail: Option<String>,
+    ) {
         let at = Utc::now();
         for (d, n) in counts {
+            if !self.scope.logged.contains(d) || n == 0 {
+                continue;
+            }
             self.state.usage.record(UsageRecord {
                 id: 0,
                 at,
@@ -286,7 +313,7 @@ impl Guard {
                 operation: operation.to_string(),
                 entities: n,
                 purpose: self.purpose.clone(),
-                detail: None,
+                detail: detail.clone(),
             });
         }
     }

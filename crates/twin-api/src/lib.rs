@@ -34,6 +34,7 @@ pub mod notify;
 pub mod ogc;
 pub mod openapi;
 pub mod params;
+pub mod provenance;
 pub mod retention;
 pub mod scenarios;
 pub mod subscriptions;

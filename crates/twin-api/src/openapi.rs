@@ -60,6 +60,40 @@ macro_rules! op {
 
 use Body::{Json, None as NoBody};
 
+/// The operations that answer 401 (anonymous) and 403 (signed in, not allowed) besides the datasets' filtering of
+/// reads: scenario writes need an account ([`crate::scenarios`]); a model's results need read access to each of its
+/// input datasets. (Every operation but OGC's and the tiles' documents both answers: wrong credentials are a 401
+/// anywhere, and NGSI-LD writes depend on the datasets' write policies.)
+pub const AUTH_ERRORS: &[(&str, &str)] = &[
+    ("post", "/api/scenarios"),
+    ("put", "/api/scenarios/{scenarioId}"),
+    ("delete", "/api/scenarios/{scenarioId}"),
+    ("post", "/api/scenarios/{scenarioId}/runs"),
+    ("delete", "/api/scenarios/{scenarioId}/runs/{runId}"),
+    ("get", "/api/scenarios/baseline"),
+    ("get", "/api/scenarios/baseline/links"),
+    ("get", "/api/scenarios/baseline/links.geojson"),
+    ("get", "/api/scenarios/{scenarioId}/runs/{runId}/links"),
+    (
+        "get",
+        "/api/scenarios/{scenarioId}/runs/{runId}/links.geojson",
+    ),
+    ("get", "/api/scenarios/{scenarioId}/air"),
+    ("get", "/api/scenarios/{scenarioId}/air.geojson"),
+    ("get", "/api/scenarios/{scenarioId}/noise"),
+    ("get", "/api/scenarios/{scenarioId}/noise.geojson"),
+    ("get", "/api/scenarios/{scenarioId}/air/grid"),
+];
+
+/// The operations whose success answer has a component schema: (method, path, schema).
+pub const ANSWERS: &[(&str, &str, &str)] = &[
+    ("get", "/api/scenarios/{scenarioId}", "ScenarioResource"),
+    ("post", "/api/scenarios/{scenarioId}/runs", "Run"),
+    ("get", "/api/scenarios/{scenarioId}/runs/{runId}", "Run"),
+    ("delete", "/api/scenarios/{scenarioId}/runs/{runId}", "Run"),
+    ("get", "/api/access", "AccessSummary"),
+];
+
 /// Every operation the router serves (the web app's files, served as the fallback, aside).
 pub const OPERATIONS: &[Operation] = &[
     // --- NGSI-LD
@@ -1360,6 +1394,55 @@ fn schemas() -> Value {
                     "account": {"type": "string"},
                 },
             },
+            "Provenance": {
+                "type": "object", "required": ["model", "parameters", "inputs"],
+                "description": "Where a model's answer comes from",
+                "properties": {
+                    "model": {"type": "object", "required": ["name", "version"], "properties": {
+                        "name": {"type": "string"}, "version": {"type": "string"}, "method": {"type": "string"},
+                    }},
+                    "parameters": {"type": "object"},
+                    "inputs": {"type": "array", "items": {"type": "object", "required": ["dataset", "entities"], "properties": {
+                        "dataset": {"type": "string"},
+                        "title": {"type": "string", "nullable": true},
+                        "licence": {"type": "string", "nullable": true},
+                        "owner": {"type": "string", "nullable": true},
+                        "entities": {"type": "integer", "minimum": 0},
+                    }}},
+                    "requestedBy": {"type": "string", "nullable": true},
+                    "computedAt": {"type": "string", "format": "date-time", "nullable": true},
+                },
+            },
+            "ScenarioResource": {
+                "type": "object", "required": ["id", "name", "edits", "createdAt", "modifiedAt", "runs"],
+                "properties": {
+                    "id": {"type": "string"}, "name": {"type": "string"},
+                    "edits": {"type": "array", "items": {"type": "object"}},
+                    "owner": {"type": "string", "nullable": true,
+                              "description": "The account that created it; null: only administrators change it"},
+                    "createdAt": {"type": "string", "format": "date-time"},
+                    "modifiedAt": {"type": "string", "format": "date-time"},
+                    "runs": {"type": "string"},
+                },
+            },
+            "Run": {
+                "type": "object", "required": ["id", "scenario", "status", "progress", "provenance"],
+                "properties": {
+                    "id": {"type": "string"}, "scenario": {"type": "string"},
+                    "status": {"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
+                    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                    "message": {"type": "string", "nullable": true},
+                    "requestedBy": {"type": "string", "nullable": true},
+                    "provenance": {"allOf": [{"$ref": "#/components/schemas/Provenance"}], "nullable": true},
+                },
+            },
+            "AccessSummary": {
+                "type": "object", "required": ["provenance"],
+                "properties": {
+                    "mode": {"type": "string"},
+                    "provenance": {"$ref": "#/components/schemas/Provenance"},
+                },
+            },
             "RetentionPolicy": {
                 "type": "object", "required": ["keepRaw"],
                 "properties": {
@@ -1414,8 +1497,14 @@ fn operation(o: &Operation) -> Value {
             207 => "Done in part: what succeeded and what failed",
             _ => "Success",
         };
+        let answer = ANSWERS
+            .iter()
+            .find(|(m, p, _)| *m == o.method && *p == o.path)
+            .map(|(_, _, schema)| json!({"$ref": format!("#/components/schemas/{schema}")}));
         let r = if *code == 204 || *code == 201 {
             json!({"description": description})
+        } else if let Some(schema) = answer {
+            json!({"description": description, "content": {"application/json": {"schema": schema}}})
         } else {
             json!({"description": description, "content": {"*/*": {"schema": {}}}})
         };

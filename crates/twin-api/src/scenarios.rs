@@ -15,8 +15,15 @@
 //! baseline, are also published as NGSI-LD `TrafficFlowObserved` entities marked `simulated` (one per `RoadLink` or
 //! added street, in the dataset [`RESULTS_DATASET`]), written in one transaction per result set, so that the NGSI-LD
 //! API, OGC API and the `TrafficFlowObserved` tile layer serve them (see "publishing results" below).
+//!
+//! Trust: reads of scenarios and runs are public; writes need an account ([`policy::may_create_scenario`]) and
+//! changes to a scenario its owner or an administrator ([`policy::may_change_scenario`]). The datasets the baseline is
+//! built from are a run's inputs: starting a run and reading the baseline's or a run's results need read access to
+//! each (the [`Guard`]'s check), a run's reads of those not public go to their usage log, a run records its
+//! `provenance` (model, parameters, inputs, who asked, when), and the results dataset is readable by no more than the
+//! inputs ([`policy::narrowest_access`]).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,10 +39,11 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use twin_model::context::Context;
 use twin_model::entity::iri;
+use twin_model::policy::{self, Principal};
 use twin_model::query::TypeExpr;
 use twin_model::{Dataset, Entity, ErrorKind, Provenance};
 use twin_sim::air::city::{AirCity, AirOptions, AirResult};
-use twin_sim::traffic::assign::Solution;
+use twin_sim::traffic::assign::{Algorithm, Solution};
 use twin_sim::traffic::city::{self, CityModel, CityOptions};
 use twin_sim::traffic::scenario::{self as sim, Outcome, RunOptions, RunProgress, Scenario};
 use twin_store::{
@@ -44,7 +52,9 @@ use twin_store::{
 };
 
 use crate::error::{ApiError, ApiResult};
+use crate::guard::Guard;
 use crate::params::Params;
+use crate::provenance::{counts_of, dataset_counts, inputs_json};
 use crate::{ld, parse_body, path_segment, SharedState};
 
 const V: &str = iri::DEFAULT_CONTEXT;
@@ -107,8 +117,11 @@ pub struct Baseline {
     pub air_result: AirResult,
     /// Per `RoadLink` entity id, what publishing results needs of it (as it was when the model was built).
     roads: HashMap<String, RoadInfo>,
-    /// The datasets the `RoadLink` entities came from (the results derive from them).
+    /// The datasets the `RoadLink` entities came from (the results take their licences).
     network_datasets: BTreeSet<String>,
+    /// Every dataset the model's entities came from (streets, buildings, points of interest, air quality stations),
+    /// with how many entities of each: a run's inputs, whose read policies bound who may run it and read its results.
+    pub inputs: BTreeMap<String, u64>,
     /// How the baseline's own results were published as entities (see [`publish_results`]).
     published: std::sync::OnceLock<Value>,
 }
@@ -195,6 +208,8 @@ pub struct ScenarioState {
     /// Held while result entities are written or deleted, and while a done run is recorded: result sets are
     /// published one at a time, in the order runs finish, and never for a scenario being deleted.
     publishing: tokio::sync::Mutex<()>,
+    /// The store's configuration epoch the results dataset's policy was last brought up to date at.
+    policies_epoch: AtomicU64,
 }
 
 impl ScenarioState {
@@ -214,6 +229,7 @@ impl ScenarioState {
                 format!("{host}-{}", &id[..12])
             },
             publishing: tokio::sync::Mutex::new(()),
+            policies_epoch: AtomicU64::new(u64::MAX),
         }
     }
 
@@ -286,11 +302,14 @@ pub(crate) async fn model_unchanged_since(
     )
 }
 
-/// Every entity of [`MODEL_TYPES`], with the map head read first (a change made while they are read makes results
-/// built on them stale next time).
-pub(crate) async fn model_entities(state: &SharedState) -> ApiResult<(i64, Vec<Entity>)> {
+/// Every entity of [`MODEL_TYPES`] (with a guard: those its caller may read, less the attributes hidden from it),
+/// with the map head read first (a change made while they are read makes results built on them stale next time).
+pub(crate) async fn model_entities(
+    state: &SharedState,
+    guard: Option<&Guard>,
+) -> ApiResult<(i64, Vec<Entity>)> {
     let head = state.store.map_changes_since(i64::MAX, 0).await?.head;
-    let q = EntityQuery {
+    let mut q = EntityQuery {
         types: Some(TypeExpr::Or(
             MODEL_TYPES
                 .iter()
@@ -300,7 +319,15 @@ pub(crate) async fn model_entities(state: &SharedState) -> ApiResult<(i64, Vec<E
         limit: usize::MAX,
         ..Default::default()
     };
-    Ok((head, state.store.query(&q).await?.entities))
+    let Some(guard) = guard else {
+        return Ok((head, state.store.query(&q).await?.entities));
+    };
+    guard.restrict(&mut q);
+    let mut entities = state.store.query(&q).await?.entities;
+    for e in &mut entities {
+        guard.redact(e);
+    }
+    Ok((head, entities))
 }
 
 /// The baseline for the city as the store holds it now: the cached one while no `RoadLink`, `Building` or
@@ -312,10 +339,11 @@ pub async fn baseline(state: &SharedState) -> ApiResult<Arc<Baseline>> {
         let head = sc.baseline_head.load(Ordering::SeqCst) as i64;
         if let Some(now) = model_unchanged_since(state, head).await? {
             sc.baseline_head.store(now.max(0) as u64, Ordering::SeqCst);
+            follow_input_policies(state, b).await?;
             return Ok(b.clone());
         }
     }
-    let (head, mut entities) = model_entities(state).await?;
+    let (head, mut entities) = model_entities(state, None).await?;
     // the stations calibrate the air model's background; they are read when the baseline is built, and do not make
     // it stale (a sensor's every reading would otherwise rebuild the traffic model)
     let stations = EntityQuery {
@@ -392,6 +420,7 @@ fn build_baseline(entities: &[Entity], map_head: i64) -> Result<Baseline, String
         );
     }
     Ok(Baseline {
+        inputs: dataset_counts(entities),
         model,
         solution,
         outcome,
@@ -450,6 +479,7 @@ fn scenario_json(s: &StoredScenario) -> Value {
     if let Value::Object(doc) = &s.document {
         m.extend(doc.clone());
     }
+    m.insert("owner".into(), json!(s.owner));
     m.insert("createdAt".into(), json!(s.created_at));
     m.insert("modifiedAt".into(), json!(s.modified_at));
     m.insert(
@@ -460,6 +490,15 @@ fn scenario_json(s: &StoredScenario) -> Value {
 }
 
 fn run_json(r: &StoredRun) -> Value {
+    let mut request = r.request.clone();
+    let mut summary = r.summary.clone();
+    let asked = request.as_object_mut().and_then(|o| {
+        // who started it is `requestedBy`; their roles, groups, key scopes and purpose are not for everyone
+        o.remove("requester");
+        o.remove("purpose");
+        o.remove("provenance")
+    });
+    let computed = summary.as_object_mut().and_then(|o| o.remove("provenance"));
     let mut v = json!({
         "id": r.id,
         "scenario": r.scenario_id,
@@ -469,8 +508,11 @@ fn run_json(r: &StoredRun) -> Value {
         "createdAt": r.created_at,
         "startedAt": r.started_at,
         "finishedAt": r.finished_at,
-        "request": r.request,
-        "summary": r.summary,
+        "requestedBy": r.request.get("requestedBy").cloned().unwrap_or(Value::Null),
+        "request": request,
+        "summary": summary,
+        // as the run was computed once done; before, what it was started with (computedAt null)
+        "provenance": computed.or(asked).unwrap_or(Value::Null),
     });
     if r.status == RunStatus::Done {
         let url = run_url(&r.scenario_id, &r.id);
@@ -480,8 +522,9 @@ fn run_json(r: &StoredRun) -> Value {
     v
 }
 
-/// A scenario from a request body: the document, and the id when the body names one. `createdAt`, `modifiedAt` and
-/// `runs` (what a GET returns besides the document) are ignored, so a client can PUT back what it read.
+/// A scenario from a request body: the document, and the id when the body names one. `owner`, `createdAt`,
+/// `modifiedAt` and `runs` (what a GET returns besides the document) are ignored, so a client can PUT back what it
+/// read.
 fn parse_scenario(headers: &HeaderMap, body: &Bytes) -> ApiResult<(Option<String>, Scenario)> {
     ld::body_type(headers, false)?;
     let Value::Object(mut doc) = parse_body(body)? else {
@@ -498,7 +541,7 @@ fn parse_scenario(headers: &HeaderMap, body: &Bytes) -> ApiResult<(Option<String
             )))
         }
     };
-    for k in ["createdAt", "modifiedAt", "runs"] {
+    for k in ["createdAt", "modifiedAt", "runs", "owner"] {
         doc.remove(k);
     }
     let s: Scenario = serde_json::from_value(Value::Object(doc))
@@ -566,11 +609,43 @@ async fn list(State(state): State<SharedState>, RawQuery(raw): RawQuery) -> ApiR
     Ok(json_response(StatusCode::OK, &Value::Array(all)))
 }
 
+/// Fails unless `p` may create scenarios and start runs: 401 anonymous, 403 a device or a key without `write`.
+fn check_may_create(p: &Principal, what: &str) -> ApiResult<()> {
+    if policy::may_create_scenario(p) {
+        Ok(())
+    } else {
+        Err(crate::guard::denied(
+            p,
+            format!("{what} needs a signed-in account (not a device) with the right to write"),
+        ))
+    }
+}
+
+/// Fails unless `p` may change the scenario (its owner or an administrator): 401 anonymous, else 403.
+fn check_may_change(p: &Principal, s: &StoredScenario, what: &str) -> ApiResult<()> {
+    if policy::may_change_scenario(p, s.owner.as_deref()) {
+        return Ok(());
+    }
+    let whose = match &s.owner {
+        Some(o) => format!("its owner ({o})"),
+        None => "(it has no owner)".into(),
+    };
+    Err(crate::guard::denied(
+        p,
+        format!(
+            "{what} scenario {} is for {whose} or an administrator",
+            s.id
+        ),
+    ))
+}
+
 async fn create(
     State(state): State<SharedState>,
+    guard: Guard,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    check_may_create(&guard.principal, "creating a scenario")?;
     let (id, s) = parse_scenario(&headers, &body)?;
     let id = id.unwrap_or_else(|| format!("urn:ngsi-ld:Scenario:{}", uuid::Uuid::new_v4()));
     if state.store.get_scenario(&id).await?.is_some() {
@@ -584,6 +659,7 @@ async fn create(
     let stored = StoredScenario {
         id: id.clone(),
         document: json!(s),
+        owner: guard.principal.subject.clone(),
         created_at: at,
         modified_at: at,
     };
@@ -609,9 +685,11 @@ async fn retrieve(
 async fn replace(
     State(state): State<SharedState>,
     Path(id): Path<String>,
+    guard: Guard,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
+    crate::auth::require_signed_in(&guard.principal)?;
     let (body_id, s) = parse_scenario(&headers, &body)?;
     if let Some(b) = body_id.filter(|b| *b != id) {
         return Err(ApiError::bad_data(format!(
@@ -619,6 +697,7 @@ async fn replace(
         )));
     }
     let old = stored_scenario(&state, &id).await?;
+    check_may_change(&guard.principal, &old, "replacing")?;
     check_against_city(&state, &s).await?;
     state
         .store
@@ -626,6 +705,7 @@ async fn replace(
             StoredScenario {
                 id,
                 document: json!(s),
+                owner: old.owner,
                 created_at: old.created_at,
                 modified_at: now(),
             },
@@ -635,7 +715,14 @@ async fn replace(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn remove(State(state): State<SharedState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn remove(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    guard: Guard,
+) -> ApiResult<StatusCode> {
+    crate::auth::require_signed_in(&guard.principal)?;
+    let old = stored_scenario(&state, &id).await?;
+    check_may_change(&guard.principal, &old, "deleting")?;
     // its runs in progress stop (their writes then find nothing to update)
     let active: Vec<Arc<RunHandle>> = state
         .scenarios
@@ -662,10 +749,11 @@ async fn remove(State(state): State<SharedState>, Path(id): Path<String>) -> Api
 
 async fn baseline_summary(
     State(state): State<SharedState>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
-    let b = baseline(&state).await?;
+    let b = readable_baseline(&state, &guard).await?;
     let m = &b.model;
     let url = scenario_url(BASELINE_ID);
     let body = json!({
@@ -677,6 +765,7 @@ async fn baseline_summary(
         "carLinks": (0..m.network.link_count() as u32).filter(|&l| m.network.is_open(l)).count(),
         "summary": b.outcome.summary,
         "published": b.published.get(),
+        "inputs": inputs_json(guard.datasets(), &b.inputs),
         "links": format!("{url}/links"),
         "geojson": format!("{url}/links.geojson"),
     });
@@ -685,10 +774,11 @@ async fn baseline_summary(
 
 async fn baseline_links(
     State(state): State<SharedState>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
-    let b = baseline(&state).await?;
+    let b = readable_baseline(&state, &guard).await?;
     let mut body = b.links.clone();
     body["scenario"] = json!(BASELINE_ID);
     Ok(json_response(StatusCode::OK, &body))
@@ -696,23 +786,46 @@ async fn baseline_links(
 
 async fn baseline_geojson(
     State(state): State<SharedState>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
-    let b = baseline(&state).await?;
-    let fc = feature_collection(&state, &b.links["links"]).await?;
+    let b = readable_baseline(&state, &guard).await?;
+    let fc = feature_collection(&state, &guard, &b.links["links"]).await?;
     Ok(geojson_response(&fc))
 }
 
+/// The baseline, for a caller who may read every one of its input datasets (its values derive from them).
+pub(crate) async fn readable_baseline(
+    state: &SharedState,
+    guard: &Guard,
+) -> ApiResult<Arc<Baseline>> {
+    let b = baseline(state).await?;
+    guard.check_inputs(&b.inputs, "the baseline")?;
+    guard.log_counts(
+        b.inputs.iter().map(|(d, n)| (d.as_str(), *n)),
+        "simulation.results",
+        Some("the traffic model's baseline".into()),
+    );
+    Ok(b)
+}
+
 /// The `RoadLink` entities with values, as GeoJSON features: geometry from the values' own `geometry` (links a
-/// scenario added), else from the store (null for a link deleted since), the other values as properties.
-pub(crate) async fn feature_collection(state: &SharedState, values: &Value) -> ApiResult<Value> {
-    let q = EntityQuery {
+/// scenario added), else from the store as the caller may read it (null for a link deleted since, or one the caller
+/// may not see), the other values as properties.
+pub(crate) async fn feature_collection(
+    state: &SharedState,
+    guard: &Guard,
+    values: &Value,
+) -> ApiResult<Value> {
+    let mut q = EntityQuery {
         types: Some(TypeExpr::Type(format!("{V}RoadLink"))),
         limit: usize::MAX,
         ..Default::default()
     };
-    let entities = state.store.query(&q).await?.entities;
+    guard.restrict(&mut q);
+    let mut entities = state.store.query(&q).await?.entities;
+    guard.release(&mut entities, "scenario.geojson");
     let values = values.clone();
     tokio::task::spawn_blocking(move || {
         let geometry: HashMap<&str, &Value> = entities
@@ -797,6 +910,68 @@ fn run_options(headers: &HeaderMap, body: &Bytes) -> ApiResult<(f64, f64)> {
     Ok((gap, max_seconds))
 }
 
+/// The traffic model as a run's provenance names it.
+const TRAFFIC_MODEL: &str = "urbantwin traffic model (twin-sim)";
+
+/// How a run computes, as its provenance says it: with the assignment algorithm the solver uses.
+fn traffic_method(algorithm: Algorithm) -> String {
+    let assignment = match algorithm {
+        Algorithm::B => "Dial's Algorithm B, bush-based",
+        Algorithm::BiconjugateFrankWolfe => "bi-conjugate Frank-Wolfe, link-based",
+    };
+    format!(
+        "trips generated from buildings and points of interest, distributed by a gravity model calibrated on the \
+         mean trip time; static user-equilibrium assignment ({assignment}) with BPR link costs, warm-started from \
+         the baseline; air quality (road emissions, Gaussian dispersion) and CNOSSOS-EU road noise under the \
+         resulting traffic"
+    )
+}
+
+/// A run's provenance: the model, its parameters, the input datasets (id → entities read), who asked for the run
+/// and when it was computed (None before it is).
+fn run_provenance(
+    datasets: &BTreeMap<String, Dataset>,
+    inputs: &BTreeMap<String, u64>,
+    gap: f64,
+    max_seconds: f64,
+    requested_by: Option<&str>,
+    computed_at: Option<DateTime<Utc>>,
+) -> Value {
+    let city = CityOptions::default();
+    // the solver's own defaults (sim::solve leaves the algorithm to them)
+    let algorithm = twin_sim::traffic::assign::Options::default().algorithm;
+    json!({
+        "model": {"name": TRAFFIC_MODEL, "version": twin_sim::VERSION, "method": traffic_method(algorithm)},
+        "parameters": {
+            "gap": gap,
+            "maxSeconds": max_seconds,
+            "maxIterations": RunOptions::default().max_iter,
+            "algorithm": algorithm.name(),
+            "warmStart": BASELINE_ID,
+            "baselineGap": BASELINE_GAP,
+            "demand": {
+                "source": "Building and PointOfInterest entities (trip generation), RoadLink entities (network)",
+                "zoneCellM": city.cell_m,
+                "targetMeanTripMinutes": city.target_mean_min,
+                "gatewayLoad": city.gateway_load,
+            },
+            "bpr": {"b": city.bpr_b, "power": city.bpr_power},
+        },
+        "inputs": inputs_json(datasets, inputs),
+        "requestedBy": requested_by,
+        "computedAt": computed_at.map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true)),
+    })
+}
+
+/// The input datasets of a run as its provenance recorded them (none for a run from before provenance).
+fn run_inputs(r: &StoredRun) -> BTreeMap<String, u64> {
+    let p = match r.summary.get("provenance") {
+        Some(p) => p,
+        None => &r.request["provenance"],
+    };
+    counts_of(p)
+}
+
 async fn list_runs(
     State(state): State<SharedState>,
     Path(id): Path<String>,
@@ -817,15 +992,35 @@ async fn list_runs(
 async fn start_run(
     State(state): State<SharedState>,
     Path(id): Path<String>,
+    guard: Guard,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
+    check_may_create(&guard.principal, "starting a run")?;
     let (gap, max_seconds) = run_options(&headers, &body)?;
     let stored = stored_scenario(&state, &id).await?;
     // read now: a scenario that cannot be read fails the request, not a node's run later
     let _readable: Scenario = serde_json::from_value(stored.document.clone())
         .map_err(|e| internal(format!("scenario {id} as stored cannot be read: {e}")))?;
+    // the run reads the city's datasets: the caller must be allowed to read each of them, and reads of those not
+    // public are logged (a node computes the run later, on the baseline as it is then)
+    let base = baseline(&state).await?;
+    guard.check_inputs(&base.inputs, "a run")?;
     let run_id = format!("urn:ngsi-ld:ScenarioRun:{}", uuid::Uuid::new_v4());
+    guard.log_counts(
+        base.inputs.iter().map(|(d, n)| (d.as_str(), *n)),
+        "simulation",
+        Some(format!("run {run_id} of scenario {id}")),
+    );
+    let requested_by = guard.principal.subject.clone();
+    let provenance = run_provenance(
+        guard.datasets(),
+        &base.inputs,
+        gap,
+        max_seconds,
+        requested_by.as_deref(),
+        None,
+    );
     let run = StoredRun {
         id: run_id.clone(),
         scenario_id: id.clone(),
@@ -840,10 +1035,12 @@ async fn start_run(
             "maxSeconds": max_seconds,
             "scenario": stored.document,
             "scenarioModifiedAt": stored.modified_at,
-            "model": {
-                "name": "twin-sim traffic: city demand, static user equilibrium (Algorithm B), BPR costs",
-                "version": env!("CARGO_PKG_VERSION"),
-            },
+            "model": provenance["model"].clone(),
+            "requestedBy": requested_by,
+            // checked again against the baseline the run is solved on (see check_requester)
+            "requester": crate::auth::owner_of(&guard.principal),
+            "purpose": guard.purpose,
+            "provenance": provenance,
         }),
         summary: Value::Null,
     };
@@ -871,7 +1068,14 @@ async fn retrieve_run(
 async fn cancel_run(
     State(state): State<SharedState>,
     Path((id, run)): Path<(String, String)>,
+    guard: Guard,
 ) -> ApiResult<Response> {
+    crate::auth::require_signed_in(&guard.principal)?;
+    check_may_change(
+        &guard.principal,
+        &stored_scenario(&state, &id).await?,
+        "cancelling the runs of",
+    )?;
     let r = stored_run(&state, &id, &run).await?;
     if r.status.is_final() {
         return Err(conflict(format!(
@@ -908,8 +1112,21 @@ async fn cancel_run(
     ))
 }
 
-pub(crate) async fn run_results(state: &SharedState, id: &str, run: &str) -> ApiResult<Value> {
+/// The stored results of a done run, for a caller who may read every input dataset its provenance lists.
+pub(crate) async fn run_results(
+    state: &SharedState,
+    guard: &Guard,
+    id: &str,
+    run: &str,
+) -> ApiResult<Value> {
     let r = stored_run(state, id, run).await?;
+    let inputs = run_inputs(&r);
+    guard.check_inputs(&inputs, "the run")?;
+    guard.log_counts(
+        inputs.iter().map(|(d, n)| (d.as_str(), *n)),
+        "simulation.results",
+        Some(format!("the results of run {run}")),
+    );
     if r.status != RunStatus::Done {
         return Err(conflict(format!(
             "run {run} is {}: results exist only once it is done",
@@ -926,10 +1143,11 @@ pub(crate) async fn run_results(state: &SharedState, id: &str, run: &str) -> Api
 async fn run_links(
     State(state): State<SharedState>,
     Path((id, run)): Path<(String, String)>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
-    let mut body = run_results(&state, &id, &run).await?;
+    let mut body = run_results(&state, &guard, &id, &run).await?;
     if let Some(o) = body.as_object_mut() {
         o.remove("air"); // served by /api/scenarios/{id}/air and /noise
     }
@@ -941,11 +1159,12 @@ async fn run_links(
 async fn run_geojson(
     State(state): State<SharedState>,
     Path((id, run)): Path<(String, String)>,
+    guard: Guard,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     Params::parse(raw.as_deref(), &[])?;
-    let body = run_results(&state, &id, &run).await?;
-    let fc = feature_collection(&state, &body["links"]).await?;
+    let body = run_results(&state, &guard, &id, &run).await?;
+    let fc = feature_collection(&state, &guard, &body["links"]).await?;
     Ok(geojson_response(&fc))
 }
 
@@ -1022,14 +1241,54 @@ impl Drop for Registered {
     }
 }
 
-/// What a run asks (its stored request): the scenario as it was when the run was created, the gap and time limit.
-fn run_request(run: &StoredRun) -> Result<(Scenario, f64, f64), String> {
+/// What a run asks (its stored request).
+struct Asked {
+    /// The scenario as it was when the run was created.
+    scenario: Scenario,
+    gap: f64,
+    max_seconds: f64,
+    /// Who started it, with the roles and groups they had then (None for runs from before runs recorded it).
+    requester: Option<twin_model::subscription::SubscriptionOwner>,
+    /// The purpose they declared.
+    purpose: Option<String>,
+}
+
+fn run_request(run: &StoredRun) -> Result<Asked, String> {
     let r = &run.request;
     let scenario: Scenario = serde_json::from_value(r["scenario"].clone())
         .map_err(|e| format!("the run's scenario as stored cannot be read: {e}"))?;
-    let gap = r["gap"].as_f64().unwrap_or(DEFAULT_GAP);
-    let max_seconds = r["maxSeconds"].as_f64().unwrap_or(DEFAULT_MAX_SECONDS);
-    Ok((scenario, gap, max_seconds))
+    Ok(Asked {
+        scenario,
+        gap: r["gap"].as_f64().unwrap_or(DEFAULT_GAP),
+        max_seconds: r["maxSeconds"].as_f64().unwrap_or(DEFAULT_MAX_SECONDS),
+        requester: serde_json::from_value(r["requester"].clone()).ok(),
+        purpose: r["purpose"].as_str().map(String::from),
+    })
+}
+
+/// Fails, saying why, when whoever started a run may not read one of the inputs of the baseline it is about to be
+/// solved against: the city may have gained a dataset, or a policy may have changed, since the run was started. The
+/// requester is their account as it is now (a disabled or deleted account reads only public data).
+async fn check_requester(
+    state: &SharedState,
+    asked: &Asked,
+    base: &Baseline,
+) -> Result<(), String> {
+    let Some(who) = &asked.requester else {
+        return Ok(());
+    };
+    let p = crate::auth::owner_principal(state, Some(who))
+        .await
+        .map_err(|e| format!("the run's requester cannot be read: {}", e.detail))?;
+    let guard = Guard::new(state, p, asked.purpose.clone())
+        .await
+        .map_err(|e| e.0.detail)?;
+    guard.check_inputs(&base.inputs, "the run").map_err(|e| {
+        format!(
+            "{} (checked for {}, who started it)",
+            e.0.detail, who.subject
+        )
+    })
 }
 
 /// Computes a run this node claimed and records how it ended, renewing its lease meanwhile; the slot is given back
@@ -1057,9 +1316,7 @@ async fn execute(state: SharedState, claimed: ClaimedRun, _slot: OwnedSemaphoreP
     ));
     let _beat = AbortOnDrop(beat);
     let done = match run_request(&run) {
-        Ok((scenario, gap, max_seconds)) => {
-            drive(&state, scenario, gap, max_seconds, &progress, &handle).await
-        }
+        Ok(asked) => drive(&state, asked, &progress, &handle).await,
         Err(reason) => ended(RunStatus::Failed, reason),
     };
     if lost.load(Ordering::SeqCst) {
@@ -1144,6 +1401,26 @@ async fn record(state: &SharedState, run: &mut StoredRun, f: Finished) {
                 public_url(state),
                 run_url(&run.scenario_id, &run.id)
             );
+            // the provenance of what was computed: the inputs of the baseline the run was solved against
+            let (gap, max_seconds) = match run_request(run) {
+                Ok(asked) => (asked.gap, asked.max_seconds),
+                Err(_) => (DEFAULT_GAP, DEFAULT_MAX_SECONDS),
+            };
+            let datasets = match state.datasets.get(state.store.as_ref()).await {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(run = %run.id, "the datasets cannot be read for the run's provenance: {}", e.0.detail);
+                    Default::default()
+                }
+            };
+            run.summary["provenance"] = run_provenance(
+                &datasets,
+                &base.inputs,
+                gap,
+                max_seconds,
+                run.request["requestedBy"].as_str(),
+                Some(finished),
+            );
             let values = links["links"].clone();
             let published =
                 publish_results(state, base, &run.scenario_id, &source, finished, values).await;
@@ -1193,9 +1470,7 @@ async fn until_cancelled(handle: &RunHandle) {
 /// Builds (or reuses) the baseline, solves and says how the run ended.
 async fn drive(
     state: &SharedState,
-    scenario: Scenario,
-    gap: f64,
-    max_seconds: f64,
+    asked: Asked,
     progress: &Arc<AtomicU64>,
     handle: &Arc<RunHandle>,
 ) -> Finished {
@@ -1220,6 +1495,15 @@ async fn drive(
     if handle.cancel_requested() {
         return cancelled();
     }
+    if let Err(why) = check_requester(state, &asked, &base).await {
+        return ended(RunStatus::Failed, why);
+    }
+    let Asked {
+        scenario,
+        gap,
+        max_seconds,
+        ..
+    } = asked;
     let job = {
         let (progress, handle, base) = (progress.clone(), handle.clone(), base.clone());
         tokio::task::spawn_blocking(move || {
@@ -1591,9 +1875,47 @@ fn delete_result() -> EntityChange {
     })
 }
 
+/// Brings the results dataset's read policy up to date with the input datasets' when a dataset changed since it was
+/// last done (on any node: the store's configuration epoch), so that a policy narrowed without a change to the map
+/// narrows the published results at once.
+async fn follow_input_policies(state: &SharedState, base: &Baseline) -> ApiResult<()> {
+    let epoch = state.store.config_epoch();
+    if state.scenarios.policies_epoch.load(Ordering::SeqCst) == epoch {
+        return Ok(());
+    }
+    let _publishing = state.scenarios.publishing.lock().await;
+    ensure_results_dataset(state, base).await?;
+    // (its own change, if any, moved the epoch again: that one needs nothing more)
+    state
+        .scenarios
+        .policies_epoch
+        .store(state.store.config_epoch(), Ordering::SeqCst);
+    Ok(())
+}
+
+/// After a dataset's policy changed: the results dataset follows it now, when this node has a baseline (else it
+/// follows when one is built).
+pub(crate) async fn follow_policies(state: &SharedState) -> ApiResult<()> {
+    let cached = state.scenarios.baseline.lock().await.clone();
+    match cached {
+        Some(b) => follow_input_policies(state, &b).await,
+        None => Ok(()),
+    }
+}
+
 /// Creates or updates the results dataset: owned by urbantwin, under the licence(s) of the street network it is
-/// computed from (its geometry is the network's), public to read.
+/// computed from (its geometry is the network's), readable by no more than every input dataset of the baseline lets
+/// read (public when they all are; an input dataset without a record makes it private).
 async fn ensure_results_dataset(state: &SharedState, base: &Baseline) -> ApiResult<()> {
+    let mut reads = Vec::new();
+    for id in base.inputs.keys() {
+        reads.push(match state.store.get_dataset(id).await? {
+            Some(d) => d.read,
+            None if id == twin_model::dataset::DEFAULT_DATASET => Dataset::default_dataset().read,
+            None => twin_model::dataset::Access::Private,
+        });
+    }
+    let read = policy::narrowest_access(reads.iter());
     let mut licences = BTreeSet::new();
     for id in &base.network_datasets {
         match state.store.get_dataset(id).await? {
@@ -1612,16 +1934,18 @@ async fn ensure_results_dataset(state: &SharedState, base: &Baseline) -> ApiResu
         title: "urbantwin traffic model results (simulated)".into(),
         description: Some(format!(
             "TrafficFlowObserved entities computed by urbantwin's traffic model for the baseline and the latest run \
-             of each scenario: simulated values, not measurements. Derived from the street network in {}",
+             of each scenario: simulated values, not measurements. Derived from the street network in {}, and from \
+             the entities of {} (readable by no more than each of them lets read)",
             base.network_datasets
                 .iter()
                 .cloned()
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            base.inputs.keys().cloned().collect::<Vec<_>>().join(", ")
         )),
         owner: "urbantwin".into(),
         licence,
-        read: twin_model::dataset::Access::Public,
+        read,
         write: twin_model::dataset::Access::Private,
         created_at: existing
             .as_ref()

@@ -306,6 +306,19 @@ fn fast_jobs(enabled: bool) -> JobsConfig {
     }
 }
 
+/// A client signed in (API key) as a planner, who may create and run scenarios, of the nodes' shared database.
+async fn planner(node: &Node) -> reqwest::Client {
+    let key = common::account_key(
+        &node.state.store,
+        "planner",
+        &["planner"],
+        &[],
+        &["read", "write"],
+    )
+    .await;
+    common::keyed_client(&key)
+}
+
 /// The Helsinki extract in the shared database, and a scenario closing a street created through `node`; its URL.
 async fn city_and_scenario(http: &reqwest::Client, node: &Node) -> String {
     let data = common::shared_data().expect("checked by the caller");
@@ -378,7 +391,7 @@ async fn runs_are_jobs_that_any_node_computes() {
     // a computes no runs (an API-only node); b does
     let a = api_node(db.url(), fast_jobs(false)).await;
     let b = api_node(db.url(), fast_jobs(true)).await;
-    let http = reqwest::Client::new();
+    let http = planner(&a).await;
     let scenario = city_and_scenario(&http, &a).await;
 
     // a cancel on a stops the run b computes (here while b builds its baseline): the flag in the database, seen at
@@ -440,7 +453,7 @@ async fn a_run_whose_node_died_is_finished_by_another_node() {
     // a claims nothing while held, so b gets the run
     let hold = a.state.scenarios.pause().await;
     let mut b = KillableNode::start(db.url(), fast_jobs(true));
-    let http = reqwest::Client::new();
+    let http = planner(&a).await;
     let scenario = city_and_scenario(&http, &a).await;
     let run = start_run(&http, &scenario, json!({"gap": 1e-14, "maxSeconds": 20})).await;
     let on_a = format!("{}{run}", a.root);

@@ -264,3 +264,47 @@ async fn schemathesis_findings_are_client_errors() {
         .unwrap();
     common::assert_problem(r, 400, "BadRequestData").await;
 }
+
+/// Scenario writes and model results document their 401 and 403 answers; runs and the 15-minute city their
+/// provenance.
+#[tokio::test]
+async fn access_errors_and_provenance_are_described() {
+    let s = Server::start().await;
+    let doc = document(&s).await;
+    let paths = &doc["paths"];
+    for (method, path) in twin_api::openapi::AUTH_ERRORS {
+        let responses = &paths[*path][*method]["responses"];
+        assert!(responses.is_object(), "{method} {path} is not documented");
+        for code in ["401", "403"] {
+            let r = responses[code]["$ref"].as_str().unwrap();
+            assert!(doc.pointer(r.strip_prefix('#').unwrap()).is_some(), "{r}");
+        }
+    }
+    for (method, path, schema) in twin_api::openapi::ANSWERS {
+        assert_eq!(
+            paths[*path][*method]["responses"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .find(|(k, _)| k.starts_with('2'))
+                .unwrap()
+                .1["content"]["application/json"]["schema"]["$ref"],
+            format!("#/components/schemas/{schema}"),
+            "{method} {path}"
+        );
+    }
+    assert!(paths["/api/scenarios"]["post"]["responses"]["401"].is_object());
+    assert!(paths["/api/scenarios"]["get"]["responses"]["401"].is_null());
+    let schemas = &doc["components"]["schemas"];
+    let provenance = &schemas["Provenance"]["properties"];
+    for k in ["model", "parameters", "inputs", "requestedBy", "computedAt"] {
+        assert!(provenance[k].is_object(), "{k}");
+    }
+    assert!(schemas["Run"]["properties"]["provenance"].is_object());
+    assert!(schemas["Run"]["properties"]["requestedBy"].is_object());
+    assert!(schemas["ScenarioResource"]["properties"]["owner"].is_object());
+    assert_eq!(
+        schemas["AccessSummary"]["properties"]["provenance"]["$ref"],
+        "#/components/schemas/Provenance"
+    );
+}

@@ -38,6 +38,8 @@ async fn start() -> Twin {
         ..ApiConfig::default()
     };
     let state = AppState::new(store.clone(), config);
+    // scenarios are created and run by a signed-in account (a planner)
+    let key = common::account_key(&store, "planner", &["planner"], &[], &["read", "write"]).await;
     let (tx, rx) = oneshot::channel::<()>();
     let serving = state.clone();
     tokio::spawn(async move {
@@ -49,7 +51,7 @@ async fn start() -> Twin {
     });
     Twin {
         root: format!("http://{addr}"),
-        http: reqwest::Client::new(),
+        http: common::keyed_client(&key),
         store,
         state,
         _dir: dir,

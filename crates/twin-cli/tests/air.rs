@@ -73,6 +73,7 @@ fn air_and_noise_of_the_baseline_and_a_closure() {
             twin_store::StoredScenario {
                 id: "urn:ngsi-ld:Scenario:fabianinkatu".into(),
                 document: doc.clone(),
+                owner: None,
                 created_at: now,
                 modified_at: now,
             },

@@ -17,6 +17,11 @@
 //!   `read:<datasetId>` to that very dataset. Devices push measurements; they do not browse the registered users'
 //!   data. The roles `DataOwner`, `Planner` and `Citizen` do not change the decision on a dataset: they say what an
 //!   account may do elsewhere (create datasets, run scenarios).
+//! - **Scenarios** (model inputs that belong to no dataset): any signed-in principal except a device may create
+//!   one and run one ([`may_create_scenario`]); only its owner (the account that created it) or an administrator
+//!   may replace or delete it or cancel its runs ([`may_change_scenario`]). A run reads the city's datasets, so it
+//!   also needs read access to each of them; its results are published under the narrowest of their read
+//!   policies ([`narrowest_access`]).
 //! - **API-key scopes** only ever restrict: with scopes, a read needs `read` or `read:<datasetId>`, a write `write`
 //!   or `write:<datasetId>`, and administrator powers (and managing a dataset) need `admin`. The `admin` scope
 //!   stands for the account's full rights, so it also allows reads and writes.
@@ -335,6 +340,43 @@ pub fn may(p: &Principal, d: &Dataset, op: Operation) -> bool {
 /// key only with the `admin` scope.
 pub fn manages(p: &Principal, d: &Dataset) -> bool {
     p.is_admin() || (p.owns(d) && p.scope_allows(&Scope::Admin))
+}
+
+/// Whether `p` may create a scenario or start a run: signed in, not only a device, and through an API key only with
+/// the `write` scope (scenarios and runs are writes).
+pub fn may_create_scenario(p: &Principal) -> bool {
+    !p.is_anonymous() && !p.is_device_only() && p.scope_allows(&Scope::Write)
+}
+
+/// Whether `p` may replace or delete a scenario whose owner is `owner`, or cancel its runs: an administrator, or its
+/// owner when they may create scenarios. A scenario without an owner (made before scenarios had owners) is changed
+/// by administrators only.
+pub fn may_change_scenario(p: &Principal, owner: Option<&str>) -> bool {
+    p.is_admin() || (may_create_scenario(p) && owner.is_some() && p.subject.as_deref() == owner)
+}
+
+/// The narrowest of these access rules: what lets in only those every one of them lets in (a principal's
+/// ownership of the datasets aside). Public for none. Groups narrow to the groups all of them name; `Private` when
+/// none is left.
+pub fn narrowest_access<'a>(rules: impl IntoIterator<Item = &'a Access>) -> Access {
+    let mut out = Access::Public;
+    for r in rules {
+        out = match (out, r) {
+            (Access::Private, _) | (_, Access::Private) => Access::Private,
+            (o, Access::Public) => o,
+            (Access::Public, r) | (Access::Registered, r) => r.clone(),
+            (o, Access::Registered) => o,
+            (Access::Groups(a), Access::Groups(b)) => {
+                let both: Vec<String> = a.into_iter().filter(|g| b.contains(g)).collect();
+                if both.is_empty() {
+                    Access::Private
+                } else {
+                    Access::Groups(both)
+                }
+            }
+        };
+    }
+    out
 }
 
 /// A rule on one attribute of a dataset's entities.
@@ -940,6 +982,84 @@ mod tests {
         };
         p.scopes = Some(scopes.iter().map(|s| s.parse().unwrap()).collect());
         p
+    }
+
+    #[test]
+    fn scenarios_are_created_by_accounts_and_changed_by_their_owner() {
+        let citizen = who("ann", &[Role::Citizen], &[]);
+        let other = who("bob", &[Role::Citizen], &[]);
+        let admin = who("root", &[Role::Admin], &[]);
+        let device = who("meter-1", &[Role::Device], &[]);
+        assert!(!may_create_scenario(&Principal::anonymous()));
+        assert!(!may_create_scenario(&device));
+        assert!(may_create_scenario(&citizen) && may_create_scenario(&admin));
+        assert!(may_create_scenario(&who(
+            "x",
+            &[Role::Device, Role::Planner],
+            &[]
+        )));
+        // through a key: only with the write scope
+        assert!(!may_create_scenario(&keyed(citizen.clone(), &["read"])));
+        assert!(may_create_scenario(&keyed(citizen.clone(), &["write"])));
+        assert!(may_change_scenario(&citizen, Some("ann")));
+        assert!(!may_change_scenario(&other, Some("ann")));
+        assert!(!may_change_scenario(
+            &keyed(citizen.clone(), &["read"]),
+            Some("ann")
+        ));
+        assert!(may_change_scenario(&admin, Some("ann")));
+        assert!(!may_change_scenario(
+            &keyed(admin.clone(), &["write"]),
+            Some("ann")
+        ));
+        // without an owner: administrators only
+        assert!(may_change_scenario(&admin, None));
+        assert!(!may_change_scenario(&citizen, None));
+        assert!(!may_change_scenario(&Principal::anonymous(), None));
+    }
+
+    #[test]
+    fn the_narrowest_access_lets_in_only_whom_all_let_in() {
+        let g = |gs: &[&str]| Access::Groups(gs.iter().map(|g| g.to_string()).collect());
+        let n = |rules: &[Access]| narrowest_access(rules.iter());
+        assert_eq!(n(&[]), Access::Public);
+        assert_eq!(n(&[Access::Public, Access::Public]), Access::Public);
+        assert_eq!(n(&[Access::Public, Access::Registered]), Access::Registered);
+        assert_eq!(n(&[Access::Registered, Access::Public]), Access::Registered);
+        assert_eq!(n(&[Access::Registered, g(&["a"])]), g(&["a"]));
+        assert_eq!(
+            n(&[g(&["a"]), Access::Registered, Access::Public]),
+            g(&["a"])
+        );
+        assert_eq!(n(&[g(&["a", "b"]), g(&["b", "c"])]), g(&["b"]));
+        assert_eq!(n(&[g(&["a"]), g(&["c"])]), Access::Private);
+        assert_eq!(
+            n(&[Access::Public, Access::Private, Access::Registered]),
+            Access::Private
+        );
+        // no wider than any of them: whoever the result lets in, every rule lets in
+        let rules = [Access::Registered, g(&["a", "b"]), g(&["b"])];
+        let d = |read: Access| dataset(read, Access::Private);
+        let narrow = d(n(&rules));
+        for p in [
+            who("x", &[Role::Citizen], &["b"]),
+            who("y", &[Role::Citizen], &["a"]),
+            Principal::anonymous(),
+        ] {
+            if may(&p, &narrow, Operation::Read) {
+                assert!(
+                    rules
+                        .iter()
+                        .all(|r| may(&p, &d(r.clone()), Operation::Read)),
+                    "{p:?}"
+                );
+            }
+        }
+        assert!(may(
+            &who("x", &[Role::Citizen], &["b"]),
+            &narrow,
+            Operation::Read
+        ));
     }
 
     fn energy() -> Access {

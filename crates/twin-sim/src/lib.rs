@@ -7,6 +7,9 @@
 //! noise, CNOSSOS-EU). Energy follows as its own module. Each model's module doc states its equations and its
 //! sources.
 
+/// This crate's version: what a result's provenance names the models by.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 pub mod access;
 pub mod air;
 pub mod noise;

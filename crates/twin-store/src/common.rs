@@ -1283,11 +1283,12 @@ impl RunRow {
 
 /// A scenario from its row (id, document, created and modified ms).
 pub(crate) fn scenario_from_row(
-    (id, doc, created, modified): (String, String, i64, i64),
+    (id, doc, created, modified, owner): (String, String, i64, i64, Option<String>),
 ) -> Result<StoredScenario> {
     Ok(StoredScenario {
         id,
         document: from_json(&doc)?,
+        owner,
         created_at: from_ms(created),
         modified_at: from_ms(modified),
     })

@@ -357,12 +357,16 @@ pub struct PendingDelivery {
 }
 
 /// A traffic (or other model) scenario as stored: its id, its document (the edits, as the scenario module defines
-/// them; the store does not look inside) and when it was created and last changed.
+/// them; the store does not look inside), the account that owns it and when it was created and last changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredScenario {
     pub id: String,
     pub document: Value,
+    /// The account that created it (None: created before scenarios had owners, or by a tool without an account).
+    /// Set when the scenario is created; a replace keeps it.
+    #[serde(default)]
+    pub owner: Option<String>,
     pub created_at: DateTime<Utc>,
     pub modified_at: DateTime<Utc>,
 }

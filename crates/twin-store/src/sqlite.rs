@@ -114,7 +114,10 @@ CREATE TABLE IF NOT EXISTS scenarios (
     id TEXT PRIMARY KEY,
     doc TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
-    modified_ms INTEGER NOT NULL
+    modified_ms INTEGER NOT NULL,
+    -- the account that created it (NULL: only administrators change it); a database of an earlier build gains it on
+    -- open
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS scenario_runs (
     id TEXT PRIMARY KEY,
@@ -413,6 +416,7 @@ impl SqliteStore {
         ))
         .map_err(db_err)?;
         add_missing_columns(&conn, "scenario_runs", RUN_JOB_COLUMNS)?;
+        add_missing_columns(&conn, "scenarios", &[("owner", "TEXT")])?;
         if add_missing_columns(&conn, "temporal_entities", &[("dataset", "TEXT")])? {
             // histories recorded before datasets filtered reads take the dataset of their entity
             conn.execute_batch(
@@ -1745,8 +1749,8 @@ impl Store for SqliteStore {
             match (create, exists) {
                 (true, _) => conn
                     .execute(
-                        "INSERT INTO scenarios(id, doc, created_ms, modified_ms) VALUES (?1, ?2, ?3, ?4)",
-                        params![sc.id, to_json(&sc.document)?, ms(sc.created_at), ms(sc.modified_at)],
+                        "INSERT INTO scenarios(id, doc, created_ms, modified_ms, owner) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![sc.id, to_json(&sc.document)?, ms(sc.created_at), ms(sc.modified_at), sc.owner],
                     )
                     .map(|_| ())
                     .map_err(db_err),
@@ -1766,7 +1770,7 @@ impl Store for SqliteStore {
         let id = id.to_string();
         self.read(move |c| {
             c.query_row(
-                "SELECT id, doc, created_ms, modified_ms FROM scenarios WHERE id=?1",
+                "SELECT id, doc, created_ms, modified_ms, owner FROM scenarios WHERE id=?1",
                 [&id],
                 scenario_row,
             )
@@ -1781,7 +1785,7 @@ impl Store for SqliteStore {
     async fn list_scenarios(&self) -> Result<Vec<StoredScenario>> {
         self.read(|c| {
             let mut stmt = c
-                .prepare("SELECT id, doc, created_ms, modified_ms FROM scenarios ORDER BY created_ms, id")
+                .prepare("SELECT id, doc, created_ms, modified_ms, owner FROM scenarios ORDER BY created_ms, id")
                 .map_err(db_err)?;
             let rows = stmt.query_map([], scenario_row).map_err(db_err)?;
             rows.map(|r| scenario_from_row(r.map_err(db_err)?)).collect()
@@ -2588,8 +2592,10 @@ impl Store for SqliteStore {
 // ---------------------------------------------------------------------------------------------------------------
 // scenarios and runs
 
-fn scenario_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, i64, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+type ScenarioRow = (String, String, i64, i64, Option<String>);
+
+fn scenario_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ScenarioRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRow> {

@@ -76,7 +76,8 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
             (3, "config_notify".to_string()),
             (4, "retention".to_string()),
             (5, "run_jobs".to_string()),
-            (6, "trust".to_string())
+            (6, "trust".to_string()),
+            (7, "scenario_owner".to_string())
         ]
     );
     assert_eq!(

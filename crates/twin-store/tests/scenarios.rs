@@ -34,6 +34,7 @@ fn scenario(id: &str, name: &str, at: DateTime<Utc>) -> StoredScenario {
     StoredScenario {
         id: id.into(),
         document: json!({"name": name, "edits": [{"kind": "closeStreet", "name": "Fabianinkatu"}]}),
+        owner: Some("alice".into()),
         created_at: at,
         modified_at: at,
     }
@@ -63,12 +64,14 @@ async fn scenarios_are_created_replaced_listed_and_deleted(o: Opened) {
     assert_eq!(s.get_scenario("urn:s:1").await.unwrap().unwrap(), a);
     let err = s.put_scenario(a.clone(), true).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::AlreadyExists);
-    // replacing keeps the creation time
+    // replacing keeps the creation time and the owner
     let mut b = scenario("urn:s:1", "closure, revised", t0() + Duration::hours(1));
     b.created_at = t0() + Duration::days(9);
+    b.owner = Some("mallory".into());
     s.put_scenario(b.clone(), false).await.unwrap();
     let got = s.get_scenario("urn:s:1").await.unwrap().unwrap();
     assert_eq!(got.document["name"], "closure, revised");
+    assert_eq!(got.owner.as_deref(), Some("alice"));
     assert_eq!(
         (got.created_at, got.modified_at),
         (t0(), t0() + Duration::hours(1))
@@ -78,13 +81,11 @@ async fn scenarios_are_created_replaced_listed_and_deleted(o: Opened) {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::ResourceNotFound);
-    // oldest first
-    s.put_scenario(
-        scenario("urn:s:0", "older", t0() - Duration::hours(1)),
-        true,
-    )
-    .await
-    .unwrap();
+    // oldest first; a scenario may have no owner
+    let mut older = scenario("urn:s:0", "older", t0() - Duration::hours(1));
+    older.owner = None;
+    s.put_scenario(older.clone(), true).await.unwrap();
+    assert_eq!(s.get_scenario("urn:s:0").await.unwrap().unwrap(), older);
     let ids: Vec<String> = s
         .list_scenarios()
         .await
@@ -488,15 +489,19 @@ async fn a_queued_run_wakes_the_workers(o: Opened) {
 }
 
 #[tokio::test]
-async fn a_database_from_before_jobs_gains_their_columns_and_its_running_runs_are_requeued() {
+async fn a_database_from_before_jobs_and_owners_gains_their_columns_and_its_running_runs_are_requeued(
+) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     drop(SqliteStore::open(&path).unwrap());
     {
-        // scenario_runs as a build from before jobs made it, with a run it left running when it stopped
+        // scenarios and scenario_runs as a build from before jobs and owners made them, with a run it left running
+        // when it stopped
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
-            "DROP TABLE scenario_runs;
+            "DROP TABLE scenario_runs; DROP TABLE scenarios;
+             CREATE TABLE scenarios (id TEXT PRIMARY KEY, doc TEXT NOT NULL, created_ms INTEGER NOT NULL,
+                 modified_ms INTEGER NOT NULL);
              CREATE TABLE scenario_runs (id TEXT PRIMARY KEY, scenario TEXT NOT NULL, status TEXT NOT NULL,
                  progress REAL NOT NULL, message TEXT, created_ms INTEGER NOT NULL, started_ms INTEGER,
                  finished_ms INTEGER, request TEXT NOT NULL, summary TEXT NOT NULL, links TEXT);
@@ -507,6 +512,11 @@ async fn a_database_from_before_jobs_gains_their_columns_and_its_running_runs_ar
         .unwrap();
     }
     let s: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    // a scenario from before owners has none: only administrators may change it
+    assert_eq!(
+        s.get_scenario("urn:s:1").await.unwrap().unwrap().owner,
+        None
+    );
     let r = s.requeue_expired_runs(3).await.unwrap();
     assert_eq!(r.requeued, ["urn:r:1"]);
     let c = s.claim_run("a", LONG).await.unwrap().unwrap();

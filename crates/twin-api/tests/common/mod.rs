@@ -143,19 +143,14 @@ impl Server {
         make_key(self.store.as_ref(), id, roles, groups, scopes, organisation).await
     }
 
+    /// A client that sends an API key (read and write) of the account `id` with `roles` with every request.
+    pub async fn client_of(&self, id: &str, roles: &[&str]) -> reqwest::Client {
+        keyed_client(&self.account_key(id, roles, &[], &["read", "write"]).await)
+    }
+
     /// A client that sends an administrator's API key with every request.
     pub async fn admin_client(&self) -> reqwest::Client {
-        let mut h = reqwest::header::HeaderMap::new();
-        h.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {}", self.admin_key().await)
-                .parse()
-                .unwrap(),
-        );
-        reqwest::Client::builder()
-            .default_headers(h)
-            .build()
-            .unwrap()
+        keyed_client(&self.admin_key().await)
     }
 
     /// An administrator's API key (account `admin`).
@@ -316,6 +311,30 @@ pub async fn make_key(
         .await
         .unwrap();
     k.secret
+}
+
+/// As [`make_key`], for an account of no organisation.
+pub async fn account_key(
+    store: &Arc<dyn Store>,
+    id: &str,
+    roles: &[&str],
+    groups: &[&str],
+    scopes: &[&str],
+) -> String {
+    make_key(store.as_ref(), id, roles, groups, scopes, None).await
+}
+
+/// A client that sends an API key with every request (`Authorization: Bearer <key>`).
+pub fn keyed_client(key: &str) -> reqwest::Client {
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {key}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(h)
+        .build()
+        .unwrap()
 }
 
 /// Asserts a ProblemDetails response of the given status and NGSI-LD error type.

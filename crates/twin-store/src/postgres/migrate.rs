@@ -35,6 +35,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "trust",
         include_str!("../../migrations/postgres/0006_trust.sql"),
     ),
+    (
+        7,
+        "scenario_owner",
+        include_str!("../../migrations/postgres/0007_scenario_owner.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

@@ -1010,8 +1010,8 @@ impl Store for PostgresStore {
                 check_create("scenario", &sc.id, create, exists)?;
                 let r = if create {
                     tx.execute(
-                        "INSERT INTO scenarios(id, doc, created_ms, modified_ms) VALUES ($1, $2, $3, $4)",
-                        &[&sc.id, &doc, &ms(sc.created_at), &ms(sc.modified_at)],
+                        "INSERT INTO scenarios(id, doc, created_ms, modified_ms, owner) VALUES ($1, $2, $3, $4, $5)",
+                        &[&sc.id, &doc, &ms(sc.created_at), &ms(sc.modified_at), &sc.owner],
                     )
                     .await
                 } else {
@@ -1031,24 +1031,24 @@ impl Store for PostgresStore {
     async fn get_scenario(&self, id: &str) -> Result<Option<StoredScenario>> {
         let rows = self
             .rows(
-                "SELECT id, doc, created_ms, modified_ms FROM scenarios WHERE id = $1",
+                "SELECT id, doc, created_ms, modified_ms, owner FROM scenarios WHERE id = $1",
                 &[&id],
             )
             .await?;
         rows.first()
-            .map(|r| scenario_from_row((r.get(0), r.get(1), r.get(2), r.get(3))))
+            .map(|r| scenario_from_row((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
             .transpose()
     }
 
     async fn list_scenarios(&self) -> Result<Vec<StoredScenario>> {
         let rows = self
             .rows(
-                "SELECT id, doc, created_ms, modified_ms FROM scenarios ORDER BY created_ms, id",
+                "SELECT id, doc, created_ms, modified_ms, owner FROM scenarios ORDER BY created_ms, id",
                 &[],
             )
             .await?;
         rows.iter()
-            .map(|r| scenario_from_row((r.get(0), r.get(1), r.get(2), r.get(3))))
+            .map(|r| scenario_from_row((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4))))
             .collect()
     }
 

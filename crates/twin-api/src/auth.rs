@@ -2,6 +2,7 @@
 //! [`Principal`] (anonymous without credentials; wrong credentials are a 401, never anonymous), checks the CSRF
 //! token of cookie-authenticated writes, and the `/api/auth` endpoints: sign-up, sign-in, sign-out, `me`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,13 +13,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use twin_auth::{apikey, password, session};
 use twin_model::policy::{AuthMethod, Principal, Role, Scope};
 use twin_model::ErrorKind;
-use twin_store::trust::{Account, SessionRecord};
+use twin_store::trust::{Account, ApiKeyRecord, SessionRecord};
 
 use crate::error::{ApiError, ApiResult};
 use crate::guard::denied;
@@ -129,12 +130,13 @@ pub async fn authenticate(
         Credential::ApiKey(token) => {
             let (id, _) =
                 apikey::parse(&token).ok_or_else(|| unauthenticated("the API key is malformed"))?;
-            let k = state
-                .store
-                .get_api_key(&id)
+            let entry = state
+                .keys
+                .get(state, &id)
                 .await?
-                .filter(|k| apikey::verify(&token, &k.hash))
+                .filter(|e| apikey::verify(&token, &e.0.hash))
                 .ok_or_else(|| unauthenticated("the API key is not valid"))?;
+            let (k, a) = (&entry.0, &entry.1);
             if let Some(at) = k.revoked_at {
                 return Err(unauthenticated(format!(
                     "the API key {id} was revoked at {at}"
@@ -143,10 +145,10 @@ pub async fn authenticate(
             if let Some(at) = k.expires_at.filter(|at| *at <= now) {
                 return Err(unauthenticated(format!("the API key {id} expired at {at}")));
             }
-            let a = active_account(state, &k.account_id).await?;
-            if k.last_used_at
-                .is_none_or(|t| now - t > chrono::Duration::seconds(60))
-            {
+            if a.disabled {
+                return Err(unauthenticated(format!("the account {} is disabled", a.id)));
+            }
+            if state.keys.touch_due(&id, k.last_used_at, now) {
                 let store = state.store.clone();
                 tokio::spawn(async move {
                     let _ = store.touch_api_key(&id, now).await;
@@ -154,7 +156,7 @@ pub async fn authenticate(
             }
             Ok((
                 principal_of(
-                    &a,
+                    a,
                     AuthMethod::ApiKey {
                         key_id: k.id.clone(),
                     },
@@ -187,6 +189,71 @@ pub async fn authenticate(
             let a = active_account(state, &s.account_id).await?;
             Ok((principal_of(&a, AuthMethod::Session, None), Some(token)))
         }
+    }
+}
+
+/// API keys with their accounts as of a configuration epoch (which the store raises when an account changes or a
+/// key is revoked, on any node): a request with a key reads neither from the store while nothing changed. Unknown
+/// key ids are not kept, and the cache starts again past [`KEY_CACHE_MAX`] keys.
+#[derive(Default)]
+pub struct KeyCache {
+    inner: std::sync::Mutex<(u64, HashMap<String, Arc<KeyEntry>>)>,
+    /// When this process last recorded each key's use.
+    touched: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
+}
+
+/// A key with its account.
+pub type KeyEntry = (ApiKeyRecord, Account);
+
+/// The most keys [`KeyCache`] holds.
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    /// Whether a key's use should be recorded now: at most once a minute per key (`stored`: the last use the
+    /// store knew when the key was read).
+    pub fn touch_due(&self, id: &str, stored: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+        let Ok(mut t) = self.touched.lock() else {
+            return false;
+        };
+        if t.len() >= KEY_CACHE_MAX {
+            t.clear();
+        }
+        let last = t.get(id).copied().max(stored);
+        if last.is_none_or(|l| now - l > chrono::Duration::seconds(60)) {
+            t.insert(id.to_string(), now);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The key `id` and its account (None when either does not exist).
+    pub async fn get(&self, state: &SharedState, id: &str) -> ApiResult<Option<Arc<KeyEntry>>> {
+        let epoch = state.store.config_epoch();
+        if let Ok(g) = self.inner.lock() {
+            if g.0 == epoch {
+                if let Some(hit) = g.1.get(id) {
+                    return Ok(Some(hit.clone()));
+                }
+            }
+        }
+        let Some(k) = state.store.get_api_key(id).await? else {
+            return Ok(None);
+        };
+        let Some(a) = state.store.get_account(&k.account_id).await? else {
+            return Ok(None);
+        };
+        let entry = Arc::new((k, a));
+        if let Ok(mut g) = self.inner.lock() {
+            // read before the epoch moved again: kept only under the epoch it was read in
+            if g.0 != epoch || g.1.len() >= KEY_CACHE_MAX {
+                *g = (epoch, HashMap::new());
+            }
+            if state.store.config_epoch() == epoch {
+                g.1.insert(id.to_string(), entry.clone());
+            }
+        }
+        Ok(Some(entry))
     }
 }
 

@@ -124,6 +124,8 @@ pub struct AppState {
     pub mqtt: twin_ingest::notify::MqttNotifier,
     /// The datasets and their policies, as of the store's configuration epoch.
     pub datasets: guard::DatasetCache,
+    /// API keys with their accounts, per configuration epoch.
+    pub keys: auth::KeyCache,
     /// Reads of non-public data, on their way to the store.
     pub usage: guard::UsageLog,
     /// The verifier of the identity provider's bearer tokens, when one is configured ([`AppState::with_jwt`]).
@@ -152,6 +154,7 @@ impl AppState {
         Arc::new(AppState {
             usage: guard::UsageLog::new(store.clone()),
             datasets: guard::DatasetCache::default(),
+            keys: auth::KeyCache::default(),
             jwt,
             store,
             tiles: tiles::TileCache::new(config.tile_cache_bytes),

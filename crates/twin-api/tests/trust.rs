@@ -1206,3 +1206,37 @@ async fn the_city_identity_providers_tokens_carry_roles_groups_and_organisation(
         "{e}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_account_keys_stop_at_once_though_keys_are_cached() {
+    let s = Server::start().await;
+    let admin = Caller {
+        who: "admin",
+        auth: Some(format!("Bearer {}", s.admin_key().await)),
+    };
+    let key = s
+        .account_key("sam", &["planner"], &[], &["read", "write"])
+        .await;
+    let sam = Caller {
+        who: "planner",
+        auth: Some(format!("Bearer {key}")),
+    };
+    let me = format!("{}/api/auth/me", s.root());
+    // used twice: the second answer comes from the cache
+    for _ in 0..2 {
+        let (st, body) = call(&s, &sam, Method::GET, &me, None).await;
+        assert_eq!(st, 200, "{body}");
+    }
+    let (st, body) = call(
+        &s,
+        &admin,
+        Method::PATCH,
+        &format!("{}/api/accounts/sam", s.root()),
+        Some(json!({"disabled": true})),
+    )
+    .await;
+    assert!(st == 200 || st == 204, "{st} {body}");
+    let (st, body) = call(&s, &sam, Method::GET, &me, None).await;
+    assert_eq!(st, 401, "{body}");
+    assert!(body.contains("disabled"), "{body}");
+}

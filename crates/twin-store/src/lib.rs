@@ -715,8 +715,9 @@ pub trait Store: Send + Sync + 'static {
     /// Woken after every commit that recorded changes or deliveries.
     fn change_signal(&self) -> Arc<tokio::sync::Notify>;
 
-    /// A number that grows whenever the registered JSON-LD contexts or the datasets change, by this store or (on a
-    /// shared database) by any other node, so that what is cached from them is rebuilt.
+    /// A number that grows whenever the registered JSON-LD contexts, the datasets, the accounts or the API keys
+    /// (revoked, re-scoped, removed) change, by this store or (on a shared database) by any other node, so that what
+    /// is cached from them is rebuilt.
     fn config_epoch(&self) -> u64;
 
     /// Checks the store's integrity (used after crashes and in tests).

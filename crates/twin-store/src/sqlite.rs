@@ -2461,7 +2461,8 @@ impl Store for SqliteStore {
 
     // --- trust (see the `trust` module) ---
     async fn put_account(&self, a: Account, create: bool) -> Result<()> {
-        self.trust_put_account(a, create).await
+        let r = self.trust_put_account(a, create).await;
+        self.config_changed(r)
     }
 
     async fn get_account(&self, id: &str) -> Result<Option<Account>> {
@@ -2473,7 +2474,8 @@ impl Store for SqliteStore {
     }
 
     async fn delete_account(&self, id: &str) -> Result<bool> {
-        self.trust_delete_account(id).await
+        let r = self.trust_delete_account(id).await;
+        self.config_changed(r)
     }
 
     async fn count_accounts(&self) -> Result<u64> {
@@ -2493,7 +2495,8 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
-        self.trust_revoke_api_key(id, at).await
+        let r = self.trust_revoke_api_key(id, at).await;
+        self.config_changed(r)
     }
 
     async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {

@@ -77,7 +77,8 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
             (4, "retention".to_string()),
             (5, "run_jobs".to_string()),
             (6, "trust".to_string()),
-            (7, "scenario_owner".to_string())
+            (7, "scenario_owner".to_string()),
+            (8, "credentials_notify".to_string()),
         ]
     );
     assert_eq!(
@@ -147,7 +148,7 @@ async fn a_missing_migration_below_the_newest_is_applied() {
     tokio::spawn(conn);
     c.batch_execute(
         "DROP TRIGGER contexts_changed ON contexts; DROP TRIGGER datasets_changed ON datasets;
-         DROP FUNCTION urbantwin_config_changed(); DELETE FROM schema_migrations WHERE version = 3;",
+         DROP FUNCTION urbantwin_config_changed() CASCADE; DELETE FROM schema_migrations WHERE version = 3;",
     )
     .await
     .unwrap();
@@ -606,4 +607,70 @@ async fn an_import_does_not_hold_the_journal_lock_until_it_reaches_an_entity_wri
     assert_eq!(order, [("urn:c:b", 1), ("urn:c:a", 1), ("urn:c:b", 2)]);
     let seqs: Vec<i64> = changes.iter().map(|c| c.seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_or_an_account_changed_on_one_node_moves_the_others_epoch() {
+    let Some((a, db)) = fresh_postgres().await else {
+        return;
+    };
+    let b = second_node(&db).await;
+    let now = chrono::Utc::now();
+    let account = twin_store::trust::Account {
+        id: "ann".into(),
+        display_name: None,
+        email: None,
+        password_hash: None,
+        roles: vec!["planner".into()],
+        groups: vec![],
+        organisation: None,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    a.put_account(account.clone(), true).await.unwrap();
+    a.put_api_key(twin_store::trust::ApiKeyRecord {
+        id: "k1".into(),
+        account_id: "ann".into(),
+        name: "t".into(),
+        hash: "h".into(),
+        scopes: vec!["read".into()],
+        created_at: now,
+        expires_at: None,
+        revoked_at: None,
+        last_used_at: None,
+    })
+    .await
+    .unwrap();
+    // node b learns of a change made on node a through the database's notification
+    let moved = |before: u64| {
+        let b = &b;
+        async move {
+            let start = std::time::Instant::now();
+            while b.config_epoch() == before {
+                assert!(
+                    start.elapsed() < Duration::from_secs(5),
+                    "node b's epoch did not move"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // the touch of a key's last use is not a change anyone caches
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = b.config_epoch();
+    a.touch_api_key("k1", now).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(b.config_epoch(), before);
+    let before = a.config_epoch();
+    let before_b = b.config_epoch();
+    assert!(a.revoke_api_key("k1", now).await.unwrap());
+    // the node of the change at once, the other when notified
+    assert!(a.config_epoch() > before);
+    moved(before_b).await;
+    let before_b = b.config_epoch();
+    let mut disabled = account;
+    disabled.disabled = true;
+    a.put_account(disabled, false).await.unwrap();
+    moved(before_b).await;
 }

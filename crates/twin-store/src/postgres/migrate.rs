@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "scenario_owner",
         include_str!("../../migrations/postgres/0007_scenario_owner.sql"),
     ),
+    (
+        8,
+        "credentials_notify",
+        include_str!("../../migrations/postgres/0008_credentials_notify.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

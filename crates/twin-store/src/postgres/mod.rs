@@ -238,6 +238,15 @@ async fn listen_loop(
 }
 
 impl PostgresStore {
+    /// Raises this node's configuration epoch after a change that succeeded (the others raise theirs when the
+    /// database's notification arrives), so a request right after the change is not judged by what was cached.
+    fn config_changed<T>(&self, r: Result<T>) -> Result<T> {
+        if r.is_ok() {
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        r
+    }
+
     /// Connects to the database at `url` (`postgres://user@host:port/db`), runs the migrations it lacks and starts
     /// listening for changes made by other nodes. Up to [`DEFAULT_POOL_SIZE`] pooled connections, plus one that
     /// listens and, on the node that turns the journal into deliveries, one that holds the notifier lock.
@@ -1575,7 +1584,8 @@ impl Store for PostgresStore {
 
     // --- trust (see the `trust` module) ---
     async fn put_account(&self, a: Account, create: bool) -> Result<()> {
-        self.trust_put_account(a, create).await
+        let r = self.trust_put_account(a, create).await;
+        self.config_changed(r)
     }
 
     async fn get_account(&self, id: &str) -> Result<Option<Account>> {
@@ -1587,7 +1597,8 @@ impl Store for PostgresStore {
     }
 
     async fn delete_account(&self, id: &str) -> Result<bool> {
-        self.trust_delete_account(id).await
+        let r = self.trust_delete_account(id).await;
+        self.config_changed(r)
     }
 
     async fn count_accounts(&self) -> Result<u64> {
@@ -1607,7 +1618,8 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
-        self.trust_revoke_api_key(id, at).await
+        let r = self.trust_revoke_api_key(id, at).await;
+        self.config_changed(r)
     }
 
     async fn touch_api_key(&self, id: &str, at: DateTime<Utc>) -> Result<()> {

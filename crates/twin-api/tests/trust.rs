@@ -849,36 +849,18 @@ async fn ngsi_ld_tenants_are_organisations() {
     .await;
     assert_eq!(st, 400, "{body}");
     // only its organisation's members (or an administrator) create it, with their first entity
-    let (st, _) = in_tenant(
-        &s,
-        None,
-        Some("utility"),
-        Method::POST,
-        &s.url("/entities"),
-        Some(meter.clone()),
-    )
-    .await;
-    assert_eq!(st, 401);
-    let (st, _) = in_tenant(
-        &s,
-        p,
-        Some("utility"),
-        Method::POST,
-        &s.url("/entities"),
-        Some(meter.clone()),
-    )
-    .await;
-    assert_eq!(st, 403);
-    let (st, body) = in_tenant(
-        &s,
-        u,
-        Some("utility"),
-        Method::POST,
-        &s.url("/entities"),
-        Some(meter.clone()),
-    )
-    .await;
-    assert_eq!(st, 201, "{body}");
+    for (who, want) in [(None, 401), (p, 403), (u, 201)] {
+        let (st, body) = in_tenant(
+            &s,
+            who,
+            Some("utility"),
+            Method::POST,
+            &s.url("/entities"),
+            Some(meter.clone()),
+        )
+        .await;
+        assert_eq!(st, want, "{who:?}: {body}");
+    }
     // its dataset belongs to the organisation and is private to it
     let d = s
         .store

@@ -56,9 +56,24 @@ async fn call(
     url: &str,
     body: Option<Value>,
 ) -> (u16, String) {
+    request(s, c.auth.as_deref(), None, method, url, body).await
+}
+
+/// A request with an `Authorization` header and in a tenant, when given: its status and body.
+async fn request(
+    s: &Server,
+    authorization: Option<&str>,
+    tenant: Option<&str>,
+    method: Method,
+    url: &str,
+    body: Option<Value>,
+) -> (u16, String) {
     let mut r = s.http.request(method, url);
-    if let Some(a) = &c.auth {
+    if let Some(a) = authorization {
         r = r.header("Authorization", a);
+    }
+    if let Some(t) = tenant {
+        r = r.header("NGSILD-Tenant", t);
     }
     if let Some(b) = body {
         r = r
@@ -767,21 +782,8 @@ async fn in_tenant(
     url: &str,
     body: Option<Value>,
 ) -> (u16, String) {
-    let mut r = s.http.request(method, url);
-    if let Some(k) = auth {
-        r = r.header("Authorization", format!("Bearer {k}"));
-    }
-    if let Some(t) = tenant {
-        r = r.header("NGSILD-Tenant", t);
-    }
-    if let Some(b) = body {
-        r = r
-            .header("Content-Type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = r.send().await.unwrap();
-    let st = resp.status().as_u16();
-    (st, resp.text().await.unwrap())
+    let auth = auth.map(|k| format!("Bearer {k}"));
+    request(s, auth.as_deref(), tenant, method, url, body).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

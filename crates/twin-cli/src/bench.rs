@@ -138,6 +138,10 @@ pub struct BenchArgs {
     /// more datasets with policies), and print both with their ratio.
     #[arg(long)]
     pub policies: bool,
+    /// bench hub --policies: alternate the two measurements this many times and print the median of each figure
+    /// (on a small or shared machine one round's ratio moves by tens of percent from run to run).
+    #[arg(long, default_value_t = 1)]
+    pub policy_rounds: usize,
     /// bench access: side of the generated square grid whose whole recomputation is timed (1000: a
     /// 1,000,000-node network).
     #[arg(long, default_value_t = 1000)]
@@ -1068,11 +1072,23 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         if a.url.is_some() || a.db.is_some() {
             bail!("--policies measures two fresh in-process servers: leave out --url and --db");
         }
-        progress("without access policies");
-        let plain = hub(&a, false).await?;
-        progress("with access policies");
-        let guarded = hub(&a, true).await?;
-        return print_policies(&a, &plain, &guarded);
+        if a.policy_rounds == 0 {
+            bail!("--policy-rounds must be at least 1");
+        }
+        let (mut plain, mut guarded) = (Vec::new(), Vec::new());
+        for round in 1..=a.policy_rounds {
+            progress(&format!(
+                "round {round}/{}: without access policies",
+                a.policy_rounds
+            ));
+            plain.push(hub(&a, false).await?);
+            progress(&format!(
+                "round {round}/{}: with access policies",
+                a.policy_rounds
+            ));
+            guarded.push(hub(&a, true).await?);
+        }
+        return print_policies(&a, &median_outcome(plain), &median_outcome(guarded));
     }
     let o = hub(&a, false).await?;
     print_hub(&a, &o)
@@ -1169,14 +1185,15 @@ fn print_policies(a: &BenchArgs, plain: &HubOutcome, guarded: &HubOutcome) -> Re
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({
-                "benchmark": "hub --policies", "cores": cores, "entities": a.entities, "instances": a.instances,
+                "benchmark": "hub --policies", "cores": cores, "entities": a.entities, "instances": a.instances, "rounds": a.policy_rounds,
                 "results": rows, "errors": plain.errors + guarded.errors,
             }))?
         );
     } else {
         println!(
-            "urbantwin bench hub --policies: {} entities, {} temporal instances, {} clients, {} s phases, {cores} cores",
-            a.entities, a.instances, a.concurrency, a.duration_secs
+            "urbantwin bench hub --policies: {} entities, {} temporal instances, {} clients, {} s phases, {cores} cores, \
+             median of {} alternating rounds",
+            a.entities, a.instances, a.concurrency, a.duration_secs, a.policy_rounds
         );
         println!();
         println!("| measure | without policies | with policies | unit | ratio (with / without) |");
@@ -1206,6 +1223,29 @@ fn print_policies(a: &BenchArgs, plain: &HubOutcome, guarded: &HubOutcome) -> Re
         bail!("{errors} requests or checks failed; the figures above are not valid");
     }
     Ok(())
+}
+
+/// One outcome whose figures are the medians of several rounds' (the same measures in the same order), with their
+/// requests and errors summed.
+fn median_outcome(mut rounds: Vec<HubOutcome>) -> HubOutcome {
+    let mut out = rounds.remove(0);
+    for (i, row) in out.rows.iter_mut().enumerate() {
+        let mut values: Vec<f64> = std::iter::once(row.value)
+            .chain(rounds.iter().filter_map(|r| r.rows.get(i).map(|x| x.value)))
+            .collect();
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        row.value = if n % 2 == 1 {
+            values[n / 2]
+        } else {
+            (values[n / 2 - 1] + values[n / 2]) / 2.0
+        };
+    }
+    for r in &rounds {
+        out.requests += r.requests;
+        out.errors += r.errors;
+    }
+    out
 }
 
 /// What one measurement of the hub gave.

@@ -1077,12 +1077,12 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         }
         let (mut plain, mut guarded) = (Vec::new(), Vec::new());
         for round in 1..=a.policy_rounds {
-            progress(&format!(
+            progress(format!(
                 "round {round}/{}: without access policies",
                 a.policy_rounds
             ));
             plain.push(hub(&a, false).await?);
-            progress(&format!(
+            progress(format!(
                 "round {round}/{}: with access policies",
                 a.policy_rounds
             ));

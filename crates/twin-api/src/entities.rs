@@ -95,10 +95,10 @@ pub async fn resolve_dataset(
             )
         }
         Some(d) => {
-            let known = match state.store.get_dataset(d).await? {
+            // the guard's datasets are those of this request's configuration epoch; one made since is read anew
+            let known = match g.dataset(d).cloned() {
                 Some(ds) => Some(ds),
-                None if d == DEFAULT_DATASET => Some(twin_model::Dataset::default_dataset()),
-                None => None,
+                None => state.store.get_dataset(d).await?,
             };
             let Some(ds) = known else {
                 return Err(ApiError::bad_data(format!(

@@ -91,7 +91,8 @@ pub struct Guard {
     pub purpose: Option<String>,
     state: SharedState,
     datasets: Arc<BTreeMap<String, Dataset>>,
-    scope: ReadScope,
+    /// Shared with the changes a batch wraps (one per entity).
+    scope: Arc<ReadScope>,
     /// The datasets the caller may write (once per request: a batch wraps every change with it).
     writable: Arc<HashSet<String>>,
     /// The NGSI-LD tenant the request names (an organisation: see [`crate::tenants`]).
@@ -178,7 +179,7 @@ impl Guard {
             purpose,
             state: state.clone(),
             datasets,
-            scope,
+            scope: Arc::new(scope),
             tenant,
         })
     }

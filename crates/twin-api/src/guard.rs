@@ -153,17 +153,12 @@ impl Guard {
                 .as_deref()
                 .is_none_or(|t| datasets.get(id).is_some_and(|d| tenants::holds(t, d)))
         };
-        if let Some(t) = &tenant {
+        if tenant.is_some() {
             let visible = match scope.datasets.take() {
                 Some(v) => v,
                 None => datasets.keys().cloned().collect(),
             };
-            scope.datasets = Some(
-                visible
-                    .into_iter()
-                    .filter(|d| datasets.get(d).is_some_and(|d| tenants::holds(t, d)))
-                    .collect(),
-            );
+            scope.datasets = Some(visible.into_iter().filter(|d| in_tenant(d)).collect());
             scope.logged.retain(|d| in_tenant(d));
         }
         let writable = Arc::new(

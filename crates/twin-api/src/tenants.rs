@@ -95,14 +95,18 @@ pub async fn write_dataset(state: &SharedState, g: &mut Guard) -> ApiResult<Opti
         return Ok(None);
     };
     let id = dataset_id(&t);
+    let not_theirs = || {
+        ApiError::new(
+            ErrorKind::Conflict,
+            format!("dataset {id} exists but does not belong to organisation {t}"),
+        )
+    };
     if let Some(d) = g.dataset(&id) {
-        if !holds(&t, d) {
-            return Err(ApiError::new(
-                ErrorKind::Conflict,
-                format!("dataset {id} exists but does not belong to organisation {t}"),
-            ));
-        }
-        return Ok(Some(id));
+        return if holds(&t, d) {
+            Ok(Some(id))
+        } else {
+            Err(not_theirs())
+        };
     }
     if !may_create(&g.principal, &t) {
         return Err(denied(
@@ -110,16 +114,11 @@ pub async fn write_dataset(state: &SharedState, g: &mut Guard) -> ApiResult<Opti
             format!("tenant {t} does not exist; a member of organisation {t} or an administrator creates it with its first entity"),
         ));
     }
-    let d = new_dataset(&t);
     match state.store.get_dataset(&id).await? {
-        Some(existing) if !holds(&t, &existing) => {
-            return Err(ApiError::new(
-                ErrorKind::Conflict,
-                format!("dataset {id} exists but does not belong to organisation {t}"),
-            ))
-        }
+        Some(existing) if !holds(&t, &existing) => return Err(not_theirs()),
         Some(_) => {}
         None => {
+            let d = new_dataset(&t);
             state.store.put_dataset(d.clone()).await?;
             state
                 .store

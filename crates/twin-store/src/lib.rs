@@ -14,6 +14,7 @@ use twin_model::query::{Query, ScopeQuery, TypeExpr};
 use twin_model::{Attribute, Dataset, Entity, NgsiError};
 
 mod common;
+pub mod participation;
 pub mod postgres;
 pub mod retention;
 pub mod sqlite;

@@ -179,6 +179,8 @@ export interface AccountControlOptions {
   openAudit: () => void;
   /** Said to screen readers (the map's status region). */
   announce: (text: string) => void;
+  /** More entries of the menu (before Sign out): shown when `visible` says so. */
+  extra?: { id: string; label: () => string; visible: (s: Session | undefined) => boolean; onClick: () => void }[];
 }
 
 /** The header's account control. */
@@ -191,6 +193,7 @@ export class AccountControl {
   private readonly audit = el('button', { type: 'button', class: 'text-button', id: 'audit-open' });
   private readonly signOut = el('button', { type: 'button', class: 'text-button', id: 'sign-out' });
   private readonly menuMessage = el('p', { class: 'dialog-message', role: 'alert' });
+  private readonly extraButtons: HTMLButtonElement[];
 
   constructor(
     root: HTMLElement,
@@ -198,7 +201,15 @@ export class AccountControl {
     private readonly dialog: SignInDialog,
     private readonly opts: AccountControlOptions,
   ) {
-    this.menu.append(this.who, this.myData, this.audit, this.signOut, this.menuMessage);
+    this.extraButtons = (opts.extra ?? []).map((x) => {
+      const b = el('button', { type: 'button', class: 'text-button', id: x.id });
+      b.addEventListener('click', () => {
+        this.setMenu(false);
+        x.onClick();
+      });
+      return b;
+    });
+    this.menu.append(this.who, this.myData, this.audit, ...this.extraButtons, this.signOut, this.menuMessage);
     root.append(this.signInButton, this.toggle, this.menu);
     this.signInButton.addEventListener('click', () => void this.dialog.open());
     this.toggle.addEventListener('click', () => this.setMenu(this.menu.hasAttribute('hidden')));
@@ -256,6 +267,11 @@ export class AccountControl {
     this.myData.hidden = !seesOwnData(s);
     this.audit.textContent = t('audit.title');
     this.audit.hidden = !isAdmin(s);
+    (this.opts.extra ?? []).forEach((x, i) => {
+      const b = this.extraButtons[i]!;
+      b.textContent = x.label();
+      b.hidden = !x.visible(s);
+    });
     this.signOut.textContent = t('account.signOut');
     this.menuMessage.textContent = '';
   }

@@ -104,7 +104,7 @@ export class ApiError extends Error {
 const NGSI = '/ngsi-ld/v1';
 
 /** The error of a failed answer: its ProblemDetails' detail and type when it has them. */
-async function problem(res: Response): Promise<ApiError> {
+export async function problem(res: Response): Promise<ApiError> {
   let detail = res.statusText;
   let type: string | undefined;
   try {
@@ -167,7 +167,7 @@ export function apiFetch(path: string, init: RequestInit = {}): Promise<Response
   return fetch(path, { ...init, method, credentials: 'same-origin', headers: requestHeaders(method, csrf, init.headers) });
 }
 
-function qs(params: Record<string, string | number | undefined>): string {
+export function qs(params: Record<string, string | number | undefined>): string {
   const p = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== '') p.set(k, String(v));
   const s = p.toString();
@@ -309,7 +309,7 @@ export interface ScenarioRun {
  * A write (or a read that needs no preload-identical request) through [`apiFetch`]: JSON in and out. A 401 calls the
  * unauthorized handler (unless `quiet401`: the sign-in itself answers 401 to a wrong password) before it throws.
  */
-async function sendJson<T>(
+export async function sendJson<T>(
   method: string,
   path: string,
   body?: unknown,

@@ -18,7 +18,10 @@ import { AccessPanel } from './access';
 import { detectSensorTypes, SensorLayer } from './sensors';
 import { TimeBar } from './timeline';
 import { setChartTime } from './chart';
-import { parseHash, UrlSync } from './url-state';
+import { parseHash, parseSearch, UrlSync } from './url-state';
+import { ConsultPanel } from './consult-panel';
+import { canModerate, canParticipate } from './consult';
+import { NotificationBell } from './notifications';
 
 declare global {
   interface Window {
@@ -27,7 +30,7 @@ declare global {
   }
 }
 
-const initial = parseHash(window.location.hash);
+const initial = { ...parseHash(window.location.hash), ...parseSearch(window.location.search) };
 initLang(initialLang(initial.lang ?? null));
 const url = new UrlSync(initial);
 
@@ -58,6 +61,8 @@ const accessToggle = $<HTMLButtonElement>('#access-toggle');
 const accessPanelEl = $('#access-panel');
 const myDataPanelEl = $('#mydata-panel');
 const auditPanelEl = $('#audit-panel');
+const consultPanelEl = $('#consult-panel');
+const consultToggle = $<HTMLButtonElement>('#consult-toggle');
 /** Set once the map exists: keeps the map's centre in the part of it that no panel covers. */
 let onPanelsChanged: () => void = () => undefined;
 /** Set once the map exists. */
@@ -67,7 +72,7 @@ let onAccessOpened: (open: boolean, active: boolean) => void = () => undefined;
 
 /** On a phone the feature panel hides behind an open left sheet. */
 function syncBehind(): void {
-  const leftOpen = !layerPanelEl.hidden || !scenarioPanelEl.hidden || !accessPanelEl.hidden || !myDataPanelEl.hidden || !auditPanelEl.hidden;
+  const leftOpen = !layerPanelEl.hidden || !scenarioPanelEl.hidden || !accessPanelEl.hidden || !myDataPanelEl.hidden || !auditPanelEl.hidden || !consultPanelEl.hidden;
   featurePanelEl.classList.toggle('behind', leftOpen && narrow.matches);
 }
 
@@ -75,6 +80,7 @@ function setLayersOpen(open: boolean, focus = false): void {
   if (open) closeTrustPanels();
   if (open && !scenarioPanelEl.hidden) setScenariosOpen(false);
   if (open && !accessPanelEl.hidden) setAccessOpen(false);
+  if (open && !consultPanelEl.hidden) setConsultOpen(false);
   layerPanelEl.hidden = !open;
   onPanelsChanged();
   layersToggle.setAttribute('aria-expanded', String(open));
@@ -93,6 +99,7 @@ function setScenariosOpen(open: boolean, focus = false): void {
   if (open) closeTrustPanels();
   if (open && !layerPanelEl.hidden) setLayersOpen(false);
   if (open && !accessPanelEl.hidden) setAccessOpen(false);
+  if (open && !consultPanelEl.hidden) setConsultOpen(false);
   scenarioPanelEl.hidden = !open;
   scenariosToggle.setAttribute('aria-expanded', String(open));
   syncBehind();
@@ -113,6 +120,7 @@ function setAccessOpen(open: boolean, focus = false, keepLayer = false): void {
   if (open) closeTrustPanels();
   if (open && !layerPanelEl.hidden) setLayersOpen(false);
   if (open && !scenarioPanelEl.hidden) setScenariosOpen(false);
+  if (open && !consultPanelEl.hidden) setConsultOpen(false);
   accessPanelEl.hidden = !open;
   accessToggle.setAttribute('aria-expanded', String(open));
   syncBehind();
@@ -126,6 +134,36 @@ $('#access-close').addEventListener('click', () => setAccessOpen(false, true));
 accessPanelEl.addEventListener('keydown', (e) => {
   if (e.key === 'Escape') setAccessOpen(false, true);
 });
+// ---- consultations: on the left too (wider)
+function setConsultOpen(open: boolean, focus = false): void {
+  if (open) {
+    closeTrustPanels();
+    if (!layerPanelEl.hidden) setLayersOpen(false);
+    if (!scenarioPanelEl.hidden) setScenariosOpen(false);
+    if (!accessPanelEl.hidden) setAccessOpen(false);
+  }
+  consultPanelEl.hidden = !open;
+  consultToggle.setAttribute('aria-expanded', String(open));
+  syncBehind();
+  onPanelsChanged();
+  consult?.visibilityChanged();
+  if (!open) url.update({ consultation: undefined });
+  else if (consult?.view === 'page' && consult.consultation) url.update({ consultation: consult.consultation.id });
+  if (open && focus) $('#consult-title').focus();
+  if (!open && focus) consultToggle.focus();
+}
+consultToggle.addEventListener('click', () => {
+  const open = consultPanelEl.hasAttribute('hidden');
+  setConsultOpen(open, true);
+  if (open && consult.view === 'list') void consult.showList();
+});
+$('#consult-close').addEventListener('click', () => setConsultOpen(false, true));
+consultPanelEl.addEventListener('keydown', (e) => {
+  if (e.key !== 'Escape' || e.defaultPrevented) return;
+  if (consult.cancelPlacing()) return;
+  setConsultOpen(false, true);
+});
+
 // ---- "My data" and the audit log (for data owners and administrators): on the left too
 const session = new SessionState();
 const myData = new MyDataPanel($('#mydata-content'));
@@ -143,6 +181,7 @@ function setTrustOpen(which: TrustPanel, open: boolean, focus = false): void {
     if (!layerPanelEl.hidden) setLayersOpen(false);
     if (!scenarioPanelEl.hidden) setScenariosOpen(false);
     if (!accessPanelEl.hidden) setAccessOpen(false);
+    if (!consultPanelEl.hidden) setConsultOpen(false);
     for (const k of Object.keys(trustPanels) as TrustPanel[]) if (k !== which && !trustPanels[k].panel.hidden) setTrustOpen(k, false);
   }
   const wasOpen = !panel.hidden;
@@ -169,7 +208,63 @@ const account = new AccountControl($('#account'), session, signInDialog, {
   openMyData: () => setTrustOpen('mydata', true, true),
   openAudit: () => setTrustOpen('audit', true, true),
   announce: (text) => (statusEl.textContent = text),
+  extra: [
+    {
+      id: 'participation-open',
+      label: () => t('consult.me.title'),
+      visible: (s) => canParticipate(s),
+      onClick: () => {
+        setConsultOpen(true, true);
+        consult.showMe();
+      },
+    },
+    {
+      id: 'moderation-open',
+      label: () => t('consult.queue.title'),
+      visible: (s) => canModerate(s),
+      onClick: () => {
+        setConsultOpen(true, true);
+        void consult.showQueue();
+      },
+    },
+  ],
 });
+// ---- consultations: the panel, the notifications bell; the map and the scenario editor join once they exist
+const scenarioHooks: { panel?: ScenarioPanel } = {};
+const consult: ConsultPanel = new ConsultPanel($('#consult-content'), {
+  session,
+  signIn: (reasonKey) => signInDialog.open(reasonKey),
+  onOpen: (id) => {
+    if (!consultPanelEl.hidden || !id) url.update({ consultation: id });
+  },
+  announce: (text) => (statusEl.textContent = text),
+  setTitle: (text, l) => {
+    const h = $('#consult-title');
+    h.textContent = text;
+    if (l) h.setAttribute('lang', l);
+    else h.removeAttribute('lang');
+  },
+  showScenario: async (id) => (scenarioHooks.panel ? scenarioHooks.panel.showOnMap(id) : false),
+  hideScenario: () => scenarioHooks.panel?.hideFromMap(),
+  hasResults: (id) => !!scenarioHooks.panel?.hasResults(id),
+  editScenario: (id, banner) => {
+    const p = scenarioHooks.panel;
+    if (!p) return;
+    p.setBanner(banner);
+    setScenariosOpen(true);
+    void p.select(id).then(() => $('#scenario-pick').focus());
+  },
+  backFromEditor: () => {
+    scenarioHooks.panel?.setBanner(undefined);
+    setConsultOpen(true);
+  },
+});
+function openConsultation(id: string): void {
+  setConsultOpen(true);
+  void consult.open(id);
+}
+new NotificationBell($('#notif'), session, { openConsultation, refreshMs: 60_000 });
+
 session.onChange((s) => {
   // a panel the account may no longer see closes; one it still sees shows the new account's data
   if (!myDataPanelEl.hidden) (seesOwnData(s) ? trustPanels.mydata.load() : setTrustOpen('mydata', false));
@@ -189,7 +284,7 @@ void session.restore();
 
 setLayersOpen(!narrow.matches);
 narrow.addEventListener('change', () => {
-  if (accessPanelEl.hidden && scenarioPanelEl.hidden && myDataPanelEl.hidden && auditPanelEl.hidden) setLayersOpen(!narrow.matches);
+  if (accessPanelEl.hidden && scenarioPanelEl.hidden && myDataPanelEl.hidden && auditPanelEl.hidden && consultPanelEl.hidden) setLayersOpen(!narrow.matches);
   else syncBehind();
 });
 
@@ -227,7 +322,9 @@ async function start(): Promise<void> {
               ? myDataPanelEl.getBoundingClientRect().right
               : !auditPanelEl.hidden
                 ? auditPanelEl.getBoundingClientRect().right
-                : 0,
+                : !consultPanelEl.hidden
+                  ? consultPanelEl.getBoundingClientRect().right
+                  : 0,
   });
   const placeCrosshair = () => {
     const c = map.project(map.getCenter());
@@ -312,6 +409,8 @@ async function start(): Promise<void> {
     },
   });
   scenarios.addLayers(APP_LAYERS.streetLabels);
+  scenarioHooks.panel = scenarios;
+  consult.setMap(map);
   onScenariosOpened = (open) => {
     if (open) void scenarios.refreshList();
     else {
@@ -319,7 +418,8 @@ async function start(): Promise<void> {
       scenarios.sketch.cancel();
     }
   };
-  if (initial.scenario) {
+  if (initial.consultation) openConsultation(initial.consultation);
+  else if (initial.scenario) {
     setScenariosOpen(true);
     void scenarios.select(initial.scenario);
   }
@@ -332,7 +432,7 @@ async function start(): Promise<void> {
     access.show(active);
     url.update({ access: active ? access.options : undefined });
   };
-  if (initial.access && !initial.scenario) {
+  if (initial.access && !initial.scenario && !initial.consultation) {
     access.set(initial.access);
     setAccessOpen(true);
   }
@@ -421,6 +521,11 @@ async function start(): Promise<void> {
   }
 
   map.on('click', (e) => {
+    // a comment's or a proposal's place
+    if (consult.placing) {
+      consult.place([e.lngLat.lng, e.lngLat.lat]);
+      return;
+    }
     // "What if…" of the 15-minute city: the next click places the new destination
     if (access.whatIf.placing) {
       access.whatIf.place([e.lngLat.lng, e.lngLat.lat]);
@@ -454,7 +559,7 @@ async function start(): Promise<void> {
     else if (features.openId) features.close();
   });
   map.on('mousemove', (e) => {
-    if (access.whatIf.placing) {
+    if (access.whatIf.placing || consult.placing) {
       map.getCanvas().style.cursor = 'crosshair';
       return;
     }
@@ -470,9 +575,15 @@ async function start(): Promise<void> {
   // keyboard: Enter or Space on the focused map selects what is under the crosshair
   const canvas = map.getCanvas();
   canvas.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape' && consult.cancelPlacing()) return;
     if (e.key !== 'Enter' && e.key !== ' ') return;
     e.preventDefault();
     const c = map.project(map.getCenter());
+    if (consult.placing) {
+      const p = map.getCenter();
+      consult.place([p.lng, p.lat]);
+      return;
+    }
     if (access.whatIf.placing) {
       const p = map.getCenter();
       access.whatIf.place([p.lng, p.lat]);

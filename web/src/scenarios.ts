@@ -704,8 +704,31 @@ export class ScenarioPanel {
     this.nameInput.focus();
   }
 
-  /** Shows a saved scenario with its latest run. */
-  async select(id: string): Promise<void> {
+  /** Shows a scenario's latest done run on the map without the editor (a consultation's scenario); resolves whether
+   * it has results. The URL is left as it is. */
+  async showOnMap(id: string): Promise<boolean> {
+    await this.select(id, false);
+    return this.shown === id;
+  }
+
+  /** Takes the results off the map (the consultation's "Hide"). */
+  hideFromMap(): void {
+    this.showDelta(undefined);
+  }
+
+  /** Whether the scenario's results are on the map (it has a finished run). */
+  hasResults(id: string): boolean {
+    return this.shown === id && this.run?.status === 'done';
+  }
+
+  /** A section at the top of the editor (a consultation's proposal being drafted), or none. */
+  setBanner(node: HTMLElement | undefined): void {
+    this.root.querySelector(':scope > .consult-banner')?.remove();
+    if (node) this.root.prepend(node);
+  }
+
+  /** Shows a saved scenario with its latest run (`notify`: the URL follows). */
+  async select(id: string, notify = true): Promise<void> {
     this.stopPolling();
     let s: Scenario;
     let runs: ScenarioRun[];
@@ -721,7 +744,7 @@ export class ScenarioPanel {
     this.nameInput.value = s.name;
     this.descInput.value = s.description ?? '';
     this.run = runs[runs.length - 1];
-    this.opts.onSelect(s.id);
+    if (notify) this.opts.onSelect(s.id);
     if (!this.list.some((x) => x.id === s.id)) await this.refreshList();
     this.renderDynamic();
     this.status(t('scenarios.selected', { name: s.name }));

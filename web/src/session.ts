@@ -27,7 +27,7 @@ export interface Session {
 }
 
 /** The roles from the most to the least powerful (the order the server lists them in). */
-export const ROLES = ['admin', 'data_owner', 'planner', 'citizen', 'device'] as const;
+export const ROLES = ['admin', 'data_owner', 'planner', 'moderator', 'citizen', 'device'] as const;
 
 function strings(v: unknown): string[] {
   return Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];

@@ -59,6 +59,23 @@ export interface UrlState {
   lang?: string;
   /** The time slider's time (ISO 8601); absent: live. */
   time?: string;
+  /** The consultation open: in the query string (`?consultation=id`), so that a shared link is a plain one. */
+  consultation?: string;
+}
+
+/** The state the query string holds: `?consultation=id`. */
+export function parseSearch(search: string): Pick<UrlState, 'consultation'> {
+  const c = new URLSearchParams(search.replace(/^\?/, '')).get('consultation');
+  return c ? { consultation: c } : {};
+}
+
+/** The query string with the consultation set (or removed), other parameters kept. */
+export function formatSearch(search: string, consultation: string | undefined): string {
+  const p = new URLSearchParams(search.replace(/^\?/, ''));
+  if (consultation) p.set('consultation', consultation);
+  else p.delete('consultation');
+  const s = p.toString();
+  return s ? `?${s}` : '';
 }
 
 export function parseHash(hash: string): UrlState {
@@ -139,8 +156,9 @@ export class UrlSync {
   flush(): void {
     window.clearTimeout(this.timer);
     const hash = formatHash(this.state);
-    if (hash !== window.location.hash) {
-      history.replaceState(history.state, '', `${window.location.pathname}${window.location.search}${hash}`);
+    const search = formatSearch(window.location.search, this.state.consultation);
+    if (hash !== window.location.hash || search !== window.location.search) {
+      history.replaceState(history.state, '', `${window.location.pathname}${search}${hash}`);
     }
   }
 }

@@ -75,6 +75,21 @@ function makeAccounts(db) {
     accountsCli(db, ['add', id, '--role', role, '--password-stdin'], `${pw}\n`);
     accounts[name] = { id, password: pw, role };
   }
+  // the consultation tests: two citizens and a moderator (a role servers before the consultations API lack: then
+  // the tests that need it are skipped)
+  for (const [name, id, role] of [
+    ['citizen', 'web-citizen', 'citizen'],
+    ['citizen2', 'web-citizen-2', 'citizen'],
+    ['moderator', 'web-moderator', 'moderator'],
+  ]) {
+    const pw = password();
+    try {
+      accountsCli(db, ['add', id, '--role', role, '--password-stdin'], `${pw}\n`);
+      accounts[name] = { id, password: pw, role };
+    } catch (e) {
+      console.error(`# account ${id} (${role}) not made: ${String(e.stderr ?? e.message).trim()}`);
+    }
+  }
   accountsCli(db, ['access', OWNED_DATASET, '--owner', 'web-owner', '--licence', 'CC-BY-4.0', '--title', 'Test smart meters', '--read', 'registered']);
   accounts.reader.key = accountsCli(db, ['key', 'web-reader', '--name', 'web tests reader', '--scope', 'read']);
   return accounts;

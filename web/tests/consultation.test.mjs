@@ -1,0 +1,365 @@
+// End-to-end tests of the consultation pages (docs/consultations.md) in headless Chromium against `urbantwin demo`:
+// a planner puts a scenario closing Fabianinkatu to the public through the API; a citizen opens the consultation from
+// its link, looks at the scenario's delta layer, signs in, comments with a stance, replies, votes, proposes a street
+// change of her own (a fork of the baseline, edited and run in the scenario editor), follows the consultation and,
+// once voting opens, supports another citizen's proposal; a moderator hides a reported comment with a public reason,
+// which an anonymous visitor reads in the moderation log and in place of the comment's text. axe-core checks the
+// page signed out and signed in. Run with `npm test` after `npm run build`.
+
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { fillSignIn, launchBrowser, mapIdle, openApp, signIn, startTwin } from './harness.mjs';
+
+const require = createRequire(import.meta.url);
+/** axe-core, bundled with the tests (a devDependency), injected into the page: nothing is fetched at run time. */
+const AXE = require.resolve('axe-core/axe.min.js');
+/** Fabianinkatu in view, the map's other layers off (as in app.test.mjs). */
+const VIEW = '#map=15.6/60.1688/24.9470/0/0&off=buildings,pois,landuse';
+
+let twin;
+let browser;
+/** What the set-up made: the consultation's id, the scenario's, and the API sessions of the accounts. */
+let setup;
+/** Why the tests are skipped, if they are. */
+let skip;
+
+/** An API session of an account (signed in with its password): JSON in and out, the cookie and the CSRF token sent. */
+async function apiSession(account) {
+  const res = await fetch(`${twin.url}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ id: account.id, password: account.password }),
+  });
+  assert.equal(res.status, 200, `sign-in of ${account.id}: ${res.status}`);
+  const body = await res.json();
+  const cookie = res.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
+  const csrf = body.csrfToken;
+  const call = async (method, path, data, expect = [200, 201, 204]) => {
+    const r = await fetch(`${twin.url}${path}`, {
+      method,
+      headers: { Cookie: cookie, ...(csrf ? { 'X-CSRF-Token': csrf } : {}), ...(data !== undefined ? { 'Content-Type': 'application/json' } : {}) },
+      ...(data !== undefined ? { body: JSON.stringify(data) } : {}),
+    });
+    const text = await r.text();
+    assert.ok(expect.includes(r.status), `${method} ${path} as ${account.id}: HTTP ${r.status} ${text.slice(0, 300)}`);
+    return text ? JSON.parse(text) : undefined;
+  };
+  return { id: account.id, call, get: (p) => call('GET', p), post: (p, d) => call('POST', p, d), put: (p, d) => call('PUT', p, d) };
+}
+
+async function waitRun(api, scenario, run) {
+  const until = Date.now() + 180_000;
+  for (;;) {
+    const r = await api.get(`/api/scenarios/${encodeURIComponent(scenario)}/runs/${encodeURIComponent(run)}`);
+    if (r.status === 'done') return r;
+    assert.ok(!['failed', 'cancelled'].includes(r.status), `the run ended ${r.status}: ${r.message ?? ''}`);
+    assert.ok(Date.now() < until, 'the run finished within 3 minutes');
+    await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+/** Runs axe-core on the page; resolves to its serious and critical violations (the map's canvas left out). */
+async function axe(page) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.addScriptTag({ path: AXE });
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run({ exclude: [['#map canvas']] }, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
+  });
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+}
+
+/** A point on the screen on Fabianinkatu (MapLibre answers; the click is a real one). */
+async function fabianinkatu(page) {
+  await mapIdle(page);
+  const at = await page.evaluate(() => {
+    const map = window.urbantwin.map;
+    const canvas = map.getCanvas();
+    const r = canvas.getBoundingClientRect();
+    for (let y = 80; y < canvas.clientHeight - 80; y += 6)
+      for (let x = 480; x < canvas.clientWidth - 80; x += 6) {
+        if (document.elementFromPoint(r.left + x, r.top + y) !== canvas) continue;
+        const fs = map.queryRenderedFeatures([[x - 1, y - 1], [x + 1, y + 1]], { layers: ['roads'] });
+        if (fs.length && fs.every((f) => f.properties.name === 'Fabianinkatu')) return { x, y };
+      }
+    return null;
+  });
+  assert.ok(at, 'Fabianinkatu is in view');
+  const box = await page.locator('#map canvas').boundingBox();
+  return { x: box.x + at.x, y: box.y + at.y };
+}
+
+/** HTTP errors the app expects: a survey never answered (404). */
+const expected = (p) => !/HTTP 404: .*\/surveys\/[^/]+\/response$/.test(p) && !/status of 404/.test(p);
+
+before(async () => {
+  twin = await startTwin();
+  browser = await launchBrowser();
+  const a = twin.accounts;
+  if (!a?.planner || !a.citizen || !a.citizen2 || !a.moderator) {
+    skip = 'the accounts of the consultation tests could not be made (no moderator role on this server?)';
+    return;
+  }
+  const probe = await fetch(`${twin.url}/api/consultations`);
+  if (probe.status === 404) {
+    skip = 'this server has no consultations API';
+    return;
+  }
+  const planner = await apiSession(a.planner);
+  const citizen2 = await apiSession(a.citizen2);
+  // the scenario put to the public: Fabianinkatu closed, run
+  const scenario = await planner.post('/api/scenarios', { name: 'Fabianinkatu car-free', description: 'Fabianinkatu closed to cars', edits: [{ kind: 'closeStreet', name: 'Fabianinkatu' }] });
+  const run = await planner.post(`/api/scenarios/${encodeURIComponent(scenario.id)}/runs`);
+  await waitRun(planner, scenario.id, run.id);
+  const now = Date.now();
+  const consultation = await planner.post('/api/consultations', {
+    title: { en: 'A car-free Fabianinkatu', fi: 'Autoton Fabianinkatu' },
+    summary: { en: 'Should Fabianinkatu be closed to cars?' },
+    description: { en: 'The city studies closing Fabianinkatu to cars between Esplanadi and Kruunuhaka.\n\nTell us what you think.' },
+    scenarios: [scenario.id],
+    phases: [{ phase: 'feedback', start: new Date(now - 3600_000).toISOString(), end: new Date(now + 30 * 86400_000).toISOString() }],
+    supportsPerPerson: 3,
+    published: true,
+  });
+  const id = consultation.id;
+  const c = (p) => `/api/consultations/${encodeURIComponent(id)}${p}`;
+  // another citizen's comment and proposal
+  const other = await citizen2.post(c('/comments'), { body: 'Fewer cars, more room for people.', stance: 'for', lang: 'en' });
+  const otherProposal = await citizen2.post(c('/proposals'), { title: 'Benches by the church', body: 'Put benches where cars drove.', location: [24.9503, 60.1697] });
+  setup = { id, scenario: scenario.id, planner, citizen2, other, otherProposal, c };
+});
+
+after(async () => {
+  await browser?.close();
+  await twin?.stop();
+});
+
+describe('consultations', () => {
+  test('a citizen opens a consultation from its link, sees the delta layer, comments, replies, votes, proposes a street change, follows and supports', async (t) => {
+    if (skip) return t.skip(skip);
+    const { id, scenario, c, planner, other, otherProposal } = setup;
+    const page = await openApp(browser, twin.url, { hash: `?consultation=${encodeURIComponent(id)}${VIEW}` });
+    const panel = page.locator('#consult-panel');
+    await panel.waitFor();
+    await page.waitForFunction(() => /A car-free Fabianinkatu/.test(document.querySelector('#consult-title')?.textContent ?? ''));
+    assert.equal(await page.getAttribute('#consult-toggle', 'aria-expanded'), 'true');
+    assert.match(await page.locator('#consult-phase').textContent(), /Now: Feedback/);
+    assert.match(await page.locator('#consult-allowed').textContent(), /comment/);
+    assert.equal(await page.locator('#consult-timeline [aria-current="step"]').getAttribute('data-phase'), 'feedback');
+    assert.match(await page.locator('#consult-counts').textContent(), /Participants/);
+    // the scenario's delta layer on the map, with its legend
+    await page.locator(`.consult-scenario button[data-scenario="${scenario}"]`).click();
+    await page.locator('#consult-delta-legend').waitFor();
+    assert.equal(await page.locator(`.consult-scenario button[data-scenario="${scenario}"]`).getAttribute('aria-pressed'), 'true');
+    const layer = await page.evaluate(() => {
+      const map = window.urbantwin.map;
+      return { visible: map.getLayoutProperty('app-scenario-delta', 'visibility'), filter: JSON.stringify(map.getFilter('app-scenario-delta')) };
+    });
+    assert.equal(layer.visible, 'visible');
+    assert.ok(layer.filter.includes(scenario), `the delta layer shows the scenario (${layer.filter})`);
+    await page.waitForFunction(() => window.urbantwin.map.querySourceFeatures('app-scenario-flows', { sourceLayer: 'TrafficFlowObserved' }).some((f) => f.properties.closed === true), null, { timeout: 30_000 });
+    // the link survives a reload
+    assert.match(page.url(), new RegExp(`\\?consultation=${id}`));
+
+    // comments: anonymous, a note leads to the sign-in dialog
+    await page.locator('#consult-tab-comments').click();
+    await page.locator('#consult-panel-comments .consult-signin').click();
+    assert.equal(await page.locator('#signin-reason').textContent(), 'Sign in to take part');
+    await fillSignIn(page, twin.accounts.citizen);
+    const form = page.locator('#consult-comment-form');
+    await form.waitFor();
+    // a comment with a stance
+    await page.locator('#consult-comment-body').fill('Close it: the street is too narrow for cars and people.');
+    await page.locator('#consult-comment-stance-against').check();
+    await page.locator('#consult-comment-submit').click();
+    const mine = page.locator('#consult-comments > li', { hasText: 'too narrow for cars' });
+    await mine.waitFor();
+    assert.equal(await mine.locator('.stance').getAttribute('data-stance'), 'against');
+    assert.match(await mine.locator('.stance').textContent(), /Against/);
+    const mineId = await mine.getAttribute('data-comment');
+    // a reply to it, indented under it
+    await mine.locator('[data-action="reply"]').click();
+    await mine.locator('.reply-form textarea').fill('And the buses would be faster.');
+    await mine.locator('.reply-form input[value="for"]').check();
+    await mine.locator('[data-action="send-reply"]').click();
+    const reply = page.locator('#consult-comments > li', { hasText: 'buses would be faster' });
+    await reply.waitFor();
+    assert.equal(await reply.getAttribute('data-depth'), '2');
+    const [mineBox, replyBox] = [await mine.boundingBox(), await reply.boundingBox()];
+    assert.ok(replyBox.x > mineBox.x + 8, 'the reply is indented');
+    // an up vote on the other citizen's comment
+    const theirs = page.locator(`[data-comment="${other.id}"]`);
+    const up = theirs.locator('[data-vote="up"]');
+    assert.equal(await up.getAttribute('aria-pressed'), 'false');
+    await up.click();
+    await page.waitForFunction((cid) => document.querySelector(`[data-comment="${cid}"] [data-vote="up"]`)?.getAttribute('aria-pressed') === 'true', other.id);
+    assert.match(await theirs.locator('[data-vote="up"]').getAttribute('aria-label'), /1 up vote/);
+    // one's own comment has no vote buttons that work
+    assert.equal(await page.locator(`[data-comment="${mineId}"] [data-vote="up"]`).isDisabled(), true);
+
+    // follow
+    await page.locator('#consult-follow').click();
+    await page.waitForFunction(() => document.querySelector('#consult-follow')?.getAttribute('aria-pressed') === 'true');
+
+    // proposals: the other citizen's cannot be supported yet (feedback phase), and the page says why
+    await page.locator('#consult-tab-proposals').click();
+    const theirProposal = page.locator(`[data-proposal="${otherProposal.id}"]`);
+    await theirProposal.waitFor();
+    assert.equal(await theirProposal.locator('[data-action="support"]').isDisabled(), true);
+    assert.match(await theirProposal.locator('.support-why').textContent(), /voting phase/);
+
+    // a street change of one's own: a fork of today's streets, Fabianinkatu closed in the scenario editor, run
+    await page.locator('#consult-proposal-new').click();
+    await page.locator('#consult-proposal-title').fill('Close Fabianinkatu by the park');
+    await page.locator('#consult-proposal-body').fill('Only the part by the park, so that deliveries still get through.');
+    await page.selectOption('#consult-fork-base', 'baseline');
+    await page.locator('#consult-fork').click();
+    await page.locator('#consult-fork-banner').waitFor();
+    assert.equal(await page.locator('#scenario-panel').isVisible(), true, 'the scenario editor opens on the fork');
+    assert.equal(await page.locator('#consult-fork-title').inputValue(), 'Close Fabianinkatu by the park');
+    await page.locator('#scenario-pick').click();
+    const at = await fabianinkatu(page);
+    await page.mouse.click(at.x, at.y);
+    await page.waitForFunction(() => document.querySelector('#scenario-street')?.value === 'Fabianinkatu');
+    await page.selectOption('#scenario-action', 'closeStreet');
+    await page.locator('#scenario-add').click();
+    await page.locator('#scenario-pick').click();
+    await page.locator('#scenario-run').click();
+    await page.waitForFunction(() => document.querySelector('#scenario-run-state')?.dataset.status === 'done', null, { timeout: 180_000 });
+    await page.locator('#scenario-summary').waitFor();
+    await page.locator('#consult-fork-submit').click();
+    // back on the consultation's proposals: listed with its status
+    const proposal = page.locator('.proposal', { hasText: 'Close Fabianinkatu by the park' });
+    await proposal.waitFor({ timeout: 20_000 });
+    assert.equal(await proposal.getAttribute('data-status'), 'submitted');
+    assert.match(await proposal.locator('.status').textContent(), /Submitted/);
+    assert.match(await proposal.textContent(), /A street change/);
+    assert.equal(await page.locator('#consult-panel').isVisible(), true);
+
+    // voting opens (the planner moves the phases): the other citizen's proposal gets the support
+    const cur = await planner.get(c(''));
+    const now = Date.now();
+    const body = { ...cur, phases: [
+      { phase: 'feedback', start: new Date(now - 7200_000).toISOString(), end: new Date(now - 60_000).toISOString() },
+      { phase: 'voting', start: new Date(now - 60_000).toISOString(), end: new Date(now + 30 * 86400_000).toISOString() },
+    ] };
+    for (const k of ['currentPhase', 'allowed', 'counts', 'following', 'scenarioSummaries', 'createdAt', 'modifiedAt']) delete body[k];
+    await planner.put(c(''), body);
+    await page.reload();
+    await page.waitForFunction(() => window.urbantwin?.ready === true);
+    await page.waitForFunction(() => /Voting/.test(document.querySelector('#consult-phase')?.textContent ?? ''));
+    await page.locator('#consult-tab-proposals').click();
+    const support = page.locator(`[data-proposal="${otherProposal.id}"] [data-action="support"]`);
+    await support.waitFor();
+    assert.equal(await support.isDisabled(), false);
+    const before = Number(await page.locator(`[data-proposal="${otherProposal.id}"] .support-count`).getAttribute('data-supports'));
+    await support.click();
+    await page.waitForFunction((pid) => document.querySelector(`[data-proposal="${pid}"] [data-action="support"]`)?.getAttribute('aria-pressed') === 'true', otherProposal.id);
+    assert.equal(Number(await page.locator(`[data-proposal="${otherProposal.id}"] .support-count`).getAttribute('data-supports')), before + 1);
+    // still following after the reload
+    assert.equal(await page.getAttribute('#consult-follow', 'aria-pressed'), 'true');
+    // the results: stances and the proposals by supports
+    await page.locator('#consult-tab-results').click();
+    await page.locator('.stance-chart').first().waitFor();
+    assert.match(await page.locator('#consult-results-proposals').textContent(), /Benches by the church/);
+    await page.locator('#consult-tab-overview').click();
+    assert.deepEqual(page.problems.filter(expected), []);
+    await page.context().close();
+  });
+
+  test('a moderator hides a reported comment with a reason; the public log shows it and the comment shows as hidden', async (t) => {
+    if (skip) return t.skip(skip);
+    const { id, c, citizen2 } = setup;
+    const citizen = await apiSession(twin.accounts.citizen);
+    const rude = await citizen.post(c('/comments'), { body: 'Whoever planned this should be fired, idiots.', stance: 'against', lang: 'en' });
+    await citizen2.post(c('/flags'), { target: `comment:${rude.id}`, reason: 'offensive', note: 'an insult' });
+
+    const page = await openApp(browser, twin.url, { hash: VIEW });
+    await signIn(page, twin.accounts.moderator);
+    await page.locator('#account-toggle').click();
+    await page.locator('#moderation-open').click();
+    const item = page.locator(`.queue-item[data-target="comment:${rude.id}"]`);
+    await item.waitFor();
+    assert.match(await item.textContent(), /should be fired/);
+    assert.match(await item.textContent(), /Offensive × 1/);
+    await item.locator('[data-action="hide"]').click();
+    const dialog = page.locator('#consult-moderate');
+    await dialog.waitFor();
+    // the reason is required
+    await page.locator('#consult-moderate-submit').click();
+    assert.equal(await page.locator('#consult-moderate-message').textContent(), 'Give the reason.');
+    await page.locator('#consult-moderate-reason').fill('Insults another person (rule 2).');
+    await page.locator('#consult-moderate-submit').click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.waitForFunction((tg) => !document.querySelector(`.queue-item[data-target="${tg}"]`), `comment:${rude.id}`);
+    assert.deepEqual(page.problems.filter(expected), []);
+    await page.context().close();
+
+    // an anonymous visitor: the public moderation log, and the comment hidden without its text
+    const anon = await openApp(browser, twin.url, { hash: `?consultation=${encodeURIComponent(id)}${VIEW}`, name: 'consultation-moderation-anonymous' });
+    await anon.locator('#consult-tab-comments').waitFor();
+    await anon.locator('#consult-tab-comments').click();
+    const hidden = anon.locator(`[data-comment="${rude.id}"]`);
+    await hidden.waitFor();
+    assert.equal(await hidden.getAttribute('data-state'), 'hidden');
+    const text = await hidden.textContent();
+    assert.match(text, /Hidden by moderation: Insults another person \(rule 2\)\./);
+    assert.doesNotMatch(text, /fired/);
+    await anon.locator('#consult-back').waitFor();
+    await anon.locator('#consult-back').click();
+    await anon.locator('#consult-log-open').click();
+    const row = anon.locator(`#consult-log-table tr[data-target="comment:${rude.id}"]`);
+    await row.waitFor();
+    assert.match(await row.locator('.log-reason').textContent(), /Insults another person \(rule 2\)\./);
+    assert.match(await row.textContent(), /Hidden/);
+    assert.deepEqual(anon.problems.filter(expected), []);
+    await anon.context().close();
+  });
+
+  test('axe finds no serious or critical violations on the consultation page, signed out and signed in', async (t) => {
+    if (skip) return t.skip(skip);
+    const { id } = setup;
+    const page = await openApp(browser, twin.url, { hash: `?consultation=${encodeURIComponent(id)}${VIEW}`, name: 'consultation-page' });
+    await page.waitForFunction(() => /A car-free Fabianinkatu/.test(document.querySelector('#consult-title')?.textContent ?? ''));
+    const report = (v) => v.map((x) => `${x.impact} ${x.id}: ${x.help} — ${x.nodes.join(', ')}`).join('\n');
+    for (const tab of ['overview', 'comments', 'proposals', 'results']) {
+      await page.locator(`#consult-tab-${tab}`).click();
+      await page.waitForTimeout(300);
+      const v = await axe(page);
+      assert.deepEqual(v, [], `signed out, ${tab}:\n${report(v)}`);
+    }
+    await signIn(page, twin.accounts.citizen2);
+    for (const tab of ['comments', 'proposals', 'surveys', 'overview']) {
+      await page.locator(`#consult-tab-${tab}`).click();
+      await page.waitForTimeout(300);
+      const v = await axe(page);
+      assert.deepEqual(v, [], `signed in, ${tab}:\n${report(v)}`);
+    }
+    // the notifications and a dialog, open
+    await page.locator('#notif-toggle').click();
+    await page.locator('#notif-menu').waitFor();
+    let v = await axe(page);
+    assert.deepEqual(v, [], `notifications:\n${report(v)}`);
+    await page.keyboard.press('Escape');
+    await page.locator('#consult-tab-comments').click();
+    const flagButton = page.locator('#consult-comments [data-action="flag"]').first();
+    if (await flagButton.count()) {
+      await flagButton.click();
+      await page.locator('#consult-flag').waitFor();
+      v = await axe(page);
+      assert.deepEqual(v, [], `the report dialog:\n${report(v)}`);
+      await page.keyboard.press('Escape');
+      await page.locator('#consult-flag').waitFor({ state: 'detached' });
+    }
+    // the screenshot of the page: the overview with the delta layer
+    await page.locator('#consult-tab-overview').click();
+    await page.locator('.consult-scenario button[data-scenario]').first().click();
+    await page.locator('#consult-delta-legend').waitFor();
+    await mapIdle(page);
+    assert.deepEqual(page.problems.filter(expected), []);
+    await page.context().close();
+  });
+});

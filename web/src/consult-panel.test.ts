@@ -213,14 +213,14 @@ describe('comments', () => {
 });
 
 describe('proposals', () => {
-  it('support is disabled with the reason outside the voting phase; planners see Answer', async () => {
+  it('support is disabled with the reason when the phase does not allow it; planners see Answer', async () => {
     const { panel, root } = makePanel(citizen);
     await panel.open('riverside', 'proposals');
     const p = root.querySelector<HTMLElement>('[data-proposal="p1"]')!;
     expect(p.querySelector('.status')!.textContent).toBe('Submitted');
     const b = p.querySelector<HTMLButtonElement>('[data-action="support"]')!;
     expect(b.disabled).toBe(true);
-    expect(document.getElementById(b.getAttribute('aria-describedby')!)!.textContent).toBe('Supports are given in the voting phase.');
+    expect(document.getElementById(b.getAttribute('aria-describedby')!)!.textContent).toBe('Supports are not given in this phase.');
     expect(p.querySelector('[data-action="answer"]')).toBeNull();
     const planner = makePanel({ id: 'pl', roles: ['planner'], groups: [], method: 'session' });
     await planner.panel.open('riverside', 'proposals');

@@ -204,12 +204,16 @@ describe('consultations', () => {
     await page.locator('#consult-follow').click();
     await page.waitForFunction(() => document.querySelector('#consult-follow')?.getAttribute('aria-pressed') === 'true');
 
-    // proposals: the other citizen's cannot be supported yet (feedback phase), and the page says why
+    // proposals: the other citizen's gets a support (feedback and voting take supports)
     await page.locator('#consult-tab-proposals').click();
-    const theirProposal = page.locator(`[data-proposal="${otherProposal.id}"]`);
-    await theirProposal.waitFor();
-    assert.equal(await theirProposal.locator('[data-action="support"]').isDisabled(), true);
-    assert.match(await theirProposal.locator('.support-why').textContent(), /voting phase/);
+    const support = page.locator(`[data-proposal="${otherProposal.id}"] [data-action="support"]`);
+    await support.waitFor();
+    assert.equal(await support.isDisabled(), false);
+    const supportsBefore = Number(await page.locator(`[data-proposal="${otherProposal.id}"] .support-count`).getAttribute('data-supports'));
+    await support.click();
+    await page.waitForFunction((pid) => document.querySelector(`[data-proposal="${pid}"] [data-action="support"]`)?.getAttribute('aria-pressed') === 'true', otherProposal.id);
+    assert.equal(Number(await page.locator(`[data-proposal="${otherProposal.id}"] .support-count`).getAttribute('data-supports')), supportsBefore + 1);
+    assert.match(await page.locator('#consult-supports-left').textContent(), /You support 1 of at most 3/);
 
     // a street change of one's own: a fork of today's streets, Fabianinkatu closed in the scenario editor, run
     await page.locator('#consult-proposal-new').click();
@@ -239,28 +243,28 @@ describe('consultations', () => {
     assert.match(await proposal.textContent(), /A street change/);
     assert.equal(await page.locator('#consult-panel').isVisible(), true);
 
-    // voting opens (the planner moves the phases): the other citizen's proposal gets the support
+    // the results phase (the planner moves the phases): supports close, and the page says why; the follow stays
     const cur = await planner.get(c(''));
     const now = Date.now();
     const body = { ...cur, phases: [
       { phase: 'feedback', start: new Date(now - 7200_000).toISOString(), end: new Date(now - 60_000).toISOString() },
-      { phase: 'voting', start: new Date(now - 60_000).toISOString(), end: new Date(now + 30 * 86400_000).toISOString() },
+      { phase: 'results', start: new Date(now - 60_000).toISOString(), end: new Date(now + 30 * 86400_000).toISOString() },
     ] };
-    for (const k of ['currentPhase', 'allowed', 'counts', 'following', 'scenarioSummaries', 'createdAt', 'modifiedAt']) delete body[k];
+    for (const k of ['id', 'currentPhase', 'allowed', 'counts', 'following', 'scenarioSummaries', 'createdAt', 'modifiedAt', 'owner', 'organisation']) delete body[k];
     await planner.put(c(''), body);
     await page.reload();
     await page.waitForFunction(() => window.urbantwin?.ready === true);
-    await page.waitForFunction(() => /Voting/.test(document.querySelector('#consult-phase')?.textContent ?? ''));
-    await page.locator('#consult-tab-proposals').click();
-    const support = page.locator(`[data-proposal="${otherProposal.id}"] [data-action="support"]`);
-    await support.waitFor();
-    assert.equal(await support.isDisabled(), false);
-    const before = Number(await page.locator(`[data-proposal="${otherProposal.id}"] .support-count`).getAttribute('data-supports'));
-    await support.click();
-    await page.waitForFunction((pid) => document.querySelector(`[data-proposal="${pid}"] [data-action="support"]`)?.getAttribute('aria-pressed') === 'true', otherProposal.id);
-    assert.equal(Number(await page.locator(`[data-proposal="${otherProposal.id}"] .support-count`).getAttribute('data-supports')), before + 1);
-    // still following after the reload
+    await page.waitForFunction(() => /Results/.test(document.querySelector('#consult-phase')?.textContent ?? ''));
+    assert.match(await page.locator('#consult-allowed').textContent(), /Nothing can be added/);
     assert.equal(await page.getAttribute('#consult-follow', 'aria-pressed'), 'true');
+    await page.locator('#consult-tab-proposals').click();
+    const closed = page.locator(`[data-proposal="${otherProposal.id}"] [data-action="support"]`);
+    await closed.waitFor();
+    assert.equal(await closed.getAttribute('aria-pressed'), 'true');
+    assert.equal(await closed.isDisabled(), true);
+    assert.match(await page.locator(`[data-proposal="${otherProposal.id}"] .support-why`).textContent(), /not given in this phase/);
+    // feedback again, for the tests after this one
+    await planner.put(c(''), { ...body, phases: [{ phase: 'feedback', start: new Date(now - 7200_000).toISOString(), end: new Date(now + 30 * 86400_000).toISOString() }] });
     // the results: stances and the proposals by supports
     await page.locator('#consult-tab-results').click();
     await page.locator('.stance-chart').first().waitFor();

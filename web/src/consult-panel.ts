@@ -1639,7 +1639,7 @@ export class ConsultPanel {
           'table',
           { class: 'stance-chart', 'data-scenario': k },
           el('caption', {}, name),
-          el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, t('consult.stance.legend')), el('th', { scope: 'col' }, t('consult.results.share')), el('th', { scope: 'col', class: 'num' }, t('consult.results.count')))),
+          el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, t('consult.results.stanceCol')), el('th', { scope: 'col' }, t('consult.results.share')), el('th', { scope: 'col', class: 'num' }, t('consult.results.count')))),
           el(
             'tbody',
             {},

@@ -15,6 +15,20 @@ export interface BellOptions {
   refreshMs?: number;
 }
 
+/** A bell, drawn (the device may have no emoji font). */
+function bellIcon(): SVGSVGElement {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('class', 'bell-icon');
+  svg.setAttribute('aria-hidden', 'true');
+  svg.setAttribute('focusable', 'false');
+  const path = document.createElementNS(ns, 'path');
+  path.setAttribute('d', 'M12 2a6 6 0 0 0-6 6v4.5L4 16v1h16v-1l-2-3.5V8a6 6 0 0 0-6-6zm-2.5 16a2.5 2.5 0 0 0 5 0z');
+  svg.append(path);
+  return svg;
+}
+
 export class NotificationBell {
   private readonly button = el('button', { type: 'button', class: 'button bell', id: 'notif-toggle', 'aria-expanded': 'false', 'aria-controls': 'notif-menu' });
   private readonly menu = el('div', { id: 'notif-menu', class: 'account-menu notif-menu', hidden: '', role: 'region', 'aria-labelledby': 'notif-title' });
@@ -78,7 +92,7 @@ export class NotificationBell {
     this.root.hidden = !s;
     const n = this.data.unread;
     this.button.replaceChildren(
-      el('span', { 'aria-hidden': 'true', class: 'bell-icon' }, '🔔'),
+      bellIcon(),
       el('span', { class: 'sr-only' }, t('notif.title')),
       n ? el('span', { class: 'bell-count', 'aria-hidden': 'true' }, String(n)) : '',
     );

@@ -178,7 +178,7 @@ describe('comments', () => {
     expect(items[3]!.textContent).toMatch(/Hidden by moderation: insults/);
     expect(items[4]!.textContent).toMatch(/Deleted by its author/);
     expect(items[0]!.querySelector('[data-vote="up"]')!.getAttribute('aria-pressed')).toBe('true');
-    expect(items[0]!.querySelector('[data-vote="up"]')!.getAttribute('aria-label')).toBe('Vote up (2 up votes)');
+    expect(items[0]!.querySelector('[data-vote="up"]')!.textContent).toBe('▲ Vote up, votes so far: 2');
     expect(root.querySelector('[data-action="reply"]')).toBeNull();
     const note = root.querySelector<HTMLButtonElement>('.consult-signin')!;
     expect(note.textContent).toBe('Sign in to take part');

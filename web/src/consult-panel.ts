@@ -896,11 +896,13 @@ export class ConsultPanel {
     if (cm.state !== 'deleted') {
       for (const v of [1, -1] as const) {
         const n = v === 1 ? (cm.votes?.up ?? 0) : (cm.votes?.down ?? 0);
+        // the name holds the visible count: "Vote up, votes so far: 3"
         const b = el(
           'button',
-          { type: 'button', class: 'vote-button', 'data-vote': v === 1 ? 'up' : 'down', 'aria-pressed': String(cm.myVote === v), 'aria-label': t(v === 1 ? 'consult.vote.up' : 'consult.vote.down', { n }) },
+          { type: 'button', class: 'vote-button', 'data-vote': v === 1 ? 'up' : 'down', 'data-count': String(n), 'aria-pressed': String(cm.myVote === v) },
           el('span', { 'aria-hidden': 'true' }, v === 1 ? '▲ ' : '▼ '),
-          el('span', { 'aria-hidden': 'true' }, String(n)),
+          el('span', { class: 'sr-only' }, `${t(v === 1 ? 'consult.vote.up' : 'consult.vote.down')} `),
+          el('span', { class: 'vote-count' }, String(n)),
         );
         b.disabled = !can.vote;
         b.addEventListener('click', () => void this.vote(c, cm, cm.myVote === v ? 0 : v));

@@ -303,6 +303,28 @@ export class ConsultPanel {
     this.map!.getCanvas().dataset.consultFeatures = String(features.length); // for the tests
   }
 
+  /** The comment or proposal drawn on the map near a point (while a page is open), if any. */
+  featureAt(point: { x: number; y: number }, radius = 6): { kind: 'comment' | 'proposal'; id: string } | undefined {
+    if (!this.map || this.view !== 'page' || !this.map.getLayer(CONSULT_LAYERS.points)) return undefined;
+    const box: [[number, number], [number, number]] = [
+      [point.x - radius, point.y - radius],
+      [point.x + radius, point.y + radius],
+    ];
+    const f = this.map.queryRenderedFeatures(box, { layers: [CONSULT_LAYERS.points, CONSULT_LAYERS.line] }).find((x) => typeof x.properties?.id === 'string');
+    if (!f) return undefined;
+    return { kind: f.properties.kind === 'comment' ? 'comment' : 'proposal', id: f.properties.id as string };
+  }
+
+  /** Shows a comment or proposal clicked on the map: its tab, scrolled to and focused. */
+  reveal(hit: { kind: 'comment' | 'proposal'; id: string }): void {
+    this.setTab(hit.kind === 'comment' ? 'comments' : 'proposals', false);
+    const item = this.root.querySelector<HTMLElement>(`[data-${hit.kind}="${CSS.escape(hit.id)}"] article`);
+    if (!item) return;
+    item.tabIndex = -1;
+    item.scrollIntoView({ block: 'center' });
+    item.focus({ preventScroll: true });
+  }
+
   private togglePlacing(kind: 'comment' | 'proposal'): void {
     this.placing = this.placing === kind ? undefined : kind;
     if (this.map) this.map.getCanvas().style.cursor = this.placing ? 'crosshair' : '';

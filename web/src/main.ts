@@ -548,6 +548,12 @@ async function start(): Promise<void> {
       scenarios.pick(streetAt(e.point));
       return;
     }
+    // a comment or a proposal of the consultation open
+    const pin = consultPanelEl.hidden ? undefined : consult.featureAt(e.point);
+    if (pin) {
+      consult.reveal(pin);
+      return;
+    }
     // air and noise on the map: a street's values
     const street = scenarios.airStreetAt(e.point);
     if (street) {
@@ -568,6 +574,10 @@ async function start(): Promise<void> {
       return;
     }
     if (access.whatIf.drawing || scenarios.drawing) return;
+    if (!consultPanelEl.hidden && consult.featureAt(e.point)) {
+      map.getCanvas().style.cursor = 'pointer';
+      return;
+    }
     if (scenarios.picking) map.getCanvas().style.cursor = streetAt(e.point) ? 'pointer' : 'crosshair';
     else map.getCanvas().style.cursor = scenarios.airStreetAt(e.point) || featureAt(e.point) ? 'pointer' : '';
   });

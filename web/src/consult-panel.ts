@@ -188,6 +188,8 @@ export class ConsultPanel {
   /** The proposal being drafted in the scenario editor: the fork and its consultation. */
   private fork: { scenario: string; consultation: string } | undefined;
   private newProposalOpen = false;
+  /** The session changed while the panel was hidden: read again when it shows. */
+  private stale = false;
   private logAll = false;
 
   // persistent form controls (what is typed survives a re-render)
@@ -231,12 +233,25 @@ export class ConsultPanel {
       if (s?.id === who) return;
       who = s?.id;
       // what the pages show depends on who asks (own votes, supports, follows; drafts; the queue)
-      if (this.root.closest('[hidden]')) return;
+      if (this.root.closest('[hidden]')) {
+        this.stale = true;
+        return;
+      }
+      this.refreshForSession();
+    });
+  }
+
+  /** Reads the view again for the account now signed in (or for nobody). */
+  private refreshForSession(): void {
+    const s = this.session;
+    this.stale = false;
+    {
       if (this.view === 'page' && this.consultation) void this.open(this.consultation.id, this.tab);
       else if (this.view === 'queue' && !canModerate(s)) void this.showList();
       else if (this.view === 'me' && !s) void this.showList();
+      else if (this.view === 'list') void this.showList();
       else this.render();
-    });
+    }
   }
 
   private get session(): Session | undefined {
@@ -375,6 +390,7 @@ export class ConsultPanel {
   /** Called when the panel is hidden or shown: the contributions leave or return to the map. */
   visibilityChanged(): void {
     if (this.root.closest('[hidden]')) this.cancelPlacing();
+    else if (this.stale) this.refreshForSession();
     this.updateMap();
   }
 

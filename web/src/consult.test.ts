@@ -234,3 +234,14 @@ describe('helpers', () => {
     expect(bySupports([{ supports: 1 }, { supports: 5 }, { supports: 5, createdAt: '2026-02' }, {}]).map((p) => p.supports ?? 0)).toEqual([5, 5, 1, 0]);
   });
 });
+
+describe('the consultation in the URL', async () => {
+  const { formatSearch, parseSearch } = await import('./url-state');
+  it('is `?consultation=id` in the query string, other parameters kept', () => {
+    expect(parseSearch('?consultation=riverside-2026')).toEqual({ consultation: 'riverside-2026' });
+    expect(parseSearch('')).toEqual({});
+    expect(formatSearch('?x=1', 'a b')).toBe('?x=1&consultation=a+b');
+    expect(formatSearch('?consultation=old&x=1', undefined)).toBe('?x=1');
+    expect(formatSearch('', undefined)).toBe('');
+  });
+});

@@ -180,7 +180,7 @@ async fn records_are_created_replaced_and_upserted(o: Opened) {
 
 async fn records_are_listed_filtered_ordered_and_paged(o: Opened) {
     let s = o.store.clone();
-    let all = vec![
+    let all = [
         rec("consultation", "k1", None, None, Some("plan"), 0),
         rec("comment", "a", Some("k1"), None, Some("ana"), 10),
         rec("comment", "b", Some("k1"), Some("a"), Some("ben"), 20),
@@ -517,7 +517,7 @@ async fn marks_are_set_replaced_and_removed(o: Opened) {
         write(&s, vec![mark_op(down.clone(), None)]).await,
         [outcome(false, 1)]
     );
-    let others = vec![
+    let others = [
         mark("comment-vote", "c1", "ben", "k1", json!(1), 3),
         mark("comment-vote", "c2", "ana", "k1", json!(1), 4),
         mark(

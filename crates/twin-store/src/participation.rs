@@ -13,7 +13,8 @@
 //! # Storage
 //! Both backends keep times to the microsecond (finer parts are dropped; `created_after` compares at that
 //! precision) and documents and values as JSON (`jsonb` in PostgreSQL, text in SQLite): objects may come back with
-//! their keys in another order. Replacing a record (or a mark) replaces all of it, `created_at` included.
+//! their keys in another order, and PostgreSQL refuses the character U+0000 in them (a storage error: callers
+//! leave it out). Replacing a record (or a mark) replaces all of it, `created_at` included.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

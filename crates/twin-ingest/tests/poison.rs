@@ -408,6 +408,52 @@ impl Store for Poisoned {
         self.inner.verify_audit().await
     }
 
+    async fn participation_write(
+        &self,
+        ops: Vec<PartOp>,
+    ) -> Result<std::result::Result<Vec<PartOutcome>, PartError>> {
+        self.inner.participation_write(ops).await
+    }
+
+    async fn participation_get(&self, kind: &str, id: &str) -> Result<Option<ParticipationRecord>> {
+        self.inner.participation_get(kind, id).await
+    }
+
+    async fn participation_list(
+        &self,
+        q: &PartQuery,
+        count: bool,
+    ) -> Result<(Vec<ParticipationRecord>, Option<u64>)> {
+        self.inner.participation_list(q, count).await
+    }
+
+    async fn participation_marks(&self, q: &MarkQuery) -> Result<Vec<ParticipationMark>> {
+        self.inner.participation_marks(q).await
+    }
+
+    async fn participation_tally(
+        &self,
+        kind: &str,
+        targets: Option<&[String]>,
+        scope: Option<&str>,
+        by_value: bool,
+    ) -> Result<Vec<Tally>> {
+        self.inner
+            .participation_tally(kind, targets, scope, by_value)
+            .await
+    }
+
+    async fn participation_authors(
+        &self,
+        consultation: &str,
+        record_kinds: &[&str],
+        mark_kinds: &[&str],
+    ) -> Result<u64> {
+        self.inner
+            .participation_authors(consultation, record_kinds, mark_kinds)
+            .await
+    }
+
     fn change_signal(&self) -> Arc<tokio::sync::Notify> {
         self.inner.change_signal()
     }

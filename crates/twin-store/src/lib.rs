@@ -21,6 +21,10 @@ pub mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod trust;
+pub use participation::{
+    MarkQuery, PartError, PartOp, PartOutcome, PartQuery, ParticipationMark, ParticipationRecord,
+    PutMode, Tally,
+};
 pub use postgres::PostgresStore;
 pub use retention::{DownsampleLevel, PolicyRun, RetentionPolicy, RetentionReport};
 pub use sqlite::SqliteStore;
@@ -785,4 +789,42 @@ pub trait Store: Send + Sync + 'static {
     /// differs from the recomputed one, whose prev_hash is not the previous record's hash, or that follows a gap in
     /// seq (also a chain that ends before the recorded head: the newest records were removed).
     async fn verify_audit(&self) -> Result<AuditVerification>;
+
+    // ---- participation (consultations): see [`participation`] ----
+    // Times are kept to the microsecond (finer parts are dropped); JSON objects may come back with their keys in
+    // another order.
+
+    /// Applies the operations in one transaction, in order; the outer error is a storage failure, the inner one the
+    /// first operation that could not be applied (nothing is written then).
+    async fn participation_write(
+        &self,
+        ops: Vec<PartOp>,
+    ) -> Result<std::result::Result<Vec<PartOutcome>, PartError>>;
+    async fn participation_get(&self, kind: &str, id: &str) -> Result<Option<ParticipationRecord>>;
+    /// A page of records and, when `count`, how many match in all (ignoring limit and offset).
+    async fn participation_list(
+        &self,
+        q: &PartQuery,
+        count: bool,
+    ) -> Result<(Vec<ParticipationRecord>, Option<u64>)>;
+    async fn participation_marks(&self, q: &MarkQuery) -> Result<Vec<ParticipationMark>>;
+    /// Marks of a kind counted per target (and per value when `by_value`; `Tally::value` is Null otherwise), over
+    /// the given targets and/or scope (at least one of them is given; both must hold when both are). Ordered by
+    /// target, then value (as JSON text); targets without marks are left out. `BadRequestData` when neither
+    /// targets nor scope is given.
+    async fn participation_tally(
+        &self,
+        kind: &str,
+        targets: Option<&[String]>,
+        scope: Option<&str>,
+        by_value: bool,
+    ) -> Result<Vec<Tally>>;
+    /// How many distinct authors have records of `record_kinds` in the consultation or marks of `mark_kinds` with
+    /// the consultation as their scope.
+    async fn participation_authors(
+        &self,
+        consultation: &str,
+        record_kinds: &[&str],
+        mark_kinds: &[&str],
+    ) -> Result<u64>;
 }

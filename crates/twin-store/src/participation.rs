@@ -9,6 +9,12 @@
 //! are queried (`consultation`, `parent`, `author`, `created_at`), and marks that are unique per `(kind, target,
 //! author)` with an optional per-author limit per scope checked in the same transaction as the insert (the support
 //! limit cannot be beaten by two requests at once).
+//!
+//! # Storage
+//! Both backends keep times to the microsecond (finer parts are dropped; `created_after` compares at that
+//! precision) and documents and values as JSON (`jsonb` in PostgreSQL, text in SQLite): objects may come back with
+//! their keys in another order, and PostgreSQL refuses the character U+0000 in them (a storage error: callers
+//! leave it out). Replacing a record (or a mark) replaces all of it, `created_at` included.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -51,9 +57,9 @@ pub struct ParticipationMark {
 /// How a [`PartOp::Put`] treats an existing record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutMode {
-    /// Fails with `AlreadyExists` when the record exists.
+    /// Fails with [`PartError::AlreadyExists`] when the record exists.
     Create,
-    /// Fails with `ResourceNotFound` when it does not.
+    /// Fails with [`PartError::NotFound`] when it does not.
     Replace,
     /// Creates or replaces.
     Upsert,
@@ -153,4 +159,72 @@ pub struct Tally {
     /// The value (compared as JSON text), or `Value::Null` when tallied without values.
     pub value: Value,
     pub count: u64,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// what both backends share
+
+/// A time as the participation tables keep it: microseconds since the epoch (finer parts are dropped).
+pub(crate) fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+/// A time the participation tables kept; a storage error when it is out of range.
+pub(crate) fn from_micros(v: i64) -> crate::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v)
+        .ok_or_else(|| crate::common::db_err(format!("participation: time {v} µs out of range")))
+}
+
+/// A value as JSON text with the keys of every object sorted, so that equal values have equal texts (SQLite
+/// compares marks' values as text).
+pub(crate) fn canonical_json(v: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&m[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(v).to_string()
+}
+
+/// A tally's rows in the order both backends return them: by target, then value (as canonical JSON text).
+pub(crate) fn sort_tally(rows: &mut [Tally]) {
+    rows.sort_by_cached_key(|t| (t.target.clone(), canonical_json(&t.value)));
+}
+
+/// The error of a tally over neither targets nor a scope.
+pub(crate) fn check_tally(targets: Option<&[String]>, scope: Option<&str>) -> crate::Result<()> {
+    if targets.is_none() && scope.is_none() {
+        return Err(twin_model::NgsiError::bad_data(
+            "a tally of marks needs targets or a scope",
+        ));
+    }
+    Ok(())
+}
+
+/// The `(kind, scope, author)` of every limited mark of a call, sorted and without repeats: the order in which
+/// PostgreSQL takes their locks (one order for every call, so that two calls never wait on each other in a cycle).
+pub(crate) fn limit_keys(ops: &[PartOp]) -> Vec<(String, String, String)> {
+    let mut keys: Vec<_> = ops
+        .iter()
+        .filter_map(|op| match op {
+            PartOp::Mark {
+                mark,
+                limit: Some(_),
+            } => Some((mark.kind.clone(), mark.scope.clone(), mark.author.clone())),
+            _ => None,
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
 }

@@ -23,6 +23,7 @@ use twin_model::{Attribute, Dataset, Entity};
 use crate::common::*;
 use crate::*;
 
+mod participation;
 mod trust;
 
 const SCHEMA_VERSION: i64 = 1;
@@ -254,6 +255,37 @@ CREATE TRIGGER IF NOT EXISTS audit_head_no_delete BEFORE DELETE ON audit_head
 BEGIN
     SELECT RAISE(ABORT, 'the audit log is append-only');
 END;
+-- participation (see the `participation` module): records of consultations (JSON documents of a kind) and marks
+-- (one per kind, target and author); times in microseconds since the epoch, JSON as text (marks' values with
+-- their keys sorted, so that equal values compare equal)
+CREATE TABLE IF NOT EXISTS participation_records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    consultation TEXT,
+    parent TEXT,
+    author TEXT,
+    created_us INTEGER NOT NULL,
+    modified_us INTEGER NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS participation_records_consultation
+    ON participation_records(kind, consultation, created_us, id);
+CREATE INDEX IF NOT EXISTS participation_records_parent ON participation_records(kind, parent, created_us, id);
+CREATE INDEX IF NOT EXISTS participation_records_author ON participation_records(kind, author);
+CREATE INDEX IF NOT EXISTS participation_records_of_consultation ON participation_records(consultation);
+CREATE TABLE IF NOT EXISTS participation_marks (
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    author TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    value TEXT NOT NULL,
+    at_us INTEGER NOT NULL,
+    PRIMARY KEY (kind, target, author)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS participation_marks_scope ON participation_marks(kind, scope, author);
+CREATE INDEX IF NOT EXISTS participation_marks_author ON participation_marks(author);
+CREATE INDEX IF NOT EXISTS participation_marks_of_scope ON participation_marks(scope);
 "#;
 
 /// Reads are filtered by dataset (`EntityQuery::datasets`): the dataset indexes, and the triggers that keep the
@@ -2551,6 +2583,49 @@ impl Store for SqliteStore {
 
     async fn verify_audit(&self) -> Result<AuditVerification> {
         self.trust_verify_audit().await
+    }
+
+    async fn participation_write(
+        &self,
+        ops: Vec<PartOp>,
+    ) -> Result<std::result::Result<Vec<PartOutcome>, PartError>> {
+        self.part_write(ops).await
+    }
+
+    async fn participation_get(&self, kind: &str, id: &str) -> Result<Option<ParticipationRecord>> {
+        self.part_get(kind, id).await
+    }
+
+    async fn participation_list(
+        &self,
+        q: &PartQuery,
+        count: bool,
+    ) -> Result<(Vec<ParticipationRecord>, Option<u64>)> {
+        self.part_list(q, count).await
+    }
+
+    async fn participation_marks(&self, q: &MarkQuery) -> Result<Vec<ParticipationMark>> {
+        self.part_marks(q).await
+    }
+
+    async fn participation_tally(
+        &self,
+        kind: &str,
+        targets: Option<&[String]>,
+        scope: Option<&str>,
+        by_value: bool,
+    ) -> Result<Vec<Tally>> {
+        self.part_tally(kind, targets, scope, by_value).await
+    }
+
+    async fn participation_authors(
+        &self,
+        consultation: &str,
+        record_kinds: &[&str],
+        mark_kinds: &[&str],
+    ) -> Result<u64> {
+        self.part_authors(consultation, record_kinds, mark_kinds)
+            .await
     }
 
     fn config_epoch(&self) -> u64 {

@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "credentials_notify",
         include_str!("../../migrations/postgres/0008_credentials_notify.sql"),
     ),
+    (
+        9,
+        "participation",
+        include_str!("../../migrations/postgres/0009_participation.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

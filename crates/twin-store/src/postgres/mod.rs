@@ -62,6 +62,7 @@ use crate::common::*;
 use crate::*;
 
 mod migrate;
+mod participation;
 mod read;
 mod retention;
 mod trust;
@@ -75,6 +76,8 @@ use write::{InstanceRows, INSERT_INSTANCES, LOCK_ENTITIES};
 const LOCK_SPACE: i32 = 0x7574_7769; // "utwi"
 const MIGRATION_LOCK: i32 = 1;
 const NOTIFIER_LOCK: i32 = 2;
+/// The key space of the locks of marks' limits (`participation`): `(PART_LOCK_SPACE, hash of kind, scope, author)`.
+const PART_LOCK_SPACE: i32 = 0x7574_7770; // "utwp"
 
 /// The channel of change notifications.
 const CHANNEL: &str = "urbantwin_changes";
@@ -1674,6 +1677,49 @@ impl Store for PostgresStore {
 
     async fn verify_audit(&self) -> Result<AuditVerification> {
         self.trust_verify_audit().await
+    }
+
+    async fn participation_write(
+        &self,
+        ops: Vec<PartOp>,
+    ) -> Result<std::result::Result<Vec<PartOutcome>, PartError>> {
+        self.part_write(ops).await
+    }
+
+    async fn participation_get(&self, kind: &str, id: &str) -> Result<Option<ParticipationRecord>> {
+        self.part_get(kind, id).await
+    }
+
+    async fn participation_list(
+        &self,
+        q: &PartQuery,
+        count: bool,
+    ) -> Result<(Vec<ParticipationRecord>, Option<u64>)> {
+        self.part_list(q, count).await
+    }
+
+    async fn participation_marks(&self, q: &MarkQuery) -> Result<Vec<ParticipationMark>> {
+        self.part_marks(q).await
+    }
+
+    async fn participation_tally(
+        &self,
+        kind: &str,
+        targets: Option<&[String]>,
+        scope: Option<&str>,
+        by_value: bool,
+    ) -> Result<Vec<Tally>> {
+        self.part_tally(kind, targets, scope, by_value).await
+    }
+
+    async fn participation_authors(
+        &self,
+        consultation: &str,
+        record_kinds: &[&str],
+        mark_kinds: &[&str],
+    ) -> Result<u64> {
+        self.part_authors(consultation, record_kinds, mark_kinds)
+            .await
     }
 
     fn config_epoch(&self) -> u64 {

@@ -2,6 +2,7 @@
 // comments, answers and milestones of one's or followed proposals, moderation of one's contributions) and a list
 // that marks them read (`/api/notifications`, docs/consultations.md).
 
+import { ApiError } from './api';
 import { getNotifications, markRead, type Notification, type Notifications } from './consult-api';
 import { pickText } from './consult';
 import { el } from './dom';
@@ -75,6 +76,8 @@ export class NotificationBell {
       if (this.data.unread > before) this.live.textContent = t('notif.unread', { n: this.data.unread });
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);
+      // a twin without notifications: no asking again every minute
+      if (e instanceof ApiError && e.status === 404) window.clearInterval(this.timer);
     }
     this.render();
   }

@@ -842,6 +842,7 @@ export class ScenarioPanel {
     this.setBusy(this.busy);
     if (!r) {
       this.runEl.replaceChildren();
+      delete this.runEl.dataset.status;
       this.resultEl.hidden = true;
       return;
     }

@@ -8,8 +8,10 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fillSignIn, launchBrowser, mapIdle, openApp, signIn, startTwin } from './harness.mjs';
+import { join } from 'node:path';
+import { fillSignIn, launchBrowser, mapIdle, openApp, REPO, signIn, startTwin } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 /** axe-core, bundled with the tests (a devDependency), injected into the page: nothing is fetched at run time. */
@@ -362,7 +364,11 @@ describe('consultations', () => {
     await page.locator('#consult-tab-overview').click();
     await page.locator('.consult-scenario button[data-scenario]').first().click();
     await page.locator('#consult-delta-legend').waitFor();
+    await page.waitForFunction(() => window.urbantwin.map.querySourceFeatures('app-scenario-flows', { sourceLayer: 'TrafficFlowObserved' }).some((f) => f.properties.closed === true), null, { timeout: 30_000 });
     await mapIdle(page);
+    // the README's picture of a consultation (1280×800)
+    mkdirSync(join(REPO, 'docs', 'img'), { recursive: true });
+    writeFileSync(join(REPO, 'docs', 'img', 'consultation.png'), await page.screenshot({ type: 'png' }));
     assert.deepEqual(page.problems.filter(expected), []);
     await page.context().close();
   });

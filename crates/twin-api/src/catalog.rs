@@ -72,6 +72,8 @@ pub struct CatalogInput<'a> {
     pub title: &'a str,
     pub publisher: &'a str,
     pub datasets: Vec<(&'a Dataset, DatasetFacts)>,
+    /// The results of published consultations (open data: CSV and GeoJSON downloads).
+    pub consultations: Vec<crate::consultations::results::ResultsEntry>,
 }
 
 struct Graph(Vec<Triple>);
@@ -336,6 +338,92 @@ pub fn graph(c: &CatalogInput) -> Vec<Triple> {
             );
         }
     }
+
+    // what participants said in consultations: public, without authors, CC0
+    for r in &c.consultations {
+        let ds = iri(format!(
+            "{base}/api/consultations/{}/results",
+            crate::path_segment(&r.id)
+        ));
+        g.add(&cat, &dcat("dataset"), ds.clone());
+        g.typed(&ds, &dcat("Dataset"));
+        g.add_text(&ds, &dct("title"), &r.title);
+        g.add_text(&ds, &dct("description"), &r.description);
+        g.add(
+            &ds,
+            &dct("identifier"),
+            Literal::new_simple_literal(format!("consultation:{}", r.id)),
+        );
+        if let Some(p) = &r.publisher {
+            let owner = iri(format!("{base}/catalog#agent-{}", crate::path_segment(p)));
+            g.add(&ds, &dct("publisher"), owner.clone());
+            g.typed(&owner, &format!("{FOAF}Agent"));
+            g.add(
+                &owner,
+                &format!("{FOAF}name"),
+                Literal::new_simple_literal(p),
+            );
+        }
+        g.add_iri(
+            &ds,
+            &dct("accessRights"),
+            &format!("{EU}access-right/PUBLIC"),
+        );
+        g.add_text(&ds, &dcat("keyword"), "public participation");
+        g.add_text(&ds, &dcat("keyword"), "consultation");
+        g.add_iri(&ds, &dcat("theme"), &format!("{EU}data-theme/GOVE"));
+        g.add_iri(&ds, &dcat("landingPage"), &format!("{base}{}", r.page));
+        g.add_time(&ds, &dct("issued"), r.issued);
+        g.add_time(&ds, &dct("modified"), r.modified);
+        if let Some([w, s, e, n]) = r.bbox {
+            let loc = iri(format!("{}#extent", ds.as_str()));
+            g.add(&ds, &dct("spatial"), loc.clone());
+            g.typed(&loc, &dct("Location"));
+            g.add(
+                &loc,
+                &dcat("bbox"),
+                Literal::new_typed_literal(
+                    format!("POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"),
+                    NamedNode::new_unchecked("http://www.opengis.net/ont/geosparql#wktLiteral"),
+                ),
+            );
+        }
+        let licence = licence_iri(crate::consultations::results::RESULTS_LICENCE).map(iri);
+        for (frag, title, url, format, media) in [
+            (
+                "csv",
+                "comments and proposals (CSV)",
+                &r.csv,
+                "CSV",
+                "text/csv",
+            ),
+            (
+                "geojson",
+                "located comments and proposals (GeoJSON)",
+                &r.geojson,
+                "GEOJSON",
+                "application/geo+json",
+            ),
+        ] {
+            let dist = iri(format!("{}#{frag}", ds.as_str()));
+            g.add(&ds, &dcat("distribution"), dist.clone());
+            g.typed(&dist, &dcat("Distribution"));
+            g.add_text(&dist, &dct("title"), &format!("{}: {title}", r.title));
+            g.add_iri(&dist, &dcat("accessURL"), &format!("{base}{url}"));
+            g.add_iri(&dist, &dcat("downloadURL"), &format!("{base}{url}"));
+            g.add_iri(&dist, &dct("format"), &format!("{EU}file-type/{format}"));
+            g.add_iri(&dist, &dcat("mediaType"), &format!("{IANA}{media}"));
+            if let Some(l) = &licence {
+                g.typed(l, &dct("LicenseDocument"));
+                g.add(&dist, &dct("license"), l.clone());
+            }
+            g.add_iri(
+                &dist,
+                &dct("accessRights"),
+                &format!("{EU}access-right/PUBLIC"),
+            );
+        }
+    }
     g.0
 }
 
@@ -506,6 +594,7 @@ async fn respond(state: &SharedState, g: &Guard, f: Format) -> ApiResult<Respons
         title: "urbantwin",
         publisher: "urbantwin",
         datasets: entries,
+        consultations: crate::consultations::catalogue_entries(state).await?,
     };
     let triples = graph(&input);
     let vary = [(header::VARY, "Accept")];
@@ -611,8 +700,30 @@ mod tests {
             title: "Test twin",
             publisher: "Test city",
             datasets: vec![(&d, f)],
+            consultations: vec![crate::consultations::results::ResultsEntry {
+                id: "riverside".into(),
+                title: "Consultation results: A calmer Riverside".into(),
+                description: "What participants said".into(),
+                publisher: Some("city".into()),
+                issued: Utc::now(),
+                modified: Utc::now(),
+                bbox: Some([24.9, 60.1, 25.0, 60.2]),
+                page: "/?consultation=riverside".into(),
+                csv: "/api/consultations/riverside/results.csv".into(),
+                geojson: "/api/consultations/riverside/results.geojson".into(),
+            }],
         };
         let triples = graph(&input);
+        let csv = triples.iter().any(|t| {
+            t.predicate.as_str() == dcat("downloadURL")
+                && t.object
+                    .to_string()
+                    .contains("/api/consultations/riverside/results.csv")
+        });
+        assert!(
+            csv,
+            "the consultation's results are a dataset with a CSV download"
+        );
         let ttl = to_turtle(&triples).unwrap();
         let from_ttl: Vec<Triple> = oxttl::TurtleParser::new()
             .for_slice(ttl.as_bytes())

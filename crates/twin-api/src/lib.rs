@@ -21,6 +21,7 @@ pub mod air;
 pub mod auth;
 pub mod batch;
 pub mod catalog;
+pub mod consultations;
 pub mod contexts;
 pub mod datasets;
 pub mod entities;
@@ -79,6 +80,11 @@ pub struct ApiConfig {
     pub auth: auth::AuthConfig,
     /// Rate limits, the request time limit, trusted proxies (see [`hardening`]).
     pub hardening: hardening::HardeningConfig,
+    /// Where e-mail (verification codes) is written for the mail system to send: one RFC 5322 file per message,
+    /// a pickup folder; `None` = this twin sends no e-mail (adding an address is refused).
+    pub mail_outbox: Option<std::path::PathBuf>,
+    /// The `From` of the e-mail this twin sends.
+    pub mail_from: String,
 }
 
 impl Default for ApiConfig {
@@ -100,6 +106,8 @@ impl Default for ApiConfig {
             mqtt_ca_file: None,
             auth: auth::AuthConfig::default(),
             hardening: hardening::HardeningConfig::default(),
+            mail_outbox: None,
+            mail_from: "urbantwin <no-reply@localhost>".into(),
         }
     }
 }
@@ -130,6 +138,8 @@ pub struct AppState {
     pub usage: guard::UsageLog,
     /// The verifier of the identity provider's bearer tokens, when one is configured ([`AppState::with_jwt`]).
     pub jwt: Option<Arc<twin_auth::jwt::JwtVerifier>>,
+    /// Consultations' per-account limits and cached views.
+    pub participation: consultations::ParticipationState,
 }
 
 pub type SharedState = Arc<AppState>;
@@ -156,6 +166,7 @@ impl AppState {
             datasets: guard::DatasetCache::default(),
             keys: auth::KeyCache::default(),
             jwt,
+            participation: consultations::ParticipationState::default(),
             store,
             tiles: tiles::TileCache::new(config.tile_cache_bytes),
             scenarios: scenarios::ScenarioState::new(&config.jobs),
@@ -343,6 +354,7 @@ pub fn router(state: SharedState) -> Router {
                 .merge(retention::routes())
                 .merge(auth::routes())
                 .merge(trust::routes())
+                .merge(consultations::routes())
                 .layer(public_reads()),
         )
         .nest("/ogc", ogc::routes().layer(public_reads()))

@@ -65,6 +65,11 @@ use Body::{Json, None as NoBody};
 /// input datasets. (Every operation but OGC's and the tiles' documents both answers: wrong credentials are a 401
 /// anywhere, and NGSI-LD writes depend on the datasets' write policies.)
 pub const AUTH_ERRORS: &[(&str, &str)] = &[
+    ("post", "/api/consultations"),
+    ("post", "/api/consultations/{consultationId}/comments"),
+    ("post", "/api/moderation/actions"),
+    ("get", "/api/moderation/queue"),
+    ("delete", "/api/me"),
     ("post", "/api/scenarios"),
     ("put", "/api/scenarios/{scenarioId}"),
     ("delete", "/api/scenarios/{scenarioId}"),
@@ -1121,6 +1126,357 @@ pub const OPERATIONS: &[Operation] = &[
         NoBody,
         &[200]
     ),
+    op!(
+        "get",
+        "/api/consultations",
+        "Consultations",
+        "Published consultations (and one's drafts)",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/consultations",
+        "Consultations",
+        "Create a consultation (planners)",
+        NONE,
+        Json("Consultation", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}",
+        "Consultations",
+        "One consultation, with its phase, counts and indicators",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "put",
+        "/api/consultations/{consultationId}",
+        "Consultations",
+        "Replace a consultation (its planner)",
+        NONE,
+        Json("Consultation", true),
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/consultations/{consultationId}",
+        "Consultations",
+        "Delete a consultation and its contributions (its planner)",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "put",
+        "/api/consultations/{consultationId}/follow",
+        "Consultations",
+        "Follow a consultation",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/consultations/{consultationId}/follow",
+        "Consultations",
+        "Stop following a consultation",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/comments",
+        "Consultations",
+        "Comments, threads flattened",
+        &["scenario", "parent", "sort", "limit", "offset"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/consultations/{consultationId}/comments",
+        "Consultations",
+        "Comment, with a stance",
+        NONE,
+        Json("NewComment", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/comments/{commentId}",
+        "Consultations",
+        "One comment",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "patch",
+        "/api/consultations/{consultationId}/comments/{commentId}",
+        "Consultations",
+        "Edit one's comment",
+        NONE,
+        Json("CommentEdit", true),
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/consultations/{consultationId}/comments/{commentId}",
+        "Consultations",
+        "Delete one's comment",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "put",
+        "/api/consultations/{consultationId}/comments/{commentId}/vote",
+        "Consultations",
+        "Vote on a comment",
+        NONE,
+        Json("Vote", true),
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/consultations/{consultationId}/comments/{commentId}/vote",
+        "Consultations",
+        "Take back a vote",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/proposals",
+        "Consultations",
+        "Proposals",
+        &["sort", "status", "limit", "offset"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/consultations/{consultationId}/proposals",
+        "Consultations",
+        "Propose (pinned, or a scenario of one's own)",
+        NONE,
+        Json("NewProposal", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/proposals/{proposalId}",
+        "Consultations",
+        "One proposal",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "patch",
+        "/api/consultations/{consultationId}/proposals/{proposalId}",
+        "Consultations",
+        "Edit one's proposal",
+        NONE,
+        Json("ProposalEdit", true),
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/consultations/{consultationId}/proposals/{proposalId}",
+        "Consultations",
+        "Withdraw one's proposal",
+        NONE,
+        NoBody,
+        &[204]
+    ),
+    op!(
+        "put",
+        "/api/consultations/{consultationId}/proposals/{proposalId}/support",
+        "Consultations",
+        "Support a proposal",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/consultations/{consultationId}/proposals/{proposalId}/support",
+        "Consultations",
+        "Take back a support",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/consultations/{consultationId}/proposals/{proposalId}/answer",
+        "Consultations",
+        "Answer a proposal (the consultation's planner)",
+        NONE,
+        Json("ProposalAnswer", true),
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/consultations/{consultationId}/proposals/{proposalId}/milestones",
+        "Consultations",
+        "Add a milestone to a proposal (the consultation's planner)",
+        NONE,
+        Json("Milestone", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/surveys/{surveyId}/response",
+        "Consultations",
+        "One's answers to a survey",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "put",
+        "/api/consultations/{consultationId}/surveys/{surveyId}/response",
+        "Consultations",
+        "Answer a survey",
+        NONE,
+        Json("SurveyResponse", true),
+        &[200, 201]
+    ),
+    op!(
+        "post",
+        "/api/consultations/{consultationId}/flags",
+        "Moderation",
+        "Report a comment or proposal",
+        NONE,
+        Json("Flag", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/results",
+        "Consultations",
+        "Results: participants, stances, supports, survey counts",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/results.csv",
+        "Consultations",
+        "Results as CSV (open data, no authors)",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/consultations/{consultationId}/results.geojson",
+        "Consultations",
+        "Located comments and proposals as GeoJSON (open data)",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/moderation/queue",
+        "Moderation",
+        "Flagged contributions (moderators)",
+        &["consultation", "limit"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/moderation/actions",
+        "Moderation",
+        "Hide, restore or dismiss, with a public reason (moderators)",
+        NONE,
+        Json("ModerationAction", true),
+        &[201]
+    ),
+    op!(
+        "get",
+        "/api/moderation/log",
+        "Moderation",
+        "The public log of moderation",
+        &["consultation", "limit", "offset"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/notifications",
+        "Participants",
+        "One's notifications",
+        &["unread", "limit"],
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/notifications/read",
+        "Participants",
+        "Mark notifications read",
+        NONE,
+        Json("ReadNotifications", true),
+        &[200]
+    ),
+    op!(
+        "get",
+        "/api/me/participation",
+        "Participants",
+        "Everything kept of one's participation (GDPR export)",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
+        "delete",
+        "/api/me",
+        "Participants",
+        "Erase one's account and participation (GDPR)",
+        NONE,
+        Json("Erase", false),
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/me/email",
+        "Participants",
+        "Send a code to verify an e-mail address",
+        NONE,
+        Json("EmailAddress", true),
+        &[202]
+    ),
+    op!(
+        "post",
+        "/api/me/email/verify",
+        "Participants",
+        "Verify an e-mail address with its code",
+        NONE,
+        Json("EmailCode", true),
+        &[200]
+    ),
+    op!(
+        "post",
+        "/api/scenarios/{scenarioId}/fork",
+        "Scenarios",
+        "Fork a scenario (one's own copy)",
+        NONE,
+        Json("Fork", false),
+        &[201]
+    ),
 ];
 
 /// The schema of a query parameter by name.
@@ -1156,6 +1512,11 @@ fn param_schema(name: &str) -> Value {
         "after" => json!({"type": "integer", "minimum": 0}),
         "mode" => json!({"type": "string", "enum": ["walk", "bike"]}),
         "by" => json!({"type": "string", "enum": ["grid", "district"]}),
+        "sort" => json!({"type": "string", "enum": ["new", "old", "top", "supports"]}),
+        "status" => {
+            json!({"type": "string", "enum": ["submitted", "evaluating", "accepted", "rejected", "implemented", "withdrawn"]})
+        }
+        "unread" => json!({"type": "boolean"}),
         "id" | "type" | "datasetId" | "run" => json!({"type": "string", "minLength": 1}),
         _ => json!({"type": "string"}),
     }
@@ -1170,6 +1531,11 @@ fn path_schema(name: &str) -> Value {
         "entityId" | "scenarioId" | "runId" | "datasetId" | "subscriptionId" => {
             json!({"type": "string", "pattern": "^urn:[a-zA-Z0-9:._-]+$"})
         }
+        "consultationId" | "surveyId" => {
+            json!({"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"})
+        }
+        "commentId" => json!({"type": "string", "pattern": "^cm-[0-9a-f]{32}$"}),
+        "proposalId" => json!({"type": "string", "pattern": "^pr-[0-9a-f]{32}$"}),
         _ => json!({"type": "string", "minLength": 1}),
     }
 }
@@ -1380,7 +1746,7 @@ fn schemas() -> Value {
                     "id": {"type": "string", "pattern": "^[a-z0-9._-]{2,64}$"},
                     "password": {"type": "string", "minLength": 12},
                     "displayName": {"type": "string"}, "email": {"type": "string"},
-                    "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "data_owner", "planner", "citizen", "device"]}},
+                    "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "data_owner", "planner", "moderator", "citizen", "device"]}},
                     "groups": {"type": "array", "items": {"type": "string"}},
                     "organisation": {"type": "string"}, "disabled": {"type": "boolean"},
                 },
@@ -1454,6 +1820,127 @@ fn schemas() -> Value {
                         "keep": {"type": "string", "enum": ["P7D", "P5Y"]},
                     }}},
                 },
+            },
+        }),
+        json!({
+            "LangText": {
+                "type": "object", "description": "A text per language (BCP 47 tag → text)",
+                "additionalProperties": {"type": "string", "maxLength": 1000},
+                "example": {"en": "A calmer street", "fi": "Rauhallisempi katu"},
+            },
+            "Consultation": {
+                "type": "object", "required": ["title", "scenarios", "phases"], "additionalProperties": false,
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,63}$"},
+                    "title": {"$ref": "#/components/schemas/LangText"},
+                    "summary": {"$ref": "#/components/schemas/LangText"},
+                    "description": {"$ref": "#/components/schemas/LangText"},
+                    "scenarios": {"type": "array", "minItems": 1, "maxItems": 10, "items": {"type": "string"}},
+                    "phases": {"type": "array", "minItems": 1, "maxItems": 4, "items": {
+                        "type": "object", "required": ["phase", "start", "end"], "properties": {
+                            "phase": {"type": "string", "enum": ["information", "feedback", "voting", "results"]},
+                            "start": {"type": "string", "format": "date-time"},
+                            "end": {"type": "string", "format": "date-time"},
+                        }}},
+                    "area": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+                    "supportsPerPerson": {"type": "integer", "minimum": 1, "maximum": 100},
+                    "minAccountAgeHours": {"type": "integer", "minimum": 0},
+                    "requireVerifiedEmail": {"type": "boolean"},
+                    "surveys": {"type": "array", "items": {"type": "object"}},
+                    "published": {"type": "boolean"},
+                },
+            },
+            "NewComment": {
+                "type": "object", "required": ["body", "stance"], "additionalProperties": false,
+                "properties": {
+                    "body": {"type": "string", "minLength": 1, "maxLength": 4000},
+                    "stance": {"type": "string", "enum": ["for", "neutral", "against"]},
+                    "scenario": {"type": "string"}, "parent": {"type": "string"},
+                    "location": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
+                    "lang": {"type": "string", "pattern": "^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$"},
+                },
+            },
+            "CommentEdit": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "body": {"type": "string", "minLength": 1, "maxLength": 4000},
+                    "stance": {"type": "string", "enum": ["for", "neutral", "against"]},
+                },
+            },
+            "Vote": {
+                "type": "object", "required": ["value"], "additionalProperties": false,
+                "properties": {"value": {"type": "integer", "enum": [1, -1]}},
+            },
+            "NewProposal": {
+                "type": "object", "required": ["title", "body"], "additionalProperties": false,
+                "properties": {
+                    "title": {"type": "string", "minLength": 1, "maxLength": 150},
+                    "body": {"type": "string", "minLength": 1, "maxLength": 4000},
+                    "location": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
+                    "scenario": {"type": "string"},
+                },
+            },
+            "ProposalEdit": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "title": {"type": "string", "minLength": 1, "maxLength": 150},
+                    "body": {"type": "string", "minLength": 1, "maxLength": 4000},
+                },
+            },
+            "ProposalAnswer": {
+                "type": "object", "required": ["status", "text"], "additionalProperties": false,
+                "properties": {
+                    "status": {"type": "string", "enum": ["submitted", "evaluating", "accepted", "rejected", "implemented"]},
+                    "text": {"type": "string", "minLength": 1, "maxLength": 4000},
+                },
+            },
+            "Milestone": {
+                "type": "object", "required": ["title"], "additionalProperties": false,
+                "properties": {
+                    "title": {"type": "string", "minLength": 1, "maxLength": 150},
+                    "body": {"type": "string", "maxLength": 4000},
+                    "at": {"type": "string", "format": "date-time"},
+                },
+            },
+            "SurveyResponse": {
+                "type": "object", "required": ["answers"], "additionalProperties": false,
+                "properties": {"answers": {"type": "object", "description": "question id → option index, indices, 1–5, or text"}},
+            },
+            "Flag": {
+                "type": "object", "required": ["target", "reason"], "additionalProperties": false,
+                "properties": {
+                    "target": {"type": "string", "pattern": "^(comment|proposal):[a-z0-9-]+$"},
+                    "reason": {"type": "string", "enum": ["spam", "offensive", "off-topic", "personal-data", "other"]},
+                    "note": {"type": "string", "maxLength": 500},
+                },
+            },
+            "ModerationAction": {
+                "type": "object", "required": ["target", "action"], "additionalProperties": false,
+                "properties": {
+                    "target": {"type": "string", "pattern": "^(comment|proposal):[a-z0-9-]+$"},
+                    "action": {"type": "string", "enum": ["hide", "restore", "dismiss"]},
+                    "reason": {"type": "string", "maxLength": 500},
+                },
+            },
+            "ReadNotifications": {
+                "type": "object", "additionalProperties": false,
+                "properties": {"ids": {"type": "array", "items": {"type": "string"}}, "all": {"type": "boolean"}},
+            },
+            "Erase": {
+                "type": "object", "additionalProperties": false,
+                "properties": {"password": {"type": "string"}},
+            },
+            "EmailAddress": {
+                "type": "object", "required": ["email"], "additionalProperties": false,
+                "properties": {"email": {"type": "string", "format": "email"}},
+            },
+            "EmailCode": {
+                "type": "object", "required": ["code"], "additionalProperties": false,
+                "properties": {"code": {"type": "string", "pattern": "^[0-9]{6}$"}},
+            },
+            "Fork": {
+                "type": "object", "additionalProperties": false,
+                "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 200}},
             },
         }),
     ];

@@ -87,6 +87,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/scenarios/baseline/links", get(baseline_links))
         .route("/scenarios/baseline/links.geojson", get(baseline_geojson))
         .route("/scenarios/{id}", get(retrieve).put(replace).delete(remove))
+        .route("/scenarios/{id}/fork", axum::routing::post(fork))
         .route("/scenarios/{id}/runs", get(list_runs).post(start_run))
         .route(
             "/scenarios/{id}/runs/{run}",
@@ -541,7 +542,7 @@ fn parse_scenario(headers: &HeaderMap, body: &Bytes) -> ApiResult<(Option<String
             )))
         }
     };
-    for k in ["createdAt", "modifiedAt", "runs", "owner"] {
+    for k in ["createdAt", "modifiedAt", "runs", "owner", "forkedFrom"] {
         doc.remove(k);
     }
     let s: Scenario = serde_json::from_value(Value::Object(doc))
@@ -574,6 +575,20 @@ async fn check_against_city(state: &SharedState, s: &Scenario) -> ApiResult<Valu
         .map_err(internal)?
         .map(|report| json!(report))
         .map_err(|e| ApiError::bad_data(format!("the scenario does not fit the city: {e}")))
+}
+
+/// The keys a stored scenario's document carries beside the model's scenario (what the API records of it).
+pub const SCENARIO_METADATA: [&str; 1] = ["forkedFrom"];
+
+/// The model's scenario in a stored document (without [`SCENARIO_METADATA`]).
+pub fn scenario_of(document: &Value) -> Result<Scenario, serde_json::Error> {
+    let mut doc = document.clone();
+    if let Some(o) = doc.as_object_mut() {
+        for k in SCENARIO_METADATA {
+            o.remove(k);
+        }
+    }
+    serde_json::from_value(doc)
 }
 
 pub(crate) async fn stored_scenario(state: &SharedState, id: &str) -> ApiResult<StoredScenario> {
@@ -672,6 +687,117 @@ async fn create(
     ))
 }
 
+/// The longest a citizen's run computes (planners and administrators choose their own).
+const CITIZEN_MAX_SECONDS: f64 = 60.0;
+
+/// Whether `p` runs any scenario without the citizens' limits: planners, data owners and administrators.
+fn runs_freely(p: &Principal) -> bool {
+    p.is_admin() || p.has_role(policy::Role::Planner) || p.has_role(policy::Role::DataOwner)
+}
+
+/// `POST /api/scenarios/{id}/fork`: a copy of a scenario (or of the baseline: no edits) owned by the caller, who
+/// may then edit and run it (a citizen's proposal of a street change starts here).
+async fn fork(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    guard: Guard,
+    body: Bytes,
+) -> ApiResult<Response> {
+    check_may_create(&guard.principal, "forking a scenario")?;
+    let name = if body.is_empty() {
+        None
+    } else {
+        match parse_body(&body)? {
+            Value::Object(mut o) => match o.remove("name") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= 200 => {
+                    Some(n.trim().to_string())
+                }
+                Some(_) => return Err(ApiError::bad_data("name: a text of 1 to 200 characters")),
+            },
+            _ => return Err(ApiError::bad_data("the body is an object: {\"name\"?}")),
+        }
+    };
+    let mut doc = if id == BASELINE_ID {
+        json!({"name": "Baseline", "edits": []})
+    } else {
+        stored_scenario(&state, &id).await?.document
+    };
+    let who = guard.principal.label();
+    let source_name = doc["name"].as_str().unwrap_or("scenario").to_string();
+    doc["name"] = json!(name.unwrap_or_else(|| format!("{source_name} ({who}'s copy)")));
+    // the copy is the model's scenario, with where it came from
+    let s: Scenario = scenario_of(&doc)
+        .map_err(|e| internal(format!("scenario {id} as stored cannot be read: {e}")))?;
+    let mut document = json!(s);
+    document["forkedFrom"] = json!(id);
+    let at = now();
+    let stored = StoredScenario {
+        id: format!("urn:ngsi-ld:Scenario:{}", uuid::Uuid::new_v4()),
+        document,
+        owner: guard.principal.subject.clone(),
+        created_at: at,
+        modified_at: at,
+    };
+    state.store.put_scenario(stored.clone(), true).await?;
+    Ok(with_location(
+        json_response(StatusCode::CREATED, &scenario_json(&stored)),
+        &scenario_url(&stored.id),
+    ))
+}
+
+/// The lines a scenario's edits touch, as one GeoJSON `MultiLineString` (each `RoadLink` once, and the streets it
+/// adds), or `None` when it touches none: what a proposal of a street change shows on the map.
+pub(crate) async fn edits_geometry(
+    state: &SharedState,
+    stored: &StoredScenario,
+) -> ApiResult<Option<Value>> {
+    let s: Scenario = scenario_of(&stored.document).map_err(|e| {
+        internal(format!(
+            "scenario {} as stored cannot be read: {e}",
+            stored.id
+        ))
+    })?;
+    let base = baseline(state).await?;
+    tokio::task::spawn_blocking(move || {
+        let (_, report) = sim::apply(&base.model, &s)
+            .map_err(|e| ApiError::bad_data(format!("the scenario does not fit the city: {e}")))?;
+        let graph = &base.model.graph;
+        let mut seen = HashSet::new();
+        let mut lines: Vec<Value> = Vec::new();
+        for e in &report.edits {
+            for &l in &e.links {
+                let key = sim::road_link_of(graph.link_id(l))
+                    .map(|(road, _)| road.to_string())
+                    .unwrap_or_else(|| format!("#{l}"));
+                if !seen.insert(key) {
+                    continue;
+                }
+                let pts: Vec<[f64; 2]> = graph
+                    .link_geometry(l)
+                    .into_iter()
+                    .map(|(x, y)| [x, y])
+                    .collect();
+                if pts.len() >= 2 {
+                    lines.push(json!(pts));
+                }
+            }
+        }
+        for e in s.edits.iter() {
+            if let twin_sim::traffic::scenario::Edit::AddLink { path, .. } = e {
+                lines.push(json!(path));
+            }
+        }
+        Ok(if lines.is_empty() {
+            None
+        } else {
+            Some(json!({"type": "MultiLineString", "coordinates": lines}))
+        })
+    })
+    .await
+    .map_err(internal)?
+}
+
 async fn retrieve(
     State(state): State<SharedState>,
     Path(id): Path<String>,
@@ -699,12 +825,17 @@ async fn replace(
     let old = stored_scenario(&state, &id).await?;
     check_may_change(&guard.principal, &old, "replacing")?;
     check_against_city(&state, &s).await?;
+    let mut document = json!(s);
+    // a fork remembers what it was forked from
+    if let Some(f) = old.document.get("forkedFrom") {
+        document["forkedFrom"] = f.clone();
+    }
     state
         .store
         .put_scenario(
             StoredScenario {
                 id,
-                document: json!(s),
+                document,
                 owner: old.owner,
                 created_at: old.created_at,
                 modified_at: now(),
@@ -997,10 +1128,27 @@ async fn start_run(
     body: Bytes,
 ) -> ApiResult<Response> {
     check_may_create(&guard.principal, "starting a run")?;
-    let (gap, max_seconds) = run_options(&headers, &body)?;
+    let (gap, mut max_seconds) = run_options(&headers, &body)?;
     let stored = stored_scenario(&state, &id).await?;
+    if !runs_freely(&guard.principal) {
+        // citizens run their own scenarios, a few an hour, each within a short computing time
+        if stored.owner.is_none() || stored.owner != guard.principal.subject {
+            return Err(crate::guard::denied(
+                &guard.principal,
+                format!("scenario {id} is not yours: fork it (POST /api/scenarios/{id}/fork) and run your copy"),
+            ));
+        }
+        max_seconds = max_seconds.min(CITIZEN_MAX_SECONDS);
+        if let Err(e) = state
+            .participation
+            .limits
+            .take(&guard.principal.label(), crate::consultations::Limited::Run)
+        {
+            return Ok(e.into_response());
+        }
+    }
     // read now: a scenario that cannot be read fails the request, not a node's run later
-    let _readable: Scenario = serde_json::from_value(stored.document.clone())
+    let readable: Scenario = scenario_of(&stored.document)
         .map_err(|e| internal(format!("scenario {id} as stored cannot be read: {e}")))?;
     // the run reads the city's datasets: the caller must be allowed to read each of them, and reads of those not
     // public are logged (a node computes the run later, on the baseline as it is then)
@@ -1033,7 +1181,7 @@ async fn start_run(
         request: json!({
             "gap": gap,
             "maxSeconds": max_seconds,
-            "scenario": stored.document,
+            "scenario": readable,
             "scenarioModifiedAt": stored.modified_at,
             "model": provenance["model"].clone(),
             "requestedBy": requested_by,

@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::grid::*;
 use common::*;
 use reqwest::{Client, Method};
 use serde_json::{json, Value};
@@ -15,106 +16,6 @@ use serde_json::{json, Value};
 const SHOPS: &str = "urn:ngsi-ld:Dataset:shops";
 const RESULTS: &str = "urn:ngsi-ld:Dataset:urbantwin-scenario-results";
 const DEFAULT: &str = "urn:ngsi-ld:Dataset:default";
-/// The grid: N × N street nodes, DLON and DLAT degrees apart (about 220 m each way at 60° N).
-const N: usize = 6;
-const LON0: f64 = 24.90;
-const LAT0: f64 = 60.20;
-const DLON: f64 = 0.004;
-const DLAT: f64 = 0.002;
-
-fn node(r: usize, c: usize) -> (usize, [f64; 2]) {
-    (
-        r * N + c + 1,
-        [LON0 + c as f64 * DLON, LAT0 + r as f64 * DLAT],
-    )
-}
-
-fn street(
-    id: String,
-    name: &str,
-    a: (usize, [f64; 2]),
-    b: (usize, [f64; 2]),
-    length: f64,
-) -> Value {
-    let both = json!({"type": "Property", "value": {"forward": true, "backward": true}});
-    json!({
-        "id": id, "type": "RoadLink",
-        "name": {"type": "Property", "value": name},
-        "startNode": {"type": "Property", "value": a.0}, "endNode": {"type": "Property", "value": b.0},
-        "length": {"type": "Property", "value": length},
-        "freeFlowSpeed": {"type": "Property", "value": 40.0},
-        "capacityForward": {"type": "Property", "value": 800.0},
-        "capacityBackward": {"type": "Property", "value": 800.0},
-        "lanesForward": {"type": "Property", "value": 1}, "lanesBackward": {"type": "Property", "value": 1},
-        "carAccess": both, "walkAccess": both, "bikeAccess": both,
-        "location": {"type": "GeoProperty", "value": {"type": "LineString", "coordinates": [a.1, b.1]}},
-    })
-}
-
-/// A square around (lon, lat), `h` degrees of latitude high.
-fn square(lon: f64, lat: f64, h: f64) -> Value {
-    let w = h * 2.0;
-    json!({"type": "Polygon", "coordinates": [[[lon - w, lat - h], [lon + w, lat - h], [lon + w, lat + h],
-                                               [lon - w, lat + h], [lon - w, lat - h]]]})
-}
-
-fn poi(id: &str, category: &str, lon: f64, lat: f64) -> Value {
-    json!({"id": id, "type": "PointOfInterest",
-           "category": {"type": "Property", "value": category},
-           "location": {"type": "GeoProperty", "value": {"type": "Point", "coordinates": [lon, lat]}}})
-}
-
-/// The grid's streets (the middle row is Keskuskatu), an apartment block or an office in each block, and a grocery
-/// in the south-west corner.
-fn grid_city() -> Vec<Value> {
-    let mut out = Vec::new();
-    for r in 0..N {
-        for c in 0..N {
-            if c + 1 < N {
-                let name = if r == N / 2 { "Keskuskatu" } else { "Sivukatu" };
-                out.push(street(
-                    format!("urn:ngsi-ld:RoadLink:h-{r}-{c}"),
-                    name,
-                    node(r, c),
-                    node(r, c + 1),
-                    222.0,
-                ));
-            }
-            if r + 1 < N {
-                out.push(street(
-                    format!("urn:ngsi-ld:RoadLink:v-{r}-{c}"),
-                    "Poikkikatu",
-                    node(r, c),
-                    node(r + 1, c),
-                    223.0,
-                ));
-            }
-            if r + 1 < N && c + 1 < N {
-                let (lon, lat) = (
-                    LON0 + (c as f64 + 0.5) * DLON,
-                    LAT0 + (r as f64 + 0.5) * DLAT,
-                );
-                let category = if (r + c) % 3 == 0 {
-                    "office"
-                } else {
-                    "apartments"
-                };
-                out.push(json!({"id": format!("urn:ngsi-ld:Building:b-{r}-{c}"), "type": "Building",
-                                "category": {"type": "Property", "value": category},
-                                "floorsAboveGround": {"type": "Property", "value": 4},
-                                "location": {"type": "GeoProperty", "value": square(lon, lat, 0.0002)}}));
-            }
-        }
-    }
-    out.push(poi(
-        "urn:ngsi-ld:PointOfInterest:grocery-sw",
-        "grocery",
-        LON0 + 0.5 * DLON,
-        LAT0 + 0.1 * DLAT,
-    ));
-    out
-}
-
 /// The grocery of the shops dataset, in the north-east corner (far from the public one).
 fn private_grocery() -> Vec<Value> {
     let far = (N - 1) as f64;
@@ -237,7 +138,7 @@ async fn scenarios_are_written_by_accounts_and_changed_by_their_owner() {
     let anonymous = Client::new();
     let device = s.client_of("meter-1", &["device"]).await;
     let ann = s.client_of("ann", &["citizen"]).await;
-    let bob = s.client_of("bob", &["citizen"]).await;
+    let bob = s.client_of("bob", &["planner"]).await;
     let url = format!("{}/api/scenarios", s.root());
 
     // anonymous: 401; a device: 403; a key that may only read: 403
@@ -339,7 +240,8 @@ async fn scenarios_are_written_by_accounts_and_changed_by_their_owner() {
     assert_eq!(st, 200, "{links}");
     assert!(links["links"].as_object().unwrap().len() >= 60);
 
-    // anyone signed in may run a scenario they may read, but only its owner or an administrator cancels its runs
+    // a planner may run anyone's scenario they may read (a citizen only their own: tests/consultations.rs), but only
+    // its owner or an administrator cancels its runs
     let (st, theirs) = start(&s, &bob, &path, None).await;
     assert_eq!(st, 202, "{theirs}");
     assert_eq!(theirs["requestedBy"], "bob");
@@ -388,7 +290,7 @@ async fn a_run_over_a_restricted_dataset_is_for_those_who_may_read_it() {
         &account_key(
             &s.store,
             "ada",
-            &["citizen"],
+            &["planner"],
             &["retail"],
             &["read", "write"],
         )
@@ -639,7 +541,7 @@ async fn a_private_point_of_interest_shapes_only_its_readers_fifteen_minute_city
         &account_key(
             &s.store,
             "ada",
-            &["citizen"],
+            &["planner"],
             &["retail"],
             &["read", "write"],
         )

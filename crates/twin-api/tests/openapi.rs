@@ -148,18 +148,24 @@ fn routes_in_source() -> BTreeSet<(String, String)> {
     let prefix = |module: &str| match module {
         "entities" | "batch" | "types" | "contexts" | "temporal" | "subscriptions" => "/ngsi-ld/v1",
         "datasets" | "scenarios" | "access" | "air" | "live" | "ingest" | "retention" | "auth"
-        | "trust" => "/api",
+        | "trust" | "consultations" => "/api",
         "ogc" => "/ogc",
         "tiles" => "/tiles",
         _ => "",
     };
     let mut out = BTreeSet::new();
     for entry in std::fs::read_dir(src).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("rs") {
+        let mut path = entry.unwrap().path();
+        // a module in a folder declares its routes in its mod.rs
+        let module = path.file_stem().unwrap().to_str().unwrap().to_string();
+        if path.is_dir() {
+            path = path.join("mod.rs");
+            if !path.is_file() {
+                continue;
+            }
+        } else if path.extension().and_then(|e| e.to_str()) != Some("rs") {
             continue;
         }
-        let module = path.file_stem().unwrap().to_str().unwrap().to_string();
         let text = std::fs::read_to_string(&path).unwrap();
         let mut rest = text.as_str();
         while let Some(i) = rest.find(".route(") {

@@ -25,7 +25,7 @@ enum AccountsCommand {
     /// --password-stdin < secret`.
     Add {
         id: String,
-        /// Roles: admin, data_owner, planner, citizen, device (repeat the flag for several).
+        /// Roles: admin, data_owner, planner, moderator, citizen, device (repeat the flag for several).
         #[arg(long = "role", default_value = "citizen")]
         roles: Vec<String>,
         /// Groups the account belongs to (repeatable).
@@ -138,7 +138,7 @@ pub async fn run(args: AccountsArgs) -> Result<()> {
             db,
         } => {
             if let Some(r) = roles.iter().find(|r| Role::parse(r).is_none()) {
-                bail!("role {r:?}: admin, data_owner, planner, citizen or device");
+                bail!("role {r:?}: admin, data_owner, planner, moderator, citizen or device");
             }
             let password_hash = if password_stdin {
                 let mut p = String::new();

@@ -74,7 +74,7 @@ fn scenario(db: &str, name: &str) -> Result<Scenario> {
             if known.is_empty() { "none".to_string() } else { known.join(", ") }
         );
     };
-    serde_json::from_value(s.document.clone())
+    twin_api::scenarios::scenario_of(&s.document)
         .with_context(|| format!("scenario {} as stored cannot be read", s.id))
 }
 

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 
 mod access;
 mod air;
+mod consultation;
 mod import;
 mod ingest;
 mod osm_pbf;
@@ -52,8 +53,9 @@ pub struct BenchArgs {
     /// What to measure: `hub` (the NGSI-LD broker over HTTP), `import` (OpenStreetMap import throughput), `tiles`
     /// (vector tile latency, cold and warm, over the demo city), `traffic` (traffic assignment on TNTP networks,
     /// side by side with AequilibraE), `access` (the 15-minute city's nearest destinations, side by side with
-    /// pandana), `air` (air quality and noise after a traffic scenario, the demo city and a city of `--links`) or
-    /// `ingest` (MQTT messages/s into SQLite and PostgreSQL, and the latency from publish to queryable).
+    /// pandana), `air` (air quality and noise after a traffic scenario, the demo city and a city of `--links`),
+    /// `ingest` (MQTT messages/s into SQLite and PostgreSQL, and the latency from publish to queryable) or
+    /// `consultation` (participants reading a consultation while comments arrive: latency percentiles).
     pub what: String,
     /// Entities to load (single creates, then batch upserts until this many exist); queries run over them.
     #[arg(long, default_value_t = 100_000)]
@@ -146,6 +148,16 @@ pub struct BenchArgs {
     /// 1,000,000-node network).
     #[arg(long, default_value_t = 1000)]
     pub grid_side: usize,
+    /// bench consultation: participants reading the consultation's page at once (each signed in).
+    #[arg(long, default_value_t = 1000)]
+    pub participants: usize,
+    /// bench consultation: comments written per second while they read.
+    #[arg(long, default_value_t = 100.0)]
+    pub comment_rate: f64,
+    /// bench consultation: a participant's mean pause between two pages, milliseconds (each pause is drawn
+    /// uniformly from half to one and a half times this).
+    #[arg(long, default_value_t = 5000)]
+    pub think_ms: u64,
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1059,9 +1071,11 @@ pub async fn run(a: BenchArgs) -> Result<()> {
         "access" => return access::run(&a),
         "air" => return air::run(&a),
         "ingest" => return ingest::run(&a).await,
+        "consultation" => return consultation::run(&a).await,
         other => {
             bail!(
-                "unknown benchmark {other:?}; available: hub, import, tiles, traffic, access, air, ingest"
+                "unknown benchmark {other:?}; available: hub, import, tiles, traffic, access, air, ingest, \
+                 consultation"
             )
         }
     }

@@ -229,11 +229,13 @@ pub fn helsinki_pbf(cache: &Path) -> Result<PathBuf> {
     Ok(target)
 }
 
-/// The demo's accounts (id, role, organisation): a planner who edits and runs scenarios, and a data owner of the
-/// organisation that owns the demo datasets (it sees their usage log).
+/// The demo's accounts (id, role, organisation): a planner who edits and runs scenarios and runs the sample
+/// consultation, a data owner of the organisation that owns the demo datasets (it sees their usage log), and a
+/// moderator of the consultation.
 pub const DEMO_ACCOUNTS: &[(&str, &str, Option<&str>)] = &[
     ("demo-planner", "planner", None),
     ("demo-owner", "data_owner", Some("urbantwin")),
+    ("demo-moderator", "moderator", None),
 ];
 
 /// Makes the demo accounts (or gives them a new password when they exist) and returns each id with its password:
@@ -294,6 +296,149 @@ pub async fn demo_accounts(store: &Arc<dyn Store>) -> Result<Vec<(String, String
         out.push((id.to_string(), password));
     }
     Ok(out)
+}
+
+/// The sample consultation's id.
+pub const CONSULTATION_ID: &str = "fabianinkatu";
+const CONSULTATION_SCENARIO: &str = "Fabianinkatu for people";
+
+/// Puts a sample consultation before the public once the server answers at `base`: the planner's scenario closing
+/// Fabianinkatu to cars (run once), in its feedback phase for four weeks, then a voting and a results phase, with a
+/// short survey. It goes through the public API, as any app of the city would, with a key of `demo-planner` made
+/// for the purpose and revoked at the end. Nothing is done when the consultation exists.
+pub async fn seed_consultation(store: Arc<dyn Store>, base: String) -> Result<()> {
+    let err = |e: twin_model::NgsiError| anyhow!("{}", e.detail);
+    if store
+        .participation_get("consultation", CONSULTATION_ID)
+        .await
+        .map_err(err)?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let key = twin_auth::apikey::generate();
+    let now = Utc::now();
+    store
+        .put_api_key(twin_store::trust::ApiKeyRecord {
+            id: key.id.clone(),
+            account_id: "demo-planner".into(),
+            name: "urbantwin demo: the sample consultation".into(),
+            hash: key.hash.clone(),
+            scopes: vec!["read".into(), "write".into()],
+            created_at: now,
+            expires_at: Some(now + chrono::Duration::minutes(10)),
+            revoked_at: None,
+            last_used_at: None,
+        })
+        .await
+        .map_err(err)?;
+    let result = seed_with(&base, &key.secret).await;
+    store
+        .revoke_api_key(&key.id, Utc::now())
+        .await
+        .map_err(err)?;
+    result
+}
+
+async fn seed_with(base: &str, secret: &str) -> Result<()> {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(120))
+        .build()?;
+    // the server answers once it listens
+    let mut up = false;
+    for _ in 0..600 {
+        if http
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if !up {
+        bail!("the server did not answer at {base}");
+    }
+    let call = |method: reqwest::Method, path: String, body: serde_json::Value| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let r = http
+                .request(method, &url)
+                .bearer_auth(secret)
+                .header("Content-Type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await?;
+            let status = r.status();
+            let v: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+            if !status.is_success() {
+                bail!("{url}: {status} {v}");
+            }
+            Ok::<_, anyhow::Error>(v)
+        }
+    };
+    let scenario = call(
+        reqwest::Method::POST,
+        "/api/scenarios".into(),
+        serde_json::json!({
+            "name": CONSULTATION_SCENARIO,
+            "description": "Fabianinkatu closed to cars between Esplanadi and Kaisaniemi: room for walking, cycling and trees",
+            "edits": [{"kind": "closeStreet", "name": "Fabianinkatu"}],
+        }),
+    )
+    .await?;
+    let id = scenario["id"].as_str().unwrap_or_default().to_string();
+    let path = format!(
+        "/api/scenarios/{}/runs",
+        percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC)
+    );
+    call(reqwest::Method::POST, path, serde_json::json!({})).await?;
+    let now = Utc::now();
+    let day = chrono::Duration::days(1);
+    let consultation = serde_json::json!({
+        "id": CONSULTATION_ID,
+        "title": {"en": "Fabianinkatu for people", "fi": "Fabianinkatu ihmisille"},
+        "summary": {
+            "en": "Should Fabianinkatu close to cars? See what it does to traffic, tell us what you think, propose your own change.",
+            "fi": "Suljetaanko Fabianinkatu autoilta? Katso vaikutukset liikenteeseen, kerro mielipiteesi, ehdota omaa muutosta."
+        },
+        "description": {
+            "en": "The city studies closing Fabianinkatu to motor traffic between Esplanadi and Kaisaniemi. The twin's traffic model shows where the cars would go. Comment with your stance, support the proposals you like (three each), or fork the scenario, change it and submit it as your own proposal.",
+            "fi": "Kaupunki selvittää Fabianinkadun sulkemista moottoriliikenteeltä Esplanadin ja Kaisaniemen välillä. Kaksosen liikennemalli näyttää, minne autot siirtyisivät. Kommentoi ja kerro kantasi, tue mieleisiäsi ehdotuksia (kolme kullakin) tai muokkaa skenaariota ja jätä se omana ehdotuksenasi."
+        },
+        "scenarios": [id],
+        "phases": [
+            {"phase": "information", "start": now - day * 7, "end": now - day},
+            {"phase": "feedback", "start": now - day, "end": now + day * 28},
+            {"phase": "voting", "start": now + day * 28, "end": now + day * 42},
+            {"phase": "results", "start": now + day * 42, "end": now + day * 90}
+        ],
+        "area": [24.940, 60.164, 24.956, 60.172],
+        "supportsPerPerson": 3,
+        "surveys": [{
+            "id": "travel",
+            "title": {"en": "How do you use Fabianinkatu?", "fi": "Miten käytät Fabianinkatua?"},
+            "questions": [
+                {"id": "mode", "kind": "single", "required": true,
+                 "text": {"en": "How do you mostly travel on it?", "fi": "Miten useimmiten kuljet sillä?"},
+                 "options": [{"en": "On foot", "fi": "Kävellen"}, {"en": "By bike", "fi": "Pyörällä"},
+                             {"en": "By car", "fi": "Autolla"}, {"en": "By bus or tram", "fi": "Bussilla tai raitiovaunulla"}]},
+                {"id": "calm", "kind": "scale",
+                 "text": {"en": "How pleasant is it to walk there today (1–5)?", "fi": "Kuinka miellyttävää siellä on kävellä nyt (1–5)?"}}
+            ]
+        }],
+        "published": true
+    });
+    call(
+        reqwest::Method::POST,
+        "/api/consultations".into(),
+        consultation,
+    )
+    .await?;
+    Ok(())
 }
 
 #[cfg(test)]

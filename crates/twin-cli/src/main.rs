@@ -160,6 +160,9 @@ pub struct DemoArgs {
     /// Seconds between two readings of the demo feed.
     #[arg(long, default_value_t = 5)]
     feed_every_s: u64,
+    /// Do not put the sample consultation (Fabianinkatu) before the public.
+    #[arg(long)]
+    no_consultation: bool,
 }
 
 /// The TOML configuration file.
@@ -198,6 +201,10 @@ struct FileConfig {
     anonymous_subscriptions: Option<bool>,
     /// The city's identity provider (OpenID Connect): its bearer tokens are accepted.
     oidc: Option<twin_auth::jwt::OidcConfig>,
+    /// A folder where e-mail (address verification codes) is written for the mail system to send.
+    mail_outbox: Option<PathBuf>,
+    /// The `From` of that e-mail.
+    mail_from: Option<String>,
 }
 
 /// Settings after flags, environment and file are merged.
@@ -337,6 +344,12 @@ impl ServeArgs {
         }
         if let Some(open) = file.anonymous_subscriptions {
             api.auth.anonymous_subscriptions = open;
+        }
+        if let Some(dir) = file.mail_outbox {
+            api.mail_outbox = Some(dir);
+        }
+        if let Some(from) = file.mail_from {
+            api.mail_from = from;
         }
         if let Some(h) = file.session_hours {
             if !(h.is_finite() && (0.01..=24.0 * 90.0).contains(&h)) {
@@ -687,6 +700,35 @@ fn dispatch(command: Command, rt: &tokio::runtime::Runtime) -> Result<()> {
                         .collect::<Vec<_>>()
                         .join("   ")
                 );
+                // e-mail codes land in a folder next to the demo's database
+                if s.api.mail_outbox.is_none() {
+                    let dir = std::path::Path::new(&s.db)
+                        .parent()
+                        .filter(|p| !p.as_os_str().is_empty())
+                        .unwrap_or(std::path::Path::new("."))
+                        .join("urbantwin-demo-outbox");
+                    println!("e-mail (address codes) is written to {}", dir.display());
+                    s.api.mail_outbox = Some(dir);
+                }
+                // a sample consultation, put before the public through the API once the server listens
+                let _seed = if args.no_consultation {
+                    None
+                } else {
+                    if s.api.web_dir.is_some() {
+                        println!(
+                            "a consultation to take part in: http://{}/?consultation={}",
+                            s.listen,
+                            demo::CONSULTATION_ID
+                        );
+                    }
+                    let base = format!("http://{}", s.listen);
+                    let store = store.clone();
+                    Some(AbortOnDrop(tokio::spawn(async move {
+                        if let Err(e) = demo::seed_consultation(store, base).await {
+                            tracing::warn!("the sample consultation could not be made: {e:#}");
+                        }
+                    })))
+                };
                 // the feed publishes for as long as the server runs
                 let _feed = match &args.feed {
                     Some(broker) => {

@@ -168,5 +168,20 @@ fn demo_serves_the_city() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        // the sample consultation is put before the public through the API, on a scenario the planner runs
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let c: serde_json::Value = loop {
+            let r = http.get(format!("{base}/api/consultations/fabianinkatu")).send().await.unwrap();
+            if r.status() == 200 {
+                break r.json().await.unwrap();
+            }
+            assert!(Instant::now() < deadline, "no sample consultation: {}", r.status());
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        assert_eq!(c["currentPhase"], "feedback", "{c}");
+        assert_eq!(c["owner"], "demo-planner");
+        assert_eq!(c["allowed"]["comment"], true);
+        assert_eq!(c["scenarioSummaries"][0]["name"], "Fabianinkatu for people", "{c}");
+        assert_eq!(c["surveys"][0]["id"], "travel");
     });
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod geoquery;
 pub mod ngsi;
 pub mod ops;
+pub mod participation;
 pub mod policy;
 pub mod query;
 pub mod roads;

@@ -72,8 +72,10 @@ pub enum Role {
     Admin,
     /// Publishes datasets and manages their policies.
     DataOwner,
-    /// Works with the data: queries, scenarios.
+    /// Works with the data: queries, scenarios; runs consultations.
     Planner,
+    /// Moderates consultations: hides and restores contributions, with a public reason.
+    Moderator,
     /// A signed-in member of the public.
     Citizen,
     /// A sensor or gateway that writes measurements.
@@ -82,15 +84,16 @@ pub enum Role {
 
 impl Role {
     /// Every role, most powerful first.
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::DataOwner,
         Role::Planner,
+        Role::Moderator,
         Role::Citizen,
         Role::Device,
     ];
 
-    /// Reads a role name: `admin`, `data_owner`, `planner`, `citizen`, `device`; ASCII case and `-` for `_` are
+    /// Reads a role name: `admin`, `data_owner`, `planner`, `moderator`, `citizen`, `device`; ASCII case and `-` for `_` are
     /// tolerated (`DataOwner`, `data-owner`), as identity providers spell them variously.
     pub fn parse(s: &str) -> Option<Role> {
         let norm: String = s
@@ -103,18 +106,20 @@ impl Role {
             "admin" => Some(Role::Admin),
             "dataowner" => Some(Role::DataOwner),
             "planner" => Some(Role::Planner),
+            "moderator" => Some(Role::Moderator),
             "citizen" => Some(Role::Citizen),
             "device" => Some(Role::Device),
             _ => None,
         }
     }
 
-    /// The role's name as serialised: `admin`, `data_owner`, `planner`, `citizen`, `device`.
+    /// The role's name as serialised: `admin`, `data_owner`, `planner`, `moderator`, `citizen`, `device`.
     pub fn as_str(&self) -> &'static str {
         match self {
             Role::Admin => "admin",
             Role::DataOwner => "data_owner",
             Role::Planner => "planner",
+            Role::Moderator => "moderator",
             Role::Citizen => "citizen",
             Role::Device => "device",
         }
@@ -257,7 +262,7 @@ impl Principal {
     }
 
     /// Whether the key scopes (if any) include `scope`. `admin` includes every other scope.
-    fn scope_allows(&self, scope: &Scope) -> bool {
+    pub(crate) fn scope_allows(&self, scope: &Scope) -> bool {
         match &self.scopes {
             None => true,
             Some(s) => s.contains(&Scope::Admin) || s.contains(scope),
@@ -278,7 +283,7 @@ impl Principal {
     }
 
     /// A principal whose only role is `Device`.
-    fn is_device_only(&self) -> bool {
+    pub(crate) fn is_device_only(&self) -> bool {
         self.roles.contains(&Role::Device) && self.roles.len() == 1
     }
 

@@ -128,6 +128,8 @@ pub struct PartQuery {
     pub consultation: Option<String>,
     /// `Some(None)`: records without a parent (thread roots); `Some(Some(id))`: the children of `id`.
     pub parent: Option<Option<String>>,
+    /// Records whose parent is one of these (the replies of several threads in one query).
+    pub parents: Option<Vec<String>>,
     pub author: Option<String>,
     pub ids: Option<Vec<String>>,
     /// Only records created strictly after this.

@@ -36,7 +36,7 @@ pub struct Account {
     pub email: Option<String>,
     /// A PHC string; None for accounts that sign in only with OIDC or API keys.
     pub password_hash: Option<String>,
-    /// "admin", "data_owner", "planner", "citizen", "device": stored as given.
+    /// "admin", "data_owner", "planner", "moderator", "citizen", "device": stored as given.
     pub roles: Vec<String>,
     pub groups: Vec<String>,
     pub organisation: Option<String>,

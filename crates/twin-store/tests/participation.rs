@@ -232,6 +232,16 @@ async fn records_are_listed_filtered_ordered_and_paged(o: Opened) {
         ids(&list(&s, q(&|q| q.parent = Some(Some("a".into())))).await),
         ["b", "c"]
     );
+    // the replies of several threads at once
+    assert_eq!(
+        ids(&list(
+            &s,
+            q(&|q| q.parents = Some(vec!["a".into(), "d".into(), "zz".into()]))
+        )
+        .await),
+        ["b", "c"]
+    );
+    assert!(list(&s, q(&|q| q.parents = Some(vec![]))).await.is_empty());
     assert_eq!(
         ids(&list(&s, q(&|q| q.author = Some("ana".into()))).await),
         ["a", "c", "e"]

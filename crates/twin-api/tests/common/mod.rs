@@ -3,6 +3,8 @@
 //! both ways).
 #![allow(dead_code)]
 
+pub mod grid;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -252,6 +252,9 @@ fn records_where(params: &mut Params, q: &PartQuery) -> String {
         Some(None) => conds.push("parent IS NULL".into()),
         Some(Some(p)) => conds.push(format!("parent = {}", params.add(p.clone()))),
     }
+    if let Some(ps) = &q.parents {
+        conds.push(format!("parent = ANY({}::text[])", params.add(ps.clone())));
+    }
     if let Some(a) = &q.author {
         conds.push(format!("author = {}", params.add(a.clone())));
     }

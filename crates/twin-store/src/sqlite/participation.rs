@@ -272,6 +272,10 @@ fn records_where(q: &PartQuery) -> (String, Vec<V>) {
             args.push(V::Text(p.clone()));
         }
     }
+    if let Some(ps) = &q.parents {
+        conds.push(format!("parent IN ({})", marks(ps.len())));
+        args.extend(ps.iter().map(|p| V::Text(p.clone())));
+    }
     if let Some(a) = &q.author {
         conds.push("author = ?".into());
         args.push(V::Text(a.clone()));

@@ -184,13 +184,44 @@ export interface Notifications {
   items: Notification[];
 }
 
+/** A proposal in the results, by supports. */
+export interface RankedProposal {
+  id: string;
+  title: string;
+  status: ProposalStatus;
+  supports: number;
+}
+
+/** A question's answers: counts per option (per scale step 1–5), the number of responses. */
+export interface QuestionResult {
+  kind?: string;
+  counts?: number[];
+  responses?: number;
+}
+
 export interface Results {
   participants?: number;
   comments?: number;
-  proposals?: { id: string; title: string; status: ProposalStatus; supports: number }[];
+  /** The number of proposals (an early draft of the API had the ranked list here). */
+  proposals?: number | RankedProposal[];
+  proposalsBySupport?: RankedProposal[];
   supports?: number;
+  /** Per scenario (or `_general`): people's latest stances. */
   stance?: Record<string, Partial<Record<Stance, number>>>;
-  surveys?: Record<string, Record<string, { counts?: number[]; responses?: number }>>;
+  surveys?: Record<string, { responses?: number; questions?: Record<string, QuestionResult> } & Record<string, unknown>>;
+}
+
+/** The ranked proposals of a results answer (`proposalsBySupport`, or the list an early draft kept in `proposals`). */
+export function rankedProposals(r: Results): RankedProposal[] {
+  if (Array.isArray(r.proposalsBySupport)) return r.proposalsBySupport;
+  return Array.isArray(r.proposals) ? r.proposals : [];
+}
+
+/** A question's result, in the answer's shape (`surveys.s1.questions.q1`) or the early draft's (`surveys.s1.q1`). */
+export function questionResult(r: Results, survey: string, question: string): QuestionResult | undefined {
+  const s = r.surveys?.[survey];
+  if (!s) return undefined;
+  return s.questions?.[question] ?? (s[question] as QuestionResult | undefined);
 }
 
 const C = '/api/consultations';

@@ -68,7 +68,7 @@ function route(url: string, method: string): ReturnType<typeof reply> {
   if (method === 'GET' && p === '/api/moderation/queue') return reply(200, [{ target: 'comment:c2', flags: 2, reasons: { spam: 2 }, item: comments[1] }]);
   if (method === 'GET' && p === '/api/notifications') return reply(200, { unread: 2, items: [{ id: 'n1', at: iso(0), kind: 'reply', consultation: 'riverside', text: { en: 'Bob replied' }, read: false }, { id: 'n2', at: iso(0), kind: 'answer', read: false }] });
   if (method === 'GET' && p === '/api/consultations/riverside/results')
-    return reply(200, { participants: 3, comments: 4, proposals: [{ id: 'p1', title: 'A bench', status: 'submitted', supports: 2 }], supports: 2, stance: { _general: { for: 1, neutral: 1, against: 2 } }, surveys: { s1: { q1: { counts: [0, 1, 0, 0, 2], responses: 3 } } } });
+    return reply(200, { participants: 3, comments: 4, proposals: 1, proposalsBySupport: [{ id: 'p1', title: 'A bench', status: 'submitted', supports: 2 }], supports: 2, stance: { _general: { for: 1, neutral: 1, against: 2 } }, surveys: { s1: { responses: 3, questions: { q1: { kind: 'scale', counts: [0, 1, 0, 0, 2], responses: 3 } } } } });
   if (method === 'POST' && p.endsWith('/comments')) return reply(201, { id: 'c9' });
   return reply(204);
 }
@@ -259,6 +259,9 @@ describe('surveys, results, moderation, notifications', () => {
     expect(row.textContent).toMatch(/Against.*50 %.*2/);
     expect(root.querySelector('#consult-results-csv')!.getAttribute('href')).toBe('/api/consultations/riverside/results.csv');
     expect(root.querySelector('.survey-results')!.textContent).toMatch(/3 responses/);
+    expect(root.querySelector('.survey-results tbody tr:last-child')!.textContent).toBe('52');
+    expect(root.querySelector('#consult-results-proposals')!.textContent).toMatch(/A bench.*2 supports/);
+    expect(root.querySelector('#consult-results-counts [data-k="proposals"] dd, #consult-results-counts div:nth-child(3) dd')!.textContent).toBe('1');
   });
 
   it('the moderation queue for moderators only; Hide asks for a public reason', async () => {

@@ -33,6 +33,8 @@ import {
   postComment,
   postProposal,
   putSurveyResponse,
+  questionResult,
+  rankedProposals,
   resultsUrl,
   setFollow,
   setSupport,
@@ -87,6 +89,9 @@ import type { Session, SessionState } from './session';
 export type ConsultView = 'list' | 'page' | 'queue' | 'log' | 'me' | 'create';
 export type ConsultTab = 'overview' | 'comments' | 'proposals' | 'surveys' | 'results';
 export const TABS: ConsultTab[] = ['overview', 'comments', 'proposals', 'surveys', 'results'];
+
+/** Threads read at once (the server gives at most 100). */
+const PAGE = 50;
 
 export const CONSULT_SOURCE = 'app-consult';
 export const CONSULT_LAYERS = { fill: 'app-consult-fill', line: 'app-consult-line', points: 'app-consult-points' } as const;
@@ -437,7 +442,7 @@ export class ConsultPanel {
     if (!same) this.render();
     this.say(t('consult.loading'));
     try {
-      const [c, comments, proposals] = await Promise.all([getConsultation(id), listComments(id, { sort: this.commentSort, limit: 200 }), listProposals(id, this.proposalQuery())]);
+      const [c, comments, proposals] = await Promise.all([getConsultation(id), listComments(id, { sort: this.commentSort, limit: PAGE }), listProposals(id, this.proposalQuery())]);
       if (gen !== this.generation) return;
       this.consultation = c;
       this.comments = comments.items;
@@ -843,8 +848,39 @@ export class ConsultPanel {
       rows.length
         ? el('ol', { class: 'comments', id: 'consult-comments', 'aria-labelledby': 'consult-comments-title' }, ...rows.map((r) => this.commentItem(c, r.comment, r.depth)))
         : el('p', { class: 'muted', id: 'consult-comments' }, t('consult.noComments')),
-      this.commentTotal !== undefined && this.commentTotal > rows.filter((r) => r.depth === 1).length ? el('p', { class: 'muted' }, t('consult.moreComments', { n: this.commentTotal })) : null,
+      this.moreCommentsButton(),
     ];
+  }
+
+  /** The threads loaded: the root comments. */
+  private rootCount(): number {
+    const ids = new Set(this.comments.map((c) => c.id));
+    return this.comments.filter((c) => !c.parent || !ids.has(c.parent)).length;
+  }
+
+  /** "Show more threads" when the server has more than the pages read. */
+  private moreCommentsButton(): HTMLElement | null {
+    const loaded = this.rootCount();
+    if (this.commentTotal === undefined || this.commentTotal <= loaded) return null;
+    const b = el('button', { type: 'button', class: 'text-button', id: 'consult-comments-more' }, t('consult.moreComments', { n: loaded, total: this.commentTotal }));
+    b.addEventListener('click', async () => {
+      const c = this.consultation;
+      if (!c) return;
+      b.disabled = true;
+      try {
+        const r = await listComments(c.id, { sort: this.commentSort, limit: PAGE, offset: loaded });
+        const have = new Set(this.comments.map((x) => x.id));
+        this.comments = [...this.comments, ...r.items.filter((x) => !have.has(x.id))];
+        this.commentTotal = r.total ?? this.commentTotal;
+        this.renderTab();
+        this.updateMap();
+        this.root.querySelector<HTMLElement>('#consult-comments-more')?.focus();
+      } catch (e) {
+        b.disabled = false;
+        this.say(t('consult.error', { detail: errText(e) }), true);
+      }
+    });
+    return b;
   }
 
   private stanceRadios(name: string, checked?: Stance): HTMLFieldSetElement {
@@ -1092,7 +1128,7 @@ export class ConsultPanel {
     const c = this.consultation;
     if (!c) return;
     try {
-      const [r, fresh] = await Promise.all([listComments(c.id, { sort: this.commentSort, limit: 200 }), refreshCounts ? getConsultation(c.id) : Promise.resolve(undefined)]);
+      const [r, fresh] = await Promise.all([listComments(c.id, { sort: this.commentSort, limit: Math.max(PAGE, this.rootCount()) }), refreshCounts ? getConsultation(c.id) : Promise.resolve(undefined)]);
       if (this.consultation?.id !== c.id) return;
       this.comments = r.items;
       this.commentTotal = r.total;
@@ -1655,7 +1691,7 @@ export class ConsultPanel {
       out.push(el('p', { class: 'muted' }, t('consult.loading')));
       return out;
     }
-    const proposals = Array.isArray(r.proposals) ? r.proposals : [];
+    const proposals = rankedProposals(r);
     out.push(
       el(
         'dl',
@@ -1706,9 +1742,8 @@ export class ConsultPanel {
     if (surveys.length) {
       out.push(el('h4', {}, t('consult.results.surveys')));
       for (const sv of surveys) {
-        const rs = r.surveys?.[sv.id] ?? {};
         for (const q of sv.questions) {
-          const qr = rs[q.id];
+          const qr = questionResult(r, sv.id, q.id);
           const labels = q.kind === 'scale' ? ['1', '2', '3', '4', '5'] : q.kind === 'text' ? [] : (q.options ?? []).map((o) => pickText(o, l));
           const counts = qr?.counts ?? [];
           out.push(

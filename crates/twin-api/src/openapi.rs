@@ -2008,6 +2008,9 @@ fn operation(o: &Operation) -> Value {
                 json!({"$ref": format!("#/components/responses/E{code}")}),
             );
         }
+    } else {
+        // credentials are checked before OGC API's handlers: wrong ones are answered as everywhere else
+        responses.insert("401".into(), json!({"$ref": "#/components/responses/E401"}));
     }
     for code in [400, 404] {
         responses.insert(

@@ -68,14 +68,19 @@ fn hiding_json(h: &Option<part::Hiding>, p: &Principal) -> Value {
 /// Votes per comment: (up, down).
 type Tallies = HashMap<String, (u64, u64)>;
 
-async fn vote_tallies(state: &SharedState, ids: &[String]) -> Result<Tallies, ApiError> {
+/// Up and down votes per comment, of the comments `ids` or (`ids` None) of a whole consultation.
+pub(crate) async fn vote_tallies(
+    state: &SharedState,
+    ids: Option<&[String]>,
+    consultation: Option<&str>,
+) -> Result<Tallies, ApiError> {
     let mut out: Tallies = HashMap::new();
-    if ids.is_empty() {
+    if ids.is_some_and(|i| i.is_empty()) {
         return Ok(out);
     }
     for t in state
         .store
-        .participation_tally(VOTE, Some(ids), None, true)
+        .participation_tally(VOTE, ids, consultation, true)
         .await?
     {
         let e = out.entry(t.target).or_default();
@@ -235,7 +240,7 @@ pub(crate) async fn comments(
             q.offset = 0;
             let (all, total) = state.store.participation_list(&q, true).await?;
             let ids: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
-            let t = vote_tallies(&state, &ids).await?;
+            let t = vote_tallies(&state, Some(&ids), None).await?;
             let score =
                 |r: &ParticipationRecord| t.get(&r.id).map_or(0, |(u, d)| *u as i64 - *d as i64);
             let mut all = all;
@@ -287,7 +292,7 @@ pub(crate) async fn comments(
         }
     }
     let ids: Vec<String> = ordered.iter().map(|(r, _)| r.id.clone()).collect();
-    let tallies = vote_tallies(&state, &ids).await?;
+    let tallies = vote_tallies(&state, Some(&ids), None).await?;
     let mine = my_marks(&state, &p, VOTE, &ids).await?;
     let mut reply_counts: HashMap<&str, usize> = HashMap::new();
     for (_, d) in &replies {
@@ -336,7 +341,7 @@ async fn one_comment_view(
 ) -> Result<Value, ApiError> {
     let d = parse_comment(rec)?;
     let ids = [rec.id.clone()];
-    let t = vote_tallies(state, &ids).await?;
+    let t = vote_tallies(state, Some(&ids), None).await?;
     let mine = my_marks(state, p, VOTE, &ids).await?;
     Ok(comment_view(
         rec,
@@ -681,23 +686,37 @@ pub(crate) async fn unvote(
     Who(p): Who,
     Path((id, cid)): Path<(String, String)>,
 ) -> Answer {
-    check_participant(&p, "voting")?;
-    let l = load(&state, &p, &id).await?;
-    check_open(&l.c, Action::Vote)?;
+    take_back(&state, &p, &id, Action::Vote, VOTE, &cid, "voting").await?;
     let rec = comment_record(&state, &id, &cid).await?;
-    write(
-        &state,
-        vec![PartOp::Unmark {
-            kind: VOTE.into(),
-            target: cid,
-            author: subject(&p),
-        }],
-    )
-    .await?;
     Ok(json(
         StatusCode::OK,
         &one_comment_view(&state, &p, &rec).await?,
     ))
+}
+
+/// Takes back the caller's mark of `kind` on `target` (a vote, a support) while `action` is open.
+async fn take_back(
+    state: &SharedState,
+    p: &Principal,
+    id: &str,
+    action: Action,
+    kind: &str,
+    target: &str,
+    what: &str,
+) -> Result<(), ApiError> {
+    check_participant(p, what)?;
+    let l = load(state, p, id).await?;
+    check_open(&l.c, action)?;
+    write(
+        state,
+        vec![PartOp::Unmark {
+            kind: kind.into(),
+            target: target.into(),
+            author: subject(p),
+        }],
+    )
+    .await?;
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1099,19 +1118,17 @@ pub(crate) async fn unsupport(
     Who(p): Who,
     Path((id, pid)): Path<(String, String)>,
 ) -> Answer {
-    check_participant(&p, "supporting a proposal")?;
-    let l = load(&state, &p, &id).await?;
-    check_open(&l.c, Action::Support)?;
-    let rec = proposal_record(&state, &id, &pid).await?;
-    write(
+    take_back(
         &state,
-        vec![PartOp::Unmark {
-            kind: SUPPORT.into(),
-            target: pid,
-            author: subject(&p),
-        }],
+        &p,
+        &id,
+        Action::Support,
+        SUPPORT,
+        &pid,
+        "supporting a proposal",
     )
     .await?;
+    let rec = proposal_record(&state, &id, &pid).await?;
     Ok(json(
         StatusCode::OK,
         &one_proposal_view(&state, &p, &rec).await?,

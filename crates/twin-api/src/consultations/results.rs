@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use twin_model::participation::{self as part, ContentState, QuestionKind};
 use twin_store::PartQuery;
 
-use super::contributions::{parse_comment, parse_proposal, stances};
+use super::contributions::{parse_comment, parse_proposal, stances, vote_tallies};
 use super::*;
 
 /// The licence the results are published under.
@@ -169,19 +169,7 @@ async fn rows(state: &SharedState, id: &str) -> Result<Vec<Row>, ApiError> {
         .into_iter()
         .map(|t| (t.target, t.count))
         .collect();
-    let mut votes: HashMap<String, (u64, u64)> = HashMap::new();
-    for t in state
-        .store
-        .participation_tally(VOTE, None, Some(id), true)
-        .await?
-    {
-        let e = votes.entry(t.target).or_default();
-        match t.value.as_i64() {
-            Some(v) if v > 0 => e.0 += t.count,
-            Some(v) if v < 0 => e.1 += t.count,
-            _ => {}
-        }
-    }
+    let votes = vote_tallies(state, None, Some(id)).await?;
     let mut out = Vec::new();
     for r in list(COMMENT).await? {
         let d = parse_comment(&r)?;

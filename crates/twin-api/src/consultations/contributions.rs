@@ -38,18 +38,22 @@ fn topics(c: &Consultation) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn parse_comment(rec: &ParticipationRecord) -> Result<CommentDoc, ApiError> {
-    serde_json::from_value(rec.doc.clone())
-        .map_err(|e| ApiError::new(ErrorKind::InternalError, format!("comment {}: {e}", rec.id)))
-}
-
-pub(crate) fn parse_proposal(rec: &ParticipationRecord) -> Result<ProposalDoc, ApiError> {
+/// A record's document as the model's `T` (a stored document this version cannot read is an internal error).
+fn parse_doc<T: serde::de::DeserializeOwned>(rec: &ParticipationRecord) -> Result<T, ApiError> {
     serde_json::from_value(rec.doc.clone()).map_err(|e| {
         ApiError::new(
             ErrorKind::InternalError,
-            format!("proposal {}: {e}", rec.id),
+            format!("{} {}: {e}", rec.kind, rec.id),
         )
     })
+}
+
+pub(crate) fn parse_comment(rec: &ParticipationRecord) -> Result<CommentDoc, ApiError> {
+    parse_doc(rec)
+}
+
+pub(crate) fn parse_proposal(rec: &ParticipationRecord) -> Result<ProposalDoc, ApiError> {
+    parse_doc(rec)
 }
 
 /// Whether `p` reads a hidden contribution's text: its author, moderators, administrators.
@@ -320,18 +324,27 @@ pub(crate) async fn comments(
     Ok(resp)
 }
 
-/// The comment `cid` of consultation `id`.
+/// The record `rid` of `kind` (a comment, a proposal) in consultation `id`.
+pub(crate) async fn record_in(
+    state: &SharedState,
+    kind: &str,
+    id: &str,
+    rid: &str,
+) -> Result<ParticipationRecord, ApiError> {
+    match state.store.participation_get(kind, rid).await? {
+        Some(r) if r.consultation.as_deref() == Some(id) => Ok(r),
+        _ => Err(ApiError::not_found(format!(
+            "consultation {id} has no {kind} {rid}"
+        ))),
+    }
+}
+
 async fn comment_record(
     state: &SharedState,
     id: &str,
     cid: &str,
 ) -> Result<ParticipationRecord, ApiError> {
-    match state.store.participation_get(COMMENT, cid).await? {
-        Some(r) if r.consultation.as_deref() == Some(id) => Ok(r),
-        _ => Err(ApiError::not_found(format!(
-            "consultation {id} has no comment {cid}"
-        ))),
-    }
+    record_in(state, COMMENT, id, cid).await
 }
 
 async fn one_comment_view(
@@ -757,12 +770,7 @@ async fn proposal_record(
     id: &str,
     pid: &str,
 ) -> Result<ParticipationRecord, ApiError> {
-    match state.store.participation_get(PROPOSAL, pid).await? {
-        Some(r) if r.consultation.as_deref() == Some(id) => Ok(r),
-        _ => Err(ApiError::not_found(format!(
-            "consultation {id} has no proposal {pid}"
-        ))),
-    }
+    record_in(state, PROPOSAL, id, pid).await
 }
 
 async fn one_proposal_view(

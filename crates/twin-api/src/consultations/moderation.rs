@@ -13,7 +13,7 @@ use twin_model::participation::{
 };
 use twin_store::{MarkQuery, PartOp, PartQuery, ParticipationMark, ParticipationRecord, PutMode};
 
-use super::contributions::{comment_view, parse_comment, parse_proposal, proposal_view};
+use super::contributions::{comment_view, parse_comment, parse_proposal, proposal_view, record_in};
 use super::limits::Limited;
 use super::*;
 
@@ -50,17 +50,9 @@ pub(crate) async fn flag(
         Some(n) => Some(part::check_text(n, "note", 500).map_err(bad)?),
         None => None,
     };
-    match state.store.participation_get(kind, tid).await? {
-        Some(r) if r.consultation.as_deref() == Some(id.as_str()) => {
-            if r.author.as_deref() == Some(me.as_str()) {
-                return Err(conflict("you cannot report your own contribution").into());
-            }
-        }
-        _ => {
-            return Err(
-                ApiError::not_found(format!("consultation {id} has no {}", f.target)).into(),
-            )
-        }
+    let r = record_in(&state, kind, &id, tid).await?;
+    if r.author.as_deref() == Some(me.as_str()) {
+        return Err(conflict("you cannot report your own contribution").into());
     }
     let already = state
         .store

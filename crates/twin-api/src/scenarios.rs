@@ -690,11 +690,6 @@ async fn create(
 /// The longest a citizen's run computes (planners and administrators choose their own).
 const CITIZEN_MAX_SECONDS: f64 = 60.0;
 
-/// Whether `p` runs any scenario without the citizens' limits: planners, data owners and administrators.
-fn runs_freely(p: &Principal) -> bool {
-    p.is_admin() || p.has_role(policy::Role::Planner) || p.has_role(policy::Role::DataOwner)
-}
-
 /// `POST /api/scenarios/{id}/fork`: a copy of a scenario (or of the baseline: no edits) owned by the caller, who
 /// may then edit and run it (a citizen's proposal of a street change starts here).
 async fn fork(
@@ -1130,7 +1125,7 @@ async fn start_run(
     check_may_create(&guard.principal, "starting a run")?;
     let (gap, mut max_seconds) = run_options(&headers, &body)?;
     let stored = stored_scenario(&state, &id).await?;
-    if !runs_freely(&guard.principal) {
+    if !policy::may_run_any_scenario(&guard.principal) {
         // citizens run their own scenarios, a few an hour, each within a short computing time
         if stored.owner.is_none() || stored.owner != guard.principal.subject {
             return Err(crate::guard::denied(

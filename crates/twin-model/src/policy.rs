@@ -353,6 +353,12 @@ pub fn may_create_scenario(p: &Principal) -> bool {
     !p.is_anonymous() && !p.is_device_only() && p.scope_allows(&Scope::Write)
 }
 
+/// Whether `p` runs any scenario without the citizens' limits (citizens run their own, a few an hour, each within a
+/// short computing time): planners, data owners and administrators.
+pub fn may_run_any_scenario(p: &Principal) -> bool {
+    p.is_admin() || p.has_role(Role::Planner) || p.has_role(Role::DataOwner)
+}
+
 /// Whether `p` may replace or delete a scenario whose owner is `owner`, or cancel its runs: an administrator, or its
 /// owner when they may create scenarios. A scenario without an owner (made before scenarios had owners) is changed
 /// by administrators only.

@@ -271,7 +271,10 @@ CREATE TABLE IF NOT EXISTS participation_records (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS participation_records_consultation
     ON participation_records(kind, consultation, created_us, id);
-CREATE INDEX IF NOT EXISTS participation_records_parent ON participation_records(kind, parent, created_us, id);
+-- a consultation's threads and their replies, in order (a page of threads merges one range per parent)
+DROP INDEX IF EXISTS participation_records_parent;
+CREATE INDEX IF NOT EXISTS participation_records_thread
+    ON participation_records(kind, consultation, parent, created_us, id);
 CREATE INDEX IF NOT EXISTS participation_records_author ON participation_records(kind, author);
 CREATE INDEX IF NOT EXISTS participation_records_of_consultation ON participation_records(consultation);
 CREATE TABLE IF NOT EXISTS participation_marks (

@@ -315,6 +315,72 @@ async fn records_are_listed_filtered_ordered_and_paged(o: Opened) {
     filtered.consultation = Some("k1".into());
     let (r, n) = s.participation_list(&filtered, true).await.unwrap();
     assert_eq!((ids(&r), n), (vec!["a"], Some(2)));
+
+    // a page of several parents' children (a consultation's threads on its scenario and in general) is the slice of
+    // all of them in order, however the parents interleave; and the count is of all of them
+    let mut threads = Vec::new();
+    for i in 0..23i64 {
+        let parent = ["@s", "@", "@s", "@other"][(i as usize * 7) % 4];
+        // some at the same time: id decides
+        threads.push(rec(
+            "comment",
+            &format!("t{i:02}"),
+            Some("k3"),
+            Some(parent),
+            None,
+            100 + i / 3,
+        ));
+    }
+    threads.push(rec(
+        "comment",
+        "elsewhere",
+        Some("k4"),
+        Some("@s"),
+        None,
+        101,
+    ));
+    write(
+        &s,
+        threads
+            .into_iter()
+            .map(|r| put(r, PutMode::Create))
+            .collect(),
+    )
+    .await;
+    let wanted = |limit, offset, newest_first| PartQuery {
+        kind: "comment".into(),
+        consultation: Some("k3".into()),
+        parents: Some(vec!["@s".into(), "@".into()]),
+        limit,
+        offset,
+        newest_first,
+        ..Default::default()
+    };
+    for newest_first in [false, true] {
+        let all: Vec<String> = list(&s, wanted(0, 0, newest_first))
+            .await
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(all.len(), 17, "{all:?}");
+        for (limit, offset) in [(1, 0), (5, 0), (5, 3), (20, 0), (7, 14), (4, 17), (30, 2)] {
+            let (r, n) = s
+                .participation_list(&wanted(limit, offset, newest_first), true)
+                .await
+                .unwrap();
+            let expected: Vec<&str> = all
+                .iter()
+                .skip(offset)
+                .take(limit)
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                (ids(&r), n),
+                (expected, Some(17)),
+                "limit {limit} offset {offset}"
+            );
+        }
+    }
     // whole records come back
     assert_eq!(
         list(&s, q(&|q| q.ids = Some(vec!["b".into()]))).await,

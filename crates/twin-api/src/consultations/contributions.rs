@@ -199,6 +199,13 @@ struct NewComment {
     lang: Option<String>,
 }
 
+/// A page of comment threads as every reader sees it: each comment with its document, votes (up, down) and number
+/// of replies, and how many threads there are in all.
+struct CommentsPage {
+    items: Vec<(ParticipationRecord, CommentDoc, (u64, u64), usize)>,
+    total: u64,
+}
+
 pub(crate) async fn comments(
     State(state): State<SharedState>,
     Who(p): Who,
@@ -216,17 +223,65 @@ pub(crate) async fn comments(
     if !matches!(sort, "new" | "old" | "top") {
         return Err(bad("sort: new, old or top").into());
     }
+    let scenario = params.get("scenario");
+    let parent = params.get("parent");
+    let what = format!(
+        "comments {} {scenario:?} {parent:?} {sort} {limit} {offset}",
+        super::version(&l)
+    );
+    let page = state
+        .participation
+        .shared
+        .get(&id, &what, p.subject.as_deref(), || {
+            comments_page(&state, &l, scenario, parent, sort, limit, offset)
+        })
+        .await?;
+    let ids: Vec<String> = page.items.iter().map(|(r, ..)| r.id.clone()).collect();
+    let mine = my_marks(&state, &p, VOTE, &ids).await?;
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|(r, d, votes, replies)| {
+            comment_view(
+                r,
+                d,
+                &p,
+                *votes,
+                mine.get(&r.id).and_then(Value::as_i64).unwrap_or(0),
+                *replies,
+            )
+        })
+        .collect();
+    let mut resp = json(StatusCode::OK, &Value::Array(items));
+    if let Ok(v) = HeaderValue::from_str(&page.total.to_string()) {
+        resp.headers_mut().insert("x-total-count", v);
+    }
+    Ok(resp)
+}
+
+/// The page of threads of consultation `l` that [`comments`] asks for, each thread's replies after its root.
+async fn comments_page(
+    state: &SharedState,
+    l: &Loaded,
+    scenario: Option<&str>,
+    parent: Option<&str>,
+    sort: &str,
+    limit: usize,
+    offset: usize,
+) -> Result<CommentsPage, ApiError> {
+    let id = &l.c.id;
     // the roots of the page
-    let (roots, total): (Vec<ParticipationRecord>, u64) = if let Some(parent) = params.get("parent")
-    {
-        let rec = comment_record(&state, &id, parent).await?;
+    let (roots, total): (Vec<ParticipationRecord>, u64) = if let Some(parent) = parent {
+        let rec = comment_record(state, id, parent).await?;
         (vec![rec], 1)
     } else {
-        let parents = match params.get("scenario") {
+        let parents = match scenario {
             Some(s) if l.c.scenarios.iter().any(|x| x == s) => vec![topic(Some(s))],
             Some("") => vec![topic(None)],
             Some(s) => {
-                return Err(bad(format!("scenario {s} is not one of this consultation's")).into())
+                return Err(bad(format!(
+                    "scenario {s} is not one of this consultation's"
+                )))
             }
             None => topics(&l.c),
         };
@@ -244,7 +299,7 @@ pub(crate) async fn comments(
             q.offset = 0;
             let (all, total) = state.store.participation_list(&q, true).await?;
             let ids: Vec<String> = all.iter().map(|r| r.id.clone()).collect();
-            let t = vote_tallies(&state, Some(&ids), None).await?;
+            let t = vote_tallies(state, Some(&ids), None).await?;
             let score =
                 |r: &ParticipationRecord| t.get(&r.id).map_or(0, |(u, d)| *u as i64 - *d as i64);
             let mut all = all;
@@ -287,41 +342,31 @@ pub(crate) async fn comments(
         let d = parse_comment(&r)?;
         replies.push((r, d));
     }
-    let mut ordered: Vec<(&ParticipationRecord, CommentDoc)> = Vec::new();
+    let mut reply_counts: HashMap<String, usize> = HashMap::new();
+    for (_, d) in &replies {
+        if let Some(to) = &d.reply_to {
+            *reply_counts.entry(to.clone()).or_default() += 1;
+        }
+    }
+    let mut ordered: Vec<(ParticipationRecord, CommentDoc)> = Vec::new();
     for root in &roots {
         let d = parse_comment(root)?;
-        ordered.push((root, d));
+        ordered.push((root.clone(), d));
         for i in flatten(root, &replies) {
-            ordered.push((&replies[i].0, replies[i].1.clone()));
+            ordered.push(replies[i].clone());
         }
     }
     let ids: Vec<String> = ordered.iter().map(|(r, _)| r.id.clone()).collect();
-    let tallies = vote_tallies(&state, Some(&ids), None).await?;
-    let mine = my_marks(&state, &p, VOTE, &ids).await?;
-    let mut reply_counts: HashMap<&str, usize> = HashMap::new();
-    for (_, d) in &replies {
-        if let Some(to) = &d.reply_to {
-            *reply_counts.entry(to.as_str()).or_default() += 1;
-        }
-    }
-    let items: Vec<Value> = ordered
-        .iter()
+    let tallies = vote_tallies(state, Some(&ids), None).await?;
+    let items = ordered
+        .into_iter()
         .map(|(r, d)| {
-            comment_view(
-                r,
-                d,
-                &p,
-                tallies.get(&r.id).copied().unwrap_or((0, 0)),
-                mine.get(&r.id).and_then(Value::as_i64).unwrap_or(0),
-                reply_counts.get(r.id.as_str()).copied().unwrap_or(0),
-            )
+            let votes = tallies.get(&r.id).copied().unwrap_or((0, 0));
+            let n = reply_counts.get(&r.id).copied().unwrap_or(0);
+            (r, d, votes, n)
         })
         .collect();
-    let mut resp = json(StatusCode::OK, &Value::Array(items));
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        resp.headers_mut().insert("x-total-count", v);
-    }
-    Ok(resp)
+    Ok(CommentsPage { items, total })
 }
 
 /// The record `rid` of `kind` (a comment, a proposal) in consultation `id`.
@@ -533,7 +578,7 @@ pub(crate) async fn create_comment(
             ]),
         ));
     }
-    write(&state, ops).await?;
+    write_for(&state, &p, &id, ops).await?;
     let v = comment_view(&rec, &doc, &p, (0, 0), 0, 0);
     Ok(created(
         &v,
@@ -605,7 +650,7 @@ pub(crate) async fn edit_comment(
             mode: PutMode::Replace,
         },
     );
-    write(&state, ops).await?;
+    write_for(&state, &p, &id, ops).await?;
     Ok(json(
         StatusCode::OK,
         &one_comment_view(&state, &p, &rec).await?,
@@ -633,8 +678,10 @@ pub(crate) async fn delete_comment(
         doc: json!(d),
         ..rec
     };
-    write(
+    write_for(
         &state,
+        &p,
+        &id,
         vec![PartOp::Put {
             record: rec,
             mode: PutMode::Replace,
@@ -673,8 +720,10 @@ pub(crate) async fn vote(
     }
     check_eligible(&state, &p, &l.c).await?;
     state.participation.limits.take(&me, Limited::Vote)?;
-    write(
+    write_for(
         &state,
+        &p,
+        &id,
         vec![PartOp::Mark {
             mark: ParticipationMark {
                 kind: VOTE.into(),
@@ -720,8 +769,10 @@ async fn take_back(
     check_participant(p, what)?;
     let l = load(state, p, id).await?;
     check_open(&l.c, action)?;
-    write(
+    write_for(
         state,
+        p,
+        id,
         vec![PartOp::Unmark {
             kind: kind.into(),
             target: target.into(),
@@ -803,7 +854,7 @@ pub(crate) async fn proposals(
     RawQuery(raw): RawQuery,
 ) -> Answer {
     let params = Params::parse(raw.as_deref(), &["sort", "status", "limit", "offset"])?;
-    load(&state, &p, &id).await?;
+    let l = load(&state, &p, &id).await?;
     let sort = params.get("sort").unwrap_or("new");
     if !matches!(sort, "new" | "supports") {
         return Err(bad("sort: new or supports").into());
@@ -817,52 +868,74 @@ pub(crate) async fn proposals(
         .transpose()?;
     let limit = params.usize("limit")?.unwrap_or(50).min(500);
     let offset = params.usize("offset")?.unwrap_or(0);
+    let what = format!(
+        "proposals {} {sort} {status:?} {limit} {offset}",
+        super::version(&l)
+    );
+    let page = state
+        .participation
+        .shared
+        .get(&id, &what, p.subject.as_deref(), || async {
+            proposals_page(&state, &id, sort, status, limit, offset).await
+        })
+        .await?;
+    let ids: Vec<String> = page.items.iter().map(|(r, ..)| r.id.clone()).collect();
+    let mine = my_marks(&state, &p, SUPPORT, &ids).await?;
+    let out: Vec<Value> = page
+        .items
+        .iter()
+        .map(|(r, d, supports)| proposal_view(r, d, &p, *supports, mine.contains_key(&r.id)))
+        .collect();
+    let mut resp = json(StatusCode::OK, &Value::Array(out));
+    if let Ok(v) = HeaderValue::from_str(&page.total.to_string()) {
+        resp.headers_mut().insert("x-total-count", v);
+    }
+    Ok(resp)
+}
+
+/// A page of proposals as every reader sees it: each with its document and supports, and how many match in all.
+struct ProposalsPage {
+    items: Vec<(ParticipationRecord, ProposalDoc, u64)>,
+    total: usize,
+}
+
+async fn proposals_page(
+    state: &SharedState,
+    id: &str,
+    sort: &str,
+    status: Option<ProposalStatus>,
+    limit: usize,
+    offset: usize,
+) -> Result<ProposalsPage, ApiError> {
     let q = PartQuery {
         kind: PROPOSAL.into(),
-        consultation: Some(id.clone()),
+        consultation: Some(id.to_string()),
         newest_first: true,
         ..Default::default()
     };
     let (recs, _) = state.store.participation_list(&q, false).await?;
     let supports: HashMap<String, u64> = state
         .store
-        .participation_tally(SUPPORT, None, Some(&id), false)
+        .participation_tally(SUPPORT, None, Some(id), false)
         .await?
         .into_iter()
         .map(|t| (t.target, t.count))
         .collect();
     let mut items = Vec::new();
-    for r in &recs {
-        let d = parse_proposal(r)?;
+    for r in recs {
+        let d = parse_proposal(&r)?;
         if status.is_some_and(|s| s != d.status) {
             continue;
         }
-        items.push((r, d));
+        let n = supports.get(&r.id).copied().unwrap_or(0);
+        items.push((r, d, n));
     }
     if sort == "supports" {
-        items.sort_by_key(|(r, _)| std::cmp::Reverse(supports.get(&r.id).copied().unwrap_or(0)));
+        items.sort_by_key(|(_, _, n)| std::cmp::Reverse(*n));
     }
     let total = items.len();
-    let page: Vec<_> = items.into_iter().skip(offset).take(limit).collect();
-    let ids: Vec<String> = page.iter().map(|(r, _)| r.id.clone()).collect();
-    let mine = my_marks(&state, &p, SUPPORT, &ids).await?;
-    let out: Vec<Value> = page
-        .iter()
-        .map(|(r, d)| {
-            proposal_view(
-                r,
-                d,
-                &p,
-                supports.get(&r.id).copied().unwrap_or(0),
-                mine.contains_key(&r.id),
-            )
-        })
-        .collect();
-    let mut resp = json(StatusCode::OK, &Value::Array(out));
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        resp.headers_mut().insert("x-total-count", v);
-    }
-    Ok(resp)
+    let items = items.into_iter().skip(offset).take(limit).collect();
+    Ok(ProposalsPage { items, total })
 }
 
 pub(crate) async fn proposal(
@@ -949,8 +1022,10 @@ pub(crate) async fn create_proposal(
         modified_at: at,
         doc: json!(doc),
     };
-    write(
+    write_for(
         &state,
+        &p,
+        &id,
         vec![PartOp::Put {
             record: rec.clone(),
             mode: PutMode::Create,
@@ -1008,8 +1083,10 @@ pub(crate) async fn edit_proposal(
         doc: json!(d),
         ..rec
     };
-    write(
+    write_for(
         &state,
+        &p,
+        &id,
         vec![PartOp::Put {
             record: rec.clone(),
             mode: PutMode::Replace,
@@ -1053,8 +1130,10 @@ pub(crate) async fn withdraw_proposal(
         doc: json!(d),
         ..rec
     };
-    write(
+    write_for(
         &state,
+        &p,
+        &id,
         vec![
             PartOp::Put {
                 record: rec,
@@ -1100,8 +1179,10 @@ pub(crate) async fn support(
     }
     check_eligible(&state, &p, &l.c).await?;
     state.participation.limits.take(&me, Limited::Vote)?;
-    write(
+    write_for(
         &state,
+        &p,
+        &id,
         vec![PartOp::Mark {
             mark: ParticipationMark {
                 kind: SUPPORT.into(),
@@ -1239,7 +1320,7 @@ pub(crate) async fn answer(
             ]),
         ));
     }
-    write(&state, ops).await?;
+    write_for(&state, &p, &id, ops).await?;
     state
         .store
         .append_audit(
@@ -1313,7 +1394,7 @@ pub(crate) async fn milestone(
             ]),
         ));
     }
-    write(&state, ops).await?;
+    write_for(&state, &p, &id, ops).await?;
     Ok(created(
         &one_proposal_view(&state, &p, &rec).await?,
         &format!("{}/proposals/{pid}", consultation_url(&id)),

@@ -14,10 +14,9 @@ mod limits;
 mod moderation;
 mod people;
 pub mod results;
+mod shared;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
@@ -55,8 +54,6 @@ pub(crate) const STANCE: &str = "stance";
 pub(crate) const SURVEY: &str = "survey";
 pub(crate) const FLAG: &str = "flag";
 pub(crate) const FOLLOW: &str = "follow";
-/// How long a consultation's shared view (counts, indicators) is served from memory.
-const VIEW_TTL: Duration = Duration::from_secs(1);
 
 pub fn routes() -> Router<SharedState> {
     Router::new()
@@ -127,32 +124,11 @@ pub fn routes() -> Router<SharedState> {
 // ---------------------------------------------------------------------------------------------------------------
 // state, errors, helpers
 
-/// A consultation's shared view and when it was computed, behind a lock that one request holds while computing it.
-type ViewSlot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Value>)>>>;
-
-/// What consultations keep in memory on a node: the per-account limits and the shared views.
+/// What consultations keep in memory on a node: the per-account limits and what readers share.
 #[derive(Default)]
 pub struct ParticipationState {
     pub limits: Limits,
-    views: Mutex<HashMap<String, ViewSlot>>,
-}
-
-impl ParticipationState {
-    fn view_slot(&self, id: &str) -> ViewSlot {
-        let mut v = self.views.lock().unwrap_or_else(|e| e.into_inner());
-        if v.len() > 10_000 {
-            v.clear();
-        }
-        v.entry(id.to_string()).or_default().clone()
-    }
-
-    /// Drops a consultation's shared view (after a change to the consultation itself).
-    pub(crate) fn forget(&self, id: &str) {
-        self.views
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-    }
+    pub(crate) shared: shared::SharedReads,
 }
 
 /// A refusal: an NGSI-LD error, or too many requests (`429` with `Retry-After`).
@@ -287,6 +263,21 @@ pub(crate) async fn write(
             k => format!("at most {limit} {k} per person here"),
         })),
     }
+}
+
+/// Writes `ops`, which `p` did in consultation `id`: `p`'s next reads there see them at once (others' within
+/// [`shared::TTL`]).
+pub(crate) async fn write_for(
+    state: &SharedState,
+    p: &Principal,
+    id: &str,
+    ops: Vec<PartOp>,
+) -> Result<Vec<PartOutcome>, ApiError> {
+    let out = write(state, ops).await?;
+    if let Some(me) = &p.subject {
+        state.participation.shared.wrote(id, me);
+    }
+    Ok(out)
 }
 
 /// A consultation with its record, as stored.
@@ -617,7 +608,7 @@ async fn replace(
         }],
     )
     .await?;
-    state.participation.forget(&id);
+    state.participation.shared.forget(&id);
     state
         .store
         .append_audit(
@@ -656,7 +647,7 @@ async fn remove(State(state): State<SharedState>, Who(p): Who, Path(id): Path<St
         ],
     )
     .await?;
-    state.participation.forget(&id);
+    state.participation.shared.forget(&id);
     state
         .store
         .append_audit(
@@ -669,14 +660,14 @@ async fn remove(State(state): State<SharedState>, Who(p): Who, Path(id): Path<St
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// The consultation as `p` sees it now: the shared view (cached [`VIEW_TTL`]) with the current phase, what is open
+/// The consultation as `p` sees it now: the shared view (kept [`shared::TTL`]) with the current phase, what is open
 /// and whether `p` follows it.
 pub(crate) async fn personal_view(
     state: &SharedState,
     p: &Principal,
     l: Loaded,
 ) -> Result<Value, ApiError> {
-    let shared = shared_view(state, &l).await?;
+    let shared = shared_view(state, p, &l).await?;
     let mut v = (*shared).clone();
     let at = Utc::now();
     v["currentPhase"] = json!(l.c.stage(at).as_str());
@@ -703,17 +694,24 @@ pub(crate) async fn personal_view(
 }
 
 /// What every reader of a consultation sees alike: the consultation, its counts and its scenarios' indicators.
-async fn shared_view(state: &SharedState, l: &Loaded) -> Result<Arc<Value>, ApiError> {
-    let slot = state.participation.view_slot(&l.c.id);
-    let mut guard = slot.lock().await;
-    if let Some((at, v)) = guard.as_ref() {
-        if at.elapsed() < VIEW_TTL && v["modifiedAt"] == json!(time(l.rec.modified_at)) {
-            return Ok(v.clone());
-        }
-    }
-    let v = Arc::new(compute_view(state, l).await?);
-    *guard = Some((Instant::now(), v.clone()));
-    Ok(v)
+async fn shared_view(
+    state: &SharedState,
+    p: &Principal,
+    l: &Loaded,
+) -> Result<Arc<Value>, ApiError> {
+    let what = format!("view {}", version(l));
+    state
+        .participation
+        .shared
+        .get(&l.c.id, &what, p.subject.as_deref(), || {
+            compute_view(state, l)
+        })
+        .await
+}
+
+/// The version of a consultation that shared values are computed for: what it was when last changed.
+pub(crate) fn version(l: &Loaded) -> i64 {
+    l.rec.modified_at.timestamp_micros()
 }
 
 async fn compute_view(state: &SharedState, l: &Loaded) -> Result<Value, ApiError> {

@@ -283,7 +283,7 @@ pub(crate) async fn act(State(state): State<SharedState>, Who(p): Who, body: Byt
             ]),
         ));
     }
-    write(&state, ops).await?;
+    write_for(&state, &p, &consultation, ops).await?;
     state
         .store
         .append_audit(

@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "participation",
         include_str!("../../migrations/postgres/0009_participation.sql"),
     ),
+    (
+        10,
+        "participation_threads",
+        include_str!("../../migrations/postgres/0010_participation_threads.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.

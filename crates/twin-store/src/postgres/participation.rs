@@ -319,15 +319,10 @@ impl PostgresStore {
         q: &PartQuery,
         count: bool,
     ) -> Result<(Vec<ParticipationRecord>, Option<u64>)> {
-        let mut params = Params::default();
-        let cond = records_where(&mut params, q);
-        let dir = if q.newest_first { "DESC" } else { "ASC" };
-        let mut sql = format!(
-            "SELECT {RECORD_COLUMNS} FROM participation_records WHERE {cond}
-             ORDER BY created_us {dir}, id {dir}"
-        );
         let c = self.client().await?;
         let total = if count {
+            let mut params = Params::default();
+            let cond = records_where(&mut params, q);
             let row = c
                 .query_one(
                     &format!("SELECT count(*) FROM participation_records WHERE {cond}"),
@@ -338,6 +333,33 @@ impl PostgresStore {
             Some(get::<i64>(&row, 0)?.max(0) as u64)
         } else {
             None
+        };
+        let mut params = Params::default();
+        let dir = if q.newest_first { "DESC" } else { "ASC" };
+        let order = format!("ORDER BY created_us {dir}, id {dir}");
+        let mut sql = match q.parents.as_deref() {
+            // a page of several parents' children: the first limit + offset of each parent's index range, merged,
+            // rather than every child sorted
+            Some(ps) if ps.len() > 1 && q.limit > 0 => {
+                let cond = records_where(
+                    &mut params,
+                    &PartQuery {
+                        parents: None,
+                        ..q.clone()
+                    },
+                );
+                let wanted = params.add(ps.to_vec());
+                let n = params.add((q.limit + q.offset) as i64);
+                format!(
+                    "SELECT {RECORD_COLUMNS} FROM unnest({wanted}::text[]) AS w(want) CROSS JOIN LATERAL (
+                        SELECT {RECORD_COLUMNS} FROM participation_records WHERE {cond} AND parent = w.want
+                        {order} LIMIT {n}) AS r {order}"
+                )
+            }
+            _ => {
+                let cond = records_where(&mut params, q);
+                format!("SELECT {RECORD_COLUMNS} FROM participation_records WHERE {cond} {order}")
+            }
         };
         if q.limit > 0 {
             sql.push_str(&format!(" LIMIT {}", params.add(q.limit as i64)));

@@ -256,6 +256,17 @@ fn apply_all(
     }
 }
 
+/// The table a record query reads: a consultation's threads by their index, which SQLite's planner (without
+/// statistics) would otherwise pass over for the consultation's index, whose order it likes but which reads every
+/// record of the consultation.
+fn records_from(q: &PartQuery) -> &'static str {
+    if q.consultation.is_some() && (q.parents.is_some() || matches!(q.parent, Some(Some(_)))) {
+        "participation_records INDEXED BY participation_records_thread"
+    } else {
+        "participation_records"
+    }
+}
+
 /// The WHERE clause of a record query, and its arguments.
 fn records_where(q: &PartQuery) -> (String, Vec<V>) {
     let mut conds = vec!["kind = ?".to_string()];
@@ -332,17 +343,42 @@ impl SqliteStore {
         self.read(move |c| {
             let (cond, args) = records_where(&q);
             let dir = if q.newest_first { "DESC" } else { "ASC" };
-            let mut sql = format!(
-                "SELECT {RECORD_COLUMNS} FROM participation_records WHERE {cond}
-                 ORDER BY created_us {dir}, id {dir}"
-            );
-            let mut page_args = args.clone();
+            let order = format!("ORDER BY created_us {dir}, id {dir}");
+            let mut page_args = Vec::new();
+            let mut sql = match q.parents.as_deref() {
+                // a page of several parents' children: the first limit + offset of each parent's index range,
+                // merged, rather than every child sorted
+                Some(ps) if ps.len() > 1 && q.limit > 0 => {
+                    let one = PartQuery {
+                        parents: None,
+                        ..q.clone()
+                    };
+                    let (cond, args) = records_where(&one);
+                    let from = records_from(&q);
+                    let mut parts = Vec::with_capacity(ps.len());
+                    for p in ps {
+                        parts.push(format!(
+                            "SELECT * FROM (SELECT {RECORD_COLUMNS} FROM {from}
+                              WHERE {cond} AND parent = ? {order} LIMIT ?)"
+                        ));
+                        page_args.extend(args.iter().cloned());
+                        page_args.push(V::Text(p.clone()));
+                        page_args.push(V::Integer((q.limit + q.offset) as i64));
+                    }
+                    format!("{} {order}", parts.join(" UNION ALL "))
+                }
+                _ => {
+                    page_args.extend(args.iter().cloned());
+                    let from = records_from(&q);
+                    format!("SELECT {RECORD_COLUMNS} FROM {from} WHERE {cond} {order}")
+                }
+            };
             if q.limit > 0 || q.offset > 0 {
                 sql.push_str(" LIMIT ? OFFSET ?");
                 page_args.push(V::Integer(if q.limit > 0 { q.limit as i64 } else { -1 }));
                 page_args.push(V::Integer(q.offset as i64));
             }
-            let mut stmt = c.prepare(&sql).map_err(db_err)?;
+            let mut stmt = c.prepare_cached(&sql).map_err(db_err)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(page_args), record_row)
                 .map_err(db_err)?;
@@ -352,7 +388,7 @@ impl SqliteStore {
             let total = if count {
                 let n: i64 = c
                     .query_row(
-                        &format!("SELECT count(*) FROM participation_records WHERE {cond}"),
+                        &format!("SELECT count(*) FROM {} WHERE {cond}", records_from(&q)),
                         rusqlite::params_from_iter(args),
                         |r| r.get(0),
                     )

@@ -80,6 +80,7 @@ async fn migrations_are_recorded_and_rerunning_them_changes_nothing() {
             (7, "scenario_owner".to_string()),
             (8, "credentials_notify".to_string()),
             (9, "participation".to_string()),
+            (10, "participation_threads".to_string()),
         ]
     );
     assert_eq!(

@@ -1125,6 +1125,54 @@ async fn moderators_hide_flagged_contributions_with_a_public_reason() {
     assert_eq!(actions, ["dismiss", "restore", "hide"]);
     let audit = w.ok(&w.admin, Method::GET, "/audit", None, 200).await;
     assert!(audit.to_string().contains("moderation.hide"), "{audit}");
+
+    // a moderator who erases their account leaves their decisions public, without their name
+    w.ok(
+        &w.moderator,
+        Method::POST,
+        "/moderation/actions",
+        Some(&act("hide", "Personal attack (rule 2)")),
+        201,
+    )
+    .await;
+    let c = w
+        .ok(
+            &w.admin,
+            Method::GET,
+            &format!("{path}/{bad_id}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(c["hidden"]["by"], "mo");
+    let erased = w.ok(&w.moderator, Method::DELETE, "/me", None, 200).await;
+    assert_eq!(erased["moderation"], 4, "{erased}");
+    let log = w
+        .ok(&w.admin, Method::GET, "/moderation/log", None, 200)
+        .await;
+    assert_eq!(log.as_array().unwrap().len(), 4, "{log}");
+    assert!(
+        log.as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["moderator"].is_null()),
+        "{log}"
+    );
+    assert!(!log.to_string().contains("\"mo\""), "{log}");
+    let c = w
+        .ok(
+            &w.admin,
+            Method::GET,
+            &format!("{path}/{bad_id}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        (c["state"].as_str(), c["hidden"]["reason"].as_str()),
+        (Some("hidden"), Some("Personal attack (rule 2)"))
+    );
+    assert!(c["hidden"]["by"].is_null(), "{c}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -572,7 +572,9 @@ pub enum ContentState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hiding {
     pub reason: String,
-    pub by: String,
+    /// The moderator's account; none once that account was erased (the decision and its reason stay public).
+    #[serde(default)]
+    pub by: Option<String>,
     pub at: DateTime<Utc>,
 }
 

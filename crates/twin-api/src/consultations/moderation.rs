@@ -18,7 +18,7 @@ use super::limits::Limited;
 use super::*;
 
 /// A contribution named as `comment:<id>` or `proposal:<id>`.
-fn parse_target(t: &str) -> Result<(&'static str, &str), ApiError> {
+pub(crate) fn parse_target(t: &str) -> Result<(&'static str, &str), ApiError> {
     match t.split_once(':') {
         Some(("comment", id)) if !id.is_empty() => Ok((COMMENT, id)),
         Some(("proposal", id)) if !id.is_empty() => Ok((PROPOSAL, id)),
@@ -209,7 +209,7 @@ pub(crate) async fn act(State(state): State<SharedState>, Who(p): Who, body: Byt
             doc["state"] = json!(ContentState::Hidden);
             doc["hidden"] = json!(Hiding {
                 reason: reason.clone(),
-                by: me.clone(),
+                by: Some(me.clone()),
                 at,
             });
         }

@@ -283,6 +283,30 @@ pub(crate) async fn erase(State(state): State<SharedState>, Who(p): Who, body: B
             mode: PutMode::Replace,
         });
     }
+    // a moderator's decisions stay in the public log and on what they hid, without who took them
+    let mut decisions = 0;
+    for mut entry in my_records(&state, MODERATION, &me, 0).await? {
+        if let Some((kind, id)) = entry.doc["target"]
+            .as_str()
+            .and_then(|t| super::moderation::parse_target(t).ok())
+        {
+            if let Some(mut hid) = state.store.participation_get(kind, id).await? {
+                if hid.doc["hidden"]["by"].as_str() == Some(me.as_str()) {
+                    hid.doc["hidden"]["by"] = Value::Null;
+                    ops.push(PartOp::Put {
+                        record: hid,
+                        mode: PutMode::Replace,
+                    });
+                }
+            }
+        }
+        entry.author = None;
+        decisions += 1;
+        ops.push(PartOp::Put {
+            record: entry,
+            mode: PutMode::Replace,
+        });
+    }
     for kind in [NOTIFICATION, EMAIL] {
         for r in my_records(&state, kind, &me, 0).await? {
             ops.push(PartOp::Delete {
@@ -311,12 +335,14 @@ pub(crate) async fn erase(State(state): State<SharedState>, Who(p): Who, body: B
             &me,
             "account.erase",
             &me,
-            json!({"comments": comments, "proposals": proposals, "marks": marks, "scenarios": scenarios, "account": had_account}),
+            json!({"comments": comments, "proposals": proposals, "marks": marks, "scenarios": scenarios,
+                   "moderation": decisions, "account": had_account}),
         )
         .await?;
     let mut resp = json(
         StatusCode::OK,
-        &json!({"erased": me, "comments": comments, "proposals": proposals, "marks": marks, "scenarios": scenarios, "account": had_account}),
+        &json!({"erased": me, "comments": comments, "proposals": proposals, "marks": marks, "scenarios": scenarios,
+                "moderation": decisions, "account": had_account}),
     );
     // the session cookie of an account that is gone
     if let Ok(v) = axum::http::HeaderValue::from_str(&twin_auth::session::clear_cookie(

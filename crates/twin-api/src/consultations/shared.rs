@@ -17,8 +17,12 @@ use crate::error::ApiError;
 /// How long a shared value is served from memory.
 pub(crate) const TTL: Duration = Duration::from_secs(1);
 
-/// Keys kept at most; past this, stale ones are dropped (a key is a consultation and what of it, e.g. a page).
-const MAX_KEYS: usize = 10_000;
+/// Past this many keys (a key is a consultation and what of it, e.g. a page), stale ones are dropped when a key is
+/// added.
+const PRUNE_AT: usize = 256;
+/// Keys kept at most: past this, a value is computed for its request alone (so that a client walking through
+/// thousands of pages within a second cannot fill the memory).
+const MAX_KEYS: usize = 2_000;
 
 /// A shared value and when its computation started, behind the lock its computing request holds.
 type Slot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<dyn Any + Send + Sync>)>>>;
@@ -95,7 +99,13 @@ impl SharedReads {
 
     fn slot(&self, consultation: &str, what: &str) -> Slot {
         let mut s = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        if s.values().map(HashMap::len).sum::<usize>() >= MAX_KEYS {
+        if let Some(slot) = s.get(consultation).and_then(|w| w.get(what)) {
+            return slot.clone();
+        }
+        let keys = |s: &HashMap<String, HashMap<String, Slot>>| {
+            s.values().map(HashMap::len).sum::<usize>()
+        };
+        if keys(&s) >= PRUNE_AT {
             // a slot whose lock is taken is being computed: keep it; the others are dropped once stale
             s.retain(|_, whats| {
                 whats.retain(|_, slot| match slot.try_lock() {
@@ -104,6 +114,9 @@ impl SharedReads {
                 });
                 !whats.is_empty()
             });
+            if keys(&s) >= MAX_KEYS {
+                return Slot::default();
+            }
         }
         s.entry(consultation.to_string())
             .or_default()
@@ -177,6 +190,26 @@ mod tests {
             assert_eq!(t.await.unwrap(), 0);
         }
         assert_eq!(n.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn memory_is_bounded_by_the_keys_fresh_within_a_ttl() {
+        let s = SharedReads::default();
+        let n = AtomicUsize::new(0);
+        for i in 0..MAX_KEYS + 10 {
+            count(&s, &n, "k", &format!("page {i}"), None).await;
+        }
+        let kept = |s: &SharedReads| s.slots.lock().unwrap()["k"].len();
+        assert_eq!(kept(&s), MAX_KEYS);
+        // past the bound, values are computed for their request alone
+        let before = n.load(Ordering::SeqCst);
+        count(&s, &n, "k", "one more", None).await;
+        count(&s, &n, "k", "one more", None).await;
+        assert_eq!(n.load(Ordering::SeqCst), before + 2);
+        // once they are stale, a new key drops them
+        tokio::time::sleep(TTL + Duration::from_millis(50)).await;
+        count(&s, &n, "k", "after", None).await;
+        assert_eq!(kept(&s), 1);
     }
 
     #[tokio::test]

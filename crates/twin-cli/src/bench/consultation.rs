@@ -103,6 +103,18 @@ async fn accounts(store: &dyn twin_store::Store, n: usize) -> Result<(Vec<String
     Ok((keys, planner))
 }
 
+/// An error with its causes ("error sending request: connection reset ..."): reqwest's own message names none.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
 pub async fn run(a: &BenchArgs) -> Result<()> {
     if a.url.is_some() {
         bail!("bench consultation starts its own server (it makes the participants' accounts in its store): leave out --url");
@@ -231,10 +243,10 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
                         {
                             Ok(r) if r.status().is_success() => match r.bytes().await {
                                 Ok(_) => reads.ok(t.elapsed().as_secs_f64() * 1000.0),
-                                Err(e) => reads.err(format!("{path}: {e}")),
+                                Err(e) => reads.err(format!("{path}: {}", causes(&e))),
                             },
                             Ok(r) => reads.err(format!("{path}: {}", r.status())),
-                            Err(e) => reads.err(format!("{path}: {e}")),
+                            Err(e) => reads.err(format!("{path}: {}", causes(&e))),
                         }
                     }
                 };
@@ -295,14 +307,14 @@ pub async fn run(a: &BenchArgs) -> Result<()> {
                                 }
                             }
                         }
-                        Err(e) => writes.err(e.to_string()),
+                        Err(e) => writes.err(causes(&e)),
                     }
                 }
                 Ok(r) => {
                     let s = r.status();
                     writes.err(format!("{s}: {}", r.text().await.unwrap_or_default()))
                 }
-                Err(e) => writes.err(e.to_string()),
+                Err(e) => writes.err(causes(&e)),
             }
         }));
         n += 1;

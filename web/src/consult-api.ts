@@ -2,7 +2,7 @@
 // following and notifications, results, and the caller's own participation. Reads go through `apiFetch` too, so that
 // the session cookie says who asks (`myVote`, `supported`, `following` are the caller's).
 
-import { apiFetch, enc, problem, qs, sendJson, type Scenario } from './api';
+import { ApiError, apiFetch, enc, problem, qs, sendJson, type Scenario } from './api';
 
 /** A text in several languages: `{"en": "...", "fi": "..."}`. */
 export type LangMap = Record<string, string>;
@@ -412,4 +412,59 @@ export async function getParticipation(): Promise<string> {
 /** Erases the caller's account (a password account confirms with its password). */
 export async function deleteMe(password: string): Promise<void> {
   await sendJson('DELETE', '/api/me', { password });
+}
+
+/** Whether the caller has a verified e-mail address (which), and since when the account exists. */
+export interface EmailStatus {
+  verified: boolean;
+  email?: string;
+  createdAt?: string;
+}
+
+/** The e-mail part of the caller's participation document (`emailVerified`, `account.email`, `account.createdAt`). */
+export function emailStatus(doc: unknown): EmailStatus {
+  const d = (doc ?? {}) as { emailVerified?: unknown; account?: { email?: unknown; createdAt?: unknown } | null };
+  const verified = d.emailVerified === true;
+  const email = typeof d.account?.email === 'string' && d.account.email ? d.account.email : undefined;
+  const createdAt = typeof d.account?.createdAt === 'string' ? d.account.createdAt : undefined;
+  return { verified, ...(verified && email ? { email } : {}), ...(createdAt ? { createdAt } : {}) };
+}
+
+export async function getEmailStatus(): Promise<EmailStatus> {
+  return emailStatus(JSON.parse(await getParticipation()));
+}
+
+/** A failed e-mail request: the ProblemDetails' detail and status, and the wait a 429 asks for (`Retry-After`, s). */
+export class EmailError extends ApiError {
+  readonly retryAfter: number | undefined;
+  constructor(e: ApiError, retryAfter: number | undefined) {
+    super(e.status, e.message, e.type);
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** `Retry-After` in seconds (a number of seconds or an HTTP date); undefined when absent or unreadable. */
+export function retryAfterSeconds(v: string | null | undefined, now = Date.now()): number | undefined {
+  if (!v) return undefined;
+  const s = v.trim();
+  if (/^\d+$/.test(s)) return Number(s);
+  const at = Date.parse(s);
+  return Number.isFinite(at) ? Math.max(0, Math.round((at - now) / 1000)) : undefined;
+}
+
+async function emailPost<T>(path: string, body: unknown): Promise<T> {
+  const res = await apiFetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new EmailError(await problem(res), retryAfterSeconds(res.headers?.get?.('Retry-After')));
+  const text = await res.text();
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+/** Sends a six-digit code to the address (`202`); throws an {@link EmailError}. */
+export function sendEmailCode(email: string): Promise<{ email?: string; sent?: boolean; expiresInMinutes?: number }> {
+  return emailPost('/api/me/email', { email });
+}
+
+/** Marks the address verified with the code it received; throws an {@link EmailError}. */
+export function verifyEmailCode(code: string): Promise<{ email?: string; verified?: boolean }> {
+  return emailPost('/api/me/email/verify', { code });
 }

@@ -21,6 +21,7 @@ import {
   flag,
   forkScenario,
   getConsultation,
+  getEmailStatus,
   getModerationLog,
   getParticipation,
   getQueue,
@@ -35,6 +36,8 @@ import {
   putSurveyResponse,
   questionResult,
   rankedProposals,
+  sendEmailCode,
+  verifyEmailCode,
   resultsUrl,
   setFollow,
   setSupport,
@@ -44,6 +47,7 @@ import {
   type Comment,
   type CommentSort,
   type Consultation,
+  type EmailStatus,
   type LogEntry,
   type ModAction,
   type Phase,
@@ -66,19 +70,24 @@ import {
   checkConsultation,
   checkProposal,
   checkSurvey,
+  checkEmail,
   commentActions,
   dateRange,
   defaultPhases,
+  emailErrorMessage,
   fromLocalInput,
+  normalizeCode,
   parseTarget,
   pickLang,
   pickText,
+  requirements,
   stanceShares,
   supportState,
   threadRows,
   timeline,
   toLocalInput,
   type DraftPhase,
+  type Msg,
 } from './consult';
 import { field, openFormDialog, radioGroup, radioValue } from './consult-dialog';
 import { el } from './dom';
@@ -210,6 +219,22 @@ export class ConsultPanel {
   private readonly forkStatus = el('p', { class: 'scenario-status', id: 'consult-fork-status', role: 'status', 'aria-live': 'polite' });
   private readonly status = el('p', { class: 'consult-status', id: 'consult-status', role: 'status', 'aria-live': 'polite' });
   private readonly panels = new Map<ConsultTab, HTMLElement>();
+  // the caller's e-mail address ("My participation") and what a consultation asks of participants
+  private email: EmailStatus | undefined;
+  /** Whose address `email` is (a new session reads it again). */
+  private emailOf: string | undefined;
+  private emailLoading: Promise<void> | undefined;
+  /** Sending a code (`add`) or typing the code sent to `emailPending` (`code`). */
+  private emailStep: 'add' | 'code' = 'add';
+  private emailPending: { email: string; minutes: number } | undefined;
+  private emailMsg: (Msg & { error?: boolean }) | undefined;
+  private emailBusy = false;
+  /** "My participation" was opened from a consultation's notice: its back button returns there. */
+  private meFromPage = false;
+  private readonly emailInput = el('input', { type: 'email', autocomplete: 'email', maxlength: '254', spellcheck: 'false' });
+  private readonly codeInput = el('input', { type: 'text', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '7' });
+  private readonly emailMessage = el('p', { class: 'form-message', id: 'consult-email-message', role: 'status', 'aria-live': 'polite' });
+  private readonly needsBox = el('div', { class: 'consult-needs', id: 'consult-needs', hidden: '' });
   private readonly tabButtons = new Map<ConsultTab, HTMLButtonElement>();
 
   constructor(
@@ -237,6 +262,7 @@ export class ConsultPanel {
     hooks.session.onChange((s) => {
       if (s?.id === who) return;
       who = s?.id;
+      this.forgetEmail();
       // what the pages show depends on who asks (own votes, supports, follows; drafts; the queue)
       if (this.root.closest('[hidden]')) {
         this.stale = true;
@@ -500,11 +526,18 @@ export class ConsultPanel {
     }
   }
 
-  showMe(): void {
+  /** "My participation"; `fromPage`: opened from a consultation's notice (its back button returns there). */
+  showMe(fromPage = false): void {
     this.view = 'me';
+    this.meFromPage = fromPage && !!this.consultation;
     ++this.generation;
     this.say('');
+    if (this.emailStep === 'add' && !this.emailBusy) this.emailMsg = undefined;
     this.render();
+    void this.loadEmail().then(() => {
+      if (this.view === 'me') this.renderEmail();
+    });
+    if (fromPage) this.root.querySelector<HTMLElement>('#consult-email-title')?.focus();
   }
 
   async showCreate(): Promise<void> {
@@ -654,6 +687,7 @@ export class ConsultPanel {
         range.start ? el('span', {}, t('consult.dates', { start: fmtDate(range.start), end: fmtDate(range.end) })) : null,
       ),
       el('p', { class: 'consult-allowed', id: 'consult-allowed' }, allowedText(c)),
+      this.needsBox,
       el(
         'dl',
         { class: 'consult-counts-dl', id: 'consult-counts' },
@@ -675,6 +709,30 @@ export class ConsultPanel {
     }
     this.root.replaceChildren(this.backButton(), head, tablist, this.status, ...this.panels.values());
     this.renderTab();
+    this.renderNeeds();
+    if (this.session && (c.requireVerifiedEmail || (c.minAccountAgeHours ?? 0) > 0)) void this.loadEmail().then(() => this.renderNeeds());
+  }
+
+  /** What the consultation asks of the signed-in participant that they lack: a verified address, an older account. */
+  private renderNeeds(): void {
+    const c = this.consultation;
+    const s = this.session;
+    const need = c && this.view === 'page' && canParticipate(s) ? requirements(c, true, this.emailOf === s?.id ? this.email : undefined, Date.now()) : undefined;
+    this.needsBox.hidden = !need;
+    if (!need) {
+      this.needsBox.replaceChildren();
+      return;
+    }
+    const verify = el('button', { type: 'button', class: 'text-button primary', id: 'consult-needs-verify' }, t('consult.needs.verify'));
+    verify.addEventListener('click', () => this.showMe(true));
+    this.needsBox.replaceChildren(
+      ...nodes([
+        el('p', { class: 'consult-needs-title' }, el('strong', {}, t('consult.needs.title'))),
+        need.email ? el('p', { id: 'consult-needs-email' }, t('consult.needs.email')) : null,
+        need.ageHours > 0 ? el('p', { id: 'consult-needs-age' }, t('consult.needs.age', { hours: need.ageHours })) : null,
+        need.email ? verify : null,
+      ]),
+    );
   }
 
   setTab(tab: ConsultTab, focus: boolean): void {
@@ -945,6 +1003,13 @@ export class ConsultPanel {
   /** A failed write in words: the server's reason (a 409 names the phase, a 429 says to wait). */
   private writeError(e: unknown): string {
     if (e instanceof ApiError && e.status === 429) return t('consult.tooFast');
+    // refused for want of a verified address: the notice (with its way to the form) shows from now on
+    if (e instanceof ApiError && e.status === 403 && /e-?mail/i.test(e.message)) {
+      this.email = { ...(this.email ?? {}), verified: false };
+      delete this.email.email;
+      this.emailOf = this.session?.id;
+      this.renderNeeds();
+    }
     return t('consult.error', { detail: errText(e) });
   }
 
@@ -1891,8 +1956,11 @@ export class ConsultPanel {
     const erase = el('button', { type: 'button', class: 'text-button danger', id: 'consult-me-delete' }, t('consult.me.delete'));
     erase.addEventListener('click', () => void this.deleteAccount());
     this.root.replaceChildren(
-      this.backButton(),
+      this.backButton(!this.meFromPage),
       el('p', { class: 'panel-intro' }, t('consult.me.intro', { id: s.id })),
+      el('h3', { id: 'consult-email-title', tabindex: '-1' }, t('consult.email.title')),
+      el('p', {}, t('consult.email.why')),
+      el('div', { id: 'consult-email-box', class: 'consult-email' }),
       el('h3', {}, t('consult.me.dataTitle')),
       el('p', {}, t('consult.me.dataText')),
       download,
@@ -1901,6 +1969,190 @@ export class ConsultPanel {
       erase,
       this.status,
     );
+    this.renderEmail();
+  }
+
+  // ---- the e-mail address
+
+  private forgetEmail(): void {
+    this.email = undefined;
+    this.emailOf = undefined;
+    this.emailLoading = undefined;
+    this.emailStep = 'add';
+    this.emailPending = undefined;
+    this.emailMsg = undefined;
+    this.emailInput.value = '';
+    this.codeInput.value = '';
+  }
+
+  /** Reads whether the caller has a verified address (once per session, unless `again`). */
+  private loadEmail(again = false): Promise<void> {
+    const s = this.session;
+    if (!s) return Promise.resolve();
+    if (!again && this.emailOf === s.id && this.email) return Promise.resolve();
+    if (!again && this.emailLoading) return this.emailLoading;
+    const who = s.id;
+    const p = getEmailStatus().then(
+      (st) => {
+        if (this.session?.id !== who) return;
+        this.email = st;
+        this.emailOf = who;
+      },
+      (e) => {
+        if (this.session?.id !== who) return;
+        if (this.view === 'me') this.emailMsg = { key: 'consult.error', vars: { detail: errText(e) }, error: true };
+      },
+    );
+    this.emailLoading = p.finally(() => {
+      if (this.emailLoading === p) this.emailLoading = undefined;
+    });
+    return p;
+  }
+
+  /** The e-mail part of "My participation": the verified address, or the form to add one and then its code. */
+  private renderEmail(): void {
+    const box = this.root.querySelector('#consult-email-box');
+    const s = this.session;
+    if (!box || !s) return;
+    const focusId = document.activeElement instanceof HTMLElement && box.contains(document.activeElement) ? document.activeElement.id : '';
+    const known = this.emailOf === s.id ? this.email : undefined;
+    const msg = this.emailMsg;
+    this.emailMessage.textContent = msg ? t(msg.key, msg.vars) : '';
+    this.emailMessage.classList.toggle('error', !!msg?.error);
+    const state = el(
+      'p',
+      { id: 'consult-email-state', 'data-verified': known ? String(known.verified) : '' },
+      !known ? t('consult.email.loading') : known.verified ? t('consult.email.verified', { email: known.email ?? '' }) : t('consult.email.none'),
+    );
+    if (known?.verified && this.emailStep === 'add' && !this.emailBusy && this.emailInput.dataset.open !== 'true') {
+      const change = el('button', { type: 'button', class: 'text-button', id: 'consult-email-change' }, t('consult.email.change'));
+      change.addEventListener('click', () => {
+        this.emailInput.dataset.open = 'true';
+        this.emailMsg = undefined;
+        this.renderEmail();
+        this.emailInput.focus();
+      });
+      box.replaceChildren(state, change, this.emailMessage);
+      return;
+    }
+    let form: HTMLFormElement;
+    if (this.emailStep === 'add' || !this.emailPending) {
+      this.emailInput.setAttribute('aria-describedby', 'consult-email-message');
+      this.emailInput.required = true;
+      const send = el('button', { type: 'submit', class: 'text-button primary', id: 'consult-email-send' }, this.emailBusy ? t('consult.email.sending') : t('consult.email.send'));
+      send.disabled = this.emailBusy;
+      form = el('form', { class: 'consult-form', id: 'consult-email-form', novalidate: '' }, field('consult-email', t('consult.email.address'), this.emailInput), send);
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        void this.sendCode();
+      });
+    } else {
+      this.codeInput.setAttribute('aria-describedby', 'consult-email-sent consult-email-message');
+      this.codeInput.required = true;
+      const verify = el('button', { type: 'submit', class: 'text-button primary', id: 'consult-email-verify' }, this.emailBusy ? t('consult.email.verifying') : t('consult.email.verify'));
+      verify.disabled = this.emailBusy;
+      const again = el('button', { type: 'button', class: 'link-button', id: 'consult-email-again' }, t('consult.email.again'));
+      again.addEventListener('click', () => {
+        this.emailStep = 'add';
+        this.emailMsg = undefined;
+        this.codeInput.value = '';
+        this.renderEmail();
+        this.emailInput.focus();
+      });
+      form = el(
+        'form',
+        { class: 'consult-form', id: 'consult-code-form', novalidate: '' },
+        el('p', { id: 'consult-email-sent' }, t('consult.email.sent', { email: this.emailPending.email, minutes: this.emailPending.minutes })),
+        field('consult-email-code', t('consult.email.code'), this.codeInput),
+        verify,
+        again,
+      );
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        void this.verifyCode();
+      });
+    }
+    box.replaceChildren(state, form, this.emailMessage);
+    if (focusId) document.getElementById(focusId)?.focus({ preventScroll: true });
+  }
+
+  private setEmailMsg(m: Msg | undefined, error = false): void {
+    this.emailMsg = m ? { ...m, error } : undefined;
+  }
+
+  private async sendCode(): Promise<void> {
+    if (this.emailBusy) return;
+    const address = this.emailInput.value.trim();
+    const bad = checkEmail(address);
+    if (bad) {
+      this.setEmailMsg({ key: bad }, true);
+      this.renderEmail();
+      this.emailInput.setAttribute('aria-invalid', 'true');
+      this.emailInput.focus();
+      return;
+    }
+    this.emailInput.removeAttribute('aria-invalid');
+    this.emailBusy = true;
+    this.setEmailMsg(undefined);
+    this.renderEmail();
+    try {
+      const r = await sendEmailCode(address);
+      this.emailPending = { email: r.email ?? address, minutes: r.expiresInMinutes ?? 30 };
+      this.emailStep = 'code';
+      this.codeInput.value = '';
+      this.setEmailMsg(undefined);
+    } catch (e) {
+      const x = e as { status?: number; message?: string; retryAfter?: number };
+      this.setEmailMsg(emailErrorMessage('send', x), true);
+    } finally {
+      this.emailBusy = false;
+    }
+    if (this.view !== 'me') return;
+    this.renderEmail();
+    (this.emailStep === 'code' ? this.codeInput : this.emailInput).focus();
+  }
+
+  private async verifyCode(): Promise<void> {
+    if (this.emailBusy) return;
+    const code = normalizeCode(this.codeInput.value);
+    if (!code) {
+      this.setEmailMsg({ key: 'consult.email.needCode' }, true);
+      this.renderEmail();
+      this.codeInput.setAttribute('aria-invalid', 'true');
+      this.codeInput.focus();
+      return;
+    }
+    this.codeInput.removeAttribute('aria-invalid');
+    this.emailBusy = true;
+    this.setEmailMsg(undefined);
+    this.renderEmail();
+    let ok = false;
+    try {
+      const r = await verifyEmailCode(code);
+      const who = this.session?.id;
+      const address = r.email ?? this.emailPending?.email ?? '';
+      this.email = { ...(this.email ?? {}), verified: true, email: address };
+      this.emailOf = who;
+      this.emailStep = 'add';
+      this.emailPending = undefined;
+      this.emailInput.value = '';
+      delete this.emailInput.dataset.open;
+      this.codeInput.value = '';
+      this.setEmailMsg({ key: 'consult.email.done', vars: { email: address } });
+      this.hooks.announce(t('consult.email.done', { email: address }));
+      ok = true;
+    } catch (e) {
+      const m = emailErrorMessage('verify', e as { status?: number; message?: string });
+      this.setEmailMsg(m, true);
+      // the code is spent: a new one is needed
+      if (m.key === 'consult.email.noTries' || m.key === 'consult.email.expired' || m.key === 'consult.email.noCode') this.codeInput.value = '';
+    } finally {
+      this.emailBusy = false;
+    }
+    if (this.view !== 'me') return;
+    this.renderEmail();
+    if (ok) this.root.querySelector<HTMLElement>('#consult-email-change')?.focus();
+    else this.codeInput.focus();
   }
 
   private async downloadMine(): Promise<void> {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Comment, Consultation, Proposal, Survey } from './consult-api';
 import {
+  checkEmail,
+  emailErrorMessage,
+  normalizeCode,
+  requirements,
+  triesLeft,
+  waitMinutes,
   bySupports,
   canAnswer,
   canModerate,
@@ -243,5 +249,72 @@ describe('the consultation in the URL', async () => {
     expect(formatSearch('?x=1', 'a b')).toBe('?x=1&consultation=a+b');
     expect(formatSearch('?consultation=old&x=1', undefined)).toBe('?x=1');
     expect(formatSearch('', undefined)).toBe('');
+  });
+});
+
+describe('e-mail verification', () => {
+  it('checks an address before sending it', () => {
+    expect(checkEmail('')).toBe('consult.email.needAddress');
+    expect(checkEmail('  ')).toBe('consult.email.needAddress');
+    expect(checkEmail('nope')).toBe('consult.email.badAddress');
+    expect(checkEmail('a@b')).toBe('consult.email.badAddress');
+    expect(checkEmail('a b@c.fi')).toBe('consult.email.badAddress');
+    expect(checkEmail(' ana@example.fi ')).toBeUndefined();
+  });
+
+  it('takes six digits as a code (spaces and dashes allowed), nothing else', () => {
+    expect(normalizeCode('123456')).toBe('123456');
+    expect(normalizeCode(' 123 456 ')).toBe('123456');
+    expect(normalizeCode('123-456')).toBe('123456');
+    expect(normalizeCode('12345')).toBeUndefined();
+    expect(normalizeCode('1234567')).toBeUndefined();
+    expect(normalizeCode('12a456')).toBeUndefined();
+  });
+
+  it('reads the tries left from a wrong code’s detail', () => {
+    expect(triesLeft('the code is not right (4 tries left)')).toBe(4);
+    expect(triesLeft('the code is not right (1 tries left)')).toBe(1);
+    expect(triesLeft('1 try left')).toBe(1);
+    expect(triesLeft('the code is not right')).toBeUndefined();
+  });
+
+  it('rounds a wait up to whole minutes', () => {
+    expect(waitMinutes(1197)).toBe(20);
+    expect(waitMinutes(1)).toBe(1);
+    expect(waitMinutes(0)).toBe(1);
+    expect(waitMinutes(undefined)).toBeUndefined();
+  });
+
+  it('says what went wrong when sending a code', () => {
+    expect(emailErrorMessage('send', { status: 422, message: 'no mail outbox' })).toEqual({ key: 'consult.email.noMail' });
+    expect(emailErrorMessage('send', { status: 429, message: 'at most 3', retryAfter: 1197 })).toEqual({ key: 'consult.email.tooMany', vars: { minutes: 20 } });
+    expect(emailErrorMessage('send', { status: 429, message: 'at most 3' })).toEqual({ key: 'consult.email.tooManyLater' });
+    expect(emailErrorMessage('send', { status: 400, message: '"x" is not an e-mail address' })).toEqual({ key: 'consult.email.badAddress' });
+    expect(emailErrorMessage('send', { status: 409, message: 'another account' })).toEqual({ key: 'consult.email.taken' });
+    expect(emailErrorMessage('send', { status: 500, message: 'boom' })).toEqual({ key: 'consult.error', vars: { detail: 'boom' } });
+  });
+
+  it('says what went wrong when verifying a code', () => {
+    expect(emailErrorMessage('verify', { status: 400, message: 'the code is not right (4 tries left)' })).toEqual({ key: 'consult.email.wrongCode', vars: { n: 4 } });
+    expect(emailErrorMessage('verify', { status: 400, message: 'the code is not right (0 tries left)' })).toEqual({ key: 'consult.email.noTries' });
+    expect(emailErrorMessage('verify', { status: 400, message: 'the code is not right' })).toEqual({ key: 'consult.email.wrongCodeAgain' });
+    expect(emailErrorMessage('verify', { status: 409, message: 'the code has expired or was tried too often: ask for a new one' })).toEqual({ key: 'consult.email.expired' });
+    expect(emailErrorMessage('verify', { status: 404, message: 'no code was sent to you' })).toEqual({ key: 'consult.email.noCode' });
+    expect(emailErrorMessage('verify', { status: 429, message: 'slow down', retryAfter: 30 })).toEqual({ key: 'consult.email.tooMany', vars: { minutes: 1 } });
+  });
+
+  it('a consultation’s requirements: a verified address, an account old enough', () => {
+    const now = Date.parse('2026-11-27T12:00:00Z');
+    const email = { requireVerifiedEmail: true, minAccountAgeHours: 0 };
+    expect(requirements(email, false, { verified: false }, now)).toBeUndefined();
+    expect(requirements(email, true, undefined, now)).toBeUndefined(); // not known yet
+    expect(requirements(email, true, { verified: false }, now)).toEqual({ email: true, ageHours: 0 });
+    expect(requirements(email, true, { verified: true }, now)).toBeUndefined();
+    expect(requirements({ requireVerifiedEmail: false }, true, { verified: false }, now)).toBeUndefined();
+    const age = { requireVerifiedEmail: false, minAccountAgeHours: 24 };
+    expect(requirements(age, true, { verified: true, createdAt: '2026-11-27T10:00:00Z' }, now)).toEqual({ email: false, ageHours: 24, tooYoung: true });
+    expect(requirements(age, true, { verified: true, createdAt: '2026-11-20T10:00:00Z' }, now)).toBeUndefined();
+    expect(requirements(age, true, undefined, now)).toEqual({ email: false, ageHours: 24 });
+    expect(requirements({ requireVerifiedEmail: true, minAccountAgeHours: 48 }, true, { verified: false, createdAt: '2026-11-20T10:00:00Z' }, now)).toEqual({ email: true, ageHours: 48, tooYoung: false });
   });
 });

@@ -284,3 +284,93 @@ export function parseTarget(target: string): { kind: string; id: string } {
 export function bySupports<T extends { supports?: number; createdAt?: string }>(ps: T[]): T[] {
   return [...ps].sort((a, b) => (b.supports ?? 0) - (a.supports ?? 0) || (b.createdAt ?? '').localeCompare(a.createdAt ?? ''));
 }
+
+// ---- e-mail verification ("My participation") and what a consultation asks of its participants
+
+/** A message of the e-mail form: an i18n key and its values. */
+export interface Msg {
+  key: string;
+  vars?: Record<string, string | number>;
+}
+
+/** An address worth sending (the server checks again); undefined when it is, else the message key. */
+export function checkEmail(v: string): string | undefined {
+  const s = v.trim();
+  if (!s) return 'consult.email.needAddress';
+  if (s.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(s)) return 'consult.email.badAddress';
+  return undefined;
+}
+
+/** A code of six digits (spaces allowed); a malformed one is not sent, for every try counts. */
+export function normalizeCode(v: string): string | undefined {
+  const s = v.replace(/[\s-]/g, '');
+  return /^\d{6}$/.test(s) ? s : undefined;
+}
+
+/** The tries left that a wrong code's detail names (`the code is not right (4 tries left)`). */
+export function triesLeft(detail: string): number | undefined {
+  const m = /(\d+)\s+tr(?:y|ies)\s+left/i.exec(detail);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** A wait in whole minutes, at least one. */
+export function waitMinutes(seconds: number | undefined): number | undefined {
+  if (seconds === undefined || !Number.isFinite(seconds)) return undefined;
+  return Math.max(1, Math.ceil(seconds / 60));
+}
+
+/** What went wrong with sending a code (`send`) or verifying one (`verify`), in words the form shows. */
+export function emailErrorMessage(
+  step: 'send' | 'verify',
+  e: { status?: number; message?: string; retryAfter?: number },
+): Msg {
+  const status = e.status ?? 0;
+  const detail = e.message ?? '';
+  if (status === 429) {
+    const wait = waitMinutes(e.retryAfter);
+    return wait === undefined ? { key: 'consult.email.tooManyLater' } : { key: 'consult.email.tooMany', vars: { minutes: wait } };
+  }
+  if (status === 401) return { key: 'consult.email.signIn' };
+  if (step === 'send') {
+    if (status === 422) return { key: 'consult.email.noMail' };
+    if (status === 400) return { key: 'consult.email.badAddress' };
+    if (status === 409) return { key: 'consult.email.taken' };
+  } else {
+    if (status === 404) return { key: 'consult.email.noCode' };
+    const n = triesLeft(detail);
+    if (n !== undefined) return n > 0 ? { key: 'consult.email.wrongCode', vars: { n } } : { key: 'consult.email.noTries' };
+    if (status === 409 || status === 410) return { key: 'consult.email.expired' };
+    if (status === 400) return { key: 'consult.email.wrongCodeAgain' };
+  }
+  return { key: 'consult.error', vars: { detail: detail || String(status) } };
+}
+
+/** What a consultation asks of a signed-in participant before votes, supports and survey answers count. */
+export interface Requirements {
+  /** A verified e-mail address is needed and the account has none (yet). */
+  email: boolean;
+  /** The account must be this many hours old (0: no such rule). */
+  ageHours: number;
+  /** The account is younger than that (undefined: not known). */
+  tooYoung?: boolean;
+}
+
+/**
+ * The notice a consultation's page shows a signed-in participant; undefined when there is nothing to say (nobody
+ * signed in, no rule, or the account meets them). `status` undefined: the address is not known yet (no notice on
+ * the e-mail rule until it is).
+ */
+export function requirements(
+  c: Pick<Consultation, 'requireVerifiedEmail' | 'minAccountAgeHours'>,
+  signedIn: boolean,
+  status: { verified: boolean; createdAt?: string } | undefined,
+  now: number,
+): Requirements | undefined {
+  if (!signedIn) return undefined;
+  const email = !!c.requireVerifiedEmail && !!status && !status.verified;
+  const ageHours = Math.max(0, Number(c.minAccountAgeHours) || 0);
+  const created = status?.createdAt ? Date.parse(status.createdAt) : NaN;
+  const tooYoung = ageHours > 0 && Number.isFinite(created) ? now - created < ageHours * 3600_000 : undefined;
+  if (!email && !(ageHours > 0 && tooYoung !== false)) return undefined;
+  return { email, ageHours, ...(tooYoung !== undefined ? { tooYoung } : {}) };
+}

@@ -3,15 +3,17 @@
 // its link, looks at the scenario's delta layer, signs in, comments with a stance, replies, votes, proposes a street
 // change of her own (a fork of the baseline, edited and run in the scenario editor), follows the consultation and,
 // once voting opens, supports another citizen's proposal; a moderator hides a reported comment with a public reason,
-// which an anonymous visitor reads in the moderation log and in place of the comment's text. axe-core checks the
-// page signed out and signed in. Run with `npm test` after `npm run build`.
+// which an anonymous visitor reads in the moderation log and in place of the comment's text. A new citizen verifies an
+// e-mail address with the code the demo writes to its outbox, for a consultation that counts only verified accounts; a
+// citizen answers the demo's own survey; a citizen who commented deletes their account. axe-core checks the page
+// signed out and signed in. Run with `npm test` after `npm run build`.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { fillSignIn, launchBrowser, mapIdle, openApp, REPO, signIn, startTwin } from './harness.mjs';
+import { fillSignIn, launchBrowser, mapIdle, newestMail, openApp, REPO, signIn, startTwin } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 /** axe-core, bundled with the tests (a devDependency), injected into the page: nothing is fetched at run time. */
@@ -322,6 +324,182 @@ describe('consultations', () => {
     await row.waitFor();
     assert.match(await row.locator('.log-reason').textContent(), /Insults another person \(rule 2\)\./);
     assert.match(await row.textContent(), /Hidden/);
+    assert.deepEqual(anon.problems.filter(expected), []);
+    await anon.context().close();
+  });
+
+  test('a new citizen verifies an e-mail address with the code from the outbox, for a consultation that needs one', async (t) => {
+    if (skip) return t.skip(skip);
+    const { planner, scenario } = setup;
+    const now = Date.now();
+    const strict = await planner.post('/api/consultations', {
+      title: { en: 'Verified voices on Fabianinkatu', fi: 'Vahvistetut äänet Fabianinkadulla' },
+      summary: { en: 'Only accounts with a verified address count here.' },
+      scenarios: [scenario],
+      phases: [{ phase: 'feedback', start: new Date(now - 3600_000).toISOString(), end: new Date(now + 30 * 86400_000).toISOString() }],
+      requireVerifiedEmail: true,
+      minAccountAgeHours: 0,
+      published: true,
+    });
+    const page = await openApp(browser, twin.url, { hash: `?consultation=${encodeURIComponent(strict.id)}${VIEW}` });
+    await page.waitForFunction(() => /Verified voices/.test(document.querySelector('#consult-title')?.textContent ?? ''));
+    // a new account, made in the sign-in dialog (or, on a twin without sign-ups, one made by the operator)
+    await page.locator('#sign-in').click();
+    const id = `web-mail-${Date.now().toString(36)}`;
+    await page.locator('#signin-id').fill(id);
+    await page.locator('#signin-password').fill(`mail-${Math.random().toString(36).slice(2)}-pw`);
+    const answer = page.waitForResponse((r) => r.url().endsWith('/api/auth/register'));
+    await page.locator('#signin-register').click();
+    if ((await answer).status() === 201) await page.locator('#signin-dialog').waitFor({ state: 'hidden' });
+    else {
+      console.log('# sign-ups are closed on this twin: an operator-made citizen verifies instead');
+      await page.locator('#signin-id').fill(twin.accounts.citizen3.id);
+      await page.locator('#signin-password').fill(twin.accounts.citizen3.password);
+      await page.locator('#signin-submit').click();
+      await page.locator('#signin-dialog').waitFor({ state: 'hidden' });
+    }
+    await page.locator('#account-toggle').waitFor();
+    // the page says what it needs, with a way to the form
+    const notice = page.locator('#consult-needs');
+    await notice.waitFor();
+    assert.equal(await page.locator('#consult-needs-email').textContent(), 'Votes, supports and survey answers here need a verified e-mail address.');
+    await page.locator('#consult-needs-verify').click();
+    const address = `${id}@example.fi`;
+    const state = page.locator('#consult-email-state');
+    await page.waitForFunction(() => document.querySelector('#consult-email-state')?.dataset.verified === 'false');
+    assert.equal(await state.textContent(), 'Your account has no verified e-mail address.');
+    assert.equal(await page.locator('#consult-email').getAttribute('type'), 'email');
+    // the keyboard: the address, Enter sends it
+    const asked = Date.now();
+    await page.locator('#consult-email').fill(address);
+    await page.locator('#consult-email').press('Enter');
+    await page.locator('#consult-code-form').waitFor();
+    assert.match(await page.locator('#consult-email-sent').textContent(), new RegExp(`on its way to ${address.replace(/\./g, '\\.')}`));
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'consult-email-code', 'the code field has the focus');
+    const mail = await newestMail(twin.outbox, address, asked);
+    const code = /\b(\d{6})\b/.exec(mail.text.split(/\r?\n\r?\n/).slice(1).join('\n'))?.[1];
+    assert.ok(code, `a six-digit code in the message body:\n${mail.text}`);
+    // a wrong code first: the tries left
+    const wrong = code === '000000' ? '111111' : '000000';
+    await page.locator('#consult-email-code').fill(wrong);
+    await page.locator('#consult-email-verify').click();
+    await page.waitForFunction(() => /Tries left/.test(document.querySelector('#consult-email-message')?.textContent ?? ''));
+    assert.equal(await page.locator('#consult-email-message').textContent(), 'The code is not right. Tries left: 4.');
+    assert.equal(await page.locator('#consult-email-message').getAttribute('aria-live'), 'polite');
+    const v = await axe(page);
+    assert.deepEqual(v, [], `the e-mail form:\n${v.map((x) => `${x.impact} ${x.id}: ${x.help} — ${x.nodes.join(', ')}`).join('\n')}`);
+    await page.locator('#consult-email-code').fill(code);
+    await page.locator('#consult-email-verify').click();
+    await page.waitForFunction(() => document.querySelector('#consult-email-state')?.dataset.verified === 'true');
+    assert.equal(await state.textContent(), `Your verified address: ${address}`);
+    assert.equal(await page.locator('#consult-email-message').textContent(), `Your address ${address} is verified.`);
+    assert.equal(await page.locator('#consult-code-form').count(), 0);
+    // the server agrees; back on the consultation, the notice is gone
+    const me = await page.evaluate(async () => (await fetch('/api/me/participation')).json());
+    assert.equal(me.emailVerified, true);
+    assert.equal(me.account?.email, address);
+    await page.locator('#consult-back').click();
+    await page.waitForFunction(() => /Verified voices/.test(document.querySelector('#consult-title')?.textContent ?? ''));
+    assert.equal(await notice.isHidden(), true);
+    const problems = page.problems.filter(expected).filter((p) => !/HTTP 400: .*\/api\/me\/email\/verify$/.test(p) && !/status of 400/.test(p));
+    assert.deepEqual(problems, []);
+    await page.context().close();
+  });
+
+  test('a citizen answers the demo consultation’s survey; the answers are kept after a reload', async (t) => {
+    if (skip) return t.skip(skip);
+    const demo = (await (await fetch(`${twin.url}/api/consultations`)).json()).find((c) => c.title?.en === 'Fabianinkatu for people');
+    if (!demo) return t.skip('the demo seeded no consultation “Fabianinkatu for people”');
+    const survey = demo.surveys?.[0];
+    assert.ok(survey, 'the demo consultation has a survey');
+    const page = await openApp(browser, twin.url, { hash: `?consultation=${encodeURIComponent(demo.id)}${VIEW}` });
+    await page.waitForFunction(() => /Fabianinkatu for people/.test(document.querySelector('#consult-title')?.textContent ?? ''));
+    await signIn(page, twin.accounts.citizen);
+    await page.locator('#consult-tab-surveys').click();
+    const form = page.locator(`#consult-survey-${survey.id}`);
+    await form.locator('button[type="submit"]').waitFor();
+    // one answer per question, by its kind: the second option, both first options, 4 of 5, a sentence
+    const name = (q) => `consult-q-${survey.id}-${q.id}`;
+    for (const q of survey.questions) {
+      if (q.kind === 'text') await form.locator(`textarea[name="${name(q)}"]`).fill('Wider pavements, please.');
+      else if (q.kind === 'scale') await form.locator(`#${name(q)}-4`).check();
+      else if (q.kind === 'multiple') for (const i of [0, 1].filter((i) => i < (q.options?.length ?? 0))) await form.locator(`#${name(q)}-${i}`).check();
+      else await form.locator(`#${name(q)}-${Math.min(1, (q.options?.length ?? 1) - 1)}`).check();
+    }
+    await form.locator('button[type="submit"]').click();
+    const message = page.locator(`#consult-survey-${survey.id}-message`);
+    await page.waitForFunction((sel) => /saved/.test(document.querySelector(sel)?.textContent ?? ''), `#consult-survey-${survey.id}-message`);
+    assert.equal(await message.textContent(), 'Your answers are saved; you can change them while the survey is open.');
+    // after a reload: the same answers, read from the server
+    await page.reload();
+    await page.waitForFunction(() => window.urbantwin?.ready === true);
+    await page.waitForFunction(() => /Fabianinkatu for people/.test(document.querySelector('#consult-title')?.textContent ?? ''));
+    await page.locator('#account-toggle').waitFor();
+    await page.locator('#consult-tab-surveys').click();
+    const first = survey.questions.find((q) => q.kind !== 'text');
+    const firstId = first.kind === 'scale' ? `${name(first)}-4` : first.kind === 'multiple' ? `${name(first)}-0` : `${name(first)}-${Math.min(1, (first.options?.length ?? 1) - 1)}`;
+    await page.waitForFunction((id) => document.getElementById(id)?.checked === true, firstId);
+    for (const q of survey.questions) {
+      if (q.kind === 'text') assert.equal(await form.locator(`textarea[name="${name(q)}"]`).inputValue(), 'Wider pavements, please.');
+      else if (q.kind === 'scale') assert.equal(await form.locator(`#${name(q)}-4`).isChecked(), true, q.id);
+      else if (q.kind === 'multiple') assert.equal(await form.locator(`#${name(q)}-0`).isChecked(), true, q.id);
+      else assert.equal(await form.locator(`#${name(q)}-${Math.min(1, (q.options?.length ?? 1) - 1)}`).isChecked(), true, q.id);
+    }
+    const kept = await page.evaluate(async ([cid, sid]) => (await fetch(`/api/consultations/${encodeURIComponent(cid)}/surveys/${encodeURIComponent(sid)}/response`)).json(), [demo.id, survey.id]);
+    assert.ok(kept.answers ?? kept, 'the server has the answers');
+    assert.deepEqual(page.problems.filter(expected), []);
+    await page.context().close();
+  });
+
+  test('a citizen who commented deletes their account: signed out, the comment shows as deleted to a visitor', async (t) => {
+    if (skip) return t.skip(skip);
+    if (!twin.accounts.leaver) return t.skip('no account to delete');
+    const { id, c } = setup;
+    const leaver = await apiSession(twin.accounts.leaver);
+    const said = `Leaving soon, but: more trees on Fabianinkatu ${Date.now().toString(36)}.`;
+    const comment = await leaver.post(c('/comments'), { body: said, stance: 'for', lang: 'en' });
+
+    const page = await openApp(browser, twin.url, { hash: `?consultation=${encodeURIComponent(id)}${VIEW}` });
+    await signIn(page, twin.accounts.leaver);
+    await page.locator('#account-toggle').click();
+    await page.locator('#participation-open').click();
+    await page.locator('#consult-me-delete').click();
+    const dialog = page.locator('#consult-delete-account');
+    await dialog.waitFor();
+    // a wrong password first: said, nothing deleted
+    await page.locator('#consult-delete-password').fill('not-the-password');
+    await page.locator('#consult-delete-account-submit').click();
+    await page.waitForFunction(() => /password is wrong/.test(document.querySelector('#consult-delete-account')?.textContent ?? ''));
+    await page.locator('#consult-delete-password').fill(twin.accounts.leaver.password);
+    await page.locator('#consult-delete-account-submit').click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.locator('#sign-in').waitFor();
+    assert.equal(await page.locator('#account-toggle').count() === 0 || (await page.locator('#account-toggle').isHidden()), true, 'signed out');
+    assert.match(await page.locator('#consult-status').textContent(), /Your account is deleted/);
+    const problems = page.problems.filter(expected).filter((p) => !/HTTP (401|403): .*\/api\/me$/.test(p) && !/status of (401|403)/.test(p));
+    assert.deepEqual(problems, []);
+    await page.context().close();
+
+    // a visitor: the comment in its thread, deleted, without its text or author (pages are shared for up to 1 s)
+    const anon = await openApp(browser, twin.url, { hash: `?consultation=${encodeURIComponent(id)}${VIEW}`, name: 'consultation-account-deleted-anonymous' });
+    await anon.waitForFunction(() => /A car-free Fabianinkatu/.test(document.querySelector('#consult-title')?.textContent ?? ''));
+    const item = anon.locator(`[data-comment="${comment.id}"]`);
+    const until = Date.now() + 15_000;
+    for (;;) {
+      await anon.locator('#consult-tab-comments').click();
+      if ((await item.count()) && (await item.getAttribute('data-state')) === 'deleted') break;
+      assert.ok(Date.now() < until, `the comment ${comment.id} shows as deleted within 15 s`);
+      await anon.waitForTimeout(300);
+      await anon.reload();
+      await anon.waitForFunction(() => window.urbantwin?.ready === true);
+    }
+    const text = await item.textContent();
+    assert.match(text, /Deleted by its author/);
+    assert.doesNotMatch(text, /more trees/);
+    assert.doesNotMatch(text, new RegExp(twin.accounts.leaver.id));
+    // nor can the account sign in again
+    const gone = await fetch(`${twin.url}/api/auth/login`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ id: twin.accounts.leaver.id, password: twin.accounts.leaver.password }) });
+    assert.notEqual(gone.status, 200);
     assert.deepEqual(anon.problems.filter(expected), []);
     await anon.context().close();
   });

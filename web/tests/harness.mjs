@@ -5,7 +5,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -75,11 +75,13 @@ function makeAccounts(db) {
     accountsCli(db, ['add', id, '--role', role, '--password-stdin'], `${pw}\n`);
     accounts[name] = { id, password: pw, role };
   }
-  // the consultation tests: two citizens and a moderator (a role servers before the consultations API lack: then
-  // the tests that need it are skipped)
+  // the consultation tests: citizens (one of whom deletes their account) and a moderator (a role servers before the
+  // consultations API lack: then the tests that need it are skipped)
   for (const [name, id, role] of [
     ['citizen', 'web-citizen', 'citizen'],
     ['citizen2', 'web-citizen-2', 'citizen'],
+    ['citizen3', 'web-citizen-3', 'citizen'],
+    ['leaver', 'web-citizen-leaving', 'citizen'],
     ['moderator', 'web-moderator', 'moderator'],
   ]) {
     const pw = password();
@@ -96,14 +98,15 @@ function makeAccounts(db) {
 }
 
 /**
- * Starts the twin; resolves to `{url, key, accounts, stop}` (`key`: an administrator's API key, for the tests' writes;
- * `accounts`: see {@link makeAccounts}). Against `URBANTWIN_URL`, `URBANTWIN_ACCOUNTS` may name a JSON file of the
- * same shape; without it the tests that sign in are skipped.
+ * Starts the twin; resolves to `{url, key, accounts, db, outbox, stop}` (`key`: an administrator's API key, for the
+ * tests' writes; `accounts`: see {@link makeAccounts}; `outbox`: the folder the demo writes its e-mail to, one RFC 5322
+ * `.eml` file per message, next to the database `db`). Against `URBANTWIN_URL`, `URBANTWIN_ACCOUNTS` may name a JSON
+ * file of the same shape (without it the tests that sign in are skipped) and `URBANTWIN_OUTBOX` the twin's mail outbox.
  */
 export async function startTwin() {
   if (process.env.URBANTWIN_URL) {
     const accounts = process.env.URBANTWIN_ACCOUNTS ? JSON.parse(readFileSync(process.env.URBANTWIN_ACCOUNTS, 'utf8')) : undefined;
-    return { url: process.env.URBANTWIN_URL.replace(/\/$/, ''), key: process.env.URBANTWIN_KEY, accounts, stop: async () => {} };
+    return { url: process.env.URBANTWIN_URL.replace(/\/$/, ''), key: process.env.URBANTWIN_KEY, accounts, outbox: process.env.URBANTWIN_OUTBOX, stop: async () => {} };
   }
   if (!existsSync(join(WEB, 'dist', 'index.html'))) throw new Error('web/dist is not built: run `npm run build` first');
   if (!existsSync(BIN)) throw new Error(`no urbantwin binary at ${BIN}: build it (cargo build --release -p twin-cli) or set URBANTWIN_BIN`);
@@ -137,6 +140,9 @@ export async function startTwin() {
     key,
     accounts,
     log,
+    db,
+    // `urbantwin demo` writes every e-mail into this folder next to its database
+    outbox: join(dir, 'urbantwin-demo-outbox'),
     stop: async () => {
       if (proc.exitCode === null) {
         proc.kill('SIGTERM');
@@ -444,4 +450,26 @@ export function countHue(img, colour, hueTol = 14, minSat = 0.4) {
     if (dh <= hueTol) n++;
   }
   return n;
+}
+
+/**
+ * The newest e-mail in the outbox sent to `to` (written after `since`, ms), polled for up to `ms`: `{file, text}`.
+ */
+export async function newestMail(outbox, to, since = 0, ms = 10_000) {
+  if (!outbox) throw new Error('no mail outbox known (set URBANTWIN_OUTBOX against a running twin)');
+  const until = Date.now() + ms;
+  for (;;) {
+    const mails = existsSync(outbox)
+      ? readdirSync(outbox)
+          .filter((f) => f.endsWith('.eml'))
+          .map((f) => ({ file: join(outbox, f), at: statSync(join(outbox, f)).mtimeMs }))
+          .filter((m) => m.at >= since - 1000)
+          .sort((a, b) => b.at - a.at || (b.file < a.file ? -1 : 1))
+          .map((m) => ({ ...m, text: readFileSync(m.file, 'utf8') }))
+          .filter((m) => m.text.split(/\r?\n/).some((l) => /^To:/i.test(l) && l.includes(to)))
+      : [];
+    if (mails.length) return mails[0];
+    if (Date.now() > until) throw new Error(`no e-mail to ${to} in ${outbox} within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -1238,6 +1238,24 @@ async fn votes_can_need_an_old_account_or_a_verified_address() {
         .await;
     assert_eq!(st, 403, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("24 hours"), "{v}");
+    // the page says so beforehand: what the account may not do here, and why
+    let page = w
+        .ok(&w.bob, Method::GET, "/consultations/aged", None, 200)
+        .await;
+    assert_eq!(
+        (&page["allowed"]["vote"], &page["allowed"]["comment"]),
+        (&json!(false), &json!(true)),
+        "{page}"
+    );
+    assert_eq!(page["eligible"]["ok"], false);
+    assert!(page["eligible"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("24 hours"));
+    let page = w
+        .ok(&w.anonymous, Method::GET, "/consultations/aged", None, 200)
+        .await;
+    assert!(page["eligible"].is_null(), "{page}");
 
     w.consultation(
         "verified",
@@ -1290,12 +1308,24 @@ async fn votes_can_need_an_old_account_or_a_verified_address() {
     let text = std::fs::read_to_string(mail).unwrap();
     assert!(text.contains("To: bob@example.org"), "{text}");
     let code = text.split("Your urbantwin code: ").nth(1).unwrap()[..6].to_string();
+    // a typing slip costs no try; a wrong code does
     let (st, v) = w
         .call(
             &w.bob,
             Method::POST,
             "/me/email/verify",
-            Some(&json!({"code": "000000x"})),
+            Some(&json!({"code": "12"})),
+        )
+        .await;
+    assert_eq!(st, 400, "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("six digits"), "{v}");
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let (st, v) = w
+        .call(
+            &w.bob,
+            Method::POST,
+            "/me/email/verify",
+            Some(&json!({"code": wrong})),
         )
         .await;
     assert_eq!(st, 400, "{v}");
@@ -1313,6 +1343,14 @@ async fn votes_can_need_an_old_account_or_a_verified_address() {
     .await;
     w.ok(&w.bob, Method::PUT, &vote, Some(&json!({"value": 1})), 200)
         .await;
+    let page = w
+        .ok(&w.bob, Method::GET, "/consultations/verified", None, 200)
+        .await;
+    assert_eq!(
+        (&page["allowed"]["vote"], &page["eligible"]),
+        (&json!(true), &json!({"ok": true})),
+        "{page}"
+    );
     // one address, one account
     let (st, v) = w
         .call(

@@ -457,6 +457,7 @@ fn parse_written(body: &Bytes) -> Result<Consultation, ApiError> {
         for k in [
             "currentPhase",
             "allowed",
+            "eligible",
             "counts",
             "following",
             "scenarioSummaries",
@@ -671,11 +672,29 @@ pub(crate) async fn personal_view(
     let mut v = (*shared).clone();
     let at = Utc::now();
     v["currentPhase"] = json!(l.c.stage(at).as_str());
+    // votes, supports and survey answers may also ask something of the participant's account
+    let ineligible = match &p.subject {
+        Some(_) => match check_eligible(state, p, &l.c).await {
+            Ok(()) => None,
+            Err(e) if e.0.kind == ErrorKind::AccessDenied => Some(e),
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
     let allowed: serde_json::Map<String, Value> = Action::ALL
         .iter()
-        .map(|a| (a.as_str().to_string(), json!(l.c.allows(*a, at).is_ok())))
+        .map(|a| {
+            let counted = matches!(a, Action::Vote | Action::Support | Action::Survey);
+            let ok = l.c.allows(*a, at).is_ok() && !(counted && ineligible.is_some());
+            (a.as_str().to_string(), json!(ok))
+        })
         .collect();
     v["allowed"] = Value::Object(allowed);
+    v["eligible"] = match (&p.subject, &ineligible) {
+        (None, _) => Value::Null,
+        (Some(_), None) => json!({"ok": true}),
+        (Some(_), Some(e)) => json!({"ok": false, "reason": e.0.detail}),
+    };
     v["following"] = json!(match &p.subject {
         Some(me) => !state
             .store

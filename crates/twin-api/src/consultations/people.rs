@@ -474,6 +474,11 @@ pub(crate) async fn verify_email(
     check_participant(&p, "verifying an e-mail address")?;
     let me = subject(&p);
     let b: CodeBody = body_as(&body)?;
+    let code = b.code.trim();
+    // a typing slip (not six digits) is not a guess: it costs no try
+    if code.len() != 6 || !code.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(bad("the code is the six digits of the message we sent").into());
+    }
     let Some(mut rec) = state.store.participation_get(EMAIL_CODE, &me).await? else {
         return Err(ApiError::not_found(
             "no code was sent to you: ask for one (POST /api/me/email)",
@@ -498,7 +503,7 @@ pub(crate) async fn verify_email(
             conflict("the code has expired or was tried too often: ask for a new one").into(),
         );
     }
-    let given = sha256_hex(&format!("{me}:{}", b.code.trim()));
+    let given = sha256_hex(&format!("{me}:{code}"));
     let expected = rec.doc["code"].as_str().unwrap_or_default().to_string();
     // compared in constant time over the hashes
     let same = given.len() == expected.len()
@@ -517,10 +522,11 @@ pub(crate) async fn verify_email(
             }],
         )
         .await?;
-        return Err(bad(format!(
-            "the code is not right ({} tries left)",
-            CODE_TRIES - tries - 1
-        ))
+        return Err(bad(match CODE_TRIES - tries - 1 {
+            0 => "the code is not right (0 tries left): ask for a new one".to_string(),
+            1 => "the code is not right (1 try left)".to_string(),
+            n => format!("the code is not right ({n} tries left)"),
+        })
         .into());
     }
     let address = rec.doc["email"].as_str().unwrap_or_default().to_string();

@@ -672,7 +672,8 @@ pub(crate) async fn personal_view(
     let mut v = (*shared).clone();
     let at = Utc::now();
     v["currentPhase"] = json!(l.c.stage(at).as_str());
-    // votes, supports and survey answers may also ask something of the participant's account
+    // what the phase opens (`allowed`), and whether the caller's account counts for votes, supports and survey
+    // answers here (`eligible`)
     let ineligible = match &p.subject {
         Some(_) => match check_eligible(state, p, &l.c).await {
             Ok(()) => None,
@@ -683,11 +684,7 @@ pub(crate) async fn personal_view(
     };
     let allowed: serde_json::Map<String, Value> = Action::ALL
         .iter()
-        .map(|a| {
-            let counted = matches!(a, Action::Vote | Action::Support | Action::Survey);
-            let ok = l.c.allows(*a, at).is_ok() && !(counted && ineligible.is_some());
-            (a.as_str().to_string(), json!(ok))
-        })
+        .map(|a| (a.as_str().to_string(), json!(l.c.allows(*a, at).is_ok())))
         .collect();
     v["allowed"] = Value::Object(allowed);
     v["eligible"] = match (&p.subject, &ineligible) {

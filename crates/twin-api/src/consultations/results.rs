@@ -58,10 +58,23 @@ pub(crate) async fn results(
     Path(id): Path<String>,
 ) -> Answer {
     let l = load(&state, &p, &id).await?;
-    let mut v = counts(&state, &id).await?;
-    v["consultation"] = json!(id);
+    let what = format!("results {}", super::version(&l));
+    let shared = state
+        .participation
+        .shared
+        .get(&id, &what, p.subject.as_deref(), || compute(&state, &l))
+        .await?;
+    let mut v = (*shared).clone();
     v["currentPhase"] = json!(l.c.stage(chrono::Utc::now()).as_str());
-    v["stance"] = json!(stances(&state, &id).await?);
+    Ok(json(StatusCode::OK, &v))
+}
+
+/// The results as every reader sees them (shared for a second, see [`super::shared`]).
+async fn compute(state: &SharedState, l: &Loaded) -> Result<Value, ApiError> {
+    let id = l.c.id.clone();
+    let mut v = counts(state, &id).await?;
+    v["consultation"] = json!(id);
+    v["stance"] = json!(stances(state, &id).await?);
     let supports: HashMap<String, u64> = state
         .store
         .participation_tally(SUPPORT, None, Some(&id), false)
@@ -149,7 +162,23 @@ pub(crate) async fn results(
         );
     }
     v["surveys"] = Value::Object(surveys);
-    Ok(json(StatusCode::OK, &v))
+    Ok(v)
+}
+
+/// [`rows`], shared by the readers of the downloads for a second (see [`super::shared`]).
+async fn shared_rows(
+    state: &SharedState,
+    p: &Principal,
+    l: &Loaded,
+) -> Result<Arc<Vec<Row>>, ApiError> {
+    let what = format!("rows {}", super::version(l));
+    state
+        .participation
+        .shared
+        .get(&l.c.id, &what, p.subject.as_deref(), || {
+            rows(state, &l.c.id)
+        })
+        .await
 }
 
 /// Every visible comment and proposal of a consultation (the rows of the open data), oldest first.
@@ -257,27 +286,27 @@ pub(crate) async fn csv(
     Who(p): Who,
     Path(id): Path<String>,
 ) -> Answer {
-    load(&state, &p, &id).await?;
+    let l = load(&state, &p, &id).await?;
     let mut out = String::from(
         "type,id,created_at,scenario,stance,reply_to,status,supports,votes_up,votes_down,longitude,latitude,title,text\r\n",
     );
     let opt = |o: Option<String>| o.unwrap_or_default();
-    for r in rows(&state, &id).await? {
+    for r in shared_rows(&state, &p, &l).await?.iter() {
         let cells = [
             r.kind.to_string(),
-            r.id,
-            r.created,
-            opt(r.scenario),
+            r.id.clone(),
+            r.created.clone(),
+            opt(r.scenario.clone()),
             opt(r.stance.map(String::from)),
-            opt(r.reply_to),
+            opt(r.reply_to.clone()),
             opt(r.status.map(String::from)),
             opt(r.supports.map(|x| x.to_string())),
             opt(r.up.map(|x| x.to_string())),
             opt(r.down.map(|x| x.to_string())),
             opt(r.location.map(|l| l[0].to_string())),
             opt(r.location.map(|l| l[1].to_string())),
-            opt(r.title),
-            r.body,
+            opt(r.title.clone()),
+            r.body.clone(),
         ];
         out.push_str(&cells.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
@@ -301,10 +330,10 @@ pub(crate) async fn geojson(
     Who(p): Who,
     Path(id): Path<String>,
 ) -> Answer {
-    load(&state, &p, &id).await?;
-    let features: Vec<Value> = rows(&state, &id)
+    let l = load(&state, &p, &id).await?;
+    let features: Vec<Value> = shared_rows(&state, &p, &l)
         .await?
-        .into_iter()
+        .iter()
         .filter_map(|r| {
             let geometry = match (&r.location, &r.geometry) {
                 (Some(l), _) => json!({"type": "Point", "coordinates": l}),

@@ -1,5 +1,5 @@
 //! What every reader of a consultation sees alike (its view with counts and indicators, its pages of comments and
-//! proposals), computed once per node and served from memory for [`TTL`], so that a crowd reading one consultation
+//! proposals, its results), computed once per node and served from memory for [`TTL`], so that a crowd reading one consultation
 //! costs the store one query per page a second, whatever the crowd's size.
 //!
 //! A value is computed by one request while the others wanting it wait (single flight). It is at most [`TTL`] old,

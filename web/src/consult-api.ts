@@ -421,17 +421,22 @@ export interface EmailStatus {
   createdAt?: string;
 }
 
-/** The e-mail part of the caller's participation document (`emailVerified`, `account.email`, `account.createdAt`). */
-export function emailStatus(doc: unknown): EmailStatus {
-  const d = (doc ?? {}) as { emailVerified?: unknown; account?: { email?: unknown; createdAt?: unknown } | null };
-  const verified = d.emailVerified === true;
-  const email = typeof d.account?.email === 'string' && d.account.email ? d.account.email : undefined;
-  const createdAt = typeof d.account?.createdAt === 'string' ? d.account.createdAt : undefined;
+/**
+ * The caller's e-mail status from `GET /api/me/email` (`verified`, `email`) and the account from `GET /api/auth/me`
+ * (`account.createdAt`, for a consultation's minimum account age).
+ */
+export function emailStatus(mail: unknown, me?: unknown): EmailStatus {
+  const m = (mail ?? {}) as { verified?: unknown; email?: unknown };
+  const a = ((me ?? {}) as { account?: { createdAt?: unknown } | null }).account;
+  const verified = m.verified === true;
+  const email = typeof m.email === 'string' && m.email ? m.email : undefined;
+  const createdAt = typeof a?.createdAt === 'string' ? a.createdAt : undefined;
   return { verified, ...(verified && email ? { email } : {}), ...(createdAt ? { createdAt } : {}) };
 }
 
 export async function getEmailStatus(): Promise<EmailStatus> {
-  return emailStatus(JSON.parse(await getParticipation()));
+  const [mail, me] = await Promise.all([get<unknown>('/api/me/email'), get<unknown>('/api/auth/me')]);
+  return emailStatus(mail, me);
 }
 
 /** A failed e-mail request: the ProblemDetails' detail and status, and the wait a 429 asks for (`Retry-After`, s). */

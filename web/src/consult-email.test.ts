@@ -41,8 +41,8 @@ let calls: { method: string; path: string; body?: unknown }[];
 let verified: { email?: string } | undefined;
 
 function base(path: string, method: string): ReturnType<typeof reply> {
-  if (method === 'GET' && path === '/api/me/participation')
-    return reply(200, { account: { id: 'ann', email: verified?.email ?? null, createdAt: iso(-30) }, comments: [], emailVerified: !!verified });
+  if (method === 'GET' && path === '/api/me/email') return reply(200, { verified: !!verified, email: verified?.email ?? null, pending: null });
+  if (method === 'GET' && path === '/api/auth/me') return reply(200, { principal: {}, account: { id: 'ann', createdAt: iso(-30) } });
   if (method === 'GET' && path === '/api/consultations/riverside') return reply(200, consultation);
   if (method === 'GET' && path === '/api/consultations/riverside/comments')
     return reply(200, [{ id: 'c1', depth: 1, author: 'bob', authorName: 'Bob', stance: 'for', body: 'Yes', state: 'visible', votes: { up: 0, down: 0 }, myVote: 0 }], { 'X-Total-Count': '1' });
@@ -97,9 +97,9 @@ function submit(root: HTMLElement, form: string): void {
 const text = (root: HTMLElement, sel: string) => root.querySelector(sel)?.textContent ?? '';
 
 describe('the client', () => {
-  it('reads the address from the participation document', () => {
-    expect(emailStatus({ emailVerified: true, account: { email: 'a@b.fi', createdAt: 'x' } })).toEqual({ verified: true, email: 'a@b.fi', createdAt: 'x' });
-    expect(emailStatus({ emailVerified: false, account: { email: null } })).toEqual({ verified: false });
+  it('reads the address from /api/me/email and the account age from /api/auth/me', () => {
+    expect(emailStatus({ verified: true, email: 'a@b.fi', pending: null }, { account: { createdAt: 'x' } })).toEqual({ verified: true, email: 'a@b.fi', createdAt: 'x' });
+    expect(emailStatus({ verified: false, email: null, pending: { email: 'a@b.fi' } }, { account: null })).toEqual({ verified: false });
     expect(emailStatus({})).toEqual({ verified: false });
   });
 
@@ -272,13 +272,13 @@ describe('a consultation that needs a verified address', () => {
       await settle();
       // an account 30 days old with a verified address: nothing to say
       expect(other.root.querySelector<HTMLElement>('#consult-needs')!.hidden).toBe(true);
-      const before = calls.filter((c) => c.path === '/api/me/participation').length;
+      const before = calls.filter((c) => c.path === '/api/me/email').length;
       const anon = makePanel(null);
       await anon.panel.open('riverside');
       await settle();
       expect(anon.root.querySelector<HTMLElement>('#consult-needs')!.hidden).toBe(true);
       // a visitor's page asks nothing of /api/me
-      expect(calls.filter((c) => c.path === '/api/me/participation').length).toBe(before);
+      expect(calls.filter((c) => c.path === '/api/me/email').length).toBe(before);
     } finally {
       consultation.minAccountAgeHours = 0;
     }

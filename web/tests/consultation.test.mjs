@@ -475,7 +475,8 @@ describe('consultations', () => {
     await dialog.waitFor({ state: 'detached' });
     await page.locator('#sign-in').waitFor();
     assert.equal(await page.locator('#account-toggle').count() === 0 || (await page.locator('#account-toggle').isHidden()), true, 'signed out');
-    assert.match(await page.locator('#consult-status').textContent(), /Your account is deleted/);
+    // said once the list of consultations, which the panel goes back to, has loaded
+    await page.waitForFunction(() => /Your account is deleted/.test(document.querySelector('#consult-status')?.textContent ?? ''));
     const problems = page.problems.filter(expected).filter((p) => !/HTTP (401|403): .*\/api\/me$/.test(p) && !/status of (401|403)/.test(p));
     assert.deepEqual(problems, []);
     await page.context().close();

@@ -1451,6 +1451,15 @@ pub const OPERATIONS: &[Operation] = &[
         &[200]
     ),
     op!(
+        "get",
+        "/api/me/email",
+        "Participants",
+        "One's verified e-mail address, and the one waiting for its code",
+        NONE,
+        NoBody,
+        &[200]
+    ),
+    op!(
         "post",
         "/api/me/email",
         "Participants",

@@ -1329,6 +1329,22 @@ async fn votes_can_need_an_old_account_or_a_verified_address() {
         v["detail"].as_str().unwrap().contains("4 tries left"),
         "{v}"
     );
+    let status = w.ok(&w.bob, Method::GET, "/me/email", None, 200).await;
+    assert_eq!(
+        (
+            &status["verified"],
+            &status["email"],
+            &status["pending"]["email"],
+            &status["pending"]["triesLeft"]
+        ),
+        (
+            &json!(false),
+            &json!(null),
+            &json!("bob@example.org"),
+            &json!(4)
+        ),
+        "{status}"
+    );
     w.ok(
         &w.bob,
         Method::POST,
@@ -1337,6 +1353,18 @@ async fn votes_can_need_an_old_account_or_a_verified_address() {
         200,
     )
     .await;
+    let status = w.ok(&w.bob, Method::GET, "/me/email", None, 200).await;
+    assert_eq!(
+        status,
+        json!({"verified": true, "email": "bob@example.org", "pending": null})
+    );
+    let (st, _) = w.call(&w.anonymous, Method::GET, "/me/email", None).await;
+    assert_eq!(st, 401);
+    let status = w.ok(&w.cy, Method::GET, "/me/email", None, 200).await;
+    assert_eq!(
+        status,
+        json!({"verified": false, "email": null, "pending": null})
+    );
     w.ok(&w.bob, Method::PUT, &vote, Some(&json!({"value": 1})), 200)
         .await;
     let page = w

@@ -117,7 +117,7 @@ pub fn routes() -> Router<SharedState> {
         .route("/notifications/read", post(people::mark_read))
         .route("/me/participation", get(people::export))
         .route("/me", axum::routing::delete(people::erase))
-        .route("/me/email", post(people::email))
+        .route("/me/email", get(people::email_status).post(people::email))
         .route("/me/email/verify", post(people::verify_email))
 }
 

@@ -375,6 +375,35 @@ fn valid_email(e: &str) -> bool {
             .all(|c| c.is_ascii_graphic() && c != '<' && c != '>' && c != ',' && c != ';')
 }
 
+/// `GET /api/me/email`: the caller's verified address, and the one waiting for its code (if any).
+pub(crate) async fn email_status(State(state): State<SharedState>, Who(p): Who) -> Answer {
+    crate::auth::require_signed_in(&p)?;
+    let me = subject(&p);
+    let verified = !my_records(&state, EMAIL, &me, 1).await?.is_empty();
+    let address = if verified {
+        state.store.get_account(&me).await?.and_then(|a| a.email)
+    } else {
+        None
+    };
+    let pending = state
+        .store
+        .participation_get(EMAIL_CODE, &me)
+        .await?
+        .and_then(|r| {
+            let expires = r.doc["expires"]
+                .as_str()
+                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())?;
+            let tries = r.doc["tries"].as_u64().unwrap_or(0);
+            (expires > Utc::now() && tries < CODE_TRIES).then(|| {
+                json!({"email": r.doc["email"], "expiresAt": r.doc["expires"], "triesLeft": CODE_TRIES - tries})
+            })
+        });
+    Ok(json(
+        StatusCode::OK,
+        &json!({"verified": verified, "email": address, "pending": pending}),
+    ))
+}
+
 pub(crate) async fn email(State(state): State<SharedState>, Who(p): Who, body: Bytes) -> Answer {
     check_participant(&p, "adding an e-mail address")?;
     let me = subject(&p);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
 use serde::Deserialize;
@@ -225,17 +225,11 @@ pub(crate) async fn comments(
     }
     let scenario = params.get("scenario");
     let parent = params.get("parent");
-    let what = format!(
-        "comments {} {scenario:?} {parent:?} {sort} {limit} {offset}",
-        super::version(&l)
-    );
-    let page = state
-        .participation
-        .shared
-        .get(&id, &what, p.subject.as_deref(), || {
-            comments_page(&state, &l, scenario, parent, sort, limit, offset)
-        })
-        .await?;
+    let what = format!("comments {scenario:?} {parent:?} {sort} {limit} {offset}");
+    let page = shared_for(&state, &p, &l, &what, || {
+        comments_page(&state, &l, scenario, parent, sort, limit, offset)
+    })
+    .await?;
     let ids: Vec<String> = page.items.iter().map(|(r, ..)| r.id.clone()).collect();
     let mine = my_marks(&state, &p, VOTE, &ids).await?;
     let items: Vec<Value> = page
@@ -252,11 +246,7 @@ pub(crate) async fn comments(
             )
         })
         .collect();
-    let mut resp = json(StatusCode::OK, &Value::Array(items));
-    if let Ok(v) = HeaderValue::from_str(&page.total.to_string()) {
-        resp.headers_mut().insert("x-total-count", v);
-    }
-    Ok(resp)
+    Ok(counted(items, page.total))
 }
 
 /// The page of threads of consultation `l` that [`comments`] asks for, each thread's replies after its root.
@@ -868,17 +858,11 @@ pub(crate) async fn proposals(
         .transpose()?;
     let limit = params.usize("limit")?.unwrap_or(50).min(500);
     let offset = params.usize("offset")?.unwrap_or(0);
-    let what = format!(
-        "proposals {} {sort} {status:?} {limit} {offset}",
-        super::version(&l)
-    );
-    let page = state
-        .participation
-        .shared
-        .get(&id, &what, p.subject.as_deref(), || async {
-            proposals_page(&state, &id, sort, status, limit, offset).await
-        })
-        .await?;
+    let what = format!("proposals {sort} {status:?} {limit} {offset}");
+    let page = shared_for(&state, &p, &l, &what, || {
+        proposals_page(&state, &id, sort, status, limit, offset)
+    })
+    .await?;
     let ids: Vec<String> = page.items.iter().map(|(r, ..)| r.id.clone()).collect();
     let mine = my_marks(&state, &p, SUPPORT, &ids).await?;
     let out: Vec<Value> = page
@@ -886,11 +870,7 @@ pub(crate) async fn proposals(
         .iter()
         .map(|(r, d, supports)| proposal_view(r, d, &p, *supports, mine.contains_key(&r.id)))
         .collect();
-    let mut resp = json(StatusCode::OK, &Value::Array(out));
-    if let Ok(v) = HeaderValue::from_str(&page.total.to_string()) {
-        resp.headers_mut().insert("x-total-count", v);
-    }
-    Ok(resp)
+    Ok(counted(out, page.total))
 }
 
 /// A page of proposals as every reader sees it: each with its document and supports, and how many match in all.

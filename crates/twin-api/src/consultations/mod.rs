@@ -674,24 +674,22 @@ pub(crate) async fn personal_view(
     v["currentPhase"] = json!(l.c.stage(at).as_str());
     // what the phase opens (`allowed`), and whether the caller's account counts for votes, supports and survey
     // answers here (`eligible`)
-    let ineligible = match &p.subject {
+    let eligible = match &p.subject {
+        None => Value::Null,
         Some(_) => match check_eligible(state, p, &l.c).await {
-            Ok(()) => None,
-            Err(e) if e.0.kind == ErrorKind::AccessDenied => Some(e),
+            Ok(()) => json!({"ok": true}),
+            Err(e) if e.0.kind == ErrorKind::AccessDenied => {
+                json!({"ok": false, "reason": e.0.detail})
+            }
             Err(e) => return Err(e),
         },
-        None => None,
     };
     let allowed: serde_json::Map<String, Value> = Action::ALL
         .iter()
         .map(|a| (a.as_str().to_string(), json!(l.c.allows(*a, at).is_ok())))
         .collect();
     v["allowed"] = Value::Object(allowed);
-    v["eligible"] = match (&p.subject, &ineligible) {
-        (None, _) => Value::Null,
-        (Some(_), None) => json!({"ok": true}),
-        (Some(_), Some(e)) => json!({"ok": false, "reason": e.0.detail}),
-    };
+    v["eligible"] = eligible;
     v["following"] = json!(match &p.subject {
         Some(me) => !state
             .store
@@ -715,19 +713,39 @@ async fn shared_view(
     p: &Principal,
     l: &Loaded,
 ) -> Result<Arc<Value>, ApiError> {
-    let what = format!("view {}", version(l));
+    shared_for(state, p, l, "view", || compute_view(state, l)).await
+}
+
+/// `what` of consultation `l` (a page, its results) as every reader sees it, shared for a second (see [`shared`]):
+/// for the consultation as it is now (a change to it makes new values), and computed afresh for `p` if `p` just
+/// wrote there.
+pub(crate) async fn shared_for<T, F, Fut>(
+    state: &SharedState,
+    p: &Principal,
+    l: &Loaded,
+    what: &str,
+    compute: F,
+) -> Result<Arc<T>, ApiError>
+where
+    T: Send + Sync + 'static,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ApiError>>,
+{
+    let key = format!("{what} @{}", l.rec.modified_at.timestamp_micros());
     state
         .participation
         .shared
-        .get(&l.c.id, &what, p.subject.as_deref(), || {
-            compute_view(state, l)
-        })
+        .get(&l.c.id, &key, p.subject.as_deref(), compute)
         .await
 }
 
-/// The version of a consultation that shared values are computed for: what it was when last changed.
-pub(crate) fn version(l: &Loaded) -> i64 {
-    l.rec.modified_at.timestamp_micros()
+/// A page of `items` with the number of all that match in `X-Total-Count`.
+pub(crate) fn counted(items: Vec<Value>, total: impl ToString) -> Response {
+    let mut resp = json(StatusCode::OK, &Value::Array(items));
+    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
+        resp.headers_mut().insert("x-total-count", v);
+    }
+    resp
 }
 
 async fn compute_view(state: &SharedState, l: &Loaded) -> Result<Value, ApiError> {

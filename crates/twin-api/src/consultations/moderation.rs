@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use twin_model::participation::{
@@ -350,9 +350,5 @@ pub(crate) async fn log(
             out.push(log_entry(r, &p));
         }
     }
-    let mut resp = json(StatusCode::OK, &Value::Array(out));
-    if let Ok(v) = HeaderValue::from_str(&total.unwrap_or(0).to_string()) {
-        resp.headers_mut().insert("x-total-count", v);
-    }
-    Ok(resp)
+    Ok(counted(out, total.unwrap_or(0)))
 }

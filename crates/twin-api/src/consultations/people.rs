@@ -284,24 +284,29 @@ pub(crate) async fn erase(State(state): State<SharedState>, Who(p): Who, body: B
         });
     }
     // a moderator's decisions stay in the public log and on what they hid, without who took them
-    let mut decisions = 0;
-    for mut entry in my_records(&state, MODERATION, &me, 0).await? {
-        if let Some((kind, id)) = entry.doc["target"]
-            .as_str()
-            .and_then(|t| super::moderation::parse_target(t).ok())
-        {
-            if let Some(mut hid) = state.store.participation_get(kind, id).await? {
-                if hid.doc["hidden"]["by"].as_str() == Some(me.as_str()) {
-                    hid.doc["hidden"]["by"] = Value::Null;
-                    ops.push(PartOp::Put {
-                        record: hid,
-                        mode: PutMode::Replace,
-                    });
-                }
+    let entries = my_records(&state, MODERATION, &me, 0).await?;
+    let decisions = entries.len();
+    // what they hid, each read once (a contribution may have been hidden, restored and hidden again)
+    let targets: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .filter_map(|e| e.doc["target"].as_str())
+        .collect();
+    for target in targets {
+        let Ok((kind, id)) = super::moderation::parse_target(target) else {
+            continue;
+        };
+        if let Some(mut hid) = state.store.participation_get(kind, id).await? {
+            if hid.doc["hidden"]["by"].as_str() == Some(me.as_str()) {
+                hid.doc["hidden"]["by"] = Value::Null;
+                ops.push(PartOp::Put {
+                    record: hid,
+                    mode: PutMode::Replace,
+                });
             }
         }
+    }
+    for mut entry in entries {
         entry.author = None;
-        decisions += 1;
         ops.push(PartOp::Put {
             record: entry,
             mode: PutMode::Replace,
@@ -390,13 +395,8 @@ pub(crate) async fn email_status(State(state): State<SharedState>, Who(p): Who) 
         .participation_get(EMAIL_CODE, &me)
         .await?
         .and_then(|r| {
-            let expires = r.doc["expires"]
-                .as_str()
-                .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())?;
-            let tries = r.doc["tries"].as_u64().unwrap_or(0);
-            (expires > Utc::now() && tries < CODE_TRIES).then(|| {
-                json!({"email": r.doc["email"], "expiresAt": r.doc["expires"], "triesLeft": CODE_TRIES - tries})
-            })
+            let tries = code_tries(&r)?;
+            Some(json!({"email": r.doc["email"], "expiresAt": r.doc["expires"], "triesLeft": CODE_TRIES - tries}))
         });
     Ok(json(
         StatusCode::OK,
@@ -489,6 +489,15 @@ pub(crate) async fn email(State(state): State<SharedState>, Who(p): Who, body: B
     ))
 }
 
+/// The tries spent on a code that can still be tried (not expired, tries left); None for one that cannot.
+fn code_tries(rec: &ParticipationRecord) -> Option<u64> {
+    let expires = rec.doc["expires"]
+        .as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())?;
+    let tries = rec.doc["tries"].as_u64().unwrap_or(0);
+    (expires > Utc::now() && tries < CODE_TRIES).then_some(tries)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CodeBody {
@@ -514,12 +523,7 @@ pub(crate) async fn verify_email(
         )
         .into());
     };
-    let expired = rec.doc["expires"]
-        .as_str()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .is_none_or(|t| t < Utc::now());
-    let tries = rec.doc["tries"].as_u64().unwrap_or(0);
-    if expired || tries >= CODE_TRIES {
+    let Some(tries) = code_tries(&rec) else {
         write(
             &state,
             vec![PartOp::Delete {
@@ -531,7 +535,7 @@ pub(crate) async fn verify_email(
         return Err(
             conflict("the code has expired or was tried too often: ask for a new one").into(),
         );
-    }
+    };
     let given = sha256_hex(&format!("{me}:{code}"));
     let expected = rec.doc["code"].as_str().unwrap_or_default().to_string();
     // compared in constant time over the hashes

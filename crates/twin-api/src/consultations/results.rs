@@ -58,12 +58,7 @@ pub(crate) async fn results(
     Path(id): Path<String>,
 ) -> Answer {
     let l = load(&state, &p, &id).await?;
-    let what = format!("results {}", super::version(&l));
-    let shared = state
-        .participation
-        .shared
-        .get(&id, &what, p.subject.as_deref(), || compute(&state, &l))
-        .await?;
+    let shared = shared_for(&state, &p, &l, "results", || compute(&state, &l)).await?;
     let mut v = (*shared).clone();
     v["currentPhase"] = json!(l.c.stage(chrono::Utc::now()).as_str());
     Ok(json(StatusCode::OK, &v))
@@ -171,14 +166,7 @@ async fn shared_rows(
     p: &Principal,
     l: &Loaded,
 ) -> Result<Arc<Vec<Row>>, ApiError> {
-    let what = format!("rows {}", super::version(l));
-    state
-        .participation
-        .shared
-        .get(&l.c.id, &what, p.subject.as_deref(), || {
-            rows(state, &l.c.id)
-        })
-        .await
+    shared_for(state, p, l, "rows", || rows(state, &l.c.id)).await
 }
 
 /// Every visible comment and proposal of a consultation (the rows of the open data), oldest first.

@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { reply } from './test-reply';
 import { AccountControl, SignInDialog, signInError, signUpError } from './account';
 import { ApiError, getCsrfToken, setCsrfToken } from './api';
 import { renderRunProvenance } from './feature-panel';
@@ -10,14 +11,6 @@ import { parseRunProvenance } from './trust';
 // feature-panel.ts pulls in map.ts, which warms MapLibre's worker with a fetch when loaded: answered here, not sent
 vi.hoisted(() => {
   globalThis.fetch = (async () => new Response('')) as typeof fetch;
-});
-
-const reply = (status: number, body?: unknown) => ({
-  ok: status < 300,
-  status,
-  statusText: '',
-  json: async () => body,
-  text: async () => (body === undefined ? '' : JSON.stringify(body)),
 });
 
 let fetchMock: ReturnType<typeof vi.fn>;

@@ -1,20 +1,12 @@
 // @vitest-environment happy-dom
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { reply } from './test-reply';
 import { getCsrfToken, setCsrfToken } from './api';
 import { listComments, getSurveyResponse, voteComment, getNotifications } from './consult-api';
 import { allowedText, ConsultPanel, type ConsultHooks } from './consult-panel';
 import { initLang, setLang } from './i18n';
 import { NotificationBell } from './notifications';
 import { SessionState, type Session } from './session';
-
-const reply = (status: number, body?: unknown, headers: Record<string, string> = {}) => ({
-  ok: status < 300,
-  status,
-  statusText: '',
-  headers: new Headers(headers),
-  json: async () => body,
-  text: async () => (body === undefined ? '' : JSON.stringify(body)),
-});
 
 const now = Date.now();
 const iso = (days: number) => new Date(now + days * 86400_000).toISOString();

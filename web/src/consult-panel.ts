@@ -2080,17 +2080,19 @@ export class ConsultPanel {
     this.emailMsg = m ? { ...m, error } : undefined;
   }
 
+  /** Says why `input`'s value is not sent (`key`, a message), marks the field invalid and puts the focus on it. */
+  private refuseInput(input: HTMLInputElement, key: string): void {
+    this.setEmailMsg({ key }, true);
+    this.renderEmail();
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+  }
+
   private async sendCode(): Promise<void> {
     if (this.emailBusy) return;
     const address = this.emailInput.value.trim();
     const bad = checkEmail(address);
-    if (bad) {
-      this.setEmailMsg({ key: bad }, true);
-      this.renderEmail();
-      this.emailInput.setAttribute('aria-invalid', 'true');
-      this.emailInput.focus();
-      return;
-    }
+    if (bad) return this.refuseInput(this.emailInput, bad);
     this.emailInput.removeAttribute('aria-invalid');
     this.emailBusy = true;
     this.setEmailMsg(undefined);
@@ -2115,13 +2117,7 @@ export class ConsultPanel {
   private async verifyCode(): Promise<void> {
     if (this.emailBusy) return;
     const code = normalizeCode(this.codeInput.value);
-    if (!code) {
-      this.setEmailMsg({ key: 'consult.email.needCode' }, true);
-      this.renderEmail();
-      this.codeInput.setAttribute('aria-invalid', 'true');
-      this.codeInput.focus();
-      return;
-    }
+    if (!code) return this.refuseInput(this.codeInput, 'consult.email.needCode');
     this.codeInput.removeAttribute('aria-invalid');
     this.emailBusy = true;
     this.setEmailMsg(undefined);

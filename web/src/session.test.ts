@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { reply } from './test-reply';
 import { getCsrfToken, setCsrfToken } from './api';
 import { canEditScenarios, isAdmin, mainRole, managesDataset, normRole, parseAuthAnswer, seesOwnData, SessionState, signUpRefusal, type Session } from './session';
 
@@ -68,13 +69,6 @@ describe('what an account may do in the app', () => {
 
 describe('SessionState', () => {
   let fetchMock: ReturnType<typeof vi.fn>;
-  const reply = (status: number, body?: unknown) => ({
-    ok: status < 300,
-    status,
-    statusText: '',
-    json: async () => body,
-    text: async () => (body === undefined ? '' : JSON.stringify(body)),
-  });
   beforeEach(() => {
     fetchMock = vi.fn();
     vi.stubGlobal('fetch', fetchMock);
